@@ -1,0 +1,99 @@
+# sol — build, test and run. `make` builds build/sol; `make test` runs every
+# test with ASan+UBSan; `make run` analyzes the default model.
+
+CC      ?= gcc
+PKGS    := libcjson sqlite3
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -I. -Ibuild/gen $(WARN) -MMD -MP
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+REL_FLAGS  := -O2 -g
+TEST_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LIBS       = $(PKG_LIBS) -lm
+
+VERSION := 0.1.0
+GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DEFS := -DSOL_VERSION='"$(VERSION)"' -DSOL_GIT_COMMIT='"$(GIT_COMMIT)"'
+
+LIB_DIRS := util models analyzer
+LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+CLI_SRC  := $(wildcard cli/*.c)
+GEN_SRC  := build/gen/presets.c build/gen/hw_presets.c
+PRESETS  := $(sort $(wildcard models/presets/*.json))
+HW_FILES := $(sort $(wildcard analyzer/hw/*.json))
+
+REL_OBJ  := $(patsubst %.c,build/rel/%.o,$(LIB_SRC) $(CLI_SRC)) $(patsubst build/gen/%.c,build/rel/gen/%.o,$(GEN_SRC))
+TLIB_OBJ := $(patsubst %.c,build/test/%.o,$(LIB_SRC)) $(patsubst build/gen/%.c,build/test/gen/%.o,$(GEN_SRC))
+TCLI_OBJ := $(patsubst %.c,build/test/%.o,$(CLI_SRC))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
+
+.PHONY: all deps test unit cli-test run bench clean
+all: build/sol
+
+deps:
+	@bash tools/deps.sh
+
+build/sol: $(REL_OBJ)
+	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
+
+build/rel/%.o: %.c | build/gen/presets.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_BASE) $(REL_FLAGS) $(DEFS) $(PKG_CFLAGS) -c $< -o $@
+
+build/rel/gen/%.o: build/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(REL_FLAGS) -c $< -o $@
+
+# Presets and hardware entries are compiled in, so the binary stands alone.
+build/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -O1 -o $@ $<
+
+build/gen/presets.c: build/tools/embed $(PRESETS)
+	@mkdir -p $(dir $@)
+	build/tools/embed sol_embedded_presets $(PRESETS) > $@
+
+build/gen/hw_presets.c: build/tools/embed $(HW_FILES)
+	@mkdir -p $(dir $@)
+	build/tools/embed sol_embedded_hw $(HW_FILES) > $@
+
+# ---- tests: same sources, sanitizers on -------------------------------
+build/test/%.o: %.c | build/gen/presets.c
+	@mkdir -p $(dir $@)
+	@echo "  CC test $<"
+	@$(CC) $(CFLAGS_BASE) $(TEST_FLAGS) $(DEFS) $(PKG_CFLAGS) -c $< -o $@
+
+build/test/gen/%.o: build/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(TEST_FLAGS) -c $< -o $@
+
+build/test/sol: $(TLIB_OBJ) $(TCLI_OBJ)
+	$(CC) $(TEST_FLAGS) -o $@ $^ $(LIBS)
+
+build/test/unit/%: tests/unit/%.c tests/unit/helpers.h $(TLIB_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LD test $@"
+	@$(CC) $(CFLAGS_BASE) $(TEST_FLAGS) $(PKG_CFLAGS) -o $@ $< $(TLIB_OBJ) $(LIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+	@bash tests/run_unit.sh $(UNIT_BIN)
+
+cli-test: build/test/sol
+	@bash tests/cli/run.sh build/test/sol
+
+test: deps
+	@$(MAKE) --no-print-directory unit cli-test
+
+run: deps
+	@$(MAKE) --no-print-directory build/sol
+	./build/sol analyze llama-3-8b --hw h100-sxm
+
+bench: build/sol
+	@bash bench/analyze-speed.sh build/sol
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

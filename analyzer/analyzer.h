@@ -1,0 +1,115 @@
+/* The public interface of analyzer/: hardware ceilings (presets, the local
+ * CPU, or measured figures handed in by the caller), the roofline cost of a
+ * plan, and the reports (table, JSON, CSV) and comparisons built on it. */
+#ifndef SOL_ANALYZER_ANALYZER_H
+#define SOL_ANALYZER_ANALYZER_H
+
+#include <stdio.h>
+
+#include "models/models.h"
+#include "models/plan.h"
+
+/* One ceiling with where it came from: "datasheet", "estimate", "measured"
+ * or "unsupported" (known = 0). */
+typedef struct sol_hw_value {
+    double value;
+    int known;
+    char source[16];
+    char note[240];
+} sol_hw_value;
+
+typedef struct sol_hw {
+    char name[48];
+    char display_name[128];
+    char vendor[32];
+    char kind[16]; /* gpu | cpu */
+    sol_hw_value mem_bw;          /* bytes/s */
+    sol_hw_value mem_bytes;
+    sol_hw_value llc_bytes;       /* L2 on GPUs, last-level cache on CPUs */
+    sol_hw_value interconnect_bw; /* bytes/s per direction per device */
+    sol_hw_value peak[SOL_PEAK_COUNT];
+    char detail[256];             /* cpu: cores, caches, ISA */
+} sol_hw;
+
+int sol_hw_preset_count(void);
+const char *sol_hw_preset_name(int i);
+/* name: a preset, "cpu" (this machine), or a path to a JSON file. */
+int sol_hw_load(const char *name, sol_hw *hw, sol_err *err);
+int sol_hw_from_json(const char *text, const char *origin, sol_hw *hw, sol_err *err);
+int sol_hw_detect_cpu(sol_hw *hw, sol_err *err);
+/* Peak FLOP/s for a compute type, falling back to the nearest supported one
+ * (fp8 -> fp16 -> fp32) and naming it in *used. */
+double sol_hw_peak(const sol_hw *hw, sol_peak want, sol_peak *used);
+
+/* ---- roofline ------------------------------------------------------- */
+
+typedef enum sol_bound { SOL_BOUND_MEMORY, SOL_BOUND_COMPUTE, SOL_BOUND_COMM } sol_bound;
+const char *sol_bound_name(sol_bound b);
+
+typedef struct sol_op_cost {
+    double bytes;
+    double flops;
+    double intensity; /* FLOP per byte moved */
+    double mem_time_s, compute_time_s, comm_time_s;
+    double time_s;    /* the largest of the three */
+    sol_bound bound;
+    sol_peak peak_used;
+} sol_op_cost;
+
+typedef struct sol_step_cost {
+    sol_op_cost *ops; /* one per plan op */
+    double bytes, flops, time_s;
+    double mem_bound_time_s, compute_bound_time_s, comm_bound_time_s;
+    sol_bound bound; /* what most of the time is bound by */
+} sol_step_cost;
+
+int sol_cost_plan(const sol_plan *plan, const sol_hw *hw, sol_step_cost *cost, sol_err *err);
+void sol_step_cost_free(sol_step_cost *cost);
+
+/* Everything `sol analyze` reports. */
+typedef struct sol_analysis_config {
+    int batch;
+    int64_t ctx;
+    int prompt;
+    sol_dtype wtype, atype, kvtype;
+    int tp;
+} sol_analysis_config;
+
+typedef struct sol_analysis {
+    sol_model model;
+    sol_kv_scheme kv;
+    sol_hw hw;
+    sol_analysis_config cfg;
+    sol_param_count params;
+    sol_plan decode;
+    sol_step_cost decode_cost;
+    sol_plan prefill;
+    sol_step_cost prefill_cost;
+    double weights_bytes;          /* per device */
+    double kv_elems_per_token;
+    double kv_bytes_per_token;     /* whole model, before truncation */
+    double kv_cache_bytes;         /* batch sequences at ctx, per device */
+    double kv_cache_bytes_per_seq; /* per device */
+    double memory_bytes;           /* weights + cache, per device */
+    int fits;
+    long long max_batch;           /* -1: unbounded (no cache) */
+    double decode_tokens_per_s;
+    double prefill_tokens_per_s;
+} sol_analysis;
+
+int sol_analyze(const sol_model *m, const sol_kv_scheme *kv, const sol_hw *hw,
+                const sol_analysis_config *cfg, sol_analysis *out, sol_err *err);
+void sol_analysis_free(sol_analysis *a);
+
+/* Reports. */
+void sol_report_table(FILE *f, const sol_analysis *a);
+/* Returns a malloc'd JSON text (cJSON) or NULL when out of memory. */
+char *sol_report_json(const sol_analysis *a);
+void sol_report_csv(FILE *f, const sol_analysis *a);
+
+/* Human-readable units: "15.0 GiB", "3.35 TB/s", "4.64 ms". */
+void sol_fmt_bytes(char *buf, int cap, double bytes);
+void sol_fmt_count(char *buf, int cap, double n, const char *unit); /* SI: 1.2 G */
+void sol_fmt_time(char *buf, int cap, double seconds);
+
+#endif

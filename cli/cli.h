@@ -1,0 +1,76 @@
+/* Shared pieces of the command line: the command table, error reporting
+ * with exit codes (0 ok, 1 runtime failure, 2 usage), strict number parsing
+ * and the model/KV/hardware options analyze and compare share. */
+#ifndef SOL_CLI_CLI_H
+#define SOL_CLI_CLI_H
+
+#include <stdio.h>
+
+#include "analyzer/analyzer.h"
+
+typedef struct sol_cmd {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    void (*usage)(FILE *f);
+    const char *summary;
+} sol_cmd;
+
+int cmd_analyze(int argc, char **argv);
+void usage_analyze(FILE *f);
+int cmd_compare(int argc, char **argv);
+void usage_compare(FILE *f);
+int cmd_hw(int argc, char **argv);
+void usage_hw(FILE *f);
+
+/* Prints "sol CMD: message" on stderr; returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints the error's one line on stderr; returns its exit code. */
+int cli_fail(const char *cmd, const sol_err *err);
+/* Strict integer parse of a flag value; on failure prints and returns 2. */
+int cli_parse_ll(const char *cmd, const char *flag, const char *text, long long *out);
+/* True when argv holds -h or --help before any "--". */
+int cli_wants_help(int argc, char **argv);
+
+typedef enum cli_format { CLI_FORMAT_TABLE, CLI_FORMAT_JSON, CLI_FORMAT_CSV } cli_format;
+int cli_parse_format(const char *cmd, const char *text, cli_format *out);
+
+/* Options analyze and compare share. NULL strings mean "model default". */
+typedef struct cli_analysis_opts {
+    const char *wtype, *kvtype, *atype;
+    long long batch, ctx, prompt, tp;
+} cli_analysis_opts;
+
+void cli_analysis_opts_init(cli_analysis_opts *o);
+/* Handles one shared option (getopt value c, argument arg): 1 = consumed,
+ * 0 = not a shared option, 2 = usage error already printed. */
+int cli_analysis_opt(const char *cmd, int c, const char *arg, cli_analysis_opts *o);
+/* Loads MODEL, applies --kv (kv_text may be NULL) and hw, and analyzes. */
+int cli_run_analysis(const char *cmd, const char *model_spec, const char *kv_text, const char *hw_name,
+                     const cli_analysis_opts *o, sol_analysis *out);
+
+/* getopt_long codes of the shared options. */
+enum {
+    OPT_WTYPE = 1000, OPT_KVTYPE, OPT_ATYPE, OPT_BATCH, OPT_CTX, OPT_PROMPT, OPT_TP,
+    OPT_FORMAT, OPT_HW, OPT_KV, OPT_LIST_MODELS, OPT_HELP,
+};
+#define CLI_ANALYSIS_LONG_OPTS                                                                        \
+    {"wtype", 1, 0, OPT_WTYPE}, {"kvtype", 1, 0, OPT_KVTYPE}, {"atype", 1, 0, OPT_ATYPE},             \
+        {"batch", 1, 0, OPT_BATCH}, {"ctx", 1, 0, OPT_CTX}, {"prompt", 1, 0, OPT_PROMPT},             \
+        {"tp", 1, 0, OPT_TP}, {"format", 1, 0, OPT_FORMAT}, {"hw", 1, 0, OPT_HW}, {"kv", 1, 0, OPT_KV}, \
+        {"help", 0, 0, OPT_HELP}
+
+#define CLI_ANALYSIS_OPTS_HELP                                                                        \
+    "  --hw NAME        hardware preset, `cpu` (this machine) or a JSON file (default h100-sxm)\n"    \
+    "  --kv SCHEME      KV scheme replacing the config's: mha | gqa:G | mqa | mla:C,R, joined with\n" \
+    "                   + to local:W/E (window W, 1 global layer in every E), cla:S (S layers\n"    \
+    "                   share a KV), simlayer:F[,W[,S]] (fraction F lazy layers keep S sinks + W)\n"  \
+    "  --wtype T        weight type (default: the model's; f32 f16 bf16 fp8 int8 int4 q8_0 q4_0\n"    \
+    "                   q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k)\n"                                    \
+    "  --kvtype T       KV cache type: f32 f16 bf16 fp8 int8 int4 (default f16)\n"                    \
+    "  --atype T        activation/compute type (default bf16 for bf16 weights, f32 on cpu, else f16)\n" \
+    "  --batch B        sequences decoded together (default 1)\n"                                      \
+    "  --ctx T          context length in tokens (default 4096)\n"                                     \
+    "  --prompt P       prompt tokens for the prefill estimate (default 512)\n"                       \
+    "  --tp N           tensor-parallel devices, on paper (default 1)\n"
+
+#endif

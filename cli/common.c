@@ -1,0 +1,118 @@
+/* Error printing, strict number parsing and the shared analysis options. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "sol %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return SOL_ERR_USAGE;
+}
+
+int cli_fail(const char *cmd, const sol_err *err)
+{
+    fprintf(stderr, "sol %s: %s\n", cmd, err->msg);
+    return err->code ? err->code : SOL_ERR_RUNTIME;
+}
+
+int cli_parse_ll(const char *cmd, const char *flag, const char *text, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end)
+        return cli_usage_error(cmd, "%s: expected an integer, got \"%s\"", flag, text);
+    *out = v;
+    return 0;
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return 1;
+    return 0;
+}
+
+int cli_parse_format(const char *cmd, const char *text, cli_format *out)
+{
+    static const char *const names[] = {"table", "json", "csv"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(text, names[i])) {
+            *out = (cli_format)i;
+            return 0;
+        }
+    return cli_usage_error(cmd, "--format: expected table, json or csv, got \"%s\"", text);
+}
+
+void cli_analysis_opts_init(cli_analysis_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->batch = 1;
+    o->ctx = 4096;
+    o->prompt = 512;
+    o->tp = 1;
+}
+
+int cli_analysis_opt(const char *cmd, int c, const char *arg, cli_analysis_opts *o)
+{
+    long long *target = NULL;
+    const char *flag = NULL;
+    switch (c) {
+    case OPT_WTYPE: o->wtype = arg; return 1;
+    case OPT_KVTYPE: o->kvtype = arg; return 1;
+    case OPT_ATYPE: o->atype = arg; return 1;
+    case OPT_BATCH: target = &o->batch; flag = "--batch"; break;
+    case OPT_CTX: target = &o->ctx; flag = "--ctx"; break;
+    case OPT_PROMPT: target = &o->prompt; flag = "--prompt"; break;
+    case OPT_TP: target = &o->tp; flag = "--tp"; break;
+    default: return 0;
+    }
+    if (cli_parse_ll(cmd, flag, arg, target))
+        return 2;
+    if (c != OPT_CTX && (*target < -1000000000LL || *target > 1000000000LL))
+        return cli_usage_error(cmd, "%s: %lld is out of range", flag, *target);
+    return 1;
+}
+
+static int parse_dtype(const char *cmd, const char *flag, const char *text, sol_dtype *out)
+{
+    if (sol_dtype_parse(text, out) == 0)
+        return 0;
+    return cli_usage_error(cmd, "%s: unknown type \"%s\" (f32 f16 bf16 fp8 int8 int4 q8_0 q4_0 q4_1 "
+                                "q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k)",
+                           flag, text);
+}
+
+int cli_run_analysis(const char *cmd, const char *model_spec, const char *kv_text, const char *hw_name,
+                     const cli_analysis_opts *o, sol_analysis *out)
+{
+    sol_err err = {0};
+    sol_model m;
+    sol_kv_scheme kv;
+    sol_hw hw;
+    if (sol_model_load(model_spec, &m, &err) || sol_hw_load(hw_name, &hw, &err))
+        return cli_fail(cmd, &err);
+    sol_kv_from_model(&m, &kv);
+    if (kv_text && sol_kv_parse(kv_text, &kv, &kv, &err))
+        return cli_fail(cmd, &err);
+
+    sol_analysis_config cfg = {.batch = (int)o->batch, .ctx = o->ctx, .prompt = (int)o->prompt,
+                               .tp = (int)o->tp, .wtype = m.wtype, .kvtype = SOL_DT_F16};
+    cfg.atype = strcmp(hw.kind, "cpu") == 0 ? SOL_DT_F32 : m.wtype == SOL_DT_BF16 ? SOL_DT_BF16 : SOL_DT_F16;
+    if ((o->wtype && parse_dtype(cmd, "--wtype", o->wtype, &cfg.wtype)) ||
+        (o->kvtype && parse_dtype(cmd, "--kvtype", o->kvtype, &cfg.kvtype)) ||
+        (o->atype && parse_dtype(cmd, "--atype", o->atype, &cfg.atype)))
+        return SOL_ERR_USAGE;
+    if (sol_analyze(&m, &kv, &hw, &cfg, out, &err))
+        return cli_fail(cmd, &err);
+    return 0;
+}

@@ -1,0 +1,188 @@
+/* Reads a model description from GGUF metadata: hyperparameters under the
+ * architecture's key prefix, the vocabulary size, tied embeddings and the
+ * dominant weight type from the tensor table. No weights are touched. */
+#include <stdio.h>
+#include <string.h>
+
+#include "models/gguf.h"
+#include "models/models.h"
+
+typedef struct {
+    const sol_gguf *g;
+    const char *prefix; /* general.architecture */
+    sol_err *err;
+} meta_reader;
+
+/* {arch}.suffix as an integer; absent gives def, or an error when required. */
+static int meta_int(const meta_reader *r, const char *suffix, int required, int def, int *out)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", r->prefix, suffix);
+    int64_t v;
+    int rc = sol_gguf_get_i64(r->g, key, &v, r->err);
+    if (rc == -1) {
+        if (required)
+            return sol_fail(r->err, SOL_ERR_RUNTIME, "%s: missing metadata key \"%s\"", r->g->path, key);
+        *out = def;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    if (v < 0 || v > 1000000000)
+        return sol_fail(r->err, SOL_ERR_RUNTIME, "%s: metadata \"%s\" = %lld is out of range", r->g->path,
+                        key, (long long)v);
+    *out = (int)v;
+    return 0;
+}
+
+static int meta_double(const meta_reader *r, const char *suffix, double def, double *out)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", r->prefix, suffix);
+    int rc = sol_gguf_get_f64(r->g, key, out, r->err);
+    if (rc == -1) {
+        *out = def;
+        return 0;
+    }
+    return rc;
+}
+
+/* The weight type holding most bytes among the layers' matrices. */
+static int dominant_weight_type(const sol_gguf *g, sol_model *m, sol_err *err)
+{
+    double bytes_by_type[64] = {0};
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const sol_gguf_tensor *t = &g->tensors[i];
+        if (t->n_dims >= 2 && t->name.len > 4 && memcmp(t->name.ptr, "blk.", 4) == 0 && t->ggml_type < 64)
+            bytes_by_type[t->ggml_type] += (double)t->n_elems;
+    }
+    uint32_t best = 0;
+    for (uint32_t t = 1; t < 64; t++)
+        if (bytes_by_type[t] > bytes_by_type[best])
+            best = t;
+    if (bytes_by_type[best] == 0)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: no layer weight matrices (blk.N.*) in the tensor table",
+                        g->path);
+    if (sol_dtype_from_ggml(best, &m->wtype) != 0) {
+        char buf[32];
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: unsupported weight type %s", g->path,
+                        sol_ggml_type_name(best, buf, sizeof buf));
+    }
+    return 0;
+}
+
+static int read_name_and_arch(const sol_gguf *g, const char *origin, sol_model *m, sol_err *err)
+{
+    sol_gguf_str s;
+    int rc = sol_gguf_get_str(g, "general.architecture", &s, err);
+    if (rc == -1)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: missing metadata key \"general.architecture\"", origin);
+    if (rc)
+        return rc;
+    static const char *const known[][2] = {
+        {"llama", "llama"}, {"qwen2", "qwen2"}, {"gemma2", "gemma2"}, {"gemma3", "gemma3"},
+        {"phi3", "phi3"},   {"deepseek2", "deepseek_v2"},
+    };
+    size_t i = 0;
+    for (; i < sizeof known / sizeof known[0]; i++)
+        if (sol_gguf_str_eq(s, known[i][0]))
+            break;
+    if (i == sizeof known / sizeof known[0])
+        return sol_fail(err, SOL_ERR_RUNTIME,
+                        "%s: unknown architecture \"%.*s\" (known: llama, qwen2, gemma2, gemma3, phi3, "
+                        "deepseek2)",
+                        origin, (int)(s.len > 64 ? 64 : s.len), s.ptr);
+    snprintf(m->arch, sizeof m->arch, "%s", known[i][1]);
+    if (sol_gguf_get_str(g, "general.name", &s, NULL) == 0 && s.len > 0)
+        snprintf(m->name, sizeof m->name, "%.*s", (int)(s.len > 90 ? 90 : s.len), s.ptr);
+    else
+        snprintf(m->name, sizeof m->name, "%.90s", origin);
+    return 0;
+}
+
+static int read_vocab(const sol_gguf *g, const meta_reader *r, sol_model *m)
+{
+    const sol_gguf_kv *tokens = sol_gguf_find(g, "tokenizer.ggml.tokens");
+    if (tokens && tokens->type == SOL_GGUF_ARRAY && tokens->arr_count > 0 && tokens->arr_count < (1u << 30)) {
+        m->vocab = (int)tokens->arr_count;
+        return 0;
+    }
+    if (meta_int(r, "vocab_size", 0, 0, &m->vocab))
+        return SOL_ERR_RUNTIME;
+    if (m->vocab > 0)
+        return 0;
+    const sol_gguf_tensor *embd = sol_gguf_find_tensor(g, "token_embd.weight");
+    if (embd && embd->n_dims == 2) {
+        m->vocab = (int)embd->dims[1];
+        return 0;
+    }
+    return sol_fail(r->err, SOL_ERR_RUNTIME, "%s: cannot tell the vocabulary size (no tokenizer.ggml.tokens)",
+                    g->path);
+}
+
+static int read_gguf_model(const sol_gguf *g, sol_model *m, sol_err *err)
+{
+    int rc = read_name_and_arch(g, g->path, m, err);
+    if (rc)
+        return rc;
+    sol_gguf_str arch;
+    sol_gguf_get_str(g, "general.architecture", &arch, NULL);
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%.*s", (int)(arch.len > 60 ? 60 : arch.len), arch.ptr);
+    meta_reader r = {g, prefix, err};
+    int key_length = 0, value_length = 0, rope_dims = 0;
+    if ((rc = meta_int(&r, "block_count", 1, 0, &m->n_layers)) ||
+        (rc = meta_int(&r, "embedding_length", 1, 0, &m->hidden)) ||
+        (rc = meta_int(&r, "feed_forward_length", 1, 0, &m->ffn)) ||
+        (rc = meta_int(&r, "attention.head_count", 1, 0, &m->n_heads)) ||
+        (rc = meta_int(&r, "attention.head_count_kv", 0, m->n_heads, &m->n_kv_heads)) ||
+        (rc = meta_int(&r, "attention.key_length", 0, 0, &key_length)) ||
+        (rc = meta_int(&r, "attention.value_length", 0, 0, &value_length)) ||
+        (rc = meta_int(&r, "rope.dimension_count", 0, 0, &rope_dims)) ||
+        (rc = meta_int(&r, "context_length", 0, 4096, &m->ctx_max)) ||
+        (rc = meta_int(&r, "attention.sliding_window", 0, 0, &m->sliding_window)) ||
+        (rc = meta_int(&r, "expert_count", 0, 0, &m->n_experts)) ||
+        (rc = meta_int(&r, "expert_used_count", 0, 0, &m->n_experts_active)) ||
+        (rc = meta_int(&r, "expert_shared_count", 0, 0, &m->n_shared_experts)) ||
+        (rc = meta_int(&r, "expert_feed_forward_length", 0, 0, &m->moe_ffn)) ||
+        (rc = meta_int(&r, "leading_dense_block_count", 0, 0, &m->first_dense)) ||
+        (rc = meta_int(&r, "attention.q_lora_rank", 0, 0, &m->q_lora_rank)) ||
+        (rc = meta_int(&r, "attention.kv_lora_rank", 0, 0, &m->kv_lora_rank)) ||
+        (rc = meta_double(&r, "rope.freq_base", 10000.0, &m->rope_theta)) ||
+        (rc = meta_double(&r, "attention.layer_norm_rms_epsilon", 1e-5, &m->norm_eps)) ||
+        (rc = read_vocab(g, &r, m)) || (rc = dominant_weight_type(g, m, err)))
+        return rc;
+    if (m->n_heads < 1)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: attention.head_count must be positive", g->path);
+    m->head_dim = key_length > 0 ? key_length : m->hidden / m->n_heads;
+    if (m->n_experts > 0 && strcmp(m->arch, "llama") == 0) {
+        snprintf(m->arch, sizeof m->arch, "mixtral");
+        m->moe_ffn = m->ffn;
+    }
+    if (m->kv_lora_rank > 0) { /* deepseek2: key = nope + rope, value separate */
+        m->qk_rope_dim = rope_dims;
+        m->qk_nope_dim = m->head_dim - rope_dims;
+        m->v_head_dim = value_length > 0 ? value_length : m->qk_nope_dim;
+        m->expert_bias = sol_gguf_find_tensor(g, "blk.3.exp_probs_b.bias") != NULL ||
+                         sol_gguf_find_tensor(g, "blk.1.exp_probs_b.bias") != NULL;
+    }
+    m->swa_period = strcmp(m->arch, "gemma2") == 0 ? 2 : strcmp(m->arch, "gemma3") == 0 ? 6 : 1;
+    m->tied_embeddings = sol_gguf_find_tensor(g, "output.weight") == NULL;
+    m->qkv_bias = sol_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
+    m->qk_norm = sol_gguf_find_tensor(g, "blk.0.attn_q_norm.weight") != NULL;
+    m->post_norms = sol_gguf_find_tensor(g, "blk.0.post_attention_norm.weight") != NULL;
+    m->act = strncmp(m->arch, "gemma", 5) == 0 ? SOL_ACT_GELU : SOL_ACT_SILU;
+    return sol_model_validate(m, g->path, err);
+}
+
+int sol_model_from_gguf(const char *path, sol_model *m, sol_err *err)
+{
+    memset(m, 0, sizeof *m);
+    sol_gguf g;
+    int rc = sol_gguf_open(&g, path, err);
+    if (rc)
+        return rc;
+    rc = read_gguf_model(&g, m, err);
+    sol_gguf_close(&g);
+    return rc;
+}

@@ -1,0 +1,139 @@
+/* Finds and loads a model description: preset name, config.json (or a
+ * directory holding one) or GGUF file; checks it is self-consistent. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "models/models.h"
+
+extern const struct {
+    const char *name;
+    const char *text;
+} sol_embedded_presets[];
+
+int sol_preset_count(void)
+{
+    int n = 0;
+    while (sol_embedded_presets[n].name)
+        n++;
+    return n;
+}
+
+const char *sol_preset_name(int i) { return sol_embedded_presets[i].name; }
+
+const char *sol_preset_json(const char *name)
+{
+    for (int i = 0; sol_embedded_presets[i].name; i++)
+        if (strcmp(sol_embedded_presets[i].name, name) == 0)
+            return sol_embedded_presets[i].text;
+    return NULL;
+}
+
+/* Reads a whole text file (at most max_bytes) into a NUL-terminated buffer. */
+static int read_text_file(const char *path, size_t max_bytes, char **out, sol_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %s", path, strerror(errno));
+    int rc = 0;
+    char *buf = NULL;
+    if (fseek(f, 0, SEEK_END) != 0) {
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s: cannot seek: %s", path, strerror(errno));
+        goto exit;
+    }
+    long size = ftell(f);
+    if (size < 0 || (size_t)size > max_bytes) {
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s: not a config file (size %ld bytes, limit %zu)", path,
+                      size, max_bytes);
+        goto exit;
+    }
+    rewind(f);
+    buf = malloc((size_t)size + 1);
+    if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s: read failed", path);
+        goto exit;
+    }
+    buf[size] = '\0';
+    *out = buf;
+    buf = NULL;
+exit:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+int sol_model_load(const char *spec, sol_model *m, sol_err *err)
+{
+    struct stat st;
+    if (stat(spec, &st) != 0) {
+        const char *json = sol_preset_json(spec);
+        if (json)
+            return sol_model_from_hf_json(json, spec, m, err);
+        if (ends_with(spec, ".gguf") || ends_with(spec, ".json") || strchr(spec, '/'))
+            return sol_fail(err, SOL_ERR_RUNTIME, "%s: %s", spec, strerror(errno));
+        return sol_fail(err, SOL_ERR_USAGE,
+                        "MODEL: \"%s\" is not a preset, file or directory (list presets with "
+                        "`sol analyze --list-models`)",
+                        spec);
+    }
+    char path[4096];
+    if (S_ISDIR(st.st_mode))
+        snprintf(path, sizeof path, "%s/config.json", spec);
+    else
+        snprintf(path, sizeof path, "%s", spec);
+    if (ends_with(path, ".gguf"))
+        return sol_model_from_gguf(path, m, err);
+
+    /* Not named .gguf: sniff the magic so a renamed GGUF still loads. */
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %s", path, strerror(errno));
+    char magic[4] = {0};
+    size_t got = fread(magic, 1, 4, f);
+    fclose(f);
+    if (got == 4 && memcmp(magic, "GGUF", 4) == 0)
+        return sol_model_from_gguf(path, m, err);
+
+    char *text = NULL;
+    int rc = read_text_file(path, 16u << 20, &text, err);
+    if (rc == 0)
+        rc = sol_model_from_hf_json(text, path, m, err);
+    free(text);
+    return rc;
+}
+
+int sol_model_validate(const sol_model *m, const char *origin, sol_err *err)
+{
+    if (m->n_layers > SOL_MAX_LAYERS)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %d layers is more than sol supports (%d)", origin,
+                        m->n_layers, SOL_MAX_LAYERS);
+    if (m->n_layers < 1 || m->hidden < 1 || m->n_heads < 1 || m->vocab < 1 || m->ffn < 1 ||
+        m->head_dim < 1 || m->n_kv_heads < 1)
+        return sol_fail(err, SOL_ERR_RUNTIME,
+                        "%s: layers, hidden size, heads, KV heads, head_dim, FFN size and vocab must "
+                        "all be positive",
+                        origin);
+    if (m->n_heads % m->n_kv_heads != 0)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %d attention heads are not a multiple of %d KV heads",
+                        origin, m->n_heads, m->n_kv_heads);
+    if (m->n_experts > 0 && (m->n_experts_active < 1 || m->n_experts_active > m->n_experts))
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %d active experts out of %d is not possible", origin,
+                        m->n_experts_active, m->n_experts);
+    if (m->n_experts > 0 && m->moe_ffn < 1)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: MoE model without an expert FFN size", origin);
+    if (m->first_dense > m->n_layers)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: first_k_dense_replace %d exceeds %d layers", origin,
+                        m->first_dense, m->n_layers);
+    if (m->sliding_window > 0 && (m->swa_period < 1 || m->swa_period > m->n_layers))
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: sliding-window pattern period %d outside 1..%d",
+                        origin, m->swa_period, m->n_layers);
+    return 0;
+}

@@ -1,0 +1,211 @@
+/* Roofline and reports: published bounds, hardware entries, JSON schema. */
+#include <cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "tests/unit/helpers.h"
+
+static sol_analysis *analyze(const char *preset, const char *kv_text, const char *hw_name, int batch,
+                             int64_t ctx, int tp)
+{
+    sol_model m = load_preset(preset);
+    sol_kv_scheme kv = scheme_of(&m, kv_text);
+    sol_hw hw = load_hw(hw_name);
+    sol_analysis_config cfg = {.batch = batch, .ctx = ctx, .prompt = 512, .wtype = m.wtype,
+                               .atype = SOL_DT_F16, .kvtype = SOL_DT_F16, .tp = tp};
+    sol_analysis *a = malloc(sizeof *a);
+    sol_err err = {0};
+    if (sol_analyze(&m, &kv, &hw, &cfg, a, &err))
+        fail_msg("%s on %s: %s", preset, hw_name, err.msg);
+    return a;
+}
+
+static void destroy(sol_analysis *a)
+{
+    sol_analysis_free(a);
+    free(a);
+}
+
+/* "LLM inference speed of light": 13.5 GB of weights at 3.35 TB/s. */
+static void test_memory_bound_248(void **state)
+{
+    (void)state;
+    sol_hw hw = load_hw("h100-sxm");
+    sol_plan plan = {0};
+    sol_op op = {.kind = SOL_OP_MATMUL, .m = 1, .n = 1, .k = 1, .weight_bytes = 13.5e9, .flops = 2 * 6.75e9,
+                 .atype = SOL_DT_F16};
+    plan.ops = &op;
+    plan.n_ops = 1;
+    plan.params.tp = 1;
+    sol_step_cost cost;
+    sol_err err = {0};
+    assert_int_equal(sol_cost_plan(&plan, &hw, &cost, &err), 0);
+    assert_int_equal(cost.bound, SOL_BOUND_MEMORY);
+    assert_true(fabs(1 / cost.time_s - 248.15) < 0.01);
+    sol_step_cost_free(&cost);
+
+    /* Llama-2-7B fp16 (13.5 GB) at a short context lands just above that:
+     * the embedding table is not read, the KV is small. */
+    sol_analysis *a = analyze("llama-2-7b", NULL, "h100-sxm", 1, 16, 1);
+    assert_true(a->decode_tokens_per_s > 248 && a->decode_tokens_per_s < 256);
+    assert_int_equal(a->decode_cost.bound, SOL_BOUND_MEMORY);
+    assert_true(fabs(a->decode_tokens_per_s - 3.35e12 / a->decode_cost.bytes) < 1e-6 * a->decode_tokens_per_s);
+    destroy(a);
+}
+
+static void test_prefill_compute_bound(void **state)
+{
+    (void)state;
+    sol_analysis *a = analyze("llama-2-7b", NULL, "h100-sxm", 1, 4096, 1);
+    assert_int_equal(a->prefill_cost.bound, SOL_BOUND_COMPUTE);
+    /* ~2 * 6.7e9 FLOPs per prompt token at 989.4 TFLOP/s, plus attention */
+    double floor_s = 512 * 2 * 6.47e9 / 989.4e12;
+    assert_true(a->prefill_cost.time_s > floor_s && a->prefill_cost.time_s < 1.2 * floor_s);
+    destroy(a);
+}
+
+static void test_memory_and_max_batch(void **state)
+{
+    (void)state;
+    sol_analysis *a = analyze("llama-2-7b", NULL, "h100-sxm", 1, 4096, 1);
+    double weights = 2 * 6738415616.0;
+    assert_true(a->weights_bytes == weights);
+    assert_int_equal(a->max_batch, (long long)((80e9 - weights) / (4096 * 524288.0)));
+    assert_true(a->fits);
+    destroy(a);
+    sol_analysis *big = analyze("llama-3.1-405b", NULL, "h100-sxm", 1, 8192, 1);
+    assert_false(big->fits);
+    assert_int_equal(big->max_batch, 0);
+    destroy(big);
+    /* 8-way tensor parallel on H200: 811 GB / 8 per device fits in 141 GB */
+    sol_analysis *tp = analyze("llama-3.1-405b", NULL, "h200", 1, 8192, 8);
+    assert_true(tp->fits);
+    assert_true(fabs(tp->weights_bytes - 2 * 405853388800.0 / 8) < 2e9); /* norms replicated */
+    destroy(tp);
+}
+
+static void test_hw_entries(void **state)
+{
+    (void)state;
+    assert_true(sol_hw_preset_count() >= 10);
+    for (int i = 0; i < sol_hw_preset_count(); i++) {
+        sol_hw hw = load_hw(sol_hw_preset_name(i));
+        assert_true(hw.mem_bw.known && hw.mem_bytes.known && hw.peak[SOL_PEAK_FP16].known);
+        assert_string_equal(hw.name, sol_hw_preset_name(i));
+    }
+    sol_hw h100 = load_hw("h100-sxm");
+    assert_true(h100.mem_bw.value == 3.35e12);
+    assert_true(h100.peak[SOL_PEAK_BF16].value == 989.4e12);
+    assert_string_equal(h100.mem_bw.source, "datasheet");
+    /* A100 has no fp8: fp8 work runs at the fp16 rate */
+    sol_hw a100 = load_hw("a100-80gb");
+    sol_peak used;
+    assert_true(sol_hw_peak(&a100, SOL_PEAK_FP8, &used) == 312e12);
+    assert_int_equal(used, SOL_PEAK_FP16);
+    /* ridge point: A100 40GB 312e12 / 1.555e12 = ~200 FLOP/B (FACTS.md) */
+    sol_hw a40 = load_hw("a100-40gb");
+    assert_true(fabs(a40.peak[SOL_PEAK_FP16].value / a40.mem_bw.value - 200.6) < 0.1);
+}
+
+static void test_cpu_entry(void **state)
+{
+    (void)state;
+    sol_hw cpu = load_hw("cpu");
+    assert_string_equal(cpu.kind, "cpu");
+    assert_true(cpu.mem_bw.value > 0 && cpu.peak[SOL_PEAK_FP32].value > 0 && cpu.mem_bytes.value > 0);
+    assert_string_equal(cpu.mem_bw.source, "estimate");
+    assert_string_equal(cpu.peak[SOL_PEAK_FP32].source, "estimate");
+    assert_false(cpu.peak[SOL_PEAK_FP8].known);
+}
+
+static void test_hw_json_errors(void **state)
+{
+    (void)state;
+    sol_hw hw;
+    sol_err err = {0};
+    assert_int_equal(sol_hw_from_json("{", "x.json", &hw, &err), SOL_ERR_RUNTIME);
+    assert_non_null(strstr(err.msg, "x.json: invalid JSON"));
+    assert_int_equal(sol_hw_from_json("{\"peak_flops\":{}}", "x.json", &hw, &err), SOL_ERR_RUNTIME);
+    assert_non_null(strstr(err.msg, "\"name\""));
+    assert_int_equal(sol_hw_from_json("{\"name\":\"a\",\"peak_flops\":{\"fp32\":{\"value\":1,\"source\":\"datasheet\"}},"
+                                      "\"mem_bytes\":{\"value\":1,\"source\":\"datasheet\"},"
+                                      "\"mem_bw_bytes_per_s\":{\"value\":-1,\"source\":\"datasheet\"}}",
+                                      "x.json", &hw, &err),
+                     SOL_ERR_RUNTIME);
+    assert_non_null(strstr(err.msg, "mem_bw_bytes_per_s"));
+    assert_int_equal(sol_hw_load("no-such-gpu", &hw, &err), SOL_ERR_USAGE);
+    assert_non_null(strstr(err.msg, "no-such-gpu"));
+}
+
+static const cJSON *path(const cJSON *root, const char *a, const char *b)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, a);
+    if (!x)
+        fail_msg("JSON lacks %s", a);
+    if (b && !(x = cJSON_GetObjectItemCaseSensitive(x, b)))
+        fail_msg("JSON lacks %s.%s", a, b);
+    return x;
+}
+
+static void test_json_schema(void **state)
+{
+    (void)state;
+    sol_analysis *a = analyze("gemma-2-9b", NULL, "h100-sxm", 2, 8192, 1);
+    char *text = sol_report_json(a);
+    cJSON *root = cJSON_Parse(text);
+    assert_non_null(root);
+    assert_string_equal(path(root, "model", "name")->valuestring, "Gemma-2-9B");
+    assert_true(path(root, "model", "params")->valuedouble == 9241705984.0);
+    assert_non_null(path(root, "model", "active_params"));
+    assert_int_equal(path(root, "model", "layers")->valueint, 42);
+    assert_true(path(root, "hardware", "mem_bw_bytes_per_s")->valuedouble == 3.35e12);
+    const cJSON *peaks = path(root, "hardware", "peak_flops");
+    const char *keys[] = {"fp32", "fp16", "bf16", "fp8", "int8"};
+    for (int i = 0; i < 5; i++)
+        assert_non_null(cJSON_GetObjectItemCaseSensitive(peaks, keys[i]));
+    assert_int_equal(path(root, "config", "batch")->valueint, 2);
+    assert_string_equal(path(root, "config", "kv_scheme")->valuestring, "gqa:8+local:4096/2");
+    assert_true(path(root, "kv", "bytes_per_token")->valuedouble == 42 * 8192.0);
+    assert_true(path(root, "kv", "cache_bytes")->valuedouble == 2 * (21 * 8192.0 * 8192 + 21 * 8192.0 * 4096));
+    assert_true(path(root, "weights", "bytes")->valuedouble > 0);
+    const char *decode_keys[] = {"bytes", "flops", "time_s", "tokens_per_s", "bound"};
+    for (int i = 0; i < 5; i++)
+        assert_non_null(path(root, "decode", decode_keys[i]));
+    assert_non_null(path(root, "prefill", "tokens_per_s"));
+    assert_non_null(path(root, "memory", "max_batch"));
+    assert_true(cJSON_IsBool(path(root, "memory", "fits")));
+    const cJSON *layers = path(root, "layers", NULL);
+    assert_int_equal(cJSON_GetArraySize(layers), 42);
+    const cJSON *l0 = cJSON_GetArrayItem(layers, 0);
+    assert_string_equal(path(l0, "attention", NULL)->valuestring, "local");
+    assert_string_equal(path(cJSON_GetArrayItem(layers, 1), "attention", NULL)->valuestring, "global");
+    const cJSON *op = cJSON_GetArrayItem(path(l0, "ops", NULL), 0);
+    const char *op_keys[] = {"name", "bytes", "flops", "intensity", "time_s", "bound"};
+    for (int i = 0; i < 6; i++)
+        assert_non_null(cJSON_GetObjectItemCaseSensitive(op, op_keys[i]));
+    /* op times add up to the step */
+    double sum = 0;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, layers)
+    {
+        const cJSON *o;
+        cJSON_ArrayForEach(o, path(l, "ops", NULL)) sum += path(o, "time_s", NULL)->valuedouble;
+    }
+    const cJSON *o;
+    cJSON_ArrayForEach(o, path(root, "ops", NULL)) sum += path(o, "time_s", NULL)->valuedouble;
+    assert_true(fabs(sum - path(root, "decode", "time_s")->valuedouble) < 1e-9);
+    cJSON_Delete(root);
+    free(text);
+    destroy(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_memory_bound_248), cmocka_unit_test(test_prefill_compute_bound),
+        cmocka_unit_test(test_memory_and_max_batch), cmocka_unit_test(test_hw_entries),
+        cmocka_unit_test(test_cpu_entry),        cmocka_unit_test(test_hw_json_errors),
+        cmocka_unit_test(test_json_schema),
+    };
+    return cmocka_run_group_tests_name("analyzer", tests, NULL, NULL);
+}

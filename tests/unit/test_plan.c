@@ -1,0 +1,207 @@
+/* The op plan: bytes and FLOPs add up to what the model must move and do. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "tests/unit/helpers.h"
+
+static sol_plan *build(const sol_model *m, const char *kv_text, int batch, int tokens, int64_t pos, int tp)
+{
+    sol_kv_scheme kv = scheme_of(m, kv_text);
+    sol_plan_params p = {.batch = batch, .n_tokens = tokens, .pos = pos, .wtype = m->wtype,
+                         .atype = SOL_DT_F16, .kvtype = SOL_DT_F16, .tp = tp};
+    sol_plan *plan = malloc(sizeof *plan);
+    sol_err err = {0};
+    if (sol_plan_build(m, &kv, &p, plan, &err))
+        fail_msg("plan: %s", err.msg);
+    return plan;
+}
+
+static void destroy(sol_plan *plan)
+{
+    sol_plan_free(plan);
+    free(plan);
+}
+
+static double sum_field(const sol_plan *plan, size_t offset, int kind)
+{
+    double total = 0;
+    for (int i = 0; i < plan->n_ops; i++)
+        if (kind < 0 || plan->ops[i].kind == (sol_op_kind)kind)
+            total += *(const double *)((const char *)&plan->ops[i] + offset);
+    return total;
+}
+
+static int count_ops(const sol_plan *plan, const char *name)
+{
+    int n = 0;
+    for (int i = 0; i < plan->n_ops; i++)
+        n += strcmp(plan->ops[i].name, name) == 0;
+    return n;
+}
+
+static void test_decode_reads_every_weight_once(void **state)
+{
+    (void)state;
+    sol_model m = load_preset("llama-2-7b");
+    sol_plan *plan = build(&m, NULL, 1, 1, 0, 1);
+    /* f16: every parameter once, except the embedding table of which one
+     * row is read. */
+    double expect = 2.0 * (6738415616.0 - 32000.0 * 4096 + 4096);
+    assert_true(sum_field(plan, offsetof(sol_op, weight_bytes), -1) == expect);
+    assert_int_equal(count_ops(plan, "attn.q"), 32);
+    assert_int_equal(count_ops(plan, "lm_head"), 1);
+    /* a matmul costs 2 M N K */
+    for (int i = 0; i < plan->n_ops; i++) {
+        const sol_op *op = &plan->ops[i];
+        if (op->kind == SOL_OP_MATMUL)
+            assert_true(op->flops == 2.0 * op->m * op->n * op->k * op->batch);
+    }
+    destroy(plan);
+}
+
+static void test_decode_reads_the_cache(void **state)
+{
+    (void)state;
+    sol_model m = load_preset("llama-2-7b");
+    /* 4095 cached + the new token = 4096 tokens of 512 KiB */
+    sol_plan *plan = build(&m, NULL, 1, 1, 4095, 1);
+    assert_true(sum_field(plan, offsetof(sol_op, kv_bytes), SOL_OP_ATTENTION) == 4096.0 * 524288);
+    assert_true(sum_field(plan, offsetof(sol_op, write_bytes), SOL_OP_KV_WRITE) == 524288.0);
+    destroy(plan);
+    /* batch 4 reads four caches and writes four tokens; weights once */
+    sol_plan *b4 = build(&m, NULL, 4, 1, 4095, 1);
+    assert_true(sum_field(b4, offsetof(sol_op, kv_bytes), SOL_OP_ATTENTION) == 4 * 4096.0 * 524288);
+    assert_true(sum_field(b4, offsetof(sol_op, write_bytes), SOL_OP_KV_WRITE) == 4 * 524288.0);
+    destroy(b4);
+}
+
+static void test_prefill_is_one_matmul(void **state)
+{
+    (void)state;
+    sol_model m = load_preset("llama-3-8b");
+    sol_plan *plan = build(&m, NULL, 2, 512, 0, 1);
+    for (int i = 0; i < plan->n_ops; i++) {
+        const sol_op *op = &plan->ops[i];
+        if (op->kind == SOL_OP_MATMUL)
+            assert_int_equal(op->m, strcmp(op->name, "lm_head") == 0 ? 2 : 1024);
+    }
+    /* causal attention: token j sees j+1 tokens, 512*513/2 pairs per sequence */
+    double attended = 2 * 512.0 * 513 / 2;
+    double expect = 32 * (2.0 * 32 * (128 + 128) * attended + 5.0 * 32 * attended);
+    assert_true(sum_field(plan, offsetof(sol_op, flops), SOL_OP_ATTENTION) == expect);
+    destroy(plan);
+}
+
+static void test_moe_expected_experts(void **state)
+{
+    (void)state;
+    assert_true(sol_moe_expected_experts(8, 2, 1) == 2.0);
+    assert_true(sol_moe_expected_experts(8, 2, 2) == 8 * (1 - 0.75 * 0.75));
+    assert_true(sol_moe_expected_experts(8, 2, 1000) > 7.999);
+    sol_model m = load_preset("mixtral-8x7b");
+    sol_plan *one = build(&m, NULL, 1, 1, 0, 1), *many = build(&m, NULL, 64, 1, 0, 1);
+    double expert_bytes = 3.0 * 4096 * 14336 * 2; /* gate, up, down of one expert, bf16 */
+    double moe_one = 0, moe_many = 0;
+    for (int i = 0; i < one->n_ops; i++)
+        if (!strncmp(one->ops[i].name, "moe.", 4))
+            moe_one += one->ops[i].weight_bytes;
+    for (int i = 0; i < many->n_ops; i++)
+        if (!strncmp(many->ops[i].name, "moe.", 4))
+            moe_many += many->ops[i].weight_bytes;
+    double router = 32 * 8 * 4096 * 2.0;
+    assert_true(moe_one - router == 32 * 2 * expert_bytes);
+    assert_true(fabs(moe_many - router - 32 * sol_moe_expected_experts(8, 2, 64) * expert_bytes) < 1);
+    destroy(one);
+    destroy(many);
+}
+
+static void test_tensor_parallel(void **state)
+{
+    (void)state;
+    sol_model m = load_preset("llama-3-70b");
+    sol_plan *one = build(&m, NULL, 1, 1, 1000, 1), *eight = build(&m, NULL, 1, 1, 1000, 8);
+    assert_int_equal(count_ops(one, "comm.allreduce"), 0);
+    assert_int_equal(count_ops(eight, "comm.allreduce"), 2 * 80);
+    for (int i = 0, j = 0; i < one->n_ops; i++, j++) {
+        while (eight->ops[j].kind == SOL_OP_ALLREDUCE)
+            j++;
+        assert_string_equal(one->ops[i].name, eight->ops[j].name);
+        if (one->ops[i].kind == SOL_OP_MATMUL)
+            assert_true(fabs(one->ops[i].weight_bytes / 8 - eight->ops[j].weight_bytes) < 1e-6);
+        if (one->ops[i].kind == SOL_OP_ATTENTION) /* 8 KV heads over 8 devices */
+            assert_true(one->ops[i].kv_bytes / 8 == eight->ops[j].kv_bytes);
+    }
+    destroy(one);
+    destroy(eight);
+}
+
+static void test_mla_absorbed(void **state)
+{
+    (void)state;
+    sol_model m = load_preset("deepseek-v2");
+    sol_plan *plan = build(&m, NULL, 1, 1, 999, 1);
+    assert_int_equal(count_ops(plan, "attn.q_absorb"), 60);
+    assert_int_equal(count_ops(plan, "attn.v_absorb"), 60);
+    assert_int_equal(count_ops(plan, "attn.k"), 0);
+    /* 1000 tokens of 576 f16 elements in each of 60 layers */
+    assert_true(sum_field(plan, offsetof(sol_op, kv_bytes), SOL_OP_ATTENTION) == 1000.0 * 576 * 2 * 60);
+    destroy(plan);
+}
+
+static void test_shared_layers_read_owner(void **state)
+{
+    (void)state;
+    sol_model m = load_preset("llama-2-7b");
+    sol_plan *plan = build(&m, "mha+cla:2", 1, 1, 99, 1);
+    assert_int_equal(count_ops(plan, "attn.kv_write"), 16);
+    assert_int_equal(count_ops(plan, "attn.attention"), 32);
+    /* every layer still reads 100 tokens of its owner's KV */
+    assert_true(sum_field(plan, offsetof(sol_op, kv_bytes), SOL_OP_ATTENTION) == 32 * 100.0 * 16384);
+    destroy(plan);
+}
+
+static void test_windows_cap_reads(void **state)
+{
+    (void)state;
+    sol_model m = load_preset("mistral-7b");
+    sol_plan *plan = build(&m, NULL, 1, 1, 32767, 1);
+    assert_true(sum_field(plan, offsetof(sol_op, kv_bytes), SOL_OP_ATTENTION) == 4096.0 * 131072);
+    destroy(plan);
+}
+
+static void test_bad_params(void **state)
+{
+    (void)state;
+    sol_model m = load_preset("llama-2-7b");
+    sol_kv_scheme kv = scheme_of(&m, NULL);
+    sol_plan plan;
+    sol_err err = {0};
+    sol_plan_params p = {.batch = 0, .n_tokens = 1, .wtype = SOL_DT_F16, .atype = SOL_DT_F16,
+                         .kvtype = SOL_DT_F16, .tp = 1};
+    assert_int_equal(sol_plan_build(&m, &kv, &p, &plan, &err), SOL_ERR_USAGE);
+    assert_non_null(strstr(err.msg, "--batch"));
+    p.batch = 1;
+    p.pos = -5;
+    assert_int_equal(sol_plan_build(&m, &kv, &p, &plan, &err), SOL_ERR_USAGE);
+    assert_non_null(strstr(err.msg, "--ctx"));
+    p.pos = 0;
+    p.kvtype = SOL_DT_Q4_0;
+    assert_int_equal(sol_plan_build(&m, &kv, &p, &plan, &err), SOL_ERR_USAGE);
+    assert_non_null(strstr(err.msg, "--kvtype"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_reads_every_weight_once),
+        cmocka_unit_test(test_decode_reads_the_cache),
+        cmocka_unit_test(test_prefill_is_one_matmul),
+        cmocka_unit_test(test_moe_expected_experts),
+        cmocka_unit_test(test_tensor_parallel),
+        cmocka_unit_test(test_mla_absorbed),
+        cmocka_unit_test(test_shared_layers_read_owner),
+        cmocka_unit_test(test_windows_cap_reads),
+        cmocka_unit_test(test_bad_params),
+    };
+    return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
+}
