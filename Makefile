@@ -35,7 +35,8 @@ deps:
 	@bash tools/deps.sh
 
 build/sol: $(REL_OBJ)
-	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
 
 build/rel/%.o: %.c | build/gen/presets.c
 	@mkdir -p $(dir $@)
@@ -70,7 +71,8 @@ build/test/gen/%.o: build/gen/%.c
 	$(CC) $(CFLAGS_BASE) $(TEST_FLAGS) -c $< -o $@
 
 build/test/sol: $(TLIB_OBJ) $(TCLI_OBJ)
-	$(CC) $(TEST_FLAGS) -o $@ $^ $(LIBS)
+	@echo "  LD test $@"
+	@$(CC) $(TEST_FLAGS) -o $@ $^ $(LIBS)
 
 build/test/unit/%: tests/unit/%.c tests/unit/helpers.h $(TLIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -78,10 +80,17 @@ build/test/unit/%: tests/unit/%.c tests/unit/helpers.h $(TLIB_OBJ)
 	@$(CC) $(CFLAGS_BASE) $(TEST_FLAGS) $(PKG_CFLAGS) -o $@ $< $(TLIB_OBJ) $(LIBS) -lcmocka
 
 unit: $(UNIT_BIN)
-	@bash tests/run_unit.sh $(UNIT_BIN)
+	@bash tests/run_unit.sh unit $(UNIT_BIN)
 
-cli-test: build/test/sol
-	@bash tests/cli/run.sh build/test/sol
+build/test/cli/test_cli: tests/cli/test_cli.c
+	@mkdir -p $(dir $@)
+	@echo "  LD test $@"
+	@$(CC) $(CFLAGS_BASE) $(TEST_FLAGS) $(PKG_CFLAGS) -o $@ $< $(LIBS) -lcmocka
+
+# CLI tests drive the sanitizer build of sol; the real GGUF is fetched once.
+cli-test: build/test/sol build/test/cli/test_cli
+	@SOL_BIN=$(CURDIR)/build/test/sol SOL_TEST_GGUF=$$(bash tools/fetch-model.sh) \
+		bash tests/run_unit.sh cli build/test/cli/test_cli
 
 test: deps
 	@$(MAKE) --no-print-directory unit cli-test

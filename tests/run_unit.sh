@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every cmocka test binary, then prints one summary line over all of
-# them; exits non-zero when any test failed or any binary crashed.
+# Usage: run_unit.sh LABEL BINARY... Runs every cmocka test binary, then
+# prints one summary line over all of them; exits non-zero when any test
+# failed or any binary crashed.
 set -u
+label=$1; shift
 total_pass=0; total_fail=0; crashed=0
 for bin in "$@"; do
     out=$("$bin" 2>&1); rc=$?
@@ -14,5 +16,5 @@ for bin in "$@"; do
         echo "CRASH: $bin exited with $rc" >&2; crashed=$((crashed + 1))
     fi
 done
-echo "unit tests: $total_pass passed, $total_fail failed, $crashed binaries crashed"
+echo "$label tests: $total_pass passed, $total_fail failed, $crashed binaries crashed"
 [ $total_fail -eq 0 ] && [ $crashed -eq 0 ]

@@ -1,0 +1,210 @@
+/* Model configs: HF config.json families and error paths, model lookup by
+ * preset/path/directory, and GGUF metadata. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "models/gguf.h"
+#include "tests/unit/helpers.h"
+
+static void expect_hf_error(const char *json, const char *needle)
+{
+    sol_model m;
+    sol_err err = {0};
+    assert_int_equal(sol_model_from_hf_json(json, "cfg.json", &m, &err), SOL_ERR_RUNTIME);
+    if (!strstr(err.msg, "cfg.json") || !strstr(err.msg, needle))
+        fail_msg("message \"%s\" lacks the file or \"%s\"", err.msg, needle);
+}
+
+#define LLAMA_KEYS "\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"intermediate_size\":128,\"vocab_size\":100"
+
+static void test_hf_errors(void **state)
+{
+    (void)state;
+    expect_hf_error("{\"model_type\": ", "invalid JSON");
+    expect_hf_error("[1,2]", "JSON object");
+    expect_hf_error("{\"hidden_size\": 4}", "\"model_type\"");
+    expect_hf_error("{\"model_type\":\"rwkv\"," LLAMA_KEYS "}", "unknown architecture \"rwkv\"");
+    expect_hf_error("{\"model_type\":\"llama\",\"num_hidden_layers\":2}", "missing required key \"hidden_size\"");
+    expect_hf_error("{\"model_type\":\"llama\"," LLAMA_KEYS ",\"num_key_value_heads\":\"4\"}",
+                    "\"num_key_value_heads\" must be an integer");
+    expect_hf_error("{\"model_type\":\"llama\"," LLAMA_KEYS ",\"num_key_value_heads\":3}", "not a multiple of 3");
+    expect_hf_error("{\"model_type\":\"llama\"," LLAMA_KEYS ",\"tie_word_embeddings\":1}", "true or false");
+    expect_hf_error("{\"model_type\":\"llama\",\"hidden_size\":64.5,\"num_hidden_layers\":2}", "found 64.5");
+    expect_hf_error("{\"model_type\":\"gemma3_text\"," LLAMA_KEYS ",\"sliding_window\":16,"
+                    "\"layer_types\":[\"full_attention\",\"sliding_attention\"]}",
+                    "layer_types is not one global layer in every 1");
+    expect_hf_error("{\"model_type\":\"gemma3_text\"," LLAMA_KEYS ",\"sliding_window\":16,\"layer_types\":[\"x\",\"y\"]}",
+                    "layer_types[0]");
+    expect_hf_error("{\"model_type\":\"deepseek_v2\"," LLAMA_KEYS ",\"kv_lora_rank\":16}", "\"qk_rope_head_dim\"");
+}
+
+static void test_hf_families(void **state)
+{
+    (void)state;
+    sol_model m;
+    sol_err err = {0};
+    /* layer_types: 2 local then 1 global, repeating */
+    assert_int_equal(sol_model_from_hf_json("{\"model_type\":\"gemma3_text\",\"hidden_size\":64,\"num_hidden_layers\":6,"
+                                            "\"num_attention_heads\":4,\"intermediate_size\":128,\"vocab_size\":100,"
+                                            "\"sliding_window\":32,\"layer_types\":[\"sliding_attention\",\"sliding_attention\","
+                                            "\"full_attention\",\"sliding_attention\",\"sliding_attention\",\"full_attention\"]}",
+                                            "g.json", &m, &err),
+                     0);
+    assert_int_equal(m.swa_period, 3);
+    assert_int_equal(m.sliding_window, 32);
+    assert_true(m.tied_embeddings); /* gemma's default */
+    /* qwen2 declares a window it does not use */
+    sol_model q = load_preset("qwen2.5-7b");
+    assert_int_equal(q.sliding_window, 0);
+    assert_true(q.qkv_bias);
+    assert_false(q.tied_embeddings);
+    /* gemma-3 nests the language model in text_config */
+    sol_model g = load_preset("gemma-3-27b");
+    assert_int_equal(g.n_layers, 62);
+    assert_int_equal(g.hidden, 5376);
+    assert_int_equal(g.head_dim, 128);
+    assert_int_equal(g.swa_period, 6);
+    assert_int_equal(g.wtype, SOL_DT_BF16);
+    assert_true(g.qk_norm);
+    /* DeepSeek: MLA + MoE, V3 stores fp8 weights */
+    sol_model d = load_preset("deepseek-v3");
+    assert_int_equal(d.kv_lora_rank, 512);
+    assert_int_equal(d.q_lora_rank, 1536);
+    assert_int_equal(d.head_dim, 192);
+    assert_int_equal(d.n_experts, 256);
+    assert_int_equal(d.n_experts_active, 8);
+    assert_int_equal(d.first_dense, 3);
+    assert_int_equal(d.wtype, SOL_DT_FP8);
+    assert_true(d.expert_bias);
+    sol_model lite = load_preset("deepseek-v2-lite");
+    assert_int_equal(lite.q_lora_rank, 0);
+    sol_model phi = load_preset("smollm2-135m");
+    assert_int_equal(phi.head_dim, 64);
+    assert_int_equal((int)phi.rope_theta, 100000);
+}
+
+static void test_model_lookup(void **state)
+{
+    (void)state;
+    sol_model m;
+    sol_err err = {0};
+    assert_int_equal(sol_model_load("llama-2-7b", &m, &err), 0);
+    assert_string_equal(m.name, "Llama-2-7B");
+    assert_int_equal(sol_model_load("llama-9-1t", &m, &err), SOL_ERR_USAGE);
+    assert_non_null(strstr(err.msg, "llama-9-1t"));
+    assert_int_equal(sol_model_load("/nonexistent/config.json", &m, &err), SOL_ERR_RUNTIME);
+    assert_non_null(strstr(err.msg, "/nonexistent/config.json: No such file"));
+    assert_int_equal(sol_model_load("missing.gguf", &m, &err), SOL_ERR_RUNTIME);
+
+    /* a directory holding config.json */
+    char dir[] = "/tmp/sol-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(sol_preset_json("mistral-7b"), f);
+    fclose(f);
+    assert_int_equal(sol_model_load(dir, &m, &err), 0);
+    assert_int_equal(m.sliding_window, 4096);
+    f = fopen(path, "w");
+    fputs("{\"model_type\": \"llama\",", f);
+    fclose(f);
+    assert_int_equal(sol_model_load(dir, &m, &err), SOL_ERR_RUNTIME);
+    assert_non_null(strstr(err.msg, "config.json: invalid JSON"));
+    unlink(path);
+    rmdir(dir);
+}
+
+/* A GGUF with llama metadata and the tensor table of a 2-layer model. */
+static void write_tiny_gguf(const char *path, int with_output)
+{
+    sol_gguf_writer *w = sol_gguf_writer_new();
+    sol_gguf_set_str(w, "general.architecture", "llama");
+    sol_gguf_set_str(w, "general.name", "tiny");
+    sol_gguf_set_u32(w, "llama.block_count", 2);
+    sol_gguf_set_u32(w, "llama.embedding_length", 64);
+    sol_gguf_set_u32(w, "llama.feed_forward_length", 128);
+    sol_gguf_set_u32(w, "llama.attention.head_count", 4);
+    sol_gguf_set_u32(w, "llama.attention.head_count_kv", 2);
+    sol_gguf_set_u32(w, "llama.context_length", 256);
+    sol_gguf_set_f32(w, "llama.rope.freq_base", 10000.0f);
+    const char *tokens[] = {"a", "b", "c", "d"};
+    sol_gguf_set_arr_str(w, "tokenizer.ggml.tokens", tokens, 4);
+    uint64_t embd[2] = {64, 4}, q[2] = {64, 64}, kv[2] = {64, 32}, up[2] = {64, 128}, down[2] = {128, 64}, norm[1] = {64};
+    sol_gguf_add_tensor(w, "token_embd.weight", 2, embd, 1, NULL, 64 * 4 * 2);
+    for (int l = 0; l < 2; l++) {
+        char name[64];
+#define T(suffix, dims, nd, type, bytes)                               \
+    snprintf(name, sizeof name, "blk.%d." suffix, l);                  \
+    sol_gguf_add_tensor(w, name, nd, dims, type, NULL, bytes)
+        T("attn_norm.weight", norm, 1, 0, 64 * 4);
+        T("attn_q.weight", q, 2, 8, 64 * 64 / 32 * 34);
+        T("attn_k.weight", kv, 2, 8, 64 * 32 / 32 * 34);
+        T("attn_v.weight", kv, 2, 8, 64 * 32 / 32 * 34);
+        T("attn_output.weight", q, 2, 8, 64 * 64 / 32 * 34);
+        T("ffn_norm.weight", norm, 1, 0, 64 * 4);
+        T("ffn_gate.weight", up, 2, 8, 64 * 128 / 32 * 34);
+        T("ffn_up.weight", up, 2, 8, 64 * 128 / 32 * 34);
+        T("ffn_down.weight", down, 2, 8, 64 * 128 / 32 * 34);
+#undef T
+    }
+    sol_gguf_add_tensor(w, "output_norm.weight", 1, norm, 0, NULL, 64 * 4);
+    if (with_output)
+        sol_gguf_add_tensor(w, "output.weight", 2, embd, 1, NULL, 64 * 4 * 2);
+    sol_err err = {0};
+    if (sol_gguf_writer_write(w, path, &err))
+        fail_msg("%s", err.msg);
+    sol_gguf_writer_free(w);
+}
+
+static void test_gguf_metadata(void **state)
+{
+    (void)state;
+    const char *path = "/tmp/sol-test-tiny.gguf";
+    write_tiny_gguf(path, 0);
+    sol_model m;
+    sol_err err = {0};
+    if (sol_model_load(path, &m, &err))
+        fail_msg("%s", err.msg);
+    assert_string_equal(m.arch, "llama");
+    assert_string_equal(m.name, "tiny");
+    assert_int_equal(m.n_layers, 2);
+    assert_int_equal(m.n_kv_heads, 2);
+    assert_int_equal(m.head_dim, 16);
+    assert_int_equal(m.vocab, 4);
+    assert_int_equal(m.ctx_max, 256);
+    assert_int_equal(m.wtype, SOL_DT_Q8_0); /* the dominant layer type */
+    assert_true(m.tied_embeddings);
+    sol_param_count p;
+    assert_int_equal(sol_model_params(&m, &p, &err), 0);
+    /* the plan's count equals the tensor table's element count */
+    double elems = 4 * 64 + 2 * (64 + 64 * 64 * 2 + 64 * 32 * 2 + 64 + 3 * 64 * 128) + 64;
+    assert_true(p.total == elems);
+    write_tiny_gguf(path, 1);
+    assert_int_equal(sol_model_load(path, &m, &err), 0);
+    assert_false(m.tied_embeddings);
+    assert_int_equal(sol_model_params(&m, &p, &err), 0);
+    assert_true(p.total == elems + 4 * 64);
+
+    /* a truncated file is a one-line error naming it */
+    FILE *f = fopen(path, "r+");
+    assert_int_equal(ftruncate(fileno(f), 100), 0);
+    fclose(f);
+    assert_int_equal(sol_model_load(path, &m, &err), SOL_ERR_RUNTIME);
+    assert_non_null(strstr(err.msg, path));
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hf_errors),
+        cmocka_unit_test(test_hf_families),
+        cmocka_unit_test(test_model_lookup),
+        cmocka_unit_test(test_gguf_metadata),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
