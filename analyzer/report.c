@@ -277,7 +277,8 @@ char *sol_report_json(const sol_analysis *a)
         const sol_op *op = &a->decode.ops[i];
         cJSON_AddItemToArray(op->layer >= 0 ? layer_ops[op->layer] : outer, op_json(op, &a->decode_cost.ops[i]));
     }
-    char *text = cJSON_Print(root);
+    /* One preallocated buffer: the 405B report is ~2 MB of text. */
+    char *text = cJSON_PrintBuffered(root, 4 << 20, 1);
     cJSON_Delete(root);
     return text;
 }

@@ -107,10 +107,14 @@ int cli_run_analysis(const char *cmd, const char *model_spec, const char *kv_tex
 
     sol_analysis_config cfg = {.batch = (int)o->batch, .ctx = o->ctx, .prompt = (int)o->prompt,
                                .tp = (int)o->tp, .wtype = m.wtype, .kvtype = SOL_DT_F16};
-    cfg.atype = strcmp(hw.kind, "cpu") == 0 ? SOL_DT_F32 : m.wtype == SOL_DT_BF16 ? SOL_DT_BF16 : SOL_DT_F16;
     if ((o->wtype && parse_dtype(cmd, "--wtype", o->wtype, &cfg.wtype)) ||
-        (o->kvtype && parse_dtype(cmd, "--kvtype", o->kvtype, &cfg.kvtype)) ||
-        (o->atype && parse_dtype(cmd, "--atype", o->atype, &cfg.atype)))
+        (o->kvtype && parse_dtype(cmd, "--kvtype", o->kvtype, &cfg.kvtype)))
+        return SOL_ERR_USAGE;
+    if (o->wtype) /* one type for every weight, embedding and head included */
+        m.embed_type = m.output_type = cfg.wtype;
+    /* CPUs compute in f32; GPUs in the weights' 16-bit type. */
+    cfg.atype = strcmp(hw.kind, "cpu") == 0 ? SOL_DT_F32 : cfg.wtype == SOL_DT_BF16 ? SOL_DT_BF16 : SOL_DT_F16;
+    if (o->atype && parse_dtype(cmd, "--atype", o->atype, &cfg.atype))
         return SOL_ERR_USAGE;
     if (sol_analyze(&m, &kv, &hw, &cfg, out, &err))
         return cli_fail(cmd, &err);

@@ -71,6 +71,18 @@ static int dominant_weight_type(const sol_gguf *g, sol_model *m, sol_err *err)
     return 0;
 }
 
+/* The type of one named tensor (fallback when absent). */
+static int tensor_type(const sol_gguf *g, const char *name, sol_dtype fallback, sol_dtype *out, sol_err *err)
+{
+    const sol_gguf_tensor *t = sol_gguf_find_tensor(g, name);
+    *out = fallback;
+    if (!t || sol_dtype_from_ggml(t->ggml_type, out) == 0)
+        return 0;
+    char buf[32];
+    return sol_fail(err, SOL_ERR_RUNTIME, "%s: unsupported tensor type %s in %s", g->path,
+                    sol_ggml_type_name(t->ggml_type, buf, sizeof buf), name);
+}
+
 static int read_name_and_arch(const sol_gguf *g, const char *origin, sol_model *m, sol_err *err)
 {
     sol_gguf_str s;
@@ -167,7 +179,11 @@ static int read_gguf_model(const sol_gguf *g, sol_model *m, sol_err *err)
                          sol_gguf_find_tensor(g, "blk.1.exp_probs_b.bias") != NULL;
     }
     m->swa_period = strcmp(m->arch, "gemma2") == 0 ? 2 : strcmp(m->arch, "gemma3") == 0 ? 6 : 1;
-    m->tied_embeddings = sol_gguf_find_tensor(g, "output.weight") == NULL;
+    const sol_gguf_tensor *output = sol_gguf_find_tensor(g, "output.weight");
+    m->tied_embeddings = output == NULL;
+    if ((rc = tensor_type(g, "token_embd.weight", m->wtype, &m->embed_type, err)) ||
+        (rc = tensor_type(g, output ? "output.weight" : "token_embd.weight", m->wtype, &m->output_type, err)))
+        return rc;
     m->qkv_bias = sol_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
     m->qk_norm = sol_gguf_find_tensor(g, "blk.0.attn_q_norm.weight") != NULL;
     m->post_norms = sol_gguf_find_tensor(g, "blk.0.post_attention_norm.weight") != NULL;

@@ -276,6 +276,7 @@ int sol_model_from_hf_json(const char *text, const char *origin, sol_model *m, s
     if (!act)
         act = read_string(&r, "hidden_act");
     m->act = act && strncmp(act, "gelu", 4) == 0 ? SOL_ACT_GELU : SOL_ACT_SILU;
+    m->embed_type = m->output_type = m->wtype;
     m->qkv_bias = strcmp(m->arch, "qwen2") == 0;
     m->post_norms = strncmp(m->arch, "gemma", 5) == 0;
     m->qk_norm = strcmp(m->arch, "gemma3") == 0;

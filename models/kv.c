@@ -97,7 +97,7 @@ static int bad_term(const term_ctx *t, const char *why)
                     t->term, why);
 }
 
-static int parse_term(const term_ctx *t, const char *name_end, sol_kv_scheme *kv, int *heads_term)
+static int parse_term(const term_ctx *t, const char *name_end, sol_kv_scheme *kv, term_ctx *heads_term)
 {
     const char *s = t->term, *end = t->term + t->term_len;
     size_t name_len = (size_t)(name_end - s);
@@ -108,12 +108,13 @@ static int parse_term(const term_ctx *t, const char *name_end, sol_kv_scheme *kv
 
 #define IS(name) (name_len == strlen(name) && memcmp(s, name, name_len) == 0)
     if (IS("mha") || IS("mqa") || IS("gqa") || IS("mla")) {
-        if (*heads_term)
+        if (heads_term->position)
             return sol_fail(t->err, SOL_ERR_USAGE,
-                            "--kv: term %d \"%.*s\" contradicts term %d: a scheme has one of mha, "
-                            "gqa, mqa, mla",
-                            t->position, t->term_len, t->term, *heads_term);
-        *heads_term = t->position;
+                            "--kv: term %d \"%.*s\" contradicts term %d \"%.*s\": a scheme has one of "
+                            "mha, gqa, mqa, mla",
+                            t->position, t->term_len, t->term, heads_term->position, heads_term->term_len,
+                            heads_term->term);
+        *heads_term = *t;
         if (IS("mha") || IS("mqa")) {
             if (args)
                 return bad_term(t, "takes no arguments");
@@ -186,7 +187,8 @@ int sol_kv_parse(const char *text, const sol_kv_scheme *base, sol_kv_scheme *kv,
     out.lazy_fraction = 0;
     out.lazy_window = 0;
     out.lazy_sinks = 0;
-    int heads_term = 0, position = 0;
+    term_ctx heads_term = {0};
+    int position = 0;
     const char *s = text;
     if (!*text)
         return sol_fail(err, SOL_ERR_USAGE, "--kv: empty scheme");

@@ -36,6 +36,8 @@ typedef struct sol_model {
     double rope_theta;
     double norm_eps;
     sol_dtype wtype;  /* stored weight type (torch_dtype or dominant GGUF type) */
+    sol_dtype embed_type;  /* token embedding table (GGUF files often differ) */
+    sol_dtype output_type; /* LM head; the embedding's type when tied */
 
     /* Sliding-window attention from the config: window 0 = none. Layer i is
      * global when (i + 1) % swa_period == 0; swa_period 1 = all local. */

@@ -49,10 +49,11 @@ static sol_op *emit(builder *b, sol_op_kind kind, sol_op_group group, const char
 
 /* y[M, N] = x[M, K] W^T for `copies` independent weights (heads); bias adds
  * N small-type parameters per copy. */
-static sol_op *emit_matmul(builder *b, sol_op_group group, const char *name, int64_t n, int64_t k,
-                           int64_t copies, int bias)
+static sol_op *emit_matmul_typed(builder *b, sol_dtype wtype, sol_op_group group, const char *name,
+                                 int64_t n, int64_t k, int64_t copies, int bias)
 {
     sol_op *op = emit(b, SOL_OP_MATMUL, group, name);
+    op->wtype = wtype;
     double elems = (double)n * (double)k * (double)copies;
     op->m = b->rows;
     op->n = n;
@@ -70,6 +71,13 @@ static sol_op *emit_matmul(builder *b, sol_op_group group, const char *name, int
     op->write_bytes = (double)b->rows * (double)n * (double)copies * b->act_size;
     op->flops = 2.0 * (double)b->rows * elems;
     return op;
+}
+
+/* A layer matmul, in the plan's weight type. */
+static sol_op *emit_matmul(builder *b, sol_op_group group, const char *name, int64_t n, int64_t k,
+                           int64_t copies, int bias)
+{
+    return emit_matmul_typed(b, b->plan->params.wtype, group, name, n, k, copies, bias);
 }
 
 /* RMSNorm over `width` features of `vectors` vectors per row. */
@@ -339,7 +347,8 @@ static void emit_head(builder *b)
     /* Logits are needed for the last token of each sequence only. */
     int64_t rows = b->rows;
     b->rows = p->batch;
-    sol_op *head = emit_matmul(b, SOL_GROUP_LM_HEAD, "lm_head", m->vocab, m->hidden, 1, 0);
+    sol_dtype head_type = m->tied_embeddings ? m->embed_type : m->output_type;
+    sol_op *head = emit_matmul_typed(b, head_type, SOL_GROUP_LM_HEAD, "lm_head", m->vocab, m->hidden, 1, 0);
     if (m->tied_embeddings) /* reads the embedding table, owns nothing */
         head->params = head->active_params = head->store_bytes = 0;
     sol_op *sample = emit(b, SOL_OP_SAMPLE, SOL_GROUP_OTHER, "sample");
@@ -432,9 +441,10 @@ int sol_plan_build(const sol_model *m, const sol_kv_scheme *kv, const sol_plan_p
     sol_op *embed = emit(&b, SOL_OP_EMBED, SOL_GROUP_OTHER, "embed");
     embed->m = b.rows;
     embed->n = m->hidden;
-    embed->weight_bytes = sol_dtype_bytes(p->wtype, (double)b.rows * m->hidden, SOL_WEIGHT_SCALE_GROUP);
+    embed->wtype = m->embed_type;
+    embed->weight_bytes = sol_dtype_bytes(embed->wtype, (double)b.rows * m->hidden, SOL_WEIGHT_SCALE_GROUP);
     embed->params = embed->active_params = (double)m->vocab * m->hidden;
-    embed->store_bytes = sol_dtype_bytes(p->wtype, embed->params, SOL_WEIGHT_SCALE_GROUP);
+    embed->store_bytes = sol_dtype_bytes(embed->wtype, embed->params, SOL_WEIGHT_SCALE_GROUP);
     embed->write_bytes = (double)b.rows * m->hidden * b.act_size;
 
     int64_t kv_heads = kv->heads == SOL_KV_MHA ? m->n_heads

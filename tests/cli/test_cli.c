@@ -308,6 +308,8 @@ static void test_real_gguf(void **state)
     assert_int_equal((int)num(doc, "model", "layers"), 30);
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "config"), "kv_scheme")->valuestring, "gqa:3");
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "config"), "wtype")->valuestring, "q4_1");
+    /* the tensor table's bytes: Q4_1 layers, Q8_0 tied embedding, f32 norms */
+    assert_true(num(doc, "weights", "bytes") == 66355200 + 30081024 + 140544);
     /* 2 * 30 layers * 3 KV heads * 64 * 2 bytes */
     assert_true(num(doc, "kv", "bytes_per_token") == 23040);
     cJSON_Delete(doc);
