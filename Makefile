@@ -45,20 +45,20 @@ build/rel/%.o: %.c | build/gen/presets.c
 
 build/rel/gen/%.o: build/gen/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(REL_FLAGS) -c $< -o $@
+	@$(CC) $(CFLAGS_BASE) $(REL_FLAGS) -c $< -o $@
 
 # Presets and hardware entries are compiled in, so the binary stands alone.
 build/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -O1 -o $@ $<
+	@$(CC) $(CFLAGS_BASE) -O1 -o $@ $<
 
 build/gen/presets.c: build/tools/embed $(PRESETS)
 	@mkdir -p $(dir $@)
-	build/tools/embed sol_embedded_presets $(PRESETS) > $@
+	@build/tools/embed sol_embedded_presets $(PRESETS) > $@
 
 build/gen/hw_presets.c: build/tools/embed $(HW_FILES)
 	@mkdir -p $(dir $@)
-	build/tools/embed sol_embedded_hw $(HW_FILES) > $@
+	@build/tools/embed sol_embedded_hw $(HW_FILES) > $@
 
 # ---- tests: same sources, sanitizers on -------------------------------
 build/test/%.o: %.c | build/gen/presets.c
@@ -68,7 +68,7 @@ build/test/%.o: %.c | build/gen/presets.c
 
 build/test/gen/%.o: build/gen/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(TEST_FLAGS) -c $< -o $@
+	@$(CC) $(CFLAGS_BASE) $(TEST_FLAGS) -c $< -o $@
 
 build/test/sol: $(TLIB_OBJ) $(TCLI_OBJ)
 	@echo "  LD test $@"

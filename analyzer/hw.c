@@ -7,19 +7,11 @@
 #include <string.h>
 
 #include "analyzer/analyzer.h"
+#include "util/embedded.h"
 
-extern const struct {
-    const char *name;
-    const char *text;
-} sol_embedded_hw[];
+extern const sol_embedded_file sol_embedded_hw[];
 
-int sol_hw_preset_count(void)
-{
-    int n = 0;
-    while (sol_embedded_hw[n].name)
-        n++;
-    return n;
-}
+int sol_hw_preset_count(void) { return sol_embedded_count(sol_embedded_hw); }
 
 const char *sol_hw_preset_name(int i) { return sol_embedded_hw[i].name; }
 
@@ -112,9 +104,9 @@ int sol_hw_load(const char *name, sol_hw *hw, sol_err *err)
 {
     if (strcmp(name, "cpu") == 0)
         return sol_hw_detect_cpu(hw, err);
-    for (int i = 0; sol_embedded_hw[i].name; i++)
-        if (strcmp(sol_embedded_hw[i].name, name) == 0)
-            return sol_hw_from_json(sol_embedded_hw[i].text, name, hw, err);
+    const char *preset = sol_embedded_find(sol_embedded_hw, name);
+    if (preset)
+        return sol_hw_from_json(preset, name, hw, err);
     if (!strchr(name, '/') && !strstr(name, ".json"))
         return sol_fail(err, SOL_ERR_USAGE, "--hw: unknown hardware \"%s\" (see `sol hw list`)", name);
     char *text = NULL;

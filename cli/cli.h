@@ -6,6 +6,8 @@
 
 #include <stdio.h>
 
+#include <cJSON.h>
+
 #include "analyzer/analyzer.h"
 
 typedef struct sol_cmd {
@@ -28,6 +30,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int cli_fail(const char *cmd, const sol_err *err);
 /* Strict integer parse of a flag value; on failure prints and returns 2. */
 int cli_parse_ll(const char *cmd, const char *flag, const char *text, long long *out);
+/* Prints doc as indented JSON on stdout and deletes it; 1 when out of memory. */
+int cli_print_json(cJSON *doc);
 /* True when argv holds -h or --help before any "--". */
 int cli_wants_help(int argc, char **argv);
 

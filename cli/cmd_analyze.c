@@ -53,11 +53,8 @@ static int list_models(cli_format format)
         cJSON_AddStringToObject(o, "kv_scheme", scheme);
         cJSON_AddItemToArray(list, o);
     }
-    if (format != CLI_FORMAT_TABLE) {
-        char *text = cJSON_Print(list);
-        puts(text);
-        free(text);
-    }
+    if (format != CLI_FORMAT_TABLE)
+        return cli_print_json(list);
     cJSON_Delete(list);
     return 0;
 }

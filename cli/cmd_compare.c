@@ -73,13 +73,7 @@ static int print_json(const variant *v, int n)
         cJSON_AddNumberToObject(o, "tokens_per_s_ratio", a->decode_tokens_per_s / v[0].a.decode_tokens_per_s);
         cJSON_AddItemToArray(rows, o);
     }
-    char *text = cJSON_Print(rows);
-    cJSON_Delete(rows);
-    if (!text)
-        return SOL_ERR_RUNTIME;
-    puts(text);
-    free(text);
-    return 0;
+    return cli_print_json(rows);
 }
 
 int cmd_compare(int argc, char **argv)

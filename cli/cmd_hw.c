@@ -58,17 +58,6 @@ static cJSON *hw_json(const sol_hw *hw)
     return o;
 }
 
-static int print_json_and_free(cJSON *doc)
-{
-    char *text = cJSON_Print(doc);
-    cJSON_Delete(doc);
-    if (!text)
-        return SOL_ERR_RUNTIME;
-    puts(text);
-    free(text);
-    return 0;
-}
-
 static int load_for_list(int i, sol_hw *hw)
 {
     sol_err err = {0};
@@ -102,7 +91,7 @@ static int hw_list(cli_format format)
         printf("%-10s %-38.38s %11s %9s %12s %12.0f\n", hw.name, hw.display_name, bw, mem, peak,
                fp16 / hw.mem_bw.value);
     }
-    return list ? print_json_and_free(list) : 0;
+    return list ? cli_print_json(list) : 0;
 }
 
 static int hw_show(const char *name, cli_format format)
@@ -112,7 +101,7 @@ static int hw_show(const char *name, cli_format format)
     if (sol_hw_load(name, &hw, &err))
         return cli_fail("hw", &err);
     if (format == CLI_FORMAT_JSON)
-        return print_json_and_free(hw_json(&hw));
+        return cli_print_json(hw_json(&hw));
     printf("%s (%s)\n", hw.display_name, hw.name);
     if (hw.detail[0])
         printf("  %s\n", hw.detail);

@@ -34,6 +34,17 @@ int cli_parse_ll(const char *cmd, const char *flag, const char *text, long long 
     return 0;
 }
 
+int cli_print_json(cJSON *doc)
+{
+    char *text = cJSON_Print(doc);
+    cJSON_Delete(doc);
+    if (!text)
+        return SOL_ERR_RUNTIME;
+    puts(text);
+    free(text);
+    return 0;
+}
+
 int cli_wants_help(int argc, char **argv)
 {
     for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)

@@ -7,29 +7,15 @@
 #include <sys/stat.h>
 
 #include "models/models.h"
+#include "util/embedded.h"
 
-extern const struct {
-    const char *name;
-    const char *text;
-} sol_embedded_presets[];
+extern const sol_embedded_file sol_embedded_presets[];
 
-int sol_preset_count(void)
-{
-    int n = 0;
-    while (sol_embedded_presets[n].name)
-        n++;
-    return n;
-}
+int sol_preset_count(void) { return sol_embedded_count(sol_embedded_presets); }
 
 const char *sol_preset_name(int i) { return sol_embedded_presets[i].name; }
 
-const char *sol_preset_json(const char *name)
-{
-    for (int i = 0; sol_embedded_presets[i].name; i++)
-        if (strcmp(sol_embedded_presets[i].name, name) == 0)
-            return sol_embedded_presets[i].text;
-    return NULL;
-}
+const char *sol_preset_json(const char *name) { return sol_embedded_find(sol_embedded_presets, name); }
 
 /* Reads a whole text file (at most max_bytes) into a NUL-terminated buffer. */
 static int read_text_file(const char *path, size_t max_bytes, char **out, sol_err *err)
