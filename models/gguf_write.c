@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "models/dtype.h"
+#include "util/dtype.h"
 
 #define GGUF_VERSION 3
 #define GGUF_DEFAULT_ALIGNMENT 32

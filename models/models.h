@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "models/dtype.h"
+#include "util/dtype.h"
 #include "util/err.h"
 
 #define SOL_MAX_LAYERS 512

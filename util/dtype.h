@@ -1,7 +1,7 @@
 /* Data types of weights, activations and KV cache, with their storage cost:
  * plain floats, fp8/int8/int4 with f16 group scales, and GGUF block formats. */
-#ifndef SOL_MODELS_DTYPE_H
-#define SOL_MODELS_DTYPE_H
+#ifndef SOL_UTIL_DTYPE_H
+#define SOL_UTIL_DTYPE_H
 
 #include <stdint.h>
 

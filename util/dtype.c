@@ -1,6 +1,6 @@
 /* Storage cost and names of data types. Block sizes are ggml's
  * (ggml-common.h layouts: e.g. Q4_1 = f16 d + f16 m + 16 bytes of nibbles). */
-#include "models/dtype.h"
+#include "util/dtype.h"
 
 #include <math.h>
 #include <stdio.h>
