@@ -9,13 +9,13 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 REL_FLAGS  := -O2 -g
 TEST_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LIBS       = $(PKG_LIBS) -lm
+LIBS       = $(PKG_LIBS) -lm -lpthread
 
 VERSION := 0.1.0
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DEFS := -DSOL_VERSION='"$(VERSION)"' -DSOL_GIT_COMMIT='"$(GIT_COMMIT)"'
 
-LIB_DIRS := util models analyzer
+LIB_DIRS := util models analyzer kernels/cpu engine
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CLI_SRC  := $(wildcard cli/*.c)
 GEN_SRC  := build/gen/presets.c build/gen/hw_presets.c
@@ -28,7 +28,7 @@ TCLI_OBJ := $(patsubst %.c,build/test/%.o,$(CLI_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps test unit cli-test run bench clean
+.PHONY: all deps test unit cli-test ref-test run bench clean
 all: build/sol
 
 deps:
@@ -80,7 +80,7 @@ build/test/unit/%: tests/unit/%.c tests/unit/helpers.h $(TLIB_OBJ)
 	@$(CC) $(CFLAGS_BASE) $(TEST_FLAGS) $(PKG_CFLAGS) -o $@ $< $(TLIB_OBJ) $(LIBS) -lcmocka
 
 unit: $(UNIT_BIN)
-	@bash tests/run_unit.sh unit $(UNIT_BIN)
+	@SOL_TEST_GGUF=$$(bash tools/fetch-model.sh) bash tests/run_unit.sh unit $(UNIT_BIN)
 
 build/test/cli/test_cli: tests/cli/test_cli.c
 	@mkdir -p $(dir $@)
@@ -92,8 +92,18 @@ cli-test: build/test/sol build/test/cli/test_cli
 	@SOL_BIN=$(CURDIR)/build/test/sol SOL_TEST_GGUF=$$(bash tools/fetch-model.sh) \
 		bash tests/run_unit.sh cli build/test/cli/test_cli
 
+# The engine against an independent numpy forward pass (tests/ref): the real
+# SmolLM2 model and a synth model of every weight type.
+REF_WTYPES := f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q6_k
+ref-test: build/sol
+	@mkdir -p build/ref
+	@for wt in $(REF_WTYPES); do \
+		build/sol synth tests/fixtures/configs/tiny-llama.json --wtype $$wt -o build/ref/tiny-$$wt.gguf 2>/dev/null || exit 1; \
+	done
+	@bash tests/ref/run.sh build/sol $$(bash tools/fetch-model.sh) $(patsubst %,build/ref/tiny-%.gguf,$(REF_WTYPES))
+
 test: deps
-	@$(MAKE) --no-print-directory unit cli-test
+	@$(MAKE) --no-print-directory unit cli-test ref-test
 
 run: deps
 	@$(MAKE) --no-print-directory build/sol

@@ -23,6 +23,12 @@ int cmd_compare(int argc, char **argv);
 void usage_compare(FILE *f);
 int cmd_hw(int argc, char **argv);
 void usage_hw(FILE *f);
+int cmd_tokenize(int argc, char **argv);
+void usage_tokenize(FILE *f);
+int cmd_run(int argc, char **argv);
+void usage_run(FILE *f);
+int cmd_synth(int argc, char **argv);
+void usage_synth(FILE *f);
 
 /* Prints "sol CMD: message" on stderr; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -90,6 +90,11 @@ void sol_gguf_set_arr_f32(sol_gguf_writer *w, const char *key, const float *v, u
 /* data is copied lazily: it must stay valid until sol_gguf_writer_write. */
 void sol_gguf_add_tensor(sol_gguf_writer *w, const char *name, uint32_t n_dims,
                          const uint64_t *dims, uint32_t ggml_type, const void *data, uint64_t n_bytes);
+/* Data produced while writing (so huge files need not sit in memory):
+ * fill writes n_bytes into buf; non-zero aborts the write. */
+typedef int (*sol_gguf_fill_fn)(void *user, const char *name, void *buf, uint64_t n_bytes);
+void sol_gguf_add_tensor_fill(sol_gguf_writer *w, const char *name, uint32_t n_dims, const uint64_t *dims,
+                              uint32_t ggml_type, uint64_t n_bytes, sol_gguf_fill_fn fill, void *user);
 /* Writes a GGUF v3 file with general.alignment (32 unless set). */
 int sol_gguf_writer_write(sol_gguf_writer *w, const char *path, sol_err *err);
 

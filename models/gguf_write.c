@@ -47,6 +47,8 @@ struct wtensor {
     uint64_t dims[GGUF_MAX_DIMS];
     uint32_t ggml_type;
     const void *data;
+    sol_gguf_fill_fn fill; /* or data produced at write time */
+    void *fill_user;
     uint64_t n_bytes;
     uint64_t offset; /* set by layout() */
 };
@@ -331,6 +333,17 @@ void sol_gguf_add_tensor(sol_gguf_writer *w, const char *name, uint32_t n_dims,
         t->dims[d] = d < n_dims ? dims[d] : 1;
 }
 
+void sol_gguf_add_tensor_fill(sol_gguf_writer *w, const char *name, uint32_t n_dims, const uint64_t *dims,
+                              uint32_t ggml_type, uint64_t n_bytes, sol_gguf_fill_fn fill, void *user)
+{
+    size_t before = w ? w->n_t : 0;
+    sol_gguf_add_tensor(w, name, n_dims, dims, ggml_type, NULL, n_bytes);
+    if (w && w->n_t > before) {
+        w->t[w->n_t - 1].fill = fill;
+        w->t[w->n_t - 1].fill_user = user;
+    }
+}
+
 /* ---- writing -------------------------------------------------------- */
 
 static int cmp_name(const void *a, const void *b)
@@ -475,8 +488,20 @@ static int write_file(const sol_gguf_writer *w, FILE *f, const struct buf *head,
     uint64_t pos = 0;
     for (size_t i = 0; i < w->n_t; i++) {
         const struct wtensor *t = &w->t[i];
-        if (write_bytes(f, NULL, t->offset - pos) || write_bytes(f, t->data, t->n_bytes))
+        if (write_bytes(f, NULL, t->offset - pos))
             return -1;
+        if (t->fill) {
+            void *buf = malloc(t->n_bytes ? (size_t)t->n_bytes : 1);
+            int failed = !buf || t->fill(t->fill_user, t->name, buf, t->n_bytes) ||
+                         write_bytes(f, buf, t->n_bytes);
+            if (!buf)
+                errno = ENOMEM;
+            free(buf);
+            if (failed)
+                return -1;
+        } else if (write_bytes(f, t->data, t->n_bytes)) {
+            return -1;
+        }
         pos = t->offset + t->n_bytes;
     }
     return 0;

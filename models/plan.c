@@ -344,9 +344,11 @@ static void emit_head(builder *b)
     const sol_plan_params *p = &b->plan->params;
     b->layer = -1;
     emit_norm(b, "output.norm", m->hidden, 1);
-    /* Logits are needed for the last token of each sequence only. */
+    /* Logits are needed for the last token of each sequence only, unless
+     * the caller checks every position. */
     int64_t rows = b->rows;
-    b->rows = p->batch;
+    if (!p->all_logits)
+        b->rows = p->batch;
     sol_dtype head_type = m->tied_embeddings ? m->embed_type : m->output_type;
     sol_op *head = emit_matmul_typed(b, head_type, SOL_GROUP_LM_HEAD, "lm_head", m->vocab, m->hidden, 1, 0);
     if (m->tied_embeddings) /* reads the embedding table, owns nothing */
@@ -354,7 +356,7 @@ static void emit_head(builder *b)
     sol_op *sample = emit(b, SOL_OP_SAMPLE, SOL_GROUP_OTHER, "sample");
     sample->m = p->batch;
     sample->n = m->vocab;
-    sample->act_bytes = (double)p->batch * m->vocab * 4.0; /* f32 logits */
+    sample->act_bytes = (double)p->batch * m->vocab * 4.0; /* f32 logits of the last rows */
     sample->write_bytes = (double)p->batch * 4.0;
     sample->flops = 2.0 * (double)p->batch * m->vocab;
     b->rows = rows;

@@ -60,6 +60,7 @@ typedef struct sol_plan_params {
     int64_t pos;      /* tokens already in the cache */
     sol_dtype wtype, atype, kvtype;
     int tp;           /* tensor-parallel degree (1 = single device) */
+    int all_logits;   /* LM head over every row, not only each sequence's last */
 } sol_plan_params;
 
 typedef struct sol_plan {

@@ -1,0 +1,46 @@
+/* The decode engine: loads a GGUF model, owns the KV cache, and executes
+ * the op plan op by op on a backend, timing every op into a ring buffer.
+ * Llama family (llama, mistral, qwen2): RMSNorm, RoPE, GQA/MQA, SwiGLU. */
+#ifndef SOL_ENGINE_ENGINE_H
+#define SOL_ENGINE_ENGINE_H
+
+#include "engine/sample.h"
+#include "engine/timing.h"
+#include "kernels/backend.h"
+#include "models/gguf.h"
+#include "models/models.h"
+#include "models/plan.h"
+
+typedef struct sol_engine_config {
+    int threads;       /* <= 0: physical cores */
+    sol_dtype kvtype;  /* f32 or f16 */
+    int64_t ctx;       /* tokens of cache; 0 = the model's limit */
+    int chunk;         /* prefill rows per step (default 64) */
+    sol_sampler_config sampler;
+} sol_engine_config;
+
+typedef struct sol_engine sol_engine;
+
+void sol_engine_defaults(sol_engine_config *cfg);
+int sol_engine_open(const char *gguf_path, const sol_engine_config *cfg, sol_engine **out, sol_err *err);
+void sol_engine_close(sol_engine *e);
+
+const sol_model *sol_engine_model(const sol_engine *e);
+const sol_gguf *sol_engine_gguf(const sol_engine *e);
+const sol_backend *sol_engine_backend(const sol_engine *e);
+int64_t sol_engine_pos(const sol_engine *e);
+int64_t sol_engine_ctx(const sol_engine *e);
+sol_timing_ring *sol_engine_timing(sol_engine *e);
+
+/* Evaluates n tokens at the current position (prefill when n > 1, in
+ * chunks), appends them to the cache and samples the next token into
+ * *next. With all_logits every row's logits are kept (see logits()). The
+ * plan of each executed step is handed to on_step when not NULL. */
+typedef void (*sol_step_fn)(void *user, const sol_plan *plan, double seconds);
+int sol_engine_eval(sol_engine *e, const int32_t *tokens, int n, int all_logits, sol_step_fn on_step,
+                    void *user, int32_t *next, sol_err *err);
+/* Logits of row i of the last step (the last row when all_logits was 0). */
+const float *sol_engine_logits(const sol_engine *e, int row);
+int sol_engine_last_rows(const sol_engine *e);
+
+#endif

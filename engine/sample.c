@@ -1,0 +1,121 @@
+/* Sampling (see sample.h). Filters apply in llama.cpp's customary order:
+ * repetition penalty, top-k, temperature softmax, top-p, min-p; then a
+ * draw from a PCG32 generator seeded by --seed. */
+#include "engine/sample.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct sol_candidate {
+    int32_t id;
+    float logit;
+    float p;
+} sol_candidate;
+
+void sol_sampler_defaults(sol_sampler_config *cfg)
+{
+    *cfg = (sol_sampler_config){.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f,
+                                .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 0x50L};
+}
+
+int sol_sampler_init(sol_sampler *s, const sol_sampler_config *cfg, int n_vocab)
+{
+    s->cfg = *cfg;
+    s->rng = cfg->seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    s->n_vocab = n_vocab;
+    s->cand = malloc((size_t)n_vocab * sizeof *s->cand);
+    return s->cand ? 0 : -1;
+}
+
+void sol_sampler_free(sol_sampler *s)
+{
+    free(s->cand);
+    s->cand = NULL;
+}
+
+/* PCG32 (O'Neill): uniform in [0, 1). */
+static double next_uniform(sol_sampler *s)
+{
+    uint64_t old = s->rng;
+    s->rng = old * 6364136223846793005ULL + 1442695040888963407ULL;
+    uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
+    uint32_t rot = (uint32_t)(old >> 59u);
+    uint32_t r = (xorshifted >> rot) | (xorshifted << ((-rot) & 31));
+    return r / 4294967296.0;
+}
+
+static int by_logit_desc(const void *a, const void *b)
+{
+    float x = ((const sol_candidate *)a)->logit, y = ((const sol_candidate *)b)->logit;
+    if (x != y)
+        return x < y ? 1 : -1;
+    return ((const sol_candidate *)a)->id - ((const sol_candidate *)b)->id;
+}
+
+static void apply_repeat_penalty(const sol_sampler_config *cfg, float *logits, const int32_t *history, int n)
+{
+    if (cfg->repeat_penalty == 1.0f)
+        return;
+    int first = n > cfg->repeat_last_n ? n - cfg->repeat_last_n : 0;
+    for (int i = first; i < n; i++) {
+        float *l = &logits[history[i]];
+        /* each distinct token is penalised once */
+        int seen = 0;
+        for (int j = first; j < i && !seen; j++)
+            seen = history[j] == history[i];
+        if (!seen)
+            *l = *l > 0 ? *l / cfg->repeat_penalty : *l * cfg->repeat_penalty;
+    }
+}
+
+static int32_t argmax(const float *logits, int n)
+{
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        if (logits[i] > logits[best])
+            best = i;
+    return best;
+}
+
+int32_t sol_sample(sol_sampler *s, float *logits, const int32_t *history, int n_history)
+{
+    const sol_sampler_config *cfg = &s->cfg;
+    apply_repeat_penalty(cfg, logits, history, n_history);
+    if (cfg->temperature <= 0)
+        return argmax(logits, s->n_vocab);
+
+    int n = s->n_vocab;
+    for (int i = 0; i < n; i++)
+        s->cand[i] = (sol_candidate){i, logits[i], 0};
+    qsort(s->cand, (size_t)n, sizeof *s->cand, by_logit_desc);
+    if (cfg->top_k > 0 && cfg->top_k < n)
+        n = cfg->top_k;
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += s->cand[i].p = expf((s->cand[i].logit - s->cand[0].logit) / cfg->temperature);
+    for (int i = 0; i < n; i++)
+        s->cand[i].p /= (float)sum;
+    if (cfg->top_p < 1.0f) {
+        double cum = 0;
+        int keep = 0;
+        while (keep < n && cum < cfg->top_p)
+            cum += s->cand[keep++].p;
+        n = keep > 0 ? keep : 1;
+    }
+    if (cfg->min_p > 0) {
+        int keep = 1;
+        while (keep < n && s->cand[keep].p >= cfg->min_p * s->cand[0].p)
+            keep++;
+        n = keep;
+    }
+    double total = 0;
+    for (int i = 0; i < n; i++)
+        total += s->cand[i].p;
+    double r = next_uniform(s) * total, cum = 0;
+    for (int i = 0; i < n; i++) {
+        cum += s->cand[i].p;
+        if (r < cum)
+            return s->cand[i].id;
+    }
+    return s->cand[n - 1].id;
+}

@@ -1,0 +1,179 @@
+/* Tensor binding and checks (see weights.h). GGUF dims[0] is the
+ * contiguous one: a projection from K to N features is stored as N rows of
+ * K elements, dims = {K, N}. */
+#include "engine/weights.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cpu/quant.h"
+
+static const sol_gguf_tensor *find(const sol_gguf *g, const char *name, int required, sol_err *err, int *rc)
+{
+    const sol_gguf_tensor *t = sol_gguf_find_tensor(g, name);
+    if (!t && required)
+        *rc = sol_fail(err, SOL_ERR_RUNTIME, "%s: missing tensor \"%s\"", g->path, name);
+    return t;
+}
+
+static int check_type(const sol_gguf *g, const sol_gguf_tensor *t, sol_dtype *type, sol_err *err)
+{
+    char buf[32];
+    if (sol_dtype_from_ggml(t->ggml_type, type) != 0 || !sol_cpu_supports(*type))
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: unsupported tensor type %s in %.*s", g->path,
+                        sol_ggml_type_name(t->ggml_type, buf, sizeof buf), (int)t->name.len, t->name.ptr);
+    return 0;
+}
+
+/* A rows x cols matrix. */
+static int bind_matrix(const sol_gguf *g, const char *name, int64_t rows, int64_t cols, sol_weight_view *out,
+                       sol_err *err)
+{
+    int rc = 0;
+    const sol_gguf_tensor *t = find(g, name, 1, err, &rc);
+    if (!t)
+        return rc;
+    if (t->n_dims != 2 || (int64_t)t->dims[0] != cols || (int64_t)t->dims[1] != rows)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: tensor \"%s\" has shape [%llu, %llu], expected [%lld, %lld]",
+                        g->path, name, (unsigned long long)t->dims[0],
+                        (unsigned long long)(t->n_dims > 1 ? t->dims[1] : 1), (long long)cols, (long long)rows);
+    if ((rc = check_type(g, t, &out->type, err)))
+        return rc;
+    out->data = t->data;
+    out->rows = rows;
+    out->cols = cols;
+    out->row_bytes = sol_row_bytes(out->type, cols);
+    return 0;
+}
+
+/* A vector of n elements copied to f32; absent and optional gives NULL. */
+static int bind_vector(const sol_gguf *g, const char *name, int64_t n, int required, float **out, sol_err *err)
+{
+    int rc = 0;
+    *out = NULL;
+    const sol_gguf_tensor *t = find(g, name, required, err, &rc);
+    if (!t)
+        return rc;
+    sol_dtype type;
+    if (t->n_elems != (uint64_t)n)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: tensor \"%s\" has %llu elements, expected %lld", g->path, name,
+                        (unsigned long long)t->n_elems, (long long)n);
+    if ((rc = check_type(g, t, &type, err)))
+        return rc;
+    if (!(*out = malloc((size_t)n * sizeof **out)))
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    sol_dequantize(type, t->data, *out, n);
+    return 0;
+}
+
+static int bind_layer(const sol_gguf *g, const sol_model *m, int i, sol_layer_weights *l, sol_err *err)
+{
+    char name[96];
+    int64_t h = m->hidden, dh = m->head_dim, q_rows = (int64_t)m->n_heads * dh, kv_rows = (int64_t)m->n_kv_heads * dh;
+    int rc;
+#define NAME(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, i), name)
+    if ((rc = bind_vector(g, NAME("attn_norm.weight"), h, 1, &l->attn_norm, err)) ||
+        (rc = bind_matrix(g, NAME("attn_q.weight"), q_rows, h, &l->wq, err)) ||
+        (rc = bind_matrix(g, NAME("attn_k.weight"), kv_rows, h, &l->wk, err)) ||
+        (rc = bind_matrix(g, NAME("attn_v.weight"), kv_rows, h, &l->wv, err)) ||
+        (rc = bind_matrix(g, NAME("attn_output.weight"), h, q_rows, &l->wo, err)) ||
+        (rc = bind_vector(g, NAME("attn_q.bias"), q_rows, 0, &l->bq, err)) ||
+        (rc = bind_vector(g, NAME("attn_k.bias"), kv_rows, 0, &l->bk, err)) ||
+        (rc = bind_vector(g, NAME("attn_v.bias"), kv_rows, 0, &l->bv, err)) ||
+        (rc = bind_vector(g, NAME("ffn_norm.weight"), h, 1, &l->ffn_norm, err)) ||
+        (rc = bind_matrix(g, NAME("ffn_gate.weight"), m->ffn, h, &l->gate, err)) ||
+        (rc = bind_matrix(g, NAME("ffn_up.weight"), m->ffn, h, &l->up, err)) ||
+        (rc = bind_matrix(g, NAME("ffn_down.weight"), h, m->ffn, &l->down, err)))
+        return rc;
+#undef NAME
+    return 0;
+}
+
+/* RoPE: theta^(-2i/d) per pair, divided by a linear scaling factor and by
+ * per-dimension factors when the file carries rope_freqs (Llama 3.1). */
+static int bind_rope(const sol_gguf *g, const sol_model *m, sol_model_weights *w, sol_err *err)
+{
+    char key[96];
+    int64_t dims = m->head_dim;
+    snprintf(key, sizeof key, "%s.rope.dimension_count", m->arch);
+    int rc = sol_gguf_get_i64(g, key, &dims, err);
+    if (rc > 0)
+        return rc;
+    if (dims < 2 || dims > m->head_dim || dims % 2)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %s = %lld is not an even size <= head_dim %d", g->path, key,
+                        (long long)dims, m->head_dim);
+    double factor = 1;
+    sol_gguf_str type;
+    snprintf(key, sizeof key, "%s.rope.scaling.type", m->arch);
+    if (sol_gguf_get_str(g, key, &type, NULL) == 0 && !sol_gguf_str_eq(type, "none")) {
+        if (!sol_gguf_str_eq(type, "linear"))
+            return sol_fail(err, SOL_ERR_RUNTIME, "%s: RoPE scaling \"%.*s\" is not supported (linear only)",
+                            g->path, (int)(type.len > 32 ? 32 : type.len), type.ptr);
+        snprintf(key, sizeof key, "%s.rope.scaling.factor", m->arch);
+        if ((rc = sol_gguf_get_f64(g, key, &factor, err)) > 0)
+            return rc;
+        if (!(factor > 0))
+            return sol_fail(err, SOL_ERR_RUNTIME, "%s: %s must be positive", g->path, key);
+    }
+    float *freq_factors = NULL;
+    if ((rc = bind_vector(g, "rope_freqs.weight", dims / 2, 0, &freq_factors, err)))
+        return rc;
+    w->rope_inv_freq = malloc((size_t)(dims / 2) * sizeof *w->rope_inv_freq);
+    if (!w->rope_inv_freq) {
+        free(freq_factors);
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    }
+    for (int i = 0; i < dims / 2; i++) {
+        double inv = pow(m->rope_theta, -2.0 * i / (double)dims) / factor;
+        w->rope_inv_freq[i] = (float)(freq_factors ? inv / freq_factors[i] : inv);
+    }
+    free(freq_factors);
+    /* llama.cpp's converter permutes llama Q/K rows to rotate adjacent
+     * pairs; qwen2 keeps HF's half-split ("neox") layout. */
+    w->rope = (sol_rope){.dims = (int)dims, .neox = strcmp(m->arch, "qwen2") == 0, .inv_freq = w->rope_inv_freq};
+    return 0;
+}
+
+int sol_weights_bind(const sol_gguf *g, const sol_model *m, sol_model_weights *w, sol_err *err)
+{
+    memset(w, 0, sizeof *w);
+    int rc;
+    w->layers = calloc((size_t)m->n_layers, sizeof *w->layers);
+    if (!w->layers)
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    w->n_layers = m->n_layers;
+    if ((rc = bind_matrix(g, "token_embd.weight", m->vocab, m->hidden, &w->token_embd, err)) ||
+        (rc = bind_vector(g, "output_norm.weight", m->hidden, 1, &w->output_norm, err)))
+        goto fail;
+    if (sol_gguf_find_tensor(g, "output.weight"))
+        rc = bind_matrix(g, "output.weight", m->vocab, m->hidden, &w->output, err);
+    else
+        w->output = w->token_embd; /* tied embeddings */
+    if (rc || (rc = bind_rope(g, m, w, err)))
+        goto fail;
+    for (int i = 0; i < m->n_layers; i++)
+        if ((rc = bind_layer(g, m, i, &w->layers[i], err)))
+            goto fail;
+    return 0;
+fail:
+    sol_weights_free(w);
+    return rc;
+}
+
+void sol_weights_free(sol_model_weights *w)
+{
+    for (int i = 0; w->layers && i < w->n_layers; i++) {
+        sol_layer_weights *l = &w->layers[i];
+        free(l->attn_norm);
+        free(l->ffn_norm);
+        free(l->bq);
+        free(l->bk);
+        free(l->bv);
+    }
+    free(w->layers);
+    free(w->output_norm);
+    free(w->rope_inv_freq);
+    memset(w, 0, sizeof *w);
+}

@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""Compare `sol run` against the numpy reference in ref_forward.py.
+
+usage: check_engine.py SOL_BIN MODEL.gguf [--prompt TEXT] [--n 32] [--tol 1e-3]
+                       [--no-bos] [--chat]
+
+Runs
+    SOL_BIN run MODEL -p TEXT -n N --temp 0 --json --logits-out FILE [--no-bos] [--chat]
+which must print the generated text and then, on the last line of stdout, a
+JSON object with at least "prompt_ids", "generated_ids" and "n_vocab". FILE
+holds little-endian float32 logits, one row of n_vocab per evaluated position:
+the P prompt positions, then one per generated token fed back (P + max(G-1, 0)
+rows for G generated tokens); row i predicts the token after position i.
+
+Checks, one summary line each; the exit status is 1 if any fails:
+  tokenize  prompt_ids equal the reference tokenizer's ids (BOS as the file says)
+  logits    per row max|sol - ref| / max|ref| <= tol, ref computed in one pass
+  argmax    every generated id is the argmax of sol's own logits row
+  greedy    the reference's greedy continuation equals generated_ids
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ref_forward as rf  # noqa: E402
+
+DEFAULT_PROMPT = ("The old lighthouse keeper climbed the narrow stairs every evening, "
+                  "lit the great lamp, and watched the ships pass safely through the dark water.")
+
+
+class Checks:
+    """Collects pass/fail results and prints one line per check."""
+
+    def __init__(self):
+        self.failed = []
+        self.passed = []
+
+    def ok(self, name, msg):
+        self.passed.append(name)
+        print(f"{name}: {msg}", flush=True)
+
+    def fail(self, name, msg, details=()):
+        self.failed.append(name)
+        print(f"{name}: FAIL {msg}", flush=True)
+        for d in details:
+            print(f"    {d}", flush=True)
+
+
+def render_chat(f, text):
+    """Render the GGUF's chat template for one user message (generation prompt on)."""
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    template = f.get("tokenizer.chat_template")
+    if template is None:
+        raise SystemExit("check_engine: --chat but the file has no tokenizer.chat_template")
+    tokens = f.get("tokenizer.ggml.tokens")
+
+    def tok_str(key):
+        i = f.get(key)
+        return tokens[int(i)] if i is not None else ""
+
+    def raise_exception(msg):
+        raise jinja2.TemplateError(msg)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(template).render(
+        messages=[{"role": "user", "content": text}], add_generation_prompt=True,
+        bos_token=tok_str("tokenizer.ggml.bos_token_id"),
+        eos_token=tok_str("tokenizer.ggml.eos_token_id"))
+
+
+def run_sol(args, logits_path):
+    """Run sol; return (parsed JSON of the last stdout line, stdout text, seconds)."""
+    cmd = [args.sol, "run", args.model, "-p", args.prompt, "-n", str(args.n),
+           "--temp", "0", "--json", "--logits-out", logits_path]
+    if args.no_bos:
+        cmd.append("--no-bos")
+    if args.chat:
+        cmd.append("--chat")
+    cmd += ["--kvtype", args.kvtype]
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"check_engine: sol run timed out after {args.timeout} s: {' '.join(cmd)}")
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr[-4000:])
+        raise SystemExit(f"check_engine: sol run exited {p.returncode}: {' '.join(cmd)}")
+    lines = [ln for ln in p.stdout.splitlines() if ln.strip()]
+    if not lines:
+        raise SystemExit("check_engine: sol run printed nothing on stdout")
+    try:
+        out = json.loads(lines[-1])
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"check_engine: last stdout line is not JSON ({e}): {lines[-1][:200]!r}")
+    for key in ("prompt_ids", "generated_ids", "n_vocab"):
+        if key not in out:
+            raise SystemExit(f"check_engine: sol's JSON lacks {key!r}: {lines[-1][:200]!r}")
+    return out, "\n".join(lines[:-1]), dt
+
+
+def row_errors(sol, ref):
+    """Per-row relative max error max|sol - ref| / max|ref|."""
+    num = np.max(np.abs(sol.astype(np.float64) - ref.astype(np.float64)), axis=1)
+    den = np.maximum(np.max(np.abs(ref.astype(np.float64)), axis=1), 1e-30)
+    return num / den
+
+
+def top2(row):
+    """(best id, best value, second id, second value) of a logits row."""
+    order = np.argsort(-row.astype(np.float64), kind="stable")[:2]
+    return int(order[0]), float(row[order[0]]), int(order[1]), float(row[order[1]])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Compare `sol run` against the numpy reference.")
+    ap.add_argument("sol", metavar="SOL_BIN")
+    ap.add_argument("model", metavar="MODEL")
+    ap.add_argument("--prompt", default=DEFAULT_PROMPT)
+    ap.add_argument("--n", type=int, default=32, help="tokens to generate (default 32)")
+    ap.add_argument("--tol", type=float, default=1e-3, help="max relative logits error per row")
+    ap.add_argument("--no-bos", action="store_true", help="pass --no-bos; never add BOS")
+    ap.add_argument("--chat", action="store_true",
+                    help="pass --chat; the reference renders the file's chat template")
+    ap.add_argument("--timeout", type=float, default=600, help="seconds allowed for sol run")
+    ap.add_argument("--kvtype", default="f32",
+                    help="sol's KV cache type (default f32: the reference computes in float32)")
+    args = ap.parse_args(argv)
+
+    checks = Checks()
+    with tempfile.TemporaryDirectory(prefix="sol-check-") as tmp:
+        logits_path = os.path.join(tmp, "logits.f32")
+        out, text, sol_s = run_sol(args, logits_path)
+        raw = np.fromfile(logits_path, dtype="<f4") if os.path.exists(logits_path) else None
+
+    t0 = time.perf_counter()
+    model = rf.Model(args.model)
+    tk = rf.ref_tokenizer(model.file)
+    load_s = time.perf_counter() - t0
+    print(f"model: {os.path.basename(args.model)}: {model.describe()}")
+    print(f"sol run: {sol_s:.2f} s; reference load {load_s:.2f} s")
+
+    prompt_ids = [int(i) for i in out["prompt_ids"]]
+    gen = [int(i) for i in out["generated_ids"]]
+    V = int(out["n_vocab"])
+    P, G = len(prompt_ids), len(gen)
+    print(f"text: {tk.decode(gen)!r}")
+
+    # (1) tokenization ----------------------------------------------------
+    text_in = render_chat(model.file, args.prompt) if args.chat else args.prompt
+    ref_ids = tk.encode(text_in, add_bos=False if args.no_bos else None)
+    if ref_ids == prompt_ids:
+        checks.ok("tokenize", f"{P} ids identical")
+    else:
+        i = next((k for k, (a, b) in enumerate(zip(ref_ids, prompt_ids)) if a != b),
+                 min(len(ref_ids), P))
+        show = lambda ids: [f"{t}:{tk.tokens[t]!r}" if 0 <= t < len(tk.tokens) else str(t)
+                            for t in ids[max(0, i - 2):i + 3]]
+        checks.fail("tokenize", f"sol {P} ids, reference {len(ref_ids)}; first difference at {i}",
+                    [f"sol: {show(prompt_ids)}", f"ref: {show(ref_ids)}",
+                     f"ref ids: {ref_ids}", f"sol ids: {prompt_ids}"])
+    # The remaining checks use sol's prompt_ids, so they run either way.
+    if P == 0:
+        checks.fail("logits", "sol reported no prompt ids; nothing to compare")
+        return finish(checks)
+
+    # (2) logits ----------------------------------------------------------
+    rows = P + max(G - 1, 0)
+    seq = prompt_ids + gen[:-1]
+    t0 = time.perf_counter()
+    ref = model.logits_for(seq)
+    ref_s = time.perf_counter() - t0
+    sol_logits, err = None, None
+    if V != model.n_vocab:
+        checks.fail("logits", f"sol n_vocab {V}, the file's vocabulary has {model.n_vocab}")
+    elif raw is None:
+        checks.fail("logits", "sol wrote no --logits-out file")
+    elif raw.size != rows * V:
+        checks.fail("logits", f"file holds {raw.size / V:g} rows of {V}, expected {rows} "
+                              f"({P} prompt + {max(G - 1, 0)} generated)")
+    else:
+        sol_logits = raw.reshape(rows, V)
+        err = row_errors(sol_logits, ref)
+        worst = int(np.argmax(err))
+        bad = ~np.isfinite(sol_logits).all(axis=1)
+        msg = f"{rows} rows, max rel err {err[worst]:.2g} (row {worst}), reference {ref_s:.2f} s"
+        if bad.any():
+            checks.fail("logits", msg, [f"non-finite values in rows {np.flatnonzero(bad)[:10].tolist()}"])
+        elif err[worst] <= args.tol:
+            checks.ok("logits", msg)
+        else:
+            over = np.flatnonzero(err > args.tol)
+            checks.fail("logits", msg + f" > tol {args.tol:g}",
+                        [f"{len(over)} rows over tol, first at row {over[0]} "
+                         f"(rel err {err[over[0]]:.2g}); rows {over[:12].tolist()}",
+                         f"row {worst}: sol[:4] {sol_logits[worst, :4].tolist()} "
+                         f"ref[:4] {ref[worst, :4].tolist()}"])
+
+    # (3) sol's own consistency: greedy picks the argmax of its logits ------
+    if sol_logits is not None and G:
+        picks = np.argmax(sol_logits[P - 1:], axis=1).tolist()
+        wrong = [k for k in range(G) if picks[k] != gen[k]]
+        if not wrong:
+            checks.ok("argmax", f"{G}/{G} generated ids are the argmax of sol's logits rows")
+        else:
+            k = wrong[0]
+            checks.fail("argmax", f"generated id {k} is {gen[k]} but sol's row {P - 1 + k} "
+                                  f"peaks at {picks[k]} ({len(wrong)} such)")
+
+    # (4) greedy ------------------------------------------------------------
+    t0 = time.perf_counter()
+    ref_gen = model.greedy(prompt_ids, args.n)
+    greedy_s = time.perf_counter() - t0
+    prefix = next((k for k in range(min(G, len(ref_gen))) if gen[k] != ref_gen[k]), None)
+    if prefix is None:
+        if G == args.n:
+            checks.ok("greedy", f"{G}/{args.n} identical ({greedy_s:.2f} s)")
+        elif G < args.n and (G and gen[-1] in tk.eos_ids or ref_gen[G] in tk.eos_ids):
+            checks.ok("greedy", f"{G}/{args.n} identical, sol stopped at end of generation "
+                                f"({greedy_s:.2f} s)")
+        elif G < args.n:
+            checks.fail("greedy", f"sol stopped after {G} of {args.n} ids (all matching) but "
+                                  f"the reference goes on with {ref_gen[G:G + 3]}, not an end token")
+        else:
+            checks.fail("greedy", f"sol returned {G} ids for -n {args.n}")
+    else:
+        i = prefix
+        r = P - 1 + i  # logits row that chose generated token i
+        details = [f"sol {gen[i]}:{tk.tokens[gen[i]]!r}, reference {ref_gen[i]}:"
+                   f"{tk.tokens[ref_gen[i]]!r}; the {i} tokens before agree"]
+        if err is not None:
+            details.append(f"logits rows 0..{r - 1} max rel err {err[:r].max() if r else 0:.2g}; "
+                           f"row {r}: {err[r]:.2g}")
+        b1, v1, b2, v2 = top2(ref[r])
+        details.append(f"reference row {r}: top1 {b1} ({v1:.6g}), top2 {b2} ({v2:.6g}), "
+                       f"margin {v1 - v2:.3g} ({(v1 - v2) / max(abs(v1), 1e-30):.2g} relative)")
+        if sol_logits is not None:
+            shown = [b1, b2] + ([gen[i]] if gen[i] not in (b1, b2) else [])
+            details.append(f"sol row {r}: " + ", ".join(f"[{t}] {sol_logits[r, t]:.6g}" for t in shown))
+        checks.fail("greedy", f"{i}/{args.n} identical, diverge at generated token {i}", details)
+
+    return finish(checks)
+
+
+def finish(checks):
+    n = len(checks.passed) + len(checks.failed)
+    if checks.failed:
+        print(f"check_engine: FAIL ({', '.join(checks.failed)}; {len(checks.passed)}/{n} passed)")
+        return 1
+    print(f"check_engine: ok ({n}/{n} checks)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

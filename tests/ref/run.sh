@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Checks `sol run` against the numpy reference (tests/ref/check_engine.py)
+# for every MODEL given: tokenization, per-position logits, greedy decode.
+#
+#   tests/ref/run.sh SOL_BIN MODEL.gguf...
+#
+# Creates the Python venv build/venv on first use (pinned versions from
+# tests/ref/requirements.txt) and reinstalls only when that file changes.
+# Exits non-zero if setup or any check fails.
+set -euo pipefail
+
+if [ $# -lt 2 ]; then
+    echo "usage: tests/ref/run.sh SOL_BIN MODEL.gguf..." >&2
+    exit 2
+fi
+sol=$1
+shift
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+venv="$root/build/venv"
+req="$here/requirements.txt"
+stamp="$venv/.sol-ref-requirements"
+
+if [ ! -x "$venv/bin/python" ]; then
+    echo "creating $venv" >&2
+    python3 -m venv "$venv"
+fi
+# Install when the stamp (a copy of the requirements last installed) differs.
+if ! cmp -s "$req" "$stamp"; then
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$stamp"
+fi
+
+status=0
+for model in "$@"; do
+    echo "== check_engine $(basename "$model")"
+    # Short prompt and few tokens: CI time matters; the default prompt is longer.
+    if ! "$venv/bin/python" "$here/check_engine.py" "$sol" "$model" \
+            --prompt "The capital of France is" --n 16; then
+        status=1
+    fi
+done
+exit $status
