@@ -105,9 +105,10 @@ ref-test: build/sol
 test: deps
 	@$(MAKE) --no-print-directory unit cli-test ref-test
 
+# README command 1: decode the default model (fetched once into the cache).
 run: deps
 	@$(MAKE) --no-print-directory build/sol
-	./build/sol analyze llama-3-8b --hw h100-sxm
+	@./build/sol run "$$(bash tools/fetch-model.sh)" --chat -p "What is the speed of light?" -n 96
 
 bench: build/sol
 	@bash bench/analyze-speed.sh build/sol

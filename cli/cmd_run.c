@@ -245,8 +245,10 @@ static int generate(sol_engine *e, const sol_tokenizer *tok, const run_opts *o, 
     sink.phase = &r->decode;
     for (int i = 0; i < o->n && !rc; i++) {
         r->generated[r->n_generated++] = next;
+        if (sol_tokenizer_is_eog(tok, next))
+            break; /* the end-of-turn token is not text */
         emit_token(tok, next);
-        if (sol_tokenizer_is_eog(tok, next) || i == o->n - 1 || sol_engine_pos(e) >= sol_engine_ctx(e))
+        if (i == o->n - 1 || sol_engine_pos(e) >= sol_engine_ctx(e))
             break;
         rc = sol_engine_eval(e, &next, 1, logits != NULL, on_step, &sink, &next, err);
         if (!rc && logits)
@@ -254,8 +256,10 @@ static int generate(sol_engine *e, const sol_tokenizer *tok, const run_opts *o, 
     }
     if (!rc && sink.failed)
         rc = sol_fail(err, SOL_ERR_RUNTIME, "costing the plan on %s failed", hw->name);
-    const float *last = sol_engine_logits(e, sol_engine_last_rows(e) - 1);
-    r->logits_hash = fnv1a(last, (size_t)sol_engine_model(e)->vocab * sizeof(float));
+    if (!rc && sol_engine_last_rows(e) > 0) {
+        const float *last = sol_engine_logits(e, sol_engine_last_rows(e) - 1);
+        r->logits_hash = fnv1a(last, (size_t)sol_engine_model(e)->vocab * sizeof(float));
+    }
     return rc;
 }
 

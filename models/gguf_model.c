@@ -53,6 +53,13 @@ static int dominant_weight_type(const sol_gguf *g, sol_model *m, sol_err *err)
     double bytes_by_type[64] = {0};
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const sol_gguf_tensor *t = &g->tensors[i];
+        sol_dtype known;
+        if (sol_dtype_from_ggml(t->ggml_type, &known) != 0) {
+            char buf[32];
+            return sol_fail(err, SOL_ERR_RUNTIME, "%s: unsupported tensor type %s in %.*s", g->path,
+                            sol_ggml_type_name(t->ggml_type, buf, sizeof buf), (int)(t->name.len > 64 ? 64 : t->name.len),
+                            t->name.ptr);
+        }
         if (t->n_dims >= 2 && t->name.len > 4 && memcmp(t->name.ptr, "blk.", 4) == 0 && t->ggml_type < 64)
             bytes_by_type[t->ggml_type] += (double)t->n_elems;
     }

@@ -315,6 +315,217 @@ static void test_real_gguf(void **state)
     cJSON_Delete(doc);
 }
 
+
+/* ---- engine: sol run, sol synth, sol tokenize -------------------------- */
+
+static const char *real_gguf(void)
+{
+    const char *gguf = getenv("SOL_TEST_GGUF");
+    if (!gguf || !*gguf)
+        skip(); /* reported as SKIPPED by cmocka, never as passed */
+    return gguf;
+}
+
+/* Greedy decoding of SmolLM2 gives the numpy reference's tokens
+ * (tests/ref/ref_forward.py: " Paris." = 7042, 30). */
+static void test_run_json(void **state)
+{
+    (void)state;
+    const char *gguf = real_gguf();
+    result r = run("run %s -p \"The capital of France is\" -n 4 --temp 0 --json", gguf);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, " Paris."));
+    const char *last = strrchr(r.out, '{');
+    cJSON *doc = cJSON_Parse(last);
+    assert_non_null(doc);
+    int prompt[] = {504, 3575, 282, 4649, 314};
+    const cJSON *ids = cJSON_GetObjectItem(doc, "prompt_ids");
+    assert_int_equal(cJSON_GetArraySize(ids), 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(cJSON_GetArrayItem(ids, i)->valueint, prompt[i]);
+    const cJSON *gen = cJSON_GetObjectItem(doc, "generated_ids");
+    assert_int_equal(cJSON_GetArrayItem(gen, 0)->valueint, 7042);
+    assert_int_equal(cJSON_GetArrayItem(gen, 1)->valueint, 30);
+    assert_true(num(doc, "achieved_gb_per_s", NULL) > 0);
+    double pct = num(doc, "sol_percent", NULL);
+    assert_true(pct > 0 && pct <= 100);
+    assert_true(num(doc, "decode_bytes", NULL) > 3 * 90e6); /* 3 steps of ~96 MB of weights */
+    cJSON_Delete(doc);
+    done(&r);
+    /* the human summary line names every figure */
+    r = run("run %s -p \"Hi\" -n 3 --temp 0", gguf);
+    assert_int_equal(r.status, 0);
+    const char *needles[] = {"prompt 1 tok", "generated 3 tok", "ms/tok", "GB/s from plan bytes", "% of SOL on cpu", "logits "};
+    for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++)
+        if (!strstr(r.err, needles[i]))
+            fail_msg("summary \"%s\" lacks \"%s\"", r.err, needles[i]);
+    done(&r);
+}
+
+static void test_run_errors(void **state)
+{
+    (void)state;
+    const char *gguf = real_gguf();
+    char args[1400];
+    expect_error(2, "run", "missing MODEL", NULL);
+    expect_error(1, "run /tmp/sol-none.gguf", "/tmp/sol-none.gguf", NULL);
+    snprintf(args, sizeof args, "run %s --kvtype q4_0", gguf);
+    expect_error(2, args, "--kvtype", NULL);
+    snprintf(args, sizeof args, "run %s --ctx 100000", gguf);
+    expect_error(2, args, "--ctx", "8192");
+    snprintf(args, sizeof args, "run %s -n -1", gguf);
+    expect_error(2, args, "-n", NULL);
+    snprintf(args, sizeof args, "run %s --temp hot", gguf);
+    expect_error(2, args, "--temp", "hot");
+    /* a prompt longer than the context is refused, not overrun */
+    snprintf(args, sizeof args, "run %s --ctx 4 -p \"one two three four five six\" -n 1", gguf);
+    expect_error(2, args, "context", NULL);
+}
+
+static void test_synth(void **state)
+{
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/sol-cli-synth-%d.gguf", getpid());
+    result r = run("synth tests/fixtures/configs/tiny-llama.json --wtype q4_k --seed 3 -o %s", path);
+    assert_int_equal(r.status, 0);
+    done(&r);
+    char args[256];
+    snprintf(args, sizeof args, "analyze %s --format json", path);
+    cJSON *doc = run_json(args);
+    /* embeddings 2*512*256 + 2 layers of (2 norms, q/o 256^2, k/v 256*128, 3*256*768) + norm */
+    double want = 2 * 512.0 * 256 + 2 * (512 + 2 * 65536.0 + 2 * 32768.0 + 3 * 196608.0) + 256;
+    assert_true(num(doc, "model", "params") == want);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "config"), "wtype")->valuestring, "q4_k");
+    cJSON_Delete(doc);
+    r = run("run %s -p \"abc\" -n 5 --temp 0 --json", path);
+    assert_int_equal(r.status, 0);
+    doc = cJSON_Parse(strrchr(r.out, '{'));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "generated_ids")), 5);
+    cJSON_Delete(doc);
+    done(&r);
+    unlink(path);
+    /* 405B in f32 is ~1.6 TB: refused before anything is written */
+    expect_error(1, "synth llama-3.1-405b --wtype f32 -o /tmp/sol-cli-huge.gguf", "/tmp/sol-cli-huge.gguf", "free");
+    assert_int_equal(access("/tmp/sol-cli-huge.gguf", F_OK), -1);
+    assert_int_equal(access("/tmp/sol-cli-huge.gguf.tmp", F_OK), -1);
+    expect_error(2, "synth smollm2-135m --wtype q4_k -o /tmp/x.gguf", "q4_k", "not a multiple of 256");
+    expect_error(2, "synth llama-2-7b --kv mqa+cla:2 -o /tmp/x.gguf", "--kv", NULL);
+    expect_error(2, "synth llama-2-7b", "-o", NULL);
+}
+
+static void test_tokenize(void **state)
+{
+    (void)state;
+    const char *gguf = real_gguf();
+    char args[1400];
+    snprintf(args, sizeof args, "tokenize %s --format json \"<|im_start|>user 42\"", gguf);
+    cJSON *doc = run_json(args);
+    const cJSON *ids = cJSON_GetObjectItem(doc, "ids");
+    int want[] = {1, 4093, 216, 36, 34}; /* special token whole, digits one by one */
+    assert_int_equal(cJSON_GetArraySize(ids), 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(cJSON_GetArrayItem(ids, i)->valueint, want[i]);
+    cJSON_Delete(doc);
+    result r = run("tokenize %s --decode 19556,905", gguf);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "Hello world\n");
+    done(&r);
+}
+
+/* ---- corrupt GGUF files: one line, exit 1, never a sanitizer report ---- */
+
+static unsigned char *read_all(const char *path, long *size)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    rewind(f);
+    unsigned char *buf = malloc((size_t)*size);
+    assert_int_equal(fread(buf, 1, (size_t)*size, f), (size_t)*size);
+    fclose(f);
+    return buf;
+}
+
+static void write_all(const char *path, const unsigned char *buf, long size)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+}
+
+/* Offset just past the name string of tensor `name` in the tensor infos. */
+static long tensor_info(const unsigned char *buf, long size, const char *name)
+{
+    size_t n = strlen(name);
+    for (long i = 8; i + (long)n < size; i++)
+        if (!memcmp(buf + i, name, n) && buf[i - 8] == n && buf[i - 7] == 0)
+            return i + (long)n;
+    fail_msg("tensor %s not found", name);
+    return -1;
+}
+
+static void expect_bad_gguf(const char *path, const char *needle)
+{
+    char args[256];
+    snprintf(args, sizeof args, "analyze %s", path);
+    expect_error(1, args, path, needle);
+    snprintf(args, sizeof args, "run %s -n 1", path);
+    expect_error(1, args, path, needle);
+}
+
+static void test_corrupt_gguf(void **state)
+{
+    (void)state;
+    char good[64], bad[64];
+    snprintf(good, sizeof good, "/tmp/sol-cli-good-%d.gguf", getpid());
+    snprintf(bad, sizeof bad, "/tmp/sol-cli-bad-%d.gguf", getpid());
+    result r = run("synth tests/fixtures/configs/tiny-llama.json --wtype q8_0 -o %s", good);
+    assert_int_equal(r.status, 0);
+    done(&r);
+    long size;
+    unsigned char *buf = read_all(good, &size);
+    long cuts[] = {0, 3, 7, 20, 200, 3000, 9000, size / 2, size - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        write_all(bad, buf, cuts[i]);
+        expect_bad_gguf(bad, NULL);
+    }
+    unsigned char *copy = malloc((size_t)size);
+    memcpy(copy, buf, (size_t)size);
+    memcpy(copy, "GGUX", 4);
+    write_all(bad, copy, size);
+    expect_bad_gguf(bad, "not a GGUF file");
+
+    /* tensor info: u32 n_dims, u64 dims[n], u32 type, u64 offset */
+    long at = tensor_info(buf, size, "blk.0.attn_q.weight");
+    memcpy(copy, buf, (size_t)size);
+    copy[at + 4 + 16] = 99; /* type 99 */
+    write_all(bad, copy, size);
+    expect_bad_gguf(bad, "blk.0.attn_q.weight");
+    memcpy(copy, buf, (size_t)size);
+    memset(copy + at + 4, 0xff, 16); /* dims 2^64-1 x 2^64-1 */
+    write_all(bad, copy, size);
+    expect_bad_gguf(bad, "blk.0.attn_q.weight");
+    memcpy(copy, buf, (size_t)size);
+    memset(copy + at + 4 + 16 + 4, 0, 8);
+    copy[at + 4 + 16 + 4 + 5] = 0x40; /* offset 2^46 */
+    write_all(bad, copy, size);
+    expect_bad_gguf(bad, "blk.0.attn_q.weight");
+    /* a hyperparameter key renamed away */
+    memcpy(copy, buf, (size_t)size);
+    for (long i = 0; i + 17 < size; i++)
+        if (!memcmp(copy + i, "llama.block_count", 17))
+            copy[i + 16] = 'x';
+    write_all(bad, copy, size);
+    expect_bad_gguf(bad, "llama.block_count");
+    free(copy);
+    free(buf);
+    unlink(good);
+    unlink(bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,7 +533,9 @@ int main(void)
         cmocka_unit_test(test_bad_files),        cmocka_unit_test(test_analyze_json),
         cmocka_unit_test(test_analyze_csv_and_table), cmocka_unit_test(test_list_models),
         cmocka_unit_test(test_hw_commands),      cmocka_unit_test(test_compare),
-        cmocka_unit_test(test_real_gguf),
+        cmocka_unit_test(test_real_gguf),        cmocka_unit_test(test_run_json),
+        cmocka_unit_test(test_run_errors),       cmocka_unit_test(test_synth),
+        cmocka_unit_test(test_tokenize),         cmocka_unit_test(test_corrupt_gguf),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

@@ -33,6 +33,9 @@ if ! cmp -s "$req" "$stamp"; then
 fi
 
 status=0
+# The tokenizer against HF tokenizers, on the first (real) model.
+echo "== tokenizer_ref $(basename "$1")"
+"$venv/bin/python" "$here/tokenizer_ref.py" "$sol" "$1" || status=1
 for model in "$@"; do
     echo "== check_engine $(basename "$model")"
     # Short prompt and few tokens: CI time matters; the default prompt is longer.
