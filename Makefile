@@ -15,12 +15,13 @@ VERSION := 0.1.0
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DEFS := -DSOL_VERSION='"$(VERSION)"' -DSOL_GIT_COMMIT='"$(GIT_COMMIT)"'
 
-LIB_DIRS := util models analyzer kernels/cpu engine
+LIB_DIRS := util models analyzer kernels/cpu engine db
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CLI_SRC  := $(wildcard cli/*.c)
-GEN_SRC  := build/gen/presets.c build/gen/hw_presets.c
+GEN_SRC  := build/gen/presets.c build/gen/hw_presets.c build/gen/db_migrations.c
 PRESETS  := $(sort $(wildcard models/presets/*.json))
 HW_FILES := $(sort $(wildcard analyzer/hw/*.json))
+DB_MIGRATIONS := $(sort $(wildcard db/migrations/*.sql))
 
 REL_OBJ  := $(patsubst %.c,build/rel/%.o,$(LIB_SRC) $(CLI_SRC)) $(patsubst build/gen/%.c,build/rel/gen/%.o,$(GEN_SRC))
 TLIB_OBJ := $(patsubst %.c,build/test/%.o,$(LIB_SRC)) $(patsubst build/gen/%.c,build/test/gen/%.o,$(GEN_SRC))
@@ -59,6 +60,11 @@ build/gen/presets.c: build/tools/embed $(PRESETS)
 build/gen/hw_presets.c: build/tools/embed $(HW_FILES)
 	@mkdir -p $(dir $@)
 	@build/tools/embed sol_embedded_hw $(HW_FILES) > $@
+
+# The database's schema migrations, in order (db/migrations/NNN-*.sql).
+build/gen/db_migrations.c: build/tools/embed $(DB_MIGRATIONS)
+	@mkdir -p $(dir $@)
+	@build/tools/embed sol_db_migrations $(DB_MIGRATIONS) > $@
 
 # ---- tests: same sources, sanitizers on -------------------------------
 build/test/%.o: %.c | build/gen/presets.c

@@ -29,6 +29,9 @@ typedef struct sol_hw {
     sol_hw_value interconnect_bw; /* bytes/s per direction per device */
     sol_hw_value peak[SOL_PEAK_COUNT];
     char detail[256];             /* cpu: cores, caches, ISA */
+    char isa[16];                 /* cpu: avx512 | avx2+fma | avx | sse */
+    int cores;                    /* cpu: online cores */
+    double cache_bytes[3];        /* cpu: L1d, L2, L3 per sysfs (0 = unknown) */
 } sol_hw;
 
 int sol_hw_preset_count(void);
@@ -37,6 +40,8 @@ const char *sol_hw_preset_name(int i);
 int sol_hw_load(const char *name, sol_hw *hw, sol_err *err);
 int sol_hw_from_json(const char *text, const char *origin, sol_hw *hw, sol_err *err);
 int sol_hw_detect_cpu(sol_hw *hw, sol_err *err);
+/* Replaces a ceiling by a measured one (source "measured", note says how). */
+void sol_hw_set_measured(sol_hw_value *v, double value, const char *note);
 /* Peak FLOP/s for a compute type, falling back to the nearest supported one
  * (fp8 -> fp16 -> fp32) and naming it in *used. */
 double sol_hw_peak(const sol_hw *hw, sol_peak want, sol_peak *used);

@@ -14,6 +14,14 @@
 #define EST_BW_CAP 200e9
 #define EST_GHZ_DEFAULT 3.0
 
+void sol_hw_set_measured(sol_hw_value *v, double value, const char *note)
+{
+    v->value = value;
+    v->known = value > 0;
+    snprintf(v->source, sizeof v->source, "measured");
+    snprintf(v->note, sizeof v->note, "%s", note);
+}
+
 static void set_value(sol_hw_value *v, double value, const char *source, const char *note)
 {
     v->value = value;
@@ -152,8 +160,12 @@ int sol_hw_detect_cpu(sol_hw *hw, sol_err *err)
             len += snprintf(detail + len, sizeof detail - (size_t)len, ", L%d %.0f KiB", level, size / 1024);
         if (size > llc)
             llc = size;
+        if (level >= 1 && level <= 3)
+            hw->cache_bytes[level - 1] = size;
     }
     snprintf(hw->detail, sizeof hw->detail, "%s", detail);
+    snprintf(hw->isa, sizeof hw->isa, "%s", isa);
+    hw->cores = (int)cores;
 
     double peak32 = (double)cores * ghz * 1e9 * flop_per_cycle;
     snprintf(note, sizeof note, "%ld cores x %.2f GHz (%s) x %.0f FLOP/cycle (%s)", cores, ghz, freq_from,

@@ -22,13 +22,18 @@ void usage_analyze(FILE *f);
 int cmd_compare(int argc, char **argv);
 void usage_compare(FILE *f);
 int cmd_hw(int argc, char **argv);
+int cli_hw_probe(int argc, char **argv);
 void usage_hw(FILE *f);
 int cmd_tokenize(int argc, char **argv);
 void usage_tokenize(FILE *f);
 int cmd_run(int argc, char **argv);
 void usage_run(FILE *f);
+int cmd_bench(int argc, char **argv);
+void usage_bench(FILE *f);
 int cmd_synth(int argc, char **argv);
 void usage_synth(FILE *f);
+int cmd_db(int argc, char **argv);
+void usage_db(FILE *f);
 
 /* Prints "sol CMD: message" on stderr; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -57,6 +62,12 @@ int cli_analysis_opt(const char *cmd, int c, const char *arg, cli_analysis_opts 
 /* Loads MODEL, applies --kv (kv_text may be NULL) and hw, and analyzes. */
 int cli_run_analysis(const char *cmd, const char *model_spec, const char *kv_text, const char *hw_name,
                      const cli_analysis_opts *o, sol_analysis *out);
+
+/* The local CPU as a database device, and probe figures applied to its
+ * hardware entry (required: fail when there is no probe). */
+struct sol_device_info;
+void cli_cpu_device(const sol_hw *hw, struct sol_device_info *dev);
+int cli_apply_probes(sol_hw *hw, int required, sol_err *err);
 
 /* getopt_long codes of the shared options. */
 enum {

@@ -9,10 +9,16 @@
 void usage_hw(FILE *f)
 {
     fprintf(f, "usage: sol hw list [--format table|json]\n"
-               "       sol hw show NAME [--format table|json]\n\n"
+               "       sol hw show NAME [--format table|json]\n"
+               "       sol hw probe [--backend cpu] [--threads N] [--reps R] [--size-mib M] [--format table|json]\n\n"
                "Hardware entries: vendor datasheet figures (dense, no sparsity), each labelled\n"
                "with its source. `cpu` is this machine, read from sysfs and /proc, with\n"
-               "estimated ceilings until a probe measures them. NAME may also be a JSON file.\n");
+               "estimated ceilings until a probe measures them. NAME may also be a JSON file.\n\n"
+               "probe measures this machine: streaming read/copy/triad bandwidth over buffers of\n"
+               "8x the last-level cache, read bandwidth of each cache level, fp32 FMA peak on\n"
+               "one and all cores; median and spread of R repetitions (default 7) after a\n"
+               "warm-up, stored in the database (`sol db path`). Afterwards `--hw cpu` and\n"
+               "`--hw measured` use the measured figures.\n");
 }
 
 static void print_value(const char *label, const sol_hw_value *v, const char *unit, int binary)
@@ -62,7 +68,7 @@ static int load_for_list(int i, sol_hw *hw)
 {
     sol_err err = {0};
     const char *name = i < sol_hw_preset_count() ? sol_hw_preset_name(i) : "cpu";
-    if (sol_hw_load(name, hw, &err))
+    if (sol_hw_load(name, hw, &err) || (!strcmp(name, "cpu") && cli_apply_probes(hw, 0, &err)))
         return cli_fail("hw", &err);
     return 0;
 }
@@ -98,7 +104,7 @@ static int hw_show(const char *name, cli_format format)
 {
     sol_hw hw;
     sol_err err = {0};
-    if (sol_hw_load(name, &hw, &err))
+    if (sol_hw_load(name, &hw, &err) || (!strcmp(hw.name, "cpu") && cli_apply_probes(&hw, 0, &err)))
         return cli_fail("hw", &err);
     if (format == CLI_FORMAT_JSON)
         return cli_print_json(hw_json(&hw));
@@ -119,6 +125,8 @@ static int hw_show(const char *name, cli_format format)
 
 int cmd_hw(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "probe"))
+        return cli_hw_probe(argc - 1, argv + 1);
     cli_format format = CLI_FORMAT_TABLE;
     const char *positional[3];
     int n_pos = 0;

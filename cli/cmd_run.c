@@ -340,7 +340,8 @@ int cmd_run(int argc, char **argv)
     sol_hw hw;
     FILE *logits = NULL;
     run_result r = {0};
-    if ((rc = sol_hw_load("cpu", &hw, &err)) || (rc = sol_engine_open(o.model, &o.engine, &e, &err)) ||
+    if ((rc = sol_hw_load("cpu", &hw, &err)) || (rc = cli_apply_probes(&hw, 0, &err)) ||
+        (rc = sol_engine_open(o.model, &o.engine, &e, &err)) ||
         (rc = sol_tokenizer_load(sol_engine_gguf(e), &tok, &err)) || (rc = encode_prompt(tok, &o, &r, &err)))
         goto exit;
     r.generated = calloc((size_t)o.n + 1, sizeof *r.generated);

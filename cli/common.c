@@ -110,7 +110,11 @@ int cli_run_analysis(const char *cmd, const char *model_spec, const char *kv_tex
     sol_model m;
     sol_kv_scheme kv;
     sol_hw hw;
-    if (sol_model_load(model_spec, &m, &err) || sol_hw_load(hw_name, &hw, &err))
+    int measured = strcmp(hw_name, "measured") == 0;
+    if (sol_model_load(model_spec, &m, &err) || sol_hw_load(measured ? "cpu" : hw_name, &hw, &err))
+        return cli_fail(cmd, &err);
+    /* the local CPU uses `sol hw probe` figures when there are some */
+    if (!strcmp(hw.name, "cpu") && cli_apply_probes(&hw, measured, &err))
         return cli_fail(cmd, &err);
     sol_kv_from_model(&m, &kv);
     if (kv_text && sol_kv_parse(kv_text, &kv, &kv, &err))

@@ -11,7 +11,9 @@ static const sol_cmd commands[] = {
     {"hw", cmd_hw, usage_hw, "list and show hardware entries"},
     {"tokenize", cmd_tokenize, usage_tokenize, "text -> token ids (and back) with a model's tokenizer"},
     {"run", cmd_run, usage_run, "decode a GGUF model on the CPU, with speed vs SOL"},
+    {"bench", cmd_bench, usage_bench, "prefill/decode tok/s with achieved GB/s and % of SOL, stored"},
     {"synth", cmd_synth, usage_synth, "write a random-weight GGUF of any known architecture"},
+    {"db", cmd_db, usage_db, "the results database: path, runs, best, trials, export, import"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -153,6 +153,12 @@ int64_t sol_engine_ctx(const sol_engine *e) { return e->ctx; }
 sol_timing_ring *sol_engine_timing(sol_engine *e) { return &e->timing; }
 int sol_engine_last_rows(const sol_engine *e) { return e->logits_rows; }
 
+void sol_engine_reset(sol_engine *e)
+{
+    e->pos = 0;
+    e->logits_rows = 0;
+}
+
 const float *sol_engine_logits(const sol_engine *e, int row)
 {
     return e->logits + (size_t)row * e->model.vocab;

@@ -39,6 +39,8 @@ sol_timing_ring *sol_engine_timing(sol_engine *e);
 typedef void (*sol_step_fn)(void *user, const sol_plan *plan, double seconds);
 int sol_engine_eval(sol_engine *e, const int32_t *tokens, int n, int all_logits, sol_step_fn on_step,
                     void *user, int32_t *next, sol_err *err);
+/* Empties the cache (position 0); weights and buffers stay. */
+void sol_engine_reset(sol_engine *e);
 /* Logits of row i of the last step (the last row when all_logits was 0). */
 const float *sol_engine_logits(const sol_engine *e, int row);
 int sol_engine_last_rows(const sol_engine *e);

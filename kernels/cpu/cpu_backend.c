@@ -64,19 +64,34 @@ typedef struct {
     float *y;
 } matmul_job;
 
+static float dot_f32(const float *a, const float *b, int64_t n)
+{
+    float sum = 0;
+    for (int64_t i = 0; i < n; i++)
+        sum += a[i] * b[i];
+    return sum;
+}
+
 static void matmul_task(void *arg, int task, int n_tasks)
 {
     const matmul_job *job = arg;
     const sol_weight_view *w = job->w;
     int64_t begin, end;
     task_range(w->rows, task, n_tasks, &begin, &end);
+    /* several inputs (prefill): dequantise each weight row once */
+    float *row_f32 = job->m > 1 ? malloc((size_t)w->cols * sizeof *row_f32) : NULL;
     for (int64_t r = begin; r < end; r++) {
         const void *row = (const char *)w->data + (size_t)r * w->row_bytes;
         float bias = job->bias ? job->bias[r] : 0.0f;
-        /* weight row outer: it stays in cache across the m inputs */
-        for (int i = 0; i < job->m; i++)
-            job->y[(size_t)i * w->rows + r] = sol_dot(w->type, row, job->x + (size_t)i * w->cols, w->cols) + bias;
+        if (row_f32)
+            sol_dequantize(w->type, row, row_f32, w->cols);
+        for (int i = 0; i < job->m; i++) {
+            const float *x = job->x + (size_t)i * w->cols;
+            float dot = row_f32 ? dot_f32(row_f32, x, w->cols) : sol_dot(w->type, row, x, w->cols);
+            job->y[(size_t)i * w->rows + r] = dot + bias;
+        }
     }
+    free(row_f32);
 }
 
 static void cpu_matmul(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y)

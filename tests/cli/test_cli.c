@@ -526,8 +526,125 @@ static void test_corrupt_gguf(void **state)
     unlink(bad);
 }
 
+/* ---- probe, measured ceilings, bench, db ------------------------------- */
+
+static void test_probe_and_measured(void **state)
+{
+    (void)state;
+    /* no probe yet: --hw measured refuses, --hw cpu estimates */
+    expect_error(1, "analyze llama-2-7b --hw measured", "sol hw probe", NULL);
+    cJSON *doc = run_json("hw probe --reps 5 --size-mib 64 --format json");
+    double read_bw = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, doc)
+    {
+        const char *kind = cJSON_GetObjectItem(p, "kind")->valuestring;
+        double med = num(p, "median", NULL), lo = num(p, "min", NULL), hi = num(p, "max", NULL);
+        assert_true(lo <= med && med <= hi);
+        assert_true(num(p, "reps", NULL) >= 5);
+        if (!strncmp(kind, "mem_", 4)) /* within physical reason for this CPU */
+            assert_true(med > 1e8 && med < 1e12);
+        if (!strcmp(kind, "fp32_peak") || !strcmp(kind, "fp32_peak_1core"))
+            assert_true(med > 1e8 && med < 1e14);
+        if (!strcmp(kind, "mem_read_bw"))
+            read_bw = med;
+    }
+    assert_true(read_bw > 0);
+    cJSON_Delete(doc);
+    doc = run_json("analyze llama-2-7b --hw measured --format json");
+    const cJSON *hw = cJSON_GetObjectItem(doc, "hardware");
+    assert_string_equal(cJSON_GetObjectItem(hw, "mem_bw_source")->valuestring, "measured");
+    assert_true(fabs(num(hw, "mem_bw_bytes_per_s", NULL) - read_bw) <= 1e-6 * read_bw);
+    cJSON_Delete(doc);
+    expect_error(2, "hw probe --reps 2", "--reps", NULL);
+    expect_error(1, "hw probe --backend cuda", "CUDA", NULL);
+}
+
+static void test_bench_formats(void **state)
+{
+    (void)state;
+    char model[64], args[256];
+    snprintf(model, sizeof model, "/tmp/sol-cli-bench-%d.gguf", getpid());
+    result r = run("synth tests/fixtures/configs/tiny-llama.json --wtype q8_0 -o %s", model);
+    assert_int_equal(r.status, 0);
+    done(&r);
+    snprintf(args, sizeof args, "bench %s -p 16 -n 8 -r 2 -o json", model);
+    cJSON *doc = run_json(args);
+    assert_int_equal(cJSON_GetArraySize(doc), 2);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(doc, 0), "test")->valuestring, "pp16");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(doc, 1), "test")->valuestring, "tg8");
+    const cJSON *row;
+    cJSON_ArrayForEach(row, doc)
+    {
+        assert_true(num(row, "tokens_per_s", NULL) > 0);
+        assert_true(num(row, "achieved_gbs", NULL) > 0);
+        assert_true(num(row, "sol_tokens_per_s", NULL) > 0);
+        assert_true(num(row, "params", NULL) == 1836288);
+    }
+    cJSON_Delete(doc);
+    r = run("bench %s -p 16 -n 8 -r 2 -o csv", model);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(count_lines(r.out, "model,wtype,"), 1);
+    assert_int_equal(count_lines(r.out, "\"tiny-llama"), 2);
+    done(&r);
+    /* the SQL output loads into sqlite3 */
+    char sql_db[64], cmd[512];
+    snprintf(sql_db, sizeof sql_db, "/tmp/sol-cli-bench-%d.sqlite", getpid());
+    snprintf(cmd, sizeof cmd, "%s bench %s -p 16 -n 8 -r 2 -o sql 2>/dev/null | sqlite3 %s && "
+                              "test \"$(sqlite3 %s 'select count(*) from bench_run')\" = 2",
+             getenv("SOL_BIN"), model, sql_db, sql_db);
+    assert_int_equal(system(cmd), 0);
+    unlink(sql_db);
+    /* every run was stored: 3 benches x 2 tests */
+    doc = run_json("db runs --format json");
+    int stored = 0;
+    cJSON_ArrayForEach(row, doc) stored += strstr(cJSON_GetObjectItem(row, "model")->valuestring, "tiny-llama") != NULL;
+    assert_int_equal(stored, 6);
+    cJSON_Delete(doc);
+    unlink(model);
+    expect_error(2, "bench /tmp/x.gguf -p 0 -n 0", "nothing to run", NULL);
+    expect_error(2, "bench /tmp/x.gguf -o xml", "-o", NULL);
+}
+
+static void test_db_commands(void **state)
+{
+    (void)state;
+    result r = run("db path");
+    char want[128];
+    snprintf(want, sizeof want, "%s\n", getenv("SOL_DB"));
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, want);
+    done(&r);
+    char out[64];
+    snprintf(out, sizeof out, "/tmp/sol-cli-export-%d.db", getpid());
+    r = run("db export %s", out);
+    assert_int_equal(r.status, 0);
+    done(&r);
+    char args[128];
+    snprintf(args, sizeof args, "db export %s", out);
+    expect_error(1, args, "already exists", NULL);
+    r = run("db import %s", out); /* our own rows: nothing new */
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "imported 0 rows"));
+    done(&r);
+    unlink(out);
+    r = run("db import tests/fixtures/db/v1.db");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "imported 6 rows"));
+    done(&r);
+    write_file("/tmp/sol-cli-text.db", "not a database\n");
+    expect_error(1, "db import /tmp/sol-cli-text.db", "not a SQLite database", NULL);
+    unlink("/tmp/sol-cli-text.db");
+    expect_error(2, "db frob", "frob", NULL);
+    expect_error(2, "db runs --format xml", "--format", NULL);
+}
+
 int main(void)
 {
+    /* never touch the user's database */
+    char db[64];
+    snprintf(db, sizeof db, "/tmp/sol-cli-%d.db", getpid());
+    setenv("SOL_DB", db, 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_and_version), cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_bad_files),        cmocka_unit_test(test_analyze_json),
@@ -536,6 +653,8 @@ int main(void)
         cmocka_unit_test(test_real_gguf),        cmocka_unit_test(test_run_json),
         cmocka_unit_test(test_run_errors),       cmocka_unit_test(test_synth),
         cmocka_unit_test(test_tokenize),         cmocka_unit_test(test_corrupt_gguf),
+        cmocka_unit_test(test_probe_and_measured), cmocka_unit_test(test_bench_formats),
+        cmocka_unit_test(test_db_commands),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

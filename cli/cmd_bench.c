@@ -1,0 +1,398 @@
+/* sol bench: llama-bench with the roofline beside each number. Prefill
+ * (ppP) and decode (tgN) tests per thread count, repetitions after a
+ * warm-up, tok/s with its spread, achieved GB/s from the plan's bytes, the
+ * speed of light on this CPU's measured (or estimated) ceilings, and every
+ * result stored in the database. */
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "db/db.h"
+#include "engine/engine.h"
+
+void usage_bench(FILE *f)
+{
+    fprintf(f, "usage: sol bench MODEL.gguf [-p 512] [-n 128] [-r 5] [-t THREADS,...] [--kvtype f16]\n"
+               "                 [-o md|json|csv|sql] [--no-store]\n\n"
+               "Runs ppP (prefill P tokens into an empty cache) and tgN (N single-token decode\n"
+               "steps from an empty cache) for each thread count: one warm-up, then R timed\n"
+               "repetitions. Prints tok/s (mean and standard deviation), achieved GB/s (bytes\n"
+               "the op plan moves / measured time), the speed-of-light tok/s of the same plans\n"
+               "on this CPU (measured by `sol hw probe`, else estimated; the ceiling column\n"
+               "says which) and %% of it. Every row is stored in the database unless --no-store.\n"
+               "-p 0 or -n 0 skips that test.\n");
+}
+
+typedef enum { OUT_MD, OUT_JSON, OUT_CSV, OUT_SQL } out_format;
+
+typedef struct {
+    const char *model;
+    long long prompt, gen, reps;
+    int threads[16], n_threads;
+    sol_dtype kvtype;
+    out_format format;
+    int store;
+} bench_opts;
+
+typedef struct {
+    const sol_hw *hw;
+    double bytes, predicted_s;
+    int failed;
+} step_totals;
+
+static void on_step(void *user, const sol_plan *plan, double seconds)
+{
+    (void)seconds;
+    step_totals *t = user;
+    sol_step_cost cost;
+    sol_err err = {0};
+    if (sol_cost_plan(plan, t->hw, &cost, &err)) {
+        t->failed = 1;
+        return;
+    }
+    t->bytes += cost.bytes;
+    t->predicted_s += cost.time_s;
+    sol_step_cost_free(&cost);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* Identity of a model file: its first MiB and its size. */
+static void model_hash(const char *path, char *out, int cap)
+{
+    uint64_t h = 1469598103934665603ULL;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        char *buf = malloc(1 << 20);
+        size_t n = buf ? fread(buf, 1, 1 << 20, f) : 0;
+        h = fnv1a(h, buf, n);
+        free(buf);
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        h = fnv1a(h, &size, sizeof size);
+        fclose(f);
+    }
+    snprintf(out, (size_t)cap, "%016llx", (unsigned long long)h);
+}
+
+/* Identity of a plan: every op's kind, shape and types. */
+static void plan_hash(const sol_plan *plan, char *out, int cap)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < plan->n_ops; i++) {
+        const sol_op *op = &plan->ops[i];
+        int64_t key[7] = {op->kind, op->m, op->n, op->k, op->wtype, op->atype, op->kvtype};
+        h = fnv1a(h, key, sizeof key);
+    }
+    snprintf(out, (size_t)cap, "%016llx", (unsigned long long)h);
+}
+
+typedef struct {
+    double mean, stddev, gbs, sol_tps;
+} test_stats;
+
+/* One test: warm-up + reps of `tokens` tokens, prefill in one eval or
+ * decode one token at a time. */
+static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, int reps, const char *label,
+                    test_stats *st, sol_err *err)
+{
+    int vocab = sol_engine_model(e)->vocab;
+    int32_t *ids = malloc((size_t)tokens * sizeof *ids);
+    double *tps = calloc((size_t)reps, sizeof *tps);
+    if (!ids || !tps) {
+        free(ids);
+        free(tps);
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    }
+    for (int i = 0; i < tokens; i++)
+        ids[i] = (int32_t)((i * 7919 + 13) % vocab);
+    double bytes = 0, predicted = 0, seconds = 0;
+    int rc = 0;
+    for (int rep = -1; rep < reps && !rc; rep++) { /* rep -1: warm-up */
+        step_totals totals = {hw, 0, 0, 0};
+        int32_t next = ids[0];
+        fprintf(stderr, isatty(2) ? "\rbench: %s %s %d/%d   " : "bench: %s %s %d/%d\n", label,
+                rep < 0 ? "warm-up" : "rep", rep < 0 ? 0 : rep + 1, reps);
+        sol_engine_reset(e);
+        double t0 = now_s();
+        if (prefill)
+            rc = sol_engine_eval(e, ids, tokens, 0, on_step, &totals, &next, err);
+        for (int i = 0; !prefill && i < tokens && !rc; i++)
+            rc = sol_engine_eval(e, &next, 1, 0, on_step, &totals, &next, err);
+        double dt = now_s() - t0;
+        if (!rc && totals.failed)
+            rc = sol_fail(err, SOL_ERR_RUNTIME, "costing the plan on %s failed", hw->name);
+        if (rep >= 0) {
+            tps[rep] = tokens / dt;
+            seconds += dt;
+            bytes += totals.bytes;
+            predicted += totals.predicted_s;
+        }
+    }
+    if (isatty(2))
+        fprintf(stderr, "\r%60s\r", "");
+    if (!rc) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < reps; i++)
+            mean += tps[i] / reps;
+        for (int i = 0; i < reps && reps > 1; i++)
+            var += (tps[i] - mean) * (tps[i] - mean) / (reps - 1);
+        *st = (test_stats){mean, sqrt(var), bytes / seconds / 1e9, tokens * reps / predicted};
+    }
+    free(ids);
+    free(tps);
+    return rc;
+}
+
+static void print_row(const bench_opts *o, const sol_run_row *r, const sol_model *m, double size_bytes,
+                      double params, const sol_hw *hw, int first)
+{
+    char size[32], count[32];
+    sol_fmt_bytes(size, sizeof size, size_bytes);
+    sol_fmt_count(count, sizeof count, params, "");
+    switch (o->format) {
+    case OUT_MD:
+        if (first)
+            printf("| model | size | params | backend | threads | test | t/s | GB/s | SOL t/s | %% SOL | ceiling |\n"
+                   "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |\n");
+        printf("| %s %s | %s | %s | %s | %d | %s | %.2f ± %.2f | %.2f | %.1f | %.1f | %s |\n", m->name, r->wtype, size,
+               count, r->backend, r->threads, r->test, r->tokens_per_s, r->tokens_per_s_stddev, r->achieved_gbs,
+               r->sol_tokens_per_s, r->sol_percent, hw->mem_bw.source);
+        break;
+    case OUT_CSV:
+        if (first)
+            printf("model,wtype,size_bytes,params,backend,threads,test,tokens_per_s,tokens_per_s_stddev,achieved_gbs,"
+                   "sol_tokens_per_s,sol_percent,ceiling\n");
+        printf("\"%s\",%s,%.0f,%.0f,%s,%d,%s,%.6g,%.6g,%.6g,%.6g,%.6g,%s\n", m->name, r->wtype, size_bytes, params,
+               r->backend,
+               r->threads, r->test, r->tokens_per_s, r->tokens_per_s_stddev, r->achieved_gbs, r->sol_tokens_per_s,
+               r->sol_percent, hw->mem_bw.source);
+        break;
+    case OUT_SQL: sol_db_print_run_sql(stdout, r, first); break;
+    case OUT_JSON: break; /* collected and printed at the end */
+    }
+}
+
+static cJSON *row_json(const sol_run_row *r, double size_bytes, double params, const sol_hw *hw)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", r->model);
+    cJSON_AddStringToObject(o, "model_hash", r->model_hash);
+    cJSON_AddStringToObject(o, "wtype", r->wtype);
+    cJSON_AddNumberToObject(o, "size_bytes", size_bytes);
+    cJSON_AddNumberToObject(o, "params", params);
+    cJSON_AddStringToObject(o, "backend", r->backend);
+    cJSON_AddNumberToObject(o, "threads", r->threads);
+    cJSON_AddStringToObject(o, "test", r->test);
+    cJSON_AddNumberToObject(o, "reps", r->reps);
+    cJSON_AddNumberToObject(o, "tokens_per_s", r->tokens_per_s);
+    cJSON_AddNumberToObject(o, "tokens_per_s_stddev", r->tokens_per_s_stddev);
+    cJSON_AddNumberToObject(o, "achieved_gbs", r->achieved_gbs);
+    cJSON_AddNumberToObject(o, "sol_tokens_per_s", r->sol_tokens_per_s);
+    cJSON_AddNumberToObject(o, "sol_percent", r->sol_percent);
+    cJSON_AddStringToObject(o, "ceiling", hw->mem_bw.source);
+    return o;
+}
+
+static int parse_threads(const char *text, bench_opts *o)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    o->n_threads = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        char *end;
+        long v = strtol(tok, &end, 10);
+        if (*end || v < 1 || v > 1024 || o->n_threads == 16)
+            return cli_usage_error("bench", "-t: expected up to 16 thread counts 1..1024, got \"%s\"", text);
+        o->threads[o->n_threads++] = (int)v;
+    }
+    return o->n_threads ? 0 : cli_usage_error("bench", "-t: no thread count in \"%s\"", text);
+}
+
+static int parse_opts(int argc, char **argv, bench_opts *o)
+{
+    enum { O_KVTYPE = 5000, O_NOSTORE };
+    static const struct option long_opts[] = {{"kvtype", 1, 0, O_KVTYPE}, {"no-store", 0, 0, O_NOSTORE},
+                                              {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    o->prompt = 512;
+    o->gen = 128;
+    o->reps = 5;
+    o->kvtype = SOL_DT_F16;
+    o->store = 1;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":p:n:r:t:o:", long_opts, NULL)) != -1) {
+        long long *target = c == 'p' ? &o->prompt : c == 'n' ? &o->gen : c == 'r' ? &o->reps : NULL;
+        switch (c) {
+        case 'p':
+        case 'n':
+        case 'r': {
+            char flag[3] = {'-', (char)c, 0};
+            if (cli_parse_ll("bench", flag, optarg, target))
+                return SOL_ERR_USAGE;
+            if (*target < (c == 'r') || *target > 100000)
+                return cli_usage_error("bench", "%s: %lld is out of range", flag, *target);
+            break;
+        }
+        case 't':
+            if (parse_threads(optarg, o))
+                return SOL_ERR_USAGE;
+            break;
+        case 'o':
+            if (!strcmp(optarg, "md"))
+                o->format = OUT_MD;
+            else if (!strcmp(optarg, "json"))
+                o->format = OUT_JSON;
+            else if (!strcmp(optarg, "csv"))
+                o->format = OUT_CSV;
+            else if (!strcmp(optarg, "sql"))
+                o->format = OUT_SQL;
+            else
+                return cli_usage_error("bench", "-o: expected md, json, csv or sql, got \"%s\"", optarg);
+            break;
+        case O_KVTYPE:
+            if (sol_dtype_parse(optarg, &o->kvtype) || (o->kvtype != SOL_DT_F32 && o->kvtype != SOL_DT_F16))
+                return cli_usage_error("bench", "--kvtype: expected f32 or f16, got \"%s\"", optarg);
+            break;
+        case O_NOSTORE: o->store = 0; break;
+        case ':': return cli_usage_error("bench", "%s needs a value", argv[optind - 1]);
+        default: return cli_usage_error("bench", "unknown option \"%s\" (see sol bench --help)", argv[optind - 1]);
+        }
+    }
+    if (optind == argc)
+        return cli_usage_error("bench", "missing MODEL (a .gguf file)");
+    if (optind != argc - 1)
+        return cli_usage_error("bench", "expected one MODEL, got extra \"%s\"", argv[optind + 1]);
+    if (o->prompt == 0 && o->gen == 0)
+        return cli_usage_error("bench", "-p 0 and -n 0: nothing to run");
+    o->model = argv[optind];
+    return 0;
+}
+
+/* Runs the tests for one thread count, appending rows. */
+static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, sol_db *db, int64_t device_id,
+                         cJSON *json_rows, int *printed, sol_err *err)
+{
+    sol_engine_config cfg;
+    sol_engine_defaults(&cfg);
+    cfg.threads = threads;
+    cfg.kvtype = o->kvtype;
+    cfg.chunk = o->prompt > 64 ? (int)o->prompt : 64;
+    cfg.sampler.temperature = 0;
+    cfg.ctx = (o->prompt > o->gen ? o->prompt : o->gen) + 1;
+    sol_engine *e = NULL;
+    int rc = sol_engine_open(o->model, &cfg, &e, err);
+    if (rc)
+        return rc;
+    const sol_model *m = sol_engine_model(e);
+    struct stat st;
+    double size_bytes = stat(o->model, &st) == 0 ? (double)st.st_size : 0;
+    sol_param_count params = {0};
+    if ((rc = sol_model_params(m, &params, err))) {
+        sol_engine_close(e);
+        return rc;
+    }
+    sol_run_row row = {.device_id = device_id, .threads = sol_engine_backend(e)->threads,
+                       .reps = (int)o->reps, .time = (int64_t)time(NULL)};
+    snprintf(row.model, sizeof row.model, "%s", m->name);
+    model_hash(o->model, row.model_hash, sizeof row.model_hash);
+    snprintf(row.backend, sizeof row.backend, "cpu");
+    snprintf(row.wtype, sizeof row.wtype, "%s", sol_dtype_name(m->wtype));
+    snprintf(row.kvtype, sizeof row.kvtype, "%s", sol_dtype_name(o->kvtype));
+    snprintf(row.sol_version, sizeof row.sol_version, "%s", SOL_VERSION);
+    snprintf(row.git_commit, sizeof row.git_commit, "%s", SOL_GIT_COMMIT);
+    sol_kv_scheme kv;
+    sol_kv_from_model(m, &kv);
+    sol_kv_format(&kv, row.kv_scheme, sizeof row.kv_scheme);
+    for (int t = 0; t < 2 && !rc; t++) {
+        int prefill = t == 0, tokens = (int)(prefill ? o->prompt : o->gen);
+        if (tokens == 0)
+            continue;
+        snprintf(row.test, sizeof row.test, "%s%d", prefill ? "pp" : "tg", tokens);
+        char label[48];
+        snprintf(label, sizeof label, "%s t=%d", row.test, row.threads);
+        test_stats stats = {0};
+        if ((rc = run_test(e, hw, prefill, tokens, (int)o->reps, label, &stats, err)))
+            break;
+        row.n_prompt = prefill ? tokens : 0;
+        row.n_gen = prefill ? 0 : tokens;
+        row.tokens_per_s = stats.mean;
+        row.tokens_per_s_stddev = stats.stddev;
+        row.achieved_gbs = stats.gbs;
+        row.sol_tokens_per_s = stats.sol_tps;
+        row.sol_percent = 100 * stats.mean / stats.sol_tps;
+        /* the plan of the first decode step identifies the test's shapes */
+        sol_plan plan;
+        sol_plan_params p = {.batch = 1, .n_tokens = prefill ? tokens : 1, .wtype = m->wtype,
+                             .atype = SOL_DT_F32, .kvtype = o->kvtype, .tp = 1};
+        if (sol_plan_build(m, &kv, &p, &plan, err) == 0) {
+            plan_hash(&plan, row.plan_hash, sizeof row.plan_hash);
+            sol_plan_free(&plan);
+        }
+        if (db && (rc = sol_db_run_add(db, &row, err)))
+            break;
+        if (o->format == OUT_JSON)
+            cJSON_AddItemToArray(json_rows, row_json(&row, size_bytes, params.total, hw));
+        else
+            print_row(o, &row, m, size_bytes, params.total, hw, !(*printed)++);
+        fflush(stdout);
+    }
+    sol_engine_close(e);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    bench_opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc)
+        return rc;
+    sol_err err = {0};
+    sol_hw hw;
+    sol_db *db = NULL;
+    int64_t device_id = 0;
+    if ((rc = sol_hw_load("cpu", &hw, &err)) || (rc = cli_apply_probes(&hw, 0, &err)))
+        return cli_fail("bench", &err);
+    if (o.n_threads == 0)
+        o.threads[o.n_threads++] = 0; /* physical cores */
+    if (o.store) {
+        sol_device_info dev;
+        cli_cpu_device(&hw, &dev);
+        if ((rc = sol_db_open(NULL, &db, &err)) || (rc = sol_db_device(db, &dev, &device_id, &err))) {
+            sol_db_close(db);
+            return cli_fail("bench", &err);
+        }
+    }
+    if (strcmp(hw.mem_bw.source, "measured") != 0)
+        fprintf(stderr, "bench: no `sol hw probe` figures for this CPU; SOL uses estimated ceilings\n");
+    cJSON *json_rows = o.format == OUT_JSON ? cJSON_CreateArray() : NULL;
+    int printed = 0;
+    for (int i = 0; i < o.n_threads && !rc; i++)
+        rc = bench_threads(&o, o.threads[i], &hw, db, device_id, json_rows, &printed, &err);
+    sol_db_close(db);
+    if (rc) {
+        cJSON_Delete(json_rows);
+        return cli_fail("bench", &err);
+    }
+    return json_rows ? cli_print_json(json_rows) : 0;
+}

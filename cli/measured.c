@@ -1,0 +1,64 @@
+/* Wires measured ceilings into hardware entries: the CPU as a database
+ * device, and the latest `sol hw probe` figures replacing estimates. The
+ * analyzer never reads the database; this is where they meet. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "db/db.h"
+
+void cli_cpu_device(const sol_hw *hw, sol_device_info *dev)
+{
+    memset(dev, 0, sizeof *dev);
+    snprintf(dev->backend, sizeof dev->backend, "cpu");
+    snprintf(dev->name, sizeof dev->name, "%s", hw->display_name);
+    snprintf(dev->cc, sizeof dev->cc, "%s", hw->isa);
+    dev->cores = hw->cores;
+    dev->l1_bytes = (int64_t)hw->cache_bytes[0];
+    dev->l2_bytes = (int64_t)hw->cache_bytes[1];
+    dev->l3_bytes = (int64_t)hw->cache_bytes[2];
+}
+
+static void apply(sol_hw_value *v, const sol_probe_row *row)
+{
+    char note[240];
+    snprintf(note, sizeof note, "sol hw probe: %s; median of %d, spread %.1f%%", row->method, row->reps,
+             100 * row->spread);
+    sol_hw_set_measured(v, row->value, note);
+}
+
+int cli_apply_probes(sol_hw *hw, int required, sol_err *err)
+{
+    char path[4096];
+    struct stat st;
+    sol_db_path(path, sizeof path);
+    if (stat(path, &st) != 0) /* no database yet: nothing was probed */
+        return required ? sol_fail(err, SOL_ERR_RUNTIME, "--hw measured: no probe yet (%s does not exist); run "
+                                                         "`sol hw probe` first", path)
+                        : 0;
+    sol_db *db = NULL;
+    sol_device_info dev;
+    int64_t id;
+    sol_probe_row bw, peak;
+    cli_cpu_device(hw, &dev);
+    int rc = sol_db_open(NULL, &db, err);
+    if (!rc)
+        rc = sol_db_device(db, &dev, &id, err);
+    int have_bw = rc ? -1 : sol_db_probe_latest(db, id, "mem_read_bw", &bw, err);
+    int have_peak = rc || have_bw > 0 ? -1 : sol_db_probe_latest(db, id, "fp32_peak", &peak, err);
+    sol_db_close(db);
+    if (rc || have_bw > 0 || have_peak > 0)
+        return rc ? rc : SOL_ERR_RUNTIME;
+    if (have_bw == 0)
+        apply(&hw->mem_bw, &bw);
+    if (have_peak == 0) {
+        apply(&hw->peak[SOL_PEAK_FP32], &peak);
+        apply(&hw->peak[SOL_PEAK_FP16], &peak); /* fp16 is computed in fp32 here */
+    }
+    if (required && (have_bw != 0 || have_peak != 0))
+        return sol_fail(err, SOL_ERR_RUNTIME, "--hw measured: %s has no memory-bandwidth and FMA probe for this CPU; "
+                                              "run `sol hw probe` first",
+                        path);
+    return 0;
+}

@@ -1,0 +1,34 @@
+/* Measured CPU ceilings: streaming memory bandwidth (read, copy, triad),
+ * cache bandwidth per level, and fp32 FMA peak on one and all cores. Each
+ * figure is the median of repetitions with its spread. */
+#ifndef SOL_KERNELS_CPU_PROBE_H
+#define SOL_KERNELS_CPU_PROBE_H
+
+#include <stdint.h>
+
+#include "kernels/cpu/pool.h"
+#include "util/err.h"
+
+typedef struct sol_probe_result {
+    char kind[32];     /* mem_read_bw, mem_copy_bw, mem_triad_bw, l1_read_bw, ..., fp32_peak_1core, fp32_peak */
+    char unit[16];     /* B/s or FLOP/s */
+    char method[96];
+    double median, min, max;
+    int reps;
+} sol_probe_result;
+
+typedef void (*sol_probe_progress)(void *user, const char *what, int step, int steps);
+
+typedef struct sol_probe_config {
+    int threads;
+    int reps;                /* >= 5 */
+    int64_t buffer_bytes;    /* streaming buffer; >= 8x the last-level cache */
+    int64_t cache_bytes[3];  /* L1d, L2, L3 sizes (0 = skip that level) */
+    sol_probe_progress progress;
+    void *user;
+} sol_probe_config;
+
+/* Runs every probe; fills out[0..*n) (at most cap). */
+int sol_probe_cpu(sol_pool *pool, const sol_probe_config *cfg, sol_probe_result *out, int cap, int *n, sol_err *err);
+
+#endif
