@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "models/models.h"
+#include "models/safetensors.h"
 #include "util/embedded.h"
 
 extern const sol_embedded_file sol_embedded_presets[];
@@ -48,6 +49,37 @@ exit:
     free(buf);
     fclose(f);
     return rc;
+}
+
+/* A checkpoint directory: the weights' own dtype (by bytes of the layer
+ * matrices) beats the config's torch_dtype. No safetensors: keep the config. */
+static int weight_type_from_safetensors(const char *dir, sol_model *m, sol_err *err)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    int present = stat(path, &st) == 0;
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    if (!present && stat(path, &st) != 0)
+        return 0;
+    sol_st_model *weights = NULL;
+    int rc = sol_st_open(dir, &weights, err);
+    if (rc)
+        return rc;
+    double bytes[SOL_DT_COUNT] = {0};
+    for (int i = 0; i < sol_st_count(weights); i++) {
+        const sol_st_tensor *t = sol_st_at(weights, i);
+        if (t->n_dims == 2 && t->has_sol_dtype)
+            bytes[t->dtype] += (double)t->n_bytes;
+    }
+    sol_st_close(weights);
+    int best = -1;
+    for (int t = 0; t < SOL_DT_COUNT; t++)
+        if (bytes[t] > 0 && (best < 0 || bytes[t] > bytes[best]))
+            best = t;
+    if (best >= 0)
+        m->wtype = m->embed_type = m->output_type = (sol_dtype)best;
+    return 0;
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -93,6 +125,8 @@ int sol_model_load(const char *spec, sol_model *m, sol_err *err)
     if (rc == 0)
         rc = sol_model_from_hf_json(text, path, m, err);
     free(text);
+    if (rc == 0 && S_ISDIR(st.st_mode))
+        rc = weight_type_from_safetensors(spec, m, err);
     return rc;
 }
 

@@ -198,6 +198,35 @@ static void test_gguf_metadata(void **state)
     unlink(path);
 }
 
+
+/* A checkpoint directory: config.json beside safetensors weights; the
+ * weights' dtype wins over torch_dtype, a damaged file is an error. */
+static void test_safetensors_dir(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sol-st-XXXXXX", path[256], cmd[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    fputs(sol_preset_json("smollm2-135m"), f); /* torch_dtype bfloat16 */
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "cp tests/fixtures/safetensors/mixed.safetensors %s/model.safetensors", dir);
+    assert_int_equal(system(cmd), 0);
+    sol_model m;
+    sol_err err = {0};
+    if (sol_model_load(dir, &m, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(m.wtype, SOL_DT_F32);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    f = fopen(path, "r+");
+    fputs("garbage!", f); /* the header length */
+    fclose(f);
+    assert_int_equal(sol_model_load(dir, &m, &err), SOL_ERR_RUNTIME);
+    assert_non_null(strstr(err.msg, "model.safetensors"));
+    snprintf(cmd, sizeof cmd, "rm -r %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_hf_families),
         cmocka_unit_test(test_model_lookup),
         cmocka_unit_test(test_gguf_metadata),
+        cmocka_unit_test(test_safetensors_dir),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
