@@ -15,7 +15,7 @@ VERSION := 0.1.0
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DEFS := -DSOL_VERSION='"$(VERSION)"' -DSOL_GIT_COMMIT='"$(GIT_COMMIT)"'
 
-LIB_DIRS := util models analyzer kernels/cpu engine db
+LIB_DIRS := util models analyzer kernels/cpu engine db tuner
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CLI_SRC  := $(wildcard cli/*.c)
 GEN_SRC  := build/gen/presets.c build/gen/hw_presets.c build/gen/db_migrations.c

@@ -1,0 +1,258 @@
+/* Search strategies and the driver (see tuner.h). The driver owns the
+ * rules every strategy obeys: constraints are checked before anything
+ * runs, no configuration is measured twice, and the budget counts
+ * measurements. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tuner/tuner.h"
+
+/* Spaces larger than this are refused (the driver keeps a time per point). */
+#define MAX_SPACE (1 << 20)
+
+/* PCG32 for reproducible proposals. */
+typedef struct {
+    uint64_t state;
+} rng;
+
+static uint32_t rng_next(rng *r)
+{
+    uint64_t old = r->state;
+    r->state = old * 6364136223846793005ULL + 1442695040888963407ULL;
+    uint32_t x = (uint32_t)(((old >> 18u) ^ old) >> 27u), rot = (uint32_t)(old >> 59u);
+    return (x >> rot) | (x << ((-rot) & 31));
+}
+
+static double rng_uniform(rng *r) { return rng_next(r) / 4294967296.0; }
+
+static void rng_seed(rng *r, uint64_t seed)
+{
+    r->state = seed * 6364136223846793005ULL + 0x9e3779b97f4a7c15ULL;
+    rng_next(r);
+}
+
+/* ---- exhaustive: every point in order ---------------------------------- */
+
+typedef struct {
+    const sol_tune_space *s;
+    int64_t next, size;
+} exhaustive_state;
+
+static void *exhaustive_start(const sol_tune_space *s, int budget, uint64_t seed)
+{
+    (void)budget;
+    (void)seed;
+    exhaustive_state *st = calloc(1, sizeof *st);
+    if (st) {
+        st->s = s;
+        st->size = sol_space_size(s);
+    }
+    return st;
+}
+
+static int exhaustive_next(void *state, sol_tune_config *c)
+{
+    exhaustive_state *st = state;
+    if (st->next >= st->size)
+        return 0;
+    sol_space_decode(st->s, st->next++, c);
+    return 1;
+}
+
+static void ignore_report(void *state, const sol_tune_config *c, double time_s)
+{
+    (void)state;
+    (void)c;
+    (void)time_s;
+}
+
+/* ---- random: a seeded permutation of the points ------------------------ */
+
+typedef struct {
+    const sol_tune_space *s;
+    int64_t *order, size, next;
+} random_state;
+
+static void *random_start(const sol_tune_space *s, int budget, uint64_t seed)
+{
+    (void)budget;
+    random_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    st->s = s;
+    st->size = sol_space_size(s);
+    st->order = malloc((size_t)st->size * sizeof *st->order);
+    if (!st->order) {
+        free(st);
+        return NULL;
+    }
+    rng r;
+    rng_seed(&r, seed);
+    for (int64_t i = 0; i < st->size; i++)
+        st->order[i] = i;
+    for (int64_t i = st->size - 1; i > 0; i--) {
+        int64_t j = (int64_t)(rng_uniform(&r) * (double)(i + 1));
+        int64_t t = st->order[i];
+        st->order[i] = st->order[j];
+        st->order[j] = t;
+    }
+    return st;
+}
+
+static int random_next(void *state, sol_tune_config *c)
+{
+    random_state *st = state;
+    if (st->next >= st->size)
+        return 0;
+    sol_space_decode(st->s, st->order[st->next++], c);
+    return 1;
+}
+
+static void random_finish(void *state)
+{
+    random_state *st = state;
+    free(st->order);
+    free(st);
+}
+
+/* ---- simulated annealing over neighbouring values ---------------------- */
+
+typedef struct {
+    const sol_tune_space *s;
+    rng r;
+    sol_tune_config current, proposed;
+    double current_time;
+    int have_current, steps, budget, restarts_left;
+    double temperature;
+} anneal_state;
+
+static void *anneal_start(const sol_tune_space *s, int budget, uint64_t seed)
+{
+    anneal_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    st->s = s;
+    st->budget = budget > 0 ? budget : 1;
+    rng_seed(&st->r, seed);
+    st->temperature = 0.2; /* accepts a 20% slower point with p = 1/e at the start */
+    return st;
+}
+
+/* A neighbour: one parameter moved one step (or, sometimes, anywhere). */
+static void neighbour(anneal_state *st, sol_tune_config *c)
+{
+    *c = st->current;
+    const sol_tune_space *s = st->s;
+    for (int tries = 0; tries < 16; tries++) {
+        int p = (int)(rng_uniform(&st->r) * s->n_params);
+        int n = s->params[p].n_values;
+        if (n < 2)
+            continue;
+        if (rng_uniform(&st->r) < 0.2) {
+            c->idx[p] = (int)(rng_uniform(&st->r) * n);
+        } else {
+            int step = rng_uniform(&st->r) < 0.5 ? -1 : 1;
+            int v = c->idx[p] + step;
+            c->idx[p] = v < 0 ? 1 : v >= n ? n - 2 : v;
+        }
+        if (memcmp(c, &st->current, sizeof *c))
+            return;
+    }
+}
+
+static int anneal_next(void *state, sol_tune_config *c)
+{
+    anneal_state *st = state;
+    if (!st->have_current) { /* start from the default configuration */
+        *c = st->s->default_config;
+    } else {
+        neighbour(st, c);
+    }
+    st->proposed = *c;
+    return 1;
+}
+
+static void anneal_report(void *state, const sol_tune_config *c, double time_s)
+{
+    anneal_state *st = state;
+    st->steps++;
+    /* geometric cooling to ~1% of the start over the budget */
+    st->temperature *= pow(0.01, 1.0 / st->budget);
+    if (time_s < 0) {
+        if (!st->have_current) /* the default failed: jump somewhere random */
+            for (int p = 0; p < st->s->n_params; p++)
+                st->current.idx[p] = (int)(rng_uniform(&st->r) * st->s->params[p].n_values);
+        return;
+    }
+    if (!st->have_current || time_s < st->current_time ||
+        rng_uniform(&st->r) < exp(-(time_s - st->current_time) / st->current_time / st->temperature)) {
+        st->current = *c;
+        st->current_time = time_s;
+        st->have_current = 1;
+    }
+}
+
+static void free_state(void *state) { free(state); }
+
+static const sol_strategy_ops strategies[] = {
+    {"exhaustive", exhaustive_start, exhaustive_next, ignore_report, free_state},
+    {"random", random_start, random_next, ignore_report, random_finish},
+    {"anneal", anneal_start, anneal_next, anneal_report, free_state},
+};
+
+const sol_strategy_ops *sol_strategy_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof strategies / sizeof strategies[0]; i++)
+        if (!strcmp(strategies[i].name, name))
+            return &strategies[i];
+    return NULL;
+}
+
+/* ---- the driver --------------------------------------------------------- */
+
+int sol_search(const sol_strategy_ops *strategy, const sol_tune_space *s, int budget, uint64_t seed,
+               sol_tune_eval eval, void *user, sol_search_result *out, sol_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->best_time_s = -1;
+    int64_t size = sol_space_size(s);
+    if (size > MAX_SPACE)
+        return sol_fail(err, SOL_ERR_USAGE, "%s: %lld configurations is more than the tuner handles (%d)", s->kernel,
+                        (long long)size, MAX_SPACE);
+    if (budget <= 0 || budget > size)
+        budget = (int)size;
+    /* time of every point measured so far; NAN = not yet */
+    double *seen = malloc((size_t)size * sizeof *seen);
+    void *state = seen ? strategy->start(s, budget, seed) : NULL;
+    if (!state) {
+        free(seen);
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    }
+    for (int64_t i = 0; i < size; i++)
+        seen[i] = NAN;
+    sol_tune_config c;
+    /* a strategy circling over measured points must still end */
+    long proposals = 0, max_proposals = 64L * budget + size;
+    while (out->evaluations < budget && proposals++ < max_proposals && strategy->next(state, &c)) {
+        int64_t at = sol_space_encode(s, &c);
+        double t;
+        if (!sol_space_valid(s, &c)) {
+            out->invalid_skipped++;
+            t = -1;
+        } else if (!isnan(seen[at])) {
+            t = seen[at];
+        } else {
+            t = seen[at] = eval(user, &c);
+            out->evaluations++;
+            if (t >= 0 && (out->best_time_s < 0 || t < out->best_time_s)) {
+                out->best_time_s = t;
+                out->best = c;
+            }
+        }
+        strategy->report(state, &c, t);
+    }
+    strategy->finish(state);
+    free(seen);
+    return 0;
+}
