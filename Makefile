@@ -2,7 +2,7 @@
 # test with ASan+UBSan; `make run` analyzes the default model.
 
 CC      ?= gcc
-PKGS    := libcjson sqlite3
+PKGS    := libcjson sqlite3 ncursesw
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -I. -Ibuild/gen $(WARN) -MMD -MP
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -13,9 +13,12 @@ LIBS       = $(PKG_LIBS) -lm -lpthread
 
 VERSION := 0.1.0
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-DEFS := -DSOL_VERSION='"$(VERSION)"' -DSOL_GIT_COMMIT='"$(GIT_COMMIT)"'
+# Tuning results are keyed by the kernels' source and the flags they were built with.
+KERNEL_HASH := $(shell cat kernels/cpu/*.c kernels/cpu/*.h 2>/dev/null | sha1sum | cut -c1-16)
+DEFS := -DSOL_VERSION='"$(VERSION)"' -DSOL_GIT_COMMIT='"$(GIT_COMMIT)"' \
+        -DSOL_KERNEL_HASH='"$(KERNEL_HASH)"' -DSOL_CFLAGS='"$(REL_FLAGS)"'
 
-LIB_DIRS := util models analyzer kernels/cpu engine db tuner
+LIB_DIRS := util models analyzer kernels/cpu engine db tuner tui
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CLI_SRC  := $(wildcard cli/*.c)
 GEN_SRC  := build/gen/presets.c build/gen/hw_presets.c build/gen/db_migrations.c
@@ -29,7 +32,7 @@ TCLI_OBJ := $(patsubst %.c,build/test/%.o,$(CLI_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps test unit cli-test ref-test run bench clean
+.PHONY: all deps test unit cli-test tui-test ref-test run bench clean
 all: build/sol
 
 deps:
@@ -108,8 +111,12 @@ ref-test: build/sol
 	done
 	@bash tests/ref/run.sh build/sol $$(bash tools/fetch-model.sh) $(patsubst %,build/ref/tiny-%.gguf,$(REF_WTYPES))
 
+# The live view driven through tmux (tests/tui): the sanitizer build on SmolLM2.
+tui-test: build/test/sol
+	@bash tests/tui/run.sh $(CURDIR)/build/test/sol $$(bash tools/fetch-model.sh)
+
 test: deps
-	@$(MAKE) --no-print-directory unit cli-test ref-test
+	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test
 
 # README command 1: decode the default model (fetched once into the cache).
 run: deps
@@ -118,6 +125,18 @@ run: deps
 
 bench: build/sol
 	@bash bench/analyze-speed.sh build/sol
+
+# sol_dot GB/s per weight type, scalar vs AVX2 side by side (bench/kernels.sh).
+.PHONY: bench-kernels
+KBENCH_OBJ := $(patsubst %.c,build/rel/%.o,$(wildcard kernels/cpu/*.c util/*.c)) \
+              $(patsubst build/gen/%.c,build/rel/gen/%.o,$(GEN_SRC))
+build/bench/kernel_bench: bench/kernel_bench.c $(KBENCH_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_BASE) $(REL_FLAGS) $(PKG_CFLAGS) -o $@ $< $(KBENCH_OBJ) $(LIBS)
+
+bench-kernels: build/bench/kernel_bench
+	@bash bench/kernels.sh build/bench/kernel_bench
 
 clean:
 	rm -rf build

@@ -9,6 +9,7 @@
 #include <cJSON.h>
 
 #include "analyzer/analyzer.h"
+#include "kernels/backend.h"
 
 typedef struct sol_cmd {
     const char *name;
@@ -28,6 +29,8 @@ int cmd_tokenize(int argc, char **argv);
 void usage_tokenize(FILE *f);
 int cmd_run(int argc, char **argv);
 void usage_run(FILE *f);
+int cmd_tune(int argc, char **argv);
+void usage_tune(FILE *f);
 int cmd_bench(int argc, char **argv);
 void usage_bench(FILE *f);
 int cmd_synth(int argc, char **argv);
@@ -68,6 +71,12 @@ int cli_run_analysis(const char *cmd, const char *model_spec, const char *kv_tex
 struct sol_device_info;
 void cli_cpu_device(const sol_hw *hw, struct sol_device_info *dev);
 int cli_apply_probes(sol_hw *hw, int required, sol_err *err);
+
+/* Winners of `sol tune` for this CPU and these kernel sources; and how
+ * many of a plan's distinct matmul shapes they cover. */
+int cli_load_tuning(const sol_hw *cpu, sol_tuning *out, sol_err *err);
+void cli_tuning_free(sol_tuning *t);
+void cli_tuned_shapes(const sol_tuning *t, const sol_plan *plan, int *tuned, int *total);
 
 /* getopt_long codes of the shared options. */
 enum {

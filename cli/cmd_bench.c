@@ -18,14 +18,15 @@
 void usage_bench(FILE *f)
 {
     fprintf(f, "usage: sol bench MODEL.gguf [-p 512] [-n 128] [-r 5] [-t THREADS,...] [--kvtype f16]\n"
-               "                 [-o md|json|csv|sql] [--no-store]\n\n"
+               "                 [-o md|json|csv|sql] [--no-store] [--no-tuned]\n\n"
                "Runs ppP (prefill P tokens into an empty cache) and tgN (N single-token decode\n"
                "steps from an empty cache) for each thread count: one warm-up, then R timed\n"
                "repetitions. Prints tok/s (mean and standard deviation), achieved GB/s (bytes\n"
                "the op plan moves / measured time), the speed-of-light tok/s of the same plans\n"
                "on this CPU (measured by `sol hw probe`, else estimated; the ceiling column\n"
                "says which) and %% of it. Every row is stored in the database unless --no-store.\n"
-               "-p 0 or -n 0 skips that test.\n");
+               "-p 0 or -n 0 skips that test. The winners of `sol tune` for this CPU are used\n"
+               "(stderr says how many shapes are tuned); --no-tuned runs the defaults.\n");
 }
 
 typedef enum { OUT_MD, OUT_JSON, OUT_CSV, OUT_SQL } out_format;
@@ -36,7 +37,7 @@ typedef struct {
     int threads[16], n_threads;
     sol_dtype kvtype;
     out_format format;
-    int store;
+    int store, no_tuned;
 } bench_opts;
 
 typedef struct {
@@ -229,9 +230,9 @@ static int parse_threads(const char *text, bench_opts *o)
 
 static int parse_opts(int argc, char **argv, bench_opts *o)
 {
-    enum { O_KVTYPE = 5000, O_NOSTORE };
+    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED };
     static const struct option long_opts[] = {{"kvtype", 1, 0, O_KVTYPE}, {"no-store", 0, 0, O_NOSTORE},
-                                              {0, 0, 0, 0}};
+                                              {"no-tuned", 0, 0, O_NOTUNED}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->prompt = 512;
     o->gen = 128;
@@ -275,6 +276,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
                 return cli_usage_error("bench", "--kvtype: expected f32 or f16, got \"%s\"", optarg);
             break;
         case O_NOSTORE: o->store = 0; break;
+        case O_NOTUNED: o->no_tuned = 1; break;
         case ':': return cli_usage_error("bench", "%s needs a value", argv[optind - 1]);
         default: return cli_usage_error("bench", "unknown option \"%s\" (see sol bench --help)", argv[optind - 1]);
         }
@@ -290,11 +292,12 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
 }
 
 /* Runs the tests for one thread count, appending rows. */
-static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, sol_db *db, int64_t device_id,
-                         cJSON *json_rows, int *printed, sol_err *err)
+static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, const sol_tuning *tuning, sol_db *db,
+                         int64_t device_id, cJSON *json_rows, int *printed, sol_err *err)
 {
     sol_engine_config cfg;
     sol_engine_defaults(&cfg);
+    cfg.tuning = tuning;
     cfg.threads = threads;
     cfg.kvtype = o->kvtype;
     cfg.chunk = o->prompt > 64 ? (int)o->prompt : 64;
@@ -324,6 +327,16 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, sol
     sol_kv_scheme kv;
     sol_kv_from_model(m, &kv);
     sol_kv_format(&kv, row.kv_scheme, sizeof row.kv_scheme);
+    sol_plan decode_plan;
+    sol_plan_params dp = {.batch = 1, .n_tokens = 1, .wtype = m->wtype, .atype = SOL_DT_F32, .kvtype = o->kvtype,
+                          .tp = 1};
+    if (sol_plan_build(m, &kv, &dp, &decode_plan, err) == 0) {
+        int tuned, total;
+        cli_tuned_shapes(tuning, &decode_plan, &tuned, &total);
+        fprintf(stderr, "bench: %d threads, %d of %d decode matmul shapes tuned%s\n", sol_engine_backend(e)->threads,
+                tuned, total, o->no_tuned ? " (--no-tuned)" : "");
+        sol_plan_free(&decode_plan);
+    }
     for (int t = 0; t < 2 && !rc; t++) {
         int prefill = t == 0, tokens = (int)(prefill ? o->prompt : o->gen);
         if (tokens == 0)
@@ -385,11 +398,17 @@ int cmd_bench(int argc, char **argv)
     }
     if (strcmp(hw.mem_bw.source, "measured") != 0)
         fprintf(stderr, "bench: no `sol hw probe` figures for this CPU; SOL uses estimated ceilings\n");
+    sol_tuning tuning = {0};
+    if (!o.no_tuned && (rc = cli_load_tuning(&hw, &tuning, &err))) {
+        sol_db_close(db);
+        return cli_fail("bench", &err);
+    }
     cJSON *json_rows = o.format == OUT_JSON ? cJSON_CreateArray() : NULL;
     int printed = 0;
     for (int i = 0; i < o.n_threads && !rc; i++)
-        rc = bench_threads(&o, o.threads[i], &hw, db, device_id, json_rows, &printed, &err);
+        rc = bench_threads(&o, o.threads[i], &hw, &tuning, db, device_id, json_rows, &printed, &err);
     sol_db_close(db);
+    cli_tuning_free(&tuning);
     if (rc) {
         cJSON_Delete(json_rows);
         return cli_fail("bench", &err);

@@ -12,6 +12,7 @@ static const sol_cmd commands[] = {
     {"tokenize", cmd_tokenize, usage_tokenize, "text -> token ids (and back) with a model's tokenizer"},
     {"run", cmd_run, usage_run, "decode a GGUF model on the CPU, with speed vs SOL"},
     {"bench", cmd_bench, usage_bench, "prefill/decode tok/s with achieved GB/s and % of SOL, stored"},
+    {"tune", cmd_tune, usage_tune, "tune CPU kernel parameters for a model's shapes, stored"},
     {"synth", cmd_synth, usage_synth, "write a random-weight GGUF of any known architecture"},
     {"db", cmd_db, usage_db, "the results database: path, runs, best, trials, export, import"},
 };

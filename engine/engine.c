@@ -112,6 +112,7 @@ int sol_engine_open(const char *gguf_path, const sol_engine_config *cfg, sol_eng
     }
     if ((rc = alloc_buffers(e, err)) || (rc = sol_cpu_backend_new(cfg->threads, &e->be, err)))
         goto fail;
+    e->be->tuning = cfg->tuning;
     if (sol_sampler_init(&e->sampler, &cfg->sampler, e->model.vocab) ||
         sol_timing_init(&e->timing, 32 + 24 * e->model.n_layers)) {
         rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory");

@@ -16,6 +16,7 @@ typedef struct sol_engine_config {
     sol_dtype kvtype;  /* f32 or f16 */
     int64_t ctx;       /* tokens of cache; 0 = the model's limit */
     int chunk;         /* prefill rows per step (default 64) */
+    const sol_tuning *tuning; /* tuned matmul parameters (NULL: defaults); must outlive the engine */
     sol_sampler_config sampler;
 } sol_engine_config;
 

@@ -34,18 +34,44 @@ typedef struct sol_rope {
     const float *inv_freq;  /* dims/2 inverse frequencies, scaling applied */
 } sol_rope;
 
+/* Launch parameters of a matmul that the tuner chooses per (type, shape). */
+typedef struct sol_matmul_params {
+    int tasks_per_thread; /* row ranges per thread: balance vs hand-out overhead */
+    int row_block;        /* m > 1: weight rows dequantised together per input pass */
+} sol_matmul_params;
+
+typedef struct sol_tuning_entry {
+    sol_dtype type;
+    int64_t rows, cols;
+    int m; /* 1: decode; > 1: prefill (any number of rows) */
+    sol_matmul_params params;
+} sol_tuning_entry;
+
+/* Winners handed in by the caller (the engine never reads the database). */
+typedef struct sol_tuning {
+    int n;
+    sol_tuning_entry *entries;
+} sol_tuning;
+
+#define SOL_MATMUL_DEFAULTS ((sol_matmul_params){.tasks_per_thread = 4, .row_block = 1})
+
 typedef struct sol_backend sol_backend;
 struct sol_backend {
     const char *name;
     void *ctx;
     int threads;
+    const sol_tuning *tuning; /* may be NULL: defaults everywhere */
     void (*destroy)(sol_backend *b);
     /* out[m, cols] = rows tokens[i] of table */
     void (*embed)(sol_backend *b, const sol_weight_view *table, const int32_t *tokens, int m, float *out);
     /* out[m, n] = x / rms(x) * weight, per row */
     void (*rmsnorm)(sol_backend *b, const float *x, const float *weight, float eps, int m, int64_t n, float *out);
-    /* y[m, w.rows] = x[m, w.cols] . W^T (+ bias) */
+    /* y[m, w.rows] = x[m, w.cols] . W^T (+ bias), with the tuned parameters
+     * of this shape when there are some */
     void (*matmul)(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y);
+    /* the same with explicit parameters (the tuner measures through this) */
+    void (*matmul_with)(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y,
+                        const sol_matmul_params *p);
     /* rotates m rows of n_heads heads at positions pos0..pos0+m-1 in place */
     void (*rope)(sol_backend *b, float *x, int m, int n_heads, int head_dim, int64_t pos0, const sol_rope *rope);
     /* stores m rows of K and V at positions pos0.. */

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "util/dtype.h"
+#include "util/quote.h"
 
 #define GGUF_MAX_DIMS 4
 #define GGUF_DEFAULT_ALIGNMENT 32
@@ -140,40 +141,6 @@ static const char *kv_type_desc(const sol_gguf_kv *kv, char *buf, size_t cap)
     return buf;
 }
 
-typedef struct qbuf {
-    char s[112];
-} qbuf;
-
-/* s quoted for a message: printable ASCII kept, '"' and '\' escaped, other
- * bytes as \xNN, cut with "..." when long. */
-static const char *quote(qbuf *q, const char *s, uint64_t len)
-{
-    size_t n = 0;
-    q->s[n++] = '"';
-    for (uint64_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (n + 4 + 3 + 2 > sizeof q->s) { /* widest escape, "...", quote, NUL */
-            memcpy(q->s + n, "...", 3);
-            n += 3;
-            break;
-        }
-        if (ch == '"' || ch == '\\') {
-            q->s[n++] = '\\';
-            q->s[n++] = (char)ch;
-        } else if (ch >= 0x20 && ch < 0x7f) {
-            q->s[n++] = (char)ch;
-        } else {
-            static const char hex[] = "0123456789abcdef";
-            q->s[n++] = '\\';
-            q->s[n++] = 'x';
-            q->s[n++] = hex[ch >> 4];
-            q->s[n++] = hex[ch & 15];
-        }
-    }
-    q->s[n++] = '"';
-    q->s[n] = '\0';
-    return q->s;
-}
 
 static int fail(const sol_gguf *g, sol_err *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -244,8 +211,8 @@ static int parse_header(sol_gguf *g, cursor *c, sol_err *err)
     if (g->size < 4)
         return fail(g, err, "not a GGUF file (only %zu bytes)", g->size);
     if (memcmp(c->base, "GGUF", 4) != 0) {
-        qbuf q;
-        return fail(g, err, "not a GGUF file (magic %s)", quote(&q, (const char *)c->base, 4));
+        sol_qbuf q;
+        return fail(g, err, "not a GGUF file (magic %s)", sol_quote(&q, (const char *)c->base, 4));
     }
     c->pos = 4;
     if (cur_u32(c, &g->version))
@@ -340,7 +307,7 @@ static int parse_kvs(sol_gguf *g, cursor *c, sol_err *err)
     for (uint64_t i = 0; i < g->n_kv; i++) {
         sol_gguf_kv *kv = &g->kv[i];
         char where[160];
-        qbuf q;
+        sol_qbuf q;
 
         snprintf(where, sizeof where, "metadata key %" PRIu64, i);
         int rc = cur_str(c, &kv->key);
@@ -348,7 +315,7 @@ static int parse_kvs(sol_gguf *g, cursor *c, sol_err *err)
             return str_fail(g, err, c, rc, &kv->key, where);
         if (kv->key.len == 0)
             return fail(g, err, "%s has an empty name", where);
-        snprintf(where, sizeof where, "metadata key %" PRIu64 " (%s)", i, quote(&q, kv->key.ptr, kv->key.len));
+        snprintf(where, sizeof where, "metadata key %" PRIu64 " (%s)", i, sol_quote(&q, kv->key.ptr, kv->key.len));
 
         size_t *slot = table_slot(g, &g->priv->keys, key_at, kv->key.ptr, kv->key.len);
         if (*slot)
@@ -447,13 +414,13 @@ static int parse_tensors(sol_gguf *g, cursor *c, sol_err *err)
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         sol_gguf_tensor *t = &g->tensors[i];
         char where[160];
-        qbuf q;
+        sol_qbuf q;
 
         snprintf(where, sizeof where, "tensor info %" PRIu64, i);
         int rc = cur_str(c, &t->name);
         if (rc)
             return str_fail(g, err, c, rc, &t->name, where);
-        const char *name = quote(&q, t->name.ptr, t->name.len);
+        const char *name = sol_quote(&q, t->name.ptr, t->name.len);
         snprintf(where, sizeof where, "tensor info %" PRIu64 " (%s)", i, name);
 
         size_t *slot = table_slot(g, &g->priv->tensors, tensor_at, t->name.ptr, t->name.len);
@@ -496,15 +463,15 @@ static int place_data(sol_gguf *g, const cursor *c, sol_err *err)
 
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         sol_gguf_tensor *t = &g->tensors[i];
-        qbuf q;
+        sol_qbuf q;
         if (t->offset % g->alignment != 0)
             return fail(g, err, "tensor %s: offset %" PRIu64 " is not a multiple of the alignment %" PRIu64,
-                        quote(&q, t->name.ptr, t->name.len), t->offset, g->alignment);
+                        sol_quote(&q, t->name.ptr, t->name.len), t->offset, g->alignment);
         if (t->n_bytes == 0)
             continue;
         if (t->offset > avail || t->n_bytes > avail - t->offset)
             return fail(g, err, "tensor %s: data [offset %" PRIu64 ", %" PRIu64 " bytes] extends past end "
-                        "of file (data section at %" PRIu64 ", size %zu)", quote(&q, t->name.ptr, t->name.len),
+                        "of file (data section at %" PRIu64 ", size %zu)", sol_quote(&q, t->name.ptr, t->name.len),
                         t->offset, t->n_bytes, start, g->size);
         t->data = g->data + t->offset;
     }
@@ -699,8 +666,8 @@ static int num_value(uint32_t t, const uint8_t *p, double *out)
 static int wrong_type(const sol_gguf *g, const sol_gguf_kv *kv, const char *want, sol_err *err)
 {
     char d[48];
-    qbuf q;
-    return fail(g, err, "key %s has type %s, expected %s", quote(&q, kv->key.ptr, kv->key.len),
+    sol_qbuf q;
+    return fail(g, err, "key %s has type %s, expected %s", sol_quote(&q, kv->key.ptr, kv->key.len),
                 kv_type_desc(kv, d, sizeof d), want);
 }
 
@@ -713,9 +680,9 @@ int sol_gguf_get_i64(const sol_gguf *g, const char *key, int64_t *out, sol_err *
     if (rc == -1)
         return wrong_type(g, kv, "an integer", err);
     if (rc == -2) {
-        qbuf q;
+        sol_qbuf q;
         return fail(g, err, "key %s: value %" PRIu64 " does not fit in a signed 64-bit integer",
-                    quote(&q, kv->key.ptr, kv->key.len), rd64(kv->value));
+                    sol_quote(&q, kv->key.ptr, kv->key.len), rd64(kv->value));
     }
     return SOL_OK;
 }

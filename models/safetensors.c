@@ -16,6 +16,7 @@
  * refused by both), and so is an integer written as 8.0 or 8e0, since cJSON
  * keeps only the value. */
 #include "models/safetensors.h"
+#include "util/quote.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -71,40 +72,6 @@ static const struct {
 
 /* ---- messages ------------------------------------------------------------ */
 
-typedef struct qbuf {
-    char s[112];
-} qbuf;
-
-/* s quoted for a message: printable ASCII kept, '"' and '\' escaped, other
- * bytes as \xNN, cut with "..." when long. */
-static const char *quote(qbuf *q, const char *s)
-{
-    size_t n = 0;
-    q->s[n++] = '"';
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (n + 4 + 3 + 2 > sizeof q->s) { /* widest escape, "...", quote, NUL */
-            memcpy(q->s + n, "...", 3);
-            n += 3;
-            break;
-        }
-        if (ch == '"' || ch == '\\') {
-            q->s[n++] = '\\';
-            q->s[n++] = (char)ch;
-        } else if (ch >= 0x20 && ch < 0x7f) {
-            q->s[n++] = (char)ch;
-        } else {
-            static const char hex[] = "0123456789abcdef";
-            q->s[n++] = '\\';
-            q->s[n++] = 'x';
-            q->s[n++] = hex[ch >> 4];
-            q->s[n++] = hex[ch & 15];
-        }
-    }
-    q->s[n++] = '"';
-    q->s[n] = '\0';
-    return q->s;
-}
 
 static int fail(sol_err *err, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -239,11 +206,11 @@ static int check_unique_keys(const cJSON *node, const char *path, sol_err *err)
     qsort(keys, (size_t)n, sizeof *keys, strcmp_ptr);
     for (int i = 1; i < n; i++)
         if (strcmp(keys[i - 1], keys[i]) == 0) {
-            qbuf q, qp;
+            sol_qbuf q, qp;
             if (node->string)
-                rc = fail(err, path, "duplicate key %s in %s", quote(&q, keys[i]), quote(&qp, node->string));
+                rc = fail(err, path, "duplicate key %s in %s", sol_quote_z(&q, keys[i]), sol_quote_z(&qp, node->string));
             else
-                rc = fail(err, path, "duplicate key %s", quote(&q, keys[i]));
+                rc = fail(err, path, "duplicate key %s", sol_quote_z(&q, keys[i]));
             goto exit;
         }
 exit:
@@ -330,7 +297,7 @@ static int mul_u64(uint64_t a, uint64_t b, uint64_t *out)
 static int parse_dtype(const char *path, const cJSON *entry, const char *qname, sol_st_tensor *t, sol_err *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(entry, "dtype");
-    qbuf q;
+    sol_qbuf q;
     if (!v)
         return fail(err, path, "tensor %s has no \"dtype\"", qname);
     if (!cJSON_IsString(v))
@@ -343,7 +310,7 @@ static int parse_dtype(const char *path, const cJSON *entry, const char *qname, 
             t->dtype = dtypes[i].sol;
             return SOL_OK;
         }
-    return fail(err, path, "tensor %s: unknown dtype %s", qname, quote(&q, v->valuestring));
+    return fail(err, path, "tensor %s: unknown dtype %s", qname, sol_quote_z(&q, v->valuestring));
 }
 
 static int parse_shape(const char *path, const cJSON *entry, const char *qname, sol_st_tensor *t, sol_err *err)
@@ -414,12 +381,12 @@ static int parse_offsets(const struct st_file *f, const cJSON *entry, const char
 
 static int parse_metadata(const struct st_file *f, const cJSON *v, sol_err *err)
 {
-    qbuf q;
+    sol_qbuf q;
     if (!cJSON_IsObject(v))
         return fail(err, f->path, "\"__metadata__\" is not an object");
     for (const cJSON *c = v->child; c; c = c->next)
         if (!cJSON_IsString(c))
-            return fail(err, f->path, "__metadata__ key %s: value is not a string", quote(&q, c->string));
+            return fail(err, f->path, "__metadata__ key %s: value is not a string", sol_quote_z(&q, c->string));
     return SOL_OK;
 }
 
@@ -452,9 +419,9 @@ static int check_overlaps(const char *path, const sol_st_tensor *t, int first, i
         if (cur->n_bytes == 0)
             continue;
         if (last && cur->offset < last->offset + last->n_bytes) {
-            qbuf q1, q2;
+            sol_qbuf q1, q2;
             rc = fail(err, path, "tensors %s [%" PRIu64 ", %" PRIu64 ") and %s [%" PRIu64 ", %" PRIu64 ") overlap",
-                      quote(&q1, last->name), last->offset, last->offset + last->n_bytes, quote(&q2, cur->name),
+                      sol_quote_z(&q1, last->name), last->offset, last->offset + last->n_bytes, sol_quote_z(&q2, cur->name),
                       cur->offset, cur->offset + cur->n_bytes);
             goto exit;
         }
@@ -505,8 +472,8 @@ static int parse_file(sol_st_model *m, struct st_file *f, sol_err *err)
     uint64_t data_size = f->size - 8 - n;
     int first = m->n_tensors;
     for (const cJSON *e = f->header->child; e; e = e->next) {
-        qbuf q;
-        const char *qname = quote(&q, e->string);
+        sol_qbuf q;
+        const char *qname = sol_quote_z(&q, e->string);
         sol_st_tensor *t = NULL;
         if (strcmp(e->string, "__metadata__") == 0) {
             if ((rc = parse_metadata(f, e, err)) != SOL_OK)
@@ -610,8 +577,8 @@ static int finish(sol_st_model *m, sol_err *err)
         qsort(m->tensors, (size_t)m->n_tensors, sizeof *m->tensors, by_name);
     for (int i = 1; i < m->n_tensors; i++)
         if (strcmp(m->tensors[i - 1].name, m->tensors[i].name) == 0) {
-            qbuf q;
-            return fail(err, m->tensors[i].path, "tensor %s is also in %s", quote(&q, m->tensors[i].name),
+            sol_qbuf q;
+            return fail(err, m->tensors[i].path, "tensor %s is also in %s", sol_quote_z(&q, m->tensors[i].name),
                         m->tensors[i - 1].path);
         }
     return SOL_OK;
@@ -644,7 +611,7 @@ static int open_index(sol_st_model *m, const char *index_path, sol_err *err)
     cJSON *root = NULL;
     const char **shards = NULL;
     int n_shards = 0, n_entries = 0;
-    qbuf q, q2;
+    sol_qbuf q, q2;
     const cJSON *map, *e;
 
     int rc = map_file(index_path, &text, &text_size, err);
@@ -668,12 +635,12 @@ static int open_index(sol_st_model *m, const char *index_path, sol_err *err)
     }
     for (e = map->child; e; e = e->next) {
         if (!cJSON_IsString(e)) {
-            rc = fail(err, index_path, "weight_map: tensor %s: shard is not a string", quote(&q, e->string));
+            rc = fail(err, index_path, "weight_map: tensor %s: shard is not a string", sol_quote_z(&q, e->string));
             goto exit;
         }
         if (!valid_shard_name(e->valuestring)) {
-            rc = fail(err, index_path, "weight_map: tensor %s: shard %s is not a file name", quote(&q, e->string),
-                      quote(&q2, e->valuestring));
+            rc = fail(err, index_path, "weight_map: tensor %s: shard %s is not a file name", sol_quote_z(&q, e->string),
+                      sol_quote_z(&q2, e->valuestring));
             goto exit;
         }
         n_entries++;
@@ -707,7 +674,7 @@ static int open_index(sol_st_model *m, const char *index_path, sol_err *err)
         if ((rc = set_path(f, index_path, prefix_len, shards[i], err)) != SOL_OK)
             goto exit;
         if (stat(f->path, &st) != 0) {
-            rc = fail(err, index_path, "shard %s cannot be opened: %s", quote(&q, shards[i]), strerror(errno));
+            rc = fail(err, index_path, "shard %s cannot be opened: %s", sol_quote_z(&q, shards[i]), strerror(errno));
             goto exit;
         }
         if ((rc = open_file(m, f, err)) != SOL_OK)
@@ -721,13 +688,13 @@ static int open_index(sol_st_model *m, const char *index_path, sol_err *err)
         const char **s = bsearch(&e->valuestring, shards, (size_t)n_shards, sizeof *shards, strcmp_ptr);
         const char *want = m->files[s - shards].path;
         if (!t) {
-            rc = fail(err, index_path, "weight_map: tensor %s is not in its shard %s", quote(&q, e->string),
-                      quote(&q2, e->valuestring));
+            rc = fail(err, index_path, "weight_map: tensor %s is not in its shard %s", sol_quote_z(&q, e->string),
+                      sol_quote_z(&q2, e->valuestring));
             goto exit;
         }
         if (t->path != want) {
-            rc = fail(err, index_path, "weight_map: tensor %s is mapped to %s but is in %s", quote(&q, e->string),
-                      quote(&q2, e->valuestring), t->path);
+            rc = fail(err, index_path, "weight_map: tensor %s is mapped to %s but is in %s", sol_quote_z(&q, e->string),
+                      sol_quote_z(&q2, e->valuestring), t->path);
             goto exit;
         }
     }

@@ -243,7 +243,10 @@ int sol_search(const sol_strategy_ops *strategy, const sol_tune_space *s, int bu
         } else if (!isnan(seen[at])) {
             t = seen[at];
         } else {
-            t = seen[at] = eval(user, &c);
+            t = eval(user, &c);
+            if (isnan(t))
+                break; /* interrupted: what was measured stays measured */
+            seen[at] = t;
             out->evaluations++;
             if (t >= 0 && (out->best_time_s < 0 || t < out->best_time_s)) {
                 out->best_time_s = t;

@@ -62,7 +62,8 @@ typedef struct sol_strategy_ops {
 const sol_strategy_ops *sol_strategy_find(const char *name); /* exhaustive | random | anneal */
 
 /* Measures one configuration: seconds (median), or < 0 when it must never
- * be chosen (wrong answer, failed to run). */
+ * be chosen (wrong answer, failed to run), or NAN to stop the search
+ * (interrupted). */
 typedef double (*sol_tune_eval)(void *user, const sol_tune_config *c);
 
 typedef struct sol_search_result {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kernels/cpu/half.h"
+#include "kernels/cpu/simd.h"
 
 #define QK 32    /* elements of a Q8_0, Q4_0 or Q4_1 block */
 #define QK_K 256 /* elements of a Q4_K or Q6_K super-block */
@@ -478,7 +479,8 @@ static float load_f32(const uint8_t *p)
     return f;
 }
 
-void sol_dequantize(sol_dtype t, const void *src, float *dst, int64_t n)
+/* sol_dequantize (dispatch.c) calls this or a table of faster kernels. */
+void sol_dequantize_ref(sol_dtype t, const void *src, float *dst, int64_t n)
 {
     const uint8_t *p = src;
     assert(sol_cpu_supports(t) && n % sol_dtype_block_elems(t) == 0);
@@ -527,8 +529,9 @@ void sol_quantize(sol_dtype t, const float *src, void *dst, int64_t n)
 }
 
 /* One float accumulator per block, summed into a float total: the order a
- * vectorised kernel would also use. */
-float sol_dot(sol_dtype t, const void *row, const float *x, int64_t n)
+ * vectorised kernel would also use. sol_dot (dispatch.c) calls this or a
+ * table of faster kernels. */
+float sol_dot_ref(sol_dtype t, const void *row, const float *x, int64_t n)
 {
     const uint8_t *p = row;
     float sum = 0;

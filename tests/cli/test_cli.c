@@ -639,6 +639,51 @@ static void test_db_commands(void **state)
     expect_error(2, "db runs --format xml", "--format", NULL);
 }
 
+/* ---- tuner ---------------------------------------------------------------- */
+
+static int count_trials(const char *shape)
+{
+    cJSON *doc = run_json("db trials --format json");
+    int n = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, doc) n += !strcmp(cJSON_GetObjectItem(row, "shape")->valuestring, shape);
+    cJSON_Delete(doc);
+    return n;
+}
+
+static void test_tune_resume_and_key(void **state)
+{
+    (void)state;
+    setenv("SOL_TUNE_SOURCE_HASH", "testhash-a", 1);
+    result r = run("tune --shape matvec:q8_0:256x512 --strategy exhaustive --reps 5");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "256x512x1"));
+    done(&r);
+    int first = count_trials("256x512x1");
+    assert_int_equal(first, 6); /* every valid configuration once */
+    /* a rerun measures nothing new */
+    r = run("tune --shape matvec:q8_0:256x512 --strategy exhaustive --reps 5");
+    assert_int_equal(r.status, 0);
+    done(&r);
+    assert_int_equal(count_trials("256x512x1"), first);
+    /* changed kernel sources: the old trials are not reused */
+    setenv("SOL_TUNE_SOURCE_HASH", "testhash-b", 1);
+    r = run("tune --shape matvec:q8_0:256x512 --strategy random --budget 3 --reps 5");
+    assert_int_equal(r.status, 0);
+    done(&r);
+    unsetenv("SOL_TUNE_SOURCE_HASH");
+    assert_int_equal(count_trials("256x512x1"), first + 3 + 1); /* default + 3 */
+    cJSON *doc = run_json("db best --format json");
+    int winners = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, doc) winners += !strcmp(cJSON_GetObjectItem(row, "shape")->valuestring, "256x512x1");
+    assert_int_equal(winners, 2); /* one per source hash */
+    cJSON_Delete(doc);
+    expect_error(2, "tune --shape matvec:q9:1x1", "--shape", NULL);
+    expect_error(2, "tune --shape matvec:q8_0:256x512 --strategy bayes", "--strategy", "bayes");
+    expect_error(2, "tune", "MODEL", NULL);
+}
+
 int main(void)
 {
     /* never touch the user's database */
@@ -654,7 +699,7 @@ int main(void)
         cmocka_unit_test(test_run_errors),       cmocka_unit_test(test_synth),
         cmocka_unit_test(test_tokenize),         cmocka_unit_test(test_corrupt_gguf),
         cmocka_unit_test(test_probe_and_measured), cmocka_unit_test(test_bench_formats),
-        cmocka_unit_test(test_db_commands),
+        cmocka_unit_test(test_db_commands),      cmocka_unit_test(test_tune_resume_and_key),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

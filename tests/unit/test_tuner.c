@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "tests/unit/helpers.h"
+#include "tuner/cpu_matmul.h"
 #include "tuner/perf.h"
 #include "tuner/tuner.h"
 
@@ -195,13 +196,50 @@ static void test_perf_counters(void **state)
     assert_string_equal(sol_perf_name(SOL_PERF_CACHE_MISSES), "cache_misses");
 }
 
+/* The real CPU matmul through the tuner: a variant that computes a wrong
+ * answer is recorded as incorrect and never chosen, even when fastest. */
+static int fault_when_one_task(const int *values) { return values[0] == 1; }
+
+static void test_cpu_matmul_wrong_variant(void **state)
+{
+    (void)state;
+    sol_backend *be;
+    sol_err err = {0};
+    assert_int_equal(sol_cpu_backend_new(2, &be, &err), 0);
+    sol_matmul_problem pb;
+    assert_int_equal(sol_matmul_problem_parse("matvec:q8_0:96x64", &pb, &err), 0);
+    sol_tune_space space;
+    sol_cpu_matmul_space(&pb, &space);
+    sol_matmul_bench bench;
+    assert_int_equal(sol_matmul_bench_init(&bench, be, &pb, &space, 3, 1 << 20, 5, &err), 0);
+    bench.inject_fault = fault_when_one_task;
+    sol_search_result r;
+    assert_int_equal(sol_search(sol_strategy_find("exhaustive"), &space, 0, 1, sol_matmul_bench_eval, &bench, &r, &err), 0);
+    assert_int_equal(r.evaluations, 6); /* row_block only varies with several inputs */
+    sol_matmul_params p;
+    sol_matmul_params_from(&space, &r.best, &p);
+    assert_true(p.tasks_per_thread != 1);
+    assert_true(r.best_time_s > 0);
+    /* and a correct configuration measures as correct */
+    assert_true(sol_matmul_bench_eval(&bench, &space.default_config) > 0);
+    assert_true(bench.last_correct);
+    sol_tune_config one = space.default_config;
+    one.idx[0] = 0; /* tasks_per_thread 1 */
+    assert_true(sol_matmul_bench_eval(&bench, &one) < 0);
+    assert_false(bench.last_correct);
+    sol_matmul_bench_free(&bench);
+    be->destroy(be);
+    assert_int_equal(sol_matmul_problem_parse("matvec:q4_k:96x100", &pb, &err), SOL_ERR_USAGE);
+    assert_int_equal(sol_matmul_problem_parse("conv:q8_0:96x64", &pb, &err), SOL_ERR_USAGE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_space),        cmocka_unit_test(test_exhaustive),
         cmocka_unit_test(test_wrong_answer_never_chosen), cmocka_unit_test(test_random_seeded),
         cmocka_unit_test(test_anneal),       cmocka_unit_test(test_measure),
-        cmocka_unit_test(test_perf_counters),
+        cmocka_unit_test(test_perf_counters), cmocka_unit_test(test_cpu_matmul_wrong_variant),
     };
     return cmocka_run_group_tests_name("tuner", tests, NULL, NULL);
 }

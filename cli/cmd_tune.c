@@ -1,0 +1,372 @@
+/* sol tune: tunes the CPU matmul for every distinct (type, shape) a model's
+ * plan needs (or one --shape), keeps every trial in the database, skips
+ * what was already measured (resume), and stores the winners that `sol
+ * run` and `sol bench` load. */
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "db/db.h"
+#include "tuner/cpu_matmul.h"
+
+#ifndef SOL_KERNEL_HASH
+#define SOL_KERNEL_HASH "unknown"
+#endif
+
+/* The trial key's source hash: the kernels this binary was built from.
+ * SOL_TUNE_SOURCE_HASH overrides it (tests: a changed source must not
+ * reuse old trials). */
+static const char *source_hash(void)
+{
+    const char *o = getenv("SOL_TUNE_SOURCE_HASH");
+    return o && *o ? o : SOL_KERNEL_HASH;
+}
+#ifndef SOL_CFLAGS
+#define SOL_CFLAGS "unknown"
+#endif
+
+void usage_tune(FILE *f)
+{
+    fprintf(f, "usage: sol tune MODEL [--strategy exhaustive|random|anneal] [--budget N] [--seed S]\n"
+               "                [--threads N] [--reps R] [--force] [--prefill P] [--backend cpu]\n"
+               "                [--kernels matvec,matmul]\n"
+               "       sol tune --shape matvec:TYPE:NxK | matmul:TYPE:NxKxM [options]\n\n"
+               "Tunes the CPU matmul's launch parameters (tasks per thread, rows dequantised\n"
+               "together) for each distinct weight type and shape in MODEL's decode plan (and\n"
+               "prefill with --prefill P). Every configuration is checked against a float64\n"
+               "reference (a wrong one is recorded and never chosen), timed as the median of R\n"
+               "(>= 5) runs after a warm-up, each on a different copy of the weights (together\n"
+               "2x the last-level cache, so every run streams from memory), and stored as\n"
+               "a trial keyed by device, kernel source hash, compiler flags, shape and type; a\n"
+               "rerun skips measured configurations (--force measures again). Ctrl-C stops\n"
+               "after the current trial. Winners go to the database: `sol db best`.\n");
+}
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+typedef struct {
+    char shape[64];
+    const sol_matmul_problem *pb;
+    double default_s, best_s;
+    char best_params[512];
+} shape_result;
+
+/* Trials already stored for this key: params JSON -> time. */
+typedef struct {
+    const sol_trial_row *key;
+    sol_tune_space *space;
+    double *seen; /* by linear index; NAN = not measured */
+} resume_ctx;
+
+static int collect_trial(void *user, const sol_trial_row *row)
+{
+    resume_ctx *r = user;
+    const sol_trial_row *k = r->key;
+    if (row->device_id != k->device_id || strcmp(row->kernel, k->kernel) || strcmp(row->source_hash, k->source_hash) ||
+        strcmp(row->compile_flags, k->compile_flags) || strcmp(row->shape, k->shape) || strcmp(row->dtype, k->dtype))
+        return 0;
+    for (int64_t i = 0; i < sol_space_size(r->space); i++) {
+        sol_tune_config c;
+        sol_space_decode(r->space, i, &c);
+        char *json = sol_space_json(r->space, &c);
+        if (json && !strcmp(json, row->params_json))
+            r->seen[i] = row->correct ? row->median_s : -1;
+        free(json);
+    }
+    return 0;
+}
+
+typedef struct {
+    sol_matmul_bench *bench;
+    sol_db *db;
+    sol_trial_row key;
+    double *seen;           /* time by linear index (stored trials included) */
+    unsigned char *counted; /* configurations shown in the progress count */
+    int done, total, force;
+    double default_s, best_s;
+    const char *label;
+    sol_err *err;
+    int failed;
+} tune_ctx;
+
+static void progress(const tune_ctx *t)
+{
+    char best[32];
+    snprintf(best, sizeof best, t->best_s > 0 ? "%.1f us" : "-", t->best_s * 1e6);
+    fprintf(stderr, isatty(2) ? "\r  %-30s trials %3d/%-3d best %-10s x%.2f over default   "
+                              : "  %-30s trials %3d/%-3d best %-10s x%.2f over default\n",
+            t->label, t->done, t->total, best, t->best_s > 0 && t->default_s > 0 ? t->default_s / t->best_s : 0);
+}
+
+/* The driver's eval: a stored trial is reused, else measured and stored. */
+static double eval_and_store(void *user, const sol_tune_config *c)
+{
+    tune_ctx *t = user;
+    if (interrupted || t->failed)
+        return NAN; /* stops the search */
+    int64_t at = sol_space_encode(t->bench->space, c);
+    double time_s = t->seen[at];
+    int first_time = isnan(time_s) || (t->force && !t->counted[at]);
+    if (first_time) {
+        time_s = sol_matmul_bench_eval(t->bench, c);
+        sol_trial_row row = t->key;
+        char *json = sol_space_json(t->bench->space, c);
+        snprintf(row.params_json, sizeof row.params_json, "%s", json ? json : "{}");
+        free(json);
+        snprintf(row.counters_json, sizeof row.counters_json,
+                 t->bench->perf.available ? "{\"cycles\":%llu,\"instructions\":%llu,\"cache_misses\":%llu}" : "{}",
+                 (unsigned long long)t->bench->counters[0], (unsigned long long)t->bench->counters[1],
+                 (unsigned long long)t->bench->counters[2]);
+        row.median_s = time_s;
+        row.spread = t->bench->last.median_s > 0
+                         ? (t->bench->last.max_s - t->bench->last.min_s) / t->bench->last.median_s
+                         : 0;
+        row.reps = t->bench->last.reps;
+        row.correct = t->bench->last_correct;
+        row.time = (int64_t)time(NULL);
+        int rc = sol_db_trial_add(t->db, &row, t->err);
+        if (rc > 0)
+            t->failed = 1;
+        t->seen[at] = time_s;
+    }
+    t->done += first_time || !t->counted[at];
+    t->counted[at] = 1;
+    if (time_s >= 0 && (t->best_s <= 0 || time_s < t->best_s))
+        t->best_s = time_s;
+    progress(t);
+    return time_s;
+}
+
+static int tune_shape(sol_backend *be, sol_db *db, int64_t device, const sol_matmul_problem *pb,
+                      const sol_strategy_ops *strategy, int budget, uint64_t seed, int reps, int force,
+                      size_t llc, shape_result *out, sol_err *err)
+{
+    sol_tune_space space;
+    sol_cpu_matmul_space(pb, &space);
+    sol_matmul_bench bench;
+    int rc = sol_matmul_bench_init(&bench, be, pb, &space, seed, llc, reps, err);
+    if (rc)
+        return rc;
+    tune_ctx t = {.bench = &bench, .db = db, .force = force, .label = out->shape, .err = err};
+    t.key.device_id = device;
+    snprintf(t.key.kernel, sizeof t.key.kernel, "%s", space.kernel);
+    snprintf(t.key.source_hash, sizeof t.key.source_hash, "%s", source_hash());
+    snprintf(t.key.compile_flags, sizeof t.key.compile_flags, "%s", SOL_CFLAGS);
+    snprintf(t.key.shape, sizeof t.key.shape, "%s", out->shape);
+    snprintf(t.key.dtype, sizeof t.key.dtype, "%s", sol_dtype_name(pb->type));
+    int64_t size = sol_space_size(&space);
+    t.seen = malloc((size_t)size * sizeof *t.seen);
+    t.counted = calloc((size_t)size, 1);
+    if (!t.seen || !t.counted) {
+        free(t.seen);
+        free(t.counted);
+        sol_matmul_bench_free(&bench);
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    }
+    for (int64_t i = 0; i < size; i++)
+        t.seen[i] = NAN;
+    resume_ctx resume = {&t.key, &space, t.seen};
+    if (!force && (rc = sol_db_trials(db, collect_trial, &resume, err)))
+        goto exit;
+    int valid = 0;
+    for (int64_t i = 0; i < size; i++) {
+        sol_tune_config c;
+        sol_space_decode(&space, i, &c);
+        valid += sol_space_valid(&space, &c);
+    }
+    t.total = budget > 0 && budget < valid ? budget : valid;
+    /* the default first: the speed-up is measured against it */
+    t.default_s = eval_and_store(&t, &space.default_config);
+    sol_search_result r;
+    if (!interrupted && !t.failed)
+        rc = sol_search(strategy, &space, budget, seed, eval_and_store, &t, &r, err);
+    if (isatty(2))
+        fprintf(stderr, "\n");
+    if (!rc && t.failed)
+        rc = SOL_ERR_RUNTIME;
+    if (rc)
+        goto exit;
+    out->pb = pb;
+    out->default_s = t.default_s;
+    out->best_s = r.best_time_s;
+    if (r.best_time_s > 0 && (t.default_s < 0 || r.best_time_s <= t.default_s)) {
+        char *json = sol_space_json(&space, &r.best);
+        snprintf(out->best_params, sizeof out->best_params, "%s", json ? json : "{}");
+        free(json);
+    } else { /* nothing beat the default: the default wins */
+        char *json = sol_space_json(&space, &space.default_config);
+        snprintf(out->best_params, sizeof out->best_params, "%s", json ? json : "{}");
+        free(json);
+        out->best_s = t.default_s;
+    }
+    if (out->best_s > 0) {
+        sol_best_row best = {.device_id = device, .median_s = out->best_s, .default_s = t.default_s,
+                             .time = (int64_t)time(NULL)};
+        snprintf(best.kernel, sizeof best.kernel, "%s", space.kernel);
+        snprintf(best.source_hash, sizeof best.source_hash, "%s", source_hash());
+        snprintf(best.shape, sizeof best.shape, "%s", out->shape);
+        snprintf(best.dtype, sizeof best.dtype, "%s", sol_dtype_name(pb->type));
+        snprintf(best.params_json, sizeof best.params_json, "%s", out->best_params);
+        rc = sol_db_best_set(db, &best, err);
+    }
+exit:
+    free(t.seen);
+    free(t.counted);
+    sol_matmul_bench_free(&bench);
+    return rc;
+}
+
+/* Distinct (type, N, K) of the matmuls in MODEL's plans. */
+static int model_problems(const char *spec, int prefill, sol_matmul_problem *pb, int cap, int *n, sol_err *err)
+{
+    sol_model m;
+    sol_kv_scheme kv;
+    int rc = sol_model_load(spec, &m, err);
+    if (rc)
+        return rc;
+    sol_kv_from_model(&m, &kv);
+    *n = 0;
+    for (int pass = 0; pass < (prefill > 0 ? 2 : 1); pass++) {
+        sol_plan plan;
+        sol_plan_params p = {.batch = 1, .n_tokens = pass ? prefill : 1, .wtype = m.wtype, .atype = SOL_DT_F32,
+                             .kvtype = SOL_DT_F16, .tp = 1};
+        if ((rc = sol_plan_build(&m, &kv, &p, &plan, err)))
+            return rc;
+        for (int i = 0; i < plan.n_ops; i++) {
+            const sol_op *op = &plan.ops[i];
+            if (op->kind != SOL_OP_MATMUL || op->batch != 1)
+                continue;
+            sol_matmul_problem cand = {op->wtype, op->n, op->k, (int)op->m};
+            int dup = 0;
+            for (int j = 0; j < *n; j++)
+                dup |= !memcmp(&pb[j], &cand, sizeof cand);
+            if (!dup && *n < cap)
+                pb[(*n)++] = cand;
+        }
+        sol_plan_free(&plan);
+    }
+    return 0;
+}
+
+int cmd_tune(int argc, char **argv)
+{
+    enum { O_STRATEGY = 6000, O_BUDGET, O_SEED, O_REPS, O_FORCE, O_SHAPE, O_PREFILL, O_BACKEND, O_KERNELS };
+    static const struct option long_opts[] = {
+        {"strategy", 1, 0, O_STRATEGY}, {"budget", 1, 0, O_BUDGET},   {"seed", 1, 0, O_SEED},
+        {"threads", 1, 0, 't'},         {"reps", 1, 0, O_REPS},       {"force", 0, 0, O_FORCE},
+        {"shape", 1, 0, O_SHAPE},       {"prefill", 1, 0, O_PREFILL}, {"backend", 1, 0, O_BACKEND},
+        {"kernels", 1, 0, O_KERNELS},   {0, 0, 0, 0}};
+    const char *strategy_name = "anneal", *shape = NULL, *kernels = "matvec,matmul";
+    long long budget = 0, seed = 1, threads = 0, reps = 5, prefill = 0;
+    int force = 0, c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":t:", long_opts, NULL)) != -1) {
+        long long *target = c == O_BUDGET ? &budget : c == O_SEED ? &seed : c == 't' ? &threads
+                          : c == O_REPS ? &reps : c == O_PREFILL ? &prefill : NULL;
+        if (target) {
+            const char *flag = c == O_BUDGET ? "--budget" : c == O_SEED ? "--seed" : c == 't' ? "--threads"
+                             : c == O_REPS ? "--reps" : "--prefill";
+            if (cli_parse_ll("tune", flag, optarg, target))
+                return SOL_ERR_USAGE;
+            if (*target < 0 || (c == O_REPS && (*target < 5 || *target > 64)) || *target > 1000000)
+                return cli_usage_error("tune", "%s: %lld is out of range", flag, *target);
+            continue;
+        }
+        switch (c) {
+        case O_STRATEGY: strategy_name = optarg; break;
+        case O_FORCE: force = 1; break;
+        case O_SHAPE: shape = optarg; break;
+        case O_KERNELS: kernels = optarg; break;
+        case O_BACKEND:
+            if (!strcmp(optarg, "cuda")) {
+                sol_err e = {SOL_ERR_RUNTIME, "--backend cuda: this build has no CUDA backend yet"};
+                return cli_fail("tune", &e);
+            }
+            if (strcmp(optarg, "cpu"))
+                return cli_usage_error("tune", "--backend: expected cpu or cuda, got \"%s\"", optarg);
+            break;
+        case ':': return cli_usage_error("tune", "%s needs a value", argv[optind - 1]);
+        default: return cli_usage_error("tune", "unknown option \"%s\" (see sol tune --help)", argv[optind - 1]);
+        }
+    }
+    const sol_strategy_ops *strategy = sol_strategy_find(strategy_name);
+    if (!strategy)
+        return cli_usage_error("tune", "--strategy: expected exhaustive, random or anneal, got \"%s\"", strategy_name);
+    if (!shape && optind != argc - 1)
+        return cli_usage_error("tune", optind == argc ? "missing MODEL (or --shape)" : "expected one MODEL");
+    sol_err err = {0};
+    sol_matmul_problem problems[64];
+    int n = 0, rc;
+    if (shape)
+        rc = sol_matmul_problem_parse(shape, &problems[n++], &err);
+    else
+        rc = model_problems(argv[optind], (int)prefill, problems, 64, &n, &err);
+    if (rc)
+        return cli_fail("tune", &err);
+    /* --kernels: matvec = decode shapes (M = 1), matmul = prefill (M > 1) */
+    int want_vec = strstr(kernels, "matvec") != NULL, want_mat = strstr(kernels, "matmul") != NULL;
+    if (!want_vec && !want_mat)
+        return cli_usage_error("tune", "--kernels: expected matvec, matmul or both, got \"%s\"", kernels);
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        if (problems[i].m > 1 ? want_mat : want_vec)
+            problems[kept++] = problems[i];
+    n = kept;
+
+    sol_hw hw;
+    sol_device_info dev;
+    sol_db *db = NULL;
+    sol_backend *be = NULL;
+    int64_t device = 0;
+    shape_result *results = calloc((size_t)n, sizeof *results);
+    if (!results)
+        return SOL_ERR_RUNTIME;
+    sol_hw_detect_cpu(&hw, &err);
+    cli_cpu_device(&hw, &dev);
+    if ((rc = sol_db_open(NULL, &db, &err)) || (rc = sol_db_device(db, &dev, &device, &err)) ||
+        (rc = sol_cpu_backend_new((int)threads, &be, &err)))
+        goto exit;
+    signal(SIGINT, on_sigint);
+    sol_perf counters;
+    sol_perf_open(&counters); /* said once here, not per trial */
+    if (!counters.available)
+        fprintf(stderr, "tune: %s\n", counters.why);
+    sol_perf_close(&counters);
+    fprintf(stderr, "tune: %d shape(s), strategy %s, budget %s, %d threads, kernel source %s\n", n, strategy->name,
+            budget ? "as given" : "the whole space", be->threads, source_hash());
+    int done = 0;
+    for (int i = 0; i < n && !rc && !interrupted; i++, done++) {
+        char label[64];
+        sol_matmul_problem_format(&problems[i], label, sizeof label);
+        snprintf(results[i].shape, sizeof results[i].shape, "%s", label);
+        rc = tune_shape(be, db, device, &problems[i], strategy, (int)budget, (uint64_t)seed, (int)reps, force,
+                        (size_t)(hw.llc_bytes.value > 0 ? hw.llc_bytes.value : 32 << 20), &results[i], &err);
+    }
+    if (!rc) {
+        printf("%-8s %-16s %12s %12s %8s  %s\n", "type", "shape NxKxM", "default", "tuned", "speed-up", "parameters");
+        for (int i = 0; i < done; i++)
+            if (results[i].pb)
+                printf("%-8s %-16s %9.1f us %9.1f us %7.2fx  %s\n", sol_dtype_name(results[i].pb->type),
+                       results[i].shape, results[i].default_s * 1e6, results[i].best_s * 1e6,
+                       results[i].best_s > 0 ? results[i].default_s / results[i].best_s : 0, results[i].best_params);
+        if (interrupted)
+            fprintf(stderr, "tune: interrupted; measured trials are kept, a rerun resumes\n");
+    }
+exit:
+    if (be)
+        be->destroy(be);
+    sol_db_close(db);
+    free(results);
+    return rc ? cli_fail("tune", &err) : (interrupted ? 130 : 0);
+}

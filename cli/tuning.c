@@ -1,0 +1,98 @@
+/* Tuned parameters from the database into the engine: the winners of
+ * `sol tune` for this CPU and these kernel sources, and how many of a
+ * plan's matmul shapes they cover. */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "db/db.h"
+
+#ifndef SOL_KERNEL_HASH
+#define SOL_KERNEL_HASH "unknown"
+#endif
+
+typedef struct {
+    int64_t device;
+    sol_tuning *t;
+    int failed;
+} load_ctx;
+
+static int take_best(void *user, const sol_best_row *row)
+{
+    load_ctx *c = user;
+    long long n, k, m;
+    sol_dtype type;
+    if (row->device_id != c->device || strcmp(row->kernel, "cpu.matmul") || strcmp(row->source_hash, SOL_KERNEL_HASH) ||
+        sscanf(row->shape, "%lldx%lldx%lld", &n, &k, &m) != 3 || sol_dtype_parse(row->dtype, &type))
+        return 0;
+    cJSON *p = cJSON_Parse(row->params_json);
+    const cJSON *tasks = cJSON_GetObjectItem(p, "tasks_per_thread"), *block = cJSON_GetObjectItem(p, "row_block");
+    if (cJSON_IsNumber(tasks) && cJSON_IsNumber(block)) {
+        sol_tuning_entry *e = realloc(c->t->entries, (size_t)(c->t->n + 1) * sizeof *e);
+        if (!e) {
+            c->failed = 1;
+            cJSON_Delete(p);
+            return 1;
+        }
+        c->t->entries = e;
+        e[c->t->n++] = (sol_tuning_entry){type, n, k, (int)m, {tasks->valueint, block->valueint}};
+    }
+    cJSON_Delete(p);
+    return 0;
+}
+
+int cli_load_tuning(const sol_hw *cpu, sol_tuning *out, sol_err *err)
+{
+    memset(out, 0, sizeof *out);
+    char path[4096];
+    struct stat st;
+    if (!sol_db_path(path, sizeof path) || stat(path, &st) != 0)
+        return 0; /* no database: nothing tuned */
+    sol_db *db = NULL;
+    sol_device_info dev;
+    load_ctx c = {0, out, 0};
+    cli_cpu_device(cpu, &dev);
+    int rc = sol_db_open(NULL, &db, err);
+    if (!rc)
+        rc = sol_db_device(db, &dev, &c.device, err);
+    if (!rc)
+        rc = sol_db_bests(db, take_best, &c, err);
+    sol_db_close(db);
+    if (!rc && c.failed)
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    return rc;
+}
+
+void cli_tuning_free(sol_tuning *t)
+{
+    free(t->entries);
+    memset(t, 0, sizeof *t);
+}
+
+void cli_tuned_shapes(const sol_tuning *t, const sol_plan *plan, int *tuned, int *total)
+{
+    *tuned = *total = 0;
+    for (int i = 0; i < plan->n_ops; i++) {
+        const sol_op *op = &plan->ops[i];
+        if (op->kind != SOL_OP_MATMUL || op->batch != 1)
+            continue;
+        int first = 1; /* count each distinct shape once */
+        for (int j = 0; j < i && first; j++) {
+            const sol_op *o = &plan->ops[j];
+            first = !(o->kind == SOL_OP_MATMUL && o->wtype == op->wtype && o->n == op->n && o->k == op->k &&
+                      (o->m > 1) == (op->m > 1));
+        }
+        if (!first)
+            continue;
+        (*total)++;
+        for (int e = 0; e < t->n; e++)
+            if (t->entries[e].type == op->wtype && t->entries[e].rows == op->n && t->entries[e].cols == op->k &&
+                (t->entries[e].m > 1) == (op->m > 1)) {
+                (*tuned)++;
+                break;
+            }
+    }
+}

@@ -1,0 +1,39 @@
+/* Kernel dispatch for the CPU backend: one table of kernels per instruction
+ * set, the best one this CPU runs chosen once, behind sol_dot/sol_dequantize. */
+#ifndef SOL_KERNELS_CPU_SIMD_H
+#define SOL_KERNELS_CPU_SIMD_H
+
+#include <stdint.h>
+
+#include "util/dtype.h"
+
+/* Same contracts as sol_dot and sol_dequantize in quant.h. Every table's
+ * dequantize is bit-identical to the reference; dots differ only in the order
+ * of float additions. */
+typedef struct sol_cpu_kernels {
+    const char *isa; /* "scalar" or "avx2" (AVX2 + FMA + F16C) */
+    float (*dot)(sol_dtype t, const void *row, const float *x, int64_t n);
+    void (*dequantize)(sol_dtype t, const void *src, float *dst, int64_t n);
+} sol_cpu_kernels;
+
+/* The table sol_dot and sol_dequantize use: the first call picks the best
+ * instruction set this CPU supports, or the reference one when the environment
+ * says SOL_CPU_ISA=scalar (SOL_CPU_ISA=avx2 on a CPU without it also falls back
+ * to the reference; other values are ignored). */
+const sol_cpu_kernels *sol_cpu_kernels_active(void);
+
+/* The table of the named instruction set, or NULL when this build or this CPU
+ * lacks it; for tests and benchmarks that compare them side by side. */
+const sol_cpu_kernels *sol_cpu_kernels_get(const char *isa);
+
+/* The reference kernels (quant.c): plain C, what every other table is checked
+ * against. */
+float sol_dot_ref(sol_dtype t, const void *row, const float *x, int64_t n);
+void sol_dequantize_ref(sol_dtype t, const void *src, float *dst, int64_t n);
+
+/* The AVX2 + FMA + F16C kernels (simd_avx2.c); call only when the CPU has
+ * all three. They handle every type sol_cpu_supports. */
+float sol_dot_avx2(sol_dtype t, const void *row, const float *x, int64_t n);
+void sol_dequantize_avx2(sol_dtype t, const void *src, float *dst, int64_t n);
+
+#endif

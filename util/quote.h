@@ -1,0 +1,17 @@
+/* Untrusted bytes quoted for a one-line error message. */
+#ifndef SOL_UTIL_QUOTE_H
+#define SOL_UTIL_QUOTE_H
+
+#include <stdint.h>
+
+typedef struct sol_qbuf {
+    char s[112];
+} sol_qbuf;
+
+/* s[0..len) quoted: printable ASCII kept, '"' and '\' escaped, other bytes
+ * as \xNN, cut with "..." when long. Returns q->s. */
+const char *sol_quote(sol_qbuf *q, const char *s, uint64_t len);
+/* The same for a NUL-terminated string. */
+const char *sol_quote_z(sol_qbuf *q, const char *s);
+
+#endif
