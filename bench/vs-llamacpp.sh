@@ -243,9 +243,12 @@ echo "  commit from its CHANGELOG.md, the sdist has no git metadata), CPU backen
 echo "- machine: ${cpu:-unknown CPU}, nproc $(nproc), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- SOL ceiling used by sol: memory bandwidth ${mem_bw:-unknown} (\`sol hw show cpu\`$([ "$probe" = 1 ] && echo ", after --probe"))"
 echo "- llama.cpp environment: ${lcp_env[*]:-none set (OpenMP default wait policy; see --omp-passive)}"
-echo "- threads: $threads for both engines; tests pp$pp (prefill $pp tokens into an empty cache) and tg$tg"
-echo "  ($tg single-token decode steps from an empty cache); $reps repetitions each, interleaved"
-echo "  sol, llama.cpp, sol, ...; each invocation does one untimed warm-up then one timed repetition"
+echo "- threads: $threads for both engines"
+if [ "$pp" -gt 0 ] || [ "$tg" -gt 0 ]; then
+    echo "- tests pp$pp (prefill $pp tokens into an empty cache) and tg$tg ($tg single-token decode steps"
+    echo "  from an empty cache; 0 = skipped); $reps repetitions each, interleaved sol, llama.cpp, sol, ...;"
+    echo "  each invocation does one untimed warm-up then one timed repetition"
+fi
 echo "- raw outputs and stderr: $run_dir"
 echo
 

@@ -326,6 +326,16 @@ static const char *real_gguf(void)
     return gguf;
 }
 
+/* The last non-empty line of text (sol run --json ends with its summary). */
+static const char *last_line(char *text)
+{
+    size_t n = strlen(text);
+    while (n > 0 && text[n - 1] == '\n')
+        text[--n] = '\0';
+    char *nl = strrchr(text, '\n');
+    return nl ? nl + 1 : text;
+}
+
 /* Greedy decoding of SmolLM2 gives the numpy reference's tokens
  * (tests/ref/ref_forward.py: " Paris." = 7042, 30). */
 static void test_run_json(void **state)
@@ -335,7 +345,7 @@ static void test_run_json(void **state)
     result r = run("run %s -p \"The capital of France is\" -n 4 --temp 0 --json", gguf);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, " Paris."));
-    const char *last = strrchr(r.out, '{');
+    const char *last = last_line(r.out);
     cJSON *doc = cJSON_Parse(last);
     assert_non_null(doc);
     int prompt[] = {504, 3575, 282, 4649, 314};
@@ -400,7 +410,7 @@ static void test_synth(void **state)
     cJSON_Delete(doc);
     r = run("run %s -p \"abc\" -n 5 --temp 0 --json", path);
     assert_int_equal(r.status, 0);
-    doc = cJSON_Parse(strrchr(r.out, '{'));
+    doc = cJSON_Parse(last_line(r.out));
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "generated_ids")), 5);
     cJSON_Delete(doc);
     done(&r);
