@@ -18,7 +18,7 @@
 void usage_bench(FILE *f)
 {
     fprintf(f, "usage: sol bench MODEL.gguf [-p 512] [-n 128] [-r 5] [-t THREADS,...] [--kvtype f16]\n"
-               "                 [-o md|json|csv|sql] [--no-store] [--no-tuned]\n\n"
+               "                 [-o md|json|csv|sql] [--no-store] [--no-tuned] [--mapped-weights]\n\n"
                "Runs ppP (prefill P tokens into an empty cache) and tgN (N single-token decode\n"
                "steps from an empty cache) for each thread count: one warm-up, then R timed\n"
                "repetitions. Prints tok/s (mean and standard deviation), achieved GB/s (bytes\n"
@@ -26,7 +26,9 @@ void usage_bench(FILE *f)
                "on this CPU (measured by `sol hw probe`, else estimated; the ceiling column\n"
                "says which) and %% of it. Every row is stored in the database unless --no-store.\n"
                "-p 0 or -n 0 skips that test. The winners of `sol tune` for this CPU are used\n"
-               "(stderr says how many shapes are tuned); --no-tuned runs the defaults.\n");
+               "(stderr says how many shapes are tuned); --no-tuned runs the defaults.\n"
+               "Weights are copied into huge pages; --mapped-weights computes from the file\n"
+               "mapping instead (4 KiB pages), for comparison.\n");
 }
 
 typedef enum { OUT_MD, OUT_JSON, OUT_CSV, OUT_SQL } out_format;
@@ -37,7 +39,7 @@ typedef struct {
     int threads[16], n_threads;
     sol_dtype kvtype;
     out_format format;
-    int store, no_tuned;
+    int store, no_tuned, mapped;
 } bench_opts;
 
 typedef struct {
@@ -230,9 +232,10 @@ static int parse_threads(const char *text, bench_opts *o)
 
 static int parse_opts(int argc, char **argv, bench_opts *o)
 {
-    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED };
-    static const struct option long_opts[] = {{"kvtype", 1, 0, O_KVTYPE}, {"no-store", 0, 0, O_NOSTORE},
-                                              {"no-tuned", 0, 0, O_NOTUNED}, {0, 0, 0, 0}};
+    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED };
+    static const struct option long_opts[] = {{"kvtype", 1, 0, O_KVTYPE},     {"no-store", 0, 0, O_NOSTORE},
+                                              {"no-tuned", 0, 0, O_NOTUNED},  {"mapped-weights", 0, 0, O_MAPPED},
+                                              {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->prompt = 512;
     o->gen = 128;
@@ -277,6 +280,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
             break;
         case O_NOSTORE: o->store = 0; break;
         case O_NOTUNED: o->no_tuned = 1; break;
+        case O_MAPPED: o->mapped = 1; break;
         case ':': return cli_usage_error("bench", "%s needs a value", argv[optind - 1]);
         default: return cli_usage_error("bench", "unknown option \"%s\" (see sol bench --help)", argv[optind - 1]);
         }
@@ -298,6 +302,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, con
     sol_engine_config cfg;
     sol_engine_defaults(&cfg);
     cfg.tuning = tuning;
+    cfg.mapped_weights = o->mapped;
     cfg.threads = threads;
     cfg.kvtype = o->kvtype;
     cfg.chunk = o->prompt > 64 ? (int)o->prompt : 64;

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "engine/weights.h"
@@ -28,7 +29,39 @@ struct sol_engine {
     sol_sampler sampler;
     sol_plan plan;
     sol_timing_ring timing;
+    void *weights_copy; /* the tensor data in huge pages (NULL: using the mapping) */
 };
+
+static void rebase(sol_weight_view *v, const uint8_t *from, uint8_t *to)
+{
+    v->data = to + ((const uint8_t *)v->data - from);
+}
+
+/* Copies the tensor data into memory backed by transparent huge pages and
+ * points the weights there. Streaming reads across 4 KiB pages stop the
+ * hardware prefetchers at every page boundary: on this VM `sol hw probe`
+ * reads 26 GB/s from 4 KiB pages and 63 GB/s from huge pages. Best effort:
+ * without memory or THP the mapping is used. */
+static void copy_to_huge_pages(sol_engine *e)
+{
+    const sol_gguf *g = &e->gguf;
+    size_t bytes = g->size - (size_t)(g->data - g->map), huge = (size_t)2 << 20;
+    uint8_t *copy = aligned_alloc(huge, (bytes + huge - 1) / huge * huge);
+    if (!copy)
+        return;
+    madvise(copy, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+    memcpy(copy, g->data, bytes);
+    const uint8_t *from = g->data;
+    rebase(&e->w.token_embd, from, copy);
+    rebase(&e->w.output, from, copy);
+    for (int i = 0; i < e->w.n_layers; i++) {
+        sol_layer_weights *l = &e->w.layers[i];
+        sol_weight_view *views[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->gate, &l->up, &l->down};
+        for (size_t j = 0; j < sizeof views / sizeof views[0]; j++)
+            rebase(views[j], from, copy);
+    }
+    e->weights_copy = copy;
+}
 
 void sol_engine_defaults(sol_engine_config *cfg)
 {
@@ -103,6 +136,8 @@ int sol_engine_open(const char *gguf_path, const sol_engine_config *cfg, sol_eng
         e->gguf_open = 1;
     if (rc || (rc = check_supported(e, err)) || (rc = sol_weights_bind(&e->gguf, &e->model, &e->w, err)))
         goto fail;
+    if (!cfg->mapped_weights)
+        copy_to_huge_pages(e);
     sol_kv_from_model(&e->model, &e->kv);
     e->ctx = cfg->ctx > 0 ? cfg->ctx : e->model.ctx_max;
     if (e->ctx > e->model.ctx_max) {
@@ -132,6 +167,7 @@ void sol_engine_close(sol_engine *e)
     if (e->be)
         e->be->destroy(e->be);
     sol_weights_free(&e->w);
+    free(e->weights_copy);
     if (e->gguf_open)
         sol_gguf_close(&e->gguf);
     float *buffers[] = {e->x, e->xb, e->xb2, e->q, e->k, e->v, e->att, e->hb, e->hb2, e->logits};

@@ -17,6 +17,7 @@ typedef struct sol_engine_config {
     int64_t ctx;       /* tokens of cache; 0 = the model's limit */
     int chunk;         /* prefill rows per step (default 64) */
     const sol_tuning *tuning; /* tuned matmul parameters (NULL: defaults); must outlive the engine */
+    int mapped_weights;       /* 1: compute from the file mapping (4 KiB pages) instead of a huge-page copy */
     sol_sampler_config sampler;
 } sol_engine_config;
 

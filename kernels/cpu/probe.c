@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 static double now_s(void)
@@ -188,8 +189,16 @@ int sol_probe_cpu(sol_pool *pool, const sol_probe_config *cfg, sol_probe_result 
     int threads = sol_pool_threads(pool), avx2 = have_avx2_fma(), steps = 9, step = 0;
     int64_t words = cfg->buffer_bytes / 8 / 64 * 64;
     *n = 0;
-    uint64_t *a = aligned_alloc(64, (size_t)words * 8), *b = aligned_alloc(64, (size_t)words * 8);
-    uint64_t *c = aligned_alloc(64, (size_t)words * 8);
+    /* 2 MiB-aligned with transparent huge pages where the kernel allows:
+     * hardware prefetchers stop at 4 KiB page boundaries. */
+    size_t bytes_each = ((size_t)words * 8 + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+    uint64_t *a = aligned_alloc(2u << 20, bytes_each), *b = aligned_alloc(2u << 20, bytes_each);
+    uint64_t *c = aligned_alloc(2u << 20, bytes_each);
+    if (a && b && c) {
+        madvise(a, bytes_each, MADV_HUGEPAGE);
+        madvise(b, bytes_each, MADV_HUGEPAGE);
+        madvise(c, bytes_each, MADV_HUGEPAGE);
+    }
     if (!a || !b || !c) {
         free(a);
         free(b);
