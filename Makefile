@@ -13,7 +13,8 @@ LIBS       = $(PKG_LIBS) -lm -lpthread
 
 VERSION := 0.1.0
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-# Tuning results are keyed by the kernels' source and the flags they were built with.
+# Tuning results are keyed by the kernels' source and the flags they were built with;
+# the files that embed the hash are rebuilt when a kernel source changes.
 KERNEL_HASH := $(shell cat kernels/cpu/*.c kernels/cpu/*.h 2>/dev/null | sha1sum | cut -c1-16)
 DEFS := -DSOL_VERSION='"$(VERSION)"' -DSOL_GIT_COMMIT='"$(GIT_COMMIT)"' \
         -DSOL_KERNEL_HASH='"$(KERNEL_HASH)"' -DSOL_CFLAGS='"$(REL_FLAGS)"'
@@ -142,3 +143,6 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+KERNEL_SOURCES := $(wildcard kernels/cpu/*.c kernels/cpu/*.h)
+build/rel/cli/cmd_tune.o build/rel/cli/tuning.o build/test/cli/cmd_tune.o build/test/cli/tuning.o: $(KERNEL_SOURCES)

@@ -1,6 +1,7 @@
-/* The CPU backend: plain C over the stored weight types (dequantisation
- * inside the dot product), rows split across a thread pool. SIMD kernels
- * replace the inner loops later without changing this file's shape. */
+/* The CPU backend: the plan's ops over the stored weight types
+ * (dequantisation inside the dot product, AVX2 or reference kernels chosen
+ * by dispatch.c), rows split across a thread pool, matmul launch
+ * parameters from the tuner when it has them. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
-/* Reference CPU kernels for the stored weight types: ggml's block layouts
- * (little-endian), dequantize, reference quantizers, dot products, matvec. */
+/* CPU kernels for the stored weight types: ggml's block layouts
+ * (little-endian), dequantize, reference quantizers, dot products, matvec.
+ * sol_dot / sol_dequantize dispatch to AVX2 or the reference versions. */
 #ifndef SOL_KERNELS_CPU_QUANT_H
 #define SOL_KERNELS_CPU_QUANT_H
 
