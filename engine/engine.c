@@ -87,6 +87,9 @@ static int check_supported(const sol_engine *e, sol_err *err)
                         "%s: the CPU engine runs dense llama-family models (llama, mistral, qwen2); %s%s is "
                         "not supported yet",
                         e->gguf.path, m->arch, m->n_experts > 0 ? " with experts" : "");
+    if (m->head_dim > SOL_MAX_HEAD_DIM)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: head_dim %d is above the CPU engine's %d", e->gguf.path, m->head_dim,
+                        SOL_MAX_HEAD_DIM);
     if (e->cfg.kvtype != SOL_DT_F32 && e->cfg.kvtype != SOL_DT_F16)
         return sol_fail(err, SOL_ERR_USAGE, "--kvtype: the CPU engine stores the cache as f32 or f16, not %s",
                         sol_dtype_name(e->cfg.kvtype));

@@ -27,6 +27,9 @@ typedef struct sol_kv_cache_layer {
     int64_t width; /* n_kv_heads * head_dim */
 } sol_kv_cache_layer;
 
+/* Largest head size the attention kernels take. */
+#define SOL_MAX_HEAD_DIM 512
+
 /* Rotary embedding parameters of a model. */
 typedef struct sol_rope {
     int dims;               /* rotated dimensions per head (<= head_dim) */

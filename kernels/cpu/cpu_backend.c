@@ -179,15 +179,11 @@ typedef struct {
     float *out;
 } attention_job;
 
-/* Reads cache element i of a row into f32. */
-static inline float cache_at(const sol_kv_cache_layer *c, const void *base, int64_t slot, int64_t i)
-{
-    return c->type == SOL_DT_F16 ? sol_f16_to_f32(((const uint16_t *)base)[slot * c->width + i])
-                                 : ((const float *)base)[slot * c->width + i];
-}
-
 /* One (query row, head): a single pass over the cache with an online
- * softmax, so K and V are streamed once and no score buffer is needed. */
+ * softmax, so K and V are streamed once and no score buffer is needed. The
+ * q.k dot and the V row conversion go through the dispatched kernels
+ * (AVX2 for f16/f32 rows); the accumulation is a plain loop the compiler
+ * vectorises. */
 static void attention_task(void *arg, int task, int n_tasks)
 {
     (void)n_tasks;
@@ -197,15 +193,16 @@ static void attention_task(void *arg, int task, int n_tasks)
     int64_t kv_off = (int64_t)(h / (job->n_heads / job->n_kv_heads)) * dh;
     int64_t pos = job->pos0 + r;
     int64_t first = job->window > 0 && pos + 1 > job->window ? pos + 1 - job->window : 0;
+    size_t elem = c->type == SOL_DT_F16 ? 2 : 4, row_bytes = (size_t)c->width * elem;
     const float *q = job->q + ((size_t)r * job->n_heads + h) * dh;
     float *acc = job->out + ((size_t)r * job->n_heads + h) * dh;
+    float v[SOL_MAX_HEAD_DIM];
     float scale = 1.0f / sqrtf((float)dh), max_score = -INFINITY, denom = 0;
     memset(acc, 0, (size_t)dh * sizeof *acc);
     for (int64_t t = first; t <= pos; t++) {
-        float s = 0;
-        for (int i = 0; i < dh; i++)
-            s += q[i] * cache_at(c, c->k, t, kv_off + i);
-        s *= scale;
+        const char *k_row = (const char *)c->k + (size_t)t * row_bytes + (size_t)kv_off * elem;
+        const char *v_row = (const char *)c->v + (size_t)t * row_bytes + (size_t)kv_off * elem;
+        float s = sol_dot(c->type, k_row, q, dh) * scale;
         if (s > max_score) {
             float rescale = expf(max_score - s);
             for (int i = 0; i < dh; i++)
@@ -215,8 +212,9 @@ static void attention_task(void *arg, int task, int n_tasks)
         }
         float weight = expf(s - max_score);
         denom += weight;
+        sol_dequantize(c->type, v_row, v, dh);
         for (int i = 0; i < dh; i++)
-            acc[i] += weight * cache_at(c, c->v, t, kv_off + i);
+            acc[i] += weight * v[i];
     }
     for (int i = 0; i < dh; i++)
         acc[i] /= denom;
