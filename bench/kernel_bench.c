@@ -9,6 +9,7 @@
 #include "kernels/cpu/half.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd.h"
+#include "util/clock.h"
 
 static const sol_dtype all_types[] = {SOL_DT_F32,  SOL_DT_F16,  SOL_DT_BF16, SOL_DT_Q8_0,
                                       SOL_DT_Q4_0, SOL_DT_Q4_1, SOL_DT_Q4_K, SOL_DT_Q6_K};
@@ -25,12 +26,6 @@ static uint64_t rng_u64(void)
 
 static float rng_float(void) { return (float)((double)(rng_u64() >> 11) * 0x1p-53 * 2 - 1); }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void put_u16(uint8_t *p, uint16_t v)
 {
@@ -85,10 +80,10 @@ static int cmp_double(const void *a, const void *b)
 static double pass(const sol_cpu_kernels *k, sol_dtype t, const uint8_t *w, int64_t rows, int64_t cols,
                    size_t row_bytes, const float *x, float *y)
 {
-    double start = now_s();
+    double start = sol_now_s();
     for (int64_t r = 0; r < rows; r++)
         y[r] = k->dot(t, w + (size_t)r * row_bytes, x, cols);
-    return now_s() - start;
+    return sol_now_s() - start;
 }
 
 static void usage(void)

@@ -14,6 +14,8 @@
 #include "cli/cli.h"
 #include "db/db.h"
 #include "engine/engine.h"
+#include "util/clock.h"
+#include "util/hash.h"
 
 void usage_bench(FILE *f)
 {
@@ -63,34 +65,21 @@ static void on_step(void *user, const sol_plan *plan, double seconds)
     sol_step_cost_free(&cost);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
-}
 
 /* Identity of a model file: its first MiB and its size. */
 static void model_hash(const char *path, char *out, int cap)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = SOL_FNV1A_INIT;
     FILE *f = fopen(path, "rb");
     if (f) {
         char *buf = malloc(1 << 20);
         size_t n = buf ? fread(buf, 1, 1 << 20, f) : 0;
-        h = fnv1a(h, buf, n);
+        h = sol_fnv1a(h, buf, n);
         free(buf);
         fseek(f, 0, SEEK_END);
         long size = ftell(f);
-        h = fnv1a(h, &size, sizeof size);
+        h = sol_fnv1a(h, &size, sizeof size);
         fclose(f);
     }
     snprintf(out, (size_t)cap, "%016llx", (unsigned long long)h);
@@ -99,11 +88,11 @@ static void model_hash(const char *path, char *out, int cap)
 /* Identity of a plan: every op's kind, shape and types. */
 static void plan_hash(const sol_plan *plan, char *out, int cap)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = SOL_FNV1A_INIT;
     for (int i = 0; i < plan->n_ops; i++) {
         const sol_op *op = &plan->ops[i];
         int64_t key[7] = {op->kind, op->m, op->n, op->k, op->wtype, op->atype, op->kvtype};
-        h = fnv1a(h, key, sizeof key);
+        h = sol_fnv1a(h, key, sizeof key);
     }
     snprintf(out, (size_t)cap, "%016llx", (unsigned long long)h);
 }
@@ -135,12 +124,12 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
         fprintf(stderr, isatty(2) ? "\rbench: %s %s %d/%d   " : "bench: %s %s %d/%d\n", label,
                 rep < 0 ? "warm-up" : "rep", rep < 0 ? 0 : rep + 1, reps);
         sol_engine_reset(e);
-        double t0 = now_s();
+        double t0 = sol_now_s();
         if (prefill)
             rc = sol_engine_eval(e, ids, tokens, 0, on_step, &totals, &next, err);
         for (int i = 0; !prefill && i < tokens && !rc; i++)
             rc = sol_engine_eval(e, &next, 1, 0, on_step, &totals, &next, err);
-        double dt = now_s() - t0;
+        double dt = sol_now_s() - t0;
         if (!rc && totals.failed)
             rc = sol_fail(err, SOL_ERR_RUNTIME, "costing the plan on %s failed", hw->name);
         if (rep >= 0) {

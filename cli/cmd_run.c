@@ -16,6 +16,7 @@
 #include "engine/engine.h"
 #include "models/tokenizer.h"
 #include "tui/tui.h"
+#include "util/hash.h"
 
 void usage_run(FILE *f)
 {
@@ -157,14 +158,6 @@ static void on_step(void *user, const sol_plan *plan, double seconds)
     sol_step_cost_free(&cost);
 }
 
-static uint64_t fnv1a(const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
-}
 
 static double stddev(const double *x, int n)
 {
@@ -436,7 +429,7 @@ static int generate(run_state *s, sol_err *err)
                       s->step_err.msg);
     if (!rc && sol_engine_last_rows(e) > 0) {
         const float *last = sol_engine_logits(e, sol_engine_last_rows(e) - 1);
-        r->logits_hash = fnv1a(last, (size_t)sol_engine_model(e)->vocab * sizeof(float));
+        r->logits_hash = sol_fnv1a(SOL_FNV1A_INIT, last, (size_t)sol_engine_model(e)->vocab * sizeof(float));
     }
     return rc;
 }

@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "kernels/cpu/quant.h"
 #include "models/tensors.h"
+#include "util/hash.h"
 
 void usage_synth(FILE *f)
 {
@@ -26,14 +27,6 @@ void usage_synth(FILE *f)
                "  --seed S         weight seed (default 1)\n");
 }
 
-/* splitmix64: a stream per tensor from (seed, tensor index). */
-static uint64_t splitmix(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 typedef struct {
     const sol_tensor_spec *spec;
@@ -57,7 +50,7 @@ static int fill_tensor(void *user, const char *name, void *buf, uint64_t n_bytes
     float a = sqrtf(3.0f / (float)cols);
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t c = 0; c < cols; c++) {
-            double u = (double)(splitmix(&state) >> 11) / 9007199254740992.0; /* [0, 1) */
+            double u = (double)(sol_splitmix64(&state) >> 11) / 9007199254740992.0; /* [0, 1) */
             row[c] = s->is_vector ? (s->is_bias ? 0.0f : 1.0f) : (float)((2 * u - 1) * a);
         }
         sol_quantize(job->type, row, (char *)buf + (size_t)r * sol_row_bytes(job->type, cols), cols);

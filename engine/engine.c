@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "engine/weights.h"
+#include "util/clock.h"
 
 struct sol_engine {
     sol_gguf gguf;
@@ -71,12 +72,6 @@ void sol_engine_defaults(sol_engine_config *cfg)
     sol_sampler_defaults(&cfg->sampler);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int check_supported(const sol_engine *e, sol_err *err)
 {
@@ -314,10 +309,10 @@ static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logi
     memcpy(e->history + e->pos, tokens, (size_t)rows * sizeof *tokens);
     e->logits_rows = all_logits ? rows : 1;
     sol_step_timing *slot = sol_timing_begin(&e->timing, e->pos, rows, e->plan.n_ops);
-    double start = now_s(), t0 = start;
+    double start = sol_now_s(), t0 = start;
     for (int i = 0; i < e->plan.n_ops && !rc; i++) {
         rc = exec_op(e, &e->plan.ops[i], tokens, rows, next, err);
-        double t1 = now_s();
+        double t1 = sol_now_s();
         if (i < slot->n_ops)
             slot->op_s[i] = t1 - t0;
         t0 = t1;

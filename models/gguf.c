@@ -32,6 +32,7 @@
 
 #include "util/dtype.h"
 #include "util/quote.h"
+#include "util/hash.h"
 
 #define GGUF_MAX_DIMS 4
 #define GGUF_DEFAULT_ALIGNMENT 32
@@ -170,10 +171,7 @@ static int str_fail(const sol_gguf *g, sol_err *err, const cursor *c, int rc,
 
 static uint64_t hash_name(const char *p, uint64_t len)
 {
-    uint64_t h = 14695981039346656037u; /* FNV-1a */
-    for (uint64_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211u;
-    return h;
+    return sol_fnv1a(SOL_FNV1A_INIT, p, (size_t)len);
 }
 
 static int table_init(struct name_table *t, uint64_t n)

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "tui/tui.h"
+#include "util/clock.h"
 
 enum { REDRAW_MS = 100, IDLE_POLL_MS = 100 };
 
@@ -122,12 +123,6 @@ void sol_live_finish(sol_live *l, int failed)
 
 /* ---- UI thread ---------------------------------------------------------------- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Copies what changed since the last frame (the text only grows). */
 static void take_snapshot(sol_live *l)
@@ -186,7 +181,7 @@ int sol_live_run(sol_live *l, volatile sig_atomic_t *interrupted)
             break;
         if (version != drawn_version)
             dirty = 1;
-        double now = now_s(), due = last_draw + REDRAW_MS / 1e3;
+        double now = sol_now_s(), due = last_draw + REDRAW_MS / 1e3;
         if (dirty && now >= due) {
             take_snapshot(l);
             sol_frame_build(&l->ui_feed, &l->info, f);

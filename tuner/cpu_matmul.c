@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kernels/cpu/quant.h"
+#include "util/hash.h"
 
 int sol_matmul_problem_parse(const char *text, sol_matmul_problem *pb, sol_err *err)
 {
@@ -62,15 +63,8 @@ void sol_matmul_params_from(const sol_tune_space *s, const sol_tune_config *c, s
     p->row_block = v[1];
 }
 
-static uint64_t splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
-static float uniform(uint64_t *state) { return (float)((double)(splitmix(state) >> 11) / 9007199254740992.0 * 2 - 1); }
+static float uniform(uint64_t *state) { return (float)((double)(sol_splitmix64(state) >> 11) / 9007199254740992.0 * 2 - 1); }
 
 int sol_matmul_bench_init(sol_matmul_bench *b, sol_backend *be, const sol_matmul_problem *pb,
                           const sol_tune_space *space, uint64_t seed, size_t llc_bytes, int reps, sol_err *err)

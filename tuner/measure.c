@@ -5,19 +5,9 @@
 #include <time.h>
 
 #include "tuner/tuner.h"
+#include "util/clock.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
-static int by_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 void sol_measure(void (*run)(void *user), void *run_user, void (*flush)(void *user), void *flush_user, int reps,
                  sol_timing_stats *out)
@@ -31,14 +21,11 @@ void sol_measure(void (*run)(void *user), void *run_user, void (*flush)(void *us
     for (int i = 0; i < reps; i++) {
         if (flush)
             flush(flush_user);
-        double t0 = now_s();
+        double t0 = sol_now_s();
         run(run_user);
-        t[i] = now_s() - t0;
+        t[i] = sol_now_s() - t0;
     }
-    qsort(t, (size_t)reps, sizeof *t, by_double);
-    out->median_s = reps % 2 ? t[reps / 2] : (t[reps / 2 - 1] + t[reps / 2]) / 2;
-    out->min_s = t[0];
-    out->max_s = t[reps - 1];
+    out->median_s = sol_median(t, reps, &out->min_s, &out->max_s);
     out->reps = reps;
 }
 

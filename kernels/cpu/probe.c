@@ -4,6 +4,7 @@
  * counts follow STREAM: copy moves 2 arrays, triad 3 (write-allocate
  * traffic not counted). */
 #include "kernels/cpu/probe.h"
+#include "util/clock.h"
 
 #include <immintrin.h>
 #include <stdio.h>
@@ -12,12 +13,6 @@
 #include <sys/mman.h>
 #include <time.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int have_avx2_fma(void)
 {
@@ -147,11 +142,6 @@ static void run_job(void *arg, int task, int n_tasks)
     j->sink[task % 64] = acc;
 }
 
-static int by_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Times `reps` runs of the job on n_tasks tasks after one warm-up; the
  * figure is amount / seconds. */
@@ -162,14 +152,11 @@ static void measure(sol_pool *pool, job *j, int n_tasks, double amount, const so
     int reps = cfg->reps < 64 ? cfg->reps : 64;
     sol_pool_run(pool, run_job, j, n_tasks); /* warm-up: page faults, clocks */
     for (int i = 0; i < reps; i++) {
-        double t0 = now_s();
+        double t0 = sol_now_s();
         sol_pool_run(pool, run_job, j, n_tasks);
-        rate[i] = amount / (now_s() - t0);
+        rate[i] = amount / (sol_now_s() - t0);
     }
-    qsort(rate, (size_t)reps, sizeof *rate, by_double);
-    r->median = reps % 2 ? rate[reps / 2] : (rate[reps / 2 - 1] + rate[reps / 2]) / 2;
-    r->min = rate[0];
-    r->max = rate[reps - 1];
+    r->median = sol_median(rate, reps, &r->min, &r->max);
     r->reps = reps;
 }
 
