@@ -4,6 +4,7 @@
  * counts follow STREAM: copy moves 2 arrays, triad 3 (write-allocate
  * traffic not counted). */
 #include "kernels/cpu/probe.h"
+#include "kernels/cpu/simd.h"
 #include "util/clock.h"
 
 #include <immintrin.h>
@@ -13,12 +14,6 @@
 #include <sys/mman.h>
 #include <time.h>
 
-
-static int have_avx2_fma(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
 
 /* ---- kernels -------------------------------------------------------- */
 
@@ -173,7 +168,7 @@ static sol_probe_result *next_result(sol_probe_result *out, int cap, int *n, con
 
 int sol_probe_cpu(sol_pool *pool, const sol_probe_config *cfg, sol_probe_result *out, int cap, int *n, sol_err *err)
 {
-    int threads = sol_pool_threads(pool), avx2 = have_avx2_fma(), steps = 9, step = 0;
+    int threads = sol_pool_threads(pool), avx2 = sol_cpu_kernels_get("avx2") != NULL, /* the CPU has AVX2+FMA */ steps = 9, step = 0;
     int64_t words = cfg->buffer_bytes / 8 / 64 * 64;
     *n = 0;
     /* 2 MiB-aligned with transparent huge pages where the kernel allows:
