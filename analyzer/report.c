@@ -61,6 +61,8 @@ static int layer_is_moe(const sol_model *m, int layer)
     return m->n_experts > 0 && layer >= m->first_dense;
 }
 
+/* Alternating patterns (local/global) would print a row per layer; the
+ * caller folds those into print_layer_summary instead. */
 static void print_layers(FILE *f, const sol_analysis *a)
 {
     const sol_plan *plan = &a->decode;
@@ -78,8 +80,6 @@ static void print_layers(FILE *f, const sol_analysis *a)
                plan->layers[end].tokens_cap == first->tokens_cap &&
                layer_is_moe(m, end) == layer_is_moe(m, start))
             end++;
-        /* Alternating patterns (local/global) would print a row per layer:
-         * show the first few and fold the rest into a summary by kind. */
         char range[24], per_token[32], per_seq[32], time[32];
         snprintf(range, sizeof range, end - start > 1 ? "%d-%d" : "%d", start, end - 1);
         double token_bytes = plan->kv_bytes_per_token_layer[start];
