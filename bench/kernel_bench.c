@@ -1,11 +1,14 @@
 /* Throughput of sol_dot per weight type, scalar reference vs SIMD side by side
- * in one run: one thread, a matrix several times the last-level cache. */
+ * in one run, then f32 activations vs the integer-dot path (act_q8.h) for the
+ * types that have it: one thread, a matrix several times the last-level
+ * cache. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "kernels/cpu/act_q8.h"
 #include "kernels/cpu/half.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd.h"
@@ -76,6 +79,17 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* True when the comma-separated filter (empty: every type) names t. */
+static int type_selected(const char *types_arg, sol_dtype t)
+{
+    if (!types_arg[0])
+        return 1;
+    char list[260], needle[32];
+    snprintf(list, sizeof list, ",%s,", types_arg);
+    snprintf(needle, sizeof needle, ",%s,", sol_dtype_name(t));
+    return strstr(list, needle) != NULL;
+}
+
 /* One pass: every row's dot with x; returns seconds. */
 static double pass(const sol_cpu_kernels *k, sol_dtype t, const uint8_t *w, int64_t rows, int64_t cols,
                    size_t row_bytes, const float *x, float *y)
@@ -86,11 +100,94 @@ static double pass(const sol_cpu_kernels *k, sol_dtype t, const uint8_t *w, int6
     return sol_now_s() - start;
 }
 
+/* One pass of the integer-dot path: x quantised once, then every row's dot
+ * in tiles of tile_rows rows and one input (the last tile may be shorter). */
+static double pass_q8(const sol_cpu_kernels *k, sol_dtype t, const uint8_t *w, int64_t rows, int64_t cols,
+                      size_t row_bytes, const float *x, sol_q8_block *xq, int tile_rows, float *y)
+{
+    double start = sol_now_s();
+    k->quantize_act(x, xq, cols);
+    for (int64_t r = 0; r < rows; r += tile_rows) {
+        int n_rows = rows - r < tile_rows ? (int)(rows - r) : tile_rows;
+        k->dot_q8(t, w + (size_t)r * row_bytes, row_bytes, n_rows, xq, 0, 1, cols, y + r, 0);
+    }
+    return sol_now_s() - start;
+}
+
+/* Largest |b - a| relative to the RMS of a (a single dot near zero would make
+ * a per-row ratio meaningless). */
+static double max_diff_over_rms(const float *a, const float *b, int64_t n)
+{
+    double max_diff = 0, sum_sq = 0;
+    for (int64_t i = 0; i < n; i++) {
+        sum_sq += (double)a[i] * a[i];
+        max_diff = fmax(max_diff, fabs((double)b[i] - a[i]));
+    }
+    return max_diff / (sqrt(sum_sq / (double)n) + 1e-30);
+}
+
+static void sort_cell(double *gbs, int reps, char *cell, size_t cell_size, double *median)
+{
+    qsort(gbs, (size_t)reps, sizeof(double), cmp_double);
+    *median = gbs[reps / 2];
+    snprintf(cell, cell_size, "%7.2f (%6.2f-%6.2f)", *median, gbs[0], gbs[reps - 1]);
+}
+
+/* f32 activations (sol_dot per row) against the integer-dot path (act_q8.h)
+ * on the best kernel table, for the weight types that have it: GB/s of
+ * weight bytes, the quantisation of x counted in each q8 pass. */
+static void bench_q8(const sol_cpu_kernels *k, sol_dtype t, int64_t cols, double mib, int reps, const float *x)
+{
+    enum { F32, Q8_1, Q8_4, VARIANTS };
+    size_t row_bytes = sol_row_bytes(t, cols);
+    int64_t rows = (int64_t)ceil(mib * 1048576.0 / (double)row_bytes);
+    size_t bytes = row_bytes * (size_t)rows;
+    uint8_t *w = malloc(bytes);
+    sol_q8_block *xq = malloc(sizeof(sol_q8_block) * (size_t)(cols / SOL_Q8_BLOCK));
+    float *y[VARIANTS];
+    double *gbs[VARIANTS];
+    int allocated = w && xq;
+    for (int v = 0; v < VARIANTS; v++) {
+        y[v] = malloc(sizeof(float) * (size_t)rows);
+        gbs[v] = malloc(sizeof(double) * (size_t)reps);
+        allocated = allocated && y[v] && gbs[v];
+    }
+    if (!allocated) {
+        fprintf(stderr, "out of memory for %s\n", sol_dtype_name(t));
+        exit(1);
+    }
+    fill(t, w, rows, cols, row_bytes);
+    for (int rep = -1; rep < reps; rep++) { /* rep -1: warm-up */
+        double s[VARIANTS] = {pass(k, t, w, rows, cols, row_bytes, x, y[F32]),
+                              pass_q8(k, t, w, rows, cols, row_bytes, x, xq, 1, y[Q8_1]),
+                              pass_q8(k, t, w, rows, cols, row_bytes, x, xq, 4, y[Q8_4])};
+        for (int v = 0; rep >= 0 && v < VARIANTS; v++)
+            gbs[v][rep] = (double)bytes / s[v] / 1e9;
+    }
+    char cell[VARIANTS][64];
+    double med[VARIANTS];
+    for (int v = 0; v < VARIANTS; v++)
+        sort_cell(gbs[v], reps, cell[v], sizeof cell[v], &med[v]);
+    /* the f32 path differs by the rounding of x to 8 bits */
+    printf("%-6s %7lld %9.1f | %-26s | %-26s | %-26s | %5.2fx %5.2fx | %.2g\n", sol_dtype_name(t), (long long)rows,
+           (double)bytes / 1048576.0, cell[F32], cell[Q8_1], cell[Q8_4], med[Q8_1] / med[F32], med[Q8_4] / med[F32],
+           max_diff_over_rms(y[F32], y[Q8_1], rows));
+    fflush(stdout);
+    for (int v = 0; v < VARIANTS; v++) {
+        free(y[v]);
+        free(gbs[v]);
+    }
+    free(xq);
+    free(w);
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: kernel_bench [--cols N] [--mib MiB] [--reps N] [--types f32,q4_0,...]\n"
                     "  sol_dot GB/s per weight type, one thread, every available kernel table side\n"
-                    "  by side; rows chosen so the matrix holds at least MiB (default 128).\n");
+                    "  by side; then, for the types with integer dots, f32 activations vs 8-bit\n"
+                    "  ones (sol_dot_q8, 1 and 4 rows a call) on the best table; rows chosen so\n"
+                    "  the matrix holds at least MiB (default 128).\n");
     exit(2);
 }
 
@@ -130,14 +227,8 @@ int main(int argc, char **argv)
         x[c] = rng_float();
     for (size_t ti = 0; ti < sizeof all_types / sizeof all_types[0]; ti++) {
         sol_dtype t = all_types[ti];
-        if (types_arg[0]) { /* comma-separated filter */
-            char list[260];
-            snprintf(list, sizeof list, ",%s,", types_arg);
-            char needle[32];
-            snprintf(needle, sizeof needle, ",%s,", sol_dtype_name(t));
-            if (!strstr(list, needle))
-                continue;
-        }
+        if (!type_selected(types_arg, t))
+            continue;
         size_t row_bytes = sol_row_bytes(t, cols);
         int64_t rows = (int64_t)ceil(mib * 1048576.0 / (double)row_bytes);
         size_t bytes = row_bytes * (size_t)rows;
@@ -156,23 +247,12 @@ int main(int argc, char **argv)
             for (int k = 0; k < n_tables; k++)
                 gbs[k][rep] = (double)bytes / pass(tables[k], t, w, rows, cols, row_bytes, x, y[k]) / 1e9;
 
-        /* largest difference between the tables, relative to the outputs' RMS
-         * (a single dot near zero would make a per-row ratio meaningless) */
-        double max_rel = 0, sum_sq = 0;
-        if (n_tables == 2) {
-            for (int64_t r = 0; r < rows; r++) {
-                sum_sq += (double)y[0][r] * y[0][r];
-                max_rel = fmax(max_rel, fabs((double)y[1][r] - y[0][r]));
-            }
-            max_rel /= sqrt(sum_sq / (double)rows) + 1e-30;
-        }
+        /* largest difference between the tables */
+        double max_rel = n_tables == 2 ? max_diff_over_rms(y[0], y[1], rows) : 0;
         char cell[2][64] = {"-", "-"};
         double med[2] = {0, 0};
-        for (int k = 0; k < n_tables; k++) {
-            qsort(gbs[k], (size_t)reps, sizeof(double), cmp_double);
-            med[k] = gbs[k][reps / 2];
-            snprintf(cell[k], sizeof cell[k], "%7.2f (%6.2f-%6.2f)", med[k], gbs[k][0], gbs[k][reps - 1]);
-        }
+        for (int k = 0; k < n_tables; k++)
+            sort_cell(gbs[k], reps, cell[k], sizeof cell[k], &med[k]);
         printf("%-6s %7lld %9.1f | %-26s | %-26s | %6.2fx | %.2g\n", sol_dtype_name(t), (long long)rows,
                (double)bytes / 1048576.0, cell[0], cell[1], n_tables == 2 ? med[1] / med[0] : 1.0, max_rel);
         fflush(stdout);
@@ -182,6 +262,16 @@ int main(int argc, char **argv)
         free(y[0]);
         free(y[1]);
     }
+
+    const sol_cpu_kernels *best = tables[n_tables - 1];
+    printf("\nf32 activations (sol_dot per row) vs the integer-dot path (x quantised once per pass, then "
+           "sol_dot_q8 tiles of 1 or 4 rows x 1 input), %s kernels, GB/s of weight bytes\n",
+           best->isa);
+    printf("%-6s %7s %9s | %-26s | %-26s | %-26s | %-13s | %s\n", "type", "rows", "MiB", "f32-x GB/s med (min-max)",
+           "q8 1x1 GB/s med (min-max)", "q8 4x1 GB/s med (min-max)", "q8 / f32", "max diff / rms");
+    for (size_t ti = 0; ti < sizeof all_types / sizeof all_types[0]; ti++)
+        if (sol_act_q8_applies(all_types[ti]) && type_selected(types_arg, all_types[ti]))
+            bench_q8(best, all_types[ti], cols, mib, reps, x);
     free(x);
     return 0;
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # sol_dot GB/s per weight type, scalar reference vs AVX2, side by side in one
-# run (one thread, matrices several times the L3). Arguments go to the driver:
+# run, then f32 vs 8-bit activations (sol_dot_q8) for the types that have
+# integer dots (one thread, matrices several times the L3). Arguments go to
+# the driver:
 #   bench/kernels.sh [build/bench/kernel_bench] [--cols N] [--mib MiB] [--reps N] [--types f32,q4_1]
 set -euo pipefail
 bin=build/bench/kernel_bench

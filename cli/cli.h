@@ -44,6 +44,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int cli_fail(const char *cmd, const sol_err *err);
 /* Strict integer parse of a flag value; on failure prints and returns 2. */
 int cli_parse_ll(const char *cmd, const char *flag, const char *text, long long *out);
+/* --activations q8|f32; a usage error names cmd otherwise */
+int cli_parse_activations(const char *cmd, const char *text, sol_activations *out);
+const char *cli_activations_name(sol_activations a);
 /* Prints doc as indented JSON on stdout and deletes it; 1 when out of memory. */
 int cli_print_json(cJSON *doc);
 /* True when argv holds -h or --help before any "--". */
@@ -76,7 +79,7 @@ int cli_apply_probes(sol_hw *hw, int required, sol_err *err);
  * many of a plan's distinct matmul shapes they cover. */
 int cli_load_tuning(const sol_hw *cpu, sol_tuning *out, sol_err *err);
 void cli_tuning_free(sol_tuning *t);
-void cli_tuned_shapes(const sol_tuning *t, const sol_plan *plan, int *tuned, int *total);
+void cli_tuned_shapes(const sol_tuning *t, const sol_plan *plan, sol_activations act, int *tuned, int *total);
 
 /* getopt_long codes of the shared options. */
 enum {

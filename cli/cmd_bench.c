@@ -20,6 +20,7 @@
 void usage_bench(FILE *f)
 {
     fprintf(f, "usage: sol bench MODEL.gguf [-p 512] [-n 128] [-r 5] [-t THREADS,...] [--kvtype f16]\n"
+               "                 [--activations q8|f32]\n"
                "                 [-o md|json|csv|sql] [--no-store] [--no-tuned] [--mapped-weights]\n\n"
                "Runs ppP (prefill P tokens into an empty cache) and tgN (N single-token decode\n"
                "steps from an empty cache) for each thread count: one warm-up, then R timed\n"
@@ -30,7 +31,8 @@ void usage_bench(FILE *f)
                "-p 0 or -n 0 skips that test. The winners of `sol tune` for this CPU are used\n"
                "(stderr says how many shapes are tuned); --no-tuned runs the defaults.\n"
                "Weights are copied into huge pages; --mapped-weights computes from the file\n"
-               "mapping instead (4 KiB pages), for comparison.\n");
+               "mapping instead (4 KiB pages), for comparison. Quantised weights meet 8-bit\n"
+               "activations in integer dots unless --activations f32.\n");
 }
 
 typedef enum { OUT_MD, OUT_JSON, OUT_CSV, OUT_SQL } out_format;
@@ -40,6 +42,7 @@ typedef struct {
     long long prompt, gen, reps;
     int threads[16], n_threads;
     sol_dtype kvtype;
+    sol_activations activations;
     out_format format;
     int store, no_tuned, mapped;
 } bench_opts;
@@ -221,10 +224,10 @@ static int parse_threads(const char *text, bench_opts *o)
 
 static int parse_opts(int argc, char **argv, bench_opts *o)
 {
-    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED };
+    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED, O_ACT };
     static const struct option long_opts[] = {{"kvtype", 1, 0, O_KVTYPE},     {"no-store", 0, 0, O_NOSTORE},
                                               {"no-tuned", 0, 0, O_NOTUNED},  {"mapped-weights", 0, 0, O_MAPPED},
-                                              {0, 0, 0, 0}};
+                                              {"activations", 1, 0, O_ACT},   {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->prompt = 512;
     o->gen = 128;
@@ -270,6 +273,10 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         case O_NOSTORE: o->store = 0; break;
         case O_NOTUNED: o->no_tuned = 1; break;
         case O_MAPPED: o->mapped = 1; break;
+        case O_ACT:
+            if (cli_parse_activations("bench", optarg, &o->activations))
+                return SOL_ERR_USAGE;
+            break;
         case ':': return cli_usage_error("bench", "%s needs a value", argv[optind - 1]);
         default: return cli_usage_error("bench", "unknown option \"%s\" (see sol bench --help)", argv[optind - 1]);
         }
@@ -292,6 +299,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, con
     sol_engine_defaults(&cfg);
     cfg.tuning = tuning;
     cfg.mapped_weights = o->mapped;
+    cfg.activations = o->activations;
     cfg.threads = threads;
     cfg.kvtype = o->kvtype;
     cfg.chunk = o->prompt > 64 ? (int)o->prompt : 64;
@@ -313,7 +321,9 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, con
                        .reps = (int)o->reps, .time = (int64_t)time(NULL)};
     snprintf(row.model, sizeof row.model, "%s", m->name);
     model_hash(o->model, row.model_hash, sizeof row.model_hash);
-    snprintf(row.backend, sizeof row.backend, "cpu");
+    /* the activations change speed and answers, so they are part of the
+     * backend's name in the stored row */
+    snprintf(row.backend, sizeof row.backend, "cpu.%s", cli_activations_name(o->activations));
     snprintf(row.wtype, sizeof row.wtype, "%s", sol_dtype_name(m->wtype));
     snprintf(row.kvtype, sizeof row.kvtype, "%s", sol_dtype_name(o->kvtype));
     snprintf(row.sol_version, sizeof row.sol_version, "%s", SOL_VERSION);
@@ -326,7 +336,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, con
                           .tp = 1};
     if (sol_plan_build(m, &kv, &dp, &decode_plan, err) == 0) {
         int tuned, total;
-        cli_tuned_shapes(tuning, &decode_plan, &tuned, &total);
+        cli_tuned_shapes(tuning, &decode_plan, o->activations, &tuned, &total);
         fprintf(stderr, "bench: %d threads, %d of %d decode matmul shapes tuned%s\n", sol_engine_backend(e)->threads,
                 tuned, total, o->no_tuned ? " (--no-tuned)" : "");
         sol_plan_free(&decode_plan);
@@ -351,7 +361,8 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, con
         /* the plan of the first decode step identifies the test's shapes */
         sol_plan plan;
         sol_plan_params p = {.batch = 1, .n_tokens = prefill ? tokens : 1, .wtype = m->wtype,
-                             .atype = SOL_DT_F32, .kvtype = o->kvtype, .tp = 1};
+                             .atype = SOL_DT_F32, .kvtype = o->kvtype, .tp = 1,
+                             .int8_dots = o->activations == SOL_ACT_Q8};
         if (sol_plan_build(m, &kv, &p, &plan, err) == 0) {
             plan_hash(&plan, row.plan_hash, sizeof row.plan_hash);
             sol_plan_free(&plan);

@@ -40,6 +40,8 @@ void usage_run(FILE *f)
                "  --repeat-penalty R    (default 1.0 = off), over the last 64 tokens\n"
                "  --seed S              sampling seed (default 80)\n"
                "  --kvtype f32|f16      KV cache storage (default f16)\n"
+               "  --activations q8|f32  matmul inputs of quantised weights: 8-bit integer dots\n"
+               "                        (default, faster) or f32 (exact up to float order)\n"
                "  --ctx T               context tokens to allocate (default: the model's limit)\n"
                "  --no-bos              do not prepend the BOS token\n"
                "  --tui                 the live view (default when stdin and stdout are a terminal)\n"
@@ -191,13 +193,13 @@ static int set_mode(run_opts *o, run_mode mode, const char *flag)
 
 static int parse_opts(int argc, char **argv, run_opts *o)
 {
-    enum { O_CHAT = 2000, O_SYSTEM, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_KVTYPE, O_CTX, O_NOBOS,
+    enum { O_CHAT = 2000, O_SYSTEM, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_KVTYPE, O_ACT, O_CTX, O_NOBOS,
            O_JSON, O_LOGITS, O_TUI, O_PLAIN, O_EVERY, O_NOCOLOR, O_NOTUNED };
     static const struct option long_opts[] = {
         {"prompt", 1, 0, 'p'}, {"tokens", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"chat", 0, 0, O_CHAT},
         {"system", 1, 0, O_SYSTEM}, {"temp", 1, 0, O_TEMP}, {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP},
         {"min-p", 1, 0, O_MINP}, {"repeat-penalty", 1, 0, O_REPEAT}, {"seed", 1, 0, O_SEED},
-        {"kvtype", 1, 0, O_KVTYPE}, {"ctx", 1, 0, O_CTX}, {"no-bos", 0, 0, O_NOBOS}, {"json", 0, 0, O_JSON},
+        {"kvtype", 1, 0, O_KVTYPE}, {"activations", 1, 0, O_ACT}, {"ctx", 1, 0, O_CTX}, {"no-bos", 0, 0, O_NOBOS}, {"json", 0, 0, O_JSON},
         {"logits-out", 1, 0, O_LOGITS}, {"tui", 0, 0, O_TUI}, {"plain", 0, 0, O_PLAIN}, {"every", 1, 0, O_EVERY},
         {"no-color", 0, 0, O_NOCOLOR}, {"no-tuned", 0, 0, O_NOTUNED}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -254,6 +256,10 @@ static int parse_opts(int argc, char **argv, run_opts *o)
             if (cli_parse_ll("run", "--seed", optarg, &v))
                 return SOL_ERR_USAGE;
             s->seed = (uint64_t)v;
+            break;
+        case O_ACT:
+            if (cli_parse_activations("run", optarg, &o->engine.activations))
+                return SOL_ERR_USAGE;
             break;
         case O_KVTYPE:
             if (sol_dtype_parse(optarg, &o->engine.kvtype) ||
@@ -553,7 +559,7 @@ static void count_tuned(const run_state *s, sol_frame_info *in)
                          .kvtype = s->o->engine.kvtype, .tp = 1};
     in->tuned_shapes = in->tuned_total = -1;
     if (sol_plan_build(m, &kv, &p, &plan, NULL) == 0) {
-        cli_tuned_shapes(s->o->engine.tuning, &plan, &in->tuned_shapes, &in->tuned_total);
+        cli_tuned_shapes(s->o->engine.tuning, &plan, s->o->engine.activations, &in->tuned_shapes, &in->tuned_total);
         sol_plan_free(&plan);
     }
 }

@@ -34,17 +34,20 @@ void usage_tune(FILE *f)
 {
     fprintf(f, "usage: sol tune MODEL [--strategy exhaustive|random|anneal] [--budget N] [--seed S]\n"
                "                [--threads N] [--reps R] [--force] [--prefill P] [--backend cpu]\n"
-               "                [--kernels matvec,matmul]\n"
+               "                [--kernels matvec,matmul] [--activations q8|f32]\n"
                "       sol tune --shape matvec:TYPE:NxK | matmul:TYPE:NxKxM [options]\n\n"
-               "Tunes the CPU matmul's launch parameters (tasks per thread, rows dequantised\n"
-               "together) for each distinct weight type and shape in MODEL's decode plan (and\n"
-               "prefill with --prefill P). Every configuration is checked against a float64\n"
-               "reference (a wrong one is recorded and never chosen), timed as the median of R\n"
-               "(>= 5) runs after a warm-up, each on a different copy of the weights (together\n"
-               "2x the last-level cache, so every run streams from memory), and stored as\n"
-               "a trial keyed by device, kernel source hash, compiler flags, shape and type; a\n"
-               "rerun skips measured configurations (--force measures again). Ctrl-C stops\n"
-               "after the current trial. Winners go to the database: `sol db best`.\n");
+               "Tunes the CPU matmul's launch parameters (tasks per thread, weight rows kept in\n"
+               "cache while the inputs pass, and for the 8-bit integer dots the tile of weight\n"
+               "rows x inputs per kernel call) for each distinct weight type and shape in MODEL's\n"
+               "decode plan (and prefill with --prefill P), on the path `sol run` takes with the\n"
+               "same --activations (default q8; float weights always use f32 dots). Every\n"
+               "configuration is checked against a float64 reference (a wrong one is recorded\n"
+               "and never chosen), timed as the median of R (>= 5) runs after a warm-up, each on\n"
+               "a different copy of the weights (together 2x the last-level cache, so every run\n"
+               "streams from memory), and stored as a trial keyed by device, kernel (with its\n"
+               "activations), kernel source hash, compiler flags, shape and type; a rerun skips\n"
+               "measured configurations (--force measures again). Ctrl-C stops after the\n"
+               "current trial. Winners go to the database: `sol db best`.\n");
 }
 
 static volatile sig_atomic_t interrupted;
@@ -246,7 +249,7 @@ static int model_problems(const char *spec, int prefill, sol_matmul_problem *pb,
             const sol_op *op = &plan.ops[i];
             if (op->kind != SOL_OP_MATMUL || op->batch != 1)
                 continue;
-            sol_matmul_problem cand = {op->wtype, op->n, op->k, (int)op->m};
+            sol_matmul_problem cand = {op->wtype, op->n, op->k, (int)op->m, SOL_ACT_Q8};
             int dup = 0;
             for (int j = 0; j < *n; j++)
                 dup |= !memcmp(&pb[j], &cand, sizeof cand);
@@ -260,15 +263,16 @@ static int model_problems(const char *spec, int prefill, sol_matmul_problem *pb,
 
 int cmd_tune(int argc, char **argv)
 {
-    enum { O_STRATEGY = 6000, O_BUDGET, O_SEED, O_REPS, O_FORCE, O_SHAPE, O_PREFILL, O_BACKEND, O_KERNELS };
+    enum { O_STRATEGY = 6000, O_BUDGET, O_SEED, O_REPS, O_FORCE, O_SHAPE, O_PREFILL, O_BACKEND, O_KERNELS, O_ACT };
     static const struct option long_opts[] = {
         {"strategy", 1, 0, O_STRATEGY}, {"budget", 1, 0, O_BUDGET},   {"seed", 1, 0, O_SEED},
         {"threads", 1, 0, 't'},         {"reps", 1, 0, O_REPS},       {"force", 0, 0, O_FORCE},
         {"shape", 1, 0, O_SHAPE},       {"prefill", 1, 0, O_PREFILL}, {"backend", 1, 0, O_BACKEND},
-        {"kernels", 1, 0, O_KERNELS},   {0, 0, 0, 0}};
+        {"kernels", 1, 0, O_KERNELS},   {"activations", 1, 0, O_ACT}, {0, 0, 0, 0}};
     const char *strategy_name = "anneal", *shape = NULL, *kernels = "matvec,matmul";
     long long budget = 0, seed = 1, threads = 0, reps = 5, prefill = 0;
     int force = 0, c;
+    sol_activations act = SOL_ACT_Q8;
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":t:", long_opts, NULL)) != -1) {
@@ -288,6 +292,10 @@ int cmd_tune(int argc, char **argv)
         case O_FORCE: force = 1; break;
         case O_SHAPE: shape = optarg; break;
         case O_KERNELS: kernels = optarg; break;
+        case O_ACT:
+            if (cli_parse_activations("tune", optarg, &act))
+                return SOL_ERR_USAGE;
+            break;
         case O_BACKEND:
             if (!strcmp(optarg, "cuda")) {
                 sol_err e = {SOL_ERR_RUNTIME, "--backend cuda: this build has no CUDA backend yet"};
@@ -320,8 +328,10 @@ int cmd_tune(int argc, char **argv)
         return cli_usage_error("tune", "--kernels: expected matvec, matmul or both, got \"%s\"", kernels);
     int kept = 0;
     for (int i = 0; i < n; i++)
-        if (problems[i].m > 1 ? want_mat : want_vec)
+        if (problems[i].m > 1 ? want_mat : want_vec) {
+            problems[i].act = act;
             problems[kept++] = problems[i];
+        }
     n = kept;
 
     sol_hw hw;

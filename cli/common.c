@@ -34,6 +34,19 @@ int cli_parse_ll(const char *cmd, const char *flag, const char *text, long long 
     return 0;
 }
 
+int cli_parse_activations(const char *cmd, const char *text, sol_activations *out)
+{
+    if (!strcmp(text, "q8"))
+        *out = SOL_ACT_Q8;
+    else if (!strcmp(text, "f32"))
+        *out = SOL_ACT_F32;
+    else
+        return cli_usage_error(cmd, "--activations: expected q8 or f32, got \"%s\"", text);
+    return 0;
+}
+
+const char *cli_activations_name(sol_activations a) { return a == SOL_ACT_F32 ? "f32" : "q8"; }
+
 int cli_print_json(cJSON *doc)
 {
     char *text = cJSON_Print(doc);

@@ -40,16 +40,19 @@ int cli_apply_probes(sol_hw *hw, int required, sol_err *err)
     sol_db *db = NULL;
     sol_device_info dev;
     int64_t id;
-    sol_probe_row bw, peak;
+    sol_probe_row bw, peak, int8;
     cli_cpu_device(hw, &dev);
     int rc = sol_db_open(NULL, &db, err);
     if (!rc)
         rc = sol_db_device(db, &dev, &id, err);
     int have_bw = rc ? -1 : sol_db_probe_latest(db, id, "mem_read_bw", &bw, err);
     int have_peak = rc || have_bw > 0 ? -1 : sol_db_probe_latest(db, id, "fp32_peak", &peak, err);
+    int have_int8 = rc || have_bw > 0 || have_peak > 0 ? -1 : sol_db_probe_latest(db, id, "int8_peak", &int8, err);
     sol_db_close(db);
-    if (rc || have_bw > 0 || have_peak > 0)
+    if (rc || have_bw > 0 || have_peak > 0 || have_int8 > 0)
         return rc ? rc : SOL_ERR_RUNTIME;
+    if (have_int8 == 0)
+        apply(&hw->peak[SOL_PEAK_INT8], &int8);
     if (have_bw == 0)
         apply(&hw->mem_bw, &bw);
     if (have_peak == 0) {

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "db/db.h"
+#include "kernels/cpu/act_q8.h"
 
 #ifndef SOL_KERNEL_HASH
 #define SOL_KERNEL_HASH "unknown"
@@ -20,17 +21,25 @@ typedef struct {
     int failed;
 } load_ctx;
 
+/* A parameter of the stored JSON, or the default when the row predates it. */
+static int param_or(const cJSON *params, const char *name, int fallback)
+{
+    const cJSON *v = cJSON_GetObjectItem(params, name);
+    return cJSON_IsNumber(v) ? v->valueint : fallback;
+}
+
 static int take_best(void *user, const sol_best_row *row)
 {
     load_ctx *c = user;
     long long n, k, m;
     sol_dtype type;
-    if (row->device_id != c->device || strcmp(row->kernel, "cpu.matmul") || strcmp(row->source_hash, SOL_KERNEL_HASH) ||
-        sscanf(row->shape, "%lldx%lldx%lld", &n, &k, &m) != 3 || sol_dtype_parse(row->dtype, &type))
+    int integer_dots = !strcmp(row->kernel, "cpu.matmul.q8");
+    if (row->device_id != c->device || (strcmp(row->kernel, "cpu.matmul") && !integer_dots) ||
+        strcmp(row->source_hash, SOL_KERNEL_HASH) || sscanf(row->shape, "%lldx%lldx%lld", &n, &k, &m) != 3 ||
+        sol_dtype_parse(row->dtype, &type))
         return 0;
     cJSON *p = cJSON_Parse(row->params_json);
-    const cJSON *tasks = cJSON_GetObjectItem(p, "tasks_per_thread"), *block = cJSON_GetObjectItem(p, "row_block");
-    if (cJSON_IsNumber(tasks) && cJSON_IsNumber(block)) {
+    if (cJSON_IsObject(p)) {
         sol_tuning_entry *e = realloc(c->t->entries, (size_t)(c->t->n + 1) * sizeof *e);
         if (!e) {
             c->failed = 1;
@@ -38,7 +47,11 @@ static int take_best(void *user, const sol_best_row *row)
             return 1;
         }
         c->t->entries = e;
-        e[c->t->n++] = (sol_tuning_entry){type, n, k, (int)m, {tasks->valueint, block->valueint}};
+        sol_matmul_params d = SOL_MATMUL_DEFAULTS;
+        sol_matmul_params params = {param_or(p, "tasks_per_thread", d.tasks_per_thread),
+                                    param_or(p, "row_block", d.row_block), param_or(p, "tile_rows", d.tile_rows),
+                                    param_or(p, "tile_inputs", d.tile_inputs)};
+        e[c->t->n++] = (sol_tuning_entry){type, n, k, (int)m, integer_dots, params};
     }
     cJSON_Delete(p);
     return 0;
@@ -72,7 +85,7 @@ void cli_tuning_free(sol_tuning *t)
     memset(t, 0, sizeof *t);
 }
 
-void cli_tuned_shapes(const sol_tuning *t, const sol_plan *plan, int *tuned, int *total)
+void cli_tuned_shapes(const sol_tuning *t, const sol_plan *plan, sol_activations act, int *tuned, int *total)
 {
     *tuned = *total = 0;
     for (int i = 0; i < plan->n_ops; i++) {
@@ -88,9 +101,10 @@ void cli_tuned_shapes(const sol_tuning *t, const sol_plan *plan, int *tuned, int
         if (!first)
             continue;
         (*total)++;
+        int integer_dots = act == SOL_ACT_Q8 && sol_act_q8_applies(op->wtype);
         for (int e = 0; e < t->n; e++)
             if (t->entries[e].type == op->wtype && t->entries[e].rows == op->n && t->entries[e].cols == op->k &&
-                (t->entries[e].m > 1) == (op->m > 1)) {
+                (t->entries[e].m > 1) == (op->m > 1) && t->entries[e].integer_dots == integer_dots) {
                 (*tuned)++;
                 break;
             }

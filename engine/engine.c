@@ -69,6 +69,7 @@ void sol_engine_defaults(sol_engine_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->kvtype = SOL_DT_F16;
     cfg->chunk = 64;
+    cfg->activations = SOL_ACT_Q8;
     sol_sampler_defaults(&cfg->sampler);
 }
 
@@ -146,6 +147,7 @@ int sol_engine_open(const char *gguf_path, const sol_engine_config *cfg, sol_eng
     if ((rc = alloc_buffers(e, err)) || (rc = sol_cpu_backend_new(cfg->threads, &e->be, err)))
         goto fail;
     e->be->tuning = cfg->tuning;
+    e->be->activations = cfg->activations;
     if (sol_sampler_init(&e->sampler, &cfg->sampler, e->model.vocab) ||
         sol_timing_init(&e->timing, 32 + 24 * e->model.n_layers)) {
         rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
@@ -296,12 +298,55 @@ static int exec_op(sol_engine *e, const sol_op *op, const int32_t *tokens, int r
                     sol_op_kind_name(op->kind));
 }
 
-/* One step of `rows` tokens: build the plan, run it op by op, time it. */
+/* Matmuls from op i on that read the same input (q/k/v, gate/up) run as one
+ * backend launch. Returns how many ops ran, 0 when op i does not start such
+ * a run of two or more. */
+static int run_matmul_group(sol_engine *e, int i, int rows)
+{
+    matmul_binding mm[SOL_MATMUL_GROUP_MAX];
+    int n = 0;
+    while (n < SOL_MATMUL_GROUP_MAX && i + n < e->plan.n_ops) {
+        const sol_op *op = &e->plan.ops[i + n];
+        if (op->kind != SOL_OP_MATMUL || op->m != e->plan.ops[i].m || bind_matmul(e, op, rows, &mm[n]) ||
+            (n > 0 && mm[n].in != mm[0].in))
+            break;
+        n++;
+    }
+    if (n < 2)
+        return 0;
+    const sol_weight_view *w[SOL_MATMUL_GROUP_MAX];
+    const float *bias[SOL_MATMUL_GROUP_MAX];
+    float *out[SOL_MATMUL_GROUP_MAX];
+    for (int j = 0; j < n; j++) {
+        w[j] = mm[j].w;
+        bias[j] = mm[j].bias;
+        out[j] = mm[j].out;
+    }
+    e->be->matmul_group(e->be, n, w, bias, mm[0].in, (int)e->plan.ops[i].m, out);
+    return n;
+}
+
+/* The time of ops i..i+n-1, run as one launch, shared in proportion to the
+ * bytes each moves (the matmuls of a group are memory-bound in decode). */
+static void share_time(const sol_plan *plan, int i, int n, double seconds, sol_step_timing *slot)
+{
+    double total = 0;
+    for (int j = i; j < i + n; j++)
+        total += plan->ops[j].weight_bytes + plan->ops[j].act_bytes;
+    for (int j = i; j < i + n && j < slot->n_ops; j++) {
+        double bytes = plan->ops[j].weight_bytes + plan->ops[j].act_bytes;
+        slot->op_s[j] = n == 1 || total <= 0 ? seconds / n : seconds * bytes / total;
+    }
+}
+
+/* One step of `rows` tokens: build the plan, run it op by op (matmuls of a
+ * shared input together), time it. */
 static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logits, sol_step_fn on_step,
                     void *user, int32_t *next, sol_err *err)
 {
     sol_plan_params p = {.batch = 1, .n_tokens = rows, .pos = e->pos, .wtype = e->model.wtype,
-                         .atype = SOL_DT_F32, .kvtype = e->cfg.kvtype, .tp = 1, .all_logits = all_logits};
+                         .atype = SOL_DT_F32, .kvtype = e->cfg.kvtype, .tp = 1, .all_logits = all_logits,
+                         .int8_dots = e->cfg.activations == SOL_ACT_Q8};
     sol_plan_free(&e->plan);
     int rc = sol_plan_build(&e->model, &e->kv, &p, &e->plan, err);
     if (rc)
@@ -310,12 +355,16 @@ static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logi
     e->logits_rows = all_logits ? rows : 1;
     sol_step_timing *slot = sol_timing_begin(&e->timing, e->pos, rows, e->plan.n_ops);
     double start = sol_now_s(), t0 = start;
-    for (int i = 0; i < e->plan.n_ops && !rc; i++) {
-        rc = exec_op(e, &e->plan.ops[i], tokens, rows, next, err);
+    for (int i = 0; i < e->plan.n_ops && !rc;) {
+        int n = run_matmul_group(e, i, rows);
+        if (n == 0) {
+            rc = exec_op(e, &e->plan.ops[i], tokens, rows, next, err);
+            n = 1;
+        }
         double t1 = sol_now_s();
-        if (i < slot->n_ops)
-            slot->op_s[i] = t1 - t0;
+        share_time(&e->plan, i, n, t1 - t0, slot);
         t0 = t1;
+        i += n;
     }
     slot->total_s = t0 - start;
     sol_timing_publish(&e->timing, slot);

@@ -18,6 +18,7 @@ typedef struct sol_engine_config {
     int chunk;         /* prefill rows per step (default 64) */
     const sol_tuning *tuning; /* tuned matmul parameters (NULL: defaults); must outlive the engine */
     int mapped_weights;       /* 1: compute from the file mapping (4 KiB pages) instead of a huge-page copy */
+    sol_activations activations; /* matmul inputs of quantised weights: q8 (default) or f32 */
     sol_sampler_config sampler;
 } sol_engine_config;
 

@@ -37,16 +37,25 @@ typedef struct sol_rope {
     const float *inv_freq;  /* dims/2 inverse frequencies, scaling applied */
 } sol_rope;
 
+/* How a matmul over quantised weights treats its input. */
+typedef enum sol_activations {
+    SOL_ACT_Q8,  /* quantised to 8 bits per 32 (integer dots); the default */
+    SOL_ACT_F32, /* kept f32: exact up to float order, what the f32 reference checks */
+} sol_activations;
+
 /* Launch parameters of a matmul that the tuner chooses per (type, shape). */
 typedef struct sol_matmul_params {
     int tasks_per_thread; /* row ranges per thread: balance vs hand-out overhead */
-    int row_block;        /* m > 1: weight rows dequantised together per input pass */
+    int row_block;        /* m > 1: weight rows kept in cache while every input passes */
+    int tile_rows;        /* integer dots: weight rows per kernel call (interleaved streams) */
+    int tile_inputs;      /* integer dots, m > 1: inputs per kernel call (weights decoded once) */
 } sol_matmul_params;
 
 typedef struct sol_tuning_entry {
     sol_dtype type;
     int64_t rows, cols;
     int m; /* 1: decode; > 1: prefill (any number of rows) */
+    int integer_dots; /* tuned with 8-bit activations (kernel cpu.matmul.q8) */
     sol_matmul_params params;
 } sol_tuning_entry;
 
@@ -56,14 +65,18 @@ typedef struct sol_tuning {
     sol_tuning_entry *entries;
 } sol_tuning;
 
-#define SOL_MATMUL_DEFAULTS ((sol_matmul_params){.tasks_per_thread = 4, .row_block = 1})
+#define SOL_MATMUL_DEFAULTS                                                                                    \
+    ((sol_matmul_params){.tasks_per_thread = 4, .row_block = 4, .tile_rows = 2, .tile_inputs = 4})
+
+#define SOL_MATMUL_GROUP_MAX 4
 
 typedef struct sol_backend sol_backend;
 struct sol_backend {
     const char *name;
     void *ctx;
     int threads;
-    const sol_tuning *tuning; /* may be NULL: defaults everywhere */
+    sol_activations activations; /* set by the caller after creation; SOL_ACT_Q8 at first */
+    const sol_tuning *tuning;    /* may be NULL: defaults everywhere */
     void (*destroy)(sol_backend *b);
     /* out[m, cols] = rows tokens[i] of table */
     void (*embed)(sol_backend *b, const sol_weight_view *table, const int32_t *tokens, int m, float *out);
@@ -75,6 +88,10 @@ struct sol_backend {
     /* the same with explicit parameters (the tuner measures through this) */
     void (*matmul_with)(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y,
                         const sol_matmul_params *p);
+    /* n (<= SOL_MATMUL_GROUP_MAX) matmuls of the same input x[m, cols]:
+     * y[j] = x . w[j]^T (+ bias[j]), as one launch (q/k/v, gate/up) */
+    void (*matmul_group)(sol_backend *b, int n, const sol_weight_view *const *w, const float *const *bias,
+                         const float *x, int m, float *const *y);
     /* rotates m rows of n_heads heads at positions pos0..pos0+m-1 in place */
     void (*rope)(sol_backend *b, float *x, int m, int n_heads, int head_dim, int64_t pos0, const sol_rope *rope);
     /* stores m rows of K and V at positions pos0.. */

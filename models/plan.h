@@ -61,6 +61,8 @@ typedef struct sol_plan_params {
     sol_dtype wtype, atype, kvtype;
     int tp;           /* tensor-parallel degree (1 = single device) */
     int all_logits;   /* LM head over every row, not only each sequence's last */
+    int int8_dots;    /* matmuls of block-quantised weights take 8-bit activations
+                         (the CPU's integer dots): their compute ceiling is int8 */
 } sol_plan_params;
 
 typedef struct sol_plan {

@@ -3,15 +3,19 @@
  * sol_live_run) owns the terminal, polls keys and redraws at most every
  * 100 ms, building frames from its own copy. Decoding never waits on
  * drawing; it only stops between tokens when the user pauses or quits. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tui/tui.h"
 #include "util/clock.h"
 
-enum { REDRAW_MS = 100, IDLE_POLL_MS = 100 };
+enum { REDRAW_MS = 100, IDLE_POLL_MS = 100, UI_NICE = 10 };
 
 struct sol_live {
     pthread_mutex_t lock;
@@ -166,9 +170,23 @@ static void request(sol_live *l, int stop, int toggle_pause)
     pthread_mutex_unlock(&l->lock);
 }
 
+/* The UI thread gives way to the decode threads: on a machine with as many
+ * cores as decode threads every redraw would otherwise preempt one of them
+ * and stall the pool's barrier. Linux nice values are per thread, and the
+ * decode and pool threads already exist, so only this one is lowered. */
+static void yield_to_decode(void)
+{
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    errno = 0;
+    int nice_now = getpriority(PRIO_PROCESS, (id_t)self);
+    if (errno == 0 && nice_now < UI_NICE)
+        (void)setpriority(PRIO_PROCESS, (id_t)self, UI_NICE);
+}
+
 int sol_live_run(sol_live *l, volatile sig_atomic_t *interrupted)
 {
     sol_frame *f = &l->frame;
+    yield_to_decode();
     double last_draw = -1;
     uint64_t drawn_version = (uint64_t)-1;
     int dirty = 1, quit = 0;

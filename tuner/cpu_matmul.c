@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu/act_q8.h"
 #include "kernels/cpu/quant.h"
 #include "util/hash.h"
 
@@ -36,22 +37,38 @@ void sol_matmul_problem_format(const sol_matmul_problem *pb, char *shape, int ca
     snprintf(shape, (size_t)cap, "%lldx%lldx%d", (long long)pb->rows, (long long)pb->cols, pb->m);
 }
 
-/* row_block only changes anything with several inputs. */
-static int matvec_constraint(const int *values, void *user)
+const char *sol_cpu_matmul_kernel(sol_dtype type, sol_activations act)
+{
+    return act == SOL_ACT_Q8 && sol_act_q8_applies(type) ? "cpu.matmul.q8" : "cpu.matmul";
+}
+
+enum { P_TASKS, P_ROW_BLOCK, P_TILE_ROWS, P_TILE_INPUTS };
+
+/* With one input only the task split and the rows per call matter; the
+ * integer-dot tile must fit its registers. */
+static int matmul_constraint(const int *values, void *user)
 {
     const sol_matmul_problem *pb = user;
-    return pb->m > 1 || values[1] == 1;
+    sol_matmul_params d = SOL_MATMUL_DEFAULTS;
+    int integer_dots = !strcmp(sol_cpu_matmul_kernel(pb->type, pb->act), "cpu.matmul.q8");
+    if (pb->m == 1 && (values[P_ROW_BLOCK] != d.row_block || values[P_TILE_INPUTS] != d.tile_inputs))
+        return 0;
+    if (!integer_dots)
+        return values[P_TILE_ROWS] == d.tile_rows && values[P_TILE_INPUTS] == d.tile_inputs;
+    return pb->m == 1 || values[P_TILE_ROWS] * values[P_TILE_INPUTS] <= SOL_Q8_MAX_TILE;
 }
 
 void sol_cpu_matmul_space(const sol_matmul_problem *pb, sol_tune_space *s)
 {
-    static const int tasks[] = {1, 2, 4, 8, 16, 32}, blocks[] = {1, 2, 4, 8, 16};
+    static const int tasks[] = {1, 2, 4, 8, 16, 32}, blocks[] = {1, 2, 4, 8, 16, 32, 64}, tiles[] = {1, 2, 4};
     memset(s, 0, sizeof *s);
-    s->kernel = "cpu.matmul";
+    s->kernel = sol_cpu_matmul_kernel(pb->type, pb->act);
     sol_matmul_params d = SOL_MATMUL_DEFAULTS;
     sol_space_add(s, "tasks_per_thread", tasks, 6, d.tasks_per_thread);
-    sol_space_add(s, "row_block", blocks, 5, d.row_block);
-    s->valid = matvec_constraint;
+    sol_space_add(s, "row_block", blocks, 7, d.row_block);
+    sol_space_add(s, "tile_rows", tiles, 3, d.tile_rows);
+    sol_space_add(s, "tile_inputs", tiles, 3, d.tile_inputs);
+    s->valid = matmul_constraint;
     s->user = (void *)pb;
 }
 
@@ -59,10 +76,29 @@ void sol_matmul_params_from(const sol_tune_space *s, const sol_tune_config *c, s
 {
     int v[SOL_TUNE_MAX_PARAMS];
     sol_space_values(s, c, v);
-    p->tasks_per_thread = v[0];
-    p->row_block = v[1];
+    p->tasks_per_thread = v[P_TASKS];
+    p->row_block = v[P_ROW_BLOCK];
+    p->tile_rows = v[P_TILE_ROWS];
+    p->tile_inputs = v[P_TILE_INPUTS];
 }
 
+/* m rows of x through the 8-bit quantisation and back (q * d), in f32. */
+static float *quantized_input(const float *x, int m, int64_t cols)
+{
+    size_t n = (size_t)m * (size_t)cols;
+    float *out = malloc(n * sizeof *out);
+    sol_q8_block *blocks = malloc(n / SOL_Q8_BLOCK * sizeof *blocks);
+    if (out && blocks) {
+        sol_quantize_act_ref(x, blocks, (int64_t)n);
+        for (size_t i = 0; i < n; i++)
+            out[i] = blocks[i / SOL_Q8_BLOCK].d * (float)blocks[i / SOL_Q8_BLOCK].q[i % SOL_Q8_BLOCK];
+    } else {
+        free(out);
+        out = NULL;
+    }
+    free(blocks);
+    return out;
+}
 
 static float uniform(uint64_t *state) { return (float)((double)(sol_splitmix64(state) >> 11) / 9007199254740992.0 * 2 - 1); }
 
@@ -71,6 +107,7 @@ int sol_matmul_bench_init(sol_matmul_bench *b, sol_backend *be, const sol_matmul
 {
     memset(b, 0, sizeof *b);
     b->be = be;
+    be->activations = pb->act;
     b->pb = *pb;
     b->space = space;
     b->reps = reps;
@@ -99,6 +136,18 @@ int sol_matmul_bench_init(sol_matmul_bench *b, sol_backend *be, const sol_matmul
     uint64_t state = seed;
     for (int64_t i = 0; i < (int64_t)pb->m * pb->cols; i++)
         b->x[i] = uniform(&state);
+    /* the reference sees the input the kernel sees: with integer dots, the
+     * dequantised 8-bit codes */
+    const float *x_seen = b->x;
+    float *x_codes = NULL;
+    if (!strcmp(space->kernel, "cpu.matmul.q8") && (x_codes = quantized_input(b->x, pb->m, pb->cols)) == NULL) {
+        free(row);
+        sol_matmul_bench_free(b);
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory for a %lldx%lld tuning problem", (long long)pb->rows,
+                        (long long)pb->cols);
+    }
+    if (x_codes)
+        x_seen = x_codes;
     for (int64_t r = 0; r < pb->rows; r++) {
         for (int64_t c = 0; c < pb->cols; c++)
             row[c] = uniform(&state);
@@ -108,11 +157,12 @@ int sol_matmul_bench_init(sol_matmul_bench *b, sol_backend *be, const sol_matmul
         for (int i = 0; i < pb->m; i++) {
             double sum = 0;
             for (int64_t c = 0; c < pb->cols; c++)
-                sum += (double)row[c] * b->x[(size_t)i * pb->cols + c];
+                sum += (double)row[c] * x_seen[(size_t)i * pb->cols + c];
             b->reference[(size_t)i * pb->rows + r] = sum;
         }
     }
     free(row);
+    free(x_codes);
     for (int i = 1; i < b->copies; i++)
         memcpy((char *)b->weights + (size_t)i * b->matrix_bytes, b->weights, b->matrix_bytes);
     /* Warm-up over every copy before anything is timed: page mappings,

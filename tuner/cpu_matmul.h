@@ -12,9 +12,15 @@ typedef struct sol_matmul_problem {
     sol_dtype type;
     int64_t rows, cols; /* weight: rows x cols (N x K) */
     int m;              /* input rows: 1 = decode matvec */
+    sol_activations act; /* the path measured (the backend is switched to it) */
 } sol_matmul_problem;
 
-/* "matvec:q4_1:576x1536" (N x K, m = 1) or "matmul:q8_0:576x1536x64". */
+/* The kernel a (type, activations) pair runs, as named in the database:
+ * "cpu.matmul.q8" (integer dots) or "cpu.matmul" (f32 dots). */
+const char *sol_cpu_matmul_kernel(sol_dtype type, sol_activations act);
+
+/* "matvec:q4_1:576x1536" (N x K, m = 1) or "matmul:q8_0:576x1536x64"; act
+ * is left SOL_ACT_Q8. */
 int sol_matmul_problem_parse(const char *text, sol_matmul_problem *pb, sol_err *err);
 void sol_matmul_problem_format(const sol_matmul_problem *pb, char *shape, int cap); /* "576x1536x1" */
 

@@ -1,7 +1,6 @@
-/* The CPU backend: the plan's ops over the stored weight types
- * (dequantisation inside the dot product, AVX2 or reference kernels chosen
- * by dispatch.c), rows split across a thread pool, matmul launch
- * parameters from the tuner when it has them. */
+/* The CPU backend: the plan's ops over the stored weight types, rows split
+ * across a thread pool; the matmuls are in matmul.c. AVX2 or reference
+ * kernels are chosen by dispatch.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,22 +8,9 @@
 #include <unistd.h>
 
 #include "kernels/backend.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/half.h"
-#include "kernels/cpu/pool.h"
 #include "kernels/cpu/quant.h"
-
-typedef struct {
-    sol_pool *pool;
-} cpu_ctx;
-
-static sol_pool *pool_of(sol_backend *b) { return ((cpu_ctx *)b->ctx)->pool; }
-
-/* Splits [0, n) into n_tasks nearly equal ranges. */
-static void task_range(int64_t n, int task, int n_tasks, int64_t *begin, int64_t *end)
-{
-    *begin = n * task / n_tasks;
-    *end = n * (task + 1) / n_tasks;
-}
 
 /* ---- embedding, norm ---------------------------------------------------- */
 
@@ -48,84 +34,6 @@ static void cpu_rmsnorm(sol_backend *b, const float *x, const float *weight, flo
         for (int64_t i = 0; i < n; i++)
             out[(size_t)r * n + i] = row[i] * scale * weight[i];
     }
-}
-
-/* ---- matmul ------------------------------------------------------------- */
-
-typedef struct {
-    const sol_weight_view *w;
-    const float *bias, *x;
-    int m;
-    float *y;
-    int row_block;
-} matmul_job;
-
-/* Through the kernel dispatch (simd.h), so prefill gets the SIMD f32 dot. */
-static float dot_f32(const float *a, const float *b, int64_t n)
-{
-    return sol_dot(SOL_DT_F32, a, b, n);
-}
-
-/* Several inputs (prefill): dequantise row_block weight rows once, then run
- * every input against the block while it sits in cache. */
-static void matmul_rows_blocked(const matmul_job *job, int64_t begin, int64_t end, float *block)
-{
-    const sol_weight_view *w = job->w;
-    for (int64_t r0 = begin; r0 < end; r0 += job->row_block) {
-        int rows = (int)(end - r0 < job->row_block ? end - r0 : job->row_block);
-        for (int j = 0; j < rows; j++)
-            sol_dequantize(w->type, (const char *)w->data + (size_t)(r0 + j) * w->row_bytes,
-                           block + (size_t)j * w->cols, w->cols);
-        for (int i = 0; i < job->m; i++) {
-            const float *x = job->x + (size_t)i * w->cols;
-            for (int j = 0; j < rows; j++)
-                job->y[(size_t)i * w->rows + r0 + j] =
-                    dot_f32(block + (size_t)j * w->cols, x, w->cols) + (job->bias ? job->bias[r0 + j] : 0.0f);
-        }
-    }
-}
-
-static void matmul_task(void *arg, int task, int n_tasks)
-{
-    const matmul_job *job = arg;
-    const sol_weight_view *w = job->w;
-    int64_t begin, end;
-    task_range(w->rows, task, n_tasks, &begin, &end);
-    float *block = job->m > 1 ? malloc((size_t)job->row_block * w->cols * sizeof *block) : NULL;
-    if (block) {
-        matmul_rows_blocked(job, begin, end, block);
-        free(block);
-        return;
-    }
-    /* one input (decode), or no scratch memory: dots on the stored rows */
-    for (int64_t r = begin; r < end; r++) {
-        const void *row = (const char *)w->data + (size_t)r * w->row_bytes;
-        float bias = job->bias ? job->bias[r] : 0.0f;
-        for (int i = 0; i < job->m; i++)
-            job->y[(size_t)i * w->rows + r] = sol_dot(w->type, row, job->x + (size_t)i * w->cols, w->cols) + bias;
-    }
-}
-
-static void cpu_matmul_with(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m,
-                            float *y, const sol_matmul_params *p)
-{
-    matmul_job job = {w, bias, x, m, y, p->row_block > 0 ? p->row_block : 1};
-    int64_t tasks = (int64_t)b->threads * (p->tasks_per_thread > 0 ? p->tasks_per_thread : 1);
-    sol_pool_run(pool_of(b), matmul_task, &job, (int)(tasks < w->rows ? tasks : w->rows));
-}
-
-/* The tuned parameters of this (type, shape), else the defaults. */
-static void cpu_matmul(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y)
-{
-    sol_matmul_params p = SOL_MATMUL_DEFAULTS;
-    for (int i = 0; b->tuning && i < b->tuning->n; i++) {
-        const sol_tuning_entry *e = &b->tuning->entries[i];
-        if (e->type == w->type && e->rows == w->rows && e->cols == w->cols && (e->m > 1) == (m > 1)) {
-            p = e->params;
-            break;
-        }
-    }
-    cpu_matmul_with(b, w, bias, x, m, y, &p);
 }
 
 /* ---- rope, kv, attention ------------------------------------------------ */
@@ -248,8 +156,10 @@ static void cpu_destroy(sol_backend *b)
     if (!b)
         return;
     cpu_ctx *ctx = b->ctx;
-    if (ctx)
+    if (ctx) {
         sol_pool_free(ctx->pool);
+        free(ctx->act);
+    }
     free(ctx);
     free(b);
 }
@@ -299,11 +209,13 @@ int sol_cpu_backend_new(int threads, sol_backend **out, sol_err *err)
         .name = "cpu",
         .ctx = ctx,
         .threads = sol_pool_threads(ctx->pool),
+        .activations = SOL_ACT_Q8,
         .destroy = cpu_destroy,
         .embed = cpu_embed,
         .rmsnorm = cpu_rmsnorm,
-        .matmul = cpu_matmul,
-        .matmul_with = cpu_matmul_with,
+        .matmul = sol_cpu_matmul,
+        .matmul_with = sol_cpu_matmul_with,
+        .matmul_group = sol_cpu_matmul_group,
         .rope = cpu_rope,
         .kv_write = cpu_kv_write,
         .attention = cpu_attention,

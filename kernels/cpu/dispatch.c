@@ -1,4 +1,4 @@
-/* sol_dot and sol_dequantize: route every call through the kernel table of the
+/* sol_dot, sol_dequantize and the integer-dot path: route every call through the kernel table of the
  * best instruction set this CPU runs, picked on first use (simd.h). */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -7,12 +7,14 @@
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd.h"
 
-static const sol_cpu_kernels scalar_kernels = {"scalar", sol_dot_ref, sol_dequantize_ref};
+static const sol_cpu_kernels scalar_kernels = {"scalar", sol_dot_ref, sol_dequantize_ref, sol_quantize_act_ref,
+                                               sol_dot_q8_ref};
 
 #if defined(__x86_64__)
 #include <cpuid.h>
 
-static const sol_cpu_kernels avx2_kernels = {"avx2", sol_dot_avx2, sol_dequantize_avx2};
+static const sol_cpu_kernels avx2_kernels = {"avx2", sol_dot_avx2, sol_dequantize_avx2, sol_quantize_act_avx2,
+                                             sol_dot_q8_avx2};
 
 /* AVX2, FMA and F16C, and an OS that saves YMM registers. Read from cpuid
  * (what __builtin_cpu_supports does in GCC; clang's builtin lacks "f16c"). */
@@ -73,4 +75,15 @@ float sol_dot(sol_dtype t, const void *row, const float *x, int64_t n)
 void sol_dequantize(sol_dtype t, const void *src, float *dst, int64_t n)
 {
     sol_cpu_kernels_active()->dequantize(t, src, dst, n);
+}
+
+void sol_quantize_act(const float *x, sol_q8_block *out, int64_t n)
+{
+    sol_cpu_kernels_active()->quantize_act(x, out, n);
+}
+
+void sol_dot_q8(sol_dtype t, const void *w, size_t row_bytes, int n_rows, const sol_q8_block *x, int64_t x_stride,
+                int n_x, int64_t n, float *out, int64_t out_stride)
+{
+    sol_cpu_kernels_active()->dot_q8(t, w, row_bytes, n_rows, x, x_stride, n_x, n, out, out_stride);
 }

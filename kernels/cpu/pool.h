@@ -1,7 +1,6 @@
 /* A persistent thread pool: run(fn, ctx, n_tasks) calls fn(ctx, task) for
  * every task across the workers and the caller, and returns when all are
- * done. Simple mutex/condvar hand-off; a spinning barrier is a later
- * refinement behind the same interface. */
+ * done. Workers spin briefly for the next job, then sleep (pool.c). */
 #ifndef SOL_KERNELS_CPU_POOL_H
 #define SOL_KERNELS_CPU_POOL_H
 

@@ -75,6 +75,29 @@ __attribute__((target("avx2,fma"))) static float fma_avx2(int64_t iters)
     return out[0];
 }
 
+/* The integer dot of the q8 kernels (act_q8.h): per 32 byte pairs one
+ * maddubs (u8 x s8 -> pairs summed to i16), one madd (-> i32) and an add.
+ * Ops done: iters * 10 chains * 32 multiply-adds * 2. The empty asm makes
+ * the inputs opaque, so the compiler cannot hoist the products. */
+__attribute__((target("avx2"))) static float int8_dot_avx2(int64_t iters)
+{
+    __m256i w = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    __m256i x[10], acc[10];
+    for (int k = 0; k < 10; k++) {
+        x[k] = _mm256_set1_epi8((char)(k - 5));
+        acc[k] = _mm256_setzero_si256();
+    }
+    for (int64_t i = 0; i < iters; i++) {
+        __asm__ volatile("" : "+x"(w));
+        for (int k = 0; k < 10; k++)
+            acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(_mm256_maddubs_epi16(w, x[k]), ones));
+    }
+    __m256i s = acc[0];
+    for (int k = 1; k < 10; k++)
+        s = _mm256_add_epi32(s, acc[k]);
+    return (float)_mm256_extract_epi32(s, 0);
+}
+
 static float fma_scalar(int64_t iters)
 {
     float c[10];
@@ -91,7 +114,7 @@ static float fma_scalar(int64_t iters)
 
 /* ---- parallel drivers ------------------------------------------------- */
 
-typedef enum { JOB_READ, JOB_COPY, JOB_TRIAD, JOB_FMA } job_kind;
+typedef enum { JOB_READ, JOB_COPY, JOB_TRIAD, JOB_FMA, JOB_INT8 } job_kind;
 
 typedef struct {
     job_kind kind;
@@ -133,6 +156,9 @@ static void run_job(void *arg, int task, int n_tasks)
     case JOB_FMA:
         acc = (uint64_t)(j->avx2 ? fma_avx2(j->iters) : fma_scalar(j->iters));
         break;
+    case JOB_INT8:
+        acc = (uint64_t)int8_dot_avx2(j->iters);
+        break;
     }
     j->sink[task % 64] = acc;
 }
@@ -168,7 +194,7 @@ static sol_probe_result *next_result(sol_probe_result *out, int cap, int *n, con
 
 int sol_probe_cpu(sol_pool *pool, const sol_probe_config *cfg, sol_probe_result *out, int cap, int *n, sol_err *err)
 {
-    int threads = sol_pool_threads(pool), avx2 = sol_cpu_kernels_get("avx2") != NULL, /* the CPU has AVX2+FMA */ steps = 9, step = 0;
+    int threads = sol_pool_threads(pool), avx2 = sol_cpu_kernels_get("avx2") != NULL, /* the CPU has AVX2+FMA */ steps = avx2 ? 10 : 9, step = 0;
     int64_t words = cfg->buffer_bytes / 8 / 64 * 64;
     *n = 0;
     /* 2 MiB-aligned with transparent huge pages where the kernel allows:
@@ -247,6 +273,14 @@ int sol_probe_cpu(sol_pool *pool, const sol_probe_config *cfg, sol_probe_result 
         measure(pool, &j, threads, flops * threads, cfg, r);
         snprintf(r->method, sizeof r->method, "%s, 10 independent chains, %d threads", avx2 ? "avx2 fma" : "scalar",
                  threads);
+    }
+    if (avx2) { /* the integer dots exist only as AVX2 kernels worth a ceiling */
+        PROGRESS("int8 dot, all cores");
+        j = (job){.kind = JOB_INT8, .iters = iters};
+        if ((r = next_result(out, cap, n, "int8_peak", "OP/s"))) {
+            measure(pool, &j, threads, (double)iters * 10 * 32 * 2 * threads, cfg, r);
+            snprintf(r->method, sizeof r->method, "avx2 maddubs+madd, 10 independent chains, %d threads", threads);
+        }
     }
     PROGRESS("done");
 #undef PROGRESS

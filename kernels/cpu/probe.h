@@ -1,5 +1,6 @@
 /* Measured CPU ceilings: streaming memory bandwidth (read, copy, triad),
- * cache bandwidth per level, and fp32 FMA peak on one and all cores. Each
+ * cache bandwidth per level, fp32 FMA peak on one and all cores, and the
+ * int8 dot rate of the q8 kernels on all cores (AVX2 CPUs). Each
  * figure is the median of repetitions with its spread. */
 #ifndef SOL_KERNELS_CPU_PROBE_H
 #define SOL_KERNELS_CPU_PROBE_H
@@ -10,8 +11,8 @@
 #include "util/err.h"
 
 typedef struct sol_probe_result {
-    char kind[32];     /* mem_read_bw, mem_copy_bw, mem_triad_bw, l1_read_bw, ..., fp32_peak_1core, fp32_peak */
-    char unit[16];     /* B/s or FLOP/s */
+    char kind[32];     /* mem_read_bw, mem_copy_bw, mem_triad_bw, l1_read_bw, ..., fp32_peak_1core, fp32_peak, int8_peak */
+    char unit[16];     /* B/s, FLOP/s or OP/s */
     char method[96];
     double median, min, max;
     int reps;

@@ -144,7 +144,7 @@ static void quant_q4_1(const float *x, uint8_t *b)
 
 #define Q4_K_MAX 63 /* largest 6-bit scale or min */
 
-static void q4_k_unpack_scales(const uint8_t *s, uint8_t sc[8], uint8_t m[8])
+void sol_q4_k_scales(const uint8_t *s, uint8_t sc[8], uint8_t m[8])
 {
     for (int j = 0; j < 4; j++) {
         sc[j] = s[j] & 63;
@@ -167,7 +167,7 @@ static void dequant_q4_k(const uint8_t *b, float *y)
 {
     float d = load_f16(b), dmin = load_f16(b + 2);
     uint8_t sc[8], m[8];
-    q4_k_unpack_scales(b + 4, sc, m);
+    sol_q4_k_scales(b + 4, sc, m);
     for (int j = 0; j < 8; j++) {
         const uint8_t *qs = b + 16 + 32 * (j / 2);
         int shift = 4 * (j % 2);

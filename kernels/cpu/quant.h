@@ -35,4 +35,8 @@ float sol_dot(sol_dtype t, const void *row, const float *x, int64_t n);
 void sol_matvec(sol_dtype t, const void *w, const float *x, float *y, int64_t rows,
                 int64_t cols);
 
+/* Q4_K: the 8 six-bit scales and mins packed in a super-block's 12 scale
+ * bytes (the bytes after d and dmin). */
+void sol_q4_k_scales(const uint8_t *packed, uint8_t sc[8], uint8_t m[8]);
+
 #endif

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "kernels/cpu/act_q8.h"
 #include "util/dtype.h"
 
 /* Same contracts as sol_dot and sol_dequantize in quant.h. Every table's
@@ -14,6 +15,10 @@ typedef struct sol_cpu_kernels {
     const char *isa; /* "scalar" or "avx2" (AVX2 + FMA + F16C) */
     float (*dot)(sol_dtype t, const void *row, const float *x, int64_t n);
     void (*dequantize)(sol_dtype t, const void *src, float *dst, int64_t n);
+    /* the integer-dot path (act_q8.h) */
+    void (*quantize_act)(const float *x, sol_q8_block *out, int64_t n);
+    void (*dot_q8)(sol_dtype t, const void *w, size_t row_bytes, int n_rows, const sol_q8_block *x, int64_t x_stride,
+                   int n_x, int64_t n, float *out, int64_t out_stride);
 } sol_cpu_kernels;
 
 /* The table sol_dot and sol_dequantize use: the first call picks the best

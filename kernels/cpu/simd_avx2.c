@@ -10,48 +10,12 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/cpu/avx2_util.h"
 #include "kernels/cpu/half.h"
 #include "kernels/cpu/quant.h"
 
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
-
 #define QK 32    /* elements of a Q8_0, Q4_0 or Q4_1 block */
 #define QK_K 256 /* elements of a Q4_K or Q6_K super-block */
-
-/* Every row pointer may be unaligned (GGUF packs tensors at 32 bytes but
- * rows, and blocks within them, at any byte), so all loads are unaligned and
- * scalar loads go through memcpy. */
-
-static inline uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-
-static inline uint32_t load_u32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline float load_f32(const uint8_t *p)
-{
-    float f;
-    memcpy(&f, p, sizeof f);
-    return f;
-}
-
-/* A block's f16 scale, broadcast. Exact, like sol_f16_to_f32 (a signalling
- * NaN comes back quiet, which no product of it can tell apart). */
-AVX2 static inline __m256 load_scale(const uint8_t *p)
-{
-    return _mm256_cvtph_ps(_mm_set1_epi16((short)load_u16(p)));
-}
-
-AVX2 static inline float hsum(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 AVX2 static inline float hsum4(__m256 a, __m256 b, __m256 c, __m256 d)
 {
@@ -210,21 +174,13 @@ AVX2 static float dot_q4_1(const uint8_t *b, const float *x, int64_t n)
 /* ---- Q4_K: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 bytes of
  * nibbles; sub-block j: w = d*sc[j]*q - dmin*m[j] -------------------------- */
 
-/* Steps d*sc[j] and offsets dmin*m[j] of one super-block (both exact),
- * unpacked from the 12 scale bytes four at a time (little-endian words): bytes 0-3 hold sc[0..3]
- * (low 6 bits) and the top bits of sc[4..7], bytes 4-7 the same for m, bytes
- * 8-11 the low nibbles of sc[4..7] and m[4..7]. */
+/* Steps d*sc[j] and offsets dmin*m[j] of one super-block (both exact). */
 AVX2 static inline void q4_k_steps(const uint8_t *b, float step[8], float offset[8])
 {
-    uint32_t s[3], sc[2], m[2];
-    memcpy(s, b + 4, sizeof s);
-    sc[0] = s[0] & 0x3f3f3f3f;
-    m[0] = s[1] & 0x3f3f3f3f;
-    sc[1] = (s[2] & 0x0f0f0f0f) | ((s[0] >> 6) & 0x03030303) << 4;
-    m[1] = ((s[2] >> 4) & 0x0f0f0f0f) | ((s[1] >> 6) & 0x03030303) << 4;
-    uint64_t sc64 = sc[0] | (uint64_t)sc[1] << 32, m64 = m[0] | (uint64_t)m[1] << 32;
-    __m256 sc_f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc64)));
-    __m256 m_f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m64)));
+    uint64_t sc, m;
+    q4_k_scale_bytes(b + 4, &sc, &m);
+    __m256 sc_f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
+    __m256 m_f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m)));
     _mm256_storeu_ps(step, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(load_u16(b))), sc_f));
     _mm256_storeu_ps(offset, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(load_u16(b + 2))), m_f));
 }
@@ -276,19 +232,7 @@ AVX2 static float dot_q4_k(const uint8_t *b, const float *x, int64_t n)
  * ql and of qh that half reads. */
 AVX2 static inline __m256i q6_k_codes(__m256i ql, __m256i qh, int k)
 {
-    const __m256i low4 = _mm256_set1_epi8(0x0f), high2 = _mm256_set1_epi8(0x30);
-    __m256i low = k < 2 ? _mm256_and_si256(ql, low4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), low4);
-    /* bits 2k, 2k+1 of qh moved to bits 4, 5 (16-bit shifts: the mask drops
-     * what crosses from the neighbouring byte) */
-    __m256i high;
-    switch (k) {
-    case 0: high = _mm256_slli_epi16(qh, 4); break;
-    case 1: high = _mm256_slli_epi16(qh, 2); break;
-    case 2: high = qh; break;
-    default: high = _mm256_srli_epi16(qh, 2); break;
-    }
-    high = _mm256_and_si256(high, high2);
-    return _mm256_sub_epi8(_mm256_or_si256(low, high), _mm256_set1_epi8(32));
+    return _mm256_sub_epi8(q6_k_codes_u(ql, qh, k), _mm256_set1_epi8(32));
 }
 
 /* Codes 8c..8c+7 of 32 int8 codes, as floats. */

@@ -670,7 +670,7 @@ static void test_tune_resume_and_key(void **state)
     assert_non_null(strstr(r.out, "256x512x1"));
     done(&r);
     int first = count_trials("256x512x1");
-    assert_int_equal(first, 6); /* every valid configuration once */
+    assert_int_equal(first, 18); /* every valid configuration once: 6 task splits x 3 tile rows */
     /* a rerun measures nothing new */
     r = run("tune --shape matvec:q8_0:256x512 --strategy exhaustive --reps 5");
     assert_int_equal(r.status, 0);
@@ -692,6 +692,16 @@ static void test_tune_resume_and_key(void **state)
     expect_error(2, "tune --shape matvec:q9:1x1", "--shape", NULL);
     expect_error(2, "tune --shape matvec:q8_0:256x512 --strategy bayes", "--strategy", "bayes");
     expect_error(2, "tune", "MODEL", NULL);
+    expect_error(2, "tune --shape matvec:q8_0:256x512 --activations int4", "--activations", "int4");
+    /* f32 activations are another kernel: tuned separately, stored separately */
+    r = run("tune --shape matvec:q8_0:256x512 --strategy exhaustive --reps 5 --activations f32");
+    assert_int_equal(r.status, 0);
+    done(&r);
+    doc = run_json("db best --format json");
+    int f32_kernel = 0;
+    cJSON_ArrayForEach(row, doc) f32_kernel += !strcmp(cJSON_GetObjectItem(row, "kernel")->valuestring, "cpu.matmul");
+    assert_int_equal(f32_kernel, 1);
+    cJSON_Delete(doc);
 }
 
 int main(void)

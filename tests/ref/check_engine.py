@@ -2,7 +2,7 @@
 """Compare `sol run` against the numpy reference in ref_forward.py.
 
 usage: check_engine.py SOL_BIN MODEL.gguf [--prompt TEXT] [--n 32] [--tol 1e-3]
-                       [--no-bos] [--chat]
+                       [--no-bos] [--chat] [--activations f32|q8] [--allow-ties]
 
 Runs
     SOL_BIN run MODEL -p TEXT -n N --temp 0 --json --logits-out FILE [--no-bos] [--chat]
@@ -16,7 +16,17 @@ Checks, one summary line each; the exit status is 1 if any fails:
   tokenize  prompt_ids equal the reference tokenizer's ids (BOS as the file says)
   logits    per row max|sol - ref| / max|ref| <= tol, ref computed in one pass
   argmax    every generated id is the argmax of sol's own logits row
-  greedy    the reference's greedy continuation equals generated_ids
+  greedy    the reference's greedy continuation equals generated_ids (with
+            --allow-ties: up to a token where the reference's top two logits
+            are closer than the logits tolerance)
+
+With --activations q8 the reference quantises every matmul input the way sol
+does (ref_forward.quantize_activations). The two still differ by more than
+float order: rounding to 8 bits is discontinuous, so a float-order difference
+that moves one value across a rounding boundary changes it by a whole step,
+and 30 layers amplify that. The reference differs from itself by about 4%
+between one pass and token-by-token evaluation of SmolLM2, so a q8 check needs
+a tolerance of that order; the kernels' exact semantics are unit-tested.
 """
 
 import argparse
@@ -87,7 +97,7 @@ def run_sol(args, logits_path):
         cmd.append("--no-bos")
     if args.chat:
         cmd.append("--chat")
-    cmd += ["--kvtype", args.kvtype]
+    cmd += ["--kvtype", args.kvtype, "--activations", args.activations]
     t0 = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=args.timeout)
@@ -134,6 +144,12 @@ def main(argv=None):
     ap.add_argument("--chat", action="store_true",
                     help="pass --chat; the reference renders the file's chat template")
     ap.add_argument("--timeout", type=float, default=600, help="seconds allowed for sol run")
+    ap.add_argument("--allow-ties", action="store_true",
+                    help="greedy may diverge where the reference's top two logits are closer than "
+                         "tol x max|logits| (what the logits check already allows), if every row "
+                         "before agrees within tol")
+    ap.add_argument("--activations", default="f32", choices=("f32", "q8"),
+                    help="sol's matmul inputs; the reference quantises them the same way for q8")
     ap.add_argument("--kvtype", default="f32",
                     help="sol's KV cache type (default f32: the reference computes in float32)")
     args = ap.parse_args(argv)
@@ -145,7 +161,7 @@ def main(argv=None):
         raw = np.fromfile(logits_path, dtype="<f4") if os.path.exists(logits_path) else None
 
     t0 = time.perf_counter()
-    model = rf.Model(args.model)
+    model = rf.Model(args.model, activations=args.activations)
     tk = rf.ref_tokenizer(model.file)
     load_s = time.perf_counter() - t0
     print(f"model: {os.path.basename(args.model)}: {model.describe()}")
@@ -248,7 +264,14 @@ def main(argv=None):
         if sol_logits is not None:
             shown = [b1, b2] + ([gen[i]] if gen[i] not in (b1, b2) else [])
             details.append(f"sol row {r}: " + ", ".join(f"[{t}] {sol_logits[r, t]:.6g}" for t in shown))
-        checks.fail("greedy", f"{i}/{args.n} identical, diverge at generated token {i}", details)
+        tie = v1 - v2 <= args.tol * float(np.max(np.abs(ref[r])))
+        if args.allow_ties and tie and err is not None and err[:r + 1].max() <= args.tol:
+            checks.ok("greedy", f"{i}/{args.n} identical, then a tie within tol at generated token {i} "
+                                f"(margin {v1 - v2:.3g})")
+            for line in details:
+                print(f"    {line}")
+        else:
+            checks.fail("greedy", f"{i}/{args.n} identical, diverge at generated token {i}", details)
 
     return finish(checks)
 

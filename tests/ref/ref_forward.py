@@ -92,6 +92,25 @@ class GGUFFile:
 # Building blocks
 # --------------------------------------------------------------------------
 
+# Weight types sol multiplies with 8-bit activations (kernels/cpu/act_q8.h).
+INTEGER_DOT_TYPES = {"Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q6_K"}
+
+
+def quantize_activations(x):
+    """x through sol's 8-bit activation quantisation and back, in float32.
+
+    Per run of 32 values: d = max|x| / 127, q = round-half-even(x * (1 / d)),
+    value q * d (all-zero runs stay zero), as sol_quantize_act_ref does.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    blocks = x.reshape(*x.shape[:-1], x.shape[-1] // 32, 32)
+    d = np.max(np.abs(blocks), axis=-1, keepdims=True) / np.float32(127)
+    with np.errstate(divide="ignore"):
+        inv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+    q = np.rint(blocks * inv)
+    return (q * d).astype(np.float32).reshape(x.shape)
+
+
 def rms_norm(x, weight, eps):
     """x / sqrt(mean(x^2) + eps) * weight, row-wise over the last axis."""
     ms = np.mean(x * x, axis=-1, keepdims=True)
@@ -172,11 +191,17 @@ class KVCache:
 class Model:
     """A Llama-family decoder with all weights dequantized to `dtype`."""
 
-    def __init__(self, path, dtype=np.float32):
+    def __init__(self, path, dtype=np.float32, activations="f32"):
+        """activations="q8": every matmul with a weight of an integer-dot type
+        sees its input through quantize_activations, like `sol run
+        --activations q8`; "f32" keeps inputs exact."""
         t0 = time.perf_counter()
         f = GGUFFile(path)
         self.file = f
         self.dtype = dtype
+        if activations not in ("f32", "q8"):
+            raise ValueError(f"activations must be f32 or q8, not {activations!r}")
+        self.activations = activations
         arch = f.require("general.architecture")
         if arch not in ARCHS:
             raise NotImplementedError(f"{path}: architecture {arch!r} is not supported "
@@ -208,6 +233,9 @@ class Model:
             raise ValueError(f"{path}: {self.n_head} heads not a multiple of {self.n_kv} KV heads")
 
         W = lambda name: f.tensor(name, dtype)
+        # the weights whose matmul inputs sol quantises
+        self.integer_dot = {name for name, t in f.tensors.items()
+                            if GGMLQuantizationType(t.tensor_type).name in INTEGER_DOT_TYPES}
         self.tok_embd = W("token_embd.weight")          # [vocab, n_embd]
         self.n_vocab = self.tok_embd.shape[0]
         self.layers = []
@@ -224,6 +252,10 @@ class Model:
                 "w_up": W(p + "ffn_up.weight"),             # [n_ff, n_embd]
                 "w_down": W(p + "ffn_down.weight"),         # [n_embd, n_ff]
             }
+            L["q8_inputs"] = {key for key, name in (
+                ("wq", "attn_q"), ("wk", "attn_k"), ("wv", "attn_v"), ("wo", "attn_output"),
+                ("w_gate", "ffn_gate"), ("w_up", "ffn_up"), ("w_down", "ffn_down"))
+                if p + name + ".weight" in self.integer_dot}
             for b in ("q", "k", "v"):                       # qwen2 biases
                 name = p + f"attn_{b}.bias"
                 L["b" + b] = W(name) if f.has_tensor(name) else None
@@ -232,6 +264,7 @@ class Model:
         # Tied embeddings: no output.weight, the LM head reuses token_embd.
         self.tied = not f.has_tensor("output.weight")
         self.lm_head = self.tok_embd if self.tied else W("output.weight")
+        self.lm_head_q8 = ("token_embd.weight" if self.tied else "output.weight") in self.integer_dot
         self._check_shapes()
         self.load_s = time.perf_counter() - t0
 
@@ -253,17 +286,25 @@ class Model:
         return (f"{self.arch}: {self.n_layer} layers, hidden {self.n_embd}, heads {self.n_head}/"
                 f"{self.n_kv} kv, head_dim {self.head_dim}, ffn {self.n_ff}, vocab {self.n_vocab}, "
                 f"rope {self.rope_style} theta {self.theta:g} n_rot {self.n_rot}, eps {self.eps:.9g}, "
-                f"{'tied' if self.tied else 'separate'} LM head")
+                f"{'tied' if self.tied else 'separate'} LM head, {self.activations} activations")
 
     # ---- forward -------------------------------------------------------
+
+    def _input(self, x, quantised):
+        """x as sol's matmul sees it: through the 8-bit quantisation when sol
+        uses integer dots for this weight."""
+        return quantize_activations(x) if quantised and self.activations == "q8" else x
+
+    def _mm(self, x, L, key):
+        return self._input(x, key in L["q8_inputs"]) @ L[key].T
 
     def _attention(self, L, li, x, cos, sin, cache, pos0):
         """Causal GQA self-attention for T new tokens at positions pos0.. ."""
         T = x.shape[0]
         hd, H, K = self.head_dim, self.n_head, self.n_kv
-        q = x @ L["wq"].T
-        k = x @ L["wk"].T
-        v = x @ L["wv"].T
+        q = self._mm(x, L, "wq")
+        k = self._mm(x, L, "wk")
+        v = self._mm(x, L, "wv")
         if L["bq"] is not None:
             q = q + L["bq"]
         if L["bk"] is not None:
@@ -289,7 +330,7 @@ class Model:
         probs = softmax(scores, axis=-1)
         out = probs @ vt                                          # [K, G, T, hd]
         out = out.transpose(2, 0, 1, 3).reshape(T, H * hd)
-        return out @ L["wo"].T
+        return self._mm(out, L, "wo")
 
     def forward(self, tokens, cache=None):
         """Logits [T, vocab] for `tokens` appended after what `cache` holds."""
@@ -309,12 +350,12 @@ class Model:
             h = rms_norm(x, L["attn_norm"], self.eps)
             x = x + self._attention(L, li, h, cos, sin, cache, pos0)
             h = rms_norm(x, L["ffn_norm"], self.eps)
-            g = h @ L["w_gate"].T
-            u = h @ L["w_up"].T
-            x = x + (silu(g) * u) @ L["w_down"].T
+            g = self._mm(h, L, "w_gate")
+            u = self._mm(h, L, "w_up")
+            x = x + self._mm(silu(g) * u, L, "w_down")
         cache.n += T
         x = rms_norm(x, self.out_norm, self.eps)
-        return (x @ self.lm_head.T).astype(np.float32)
+        return (self._input(x, self.lm_head_q8) @ self.lm_head.T).astype(np.float32)
 
     def logits_for(self, tokens):
         """All-position logits [len(tokens), vocab], one causal pass."""

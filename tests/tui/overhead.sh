@@ -23,7 +23,9 @@ for i in $(seq "$runs"); do
     plain+=("$(tok_s "$work/plain.err")")
     cmd="$(printf '%q ' "$sol" run "$model" --tui "${args[@]}") 2>$work/tui.err"
     "${T[@]}" new-session -d -s bench -x 120 -y 40 "bash -c '$cmd'"
-    until "${T[@]}" capture-pane -p -t bench 2>/dev/null | grep -q ' done [0-9]*/'; do sleep 0.2; done
+    # polled slowly: every capture forks a tmux client that competes with
+    # the decode threads, which would be charged to the view
+    until "${T[@]}" capture-pane -p -t bench 2>/dev/null | grep -q ' done [0-9]*/'; do sleep 2; done
     "${T[@]}" send-keys -t bench q
     while "${T[@]}" has-session -t bench 2>/dev/null; do sleep 0.1; done
     tui+=("$(tok_s "$work/tui.err")")

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kernels/backend.h"
+#include "kernels/cpu/act_q8.h"
 #include "kernels/cpu/half.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd.h"
@@ -229,19 +230,30 @@ static void test_dot_cancellation(void **state)
 
 /* ---- the CPU backend's matmul on 2 threads -------------------------------------- */
 
-/* y[m, rows] = x . W^T + bias, through backend->matmul: one input row (decode:
- * sol_dot per weight row) and three (prefill: each weight row dequantized once,
- * then f32 dots). Each output is the dispatched kernels' own result bit for
- * bit, and within the summation bound of float64. */
+/* y[m, rows] = x . W^T + bias, through backend->matmul, with f32
+ * activations: one input row (decode: sol_dot per weight row) and three
+ * (prefill: each weight row dequantized once, then f32 dots). Each output is
+ * the dispatched kernels' own result bit for bit, and within the summation
+ * bound of float64. With 8-bit activations (the quantised types) each output
+ * is within the same bound of the float64 dot of the dequantised weights
+ * with the dequantised activation codes, whatever tile the backend used. */
 static void check_matmul(sol_backend *be, sol_dtype t, int64_t rows, int64_t cols, int m)
 {
     size_t row_bytes = sol_row_bytes(t, cols);
     uint8_t *buf = malloc(row_bytes * (size_t)rows + 1), *w = buf + 1;
     float *x = malloc(sizeof(float) * (size_t)(cols * m)), *y = malloc(sizeof(float) * (size_t)(rows * m));
     float *bias = malloc(sizeof(float) * (size_t)rows), *row = malloc(sizeof(float) * (size_t)cols);
+    float *x_seen = malloc(sizeof(float) * (size_t)(cols * m));
+    sol_q8_block *codes = malloc(sizeof *codes * (size_t)(cols * m / SOL_Q8_BLOCK + 1));
+    int integer_dots = be->activations == SOL_ACT_Q8 && sol_act_q8_applies(t);
     random_weights(t, w, rows, cols);
     for (int64_t i = 0; i < cols * m; i++)
-        x[i] = rng_normal();
+        x[i] = x_seen[i] = rng_normal();
+    if (integer_dots) {
+        sol_quantize_act_ref(x, codes, cols * m);
+        for (int64_t i = 0; i < cols * m; i++)
+            x_seen[i] = codes[i / SOL_Q8_BLOCK].d * (float)codes[i / SOL_Q8_BLOCK].q[i % SOL_Q8_BLOCK];
+    }
     for (int64_t r = 0; r < rows; r++)
         bias[r] = rng_normal();
     sol_weight_view view = {t, w, rows, cols, row_bytes};
@@ -250,24 +262,29 @@ static void check_matmul(sol_backend *be, sol_dtype t, int64_t rows, int64_t col
         const uint8_t *wr = w + (size_t)r * row_bytes;
         sol_dequantize(t, wr, row, cols);
         for (int i = 0; i < m; i++) {
-            const float *xi = x + (size_t)i * cols;
-            float dot = m == 1 ? sol_dot(t, wr, xi, cols) : sol_dot(SOL_DT_F32, row, xi, cols);
-            float want = dot + bias[r], got = y[(size_t)i * rows + r];
-            if (sol_f32_bits(got) != sol_f32_bits(want))
-                fail_msg("%s %lldx%lld m=%d row %lld input %d: matmul %.9g, kernel %.9g", sol_dtype_name(t),
-                         (long long)rows, (long long)cols, m, (long long)r, i, got, want);
+            const float *xi = x + (size_t)i * cols, *seen = x_seen + (size_t)i * cols;
+            float got = y[(size_t)i * rows + r];
+            if (!integer_dots) {
+                float dot = m == 1 ? sol_dot(t, wr, xi, cols) : sol_dot(SOL_DT_F32, row, xi, cols);
+                float want = dot + bias[r];
+                if (sol_f32_bits(got) != sol_f32_bits(want))
+                    fail_msg("%s %lldx%lld m=%d row %lld input %d: matmul %.9g, kernel %.9g", sol_dtype_name(t),
+                             (long long)rows, (long long)cols, m, (long long)r, i, got, want);
+            }
             double exact = bias[r], magnitude = fabs(bias[r]);
             for (int64_t c = 0; c < cols; c++) {
-                exact += (double)row[c] * xi[c];
-                magnitude += fabs((double)row[c] * xi[c]);
+                exact += (double)row[c] * seen[c];
+                magnitude += fabs((double)row[c] * seen[c]);
             }
             if (!(fabs(got - exact) <= (double)(cols + 3) * 0x1p-24 * magnitude))
-                fail_msg("%s m=%d row %lld: %.9g, float64 %.9g", sol_dtype_name(t), m, (long long)r, got,
-                         exact);
+                fail_msg("%s %s m=%d row %lld: %.9g, float64 %.9g", sol_dtype_name(t),
+                         integer_dots ? "q8 activations" : "f32 activations", m, (long long)r, got, exact);
         }
     }
     free(buf);
     free(x);
+    free(x_seen);
+    free(codes);
     free(y);
     free(bias);
     free(row);
@@ -284,10 +301,14 @@ static void test_backend_matmul(void **state)
     int64_t block = sol_dtype_block_elems(t);
     int64_t cols[] = {block == 1 ? 33 : block, block == 1 ? 100 : 3 * block, block == 1 ? 7 : 5 * block};
     int64_t rows[] = {1, 7, 13};
-    for (size_t c = 0; c < 3; c++)
-        for (size_t r = 0; r < 3; r++)
-            for (int m = 1; m <= 3; m += 2)
-                check_matmul(be, t, rows[r], cols[c], m);
+    sol_activations modes[] = {SOL_ACT_F32, SOL_ACT_Q8};
+    for (int a = 0; a < 2; a++) {
+        be->activations = modes[a];
+        for (size_t c = 0; c < 3; c++)
+            for (size_t r = 0; r < 3; r++)
+                for (int m = 1; m <= 9; m += m < 3 ? 2 : 6)
+                    check_matmul(be, t, rows[r], cols[c], m);
+    }
     be->destroy(be);
 }
 

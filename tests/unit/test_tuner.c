@@ -200,6 +200,17 @@ static void test_perf_counters(void **state)
  * answer is recorded as incorrect and never chosen, even when fastest. */
 static int fault_when_one_task(const int *values) { return values[0] == 1; }
 
+static int valid_configs(const sol_tune_space *s)
+{
+    int n = 0;
+    for (int64_t i = 0; i < sol_space_size(s); i++) {
+        sol_tune_config c;
+        sol_space_decode(s, i, &c);
+        n += sol_space_valid(s, &c);
+    }
+    return n;
+}
+
 static void test_cpu_matmul_wrong_variant(void **state)
 {
     (void)state;
@@ -215,7 +226,9 @@ static void test_cpu_matmul_wrong_variant(void **state)
     bench.inject_fault = fault_when_one_task;
     sol_search_result r;
     assert_int_equal(sol_search(sol_strategy_find("exhaustive"), &space, 0, 1, sol_matmul_bench_eval, &bench, &r, &err), 0);
-    assert_int_equal(r.evaluations, 6); /* row_block only varies with several inputs */
+    /* one input: only tasks (6 values) x tile rows (3) of the integer dots */
+    assert_string_equal(space.kernel, "cpu.matmul.q8");
+    assert_int_equal(r.evaluations, 18);
     sol_matmul_params p;
     sol_matmul_params_from(&space, &r.best, &p);
     assert_true(p.tasks_per_thread != 1);
@@ -229,6 +242,19 @@ static void test_cpu_matmul_wrong_variant(void **state)
     assert_false(bench.last_correct);
     sol_matmul_bench_free(&bench);
     be->destroy(be);
+    /* f32 dots (f32 activations, or float weights) have no tile to choose */
+    pb.act = SOL_ACT_F32;
+    sol_cpu_matmul_space(&pb, &space);
+    assert_string_equal(space.kernel, "cpu.matmul");
+    assert_int_equal(valid_configs(&space), 6);
+    assert_int_equal(sol_matmul_problem_parse("matmul:f16:96x64x8", &pb, &err), 0);
+    sol_cpu_matmul_space(&pb, &space);
+    assert_string_equal(space.kernel, "cpu.matmul");
+    assert_int_equal(valid_configs(&space), 6 * 7);
+    /* prefill with integer dots: tiles of at most 8 accumulators */
+    assert_int_equal(sol_matmul_problem_parse("matmul:q4_1:96x64x8", &pb, &err), 0);
+    sol_cpu_matmul_space(&pb, &space);
+    assert_int_equal(valid_configs(&space), 6 * 7 * 8);
     assert_int_equal(sol_matmul_problem_parse("matvec:q4_k:96x100", &pb, &err), SOL_ERR_USAGE);
     assert_int_equal(sol_matmul_problem_parse("conv:q8_0:96x64", &pb, &err), SOL_ERR_USAGE);
 }

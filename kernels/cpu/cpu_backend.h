@@ -1,0 +1,35 @@
+/* What the CPU backend's source files share: its context and the task
+ * split. Not an interface for anything outside kernels/cpu. */
+#ifndef SOL_KERNELS_CPU_CPU_BACKEND_H
+#define SOL_KERNELS_CPU_CPU_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/backend.h"
+#include "kernels/cpu/act_q8.h"
+#include "kernels/cpu/pool.h"
+
+typedef struct {
+    sol_pool *pool;
+    sol_q8_block *act; /* the quantised input of the running matmul */
+    size_t act_cap;    /* blocks */
+} cpu_ctx;
+
+static inline sol_pool *pool_of(sol_backend *b) { return ((cpu_ctx *)b->ctx)->pool; }
+
+/* Splits [0, n) into n_tasks nearly equal ranges. */
+static inline void task_range(int64_t n, int task, int n_tasks, int64_t *begin, int64_t *end)
+{
+    *begin = n * task / n_tasks;
+    *end = n * (task + 1) / n_tasks;
+}
+
+/* matmul.c */
+void sol_cpu_matmul(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y);
+void sol_cpu_matmul_with(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y,
+                         const sol_matmul_params *p);
+void sol_cpu_matmul_group(sol_backend *b, int n, const sol_weight_view *const *w, const float *const *bias,
+                          const float *x, int m, float *const *y);
+
+#endif
