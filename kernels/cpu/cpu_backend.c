@@ -36,7 +36,7 @@ static void cpu_rmsnorm(sol_backend *b, const float *x, const float *weight, flo
     }
 }
 
-/* ---- rope, kv, attention ------------------------------------------------ */
+/* ---- rope, kv (attention is in attention.c) ------------------------------------------------ */
 
 static void cpu_rope(sol_backend *b, float *x, int m, int n_heads, int head_dim, int64_t pos0, const sol_rope *rope)
 {
@@ -76,63 +76,6 @@ static void cpu_kv_write(sol_backend *b, const float *k, const float *v, int m, 
         store_row(cache->type, cache->k, pos0 + r, cache->width, k + (size_t)r * cache->width);
         store_row(cache->type, cache->v, pos0 + r, cache->width, v + (size_t)r * cache->width);
     }
-}
-
-typedef struct {
-    const float *q;
-    int64_t pos0;
-    const sol_kv_cache_layer *cache;
-    int n_heads, n_kv_heads, head_dim;
-    int64_t window;
-    float *out;
-} attention_job;
-
-/* One (query row, head): a single pass over the cache with an online
- * softmax, so K and V are streamed once and no score buffer is needed. The
- * q.k dot and the V row conversion go through the dispatched kernels
- * (AVX2 for f16/f32 rows); the accumulation is a plain loop the compiler
- * vectorises. */
-static void attention_task(void *arg, int task, int n_tasks)
-{
-    (void)n_tasks;
-    const attention_job *job = arg;
-    const sol_kv_cache_layer *c = job->cache;
-    int r = task / job->n_heads, h = task % job->n_heads, dh = job->head_dim;
-    int64_t kv_off = (int64_t)(h / (job->n_heads / job->n_kv_heads)) * dh;
-    int64_t pos = job->pos0 + r;
-    int64_t first = job->window > 0 && pos + 1 > job->window ? pos + 1 - job->window : 0;
-    size_t elem = c->type == SOL_DT_F16 ? 2 : 4, row_bytes = (size_t)c->width * elem;
-    const float *q = job->q + ((size_t)r * job->n_heads + h) * dh;
-    float *acc = job->out + ((size_t)r * job->n_heads + h) * dh;
-    float v[SOL_MAX_HEAD_DIM];
-    float scale = 1.0f / sqrtf((float)dh), max_score = -INFINITY, denom = 0;
-    memset(acc, 0, (size_t)dh * sizeof *acc);
-    for (int64_t t = first; t <= pos; t++) {
-        const char *k_row = (const char *)c->k + (size_t)t * row_bytes + (size_t)kv_off * elem;
-        const char *v_row = (const char *)c->v + (size_t)t * row_bytes + (size_t)kv_off * elem;
-        float s = sol_dot(c->type, k_row, q, dh) * scale;
-        if (s > max_score) {
-            float rescale = expf(max_score - s);
-            for (int i = 0; i < dh; i++)
-                acc[i] *= rescale;
-            denom *= rescale;
-            max_score = s;
-        }
-        float weight = expf(s - max_score);
-        denom += weight;
-        sol_dequantize(c->type, v_row, v, dh);
-        for (int i = 0; i < dh; i++)
-            acc[i] += weight * v[i];
-    }
-    for (int i = 0; i < dh; i++)
-        acc[i] /= denom;
-}
-
-static void cpu_attention(sol_backend *b, const float *q, int m, int64_t pos0, const sol_kv_cache_layer *cache,
-                          int n_heads, int n_kv_heads, int head_dim, int64_t window, float *out)
-{
-    attention_job job = {q, pos0, cache, n_heads, n_kv_heads, head_dim, window, out};
-    sol_pool_run(pool_of(b), attention_task, &job, m * n_heads);
 }
 
 /* ---- elementwise -------------------------------------------------------- */
@@ -218,7 +161,7 @@ int sol_cpu_backend_new(int threads, sol_backend **out, sol_err *err)
         .matmul_group = sol_cpu_matmul_group,
         .rope = cpu_rope,
         .kv_write = cpu_kv_write,
-        .attention = cpu_attention,
+        .attention = sol_cpu_attention,
         .add = cpu_add,
         .swiglu = cpu_swiglu,
     };

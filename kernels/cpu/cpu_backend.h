@@ -32,4 +32,8 @@ void sol_cpu_matmul_with(sol_backend *b, const sol_weight_view *w, const float *
 void sol_cpu_matmul_group(sol_backend *b, int n, const sol_weight_view *const *w, const float *const *bias,
                           const float *x, int m, float *const *y);
 
+/* attention.c */
+void sol_cpu_attention(sol_backend *b, const float *q, int m, int64_t pos0, const sol_kv_cache_layer *cache,
+                       int n_heads, int n_kv_heads, int head_dim, int64_t window, float *out);
+
 #endif

@@ -1,0 +1,193 @@
+/* Causal attention over the KV cache. Decode (one query row) streams the
+ * cache once per head with an online softmax. Prefill (many rows) works in
+ * tiles: per KV head and block of query rows, a block of keys and values is
+ * converted to f32 once and used by every query of the tile (the rows x the
+ * query heads sharing that KV head), scores and weighted sums done as small
+ * matrix products by the dispatched block kernels (simd.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/quant.h"
+#include "kernels/cpu/simd.h"
+
+typedef struct {
+    const float *q;
+    int64_t pos0;
+    const sol_kv_cache_layer *cache;
+    int n_heads, n_kv_heads, head_dim;
+    int64_t window;
+    float *out;
+} attention_job;
+
+/* One (query row, head): a single pass over the cache with an online
+ * softmax, so K and V are streamed once and no score buffer is needed. The
+ * q.k dot and the V row conversion go through the dispatched kernels
+ * (AVX2 for f16/f32 rows); the accumulation is a plain loop the compiler
+ * vectorises. */
+static void attention_task(void *arg, int task, int n_tasks)
+{
+    (void)n_tasks;
+    const attention_job *job = arg;
+    const sol_kv_cache_layer *c = job->cache;
+    int r = task / job->n_heads, h = task % job->n_heads, dh = job->head_dim;
+    int64_t kv_off = (int64_t)(h / (job->n_heads / job->n_kv_heads)) * dh;
+    int64_t pos = job->pos0 + r;
+    int64_t first = job->window > 0 && pos + 1 > job->window ? pos + 1 - job->window : 0;
+    size_t elem = c->type == SOL_DT_F16 ? 2 : 4, row_bytes = (size_t)c->width * elem;
+    const float *q = job->q + ((size_t)r * job->n_heads + h) * dh;
+    float *acc = job->out + ((size_t)r * job->n_heads + h) * dh;
+    float v[SOL_MAX_HEAD_DIM];
+    float scale = 1.0f / sqrtf((float)dh), max_score = -INFINITY, denom = 0;
+    memset(acc, 0, (size_t)dh * sizeof *acc);
+    for (int64_t t = first; t <= pos; t++) {
+        const char *k_row = (const char *)c->k + (size_t)t * row_bytes + (size_t)kv_off * elem;
+        const char *v_row = (const char *)c->v + (size_t)t * row_bytes + (size_t)kv_off * elem;
+        float s = sol_dot(c->type, k_row, q, dh) * scale;
+        if (s > max_score) {
+            float rescale = expf(max_score - s);
+            for (int i = 0; i < dh; i++)
+                acc[i] *= rescale;
+            denom *= rescale;
+            max_score = s;
+        }
+        float weight = expf(s - max_score);
+        denom += weight;
+        sol_dequantize(c->type, v_row, v, dh);
+        for (int i = 0; i < dh; i++)
+            acc[i] += weight * v[i];
+    }
+    for (int i = 0; i < dh; i++)
+        acc[i] /= denom;
+}
+
+
+/* ---- prefill: tiles of queries x blocks of keys ---------------------------- */
+
+enum {
+    TILE_ROWS = 8,   /* query rows per task (each with the heads of one KV head) */
+    KEY_BLOCK = 64,  /* keys converted and scored together */
+};
+
+typedef struct {
+    attention_job a;
+    int m;
+} prefill_job;
+
+/* The per-task scratch: queries (pre-scaled), accumulators, f32 keys and
+ * values of one block, scores, and the running max and sum per query. */
+typedef struct {
+    float *q, *acc, *k, *v, *s, *max, *sum;
+} tile_scratch;
+
+static int scratch_alloc(tile_scratch *t, int nq, int dh)
+{
+    size_t floats = (size_t)nq * dh * 2 + (size_t)KEY_BLOCK * dh * 2 + (size_t)nq * KEY_BLOCK + 2 * (size_t)nq;
+    float *p = malloc(floats * sizeof *p);
+    if (!p)
+        return -1;
+    t->q = p;
+    t->acc = t->q + (size_t)nq * dh;
+    t->k = t->acc + (size_t)nq * dh;
+    t->v = t->k + (size_t)KEY_BLOCK * dh;
+    t->s = t->v + (size_t)KEY_BLOCK * dh;
+    t->max = t->s + (size_t)nq * KEY_BLOCK;
+    t->sum = t->max + nq;
+    return 0;
+}
+
+/* Softmax weights of one block in place for query i (scores s, keys
+ * [k0, k0 + nk) visible from lo to hi), rescaling its accumulator when the
+ * running max grows. */
+static void block_weights(tile_scratch *t, int i, int dh, int64_t k0, int nk, int64_t lo, int64_t hi)
+{
+    float *s = t->s + (size_t)i * KEY_BLOCK, block_max = -INFINITY;
+    for (int j = 0; j < nk; j++) {
+        if (k0 + j < lo || k0 + j > hi)
+            s[j] = -INFINITY;
+        else if (s[j] > block_max)
+            block_max = s[j];
+    }
+    if (block_max == -INFINITY) { /* nothing visible: weights 0 */
+        memset(s, 0, (size_t)nk * sizeof *s);
+        return;
+    }
+    if (block_max > t->max[i]) {
+        float rescale = expf(t->max[i] - block_max); /* 0 the first time */
+        float *acc = t->acc + (size_t)i * dh;
+        for (int d = 0; d < dh; d++)
+            acc[d] *= rescale;
+        t->sum[i] *= rescale;
+        t->max[i] = block_max;
+    }
+    float sum = 0;
+    for (int j = 0; j < nk; j++) {
+        s[j] = s[j] == -INFINITY ? 0.0f : expf(s[j] - t->max[i]);
+        sum += s[j];
+    }
+    t->sum[i] += sum;
+}
+
+static void prefill_task(void *arg, int task, int n_tasks)
+{
+    (void)n_tasks;
+    const prefill_job *job = arg;
+    const attention_job *a = &job->a;
+    const sol_kv_cache_layer *c = a->cache;
+    const sol_cpu_kernels *kern = sol_cpu_kernels_active();
+    int dh = a->head_dim, group = a->n_heads / a->n_kv_heads, kvh = task % a->n_kv_heads;
+    int r0 = task / a->n_kv_heads * TILE_ROWS, rows = job->m - r0 < TILE_ROWS ? job->m - r0 : TILE_ROWS;
+    int nq = rows * group; /* query i: row r0 + i / group, head kvh * group + i % group */
+    tile_scratch t;
+    if (scratch_alloc(&t, nq, dh)) { /* no memory: the one-query path, head by head */
+        for (int i = 0; i < nq; i++)
+            attention_task((void *)a, (r0 + i / group) * a->n_heads + kvh * group + i % group, 0);
+        return;
+    }
+    float scale = 1.0f / sqrtf((float)dh);
+    for (int i = 0; i < nq; i++) {
+        const float *q = a->q + ((size_t)(r0 + i / group) * a->n_heads + kvh * group + i % group) * dh;
+        for (int d = 0; d < dh; d++)
+            t.q[(size_t)i * dh + d] = q[d] * scale;
+        t.max[i] = -INFINITY;
+        t.sum[i] = 0;
+    }
+    memset(t.acc, 0, (size_t)nq * dh * sizeof *t.acc);
+    size_t elem = c->type == SOL_DT_F16 ? 2 : 4, row_bytes = (size_t)c->width * elem;
+    int64_t last = a->pos0 + r0 + rows - 1, pos_first = a->pos0 + r0;
+    int64_t first = a->window > 0 && pos_first + 1 > a->window ? pos_first + 1 - a->window : 0;
+    for (int64_t k0 = first; k0 <= last; k0 += KEY_BLOCK) {
+        int nk = last + 1 - k0 < KEY_BLOCK ? (int)(last + 1 - k0) : KEY_BLOCK;
+        for (int j = 0; j < nk; j++) {
+            size_t at = (size_t)(k0 + j) * row_bytes + (size_t)kvh * dh * elem;
+            kern->dequantize(c->type, (const char *)c->k + at, t.k + (size_t)j * dh, dh);
+            kern->dequantize(c->type, (const char *)c->v + at, t.v + (size_t)j * dh, dh);
+        }
+        kern->attn_scores(t.q, nq, t.k, nk, dh, t.s, KEY_BLOCK);
+        for (int i = 0; i < nq; i++) {
+            int64_t pos = a->pos0 + r0 + i / group;
+            int64_t lo = a->window > 0 && pos + 1 > a->window ? pos + 1 - a->window : 0;
+            block_weights(&t, i, dh, k0, nk, lo, pos);
+        }
+        kern->attn_weighted_sum(t.s, KEY_BLOCK, nq, t.v, nk, dh, t.acc);
+    }
+    for (int i = 0; i < nq; i++) {
+        float *out = a->out + ((size_t)(r0 + i / group) * a->n_heads + kvh * group + i % group) * dh;
+        for (int d = 0; d < dh; d++)
+            out[d] = t.acc[(size_t)i * dh + d] / t.sum[i];
+    }
+    free(t.q);
+}
+
+void sol_cpu_attention(sol_backend *b, const float *q, int m, int64_t pos0, const sol_kv_cache_layer *cache,
+                       int n_heads, int n_kv_heads, int head_dim, int64_t window, float *out)
+{
+    attention_job job = {q, pos0, cache, n_heads, n_kv_heads, head_dim, window, out};
+    if (m == 1) {
+        sol_pool_run(pool_of(b), attention_task, &job, n_heads);
+        return;
+    }
+    prefill_job p = {job, m};
+    sol_pool_run(pool_of(b), prefill_task, &p, n_kv_heads * ((m + TILE_ROWS - 1) / TILE_ROWS));
+}

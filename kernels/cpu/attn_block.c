@@ -1,0 +1,127 @@
+/* The block kernels of prefill attention (attention.c): scores of a tile of
+ * queries against a block of keys, and the weighted sum of a block of values
+ * into the queries' accumulators; f32, rows contiguous. The reference is
+ * plain C; the AVX2 versions block queries in registers so each key or value
+ * vector loaded serves four queries. */
+#include "kernels/cpu/simd.h"
+
+#include <assert.h>
+
+void sol_attn_scores_ref(const float *q, int nq, const float *k, int nk, int dh, float *s, int s_stride)
+{
+    for (int i = 0; i < nq; i++)
+        for (int j = 0; j < nk; j++) {
+            float sum = 0;
+            for (int d = 0; d < dh; d++)
+                sum += q[(size_t)i * dh + d] * k[(size_t)j * dh + d];
+            s[(size_t)i * s_stride + j] = sum;
+        }
+}
+
+void sol_attn_weighted_sum_ref(const float *w, int w_stride, int nq, const float *v, int nk, int dh, float *acc)
+{
+    for (int i = 0; i < nq; i++)
+        for (int j = 0; j < nk; j++) {
+            float wj = w[(size_t)i * w_stride + j];
+            for (int d = 0; d < dh; d++)
+                acc[(size_t)i * dh + d] += wj * v[(size_t)j * dh + d];
+        }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+AVX2 static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Four queries against one key: the key vector is loaded once per 8 floats. */
+AVX2 static void scores_4x1(const float *q, int dh, const float *k, float out[4])
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int d = 0; d < dh; d += 8) {
+        __m256 kv = _mm256_loadu_ps(k + d);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), kv, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + dh + d), kv, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 2 * dh + d), kv, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 3 * dh + d), kv, a3);
+    }
+    out[0] = hsum8(a0);
+    out[1] = hsum8(a1);
+    out[2] = hsum8(a2);
+    out[3] = hsum8(a3);
+}
+
+AVX2 static float score_1x1(const float *q, int dh, const float *k)
+{
+    __m256 a = _mm256_setzero_ps();
+    for (int d = 0; d < dh; d += 8)
+        a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), a);
+    return hsum8(a);
+}
+
+/* dh a multiple of 8 (else the reference). */
+AVX2 void sol_attn_scores_avx2(const float *q, int nq, const float *k, int nk, int dh, float *s, int s_stride)
+{
+    if (dh % 8) {
+        sol_attn_scores_ref(q, nq, k, nk, dh, s, s_stride);
+        return;
+    }
+    int i = 0;
+    for (; i + 4 <= nq; i += 4)
+        for (int j = 0; j < nk; j++) {
+            float out[4];
+            scores_4x1(q + (size_t)i * dh, dh, k + (size_t)j * dh, out);
+            for (int r = 0; r < 4; r++)
+                s[(size_t)(i + r) * s_stride + j] = out[r];
+        }
+    for (; i < nq; i++)
+        for (int j = 0; j < nk; j++)
+            s[(size_t)i * s_stride + j] = score_1x1(q + (size_t)i * dh, dh, k + (size_t)j * dh);
+}
+
+/* Eight accumulator columns of four queries stay in registers while every
+ * value row streams past once. */
+AVX2 void sol_attn_weighted_sum_avx2(const float *w, int w_stride, int nq, const float *v, int nk, int dh, float *acc)
+{
+    if (dh % 8) {
+        sol_attn_weighted_sum_ref(w, w_stride, nq, v, nk, dh, acc);
+        return;
+    }
+    int i = 0;
+    for (; i + 4 <= nq; i += 4) {
+        const float *w0 = w + (size_t)i * w_stride, *w1 = w0 + w_stride, *w2 = w1 + w_stride, *w3 = w2 + w_stride;
+        for (int d = 0; d < dh; d += 8) {
+            float *a = acc + (size_t)i * dh + d;
+            __m256 a0 = _mm256_loadu_ps(a), a1 = _mm256_loadu_ps(a + dh), a2 = _mm256_loadu_ps(a + 2 * dh),
+                   a3 = _mm256_loadu_ps(a + 3 * dh);
+            for (int j = 0; j < nk; j++) {
+                __m256 vj = _mm256_loadu_ps(v + (size_t)j * dh + d);
+                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w0 + j), vj, a0);
+                a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(w1 + j), vj, a1);
+                a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(w2 + j), vj, a2);
+                a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(w3 + j), vj, a3);
+            }
+            _mm256_storeu_ps(a, a0);
+            _mm256_storeu_ps(a + dh, a1);
+            _mm256_storeu_ps(a + 2 * dh, a2);
+            _mm256_storeu_ps(a + 3 * dh, a3);
+        }
+    }
+    for (; i < nq; i++)
+        for (int d = 0; d < dh; d += 8) {
+            float *a = acc + (size_t)i * dh + d;
+            __m256 a0 = _mm256_loadu_ps(a);
+            for (int j = 0; j < nk; j++)
+                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + (size_t)i * w_stride + j),
+                                     _mm256_loadu_ps(v + (size_t)j * dh + d), a0);
+            _mm256_storeu_ps(a, a0);
+        }
+}
+#endif
