@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "db/db.h"
+#include "kernels/cpu/probe.h"
 #include "engine/engine.h"
 #include "util/clock.h"
 #include "util/hash.h"
@@ -32,7 +33,10 @@ void usage_bench(FILE *f)
                "(stderr says how many shapes are tuned); --no-tuned runs the defaults.\n"
                "Weights are copied into huge pages; --mapped-weights computes from the file\n"
                "mapping instead (4 KiB pages), for comparison. Quantised weights meet 8-bit\n"
-               "activations in integer dots unless --activations f32.\n");
+               "activations in integer dots unless --activations f32. Before each decode\n"
+               "repetition a streaming read (8x the LLC) is timed in the same run; stderr and\n"
+               "-o json report decode's bandwidth against it (read_check_gbs, read_check_ratio),\n"
+               "since a shared machine's bandwidth moves between a stored probe and now.\n");
 }
 
 typedef enum { OUT_MD, OUT_JSON, OUT_CSV, OUT_SQL } out_format;
@@ -102,19 +106,24 @@ static void plan_hash(const sol_plan *plan, char *out, int cap)
 
 typedef struct {
     double mean, stddev, gbs, sol_tps;
+    double read_gbs, read_min, read_max; /* the read check between repetitions; 0 = none */
+    double read_ratio;                   /* median over repetitions of achieved / that repetition's read */
 } test_stats;
 
 /* One test: warm-up + reps of `tokens` tokens, prefill in one eval or
  * decode one token at a time. */
 static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, int reps, const char *label,
-                    test_stats *st, sol_err *err)
+                    sol_read_check *check, test_stats *st, sol_err *err)
 {
     int vocab = sol_engine_model(e)->vocab;
     int32_t *ids = malloc((size_t)tokens * sizeof *ids);
-    double *tps = calloc((size_t)reps, sizeof *tps);
-    if (!ids || !tps) {
+    double *tps = calloc((size_t)reps, sizeof *tps), *read = calloc((size_t)reps, sizeof *read);
+    double *ratio = calloc((size_t)reps, sizeof *ratio);
+    if (!ids || !tps || !read || !ratio) {
         free(ids);
         free(tps);
+        free(read);
+        free(ratio);
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
     }
     for (int i = 0; i < tokens; i++)
@@ -127,6 +136,12 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
         fprintf(stderr, isatty(2) ? "\rbench: %s %s %d/%d   " : "bench: %s %s %d/%d\n", label,
                 rep < 0 ? "warm-up" : "rep", rep < 0 ? 0 : rep + 1, reps);
         sol_engine_reset(e);
+        if (check && rep >= 0) { /* this repetition's bandwidth, measured just before it */
+            double pass[3];
+            for (int i = 0; i < 3; i++)
+                pass[i] = sol_read_check_run(check);
+            read[rep] = sol_median(pass, 3, NULL, NULL);
+        }
         double t0 = sol_now_s();
         if (prefill)
             rc = sol_engine_eval(e, ids, tokens, 0, on_step, &totals, &next, err);
@@ -137,6 +152,8 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
             rc = sol_fail(err, SOL_ERR_RUNTIME, "costing the plan on %s failed", hw->name);
         if (rep >= 0) {
             tps[rep] = tokens / dt;
+            if (check)
+                ratio[rep] = totals.bytes / dt / read[rep];
             seconds += dt;
             bytes += totals.bytes;
             predicted += totals.predicted_s;
@@ -150,10 +167,18 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
             mean += tps[i] / reps;
         for (int i = 0; i < reps && reps > 1; i++)
             var += (tps[i] - mean) * (tps[i] - mean) / (reps - 1);
-        *st = (test_stats){mean, sqrt(var), bytes / seconds / 1e9, tokens * reps / predicted};
+        *st = (test_stats){mean, sqrt(var), bytes / seconds / 1e9, tokens * reps / predicted, 0, 0, 0};
+        if (check) {
+            st->read_gbs = sol_median(read, reps, &st->read_min, &st->read_max) / 1e9;
+            st->read_ratio = sol_median(ratio, reps, NULL, NULL);
+        }
+        st->read_min /= 1e9;
+        st->read_max /= 1e9;
     }
     free(ids);
     free(tps);
+    free(read);
+    free(ratio);
     return rc;
 }
 
@@ -313,7 +338,15 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, con
     struct stat st;
     double size_bytes = stat(o->model, &st) == 0 ? (double)st.st_size : 0;
     sol_param_count params = {0};
-    if ((rc = sol_model_params(m, &params, err))) {
+    /* decode is memory-bound: its bandwidth is compared with a streaming read
+     * measured in the same run (8x the LLC, at least 256 MiB), not only
+     * with the stored probe, because this kind of machine moves */
+    sol_read_check *check = NULL;
+    int64_t check_bytes = (int64_t)(8 * hw->cache_bytes[2]);
+    if (check_bytes < ((int64_t)256 << 20))
+        check_bytes = (int64_t)256 << 20;
+    if ((rc = sol_model_params(m, &params, err)) ||
+        (o->gen > 0 && (rc = sol_read_check_open(sol_engine_backend(e)->threads, check_bytes, &check, err)))) {
         sol_engine_close(e);
         return rc;
     }
@@ -349,8 +382,14 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, con
         char label[48];
         snprintf(label, sizeof label, "%s t=%d", row.test, row.threads);
         test_stats stats = {0};
-        if ((rc = run_test(e, hw, prefill, tokens, (int)o->reps, label, &stats, err)))
+        if ((rc = run_test(e, hw, prefill, tokens, (int)o->reps, label, prefill ? NULL : check, &stats, err)))
             break;
+        if (stats.read_gbs > 0)
+            fprintf(stderr,
+                    "bench: %s: streaming read measured before each repetition %.1f GB/s (median of %lld; "
+                    "%.1f-%.1f); decode achieved %.1f GB/s; per repetition, achieved / its read: median %.0f%%\n",
+                    label, stats.read_gbs, o->reps, stats.read_min, stats.read_max, stats.gbs,
+                    100 * stats.read_ratio);
         row.n_prompt = prefill ? tokens : 0;
         row.n_gen = prefill ? 0 : tokens;
         row.tokens_per_s = stats.mean;
@@ -369,12 +408,20 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, con
         }
         if (db && (rc = sol_db_run_add(db, &row, err)))
             break;
-        if (o->format == OUT_JSON)
-            cJSON_AddItemToArray(json_rows, row_json(&row, size_bytes, params.total, hw));
+        if (o->format == OUT_JSON) {
+            cJSON *j = row_json(&row, size_bytes, params.total, hw);
+            if (stats.read_gbs > 0)
+            {
+                cJSON_AddNumberToObject(j, "read_check_gbs", stats.read_gbs);
+                cJSON_AddNumberToObject(j, "read_check_ratio", stats.read_ratio);
+            }
+            cJSON_AddItemToArray(json_rows, j);
+        }
         else
             print_row(o, &row, m, size_bytes, params.total, hw, !(*printed)++);
         fflush(stdout);
     }
+    sol_read_check_close(check);
     sol_engine_close(e);
     return rc;
 }

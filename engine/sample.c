@@ -52,6 +52,50 @@ static int by_logit_desc(const void *a, const void *b)
     return ((const sol_candidate *)a)->id - ((const sol_candidate *)b)->id;
 }
 
+/* a ranks before b: higher logit, then lower id (by_logit_desc's order) */
+static int ranks_before(const sol_candidate *a, const sol_candidate *b)
+{
+    return a->logit != b->logit ? a->logit > b->logit : a->id < b->id;
+}
+
+/* Restores the heap below i: the root is the candidate ranked last. */
+static void sift_down(sol_candidate *heap, int n, int i)
+{
+    for (;;) {
+        int worst = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && ranks_before(&heap[worst], &heap[l]))
+            worst = l;
+        if (r < n && ranks_before(&heap[worst], &heap[r]))
+            worst = r;
+        if (worst == i)
+            return;
+        sol_candidate t = heap[i];
+        heap[i] = heap[worst];
+        heap[worst] = t;
+        i = worst;
+    }
+}
+
+/* The k best of n logits into cand[0..k), sorted: a heap of k instead of
+ * sorting the whole vocabulary (qsort of 128k candidates took ~15 ms a
+ * token on Llama-3's vocabulary, a third of a 1B model's decode step). The
+ * order is total (ties by id), so the set equals a full sort's first k. */
+static void top_k(sol_candidate *cand, const float *logits, int n, int k)
+{
+    for (int i = 0; i < k; i++)
+        cand[i] = (sol_candidate){i, logits[i], 0};
+    for (int i = k / 2 - 1; i >= 0; i--)
+        sift_down(cand, k, i);
+    for (int i = k; i < n; i++) {
+        sol_candidate c = {i, logits[i], 0};
+        if (ranks_before(&c, &cand[0])) {
+            cand[0] = c;
+            sift_down(cand, k, 0);
+        }
+    }
+    qsort(cand, (size_t)k, sizeof *cand, by_logit_desc);
+}
+
 static void apply_repeat_penalty(const sol_sampler_config *cfg, float *logits, const int32_t *history, int n)
 {
     if (cfg->repeat_penalty == 1.0f)
@@ -85,11 +129,14 @@ int32_t sol_sample(sol_sampler *s, float *logits, const int32_t *history, int n_
         return argmax(logits, s->n_vocab);
 
     int n = s->n_vocab;
-    for (int i = 0; i < n; i++)
-        s->cand[i] = (sol_candidate){i, logits[i], 0};
-    qsort(s->cand, (size_t)n, sizeof *s->cand, by_logit_desc);
-    if (cfg->top_k > 0 && cfg->top_k < n)
+    if (cfg->top_k > 0 && cfg->top_k < n) {
         n = cfg->top_k;
+        top_k(s->cand, logits, s->n_vocab, n);
+    } else {
+        for (int i = 0; i < n; i++)
+            s->cand[i] = (sol_candidate){i, logits[i], 0};
+        qsort(s->cand, (size_t)n, sizeof *s->cand, by_logit_desc);
+    }
     double sum = 0;
     for (int i = 0; i < n; i++)
         sum += s->cand[i].p = expf((s->cand[i].logit - s->cand[0].logit) / cfg->temperature);

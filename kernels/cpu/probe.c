@@ -289,3 +289,52 @@ int sol_probe_cpu(sol_pool *pool, const sol_probe_config *cfg, sol_probe_result 
     free(c);
     return 0;
 }
+
+/* ---- the read check (probe.h) ----------------------------------------- */
+
+struct sol_read_check {
+    sol_pool *pool;
+    uint64_t *buf;
+    size_t bytes;
+    job j;
+};
+
+int sol_read_check_open(int threads, int64_t bytes, sol_read_check **out, sol_err *err)
+{
+    sol_read_check *c = calloc(1, sizeof *c);
+    size_t aligned = ((size_t)bytes + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+    if (c) {
+        c->pool = sol_pool_new(threads);
+        c->buf = aligned_alloc(2u << 20, aligned);
+    }
+    if (!c || !c->pool || !c->buf) {
+        sol_read_check_close(c);
+        return sol_fail(err, SOL_ERR_RUNTIME, "cannot set up a %lld MiB read check", (long long)(bytes >> 20));
+    }
+    madvise(c->buf, aligned, MADV_HUGEPAGE);
+    c->bytes = aligned;
+    int64_t words = (int64_t)(aligned / 8);
+    for (int64_t i = 0; i < words; i++)
+        c->buf[i] = (uint64_t)i * 0x9e3779b97f4a7c15ULL;
+    c->j = (job){.kind = JOB_READ, .avx2 = sol_cpu_kernels_get("avx2") != NULL, .src = c->buf, .words = words,
+                 .passes = 1};
+    sol_pool_run(c->pool, run_job, &c->j, sol_pool_threads(c->pool)); /* warm-up */
+    *out = c;
+    return 0;
+}
+
+double sol_read_check_run(sol_read_check *c)
+{
+    double t0 = sol_now_s();
+    sol_pool_run(c->pool, run_job, &c->j, sol_pool_threads(c->pool));
+    return (double)c->bytes / (sol_now_s() - t0);
+}
+
+void sol_read_check_close(sol_read_check *c)
+{
+    if (!c)
+        return;
+    sol_pool_free(c->pool);
+    free(c->buf);
+    free(c);
+}

@@ -29,6 +29,15 @@ typedef struct sol_probe_config {
     void *user;
 } sol_probe_config;
 
+/* A streaming-read check to run between other measurements (sol bench
+ * interleaves it with decode repetitions, since this machine's bandwidth
+ * moves from minute to minute): its own pool of `threads` and a huge-page
+ * buffer of `bytes`, read once per call with the probe's AVX2 kernel. */
+typedef struct sol_read_check sol_read_check;
+int sol_read_check_open(int threads, int64_t bytes, sol_read_check **out, sol_err *err);
+double sol_read_check_run(sol_read_check *c); /* bytes per second of one pass */
+void sol_read_check_close(sol_read_check *c);
+
 /* Runs every probe; fills out[0..*n) (at most cap). */
 int sol_probe_cpu(sol_pool *pool, const sol_probe_config *cfg, sol_probe_result *out, int cap, int *n, sol_err *err);
 

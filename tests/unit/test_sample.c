@@ -91,10 +91,42 @@ static void test_seed_reproduces(void **state)
     sol_sampler_free(&s3);
 }
 
+/* top-k by heap selection keeps exactly the candidates a full sort keeps:
+ * with the one dropped candidate at probability 0, top-k = n - 1 (heap) and
+ * no top-k (full sort) draw the same tokens, ties included; and top-k = 3
+ * only ever draws one of the three best. */
+static void test_top_k_selection(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    float logits[N];
+    for (int i = 0; i < N; i++)
+        logits[i] = (float)((i * 7919) % 13) * 0.25f; /* many ties */
+    logits[417] = -1000.0f;                            /* the only one outside the top N - 1 */
+    sol_sampler heap = make(1.0f, N - 1, 1.0f, 0, 1, 42, N), full = make(1.0f, 0, 1.0f, 0, 1, 42, N);
+    for (int t = 0; t < 200; t++)
+        assert_int_equal(sol_sample(&heap, logits, NULL, 0), sol_sample(&full, logits, NULL, 0));
+    sol_sampler_free(&heap);
+    sol_sampler_free(&full);
+    logits[5] = 9.0f;
+    logits[6] = 8.5f;
+    logits[900] = 8.5f;
+    sol_sampler three = make(1.0f, 3, 1.0f, 0, 1, 7, N);
+    int seen[3] = {0, 0, 0};
+    for (int t = 0; t < 300; t++) {
+        int32_t id = sol_sample(&three, logits, NULL, 0);
+        assert_true(id == 5 || id == 6 || id == 900);
+        seen[id == 5 ? 0 : id == 6 ? 1 : 2]++;
+    }
+    assert_true(seen[0] > 0 && seen[1] > 0 && seen[2] > 0);
+    sol_sampler_free(&three);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy),
+        cmocka_unit_test(test_top_k_selection),
         cmocka_unit_test(test_repeat_penalty),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_seed_reproduces),
