@@ -164,7 +164,7 @@ static void prefill_task(void *arg, int task, int n_tasks)
             kern->dequantize(c->type, (const char *)c->k + at, t.k + (size_t)j * dh, dh);
             kern->dequantize(c->type, (const char *)c->v + at, t.v + (size_t)j * dh, dh);
         }
-        kern->attn_scores(t.q, nq, t.k, nk, dh, t.s, KEY_BLOCK);
+        kern->cross_dots(t.q, nq, t.k, nk, dh, t.s, KEY_BLOCK);
         for (int i = 0; i < nq; i++) {
             int64_t pos = a->pos0 + r0 + i / group;
             int64_t lo = a->window > 0 && pos + 1 > a->window ? pos + 1 - a->window : 0;

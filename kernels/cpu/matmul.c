@@ -8,6 +8,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/quant.h"
+#include "kernels/cpu/simd.h"
 
 typedef struct {
     const sol_weight_view *w;
@@ -17,28 +18,22 @@ typedef struct {
     int row_block;
 } matmul_job;
 
-/* Through the kernel dispatch (simd.h), so prefill gets the SIMD f32 dot. */
-static float dot_f32(const float *a, const float *b, int64_t n)
-{
-    return sol_dot(SOL_DT_F32, a, b, n);
-}
-
-/* Several inputs (prefill): dequantise row_block weight rows once, then run
- * every input against the block while it sits in cache. */
+/* Several inputs (prefill): dequantise row_block weight rows once, then
+ * every input against the block while it sits in cache, as one block
+ * product (simd.h cross_dots: four inputs share each weight vector load). */
 static void matmul_rows_blocked(const matmul_job *job, int64_t begin, int64_t end, float *block)
 {
     const sol_weight_view *w = job->w;
+    const sol_cpu_kernels *k = sol_cpu_kernels_active();
     for (int64_t r0 = begin; r0 < end; r0 += job->row_block) {
         int rows = (int)(end - r0 < job->row_block ? end - r0 : job->row_block);
         for (int j = 0; j < rows; j++)
-            sol_dequantize(w->type, (const char *)w->data + (size_t)(r0 + j) * w->row_bytes,
-                           block + (size_t)j * w->cols, w->cols);
-        for (int i = 0; i < job->m; i++) {
-            const float *x = job->x + (size_t)i * w->cols;
+            k->dequantize(w->type, (const char *)w->data + (size_t)(r0 + j) * w->row_bytes, block + (size_t)j * w->cols,
+                          w->cols);
+        k->cross_dots(job->x, job->m, block, rows, (int)w->cols, job->y + r0, (int)w->rows);
+        for (int i = 0; job->bias && i < job->m; i++)
             for (int j = 0; j < rows; j++)
-                job->y[(size_t)i * w->rows + r0 + j] =
-                    dot_f32(block + (size_t)j * w->cols, x, w->cols) + (job->bias ? job->bias[r0 + j] : 0.0f);
-        }
+                job->y[(size_t)i * w->rows + r0 + j] += job->bias[r0 + j];
     }
 }
 

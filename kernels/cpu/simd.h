@@ -19,9 +19,11 @@ typedef struct sol_cpu_kernels {
     void (*quantize_act)(const float *x, sol_q8_block *out, int64_t n);
     void (*dot_q8)(sol_dtype t, const void *w, size_t row_bytes, int n_rows, const sol_q8_block *x, int64_t x_stride,
                    int n_x, int64_t n, float *out, int64_t out_stride);
-    /* prefill attention blocks (attn_block.c), f32 rows of dh contiguous:
-     * s[i * s_stride + j] = q_i . k_j, and acc_i += sum_j w[i * w_stride + j] v_j */
-    void (*attn_scores)(const float *q, int nq, const float *k, int nk, int dh, float *s, int s_stride);
+    /* products of small blocks of f32 rows (block_dots.c), rows of dh
+     * contiguous: s[i * s_stride + j] = q_i . k_j for every pair (attention
+     * scores; prefill matmuls of float weights), and
+     * acc_i += sum_j w[i * w_stride + j] v_j (attention's weighted sums) */
+    void (*cross_dots)(const float *q, int nq, const float *k, int nk, int dh, float *s, int s_stride);
     void (*attn_weighted_sum)(const float *w, int w_stride, int nq, const float *v, int nk, int dh, float *acc);
 } sol_cpu_kernels;
 
@@ -40,9 +42,9 @@ const sol_cpu_kernels *sol_cpu_kernels_get(const char *isa);
 float sol_dot_ref(sol_dtype t, const void *row, const float *x, int64_t n);
 void sol_dequantize_ref(sol_dtype t, const void *src, float *dst, int64_t n);
 
-void sol_attn_scores_ref(const float *q, int nq, const float *k, int nk, int dh, float *s, int s_stride);
+void sol_cross_dots_ref(const float *q, int nq, const float *k, int nk, int dh, float *s, int s_stride);
 void sol_attn_weighted_sum_ref(const float *w, int w_stride, int nq, const float *v, int nk, int dh, float *acc);
-void sol_attn_scores_avx2(const float *q, int nq, const float *k, int nk, int dh, float *s, int s_stride);
+void sol_cross_dots_avx2(const float *q, int nq, const float *k, int nk, int dh, float *s, int s_stride);
 void sol_attn_weighted_sum_avx2(const float *w, int w_stride, int nq, const float *v, int nk, int dh, float *acc);
 
 /* The AVX2 + FMA + F16C kernels (simd_avx2.c); call only when the CPU has

@@ -154,7 +154,7 @@ static void test_block_kernels(void **state)
             continue;
         }
         float s[NQ * STRIDE], acc[NQ * DH], want_acc[NQ * DH];
-        kern->attn_scores(q, NQ, k, NK, DH, s, STRIDE);
+        kern->cross_dots(q, NQ, k, NK, DH, s, STRIDE);
         for (int i = 0; i < NQ * DH; i++)
             acc[i] = want_acc[i] = (float)i / 100;
         kern->attn_weighted_sum(w, STRIDE, NQ, v, NK, DH, acc);

@@ -1,13 +1,14 @@
-/* The block kernels of prefill attention (attention.c): scores of a tile of
- * queries against a block of keys, and the weighted sum of a block of values
- * into the queries' accumulators; f32, rows contiguous. The reference is
- * plain C; the AVX2 versions block queries in registers so each key or value
- * vector loaded serves four queries. */
+/* Products of small blocks of f32 rows: every dot between a tile of rows
+ * and a block of rows (attention's scores, prefill matmuls of float
+ * weights), and the weighted sum of a block of rows into accumulators
+ * (attention's values). The reference is plain C; the AVX2 versions keep
+ * four rows of the tile in registers so each vector loaded from the block
+ * serves four of them. */
 #include "kernels/cpu/simd.h"
 
 #include <assert.h>
 
-void sol_attn_scores_ref(const float *q, int nq, const float *k, int nk, int dh, float *s, int s_stride)
+void sol_cross_dots_ref(const float *q, int nq, const float *k, int nk, int dh, float *s, int s_stride)
 {
     for (int i = 0; i < nq; i++)
         for (int j = 0; j < nk; j++) {
@@ -58,6 +59,33 @@ AVX2 static void scores_4x1(const float *q, int dh, const float *k, float out[4]
     out[3] = hsum8(a3);
 }
 
+/* Four rows against two: six loads feed eight FMAs. */
+AVX2 static void scores_4x2(const float *q, int dh, const float *k, float out[8])
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    for (int d = 0; d < dh; d += 8) {
+        __m256 k0 = _mm256_loadu_ps(k + d), k1 = _mm256_loadu_ps(k + dh + d);
+        __m256 q0 = _mm256_loadu_ps(q + d), q1 = _mm256_loadu_ps(q + dh + d);
+        __m256 q2 = _mm256_loadu_ps(q + 2 * dh + d), q3 = _mm256_loadu_ps(q + 3 * dh + d);
+        a0 = _mm256_fmadd_ps(q0, k0, a0);
+        a1 = _mm256_fmadd_ps(q1, k0, a1);
+        a2 = _mm256_fmadd_ps(q2, k0, a2);
+        a3 = _mm256_fmadd_ps(q3, k0, a3);
+        b0 = _mm256_fmadd_ps(q0, k1, b0);
+        b1 = _mm256_fmadd_ps(q1, k1, b1);
+        b2 = _mm256_fmadd_ps(q2, k1, b2);
+        b3 = _mm256_fmadd_ps(q3, k1, b3);
+    }
+    out[0] = hsum8(a0);
+    out[1] = hsum8(a1);
+    out[2] = hsum8(a2);
+    out[3] = hsum8(a3);
+    out[4] = hsum8(b0);
+    out[5] = hsum8(b1);
+    out[6] = hsum8(b2);
+    out[7] = hsum8(b3);
+}
+
 AVX2 static float score_1x1(const float *q, int dh, const float *k)
 {
     __m256 a = _mm256_setzero_ps();
@@ -67,20 +95,30 @@ AVX2 static float score_1x1(const float *q, int dh, const float *k)
 }
 
 /* dh a multiple of 8 (else the reference). */
-AVX2 void sol_attn_scores_avx2(const float *q, int nq, const float *k, int nk, int dh, float *s, int s_stride)
+AVX2 void sol_cross_dots_avx2(const float *q, int nq, const float *k, int nk, int dh, float *s, int s_stride)
 {
     if (dh % 8) {
-        sol_attn_scores_ref(q, nq, k, nk, dh, s, s_stride);
+        sol_cross_dots_ref(q, nq, k, nk, dh, s, s_stride);
         return;
     }
     int i = 0;
-    for (; i + 4 <= nq; i += 4)
-        for (int j = 0; j < nk; j++) {
+    for (; i + 4 <= nq; i += 4) {
+        int j = 0;
+        for (; j + 2 <= nk; j += 2) {
+            float out[8];
+            scores_4x2(q + (size_t)i * dh, dh, k + (size_t)j * dh, out);
+            for (int r = 0; r < 4; r++) {
+                s[(size_t)(i + r) * s_stride + j] = out[r];
+                s[(size_t)(i + r) * s_stride + j + 1] = out[4 + r];
+            }
+        }
+        for (; j < nk; j++) {
             float out[4];
             scores_4x1(q + (size_t)i * dh, dh, k + (size_t)j * dh, out);
             for (int r = 0; r < 4; r++)
                 s[(size_t)(i + r) * s_stride + j] = out[r];
         }
+    }
     for (; i < nq; i++)
         for (int j = 0; j < nk; j++)
             s[(size_t)i * s_stride + j] = score_1x1(q + (size_t)i * dh, dh, k + (size_t)j * dh);
