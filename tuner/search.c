@@ -118,13 +118,21 @@ static void random_finish(void *state)
 
 /* ---- simulated annealing over neighbouring values ---------------------- */
 
+/* It proposes only points it has not proposed before, valid ones: a
+ * revisited point costs no measurement, so an annealer that revisits sits in
+ * one basin while its temperature runs out (it measured 16 to 67 points of
+ * a budget of 83 and missed the optimum by up to 37%). When every neighbour
+ * of the current point is taken it jumps to an unvisited point near the best
+ * so far, else anywhere. */
 typedef struct {
     const sol_tune_space *s;
     rng r;
-    sol_tune_config current, proposed;
-    double current_time;
-    int have_current, steps, budget, restarts_left;
+    sol_tune_config current, best;
+    double current_time, best_time;
+    int have_current, budget;
     double temperature;
+    int64_t size;
+    unsigned char *visited; /* by linear index */
 } anneal_state;
 
 static void *anneal_start(const sol_tune_space *s, int budget, uint64_t seed)
@@ -133,18 +141,31 @@ static void *anneal_start(const sol_tune_space *s, int budget, uint64_t seed)
     if (!st)
         return NULL;
     st->s = s;
-    st->budget = budget > 0 ? budget : 1;
+    st->size = sol_space_size(s);
+    st->visited = calloc((size_t)st->size, 1);
+    if (!st->visited) {
+        free(st);
+        return NULL;
+    }
+    st->budget = budget > 0 ? budget : (int)st->size;
     rng_seed(&st->r, seed);
     st->temperature = 0.2; /* accepts a 20% slower point with p = 1/e at the start */
+    st->best_time = -1;
     return st;
 }
 
-/* A neighbour: one parameter moved one step (or, sometimes, anywhere). */
-static void neighbour(anneal_state *st, sol_tune_config *c)
+static int fresh(const anneal_state *st, const sol_tune_config *c)
 {
-    *c = st->current;
+    return !st->visited[sol_space_encode(st->s, c)] && sol_space_valid(st->s, c);
+}
+
+/* A fresh neighbour of `from`: one parameter moved one step (or, one time
+ * in five, to any value). 0 when 32 tries found none. */
+static int neighbour(anneal_state *st, const sol_tune_config *from, sol_tune_config *c)
+{
     const sol_tune_space *s = st->s;
-    for (int tries = 0; tries < 16; tries++) {
+    for (int tries = 0; tries < 32; tries++) {
+        *c = *from;
         int p = (int)(rng_uniform(&st->r) * s->n_params);
         int n = s->params[p].n_values;
         if (n < 2)
@@ -152,38 +173,53 @@ static void neighbour(anneal_state *st, sol_tune_config *c)
         if (rng_uniform(&st->r) < 0.2) {
             c->idx[p] = (int)(rng_uniform(&st->r) * n);
         } else {
-            int step = rng_uniform(&st->r) < 0.5 ? -1 : 1;
-            int v = c->idx[p] + step;
+            int v = c->idx[p] + (rng_uniform(&st->r) < 0.5 ? -1 : 1);
             c->idx[p] = v < 0 ? 1 : v >= n ? n - 2 : v;
         }
-        if (memcmp(c, &st->current, sizeof *c))
-            return;
+        if (fresh(st, c))
+            return 1;
     }
+    return 0;
+}
+
+/* Any fresh point, scanning from a random start; 0 when none is left. */
+static int any_fresh(anneal_state *st, sol_tune_config *c)
+{
+    int64_t start = (int64_t)(rng_uniform(&st->r) * (double)st->size);
+    for (int64_t i = 0; i < st->size; i++) {
+        sol_space_decode(st->s, (start + i) % st->size, c);
+        if (fresh(st, c))
+            return 1;
+    }
+    return 0;
 }
 
 static int anneal_next(void *state, sol_tune_config *c)
 {
     anneal_state *st = state;
-    if (!st->have_current) { /* start from the default configuration */
-        *c = st->s->default_config;
+    int found;
+    if (!st->have_current && !st->visited[sol_space_encode(st->s, &st->s->default_config)]) {
+        *c = st->s->default_config; /* start from the default */
+        found = 1;
     } else {
-        neighbour(st, c);
+        found = (st->have_current && neighbour(st, &st->current, c)) ||
+                (st->best_time >= 0 && neighbour(st, &st->best, c)) || any_fresh(st, c);
     }
-    st->proposed = *c;
-    return 1;
+    if (found)
+        st->visited[sol_space_encode(st->s, c)] = 1;
+    return found;
 }
 
 static void anneal_report(void *state, const sol_tune_config *c, double time_s)
 {
     anneal_state *st = state;
-    st->steps++;
     /* geometric cooling to ~1% of the start over the budget */
     st->temperature *= pow(0.01, 1.0 / st->budget);
-    if (time_s < 0) {
-        if (!st->have_current) /* the default failed: jump somewhere random */
-            for (int p = 0; p < st->s->n_params; p++)
-                st->current.idx[p] = (int)(rng_uniform(&st->r) * st->s->params[p].n_values);
-        return;
+    if (time_s < 0)
+        return; /* wrong or failed: never a current point */
+    if (st->best_time < 0 || time_s < st->best_time) {
+        st->best = *c;
+        st->best_time = time_s;
     }
     if (!st->have_current || time_s < st->current_time ||
         rng_uniform(&st->r) < exp(-(time_s - st->current_time) / st->current_time / st->temperature)) {
@@ -193,12 +229,19 @@ static void anneal_report(void *state, const sol_tune_config *c, double time_s)
     }
 }
 
+static void anneal_finish(void *state)
+{
+    anneal_state *st = state;
+    free(st->visited);
+    free(st);
+}
+
 static void free_state(void *state) { free(state); }
 
 static const sol_strategy_ops strategies[] = {
     {"exhaustive", exhaustive_start, exhaustive_next, ignore_report, free_state},
     {"random", random_start, random_next, ignore_report, random_finish},
-    {"anneal", anneal_start, anneal_next, anneal_report, free_state},
+    {"anneal", anneal_start, anneal_next, anneal_report, anneal_finish},
 };
 
 const sol_strategy_ops *sol_strategy_find(const char *name)
