@@ -578,7 +578,9 @@ static void fill_info(run_state *s)
     snprintf(in->device, sizeof in->device, "%s", s->hw->display_name);
     sol_kv_format(&kv, in->kv, sizeof in->kv);
     snprintf(in->wtype, sizeof in->wtype, "%s", sol_dtype_name(m->wtype));
-    snprintf(in->atype, sizeof in->atype, "%s", sol_dtype_name(SOL_DT_F32)); /* the CPU engine computes in f32 */
+    /* matmuls of quantised weights take 8-bit activations unless --activations f32 */
+    snprintf(in->atype, sizeof in->atype, "%s",
+             s->o->engine.activations == SOL_ACT_Q8 && sol_dtype_block_elems(m->wtype) > 1 ? "q8" : "f32");
     snprintf(in->kvtype, sizeof in->kvtype, "%s", sol_dtype_name(s->o->engine.kvtype));
     in->threads = be->threads;
     count_tuned(s, in);
