@@ -4,6 +4,7 @@
 # integer dots (one thread, matrices several times the L3). Arguments go to
 # the driver:
 #   bench/kernels.sh [build/bench/kernel_bench] [--cols N] [--mib MiB] [--reps N] [--types f32,q4_1]
+#                     [--resident]   (an L2-sized matrix read repeatedly: compute, not DRAM)
 set -euo pipefail
 bin=build/bench/kernel_bench
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then

@@ -1,5 +1,8 @@
 /* Causal attention over the KV cache. Decode (one query row) streams the
- * cache once per head with an online softmax. Prefill (many rows) works in
+ * cache once per head with an online softmax; over a long cache it works
+ * like prefill's tiles instead, with the keys split into ranges across tasks
+ * (each range's max, sum and weighted sum merged at the end), so every
+ * thread has work even with few KV heads. Prefill (many rows) works in
  * tiles: per KV head and block of query rows, a block of keys and values is
  * converted to f32 once and used by every query of the tile (the rows x the
  * query heads sharing that KV head), scores and weighted sums done as small
@@ -129,50 +132,67 @@ static void block_weights(tile_scratch *t, int i, int dh, int64_t k0, int nk, in
     t->sum[i] += sum;
 }
 
+/* Tile (KV head kvh, query rows r0 .. r0 + rows - 1) over the keys
+ * [k_begin, k_end]: leaves each query's running max, sum and weighted sum of
+ * values in t. -1 when the scratch memory is not there. */
+static int tile_pass(const attention_job *a, int kvh, int r0, int rows, int64_t k_begin, int64_t k_end,
+                     tile_scratch *t)
+{
+    const sol_kv_cache_layer *c = a->cache;
+    const sol_cpu_kernels *kern = sol_cpu_kernels_active();
+    int dh = a->head_dim, group = a->n_heads / a->n_kv_heads;
+    int nq = rows * group; /* query i: row r0 + i / group, head kvh * group + i % group */
+    if (scratch_alloc(t, nq, dh))
+        return -1;
+    float scale = 1.0f / sqrtf((float)dh);
+    for (int i = 0; i < nq; i++) {
+        const float *q = a->q + ((size_t)(r0 + i / group) * a->n_heads + kvh * group + i % group) * dh;
+        for (int d = 0; d < dh; d++)
+            t->q[(size_t)i * dh + d] = q[d] * scale;
+        t->max[i] = -INFINITY;
+        t->sum[i] = 0;
+    }
+    memset(t->acc, 0, (size_t)nq * dh * sizeof *t->acc);
+    size_t elem = c->type == SOL_DT_F16 ? 2 : 4, row_bytes = (size_t)c->width * elem;
+    for (int64_t k0 = k_begin; k0 <= k_end; k0 += KEY_BLOCK) {
+        int nk = k_end + 1 - k0 < KEY_BLOCK ? (int)(k_end + 1 - k0) : KEY_BLOCK;
+        for (int j = 0; j < nk; j++) {
+            size_t at = (size_t)(k0 + j) * row_bytes + (size_t)kvh * dh * elem;
+            kern->dequantize(c->type, (const char *)c->k + at, t->k + (size_t)j * dh, dh);
+            kern->dequantize(c->type, (const char *)c->v + at, t->v + (size_t)j * dh, dh);
+        }
+        kern->cross_dots(t->q, nq, t->k, nk, dh, t->s, KEY_BLOCK);
+        for (int i = 0; i < nq; i++) {
+            int64_t pos = a->pos0 + r0 + i / group;
+            int64_t lo = a->window > 0 && pos + 1 > a->window ? pos + 1 - a->window : 0;
+            block_weights(t, i, dh, k0, nk, lo, pos);
+        }
+        kern->attn_weighted_sum(t->s, KEY_BLOCK, nq, t->v, nk, dh, t->acc);
+    }
+    return 0;
+}
+
+/* The first key any of rows r0.. sees. */
+static int64_t first_key(const attention_job *a, int r0)
+{
+    int64_t pos = a->pos0 + r0;
+    return a->window > 0 && pos + 1 > a->window ? pos + 1 - a->window : 0;
+}
+
 static void prefill_task(void *arg, int task, int n_tasks)
 {
     (void)n_tasks;
     const prefill_job *job = arg;
     const attention_job *a = &job->a;
-    const sol_kv_cache_layer *c = a->cache;
-    const sol_cpu_kernels *kern = sol_cpu_kernels_active();
     int dh = a->head_dim, group = a->n_heads / a->n_kv_heads, kvh = task % a->n_kv_heads;
     int r0 = task / a->n_kv_heads * TILE_ROWS, rows = job->m - r0 < TILE_ROWS ? job->m - r0 : TILE_ROWS;
-    int nq = rows * group; /* query i: row r0 + i / group, head kvh * group + i % group */
     tile_scratch t;
-    if (scratch_alloc(&t, nq, dh)) { /* no memory: the one-query path, head by head */
-        for (int i = 0; i < nq; i++)
+    if (tile_pass(a, kvh, r0, rows, first_key(a, r0), a->pos0 + r0 + rows - 1, &t)) {
+        for (int i = 0; i < rows * group; i++) /* no memory: the one-query path, head by head */
             attention_task((void *)a, (r0 + i / group) * a->n_heads + kvh * group + i % group, 0);
         return;
     }
-    float scale = 1.0f / sqrtf((float)dh);
-    for (int i = 0; i < nq; i++) {
-        const float *q = a->q + ((size_t)(r0 + i / group) * a->n_heads + kvh * group + i % group) * dh;
-        for (int d = 0; d < dh; d++)
-            t.q[(size_t)i * dh + d] = q[d] * scale;
-        t.max[i] = -INFINITY;
-        t.sum[i] = 0;
-    }
-    memset(t.acc, 0, (size_t)nq * dh * sizeof *t.acc);
-    size_t elem = c->type == SOL_DT_F16 ? 2 : 4, row_bytes = (size_t)c->width * elem;
-    int64_t last = a->pos0 + r0 + rows - 1, pos_first = a->pos0 + r0;
-    int64_t first = a->window > 0 && pos_first + 1 > a->window ? pos_first + 1 - a->window : 0;
-    for (int64_t k0 = first; k0 <= last; k0 += KEY_BLOCK) {
-        int nk = last + 1 - k0 < KEY_BLOCK ? (int)(last + 1 - k0) : KEY_BLOCK;
-        for (int j = 0; j < nk; j++) {
-            size_t at = (size_t)(k0 + j) * row_bytes + (size_t)kvh * dh * elem;
-            kern->dequantize(c->type, (const char *)c->k + at, t.k + (size_t)j * dh, dh);
-            kern->dequantize(c->type, (const char *)c->v + at, t.v + (size_t)j * dh, dh);
-        }
-        kern->cross_dots(t.q, nq, t.k, nk, dh, t.s, KEY_BLOCK);
-        for (int i = 0; i < nq; i++) {
-            int64_t pos = a->pos0 + r0 + i / group;
-            int64_t lo = a->window > 0 && pos + 1 > a->window ? pos + 1 - a->window : 0;
-            block_weights(&t, i, dh, k0, nk, lo, pos);
-        }
-        kern->attn_weighted_sum(t.s, KEY_BLOCK, nq, t.v, nk, dh, t.acc);
-    }
-    for (int i = 0; i < nq; i++) {
+    for (int i = 0; i < rows * group; i++) {
         float *out = a->out + ((size_t)(r0 + i / group) * a->n_heads + kvh * group + i % group) * dh;
         for (int d = 0; d < dh; d++)
             out[d] = t.acc[(size_t)i * dh + d] / t.sum[i];
@@ -180,12 +200,106 @@ static void prefill_task(void *arg, int task, int n_tasks)
     free(t.q);
 }
 
+/* ---- decode over a long cache: key ranges split across tasks -------------- */
+
+/* Below this many keys a decode step keeps the one-pass path per head. */
+enum { SPLIT_MIN_KEYS = 2 * KEY_BLOCK };
+
+typedef struct {
+    attention_job a;
+    int splits;
+    int64_t first, per_split; /* keys first .. pos0, per_split (a multiple of KEY_BLOCK) each */
+    float *partial;           /* per task: max[group], sum[group], acc[group][dh] */
+    int *failed;
+} decode_job;
+
+static size_t partial_floats(const attention_job *a)
+{
+    return (size_t)(a->n_heads / a->n_kv_heads) * (size_t)(a->head_dim + 2);
+}
+
+static void decode_split_task(void *arg, int task, int n_tasks)
+{
+    (void)n_tasks;
+    decode_job *job = arg;
+    const attention_job *a = &job->a;
+    int kvh = task / job->splits, split = task % job->splits, group = a->n_heads / a->n_kv_heads;
+    int64_t begin = job->first + split * job->per_split, end = begin + job->per_split - 1;
+    float *p = job->partial + (size_t)task * partial_floats(a);
+    if (end > a->pos0)
+        end = a->pos0;
+    if (begin > end) { /* an empty range: contributes nothing */
+        for (int i = 0; i < group; i++)
+            p[i] = -INFINITY;
+        return;
+    }
+    tile_scratch t;
+    if (tile_pass(a, kvh, 0, 1, begin, end, &t)) {
+        *job->failed = 1;
+        return;
+    }
+    memcpy(p, t.max, (size_t)group * sizeof *p);
+    memcpy(p + group, t.sum, (size_t)group * sizeof *p);
+    memcpy(p + 2 * group, t.acc, (size_t)group * a->head_dim * sizeof *p);
+    free(t.q);
+}
+
+/* softmax over all ranges from the ranges' own: each partial sum and
+ * weighted sum rescaled to the overall max. */
+static void merge_splits(const decode_job *job)
+{
+    const attention_job *a = &job->a;
+    int group = a->n_heads / a->n_kv_heads, dh = a->head_dim;
+    for (int kvh = 0; kvh < a->n_kv_heads; kvh++)
+        for (int g = 0; g < group; g++) {
+            float max = -INFINITY, sum = 0, *out = a->out + (size_t)(kvh * group + g) * dh;
+            for (int s = 0; s < job->splits; s++) {
+                const float *p = job->partial + (size_t)(kvh * job->splits + s) * partial_floats(a);
+                max = p[g] > max ? p[g] : max;
+            }
+            memset(out, 0, (size_t)dh * sizeof *out);
+            for (int s = 0; s < job->splits; s++) {
+                const float *p = job->partial + (size_t)(kvh * job->splits + s) * partial_floats(a);
+                if (p[g] == -INFINITY)
+                    continue;
+                float w = expf(p[g] - max);
+                sum += w * p[group + g];
+                for (int d = 0; d < dh; d++)
+                    out[d] += w * p[2 * group + (size_t)g * dh + d];
+            }
+            for (int d = 0; d < dh; d++)
+                out[d] /= sum;
+        }
+}
+
+/* 0 when it ran; -1 when memory was short (the caller takes the per-head path). */
+static int decode_split(sol_backend *b, const attention_job *a)
+{
+    int64_t first = first_key(a, 0), keys = a->pos0 + 1 - first;
+    /* enough ranges for every thread twice over, each at least a block */
+    int splits = (2 * b->threads + a->n_kv_heads - 1) / a->n_kv_heads;
+    int64_t per_split = (keys + splits - 1) / splits;
+    per_split = (per_split + KEY_BLOCK - 1) / KEY_BLOCK * KEY_BLOCK;
+    splits = (int)((keys + per_split - 1) / per_split);
+    int failed = 0;
+    decode_job job = {*a, splits, first, per_split, malloc((size_t)(a->n_kv_heads * splits) * partial_floats(a) *
+                                                           sizeof(float)), &failed};
+    if (!job.partial)
+        return -1;
+    sol_pool_run(pool_of(b), decode_split_task, &job, a->n_kv_heads * splits);
+    if (!failed)
+        merge_splits(&job);
+    free(job.partial);
+    return failed ? -1 : 0;
+}
+
 void sol_cpu_attention(sol_backend *b, const float *q, int m, int64_t pos0, const sol_kv_cache_layer *cache,
                        int n_heads, int n_kv_heads, int head_dim, int64_t window, float *out)
 {
     attention_job job = {q, pos0, cache, n_heads, n_kv_heads, head_dim, window, out};
     if (m == 1) {
-        sol_pool_run(pool_of(b), attention_task, &job, n_heads);
+        if (pos0 + 1 - first_key(&job, 0) < SPLIT_MIN_KEYS || decode_split(b, &job))
+            sol_pool_run(pool_of(b), attention_task, &job, n_heads);
         return;
     }
     prefill_job p = {job, m};

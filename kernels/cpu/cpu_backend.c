@@ -11,6 +11,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/half.h"
 #include "kernels/cpu/quant.h"
+#include "kernels/cpu/simd.h"
 
 /* ---- embedding, norm ---------------------------------------------------- */
 
@@ -38,17 +39,59 @@ static void cpu_rmsnorm(sol_backend *b, const float *x, const float *weight, flo
 
 /* ---- rope, kv (attention is in attention.c) ------------------------------------------------ */
 
-static void cpu_rope(sol_backend *b, float *x, int m, int n_heads, int head_dim, int64_t pos0, const sol_rope *rope)
+/* The step's table (cpu_backend.h), recomputed when the positions or the
+ * frequencies change; NULL when its memory is not there. */
+static const rope_table *rope_table_for(cpu_ctx *ctx, int m, int64_t pos0, const sol_rope *rope)
 {
-    (void)b;
+    rope_table *t = &ctx->rope;
     int half = rope->dims / 2;
+    if (t->cos && t->pos0 == pos0 && t->m == m && t->dims == rope->dims && t->inv_freq == rope->inv_freq)
+        return t;
+    size_t need = (size_t)m * (size_t)half;
+    if (need > t->cap) {
+        float *c = realloc(t->cos, need * sizeof *c), *sn = c ? realloc(t->sin, need * sizeof *sn) : NULL;
+        if (c)
+            t->cos = c;
+        if (!c || !sn) {
+            t->cap = 0;
+            t->m = -1; /* invalid until a later success */
+            return NULL;
+        }
+        t->sin = sn;
+        t->cap = need;
+    }
     for (int r = 0; r < m; r++) {
         double pos = (double)(pos0 + r);
+        for (int i = 0; i < half; i++) {
+            double angle = pos * rope->inv_freq[i];
+            t->cos[(size_t)r * half + i] = (float)cos(angle);
+            t->sin[(size_t)r * half + i] = (float)sin(angle);
+        }
+    }
+    t->pos0 = pos0;
+    t->m = m;
+    t->dims = rope->dims;
+    t->inv_freq = rope->inv_freq;
+    return t;
+}
+
+static void cpu_rope(sol_backend *b, float *x, int m, int n_heads, int head_dim, int64_t pos0, const sol_rope *rope)
+{
+    int half = rope->dims / 2;
+    const rope_table *t = rope_table_for(b->ctx, m, pos0, rope);
+    for (int r = 0; r < m; r++) {
         for (int h = 0; h < n_heads; h++) {
             float *head = x + ((size_t)r * n_heads + h) * head_dim;
             for (int i = 0; i < half; i++) {
-                double angle = pos * rope->inv_freq[i];
-                float c = (float)cos(angle), s = (float)sin(angle);
+                float c, s;
+                if (t) {
+                    c = t->cos[(size_t)r * half + i];
+                    s = t->sin[(size_t)r * half + i];
+                } else { /* no table memory: the same values, computed here */
+                    double angle = (double)(pos0 + r) * rope->inv_freq[i];
+                    c = (float)cos(angle);
+                    s = (float)sin(angle);
+                }
                 int a = rope->neox ? i : 2 * i, z = rope->neox ? i + half : 2 * i + 1;
                 float x0 = head[a], x1 = head[z];
                 head[a] = x0 * c - x1 * s;
@@ -90,8 +133,7 @@ static void cpu_add(sol_backend *b, float *x, const float *y, int64_t n)
 static void cpu_swiglu(sol_backend *b, float *gate, const float *up, int64_t n)
 {
     (void)b;
-    for (int64_t i = 0; i < n; i++)
-        gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    sol_cpu_kernels_active()->swiglu(gate, up, n);
 }
 
 static void cpu_destroy(sol_backend *b)
@@ -102,6 +144,8 @@ static void cpu_destroy(sol_backend *b)
     if (ctx) {
         sol_pool_free(ctx->pool);
         free(ctx->act);
+        free(ctx->rope.cos);
+        free(ctx->rope.sin);
     }
     free(ctx);
     free(b);

@@ -10,10 +10,21 @@
 #include "kernels/cpu/act_q8.h"
 #include "kernels/cpu/pool.h"
 
+/* cos and sin of every (row, frequency) of one step's positions: the same
+ * for every layer, so computed once per step, not once per layer and head. */
+typedef struct {
+    int64_t pos0;
+    int m, dims;
+    const float *inv_freq;
+    float *cos, *sin; /* m x dims/2 each */
+    size_t cap;       /* floats in each */
+} rope_table;
+
 typedef struct {
     sol_pool *pool;
     sol_q8_block *act; /* the quantised input of the running matmul */
     size_t act_cap;    /* blocks */
+    rope_table rope;
 } cpu_ctx;
 
 static inline sol_pool *pool_of(sol_backend *b) { return ((cpu_ctx *)b->ctx)->pool; }

@@ -25,6 +25,8 @@ typedef struct sol_cpu_kernels {
      * acc_i += sum_j w[i * w_stride + j] v_j (attention's weighted sums) */
     void (*cross_dots)(const float *q, int nq, const float *k, int nk, int dh, float *s, int s_stride);
     void (*attn_weighted_sum)(const float *w, int w_stride, int nq, const float *v, int nk, int dh, float *acc);
+    /* gate[i] = silu(gate[i]) * up[i] (elementwise.c) */
+    void (*swiglu)(float *gate, const float *up, int64_t n);
 } sol_cpu_kernels;
 
 /* The table sol_dot and sol_dequantize use: the first call picks the best
@@ -46,6 +48,9 @@ void sol_cross_dots_ref(const float *q, int nq, const float *k, int nk, int dh, 
 void sol_attn_weighted_sum_ref(const float *w, int w_stride, int nq, const float *v, int nk, int dh, float *acc);
 void sol_cross_dots_avx2(const float *q, int nq, const float *k, int nk, int dh, float *s, int s_stride);
 void sol_attn_weighted_sum_avx2(const float *w, int w_stride, int nq, const float *v, int nk, int dh, float *acc);
+
+void sol_swiglu_ref(float *gate, const float *up, int64_t n);
+void sol_swiglu_avx2(float *gate, const float *up, int64_t n);
 
 /* The AVX2 + FMA + F16C kernels (simd_avx2.c); call only when the CPU has
  * all three. They handle every type sol_cpu_supports. */

@@ -36,6 +36,14 @@ status=0
 # The tokenizer against HF tokenizers, on the first (real) model.
 echo "== tokenizer_ref $(basename "$1")"
 "$venv/bin/python" "$here/tokenizer_ref.py" "$sol" "$1" || status=1
+# A prompt of ~180 tokens on the real model: prefill in several chunks and
+# decode over more than 128 cached keys (attention's split-range path).
+long_prompt=$(printf 'The lighthouse keeper counted the ships that passed the rocks each night. %.0s' {1..12})
+echo "== check_engine $(basename "$1") (long prompt, f32 activations)"
+if ! "$venv/bin/python" "$here/check_engine.py" "$sol" "$1" --prompt "$long_prompt" --n 16 \
+        --activations f32; then
+    status=1
+fi
 for model in "$@"; do
     # Short prompt and few tokens: CI time matters; the default prompt is longer.
     echo "== check_engine $(basename "$model") (f32 activations)"

@@ -2,7 +2,9 @@
  * blocks of keys through the dispatched block kernels) against a float64
  * softmax over the same cache, with GQA, sliding windows, f32 and f16
  * caches, row counts that are not multiples of the tile, and keys that span
- * several blocks; the one-row decode path against the same reference. */
+ * several blocks; the one-row decode paths (per head for short caches, key
+ * ranges split across tasks and merged for long ones) against the same
+ * reference. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -125,6 +127,10 @@ static void test_attention_paths(void **state)
         {8, 2, 24, 5, 16, 40, SOL_DT_F32},   /* sliding window of 16; dh not a multiple of 8 */
         {2, 2, 128, 130, 50, 9, SOL_DT_F16}, /* MHA, window inside a long cache */
         {6, 2, 8, 0, 0, 1, SOL_DT_F32},      /* one row */
+        /* decode over long caches: key ranges split across tasks, then merged */
+        {9, 3, 64, 300, 0, 3, SOL_DT_F16},
+        {4, 2, 64, 400, 200, 2, SOL_DT_F32}, /* a window of 200 inside 400 keys */
+        {8, 1, 64, 1000, 0, 1, SOL_DT_F16},  /* MQA: one KV head, many ranges */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         check(be, &shapes[i]);
