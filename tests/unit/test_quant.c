@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define TEST_RNG_SEED 0x9e3779b97f4a7c15ull
+#include "tests/unit/kernel_test.h"
+
 #include "kernels/cpu/half.h"
 #include "kernels/cpu/quant.h"
 
@@ -17,26 +20,6 @@ static sol_dtype types[] = {SOL_DT_F32,  SOL_DT_F16,  SOL_DT_BF16, SOL_DT_Q8_0,
                             SOL_DT_Q4_0, SOL_DT_Q4_1, SOL_DT_Q4_K, SOL_DT_Q6_K};
 
 static sol_dtype type_of(void **state) { return *(sol_dtype *)*state; }
-
-/* ---- deterministic random numbers (xorshift64*) ---------------------------- */
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng_u64(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static double rng_uniform(void) { return (double)(rng_u64() >> 11) * 0x1p-53; }
-
-static float rng_normal(void)
-{
-    double u = rng_uniform() + 0x1p-60, v = rng_uniform();
-    return (float)(sqrt(-2 * log(u)) * cos(2 * M_PI * v));
-}
 
 /* ---- fixtures ------------------------------------------------------------- */
 

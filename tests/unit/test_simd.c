@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define TEST_RNG_SEED 0x243f6a8885a308d3ull
+#include "tests/unit/kernel_test.h"
+
 #include "kernels/backend.h"
 #include "kernels/cpu/act_q8.h"
 #include "kernels/cpu/half.h"
@@ -21,37 +24,6 @@ static sol_dtype types[] = {SOL_DT_F32,  SOL_DT_F16,  SOL_DT_BF16, SOL_DT_Q8_0,
                             SOL_DT_Q4_0, SOL_DT_Q4_1, SOL_DT_Q4_K, SOL_DT_Q6_K};
 
 static sol_dtype type_of(void **state) { return *(sol_dtype *)*state; }
-
-/* The table under test: AVX2 where this CPU has it, else the test is skipped. */
-static const sol_cpu_kernels *simd_or_skip(void)
-{
-    const sol_cpu_kernels *k = sol_cpu_kernels_get("avx2");
-    if (!k) {
-        print_message("no AVX2+FMA+F16C on this CPU (or not an x86 build): skipped\n");
-        skip();
-    }
-    return k;
-}
-
-/* ---- deterministic random numbers (xorshift64*) ---------------------------- */
-
-static uint64_t rng_state = 0x243f6a8885a308d3ull;
-
-static uint64_t rng_u64(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static double rng_uniform(void) { return (double)(rng_u64() >> 11) * 0x1p-53; }
-
-static float rng_normal(void)
-{
-    double u = rng_uniform() + 0x1p-60, v = rng_uniform();
-    return (float)(sqrt(-2 * log(u)) * cos(2 * M_PI * v));
-}
 
 static void put_u16(uint8_t *p, uint16_t v)
 {
@@ -123,7 +95,7 @@ static void check_dequant_bits(const sol_cpu_kernels *k, sol_dtype t, const uint
  * included, infinities, subnormals) in a shuffled order. */
 static void test_dequantize_bit_exact(void **state)
 {
-    const sol_cpu_kernels *k = simd_or_skip();
+    const sol_cpu_kernels *k = avx2_or_skip();
     sol_dtype t = type_of(state);
     int64_t block = sol_dtype_block_elems(t);
     int64_t lengths[] = {1, 3, 5, 7, 33, 100, 1000};
@@ -194,7 +166,7 @@ static void check_dots(const sol_cpu_kernels *k, sol_dtype t, int64_t rows, int6
  * 4099), block types at 1, 3 and 5 blocks (and 16 for the long-row path). */
 static void test_dot_matches_reference(void **state)
 {
-    const sol_cpu_kernels *k = simd_or_skip();
+    const sol_cpu_kernels *k = avx2_or_skip();
     sol_dtype t = type_of(state);
     int64_t block = sol_dtype_block_elems(t);
     int64_t plain_cols[] = {1, 7, 8, 33, 100, 4099}, block_counts[] = {1, 3, 5, 16};
@@ -211,7 +183,7 @@ static void test_dot_matches_reference(void **state)
  * arithmetic still lands within the bound (absolute, scaled by sum |w x|). */
 static void test_dot_cancellation(void **state)
 {
-    const sol_cpu_kernels *k = simd_or_skip();
+    const sol_cpu_kernels *k = avx2_or_skip();
     (void)state;
     enum { N = 1024 };
     float w[N], x[N];
