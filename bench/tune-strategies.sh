@@ -6,7 +6,12 @@
 # seeds, each into its own scratch database so nothing is resumed from the
 # exhaustive run. Each annealing winner is then looked up in the exhaustive
 # run's trials: the ratio is its time to the exhaustive optimum on the same
-# landscape, so run-to-run noise between the two searches does not enter.
+# landscape. Two columns:
+#   replay  `sol tune --landscape`: annealing run on the exhaustive run's
+#           recorded times, nothing measured; the strategy alone, free of noise
+#   live    annealing measuring for real; its pick is then looked up in the
+#           exhaustive landscape, so a machine whose speed moves between the
+#           two runs (this VM's compute halves at times) shows up here
 #
 # usage: bench/tune-strategies.sh [SOL_BIN=build/sol] [SHAPE...]
 # default shapes: SmolLM2-135M's prefill matmuls (64 rows) in Q4_1 and a
@@ -25,7 +30,7 @@ trap 'rm -rf "$work"' EXIT
 trials_json() { SOL_DB="$1" "$sol" db trials --format json; }
 best_json() { SOL_DB="$1" "$sol" db best --format json; }
 
-printf '%-26s %6s %10s %6s  %s\n' shape evals optimum budget "anneal (seed: evals, pick/optimum)"
+printf '%-26s %6s %10s %6s  %s\n' shape evals optimum budget "anneal per seed: replay pick/optimum | live measured, pick/optimum"
 for shape in "${shapes[@]}"; do
     ex="$work/exhaustive.db"
     rm -f "$ex"*
@@ -42,14 +47,19 @@ for shape in "${shapes[@]}"; do
             >/dev/null 2>"$work/an.err" || { cat "$work/an.err" >&2; exit 1; }
         trials_json "$an" >"$work/an.json"
         best_json "$an" >"$work/an-best.json"
-        line+=$(python3 - "$work/ex.json" "$work/an.json" "$work/an-best.json" "$seed" <<'PY'
+        SOL_DB="$work/replay.db" "$sol" tune --shape "$shape" --strategy anneal --budget "$budget" --seed "$seed" \
+            --landscape "$ex" >"$work/replay.out" 2>"$work/replay.err" || { cat "$work/replay.err" >&2; exit 1; }
+        line+=$(python3 - "$work/ex.json" "$work/an.json" "$work/an-best.json" "$seed" "$work/replay.out" <<'PY'
 import json, sys
 ex, an, best, seed = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), json.load(open(sys.argv[3])), sys.argv[4]
 times = {t["params_json"]: t["median_s"] for t in ex if t["correct"]}
 optimum = min(times.values())
-pick = best[0]["params_json"]
-ratio = times[pick] / optimum
-print(f" {seed}: {len(an)}, {ratio:.3f}{'' if ratio <= 1.03 else ' (>3%)'};", end="")
+# the replay's pick: the JSON at the end of its table row
+replay_pick = json.loads(open(sys.argv[5]).read().strip().splitlines()[-1].split("  ")[-1])
+replay = times[json.dumps(replay_pick, separators=(",", ":"))] / optimum
+live = times[best[0]["params_json"]] / optimum
+mark = lambda r: "" if r <= 1.03 else " (>3%)"
+print(f" {seed}: {replay:.3f}{mark(replay)} | {len(an)}, {live:.3f}{mark(live)};", end="")
 PY
 )
     done

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,7 +36,7 @@ void usage_tune(FILE *f)
 {
     fprintf(f, "usage: sol tune MODEL [--strategy exhaustive|random|anneal] [--budget N] [--seed S]\n"
                "                [--threads N] [--reps R] [--force] [--prefill P] [--backend cpu]\n"
-               "                [--kernels matvec,matmul] [--activations q8|f32]\n"
+               "                [--kernels matvec,matmul] [--activations q8|f32] [--landscape FILE]\n"
                "       sol tune --shape matvec:TYPE:NxK | matmul:TYPE:NxKxM [options]\n\n"
                "Tunes the CPU matmul's launch parameters (tasks per thread, weight rows kept in\n"
                "cache while the inputs pass, and for the 8-bit integer dots the tile of weight\n"
@@ -50,7 +51,11 @@ void usage_tune(FILE *f)
                "measured configurations (--force measures again). Ctrl-C stops after the\n"
                "current trial. The winner and the default are then measured again, alternately,\n"
                "5 times each: the winner is kept only when it is faster side by side (the table\n"
-               "shows those medians). Winners go to the database: `sol db best`.\n");
+               "shows those medians). Winners go to the database: `sol db best`.\n\n"
+               "--landscape FILE replays the search on the trials another database recorded\n"
+               "(e.g. an exhaustive run's) instead of measuring: a strategy judged on one fixed\n"
+               "landscape, free of this run's noise. Nothing is measured or stored; the table\n"
+               "shows the recorded times of the default and the pick.\n");
 }
 
 static volatile sig_atomic_t interrupted;
@@ -71,14 +76,15 @@ typedef struct {
 typedef struct {
     const sol_trial_row *key;
     sol_tune_space *space;
-    double *seen; /* by linear index; NAN = not measured */
+    double *seen;   /* by linear index; NAN = not measured */
+    int any_device; /* --landscape: another file, whose device ids are its own */
 } resume_ctx;
 
 static int collect_trial(void *user, const sol_trial_row *row)
 {
     resume_ctx *r = user;
     const sol_trial_row *k = r->key;
-    if (row->device_id != k->device_id || strcmp(row->kernel, k->kernel) || strcmp(row->source_hash, k->source_hash) ||
+    if ((!r->any_device && row->device_id != k->device_id) || strcmp(row->kernel, k->kernel) || strcmp(row->source_hash, k->source_hash) ||
         strcmp(row->compile_flags, k->compile_flags) || strcmp(row->shape, k->shape) || strcmp(row->dtype, k->dtype))
         return 0;
     for (int64_t i = 0; i < sol_space_size(r->space); i++) {
@@ -99,6 +105,7 @@ typedef struct {
     double *seen;           /* time by linear index (stored trials included) */
     unsigned char *counted; /* configurations shown in the progress count */
     int done, total, force;
+    int replay; /* --landscape: times come from seen, nothing is measured or stored */
     double default_s, best_s;
     const char *label;
     sol_err *err;
@@ -122,7 +129,9 @@ static double eval_and_store(void *user, const sol_tune_config *c)
         return NAN; /* stops the search */
     int64_t at = sol_space_encode(t->bench->space, c);
     double time_s = t->seen[at];
-    int first_time = isnan(time_s) || (t->force && !t->counted[at]);
+    if (t->replay && isnan(time_s))
+        time_s = -1; /* not in the landscape: never chosen */
+    int first_time = !t->replay && (isnan(time_s) || (t->force && !t->counted[at]));
     if (first_time) {
         time_s = sol_matmul_bench_eval(t->bench, c);
         sol_trial_row row = t->key;
@@ -174,7 +183,7 @@ static void confirm_against_default(sol_matmul_bench *bench, const sol_tune_spac
     r->best_time_s = sol_median(best, CONFIRM_ROUNDS, NULL, NULL);
 }
 
-static int tune_shape(sol_backend *be, sol_db *db, int64_t device, const sol_matmul_problem *pb,
+static int tune_shape(sol_backend *be, sol_db *db, sol_db *landscape, int64_t device, const sol_matmul_problem *pb,
                       const sol_strategy_ops *strategy, int budget, uint64_t seed, int reps, int force,
                       size_t llc, shape_result *out, sol_err *err)
 {
@@ -184,7 +193,8 @@ static int tune_shape(sol_backend *be, sol_db *db, int64_t device, const sol_mat
     int rc = sol_matmul_bench_init(&bench, be, pb, &space, seed, llc, reps, err);
     if (rc)
         return rc;
-    tune_ctx t = {.bench = &bench, .db = db, .force = force, .label = out->shape, .err = err};
+    tune_ctx t = {.bench = &bench, .db = db, .force = force, .replay = landscape != NULL, .label = out->shape,
+                  .err = err};
     t.key.device_id = device;
     snprintf(t.key.kernel, sizeof t.key.kernel, "%s", space.kernel);
     snprintf(t.key.source_hash, sizeof t.key.source_hash, "%s", source_hash());
@@ -202,8 +212,9 @@ static int tune_shape(sol_backend *be, sol_db *db, int64_t device, const sol_mat
     }
     for (int64_t i = 0; i < size; i++)
         t.seen[i] = NAN;
-    resume_ctx resume = {&t.key, &space, t.seen};
-    if (!force && (rc = sol_db_trials(db, collect_trial, &resume, err)))
+    resume_ctx resume = {&t.key, &space, t.seen, landscape != NULL};
+    if (landscape ? (rc = sol_db_trials(landscape, collect_trial, &resume, err)) != 0
+                  : !force && (rc = sol_db_trials(db, collect_trial, &resume, err)) != 0)
         goto exit;
     int valid = 0;
     for (int64_t i = 0; i < size; i++) {
@@ -225,7 +236,7 @@ static int tune_shape(sol_backend *be, sol_db *db, int64_t device, const sol_mat
         goto exit;
     out->pb = pb;
     out->default_s = t.default_s;
-    if (r.best_time_s > 0 && t.default_s > 0 &&
+    if (r.best_time_s > 0 && t.default_s > 0 && !t.replay &&
         sol_space_encode(&space, &r.best) != sol_space_encode(&space, &space.default_config) && !interrupted)
         confirm_against_default(&bench, &space, &r, out);
     out->best_s = r.best_time_s;
@@ -239,7 +250,7 @@ static int tune_shape(sol_backend *be, sol_db *db, int64_t device, const sol_mat
         free(json);
         out->best_s = out->default_s;
     }
-    if (out->best_s > 0) {
+    if (out->best_s > 0 && !t.replay) {
         sol_best_row best = {.device_id = device, .median_s = out->best_s, .default_s = out->default_s,
                              .time = (int64_t)time(NULL)};
         snprintf(best.kernel, sizeof best.kernel, "%s", space.kernel);
@@ -290,13 +301,14 @@ static int model_problems(const char *spec, int prefill, sol_matmul_problem *pb,
 
 int cmd_tune(int argc, char **argv)
 {
-    enum { O_STRATEGY = 6000, O_BUDGET, O_SEED, O_REPS, O_FORCE, O_SHAPE, O_PREFILL, O_BACKEND, O_KERNELS, O_ACT };
+    enum { O_STRATEGY = 6000, O_BUDGET, O_SEED, O_REPS, O_FORCE, O_SHAPE, O_PREFILL, O_BACKEND, O_KERNELS, O_ACT, O_LANDSCAPE };
     static const struct option long_opts[] = {
         {"strategy", 1, 0, O_STRATEGY}, {"budget", 1, 0, O_BUDGET},   {"seed", 1, 0, O_SEED},
         {"threads", 1, 0, 't'},         {"reps", 1, 0, O_REPS},       {"force", 0, 0, O_FORCE},
         {"shape", 1, 0, O_SHAPE},       {"prefill", 1, 0, O_PREFILL}, {"backend", 1, 0, O_BACKEND},
-        {"kernels", 1, 0, O_KERNELS},   {"activations", 1, 0, O_ACT}, {0, 0, 0, 0}};
-    const char *strategy_name = "anneal", *shape = NULL, *kernels = "matvec,matmul";
+        {"kernels", 1, 0, O_KERNELS},   {"activations", 1, 0, O_ACT}, {"landscape", 1, 0, O_LANDSCAPE},
+        {0, 0, 0, 0}};
+    const char *strategy_name = "anneal", *shape = NULL, *kernels = "matvec,matmul", *landscape_path = NULL;
     long long budget = 0, seed = 1, threads = 0, reps = 5, prefill = 0;
     int force = 0, c;
     sol_activations act = SOL_ACT_Q8;
@@ -319,6 +331,7 @@ int cmd_tune(int argc, char **argv)
         case O_FORCE: force = 1; break;
         case O_SHAPE: shape = optarg; break;
         case O_KERNELS: kernels = optarg; break;
+        case O_LANDSCAPE: landscape_path = optarg; break;
         case O_ACT:
             if (cli_parse_activations("tune", optarg, &act))
                 return SOL_ERR_USAGE;
@@ -363,15 +376,19 @@ int cmd_tune(int argc, char **argv)
 
     sol_hw hw;
     sol_device_info dev;
-    sol_db *db = NULL;
+    sol_db *db = NULL, *landscape = NULL;
     sol_backend *be = NULL;
     int64_t device = 0;
+    struct stat landscape_st;
+    if (landscape_path && stat(landscape_path, &landscape_st) != 0)
+        return cli_usage_error("tune", "--landscape: %s does not exist", landscape_path);
     shape_result *results = calloc((size_t)n, sizeof *results);
     if (!results)
         return SOL_ERR_RUNTIME;
     sol_hw_detect_cpu(&hw, &err);
     cli_cpu_device(&hw, &dev);
     if ((rc = sol_db_open(NULL, &db, &err)) || (rc = sol_db_device(db, &dev, &device, &err)) ||
+        (landscape_path && (rc = sol_db_open(landscape_path, &landscape, &err))) ||
         (rc = sol_cpu_backend_new((int)threads, &be, &err)))
         goto exit;
     signal(SIGINT, on_sigint);
@@ -387,7 +404,7 @@ int cmd_tune(int argc, char **argv)
         char label[64];
         sol_matmul_problem_format(&problems[i], label, sizeof label);
         snprintf(results[i].shape, sizeof results[i].shape, "%s", label);
-        rc = tune_shape(be, db, device, &problems[i], strategy, (int)budget, (uint64_t)seed, (int)reps, force,
+        rc = tune_shape(be, db, landscape, device, &problems[i], strategy, (int)budget, (uint64_t)seed, (int)reps, force,
                         (size_t)(hw.llc_bytes.value > 0 ? hw.llc_bytes.value : 32 << 20), &results[i], &err);
     }
     if (!rc) {
@@ -404,6 +421,7 @@ exit:
     if (be)
         be->destroy(be);
     sol_db_close(db);
+    sol_db_close(landscape);
     free(results);
     return rc ? cli_fail("tune", &err) : (interrupted ? 130 : 0);
 }

@@ -693,6 +693,19 @@ static void test_tune_resume_and_key(void **state)
     expect_error(2, "tune --shape matvec:q8_0:256x512 --strategy bayes", "--strategy", "bayes");
     expect_error(2, "tune", "MODEL", NULL);
     expect_error(2, "tune --shape matvec:q8_0:256x512 --activations int4", "--activations", "int4");
+    /* a replay on the recorded landscape measures and stores nothing */
+    setenv("SOL_TUNE_SOURCE_HASH", "testhash-a", 1);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "tune --shape matvec:q8_0:256x512 --strategy anneal --budget 4 --landscape %s",
+             getenv("SOL_DB"));
+    r = run(cmd);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "256x512x1"));
+    done(&r);
+    unsetenv("SOL_TUNE_SOURCE_HASH");
+    assert_int_equal(count_trials("256x512x1"), first + 3 + 1);
+    expect_error(2, "tune --shape matvec:q8_0:256x512 --landscape /nonexistent/x.db", "--landscape",
+                 "/nonexistent/x.db");
     /* f32 activations are another kernel: tuned separately, stored separately */
     r = run("tune --shape matvec:q8_0:256x512 --strategy exhaustive --reps 5 --activations f32");
     assert_int_equal(r.status, 0);
