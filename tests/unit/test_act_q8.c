@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define TEST_RNG_SEED 0x452821e638d01377ull
+#include "tests/unit/kernel_test.h"
+
 #include "kernels/cpu/act_q8.h"
 #include "kernels/cpu/half.h"
 #include "kernels/cpu/quant.h"
@@ -22,36 +25,6 @@
 static sol_dtype types[] = {SOL_DT_Q8_0, SOL_DT_Q4_0, SOL_DT_Q4_1, SOL_DT_Q4_K, SOL_DT_Q6_K};
 
 static sol_dtype type_of(void **state) { return *(sol_dtype *)*state; }
-
-static const sol_cpu_kernels *avx2_or_skip(void)
-{
-    const sol_cpu_kernels *k = sol_cpu_kernels_get("avx2");
-    if (!k) {
-        print_message("no AVX2+FMA+F16C on this CPU (or not an x86 build): skipped\n");
-        skip();
-    }
-    return k;
-}
-
-/* ---- deterministic random numbers (xorshift64*) ---------------------------- */
-
-static uint64_t rng_state = 0x452821e638d01377ull;
-
-static uint64_t rng_u64(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static double rng_uniform(void) { return (double)(rng_u64() >> 11) * 0x1p-53; }
-
-static float rng_normal(void)
-{
-    double u = rng_uniform() + 0x1p-60, v = rng_uniform();
-    return (float)(sqrt(-2 * log(u)) * cos(2 * M_PI * v));
-}
 
 /* ---- activation quantisation: bit for bit ---------------------------------- */
 
