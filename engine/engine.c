@@ -326,6 +326,20 @@ static int run_matmul_group(sol_engine *e, int i, int rows)
     return n;
 }
 
+/* RoPE followed by the KV write of the same layer: one backend call that
+ * rotates and stores each K row in one pass. Returns 2, or 0 when op i does
+ * not start such a pair. */
+static int run_rope_kv_write(sol_engine *e, int i, int rows)
+{
+    const sol_op *op = &e->plan.ops[i], *next = i + 1 < e->plan.n_ops ? &e->plan.ops[i + 1] : NULL;
+    if (op->kind != SOL_OP_ROPE || !next || next->kind != SOL_OP_KV_WRITE || next->layer != op->layer)
+        return 0;
+    const sol_model *m = &e->model;
+    e->be->rope_kv_write(e->be, e->q, e->k, e->v, rows, m->n_heads, m->head_dim, e->pos, &e->w.rope,
+                         &e->cache[next->layer]);
+    return 2;
+}
+
 /* The time of ops i..i+n-1, run as one launch, shared in proportion to the
  * bytes each moves (the matmuls of a group are memory-bound in decode). */
 static void share_time(const sol_plan *plan, int i, int n, double seconds, sol_step_timing *slot)
@@ -357,6 +371,8 @@ static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logi
     double start = sol_now_s(), t0 = start;
     for (int i = 0; i < e->plan.n_ops && !rc;) {
         int n = run_matmul_group(e, i, rows);
+        if (n == 0)
+            n = run_rope_kv_write(e, i, rows);
         if (n == 0) {
             rc = exec_op(e, &e->plan.ops[i], tokens, rows, next, err);
             n = 1;

@@ -94,6 +94,10 @@ struct sol_backend {
                          const float *x, int m, float *const *y);
     /* rotates m rows of n_heads heads at positions pos0..pos0+m-1 in place */
     void (*rope)(sol_backend *b, float *x, int m, int n_heads, int head_dim, int64_t pos0, const sol_rope *rope);
+    /* rope of q and k, then k and v stored, in one pass per row (the
+     * rotated k is also left in k) */
+    void (*rope_kv_write)(sol_backend *b, float *q, float *k, const float *v, int m, int n_heads, int head_dim,
+                          int64_t pos0, const sol_rope *rope, sol_kv_cache_layer *cache);
     /* stores m rows of K and V at positions pos0.. */
     void (*kv_write)(sol_backend *b, const float *k, const float *v, int m, int64_t pos0, sol_kv_cache_layer *cache);
     /* causal attention of m query rows at positions pos0.. over the cache;

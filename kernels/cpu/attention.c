@@ -297,6 +297,7 @@ static int decode_split(sol_backend *b, const attention_job *a)
 void sol_cpu_attention(sol_backend *b, const float *q, int m, int64_t pos0, const sol_kv_cache_layer *cache,
                        int n_heads, int n_kv_heads, int head_dim, int64_t window, float *out)
 {
+    forget_quantized(b);
     attention_job job = {q, pos0, cache, n_heads, n_kv_heads, head_dim, window, out};
     if (m == 1) {
         if (pos0 + 1 - first_key(&job, 0) < SPLIT_MIN_KEYS || decode_split(b, &job))

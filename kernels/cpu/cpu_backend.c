@@ -17,15 +17,27 @@
 
 static void cpu_embed(sol_backend *b, const sol_weight_view *table, const int32_t *tokens, int m, float *out)
 {
-    (void)b;
+    forget_quantized(b);
     for (int i = 0; i < m; i++)
         sol_dequantize(table->type, (const char *)table->data + (size_t)tokens[i] * table->row_bytes,
                        out + (size_t)i * table->cols, table->cols);
 }
 
+/* With 8-bit activations the norm's output is what the next matmuls
+ * quantise: it happens here, row by row while the row is in cache, and the
+ * matmuls (q/k/v, gate/up) take the copy (cpu_backend.h). */
+static int quantizes_output(sol_backend *b, int64_t row_elems, int64_t elems)
+{
+    cpu_ctx *ctx = b->ctx;
+    forget_quantized(b);
+    return b->activations == SOL_ACT_Q8 && row_elems % SOL_Q8_BLOCK == 0 &&
+           act_reserve(ctx, (size_t)(elems / SOL_Q8_BLOCK)) == 0;
+}
+
 static void cpu_rmsnorm(sol_backend *b, const float *x, const float *weight, float eps, int m, int64_t n, float *out)
 {
-    (void)b;
+    cpu_ctx *ctx = b->ctx;
+    int quantize = quantizes_output(b, n, (int64_t)m * n);
     for (int r = 0; r < m; r++) {
         const float *row = x + (size_t)r * n;
         double sum = 0;
@@ -34,6 +46,12 @@ static void cpu_rmsnorm(sol_backend *b, const float *x, const float *weight, flo
         float scale = 1.0f / sqrtf((float)(sum / n) + eps);
         for (int64_t i = 0; i < n; i++)
             out[(size_t)r * n + i] = row[i] * scale * weight[i];
+        if (quantize)
+            sol_quantize_act(out + (size_t)r * n, ctx->act + (size_t)r * (n / SOL_Q8_BLOCK), n);
+    }
+    if (quantize) {
+        ctx->act_src = out;
+        ctx->act_elems = (int64_t)m * n;
     }
 }
 
@@ -75,30 +93,36 @@ static const rope_table *rope_table_for(cpu_ctx *ctx, int m, int64_t pos0, const
     return t;
 }
 
-static void cpu_rope(sol_backend *b, float *x, int m, int n_heads, int head_dim, int64_t pos0, const sol_rope *rope)
+/* Rotates the n_heads heads of row r (at x) in place. */
+static void rope_row(float *x, int r, int n_heads, int head_dim, int64_t pos0, const sol_rope *rope, const rope_table *t)
 {
     int half = rope->dims / 2;
-    const rope_table *t = rope_table_for(b->ctx, m, pos0, rope);
-    for (int r = 0; r < m; r++) {
-        for (int h = 0; h < n_heads; h++) {
-            float *head = x + ((size_t)r * n_heads + h) * head_dim;
-            for (int i = 0; i < half; i++) {
-                float c, s;
-                if (t) {
-                    c = t->cos[(size_t)r * half + i];
-                    s = t->sin[(size_t)r * half + i];
-                } else { /* no table memory: the same values, computed here */
-                    double angle = (double)(pos0 + r) * rope->inv_freq[i];
-                    c = (float)cos(angle);
-                    s = (float)sin(angle);
-                }
-                int a = rope->neox ? i : 2 * i, z = rope->neox ? i + half : 2 * i + 1;
-                float x0 = head[a], x1 = head[z];
-                head[a] = x0 * c - x1 * s;
-                head[z] = x0 * s + x1 * c;
+    for (int h = 0; h < n_heads; h++) {
+        float *head = x + (size_t)h * head_dim;
+        for (int i = 0; i < half; i++) {
+            float c, s;
+            if (t) {
+                c = t->cos[(size_t)r * half + i];
+                s = t->sin[(size_t)r * half + i];
+            } else { /* no table memory: the same values, computed here */
+                double angle = (double)(pos0 + r) * rope->inv_freq[i];
+                c = (float)cos(angle);
+                s = (float)sin(angle);
             }
+            int a = rope->neox ? i : 2 * i, z = rope->neox ? i + half : 2 * i + 1;
+            float x0 = head[a], x1 = head[z];
+            head[a] = x0 * c - x1 * s;
+            head[z] = x0 * s + x1 * c;
         }
     }
+}
+
+static void cpu_rope(sol_backend *b, float *x, int m, int n_heads, int head_dim, int64_t pos0, const sol_rope *rope)
+{
+    forget_quantized(b);
+    const rope_table *t = rope_table_for(b->ctx, m, pos0, rope);
+    for (int r = 0; r < m; r++)
+        rope_row(x + (size_t)r * n_heads * head_dim, r, n_heads, head_dim, pos0, rope, t);
 }
 
 static void store_row(sol_dtype type, void *base, int64_t slot, int64_t width, const float *src)
@@ -114,9 +138,26 @@ static void store_row(sol_dtype type, void *base, int64_t slot, int64_t width, c
 
 static void cpu_kv_write(sol_backend *b, const float *k, const float *v, int m, int64_t pos0, sol_kv_cache_layer *cache)
 {
-    (void)b;
+    forget_quantized(b);
     for (int r = 0; r < m; r++) {
         store_row(cache->type, cache->k, pos0 + r, cache->width, k + (size_t)r * cache->width);
+        store_row(cache->type, cache->v, pos0 + r, cache->width, v + (size_t)r * cache->width);
+    }
+}
+
+/* RoPE and the KV write in one pass per row: each K row is rotated and
+ * stored (converted to f16) while it is in cache. */
+static void cpu_rope_kv_write(sol_backend *b, float *q, float *k, const float *v, int m, int n_heads, int head_dim,
+                              int64_t pos0, const sol_rope *rope, sol_kv_cache_layer *cache)
+{
+    forget_quantized(b);
+    const rope_table *t = rope_table_for(b->ctx, m, pos0, rope);
+    int n_kv_heads = (int)(cache->width / head_dim);
+    for (int r = 0; r < m; r++) {
+        float *k_row = k + (size_t)r * cache->width;
+        rope_row(q + (size_t)r * n_heads * head_dim, r, n_heads, head_dim, pos0, rope, t);
+        rope_row(k_row, r, n_kv_heads, head_dim, pos0, rope, t);
+        store_row(cache->type, cache->k, pos0 + r, cache->width, k_row);
         store_row(cache->type, cache->v, pos0 + r, cache->width, v + (size_t)r * cache->width);
     }
 }
@@ -125,15 +166,29 @@ static void cpu_kv_write(sol_backend *b, const float *k, const float *v, int m, 
 
 static void cpu_add(sol_backend *b, float *x, const float *y, int64_t n)
 {
-    (void)b;
+    forget_quantized(b);
     for (int64_t i = 0; i < n; i++)
         x[i] += y[i];
 }
 
+/* SwiGLU's output is the down projection's input: with 8-bit activations
+ * it is quantised chunk by chunk right after it is computed. */
 static void cpu_swiglu(sol_backend *b, float *gate, const float *up, int64_t n)
 {
-    (void)b;
-    sol_cpu_kernels_active()->swiglu(gate, up, n);
+    enum { CHUNK = 1024 }; /* a multiple of the block, small enough for L1 */
+    cpu_ctx *ctx = b->ctx;
+    const sol_cpu_kernels *k = sol_cpu_kernels_active();
+    int quantize = quantizes_output(b, n, n);
+    for (int64_t i = 0; i < n; i += CHUNK) {
+        int64_t len = n - i < CHUNK ? n - i : CHUNK;
+        k->swiglu(gate + i, up + i, len);
+        if (quantize)
+            k->quantize_act(gate + i, ctx->act + i / SOL_Q8_BLOCK, len);
+    }
+    if (quantize) {
+        ctx->act_src = gate;
+        ctx->act_elems = n;
+    }
 }
 
 static void cpu_destroy(sol_backend *b)
@@ -205,6 +260,7 @@ int sol_cpu_backend_new(int threads, sol_backend **out, sol_err *err)
         .matmul_group = sol_cpu_matmul_group,
         .rope = cpu_rope,
         .kv_write = cpu_kv_write,
+        .rope_kv_write = cpu_rope_kv_write,
         .attention = sol_cpu_attention,
         .add = cpu_add,
         .swiglu = cpu_swiglu,

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "kernels/backend.h"
 #include "kernels/cpu/act_q8.h"
@@ -24,10 +25,30 @@ typedef struct {
     sol_pool *pool;
     sol_q8_block *act; /* the quantised input of the running matmul */
     size_t act_cap;    /* blocks */
+    /* Fusion: rmsnorm and swiglu quantise the rows they write while they are
+     * in cache; act then holds act_elems values of act_src, for the very next
+     * backend call only (a matmul takes it; every other op forgets it). */
+    const float *act_src;
+    int64_t act_elems;
     rope_table rope;
 } cpu_ctx;
 
 static inline sol_pool *pool_of(sol_backend *b) { return ((cpu_ctx *)b->ctx)->pool; }
+
+static inline void forget_quantized(sol_backend *b) { ((cpu_ctx *)b->ctx)->act_src = NULL; }
+
+/* act grown to `blocks`; -1 when that memory is not there. */
+static inline int act_reserve(cpu_ctx *ctx, size_t blocks)
+{
+    if (blocks <= ctx->act_cap)
+        return 0;
+    sol_q8_block *act = realloc(ctx->act, blocks * sizeof *act);
+    if (!act)
+        return -1;
+    ctx->act = act;
+    ctx->act_cap = blocks;
+    return 0;
+}
 
 /* Splits [0, n) into n_tasks nearly equal ranges. */
 static inline void task_range(int64_t n, int task, int n_tasks, int64_t *begin, int64_t *end)

@@ -103,14 +103,10 @@ static void matmul_q8_task(void *arg, int task, int n_tasks)
  * scratch; NULL when that memory is not there (the caller falls back). */
 static const sol_q8_block *quantize_input(cpu_ctx *ctx, const float *x, int m, int64_t cols)
 {
-    size_t blocks = (size_t)m * (size_t)(cols / SOL_Q8_BLOCK);
-    if (blocks > ctx->act_cap) {
-        sol_q8_block *act = realloc(ctx->act, blocks * sizeof *act);
-        if (!act)
-            return NULL;
-        ctx->act = act;
-        ctx->act_cap = blocks;
-    }
+    if (ctx->act_src == x && ctx->act_elems == (int64_t)m * cols) /* the previous op quantised it */
+        return ctx->act;
+    if (act_reserve(ctx, (size_t)m * (size_t)(cols / SOL_Q8_BLOCK)))
+        return NULL;
     for (int i = 0; i < m; i++)
         sol_quantize_act(x + (size_t)i * cols, ctx->act + (size_t)i * (cols / SOL_Q8_BLOCK), cols);
     return ctx->act;
@@ -164,6 +160,7 @@ void sol_cpu_matmul_with(sol_backend *b, const sol_weight_view *w, const float *
     matmul_plan plan;
     plan_matmul(b, w, bias, x, xq, m, y, p, &plan);
     sol_pool_run(pool_of(b), planned_task, &plan, plan.n_tasks);
+    forget_quantized(b);
 }
 
 /* The tuned parameters of this (type, shape) on the path it takes, else the
@@ -220,4 +217,5 @@ void sol_cpu_matmul_group(sol_backend *b, int n, const sol_weight_view *const *w
         total += g.plans[j].n_tasks;
     }
     sol_pool_run(pool_of(b), group_task, &g, total);
+    forget_quantized(b);
 }
