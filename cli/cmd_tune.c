@@ -225,7 +225,7 @@ static int tune_shape(sol_backend *be, sol_db *db, sol_db *landscape, int64_t de
     t.total = budget > 0 && budget < valid ? budget : valid;
     /* the default first: the speed-up is measured against it */
     t.default_s = eval_and_store(&t, &space.default_config);
-    sol_search_result r;
+    sol_search_result r = {.best_time_s = -1}; /* interrupted before the search: nothing found */
     if (!interrupted && !t.failed)
         rc = sol_search(strategy, &space, budget, seed, eval_and_store, &t, &r, err);
     if (isatty(2))
@@ -289,8 +289,9 @@ static int model_problems(const char *spec, int prefill, sol_matmul_problem *pb,
                 continue;
             sol_matmul_problem cand = {op->wtype, op->n, op->k, (int)op->m, SOL_ACT_Q8};
             int dup = 0;
-            for (int j = 0; j < *n; j++)
-                dup |= !memcmp(&pb[j], &cand, sizeof cand);
+            for (int j = 0; j < *n; j++) /* fields, not memcmp: padding bytes are unspecified */
+                dup |= pb[j].type == cand.type && pb[j].rows == cand.rows && pb[j].cols == cand.cols &&
+                       pb[j].m == cand.m && pb[j].act == cand.act;
             if (!dup && *n < cap)
                 pb[(*n)++] = cand;
         }
