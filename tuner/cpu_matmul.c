@@ -87,16 +87,10 @@ static float *quantized_input(const float *x, int m, int64_t cols)
 {
     size_t n = (size_t)m * (size_t)cols;
     float *out = malloc(n * sizeof *out);
-    sol_q8_block *blocks = malloc(n / SOL_Q8_BLOCK * sizeof *blocks);
-    if (out && blocks) {
-        sol_quantize_act_ref(x, blocks, (int64_t)n);
-        for (size_t i = 0; i < n; i++)
-            out[i] = blocks[i / SOL_Q8_BLOCK].d * (float)blocks[i / SOL_Q8_BLOCK].q[i % SOL_Q8_BLOCK];
-    } else {
+    if (out && sol_act_q8_round_trip(x, out, (int64_t)n)) {
         free(out);
         out = NULL;
     }
-    free(blocks);
     return out;
 }
 

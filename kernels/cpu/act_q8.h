@@ -43,6 +43,11 @@ int sol_act_q8_applies(sol_dtype t);
 /* out[0 .. n/32) = the blocks of x[0 .. n). */
 void sol_quantize_act(const float *x, sol_q8_block *out, int64_t n);
 
+/* out[0 .. n) = x as the integer dots see it: quantised (reference rule)
+ * and back, q * d, in f32. For references that check the integer-dot path.
+ * -1 when scratch memory is not there. */
+int sol_act_q8_round_trip(const float *x, float *out, int64_t n);
+
 /* A tile of dot products: out[i * out_stride + r] = dot(weight row r, input i)
  * for r < n_rows, i < n_x. Weight row r starts at w + r * row_bytes; input i
  * at x + i * x_stride (in blocks). */

@@ -4,6 +4,7 @@
  * arithmetic. Plain C; what the AVX2 kernels are checked against. */
 #include <assert.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cpu/act_q8.h"
@@ -32,6 +33,19 @@ void sol_quantize_act_ref(const float *x, sol_q8_block *out, int64_t n)
         out[b].d = d;
         out[b].sum = d * (float)sum;
     }
+}
+
+int sol_act_q8_round_trip(const float *x, float *out, int64_t n)
+{
+    assert(n % SOL_Q8_BLOCK == 0);
+    sol_q8_block *blocks = malloc((size_t)(n / SOL_Q8_BLOCK) * sizeof *blocks);
+    if (!blocks)
+        return -1;
+    sol_quantize_act_ref(x, blocks, n);
+    for (int64_t i = 0; i < n; i++)
+        out[i] = blocks[i / SOL_Q8_BLOCK].d * (float)blocks[i / SOL_Q8_BLOCK].q[i % SOL_Q8_BLOCK];
+    free(blocks);
+    return 0;
 }
 
 /* One 32-element chunk of a weight row: value[i] = step[i / 16] * code[i]

@@ -30,17 +30,7 @@ void sol_attn_weighted_sum_ref(const float *w, int w_stride, int nq, const float
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#define AVX2 __attribute__((target("avx2,fma")))
-
-AVX2 static inline float hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#include "kernels/cpu/avx2_util.h"
 
 /* Four queries against one key: the key vector is loaded once per 8 floats. */
 AVX2 static void scores_4x1(const float *q, int dh, const float *k, float out[4])
@@ -53,10 +43,10 @@ AVX2 static void scores_4x1(const float *q, int dh, const float *k, float out[4]
         a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 2 * dh + d), kv, a2);
         a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 3 * dh + d), kv, a3);
     }
-    out[0] = hsum8(a0);
-    out[1] = hsum8(a1);
-    out[2] = hsum8(a2);
-    out[3] = hsum8(a3);
+    out[0] = hsum(a0);
+    out[1] = hsum(a1);
+    out[2] = hsum(a2);
+    out[3] = hsum(a3);
 }
 
 /* Four rows against two: six loads feed eight FMAs. */
@@ -76,14 +66,14 @@ AVX2 static void scores_4x2(const float *q, int dh, const float *k, float out[8]
         b2 = _mm256_fmadd_ps(q2, k1, b2);
         b3 = _mm256_fmadd_ps(q3, k1, b3);
     }
-    out[0] = hsum8(a0);
-    out[1] = hsum8(a1);
-    out[2] = hsum8(a2);
-    out[3] = hsum8(a3);
-    out[4] = hsum8(b0);
-    out[5] = hsum8(b1);
-    out[6] = hsum8(b2);
-    out[7] = hsum8(b3);
+    out[0] = hsum(a0);
+    out[1] = hsum(a1);
+    out[2] = hsum(a2);
+    out[3] = hsum(a3);
+    out[4] = hsum(b0);
+    out[5] = hsum(b1);
+    out[6] = hsum(b2);
+    out[7] = hsum(b3);
 }
 
 AVX2 static float score_1x1(const float *q, int dh, const float *k)
@@ -91,7 +81,7 @@ AVX2 static float score_1x1(const float *q, int dh, const float *k)
     __m256 a = _mm256_setzero_ps();
     for (int d = 0; d < dh; d += 8)
         a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), a);
-    return hsum8(a);
+    return hsum(a);
 }
 
 /* dh a multiple of 8 (else the reference). */

@@ -12,9 +12,7 @@ void sol_swiglu_ref(float *gate, const float *up, int64_t n)
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#define AVX2 __attribute__((target("avx2,fma")))
+#include "kernels/cpu/avx2_util.h"
 
 /* exp(x) for x in [-87, 88] (clamped outside): x = n ln2 + r with |r| <=
  * ln2 / 2, exp(r) by its degree-6 Taylor polynomial (relative error below

@@ -5,25 +5,16 @@
  * several blocks; the one-row decode paths (per head for short caches, key
  * ranges split across tasks and merged for long ones) against the same
  * reference. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-#include <math.h>
+#define TEST_RNG_SEED 0x3707344a4093822cull
+#include "tests/unit/kernel_test.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/backend.h"
 #include "kernels/cpu/half.h"
-#include "kernels/cpu/simd.h"
 
-static uint64_t rng = 12345;
-static float uniform(void)
-{
-    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2 - 1);
-}
+static float uniform(void) { return (float)(2 * rng_uniform() - 1); }
 
 typedef struct {
     int n_heads, n_kv, dh;

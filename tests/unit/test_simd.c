@@ -216,16 +216,12 @@ static void check_matmul(sol_backend *be, sol_dtype t, int64_t rows, int64_t col
     float *x = malloc(sizeof(float) * (size_t)(cols * m)), *y = malloc(sizeof(float) * (size_t)(rows * m));
     float *bias = malloc(sizeof(float) * (size_t)rows), *row = malloc(sizeof(float) * (size_t)cols);
     float *x_seen = malloc(sizeof(float) * (size_t)(cols * m));
-    sol_q8_block *codes = malloc(sizeof *codes * (size_t)(cols * m / SOL_Q8_BLOCK + 1));
     int integer_dots = be->activations == SOL_ACT_Q8 && sol_act_q8_applies(t);
     random_weights(t, w, rows, cols);
     for (int64_t i = 0; i < cols * m; i++)
         x[i] = x_seen[i] = rng_normal();
-    if (integer_dots) {
-        sol_quantize_act_ref(x, codes, cols * m);
-        for (int64_t i = 0; i < cols * m; i++)
-            x_seen[i] = codes[i / SOL_Q8_BLOCK].d * (float)codes[i / SOL_Q8_BLOCK].q[i % SOL_Q8_BLOCK];
-    }
+    if (integer_dots)
+        assert_int_equal(sol_act_q8_round_trip(x, x_seen, cols * m), 0);
     for (int64_t r = 0; r < rows; r++)
         bias[r] = rng_normal();
     sol_weight_view view = {t, w, rows, cols, row_bytes};
@@ -255,7 +251,6 @@ static void check_matmul(sol_backend *be, sol_dtype t, int64_t rows, int64_t col
     free(buf);
     free(x);
     free(x_seen);
-    free(codes);
     free(y);
     free(bias);
     free(row);
