@@ -74,6 +74,23 @@ void sol_engine_defaults(sol_engine_config *cfg)
 }
 
 
+/* Whether any matmul weight is a block (integer-code) type. Without one,
+ * 8-bit activations change nothing but would still make rmsnorm and swiglu
+ * quantise outputs no matmul takes, so the backend is told f32. */
+static int any_block_weights(const sol_model_weights *w)
+{
+    if (sol_dtype_block_elems(w->output.type) > 1)
+        return 1;
+    for (int i = 0; i < w->n_layers; i++) {
+        const sol_layer_weights *l = &w->layers[i];
+        const sol_weight_view *v[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->gate, &l->up, &l->down};
+        for (size_t j = 0; j < sizeof v / sizeof v[0]; j++)
+            if (sol_dtype_block_elems(v[j]->type) > 1)
+                return 1;
+    }
+    return 0;
+}
+
 static int check_supported(const sol_engine *e, sol_err *err)
 {
     const sol_model *m = &e->model;
@@ -147,7 +164,7 @@ int sol_engine_open(const char *gguf_path, const sol_engine_config *cfg, sol_eng
     if ((rc = alloc_buffers(e, err)) || (rc = sol_cpu_backend_new(cfg->threads, &e->be, err)))
         goto fail;
     e->be->tuning = cfg->tuning;
-    e->be->activations = cfg->activations;
+    e->be->activations = any_block_weights(&e->w) ? cfg->activations : SOL_ACT_F32;
     if (sol_sampler_init(&e->sampler, &cfg->sampler, e->model.vocab) ||
         sol_timing_init(&e->timing, 32 + 24 * e->model.n_layers)) {
         rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
