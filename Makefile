@@ -9,7 +9,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 REL_FLAGS  := -O2 -g
 TEST_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LIBS       = $(PKG_LIBS) -lm -lpthread
+LIBS       = $(PKG_LIBS) -lm -lpthread -ldl
 
 VERSION := 0.1.0
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -19,7 +19,7 @@ KERNEL_HASH := $(shell cat kernels/cpu/*.c kernels/cpu/*.h 2>/dev/null | sha1sum
 DEFS := -DSOL_VERSION='"$(VERSION)"' -DSOL_GIT_COMMIT='"$(GIT_COMMIT)"' \
         -DSOL_KERNEL_HASH='"$(KERNEL_HASH)"' -DSOL_CFLAGS='"$(REL_FLAGS)"'
 
-LIB_DIRS := util models analyzer kernels/cpu engine db tuner tui
+LIB_DIRS := util models analyzer kernels/cpu kernels/cuda engine db tuner tui
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CLI_SRC  := $(wildcard cli/*.c)
 GEN_SRC  := build/gen/presets.c build/gen/hw_presets.c build/gen/db_migrations.c
@@ -33,8 +33,33 @@ TCLI_OBJ := $(patsubst %.c,build/test/%.o,$(CLI_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps test unit cli-test tui-test ref-test run bench clean
+.PHONY: all deps test unit cli-test tui-test ref-test run bench clean cuda
 all: build/sol
+
+# ---- the CUDA plugin, where nvcc is installed (sol itself never links CUDA)
+NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+CUDA_SRC := $(wildcard kernels/cuda/*.cu)
+CUDA_HDR := $(wildcard kernels/cuda/*.h) kernels/probe.h util/err.h
+# sm_80 (A100), sm_89 (L40S, RTX 4090), sm_90 (H100/H200) machine code, and
+# compute_90 PTX for anything newer.
+CUDA_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_89,code=sm_89 \
+             -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+CUDA_VERSION = $(shell $(NVCC) --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p')
+NVCC_FLAGS = -std=c++17 -O2 -I. $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra,-Werror \
+             -DSOL_CUDA_BUILD='"CUDA $(CUDA_VERSION), sm_80 sm_89 sm_90"'
+ifneq ($(NVCC),)
+all: build/sol-cuda.so
+cuda: build/sol-cuda.so
+else
+cuda:
+	@echo "cuda: nvcc not found (install the CUDA toolkit or set NVCC=...); sol runs without its CUDA backend" >&2
+	@exit 1
+endif
+
+build/sol-cuda.so: $(CUDA_SRC) $(CUDA_HDR)
+	@mkdir -p $(dir $@)
+	@echo "  NVCC    $@"
+	@$(NVCC) $(NVCC_FLAGS) -shared -o $@ $(CUDA_SRC) -lcublas
 
 deps:
 	@bash tools/deps.sh
@@ -116,8 +141,10 @@ ref-test: build/sol
 tui-test: build/test/sol
 	@bash tests/tui/run.sh $(CURDIR)/build/test/sol $$(bash tools/fetch-model.sh)
 
+# Where nvcc is installed the CUDA plugin is compiled too (a build check; its
+# tests need a GPU: tests/gpu/run.sh).
 test: deps
-	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test
+	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test $(if $(NVCC),build/sol-cuda.so)
 
 # README command 1: decode the default model (fetched once into the cache).
 run: deps

@@ -40,6 +40,9 @@ const char *sol_hw_preset_name(int i);
 int sol_hw_load(const char *name, sol_hw *hw, sol_err *err);
 int sol_hw_from_json(const char *text, const char *origin, sol_hw *hw, sol_err *err);
 int sol_hw_detect_cpu(sol_hw *hw, sol_err *err);
+/* The entry for a GPU as its driver names it ("NVIDIA H100 80GB HBM3" ->
+ * "h100-sxm"; A100s told apart by memory size), or NULL when none fits. */
+const char *sol_hw_for_gpu(const char *gpu, double mem_bytes);
 /* Replaces a ceiling by a measured one (source "measured", note says how). */
 void sol_hw_set_measured(sol_hw_value *v, double value, const char *note);
 /* Peak FLOP/s for a compute type, falling back to the nearest supported one

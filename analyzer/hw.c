@@ -127,3 +127,17 @@ double sol_hw_peak(const sol_hw *hw, sol_peak want, sol_peak *used)
         *used = p;
     return hw->peak[p].value;
 }
+
+const char *sol_hw_for_gpu(const char *gpu, double mem_bytes)
+{
+    static const struct {
+        const char *needle, *hw;
+    } map[] = {{"H200", "h200"}, {"H100 PCIe", "h100-pcie"}, {"H100", "h100-sxm"}, {"L40S", "l40s"},
+               {"A10G", "a10g"},  {"Tesla T4", "t4"},        {"4090", "rtx-4090"}, {"MI300X", "mi300x"}};
+    if (strstr(gpu, "A100"))
+        return mem_bytes > 50e9 ? "a100-80gb" : "a100-40gb";
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strstr(gpu, map[i].needle))
+            return map[i].hw;
+    return NULL;
+}

@@ -74,6 +74,17 @@ int cli_run_analysis(const char *cmd, const char *model_spec, const char *kv_tex
 struct sol_device_info;
 void cli_cpu_device(const sol_hw *hw, struct sol_device_info *dev);
 int cli_apply_probes(sol_hw *hw, int required, sol_err *err);
+/* Shared by the CPU and CUDA probes (cmd_probe.c). */
+struct sol_probe_result;
+void cli_probe_progress(void *user, const char *what, int step, int steps);
+int cli_probe_store(const struct sol_device_info *dev, const struct sol_probe_result *res, int n, sol_err *err);
+cJSON *cli_probe_json(const struct sol_probe_result *res, int n); /* an array, one object each */
+typedef struct cli_cuda_probe_opts {
+    int device, reps, gemm_n;
+    long long size_mib; /* 0 = default */
+    cli_format format;
+} cli_cuda_probe_opts;
+int cli_hw_probe_cuda(const cli_cuda_probe_opts *o); /* probe_cuda.c */
 
 /* Winners of `sol tune` for this CPU and these kernel sources; and how
  * many of a plan's distinct matmul shapes they cover. */

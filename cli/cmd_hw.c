@@ -10,7 +10,9 @@ void usage_hw(FILE *f)
 {
     fprintf(f, "usage: sol hw list [--format table|json]\n"
                "       sol hw show NAME [--format table|json]\n"
-               "       sol hw probe [--backend cpu] [--threads N] [--reps R] [--size-mib M] [--format table|json]\n\n"
+               "       sol hw probe [--backend cpu] [--threads N] [--reps R] [--size-mib M] [--format table|json]\n"
+               "       sol hw probe --backend cuda [--device D] [--reps R] [--size-mib M] [--gemm-n N]\n"
+               "                    [--format table|json]\n\n"
                "Hardware entries: vendor datasheet figures (dense, no sparsity), each labelled\n"
                "with its source. `cpu` is this machine, read from sysfs and /proc, with\n"
                "estimated ceilings until a probe measures them. NAME may also be a JSON file.\n\n"
@@ -18,7 +20,12 @@ void usage_hw(FILE *f)
                "8x the last-level cache, read bandwidth of each cache level, fp32 FMA peak on\n"
                "one and all cores; median and spread of R repetitions (default 7) after a\n"
                "warm-up, stored in the database (`sol db path`). Afterwards `--hw cpu` and\n"
-               "`--hw measured` use the measured figures.\n");
+               "`--hw measured` use the measured figures.\n\n"
+               "probe --backend cuda measures GPU D through the CUDA plugin (build/sol-cuda.so):\n"
+               "device-memory read, write and copy bandwidth over M MiB (default 4096, at most a\n"
+               "quarter of the card), L2 read bandwidth, the back-to-back kernel launch interval,\n"
+               "and cuBLAS matrix-product rates (bf16, fp16, int8, tf32, fp32) on random N x N\n"
+               "matrices (default 8192), each beside the matching datasheet entry.\n");
 }
 
 static void print_value(const char *label, const sol_hw_value *v, const char *unit, int binary)

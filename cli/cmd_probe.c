@@ -10,7 +10,7 @@
 #include "db/db.h"
 #include "kernels/cpu/probe.h"
 
-static void progress(void *user, const char *what, int step, int steps)
+void cli_probe_progress(void *user, const char *what, int step, int steps)
 {
     (void)user;
     fprintf(stderr, isatty(2) ? "\rprobe: [%d/%d] %-24s" : "probe: [%d/%d] %s\n", step, steps, what);
@@ -18,15 +18,13 @@ static void progress(void *user, const char *what, int step, int steps)
         fprintf(stderr, "\n");
 }
 
-static int store(const sol_hw *hw, const sol_probe_result *res, int n, sol_err *err)
+int cli_probe_store(const sol_device_info *dev, const sol_probe_result *res, int n, sol_err *err)
 {
     sol_db *db = NULL;
-    sol_device_info dev;
     int64_t id;
-    cli_cpu_device(hw, &dev);
     int rc = sol_db_open(NULL, &db, err);
     if (!rc)
-        rc = sol_db_device(db, &dev, &id, err);
+        rc = sol_db_device(db, dev, &id, err);
     for (int i = 0; i < n && !rc; i++) {
         sol_probe_row row = {.device_id = id, .value = res[i].median, .reps = res[i].reps, .time = (int64_t)time(NULL)};
         snprintf(row.kind, sizeof row.kind, "%.31s", res[i].kind);
@@ -57,7 +55,7 @@ static void print_table(const sol_hw *hw, const sol_probe_result *res, int n)
     printf(", fp32 %s)\n", est);
 }
 
-static int print_json(const sol_probe_result *res, int n)
+cJSON *cli_probe_json(const sol_probe_result *res, int n)
 {
     cJSON *list = cJSON_CreateArray();
     for (int i = 0; i < n; i++) {
@@ -71,16 +69,17 @@ static int print_json(const sol_probe_result *res, int n)
         cJSON_AddStringToObject(o, "method", res[i].method);
         cJSON_AddItemToArray(list, o);
     }
-    return cli_print_json(list);
+    return list;
 }
 
 int cli_hw_probe(int argc, char **argv)
 {
-    enum { O_BACKEND = 4000, O_REPS, O_SIZE, O_FORMAT };
+    enum { O_BACKEND = 4000, O_REPS, O_SIZE, O_FORMAT, O_DEVICE, O_GEMM_N };
     static const struct option long_opts[] = {{"backend", 1, 0, O_BACKEND}, {"threads", 1, 0, 't'},
                                               {"reps", 1, 0, O_REPS},       {"size-mib", 1, 0, O_SIZE},
-                                              {"format", 1, 0, O_FORMAT},   {0, 0, 0, 0}};
-    long long threads = 0, reps = 7, size_mib = 0;
+                                              {"format", 1, 0, O_FORMAT},   {"device", 1, 0, O_DEVICE},
+                                              {"gemm-n", 1, 0, O_GEMM_N},   {0, 0, 0, 0}};
+    long long threads = 0, reps = 7, size_mib = 0, device = 0, gemm_n = 8192;
     cli_format format = CLI_FORMAT_TABLE;
     const char *backend = "cpu";
     int c;
@@ -111,6 +110,18 @@ int cli_hw_probe(int argc, char **argv)
             if (cli_parse_format("hw probe", optarg, &format))
                 return SOL_ERR_USAGE;
             break;
+        case O_DEVICE:
+            if (cli_parse_ll("hw probe", "--device", optarg, &device))
+                return SOL_ERR_USAGE;
+            if (device < 0 || device > 255)
+                return cli_usage_error("hw probe", "--device: %lld is out of range (0..255)", device);
+            break;
+        case O_GEMM_N:
+            if (cli_parse_ll("hw probe", "--gemm-n", optarg, &gemm_n))
+                return SOL_ERR_USAGE;
+            if (gemm_n < 64 || gemm_n > 32768 || gemm_n % 64)
+                return cli_usage_error("hw probe", "--gemm-n: %lld must be a multiple of 64 in 64..32768", gemm_n);
+            break;
         case ':': return cli_usage_error("hw probe", "%s needs a value", argv[optind - 1]);
         default: return cli_usage_error("hw probe", "unknown option \"%s\" (see sol hw --help)", argv[optind - 1]);
         }
@@ -118,13 +129,13 @@ int cli_hw_probe(int argc, char **argv)
     if (optind != argc)
         return cli_usage_error("hw probe", "unexpected argument \"%s\"", argv[optind]);
     sol_err err = {0};
-    if (strcmp(backend, "cpu") != 0) {
-        sol_fail(&err, strcmp(backend, "cuda") ? SOL_ERR_USAGE : SOL_ERR_RUNTIME,
-                 strcmp(backend, "cuda") ? "--backend: expected cpu or cuda, got \"%s\""
-                                         : "--backend %s: this build has no CUDA backend yet",
-                 backend);
-        return cli_fail("hw probe", &err);
+    if (!strcmp(backend, "cuda")) {
+        cli_cuda_probe_opts o = {.device = (int)device, .reps = (int)reps, .size_mib = size_mib,
+                                 .gemm_n = (int)gemm_n, .format = format};
+        return cli_hw_probe_cuda(&o);
     }
+    if (strcmp(backend, "cpu") != 0)
+        return cli_usage_error("hw probe", "--backend: expected cpu or cuda, got \"%s\"", backend);
     sol_hw hw;
     sol_hw_detect_cpu(&hw, &err);
     /* >= 8x the last-level cache so the stream is served by DRAM */
@@ -133,7 +144,7 @@ int cli_hw_probe(int argc, char **argv)
     if (!pool)
         return cli_fail("hw probe", &(sol_err){SOL_ERR_RUNTIME, "cannot start threads"});
     sol_probe_config cfg = {.threads = sol_pool_threads(pool), .reps = (int)reps, .buffer_bytes = buffer,
-                            .progress = progress};
+                            .progress = cli_probe_progress};
     for (int i = 0; i < 3; i++)
         cfg.cache_bytes[i] = (int64_t)hw.cache_bytes[i];
     sol_probe_result res[16];
@@ -142,12 +153,14 @@ int cli_hw_probe(int argc, char **argv)
             (long long)(buffer >> 20), cfg.reps);
     int rc = sol_probe_cpu(pool, &cfg, res, 16, &n, &err);
     sol_pool_free(pool);
+    sol_device_info dev;
+    cli_cpu_device(&hw, &dev);
     if (!rc)
-        rc = store(&hw, res, n, &err);
+        rc = cli_probe_store(&dev, res, n, &err);
     if (rc)
         return cli_fail("hw probe", &err);
     if (format == CLI_FORMAT_JSON)
-        return print_json(res, n);
+        return cli_print_json(cli_probe_json(res, n));
     print_table(&hw, res, n);
     char path[4096];
     printf("stored in %s; `sol analyze --hw measured` uses them\n", sol_db_path(path, sizeof path));

@@ -8,17 +8,8 @@
 #include <stdint.h>
 
 #include "kernels/cpu/pool.h"
+#include "kernels/probe.h"
 #include "util/err.h"
-
-typedef struct sol_probe_result {
-    char kind[32];     /* mem_read_bw, mem_copy_bw, mem_triad_bw, l1_read_bw, ..., fp32_peak_1core, fp32_peak, int8_peak */
-    char unit[16];     /* B/s, FLOP/s or OP/s */
-    char method[96];
-    double median, min, max;
-    int reps;
-} sol_probe_result;
-
-typedef void (*sol_probe_progress)(void *user, const char *what, int step, int steps);
 
 typedef struct sol_probe_config {
     int threads;

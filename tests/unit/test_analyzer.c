@@ -199,13 +199,31 @@ static void test_json_schema(void **state)
     destroy(a);
 }
 
+/* The names CUDA drivers report (nvidia-smi -L) find their datasheet entry. */
+static void test_hw_for_gpu(void **state)
+{
+    (void)state;
+    assert_string_equal(sol_hw_for_gpu("NVIDIA H100 80GB HBM3", 85e9), "h100-sxm");
+    assert_string_equal(sol_hw_for_gpu("NVIDIA H100 PCIe", 85e9), "h100-pcie");
+    assert_string_equal(sol_hw_for_gpu("NVIDIA H200", 150e9), "h200");
+    assert_string_equal(sol_hw_for_gpu("NVIDIA A100-SXM4-80GB", 85e9), "a100-80gb");
+    assert_string_equal(sol_hw_for_gpu("NVIDIA A100-SXM4-40GB", 42e9), "a100-40gb");
+    assert_string_equal(sol_hw_for_gpu("NVIDIA GeForce RTX 4090", 25e9), "rtx-4090");
+    assert_string_equal(sol_hw_for_gpu("Tesla T4", 16e9), "t4");
+    assert_null(sol_hw_for_gpu("NVIDIA GeForce GTX 1080", 8e9));
+    sol_hw hw;
+    sol_err err = {0};
+    assert_int_equal(sol_hw_load(sol_hw_for_gpu("NVIDIA H200", 150e9), &hw, &err), 0); /* every answer is an entry */
+    assert_int_equal(sol_hw_load(sol_hw_for_gpu("NVIDIA H100 PCIe", 85e9), &hw, &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory_bound_248), cmocka_unit_test(test_prefill_compute_bound),
         cmocka_unit_test(test_memory_and_max_batch), cmocka_unit_test(test_hw_entries),
         cmocka_unit_test(test_cpu_entry),        cmocka_unit_test(test_hw_json_errors),
-        cmocka_unit_test(test_json_schema),
+        cmocka_unit_test(test_json_schema), cmocka_unit_test(test_hw_for_gpu),
     };
     return cmocka_run_group_tests_name("analyzer", tests, NULL, NULL);
 }

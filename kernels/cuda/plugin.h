@@ -1,0 +1,50 @@
+/* The CUDA backend's plugin interface. build/sol-cuda.so (built by nvcc
+ * where the toolkit exists) exports one symbol, SOL_CUDA_PLUGIN_SYMBOL, a
+ * function returning this table; `sol` loads it with dlopen only when a
+ * command asks for --backend cuda, so the binary itself never links CUDA.
+ * Plain C on both sides: the plugin is C++/CUDA inside, C at this seam.
+ * Every entry returns 0 or fills err (code SOL_ERR_RUNTIME) and returns it. */
+#ifndef SOL_KERNELS_CUDA_PLUGIN_H
+#define SOL_KERNELS_CUDA_PLUGIN_H
+
+#include <stdint.h>
+
+#include "kernels/probe.h"
+#include "util/err.h"
+
+#define SOL_CUDA_PLUGIN_ABI 1
+#define SOL_CUDA_PLUGIN_SYMBOL "sol_cuda_plugin_table"
+
+typedef struct sol_cuda_device {
+    char name[128];     /* "NVIDIA H200" */
+    char uuid[64];      /* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
+    char cc[16];        /* compute capability, "9.0" */
+    char driver[32];    /* CUDA version the driver supports, "13.0" */
+    char runtime[32];   /* CUDA runtime the plugin was built with */
+    int sms;
+    int64_t l2_bytes, mem_bytes;
+    double mem_bw_from_clocks; /* 2 x memory clock x bus width; 0 when the driver does not say */
+} sol_cuda_device;
+
+typedef struct sol_cuda_probe_config {
+    int reps;              /* timed repetitions per figure, >= 5 */
+    int64_t buffer_bytes;  /* device-memory stream, far beyond L2 */
+    int gemm_n;            /* square matrix products of this size (multiple of 64) */
+    sol_probe_progress progress;
+    void *user;
+} sol_cuda_probe_config;
+
+typedef struct sol_cuda_plugin {
+    int abi;            /* SOL_CUDA_PLUGIN_ABI */
+    const char *build;  /* toolkit and targets it was compiled for */
+    int (*device_count)(int *count, sol_err *err);
+    int (*device_info)(int device, sol_cuda_device *out, sol_err *err);
+    /* Device-memory read/write/copy and L2 bandwidth, cuBLAS matrix-product
+     * rates per precision on random data, and the back-to-back launch
+     * interval; fills out[0..*n) (at most cap). */
+    int (*probe)(int device, const sol_cuda_probe_config *cfg, sol_probe_result *out, int cap, int *n, sol_err *err);
+} sol_cuda_plugin;
+
+typedef const sol_cuda_plugin *(*sol_cuda_plugin_fn)(void);
+
+#endif
