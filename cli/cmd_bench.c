@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "db/db.h"
+#include "kernels/cpu/act_q8.h"
 #include "kernels/cpu/probe.h"
 #include "engine/engine.h"
 #include "util/clock.h"
@@ -401,7 +402,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, con
         sol_plan plan;
         sol_plan_params p = {.batch = 1, .n_tokens = prefill ? tokens : 1, .wtype = m->wtype,
                              .atype = SOL_DT_F32, .kvtype = o->kvtype, .tp = 1,
-                             .int8_dots = o->activations == SOL_ACT_Q8};
+                             .int8_dots_below = o->activations == SOL_ACT_Q8 ? SOL_INT8_DOTS_BELOW : 0};
         if (sol_plan_build(m, &kv, &p, &plan, err) == 0) {
             plan_hash(&plan, row.plan_hash, sizeof row.plan_hash);
             sol_plan_free(&plan);

@@ -301,7 +301,7 @@ static int exec_op(sol_engine *e, const sol_op *op, const int32_t *tokens, int r
         be->add(be, e->x, e->xb2, (int64_t)rows * m->hidden);
         return 0;
     case SOL_OP_ACT:
-        be->swiglu(be, e->hb, e->hb2, (int64_t)rows * m->ffn);
+        be->swiglu(be, e->hb, e->hb2, rows, m->ffn);
         return 0;
     case SOL_OP_SAMPLE: {
         int last = e->logits_rows - 1;
@@ -377,7 +377,7 @@ static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logi
 {
     sol_plan_params p = {.batch = 1, .n_tokens = rows, .pos = e->pos, .wtype = e->model.wtype,
                          .atype = SOL_DT_F32, .kvtype = e->cfg.kvtype, .tp = 1, .all_logits = all_logits,
-                         .int8_dots = e->cfg.activations == SOL_ACT_Q8};
+                         .int8_dots_below = e->be->activations == SOL_ACT_Q8 ? e->be->int8_dots_below : 0};
     sol_plan_free(&e->plan);
     int rc = sol_plan_build(&e->model, &e->kv, &p, &e->plan, err);
     if (rc)

@@ -46,7 +46,8 @@ typedef enum sol_activations {
 /* Launch parameters of a matmul that the tuner chooses per (type, shape). */
 typedef struct sol_matmul_params {
     int tasks_per_thread; /* row ranges per thread: balance vs hand-out overhead */
-    int row_block;        /* m > 1: weight rows kept in cache while every input passes */
+    int row_block;        /* integer dots, m > 1: weight rows kept in cache while every input
+                           * passes (the f32 path's groups are fixed: kernels/cpu/gemm.c) */
     int tile_rows;        /* integer dots: weight rows per kernel call (interleaved streams) */
     int tile_inputs;      /* integer dots, m > 1: inputs per kernel call (weights decoded once) */
 } sol_matmul_params;
@@ -76,6 +77,10 @@ struct sol_backend {
     void *ctx;
     int threads;
     sol_activations activations; /* set by the caller after creation; SOL_ACT_Q8 at first */
+    /* With SOL_ACT_Q8, matmuls of fewer input rows than this take 8-bit
+     * activations; from it (prefill chunks) the backend's f32 path is the
+     * faster one and inputs stay exact. Set by the backend. */
+    int int8_dots_below;
     const sol_tuning *tuning;    /* may be NULL: defaults everywhere */
     void (*destroy)(sol_backend *b);
     /* out[m, cols] = rows tokens[i] of table */
@@ -106,8 +111,8 @@ struct sol_backend {
                       int n_heads, int n_kv_heads, int head_dim, int64_t window, float *out);
     /* x[i] += y[i] */
     void (*add)(sol_backend *b, float *x, const float *y, int64_t n);
-    /* gate[i] = silu(gate[i]) * up[i] */
-    void (*swiglu)(sol_backend *b, float *gate, const float *up, int64_t n);
+    /* gate[i] = silu(gate[i]) * up[i] over m rows of n */
+    void (*swiglu)(sol_backend *b, float *gate, const float *up, int m, int64_t n);
 };
 
 /* The CPU backend (always built); threads <= 0 picks the physical core count. */

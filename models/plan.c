@@ -54,7 +54,7 @@ static sol_op *emit_matmul_typed(builder *b, sol_dtype wtype, sol_op_group group
 {
     sol_op *op = emit(b, SOL_OP_MATMUL, group, name);
     op->wtype = wtype;
-    if (b->plan->params.int8_dots && sol_dtype_block_elems(wtype) > 1) /* GGUF blocks: integer codes */
+    if (b->rows < b->plan->params.int8_dots_below && sol_dtype_block_elems(wtype) > 1) /* integer codes */
         op->atype = SOL_DT_INT8;
     double elems = (double)n * (double)k * (double)copies;
     op->m = b->rows;

@@ -61,8 +61,9 @@ typedef struct sol_plan_params {
     sol_dtype wtype, atype, kvtype;
     int tp;           /* tensor-parallel degree (1 = single device) */
     int all_logits;   /* LM head over every row, not only each sequence's last */
-    int int8_dots;    /* matmuls of block-quantised weights take 8-bit activations
-                         (the CPU's integer dots): their compute ceiling is int8 */
+    int int8_dots_below; /* matmuls of block-quantised weights with fewer input rows
+                            take 8-bit activations (the CPU's integer dots): their
+                            compute ceiling is int8; 0 = none */
 } sol_plan_params;
 
 typedef struct sol_plan {

@@ -37,9 +37,9 @@ void sol_matmul_problem_format(const sol_matmul_problem *pb, char *shape, int ca
     snprintf(shape, (size_t)cap, "%lldx%lldx%d", (long long)pb->rows, (long long)pb->cols, pb->m);
 }
 
-const char *sol_cpu_matmul_kernel(sol_dtype type, sol_activations act)
+const char *sol_cpu_matmul_kernel(sol_dtype type, sol_activations act, int m)
 {
-    return act == SOL_ACT_Q8 && sol_act_q8_applies(type) ? "cpu.matmul.q8" : "cpu.matmul";
+    return act == SOL_ACT_Q8 && m < SOL_INT8_DOTS_BELOW && sol_act_q8_applies(type) ? "cpu.matmul.q8" : "cpu.matmul";
 }
 
 enum { P_TASKS, P_ROW_BLOCK, P_TILE_ROWS, P_TILE_INPUTS };
@@ -50,11 +50,12 @@ static int matmul_constraint(const int *values, void *user)
 {
     const sol_matmul_problem *pb = user;
     sol_matmul_params d = SOL_MATMUL_DEFAULTS;
-    int integer_dots = !strcmp(sol_cpu_matmul_kernel(pb->type, pb->act), "cpu.matmul.q8");
+    int integer_dots = !strcmp(sol_cpu_matmul_kernel(pb->type, pb->act, pb->m), "cpu.matmul.q8");
     if (pb->m == 1 && (values[P_ROW_BLOCK] != d.row_block || values[P_TILE_INPUTS] != d.tile_inputs))
         return 0;
-    if (!integer_dots)
-        return values[P_TILE_ROWS] == d.tile_rows && values[P_TILE_INPUTS] == d.tile_inputs;
+    if (!integer_dots) /* f32: fixed register tile and row groups (gemm.c) */
+        return values[P_ROW_BLOCK] == d.row_block && values[P_TILE_ROWS] == d.tile_rows &&
+               values[P_TILE_INPUTS] == d.tile_inputs;
     return pb->m == 1 || values[P_TILE_ROWS] * values[P_TILE_INPUTS] <= SOL_Q8_MAX_TILE;
 }
 
@@ -62,7 +63,7 @@ void sol_cpu_matmul_space(const sol_matmul_problem *pb, sol_tune_space *s)
 {
     static const int tasks[] = {1, 2, 4, 8, 16, 32}, blocks[] = {1, 2, 4, 8, 16, 32, 64}, tiles[] = {1, 2, 4};
     memset(s, 0, sizeof *s);
-    s->kernel = sol_cpu_matmul_kernel(pb->type, pb->act);
+    s->kernel = sol_cpu_matmul_kernel(pb->type, pb->act, pb->m);
     sol_matmul_params d = SOL_MATMUL_DEFAULTS;
     sol_space_add(s, "tasks_per_thread", tasks, 6, d.tasks_per_thread);
     sol_space_add(s, "row_block", blocks, 7, d.row_block);

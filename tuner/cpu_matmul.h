@@ -17,7 +17,7 @@ typedef struct sol_matmul_problem {
 
 /* The kernel a (type, activations) pair runs, as named in the database:
  * "cpu.matmul.q8" (integer dots) or "cpu.matmul" (f32 dots). */
-const char *sol_cpu_matmul_kernel(sol_dtype type, sol_activations act);
+const char *sol_cpu_matmul_kernel(sol_dtype type, sol_activations act, int m);
 
 /* "matvec:q4_1:576x1536" (N x K, m = 1) or "matmul:q8_0:576x1536x64"; act
  * is left SOL_ACT_Q8. */

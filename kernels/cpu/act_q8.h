@@ -30,6 +30,12 @@ typedef struct sol_q8_block {
 /* 1 when the integer dot exists for weights of type t. */
 int sol_act_q8_applies(sol_dtype t);
 
+/* The CPU backend's integer dots serve matmuls of fewer input rows than
+ * this: from 32 rows the f32 GEMM on dequantised weights (gemm.c) is faster
+ * with AVX2 (crossover between 24 and 48 rows for every integer-dot type on
+ * 2 threads, `sol tune --shape` side by side), and exact. */
+#define SOL_INT8_DOTS_BELOW 32
+
 /* The largest weight-row and input counts of one sol_dot_q8 call, and the
  * largest product of the two (the accumulators must fit in registers). */
 #define SOL_Q8_MAX_ROWS 4

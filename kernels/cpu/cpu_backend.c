@@ -25,19 +25,20 @@ static void cpu_embed(sol_backend *b, const sol_weight_view *table, const int32_
 
 /* With 8-bit activations the norm's output is what the next matmuls
  * quantise: it happens here, row by row while the row is in cache, and the
- * matmuls (q/k/v, gate/up) take the copy (cpu_backend.h). */
-static int quantizes_output(sol_backend *b, int64_t row_elems, int64_t elems)
+ * matmuls (q/k/v, gate/up) take the copy (cpu_backend.h). Not for m rows
+ * that the matmuls take in f32 (int8_dots_below). */
+static int quantizes_output(sol_backend *b, int m, int64_t row_elems)
 {
     cpu_ctx *ctx = b->ctx;
     forget_quantized(b);
-    return b->activations == SOL_ACT_Q8 && row_elems % SOL_Q8_BLOCK == 0 &&
-           act_reserve(ctx, (size_t)(elems / SOL_Q8_BLOCK)) == 0;
+    return b->activations == SOL_ACT_Q8 && m < b->int8_dots_below && row_elems % SOL_Q8_BLOCK == 0 &&
+           act_reserve(ctx, (size_t)((int64_t)m * row_elems / SOL_Q8_BLOCK)) == 0;
 }
 
 static void cpu_rmsnorm(sol_backend *b, const float *x, const float *weight, float eps, int m, int64_t n, float *out)
 {
     cpu_ctx *ctx = b->ctx;
-    int quantize = quantizes_output(b, n, (int64_t)m * n);
+    int quantize = quantizes_output(b, m, n);
     for (int r = 0; r < m; r++) {
         const float *row = x + (size_t)r * n;
         double sum = 0;
@@ -173,12 +174,13 @@ static void cpu_add(sol_backend *b, float *x, const float *y, int64_t n)
 
 /* SwiGLU's output is the down projection's input: with 8-bit activations
  * it is quantised chunk by chunk right after it is computed. */
-static void cpu_swiglu(sol_backend *b, float *gate, const float *up, int64_t n)
+static void cpu_swiglu(sol_backend *b, float *gate, const float *up, int m, int64_t row_elems)
 {
     enum { CHUNK = 1024 }; /* a multiple of the block, small enough for L1 */
     cpu_ctx *ctx = b->ctx;
     const sol_cpu_kernels *k = sol_cpu_kernels_active();
-    int quantize = quantizes_output(b, n, n);
+    int quantize = quantizes_output(b, m, row_elems);
+    int64_t n = (int64_t)m * row_elems;
     for (int64_t i = 0; i < n; i += CHUNK) {
         int64_t len = n - i < CHUNK ? n - i : CHUNK;
         k->swiglu(gate + i, up + i, len);
@@ -199,6 +201,7 @@ static void cpu_destroy(sol_backend *b)
     if (ctx) {
         sol_pool_free(ctx->pool);
         free(ctx->act);
+        free(ctx->packed);
         free(ctx->rope.cos);
         free(ctx->rope.sin);
     }
@@ -252,6 +255,7 @@ int sol_cpu_backend_new(int threads, sol_backend **out, sol_err *err)
         .ctx = ctx,
         .threads = sol_pool_threads(ctx->pool),
         .activations = SOL_ACT_Q8,
+        .int8_dots_below = SOL_INT8_DOTS_BELOW,
         .destroy = cpu_destroy,
         .embed = cpu_embed,
         .rmsnorm = cpu_rmsnorm,

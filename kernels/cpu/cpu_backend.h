@@ -31,6 +31,8 @@ typedef struct {
     const float *act_src;
     int64_t act_elems;
     rope_table rope;
+    float *packed;      /* the f32 prefill matmul's inputs, packed (simd.h) */
+    size_t packed_cap;  /* floats */
 } cpu_ctx;
 
 static inline sol_pool *pool_of(sol_backend *b) { return ((cpu_ctx *)b->ctx)->pool; }
@@ -47,6 +49,20 @@ static inline int act_reserve(cpu_ctx *ctx, size_t blocks)
         return -1;
     ctx->act = act;
     ctx->act_cap = blocks;
+    return 0;
+}
+
+/* packed grown to `floats` (32-byte aligned); -1 when that memory is not there. */
+static inline int packed_reserve(cpu_ctx *ctx, size_t floats)
+{
+    if (floats <= ctx->packed_cap)
+        return 0;
+    float *p = aligned_alloc(32, (floats * sizeof *p + 31) / 32 * 32);
+    if (!p)
+        return -1;
+    free(ctx->packed);
+    ctx->packed = p;
+    ctx->packed_cap = floats;
     return 0;
 }
 

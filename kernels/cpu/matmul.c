@@ -13,26 +13,26 @@
 typedef struct {
     const sol_weight_view *w;
     const float *bias, *x;
+    const float *packed; /* m > 1: x packed for gemm_panels, NULL when there was no memory */
     int m;
     float *y;
-    int row_block;
 } matmul_job;
 
-/* Several inputs (prefill): dequantise row_block weight rows once, then
- * every input against the block while it sits in cache, as one block
- * product (simd.h cross_dots: four inputs share each weight vector load). */
-static void matmul_rows_blocked(const matmul_job *job, int64_t begin, int64_t end, float *block)
+/* Several inputs (prefill): SOL_GEMM_ROWS weight rows dequantised at a
+ * time, then every packed input against them (gemm.c) while they sit in
+ * cache. */
+static void matmul_rows_gemm(const matmul_job *job, int64_t begin, int64_t end, float *rows)
 {
     const sol_weight_view *w = job->w;
     const sol_cpu_kernels *k = sol_cpu_kernels_active();
-    for (int64_t r0 = begin; r0 < end; r0 += job->row_block) {
-        int rows = (int)(end - r0 < job->row_block ? end - r0 : job->row_block);
-        for (int j = 0; j < rows; j++)
-            k->dequantize(w->type, (const char *)w->data + (size_t)(r0 + j) * w->row_bytes, block + (size_t)j * w->cols,
+    for (int64_t r0 = begin; r0 < end; r0 += SOL_GEMM_ROWS) {
+        int nr = (int)(end - r0 < SOL_GEMM_ROWS ? end - r0 : SOL_GEMM_ROWS);
+        for (int j = 0; j < nr; j++)
+            k->dequantize(w->type, (const char *)w->data + (size_t)(r0 + j) * w->row_bytes, rows + (size_t)j * w->cols,
                           w->cols);
-        k->cross_dots(job->x, job->m, block, rows, (int)w->cols, job->y + r0, (int)w->rows);
+        k->gemm_panels(job->packed, job->m, rows, nr, w->cols, w->cols, job->y + r0, w->rows);
         for (int i = 0; job->bias && i < job->m; i++)
-            for (int j = 0; j < rows; j++)
+            for (int j = 0; j < nr; j++)
                 job->y[(size_t)i * w->rows + r0 + j] += job->bias[r0 + j];
     }
 }
@@ -43,10 +43,10 @@ static void matmul_task(void *arg, int task, int n_tasks)
     const sol_weight_view *w = job->w;
     int64_t begin, end;
     task_range(w->rows, task, n_tasks, &begin, &end);
-    float *block = job->m > 1 ? malloc((size_t)job->row_block * w->cols * sizeof *block) : NULL;
-    if (block) {
-        matmul_rows_blocked(job, begin, end, block);
-        free(block);
+    float *rows = job->packed ? malloc((size_t)SOL_GEMM_ROWS * (size_t)w->cols * sizeof *rows) : NULL;
+    if (rows) {
+        matmul_rows_gemm(job, begin, end, rows);
+        free(rows);
         return;
     }
     /* one input (decode), or no scratch memory: dots on the stored rows */
@@ -112,9 +112,20 @@ static const sol_q8_block *quantize_input(cpu_ctx *ctx, const float *x, int m, i
     return ctx->act;
 }
 
-static int uses_integer_dots(const sol_backend *b, const sol_weight_view *w)
+/* The input packed once, in the calling thread, for the f32 prefill
+ * matmul; NULL for one input or when that memory is not there. */
+static const float *pack_input(cpu_ctx *ctx, const float *x, int m, int64_t cols)
 {
-    return b->activations == SOL_ACT_Q8 && sol_act_q8_applies(w->type) && w->cols % SOL_Q8_BLOCK == 0;
+    if (m < 2 || packed_reserve(ctx, sol_packed_floats(m, cols)))
+        return NULL;
+    sol_pack_inputs(x, m, cols, ctx->packed);
+    return ctx->packed;
+}
+
+static int uses_integer_dots(const sol_backend *b, const sol_weight_view *w, int m)
+{
+    return b->activations == SOL_ACT_Q8 && m < b->int8_dots_below && sol_act_q8_applies(w->type) &&
+           w->cols % SOL_Q8_BLOCK == 0;
 }
 
 /* One matmul ready to run: which kernel, its job, how many pool tasks. */
@@ -125,9 +136,10 @@ typedef struct {
     int n_tasks;
 } matmul_plan;
 
-/* xq: x quantised (NULL: the f32 path). */
+/* xq: x quantised (NULL: the f32 path, with x packed in xp when m > 1). */
 static void plan_matmul(const sol_backend *b, const sol_weight_view *w, const float *bias, const float *x,
-                        const sol_q8_block *xq, int m, float *y, const sol_matmul_params *p, matmul_plan *out)
+                        const sol_q8_block *xq, const float *xp, int m, float *y, const sol_matmul_params *p,
+                        matmul_plan *out)
 {
     int64_t tasks = (int64_t)b->threads * (p->tasks_per_thread > 0 ? p->tasks_per_thread : 1);
     out->n_tasks = (int)(tasks < w->rows ? tasks : w->rows);
@@ -140,7 +152,7 @@ static void plan_matmul(const sol_backend *b, const sol_weight_view *w, const fl
         out->q8 = (matmul_q8_job){w, bias, xq, m, y, p->row_block > tile_rows ? p->row_block : tile_rows, tile_rows,
                                   tile_inputs};
     } else {
-        out->f32 = (matmul_job){w, bias, x, m, y, p->row_block > 0 ? p->row_block : 1};
+        out->f32 = (matmul_job){w, bias, x, xp, m, y};
     }
 }
 
@@ -156,9 +168,10 @@ static void planned_task(void *arg, int task, int n_tasks)
 void sol_cpu_matmul_with(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y,
                          const sol_matmul_params *p)
 {
-    const sol_q8_block *xq = uses_integer_dots(b, w) ? quantize_input(b->ctx, x, m, w->cols) : NULL;
+    const sol_q8_block *xq = uses_integer_dots(b, w, m) ? quantize_input(b->ctx, x, m, w->cols) : NULL;
+    const float *xp = xq ? NULL : pack_input(b->ctx, x, m, w->cols);
     matmul_plan plan;
-    plan_matmul(b, w, bias, x, xq, m, y, p, &plan);
+    plan_matmul(b, w, bias, x, xq, xp, m, y, p, &plan);
     sol_pool_run(pool_of(b), planned_task, &plan, plan.n_tasks);
     forget_quantized(b);
 }
@@ -167,7 +180,7 @@ void sol_cpu_matmul_with(sol_backend *b, const sol_weight_view *w, const float *
  * defaults. */
 static sol_matmul_params params_for(const sol_backend *b, const sol_weight_view *w, int m)
 {
-    int integer_dots = uses_integer_dots(b, w);
+    int integer_dots = uses_integer_dots(b, w, m);
     for (int i = 0; b->tuning && i < b->tuning->n; i++) {
         const sol_tuning_entry *e = &b->tuning->entries[i];
         if (e->type == w->type && e->rows == w->rows && e->cols == w->cols && (e->m > 1) == (m > 1) &&
@@ -206,14 +219,22 @@ void sol_cpu_matmul_group(sol_backend *b, int n, const sol_weight_view *const *w
 {
     group_job g = {.n = n};
     const sol_q8_block *xq = NULL;
-    int total = 0;
+    const float *xp = NULL;
+    int total = 0, packed = 0;
     for (int j = 0; j < n; j++) {
         /* every matrix has the same columns (the input's width): one
-         * quantised copy serves all that take integer dots */
-        if (!xq && uses_integer_dots(b, w[j]))
+         * quantised copy serves all that take integer dots, one packed copy
+         * all that take f32 */
+        int integer_dots = uses_integer_dots(b, w[j], m);
+        if (!xq && integer_dots)
             xq = quantize_input(b->ctx, x, m, w[j]->cols);
+        if (!packed && !integer_dots) {
+            xp = pack_input(b->ctx, x, m, w[j]->cols);
+            packed = 1;
+        }
         sol_matmul_params p = params_for(b, w[j], m);
-        plan_matmul(b, w[j], bias[j], x, uses_integer_dots(b, w[j]) ? xq : NULL, m, y[j], &p, &g.plans[j]);
+        plan_matmul(b, w[j], bias[j], x, integer_dots ? xq : NULL, integer_dots ? NULL : xp, m, y[j], &p,
+                    &g.plans[j]);
         total += g.plans[j].n_tasks;
     }
     sol_pool_run(pool_of(b), group_task, &g, total);

@@ -27,7 +27,25 @@ typedef struct sol_cpu_kernels {
     void (*attn_weighted_sum)(const float *w, int w_stride, int nq, const float *v, int nk, int dh, float *acc);
     /* gate[i] = silu(gate[i]) * up[i] (elementwise.c) */
     void (*swiglu)(float *gate, const float *up, int64_t n);
+    /* Prefill matmul (gemm.c): y[i * y_stride + r] = x_i . w_r for inputs
+     * i < m, packed (sol_pack_inputs), and nr weight rows of n columns,
+     * w_stride apart. */
+    void (*gemm_panels)(const float *xp, int m, const float *w, int nr, int64_t w_stride, int64_t n, float *y,
+                        int64_t y_stride);
 } sol_cpu_kernels;
+
+/* Inputs packed for gemm_panels: panels of SOL_PANEL_ROWS rows of n
+ * values side by side, value k of row r at panel[k * SOL_PANEL_ROWS + r]
+ * (rows past the last zero); xp holds ceil(m / 16) panels, 32-byte aligned.
+ * The matmul dequantises SOL_GEMM_ROWS weight rows per call. */
+#define SOL_PANEL_ROWS 16
+#define SOL_GEMM_ROWS 12
+void sol_pack_panel(const float *rows, int nr, int64_t n, float *panel);
+void sol_pack_inputs(const float *x, int m, int64_t n, float *xp);
+static inline size_t sol_packed_floats(int m, int64_t n)
+{
+    return (size_t)((m + SOL_PANEL_ROWS - 1) / SOL_PANEL_ROWS) * SOL_PANEL_ROWS * (size_t)n;
+}
 
 /* The table sol_dot and sol_dequantize use: the first call picks the best
  * instruction set this CPU supports, or the reference one when the environment
@@ -48,6 +66,11 @@ void sol_cross_dots_ref(const float *q, int nq, const float *k, int nk, int dh, 
 void sol_attn_weighted_sum_ref(const float *w, int w_stride, int nq, const float *v, int nk, int dh, float *acc);
 void sol_cross_dots_avx2(const float *q, int nq, const float *k, int nk, int dh, float *s, int s_stride);
 void sol_attn_weighted_sum_avx2(const float *w, int w_stride, int nq, const float *v, int nk, int dh, float *acc);
+
+void sol_gemm_panels_ref(const float *xp, int m, const float *w, int nr, int64_t w_stride, int64_t n, float *y,
+                         int64_t y_stride);
+void sol_gemm_panels_avx2(const float *xp, int m, const float *w, int nr, int64_t w_stride, int64_t n, float *y,
+                          int64_t y_stride);
 
 void sol_swiglu_ref(float *gate, const float *up, int64_t n);
 void sol_swiglu_avx2(float *gate, const float *up, int64_t n);

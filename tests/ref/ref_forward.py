@@ -95,6 +95,24 @@ class GGUFFile:
 # Weight types sol multiplies with 8-bit activations (kernels/cpu/act_q8.h).
 INTEGER_DOT_TYPES = {"Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q6_K"}
 
+# sol evaluates a prompt in steps of at most SOL_CHUNK rows (engine/engine.c),
+# and its matmuls take 8-bit activations only for steps of fewer than
+# SOL_INT8_DOTS_BELOW rows (kernels/cpu/act_q8.h); larger steps run on exact
+# f32 inputs whatever --activations says.
+SOL_CHUNK = 64
+SOL_INT8_DOTS_BELOW = 32
+
+
+def exact_rows(n_prompt, n_total=None):
+    """Mask of the rows sol multiplies on f32 inputs under --activations q8
+    when it evaluates n_prompt rows in steps of SOL_CHUNK, then the rest of
+    n_total one at a time."""
+    mask = np.zeros(n_total if n_total is not None else n_prompt, dtype=bool)
+    for start in range(0, n_prompt, SOL_CHUNK):
+        n = min(SOL_CHUNK, n_prompt - start)
+        mask[start:start + n] = n >= SOL_INT8_DOTS_BELOW
+    return mask
+
 
 def quantize_activations(x):
     """x through sol's 8-bit activation quantisation and back, in float32.
@@ -201,6 +219,7 @@ class Model:
         self.dtype = dtype
         if activations not in ("f32", "q8"):
             raise ValueError(f"activations must be f32 or q8, not {activations!r}")
+        self._exact = None
         self.activations = activations
         arch = f.require("general.architecture")
         if arch not in ARCHS:
@@ -292,8 +311,12 @@ class Model:
 
     def _input(self, x, quantised):
         """x as sol's matmul sees it: through the 8-bit quantisation when sol
-        uses integer dots for this weight."""
-        return quantize_activations(x) if quantised and self.activations == "q8" else x
+        uses integer dots for this weight, except the rows of this forward
+        pass's exact mask."""
+        if not quantised or self.activations != "q8":
+            return x
+        q = quantize_activations(x)
+        return q if self._exact is None else np.where(self._exact[:, None], x, q)
 
     def _mm(self, x, L, key):
         return self._input(x, key in L["q8_inputs"]) @ L[key].T
@@ -332,8 +355,10 @@ class Model:
         out = out.transpose(2, 0, 1, 3).reshape(T, H * hd)
         return self._mm(out, L, "wo")
 
-    def forward(self, tokens, cache=None):
-        """Logits [T, vocab] for `tokens` appended after what `cache` holds."""
+    def forward(self, tokens, cache=None, exact=None):
+        """Logits [T, vocab] for `tokens` appended after what `cache` holds.
+        exact: rows whose matmul inputs stay f32 under q8 (exact_rows)."""
+        self._exact = None if exact is None else np.asarray(exact, dtype=bool)
         if cache is None:
             cache = KVCache(self.n_layer)
         tokens = np.asarray(tokens, dtype=np.int64)
@@ -357,9 +382,10 @@ class Model:
         x = rms_norm(x, self.out_norm, self.eps)
         return (self._input(x, self.lm_head_q8) @ self.lm_head.T).astype(np.float32)
 
-    def logits_for(self, tokens):
-        """All-position logits [len(tokens), vocab], one causal pass."""
-        return self.forward(tokens)
+    def logits_for(self, tokens, n_prompt=None):
+        """All-position logits [len(tokens), vocab], one causal pass; the
+        first n_prompt rows as sol evaluates a prompt (exact_rows)."""
+        return self.forward(tokens, exact=exact_rows(n_prompt, len(tokens)) if n_prompt else None)
 
     def greedy(self, prompt_ids, n, stop_ids=(), return_logits=False):
         """n argmax tokens after prompt_ids (prefill once, then a KV cache).
@@ -371,7 +397,7 @@ class Model:
         out, rows = [], []
         if n <= 0:
             return (out, rows) if return_logits else out
-        logits = self.forward(prompt_ids, cache)[-1]
+        logits = self.forward(prompt_ids, cache, exact=exact_rows(len(prompt_ids)))[-1]
         while True:
             tok = int(np.argmax(logits))
             out.append(tok)

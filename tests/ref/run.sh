@@ -44,6 +44,13 @@ if ! "$venv/bin/python" "$here/check_engine.py" "$sol" "$1" --prompt "$long_prom
         --activations f32; then
     status=1
 fi
+# The same with 8-bit activations: the prompt's steps of 64 rows run on f32
+# inputs (exact to the f32 tolerance), the last 29 and the decode on 8 bits.
+echo "== check_engine $(basename "$1") (long prompt, q8 activations)"
+if ! "$venv/bin/python" "$here/check_engine.py" "$sol" "$1" --prompt "$long_prompt" --n 16 \
+        --activations q8 --tol 0.1 --allow-ties; then
+    status=1
+fi
 for model in "$@"; do
     # Short prompt and few tokens: CI time matters; the default prompt is longer.
     echo "== check_engine $(basename "$model") (f32 activations)"

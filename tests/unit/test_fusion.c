@@ -57,7 +57,7 @@ static void test_quantised_output_feeds_next_matmul(void **state)
     assert_same(fused, plain, M * ROWS, "rmsnorm -> matmul");
 
     memcpy(copy, x, sizeof copy);
-    be->swiglu(be, copy, up, M * COLS);
+    be->swiglu(be, copy, up, M, COLS);
     be->matmul(be, &view, NULL, copy, M, fused);
     memcpy(normed, copy, sizeof normed);
     be->matmul(be, &view, NULL, normed, M, plain);

@@ -170,7 +170,7 @@ static void test_dot_matches_reference(void **state)
     sol_dtype t = type_of(state);
     int64_t block = sol_dtype_block_elems(t);
     int64_t plain_cols[] = {1, 7, 8, 33, 100, 4099}, block_counts[] = {1, 3, 5, 16};
-    int64_t rows[] = {1, 7, 13};
+    int64_t rows[] = {1, 13, 37}; /* prefill: a partial panel; 2 panels and a partial one */
     size_t n_cols = block == 1 ? sizeof plain_cols / sizeof plain_cols[0]
                                : sizeof block_counts / sizeof block_counts[0];
     for (size_t c = 0; c < n_cols; c++)
@@ -266,7 +266,7 @@ static void test_backend_matmul(void **state)
     assert_int_equal(be->threads, 2);
     int64_t block = sol_dtype_block_elems(t);
     int64_t cols[] = {block == 1 ? 33 : block, block == 1 ? 100 : 3 * block, block == 1 ? 7 : 5 * block};
-    int64_t rows[] = {1, 7, 13};
+    int64_t rows[] = {1, 13, 37}; /* prefill: a partial panel; 2 panels and a partial one */
     sol_activations modes[] = {SOL_ACT_F32, SOL_ACT_Q8};
     for (int a = 0; a < 2; a++) {
         be->activations = modes[a];
@@ -276,6 +276,74 @@ static void test_backend_matmul(void **state)
                     check_matmul(be, t, rows[r], cols[c], m);
     }
     be->destroy(be);
+}
+
+/* ---- prefill panels ---------------------------------------------------------------- */
+
+/* gemm_panels (AVX2) against the reference on awkward sizes: inputs 1..37
+ * (whole panels of 16 and every remainder), 1..13 weight rows (tiles of 6
+ * and their remainders), columns not a multiple of 8 and more than one
+ * chunk (2048), rows and outputs with strides wider than their data; each
+ * output within the float summation bound of float64, outputs past the rows
+ * untouched. Packing is checked element by element. */
+static void test_gemm_panels(void **state)
+{
+    (void)state;
+    const sol_cpu_kernels *avx2 = avx2_or_skip();
+    enum { MAX_M = 37, MAX_ROWS = 13, W_STRIDE = 2100, Y_STRIDE = MAX_ROWS + 3 };
+    const int64_t widths[] = {37, 2085};
+    float *x = malloc(sizeof(float) * MAX_M * W_STRIDE), *w = malloc(sizeof(float) * MAX_ROWS * W_STRIDE);
+    float *xp = aligned_alloc(32, sizeof(float) * sol_packed_floats(MAX_M, W_STRIDE));
+    float *y = malloc(sizeof(float) * MAX_M * Y_STRIDE), *ref = malloc(sizeof(float) * MAX_M * Y_STRIDE);
+    assert_true(x && w && xp && y && ref);
+    for (int i = 0; i < MAX_M * W_STRIDE; i++)
+        x[i] = rng_normal();
+    for (int i = 0; i < MAX_ROWS * W_STRIDE; i++)
+        w[i] = rng_normal();
+    for (int c = 0; c < 2; c++) {
+        const int64_t n = widths[c];
+        for (int m = 1; m <= MAX_M; m += m < 18 ? 1 : 19) {
+            float *rows = malloc(sizeof(float) * (size_t)m * (size_t)n);
+            assert_non_null(rows);
+            for (int i = 0; i < m; i++)
+                memcpy(rows + (size_t)i * n, x + (size_t)i * W_STRIDE, sizeof(float) * (size_t)n);
+            sol_pack_inputs(rows, m, n, xp);
+            for (int i = 0; i < (m + 15) / 16 * 16; i++)
+                for (int64_t k = 0; k < n; k++)
+                    assert_true(xp[(size_t)(i / 16) * 16 * n + (size_t)k * 16 + i % 16] ==
+                                (i < m ? rows[(size_t)i * n + k] : 0.0f));
+            for (int nr = 1; nr <= MAX_ROWS; nr += nr < 7 ? 1 : 6) {
+                for (int i = 0; i < MAX_M * Y_STRIDE; i++)
+                    y[i] = -777.0f;
+                avx2->gemm_panels(xp, m, w, nr, W_STRIDE, n, y, Y_STRIDE);
+                sol_gemm_panels_ref(xp, m, w, nr, W_STRIDE, n, ref, Y_STRIDE);
+                for (int i = 0; i < MAX_M; i++)
+                    for (int r = 0; r < Y_STRIDE; r++) {
+                        float got = y[i * Y_STRIDE + r];
+                        if (i >= m || r >= nr) {
+                            assert_true(got == -777.0f);
+                            continue;
+                        }
+                        double exact = 0, magnitude = 0;
+                        for (int64_t k = 0; k < n; k++) {
+                            double prod = (double)rows[(size_t)i * n + k] * w[(size_t)r * W_STRIDE + k];
+                            exact += prod;
+                            magnitude += fabs(prod);
+                        }
+                        double bound = (double)(n + 2) * 0x1p-24 * magnitude;
+                        if (!(fabs(got - exact) <= bound) || !(fabs(ref[i * Y_STRIDE + r] - exact) <= bound))
+                            fail_msg("n=%lld m=%d rows=%d input %d row %d: avx2 %.9g, ref %.9g, float64 %.9g",
+                                     (long long)n, m, nr, i, r, got, ref[i * Y_STRIDE + r], exact);
+                    }
+            }
+            free(rows);
+        }
+    }
+    free(x);
+    free(w);
+    free(xp);
+    free(y);
+    free(ref);
 }
 
 /* ---- dispatch ------------------------------------------------------------------- */
@@ -347,6 +415,7 @@ int main(void)
         PER_TYPE(test_dot_matches_reference),
         cmocka_unit_test(test_dot_cancellation),
         PER_TYPE(test_backend_matmul),
+        cmocka_unit_test(test_gemm_panels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

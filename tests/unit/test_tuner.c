@@ -250,11 +250,17 @@ static void test_cpu_matmul_wrong_variant(void **state)
     assert_int_equal(sol_matmul_problem_parse("matmul:f16:96x64x8", &pb, &err), 0);
     sol_cpu_matmul_space(&pb, &space);
     assert_string_equal(space.kernel, "cpu.matmul");
-    assert_int_equal(valid_configs(&space), 6 * 7);
+    assert_int_equal(valid_configs(&space), 6); /* the f32 GEMM's tile and row groups are fixed */
     /* prefill with integer dots: tiles of at most 8 accumulators */
     assert_int_equal(sol_matmul_problem_parse("matmul:q4_1:96x64x8", &pb, &err), 0);
     sol_cpu_matmul_space(&pb, &space);
+    assert_string_equal(space.kernel, "cpu.matmul.q8");
     assert_int_equal(valid_configs(&space), 6 * 7 * 8);
+    /* from SOL_INT8_DOTS_BELOW rows prefill takes the f32 GEMM even with q8 activations */
+    assert_int_equal(sol_matmul_problem_parse("matmul:q4_1:96x64x32", &pb, &err), 0);
+    sol_cpu_matmul_space(&pb, &space);
+    assert_string_equal(space.kernel, "cpu.matmul");
+    assert_int_equal(valid_configs(&space), 6);
     assert_int_equal(sol_matmul_problem_parse("matvec:q4_k:96x100", &pb, &err), SOL_ERR_USAGE);
     assert_int_equal(sol_matmul_problem_parse("conv:q8_0:96x64", &pb, &err), SOL_ERR_USAGE);
 }
