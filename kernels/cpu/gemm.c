@@ -19,7 +19,7 @@ void sol_pack_panel(const float *rows, int nr, int64_t n, float *panel)
     }
 }
 
-void sol_pack_inputs(const float *x, int m, int64_t n, float *xp)
+void sol_pack_inputs_ref(const float *x, int m, int64_t n, float *xp)
 {
     for (int i = 0; i < m; i += SOL_PANEL_ROWS)
         sol_pack_panel(x + (size_t)i * (size_t)n, m - i < SOL_PANEL_ROWS ? m - i : SOL_PANEL_ROWS, n,
@@ -89,6 +89,53 @@ AVX2 static void tile_rows(const float *panel, const float *w, int64_t w_stride,
     case 2: tile(panel, w, w_stride, kn, y, y_stride, 2, mi, first); break;
     default: tile(panel, w, w_stride, kn, y, y_stride, 1, mi, first); break;
     }
+}
+
+/* 8 rows x 8 values from rows (n apart) to 8 panel lines (16 apart). */
+AVX2 static inline void transpose_8x8(const float *rows, int64_t n, float *lines)
+{
+    __m256 r[8], t[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)
+        r[i] = _mm256_loadu_ps(rows + i * n);
+#pragma GCC unroll 4
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        _mm256_store_ps(lines + i * SOL_PANEL_ROWS, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_store_ps(lines + (i + 4) * SOL_PANEL_ROWS, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+
+/* Whole panels by 8 x 8 transposes, 8 columns at a time; a last partial
+ * panel and the columns past a multiple of 8 by the reference. */
+AVX2 void sol_pack_inputs_avx2(const float *x, int m, int64_t n, float *xp)
+{
+    int whole = m / SOL_PANEL_ROWS * SOL_PANEL_ROWS;
+    int64_t n8 = n / 8 * 8;
+    for (int i = 0; i < whole; i += SOL_PANEL_ROWS) {
+        const float *rows = x + (size_t)i * (size_t)n;
+        float *panel = xp + (size_t)i * (size_t)n;
+        for (int64_t k = 0; k < n8; k += 8) {
+            transpose_8x8(rows + k, n, panel + k * SOL_PANEL_ROWS);
+            transpose_8x8(rows + 8 * n + k, n, panel + k * SOL_PANEL_ROWS + 8);
+        }
+        for (int64_t k = n8; k < n; k++)
+            for (int r = 0; r < SOL_PANEL_ROWS; r++)
+                panel[k * SOL_PANEL_ROWS + r] = rows[(size_t)r * (size_t)n + (size_t)k];
+    }
+    if (whole < m)
+        sol_pack_panel(x + (size_t)whole * (size_t)n, m - whole, n, xp + (size_t)whole * (size_t)n);
 }
 
 /* Chunks of columns outside, then 6-row groups, then the input panels: a

@@ -118,7 +118,7 @@ static const float *pack_input(cpu_ctx *ctx, const float *x, int m, int64_t cols
 {
     if (m < 2 || packed_reserve(ctx, sol_packed_floats(m, cols)))
         return NULL;
-    sol_pack_inputs(x, m, cols, ctx->packed);
+    sol_cpu_kernels_active()->pack_inputs(x, m, cols, ctx->packed);
     return ctx->packed;
 }
 

@@ -32,6 +32,8 @@ typedef struct sol_cpu_kernels {
      * w_stride apart. */
     void (*gemm_panels)(const float *xp, int m, const float *w, int nr, int64_t w_stride, int64_t n, float *y,
                         int64_t y_stride);
+    /* m rows of n values into gemm_panels' layout (sol_pack_panel) */
+    void (*pack_inputs)(const float *x, int m, int64_t n, float *xp);
 } sol_cpu_kernels;
 
 /* Inputs packed for gemm_panels: panels of SOL_PANEL_ROWS rows of n
@@ -41,7 +43,8 @@ typedef struct sol_cpu_kernels {
 #define SOL_PANEL_ROWS 16
 #define SOL_GEMM_ROWS 12
 void sol_pack_panel(const float *rows, int nr, int64_t n, float *panel);
-void sol_pack_inputs(const float *x, int m, int64_t n, float *xp);
+void sol_pack_inputs_ref(const float *x, int m, int64_t n, float *xp);
+void sol_pack_inputs_avx2(const float *x, int m, int64_t n, float *xp);
 static inline size_t sol_packed_floats(int m, int64_t n)
 {
     return (size_t)((m + SOL_PANEL_ROWS - 1) / SOL_PANEL_ROWS) * SOL_PANEL_ROWS * (size_t)n;

@@ -307,11 +307,16 @@ static void test_gemm_panels(void **state)
             assert_non_null(rows);
             for (int i = 0; i < m; i++)
                 memcpy(rows + (size_t)i * n, x + (size_t)i * W_STRIDE, sizeof(float) * (size_t)n);
-            sol_pack_inputs(rows, m, n, xp);
-            for (int i = 0; i < (m + 15) / 16 * 16; i++)
-                for (int64_t k = 0; k < n; k++)
-                    assert_true(xp[(size_t)(i / 16) * 16 * n + (size_t)k * 16 + i % 16] ==
-                                (i < m ? rows[(size_t)i * n + k] : 0.0f));
+            void (*const packs[])(const float *, int, int64_t, float *) = {sol_pack_inputs_ref, avx2->pack_inputs};
+            for (int f = 0; f < 2; f++) { /* the reference, then AVX2 (which gemm_panels then reads) */
+                for (int i = 0; i < (int)sol_packed_floats(m, n); i++)
+                    xp[i] = -1.0f;
+                packs[f](rows, m, n, xp);
+                for (int i = 0; i < (m + 15) / 16 * 16; i++)
+                    for (int64_t k = 0; k < n; k++)
+                        assert_true(xp[(size_t)(i / 16) * 16 * n + (size_t)k * 16 + i % 16] ==
+                                    (i < m ? rows[(size_t)i * n + k] : 0.0f));
+            }
             for (int nr = 1; nr <= MAX_ROWS; nr += nr < 7 ? 1 : 6) {
                 for (int i = 0; i < MAX_M * Y_STRIDE; i++)
                     y[i] = -777.0f;
