@@ -69,6 +69,13 @@ typedef struct sol_tuning {
 #define SOL_MATMUL_DEFAULTS                                                                                    \
     ((sol_matmul_params){.tasks_per_thread = 4, .row_block = 4, .tile_rows = 2, .tile_inputs = 4})
 
+/* The CPU backend's untuned parameters for one path: SOL_MATMUL_DEFAULTS,
+ * except decode with f32 dots, which passes over x with one weight row while
+ * x fits in half of L1 (cols <= 4096) and with four beyond. Measured F16
+ * 8192x2048 (rows of 2048): 1 row per pass 570 us, 2 rows 1130, 4 rows 880;
+ * 2048x8192: 1290, 1030 and 770 us (`sol tune --shape`, exhaustive). */
+sol_matmul_params sol_cpu_matmul_defaults(int64_t cols, int m, int integer_dots);
+
 #define SOL_MATMUL_GROUP_MAX 4
 
 typedef struct sol_backend sol_backend;

@@ -49,13 +49,13 @@ enum { P_TASKS, P_ROW_BLOCK, P_TILE_ROWS, P_TILE_INPUTS };
 static int matmul_constraint(const int *values, void *user)
 {
     const sol_matmul_problem *pb = user;
-    sol_matmul_params d = SOL_MATMUL_DEFAULTS;
     int integer_dots = !strcmp(sol_cpu_matmul_kernel(pb->type, pb->act, pb->m), "cpu.matmul.q8");
+    sol_matmul_params d = sol_cpu_matmul_defaults(pb->cols, pb->m, integer_dots);
     if (pb->m == 1 && (values[P_ROW_BLOCK] != d.row_block || values[P_TILE_INPUTS] != d.tile_inputs))
         return 0;
-    if (!integer_dots) /* f32: fixed register tile and row groups (gemm.c) */
-        return values[P_ROW_BLOCK] == d.row_block && values[P_TILE_ROWS] == d.tile_rows &&
-               values[P_TILE_INPUTS] == d.tile_inputs;
+    if (!integer_dots) /* f32: rows per pass over x in decode; prefill's tile is fixed (gemm.c) */
+        return values[P_ROW_BLOCK] == d.row_block && values[P_TILE_INPUTS] == d.tile_inputs &&
+               (pb->m == 1 || values[P_TILE_ROWS] == d.tile_rows);
     return pb->m == 1 || values[P_TILE_ROWS] * values[P_TILE_INPUTS] <= SOL_Q8_MAX_TILE;
 }
 
@@ -64,7 +64,7 @@ void sol_cpu_matmul_space(const sol_matmul_problem *pb, sol_tune_space *s)
     static const int tasks[] = {1, 2, 4, 8, 16, 32}, blocks[] = {1, 2, 4, 8, 16, 32, 64}, tiles[] = {1, 2, 4};
     memset(s, 0, sizeof *s);
     s->kernel = sol_cpu_matmul_kernel(pb->type, pb->act, pb->m);
-    sol_matmul_params d = SOL_MATMUL_DEFAULTS;
+    sol_matmul_params d = sol_cpu_matmul_defaults(pb->cols, pb->m, !strcmp(s->kernel, "cpu.matmul.q8"));
     sol_space_add(s, "tasks_per_thread", tasks, 6, d.tasks_per_thread);
     sol_space_add(s, "row_block", blocks, 7, d.row_block);
     sol_space_add(s, "tile_rows", tiles, 3, d.tile_rows);

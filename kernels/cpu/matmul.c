@@ -16,6 +16,7 @@ typedef struct {
     const float *packed; /* m > 1: x packed for gemm_panels, NULL when there was no memory */
     int m;
     float *y;
+    int tile_rows; /* decode: weight rows per pass over x */
 } matmul_job;
 
 /* Several inputs (prefill): SOL_GEMM_ROWS weight rows dequantised at a
@@ -49,12 +50,18 @@ static void matmul_task(void *arg, int task, int n_tasks)
         free(rows);
         return;
     }
-    /* one input (decode), or no scratch memory: dots on the stored rows */
-    for (int64_t r = begin; r < end; r++) {
-        const void *row = (const char *)w->data + (size_t)r * w->row_bytes;
-        float bias = job->bias ? job->bias[r] : 0.0f;
-        for (int i = 0; i < job->m; i++)
-            job->y[(size_t)i * w->rows + r] = sol_dot(w->type, row, job->x + (size_t)i * w->cols, w->cols) + bias;
+    /* one input (decode), or no scratch memory: dots on the stored rows,
+     * tile_rows of them per pass over each input */
+    const sol_cpu_kernels *k = sol_cpu_kernels_active();
+    for (int64_t r = begin; r < end; r += job->tile_rows) {
+        int nr = (int)(end - r < job->tile_rows ? end - r : job->tile_rows);
+        const void *stored = (const char *)w->data + (size_t)r * w->row_bytes;
+        for (int i = 0; i < job->m; i++) {
+            float *out = job->y + (size_t)i * w->rows + r;
+            k->dot_rows(w->type, stored, w->row_bytes, nr, job->x + (size_t)i * w->cols, w->cols, out);
+            for (int j = 0; job->bias && j < nr; j++)
+                out[j] += job->bias[r + j];
+        }
     }
 }
 
@@ -152,7 +159,7 @@ static void plan_matmul(const sol_backend *b, const sol_weight_view *w, const fl
         out->q8 = (matmul_q8_job){w, bias, xq, m, y, p->row_block > tile_rows ? p->row_block : tile_rows, tile_rows,
                                   tile_inputs};
     } else {
-        out->f32 = (matmul_job){w, bias, x, xp, m, y};
+        out->f32 = (matmul_job){w, bias, x, xp, m, y, clamp_int(p->tile_rows, 1, SOL_DOT_ROWS_MAX)};
     }
 }
 
@@ -176,6 +183,14 @@ void sol_cpu_matmul_with(sol_backend *b, const sol_weight_view *w, const float *
     forget_quantized(b);
 }
 
+sol_matmul_params sol_cpu_matmul_defaults(int64_t cols, int m, int integer_dots)
+{
+    sol_matmul_params p = SOL_MATMUL_DEFAULTS;
+    if (m == 1 && !integer_dots)
+        p.tile_rows = cols <= 4096 ? 1 : 4;
+    return p;
+}
+
 /* The tuned parameters of this (type, shape) on the path it takes, else the
  * defaults. */
 static sol_matmul_params params_for(const sol_backend *b, const sol_weight_view *w, int m)
@@ -187,7 +202,7 @@ static sol_matmul_params params_for(const sol_backend *b, const sol_weight_view 
             e->integer_dots == integer_dots)
             return e->params;
     }
-    return SOL_MATMUL_DEFAULTS;
+    return sol_cpu_matmul_defaults(w->cols, m, integer_dots);
 }
 
 void sol_cpu_matmul(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y)

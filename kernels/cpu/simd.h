@@ -14,6 +14,9 @@
 typedef struct sol_cpu_kernels {
     const char *isa; /* "scalar" or "avx2" (AVX2 + FMA + F16C) */
     float (*dot)(sol_dtype t, const void *row, const float *x, int64_t n);
+    /* out[r] = row r . x for nr (1..SOL_DOT_ROWS_MAX) rows row_bytes apart:
+     * the decode matvec with f32 activations, x read once for all rows */
+    void (*dot_rows)(sol_dtype t, const void *rows, size_t row_bytes, int nr, const float *x, int64_t n, float *out);
     void (*dequantize)(sol_dtype t, const void *src, float *dst, int64_t n);
     /* the integer-dot path (act_q8.h) */
     void (*quantize_act)(const float *x, sol_q8_block *out, int64_t n);
@@ -35,6 +38,10 @@ typedef struct sol_cpu_kernels {
     /* m rows of n values into gemm_panels' layout (sol_pack_panel) */
     void (*pack_inputs)(const float *x, int m, int64_t n, float *xp);
 } sol_cpu_kernels;
+
+#define SOL_DOT_ROWS_MAX 4
+void sol_dot_rows_ref(sol_dtype t, const void *rows, size_t row_bytes, int nr, const float *x, int64_t n, float *out);
+void sol_dot_rows_avx2(sol_dtype t, const void *rows, size_t row_bytes, int nr, const float *x, int64_t n, float *out);
 
 /* Inputs packed for gemm_panels: panels of SOL_PANEL_ROWS rows of n
  * values side by side, value k of row r at panel[k * SOL_PANEL_ROWS + r]

@@ -242,11 +242,11 @@ static void test_cpu_matmul_wrong_variant(void **state)
     assert_false(bench.last_correct);
     sol_matmul_bench_free(&bench);
     be->destroy(be);
-    /* f32 dots (f32 activations, or float weights) have no tile to choose */
+    /* f32 dots (f32 activations, or float weights): decode chooses the rows per pass */
     pb.act = SOL_ACT_F32;
     sol_cpu_matmul_space(&pb, &space);
     assert_string_equal(space.kernel, "cpu.matmul");
-    assert_int_equal(valid_configs(&space), 6);
+    assert_int_equal(valid_configs(&space), 6 * 3);
     assert_int_equal(sol_matmul_problem_parse("matmul:f16:96x64x8", &pb, &err), 0);
     sol_cpu_matmul_space(&pb, &space);
     assert_string_equal(space.kernel, "cpu.matmul");
