@@ -188,6 +188,8 @@ sol_matmul_params sol_cpu_matmul_defaults(int64_t cols, int m, int integer_dots)
     sol_matmul_params p = SOL_MATMUL_DEFAULTS;
     if (m == 1 && !integer_dots)
         p.tile_rows = cols <= 4096 ? 1 : 4;
+    else if (m == 1 && cols > 4096)
+        p.tile_rows = 1;
     return p;
 }
 
