@@ -169,6 +169,10 @@ void sol_dot_rows_avx2(sol_dtype t, const void *rows, size_t row_bytes, int nr, 
 {
     const uint8_t *p = rows;
     assert(nr >= 1 && nr <= SOL_DOT_ROWS_MAX);
+    if (nr == 1) { /* the single-row dot keeps four FMA chains (two here would be its latency limit) */
+        out[0] = sol_dot_avx2(t, rows, x, n);
+        return;
+    }
     switch (t) {
     case SOL_DT_F32: rows_f32(p, row_bytes, nr, x, n, out); return;
     case SOL_DT_F16: rows_f16(p, row_bytes, nr, x, n, out); return;
