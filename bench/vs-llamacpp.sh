@@ -29,6 +29,10 @@
 #                oversubscribed machine llama.cpp's spinning OpenMP threads can
 #                collapse 10x (seen here at load 3-4 on 2 vCPUs); off by default,
 #                so llama.cpp runs as people run it
+#   --isa I      llama.cpp's instruction set: native (-march=native: AVX-512 and
+#                VNNI where the host has them) or avx2 (AVX2/FMA/F16C/BMI2 only,
+#                the ISA sol's kernels use and sol's target machine has); each
+#                is built once into its own folder [native]
 #   --no-greedy  skip the greedy agreement check
 #   --build-only build llama.cpp and the models, then stop
 # Quick run: bench/vs-llamacpp.sh -p 64 -n 32 -r 3
@@ -53,6 +57,7 @@ greedy=1
 build_only=0
 probe=0
 lcp_env=()
+isa=native
 
 die() { echo "vs-llamacpp: error: $*" >&2; exit 1; }
 log() { echo "vs-llamacpp: $*" >&2; }
@@ -71,6 +76,8 @@ while [ $# -gt 0 ]; do
         -r) [ $# -ge 2 ] || die "-r needs a value"; posint -r "$2"; reps=$2; shift 2 ;;
         -m) [ $# -ge 2 ] || die "-m needs a value"; models=$2; shift 2 ;;
         --no-greedy) greedy=0; shift ;;
+        --isa) [ $# -ge 2 ] || die "--isa needs a value"; isa=$2; shift 2
+            case $isa in native|avx2) ;; *) die "--isa: expected native or avx2, got '$isa'" ;; esac ;;
         --probe) probe=1; shift ;;
         --omp-passive) lcp_env=(env OMP_WAIT_POLICY=passive); shift ;;
         --build-only) build_only=1; shift ;;
@@ -110,6 +117,13 @@ need_tools() {
 src_dir=$work/src/llama_cpp_python-$lcp_version
 lcp_dir=$src_dir/vendor/llama.cpp
 bld=$work/build
+isa_flags=(-DGGML_NATIVE=ON)
+if [ "$isa" = avx2 ]; then
+    bld=$work/build-avx2
+    isa_flags=(-DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+               -DGGML_BMI2=ON -DGGML_AVX_VNNI=OFF -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF
+               -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF)
+fi
 bin=$bld/bin
 stamp=$bld/.sol-vs-llamacpp-stamp
 greedy_src=$here/greedy-ids.cpp
@@ -140,6 +154,7 @@ build_llamacpp() {
     ' "$src_dir/CHANGELOG.md" 2>/dev/null || true)
     [ -n "$lcp_commit" ] || lcp_commit=unknown
     local want="llama-cpp-python=$lcp_version llama.cpp=$lcp_commit greedy=$(cksum <"$greedy_src")"
+    [ "$isa" = native ] || want="$want isa=$isa"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$bin/llama-bench" ] \
         && [ -x "$bin/llama-simple" ] && [ -x "$greedy_bin" ]; then
         log "llama.cpp $lcp_commit (llama-cpp-python $lcp_version) already built in $bld"
@@ -150,7 +165,7 @@ build_llamacpp() {
     log "building llama.cpp $lcp_commit (vendored in llama-cpp-python $lcp_version), CPU only, -j$jobs"
     local t0=$SECONDS
     run cmake -S "$lcp_dir" -B "$bld" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
-        -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+        -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF "${isa_flags[@]}" -DLLAMA_CURL=OFF \
         -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF \
         -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_EXAMPLES=ON \
         -DLLAMA_BUILD_COMMIT="$lcp_commit" >"$work/cmake-configure.log" 2>&1 \
@@ -239,7 +254,12 @@ echo
 echo "- sol: $sol_version, binary sha256 $(sha256sum "$sol_bin" | cut -c1-16) built $(date -u -r "$sol" '+%Y-%m-%d %H:%M UTC')"
 echo "  (snapshot of $sol taken at start: $sol_bin)"
 echo "- llama.cpp: ggml-org/llama.cpp@$lcp_commit as vendored by llama-cpp-python $lcp_version (sdist from PyPI;"
-echo "  commit from its CHANGELOG.md, the sdist has no git metadata), CPU backend, Release, GGML_NATIVE=ON, static"
+echo "  commit from its CHANGELOG.md, the sdist has no git metadata), CPU backend, Release, static,"
+if [ "$isa" = avx2 ]; then
+    echo "  --isa avx2: GGML_NATIVE=OFF with AVX/AVX2/FMA/F16C/BMI2 on and every AVX-512 and VNNI option off"
+else
+    echo "  --isa native: GGML_NATIVE=ON (-march=native: AVX-512 and VNNI where this host has them)"
+fi
 echo "- machine: ${cpu:-unknown CPU}, nproc $(nproc), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- SOL ceiling used by sol: memory bandwidth ${mem_bw:-unknown} (\`sol hw show cpu\`$([ "$probe" = 1 ] && echo ", after --probe"))"
 echo "- llama.cpp environment: ${lcp_env[*]:-none set (OpenMP default wait policy; see --omp-passive)}"
