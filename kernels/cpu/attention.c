@@ -5,8 +5,9 @@
  * thread has work even with few KV heads. Prefill (many rows) works in
  * tiles: per KV head and block of query rows, a block of keys and values is
  * converted to f32 once and used by every query of the tile (the rows x the
- * query heads sharing that KV head), scores and weighted sums done as small
- * matrix products by the dispatched block kernels (simd.h). */
+ * query heads sharing that KV head): scores by the prefill GEMM's tile
+ * (gemm_panels, the queries packed once per tile), softmax weights by the
+ * vectorised exp, weighted sums by the block kernel (simd.h). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,19 +79,22 @@ typedef struct {
     int m;
 } prefill_job;
 
-/* The per-task scratch: queries (pre-scaled), accumulators, f32 keys and
- * values of one block, scores, and the running max and sum per query. */
+/* The per-task scratch (one 32-byte aligned allocation, base): queries
+ * (pre-scaled) and the same packed for gemm_panels, accumulators, f32 keys
+ * and values of one block, scores, and the running max and sum per query. */
 typedef struct {
-    float *q, *acc, *k, *v, *s, *max, *sum;
+    float *base, *qp, *q, *acc, *k, *v, *s, *max, *sum;
 } tile_scratch;
 
 static int scratch_alloc(tile_scratch *t, int nq, int dh)
 {
-    size_t floats = (size_t)nq * dh * 2 + (size_t)KEY_BLOCK * dh * 2 + (size_t)nq * KEY_BLOCK + 2 * (size_t)nq;
-    float *p = malloc(floats * sizeof *p);
+    size_t packed = sol_packed_floats(nq, dh);
+    size_t floats = packed + (size_t)nq * dh * 2 + (size_t)KEY_BLOCK * dh * 2 + (size_t)nq * KEY_BLOCK + 2 * (size_t)nq;
+    float *p = aligned_alloc(32, (floats * sizeof *p + 31) / 32 * 32);
     if (!p)
         return -1;
-    t->q = p;
+    t->base = t->qp = p;
+    t->q = p + packed;
     t->acc = t->q + (size_t)nq * dh;
     t->k = t->acc + (size_t)nq * dh;
     t->v = t->k + (size_t)KEY_BLOCK * dh;
@@ -124,12 +128,7 @@ static void block_weights(tile_scratch *t, int i, int dh, int64_t k0, int nk, in
         t->sum[i] *= rescale;
         t->max[i] = block_max;
     }
-    float sum = 0;
-    for (int j = 0; j < nk; j++) {
-        s[j] = s[j] == -INFINITY ? 0.0f : expf(s[j] - t->max[i]);
-        sum += s[j];
-    }
-    t->sum[i] += sum;
+    t->sum[i] += sol_cpu_kernels_active()->exp_sum(s, nk, t->max[i]);
 }
 
 /* Tile (KV head kvh, query rows r0 .. r0 + rows - 1) over the keys
@@ -153,6 +152,7 @@ static int tile_pass(const attention_job *a, int kvh, int r0, int rows, int64_t 
         t->sum[i] = 0;
     }
     memset(t->acc, 0, (size_t)nq * dh * sizeof *t->acc);
+    kern->pack_inputs(t->q, nq, dh, t->qp);
     size_t elem = c->type == SOL_DT_F16 ? 2 : 4, row_bytes = (size_t)c->width * elem;
     for (int64_t k0 = k_begin; k0 <= k_end; k0 += KEY_BLOCK) {
         int nk = k_end + 1 - k0 < KEY_BLOCK ? (int)(k_end + 1 - k0) : KEY_BLOCK;
@@ -161,7 +161,7 @@ static int tile_pass(const attention_job *a, int kvh, int r0, int rows, int64_t 
             kern->dequantize(c->type, (const char *)c->k + at, t->k + (size_t)j * dh, dh);
             kern->dequantize(c->type, (const char *)c->v + at, t->v + (size_t)j * dh, dh);
         }
-        kern->cross_dots(t->q, nq, t->k, nk, dh, t->s, KEY_BLOCK);
+        kern->gemm_panels(t->qp, nq, t->k, nk, dh, dh, t->s, KEY_BLOCK); /* s[i][j] = q_i . k_j */
         for (int i = 0; i < nq; i++) {
             int64_t pos = a->pos0 + r0 + i / group;
             int64_t lo = a->window > 0 && pos + 1 > a->window ? pos + 1 - a->window : 0;
@@ -197,7 +197,7 @@ static void prefill_task(void *arg, int task, int n_tasks)
         for (int d = 0; d < dh; d++)
             out[d] = t.acc[(size_t)i * dh + d] / t.sum[i];
     }
-    free(t.q);
+    free(t.base);
 }
 
 /* ---- decode over a long cache: key ranges split across tasks -------------- */
@@ -242,7 +242,7 @@ static void decode_split_task(void *arg, int task, int n_tasks)
     memcpy(p, t.max, (size_t)group * sizeof *p);
     memcpy(p + group, t.sum, (size_t)group * sizeof *p);
     memcpy(p + 2 * group, t.acc, (size_t)group * a->head_dim * sizeof *p);
-    free(t.q);
+    free(t.base);
 }
 
 /* softmax over all ranges from the ranges' own: each partial sum and

@@ -15,7 +15,7 @@ void sol_dot_rows_ref(sol_dtype t, const void *rows, size_t row_bytes, int nr, c
 
 static const sol_cpu_kernels scalar_kernels = {"scalar", sol_dot_ref, sol_dot_rows_ref, sol_dequantize_ref, sol_quantize_act_ref,
                                                sol_dot_q8_ref,      sol_cross_dots_ref,
-                                               sol_attn_weighted_sum_ref, sol_swiglu_ref,
+                                               sol_attn_weighted_sum_ref, sol_swiglu_ref, sol_exp_sum_ref,
                                                sol_gemm_panels_ref, sol_pack_inputs_ref};
 
 #if defined(__x86_64__)
@@ -23,7 +23,7 @@ static const sol_cpu_kernels scalar_kernels = {"scalar", sol_dot_ref, sol_dot_ro
 
 static const sol_cpu_kernels avx2_kernels = {"avx2", sol_dot_avx2, sol_dot_rows_avx2, sol_dequantize_avx2, sol_quantize_act_avx2,
                                              sol_dot_q8_avx2,      sol_cross_dots_avx2,
-                                             sol_attn_weighted_sum_avx2, sol_swiglu_avx2,
+                                             sol_attn_weighted_sum_avx2, sol_swiglu_avx2, sol_exp_sum_avx2,
                                              sol_gemm_panels_avx2, sol_pack_inputs_avx2};
 
 /* AVX2, FMA and F16C, and an OS that saves YMM registers. Read from cpuid

@@ -1,6 +1,7 @@
 /* Elementwise kernels of the CPU backend that are worth vectorising: SwiGLU
- * (silu(gate) * up) spends its time in exp, which the AVX2 version computes
- * with a polynomial instead of one libm call per element. */
+ * (silu(gate) * up) and the softmax weights of attention spend their time in
+ * exp, which the AVX2 versions compute with a polynomial instead of one libm
+ * call per element. */
 #include <math.h>
 
 #include "kernels/cpu/simd.h"
@@ -9,6 +10,16 @@ void sol_swiglu_ref(float *gate, const float *up, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+float sol_exp_sum_ref(float *s, int n, float max)
+{
+    float sum = 0;
+    for (int j = 0; j < n; j++) {
+        s[j] = s[j] == -INFINITY ? 0.0f : expf(s[j] - max);
+        sum += s[j];
+    }
+    return sum;
 }
 
 #if defined(__x86_64__)
@@ -45,5 +56,19 @@ AVX2 void sol_swiglu_avx2(float *gate, const float *up, int64_t n)
         _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
     }
     sol_swiglu_ref(gate + i, up + i, n - i);
+}
+
+AVX2 float sol_exp_sum_avx2(float *s, int n, float max)
+{
+    int j = 0;
+    const __m256 m = _mm256_set1_ps(max), minus_inf = _mm256_set1_ps(-INFINITY);
+    __m256 acc = _mm256_setzero_ps();
+    for (; j + 8 <= n; j += 8) {
+        __m256 x = _mm256_loadu_ps(s + j);
+        __m256 e = _mm256_andnot_ps(_mm256_cmp_ps(x, minus_inf, _CMP_EQ_OQ), exp_ps(_mm256_sub_ps(x, m)));
+        _mm256_storeu_ps(s + j, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    return hsum(acc) + sol_exp_sum_ref(s + j, n - j, max);
 }
 #endif

@@ -30,6 +30,9 @@ typedef struct sol_cpu_kernels {
     void (*attn_weighted_sum)(const float *w, int w_stride, int nq, const float *v, int nk, int dh, float *acc);
     /* gate[i] = silu(gate[i]) * up[i] (elementwise.c) */
     void (*swiglu)(float *gate, const float *up, int64_t n);
+    /* s[j] = exp(s[j] - max), 0 where s[j] is -inf; returns their sum
+     * (attention's softmax weights; elementwise.c) */
+    float (*exp_sum)(float *s, int n, float max);
     /* Prefill matmul (gemm.c): y[i * y_stride + r] = x_i . w_r for inputs
      * i < m, packed (sol_pack_inputs), and nr weight rows of n columns,
      * w_stride apart. */
@@ -84,6 +87,8 @@ void sol_gemm_panels_avx2(const float *xp, int m, const float *w, int nr, int64_
 
 void sol_swiglu_ref(float *gate, const float *up, int64_t n);
 void sol_swiglu_avx2(float *gate, const float *up, int64_t n);
+float sol_exp_sum_ref(float *s, int n, float max);
+float sol_exp_sum_avx2(float *s, int n, float max);
 
 /* The AVX2 + FMA + F16C kernels (simd_avx2.c); call only when the CPU has
  * all three. They handle every type sol_cpu_supports. */
