@@ -152,7 +152,11 @@ static int tile_pass(const attention_job *a, int kvh, int r0, int rows, int64_t 
         t->sum[i] = 0;
     }
     memset(t->acc, 0, (size_t)nq * dh * sizeof *t->acc);
-    kern->pack_inputs(t->q, nq, dh, t->qp);
+    /* scores by the GEMM tile when its 16-query panels are mostly used;
+     * decode's few queries (the heads of one KV head) by the dot tiles */
+    int gemm = nq >= SOL_PANEL_ROWS / 2;
+    if (gemm)
+        kern->pack_inputs(t->q, nq, dh, t->qp);
     size_t elem = c->type == SOL_DT_F16 ? 2 : 4, row_bytes = (size_t)c->width * elem;
     for (int64_t k0 = k_begin; k0 <= k_end; k0 += KEY_BLOCK) {
         int nk = k_end + 1 - k0 < KEY_BLOCK ? (int)(k_end + 1 - k0) : KEY_BLOCK;
@@ -161,7 +165,10 @@ static int tile_pass(const attention_job *a, int kvh, int r0, int rows, int64_t 
             kern->dequantize(c->type, (const char *)c->k + at, t->k + (size_t)j * dh, dh);
             kern->dequantize(c->type, (const char *)c->v + at, t->v + (size_t)j * dh, dh);
         }
-        kern->gemm_panels(t->qp, nq, t->k, nk, dh, dh, t->s, KEY_BLOCK); /* s[i][j] = q_i . k_j */
+        if (gemm) /* s[i][j] = q_i . k_j */
+            kern->gemm_panels(t->qp, nq, t->k, nk, dh, dh, t->s, KEY_BLOCK);
+        else
+            kern->cross_dots(t->q, nq, t->k, nk, dh, t->s, KEY_BLOCK);
         for (int i = 0; i < nq; i++) {
             int64_t pos = a->pos0 + r0 + i / group;
             int64_t lo = a->window > 0 && pos + 1 > a->window ? pos + 1 - a->window : 0;

@@ -114,42 +114,70 @@ AVX2 void sol_cross_dots_avx2(const float *q, int nq, const float *k, int nk, in
             s[(size_t)i * s_stride + j] = score_1x1(q + (size_t)i * dh, dh, k + (size_t)j * dh);
 }
 
-/* Eight accumulator columns of four queries stay in registers while every
- * value row streams past once. */
+/* nr (1..4, a constant where inlined) queries' accumulators over 16
+ * dimensions at a time (8 registers) stay put while every value row streams
+ * past once: two loads and nr broadcasts feed 2 nr independent FMA chains.
+ * (Rows one at a time, as a remainder used to go, made one chain of
+ * dependent FMAs per 8 dimensions: latency-bound, and decode's 3 query
+ * heads per KV head of SmolLM2 always took it.) */
+AVX2 static inline __attribute__((always_inline)) void weighted_rows(const float *w, int w_stride, const int nr,
+                                                                     const float *v, int nk, int dh, float *acc)
+{
+    int d = 0;
+    for (; d + 16 <= dh; d += 16) {
+        __m256 a[4][2];
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            a[r][0] = _mm256_loadu_ps(acc + (size_t)r * dh + d);
+            a[r][1] = _mm256_loadu_ps(acc + (size_t)r * dh + d + 8);
+        }
+        for (int j = 0; j < nk; j++) {
+            __m256 v0 = _mm256_loadu_ps(v + (size_t)j * dh + d), v1 = _mm256_loadu_ps(v + (size_t)j * dh + d + 8);
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) {
+                __m256 wj = _mm256_broadcast_ss(w + (size_t)r * w_stride + j);
+                a[r][0] = _mm256_fmadd_ps(wj, v0, a[r][0]);
+                a[r][1] = _mm256_fmadd_ps(wj, v1, a[r][1]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            _mm256_storeu_ps(acc + (size_t)r * dh + d, a[r][0]);
+            _mm256_storeu_ps(acc + (size_t)r * dh + d + 8, a[r][1]);
+        }
+    }
+    if (d < dh) { /* the last 8 */
+        __m256 a[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++)
+            a[r] = _mm256_loadu_ps(acc + (size_t)r * dh + d);
+        for (int j = 0; j < nk; j++) {
+            __m256 v0 = _mm256_loadu_ps(v + (size_t)j * dh + d);
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++)
+                a[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + (size_t)r * w_stride + j), v0, a[r]);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++)
+            _mm256_storeu_ps(acc + (size_t)r * dh + d, a[r]);
+    }
+}
+
 AVX2 void sol_attn_weighted_sum_avx2(const float *w, int w_stride, int nq, const float *v, int nk, int dh, float *acc)
 {
     if (dh % 8) {
         sol_attn_weighted_sum_ref(w, w_stride, nq, v, nk, dh, acc);
         return;
     }
-    int i = 0;
-    for (; i + 4 <= nq; i += 4) {
-        const float *w0 = w + (size_t)i * w_stride, *w1 = w0 + w_stride, *w2 = w1 + w_stride, *w3 = w2 + w_stride;
-        for (int d = 0; d < dh; d += 8) {
-            float *a = acc + (size_t)i * dh + d;
-            __m256 a0 = _mm256_loadu_ps(a), a1 = _mm256_loadu_ps(a + dh), a2 = _mm256_loadu_ps(a + 2 * dh),
-                   a3 = _mm256_loadu_ps(a + 3 * dh);
-            for (int j = 0; j < nk; j++) {
-                __m256 vj = _mm256_loadu_ps(v + (size_t)j * dh + d);
-                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w0 + j), vj, a0);
-                a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(w1 + j), vj, a1);
-                a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(w2 + j), vj, a2);
-                a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(w3 + j), vj, a3);
-            }
-            _mm256_storeu_ps(a, a0);
-            _mm256_storeu_ps(a + dh, a1);
-            _mm256_storeu_ps(a + 2 * dh, a2);
-            _mm256_storeu_ps(a + 3 * dh, a3);
+    for (int i = 0; i < nq; i += 4) {
+        const float *wi = w + (size_t)i * w_stride;
+        float *ai = acc + (size_t)i * dh;
+        switch (nq - i < 4 ? nq - i : 4) {
+        case 4: weighted_rows(wi, w_stride, 4, v, nk, dh, ai); break;
+        case 3: weighted_rows(wi, w_stride, 3, v, nk, dh, ai); break;
+        case 2: weighted_rows(wi, w_stride, 2, v, nk, dh, ai); break;
+        default: weighted_rows(wi, w_stride, 1, v, nk, dh, ai); break;
         }
     }
-    for (; i < nq; i++)
-        for (int d = 0; d < dh; d += 8) {
-            float *a = acc + (size_t)i * dh + d;
-            __m256 a0 = _mm256_loadu_ps(a);
-            for (int j = 0; j < nk; j++)
-                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + (size_t)i * w_stride + j),
-                                     _mm256_loadu_ps(v + (size_t)j * dh + d), a0);
-            _mm256_storeu_ps(a, a0);
-        }
 }
 #endif
