@@ -1,9 +1,11 @@
 /* The CPU backend's matmuls: rows split across the thread pool, launch
- * parameters from the tuner when it has them. Quantised weights meet 8-bit
- * activations in integer dots (act_q8.h) unless the backend is set to f32
- * activations; then, and for float weights, dequantisation happens inside an
- * f32 dot. Matmuls that share their input (q/k/v, gate/up) run as one pool
- * job over one quantised copy of it. */
+ * parameters from the tuner when it has them. Below int8_dots_below input
+ * rows, quantised weights meet 8-bit activations in integer dots (act_q8.h)
+ * unless the backend is set to f32 activations; otherwise, and for float
+ * weights, decode dequantises inside f32 dots (dot_rows) and prefill runs
+ * the f32 GEMM on dequantised rows (gemm.c). Matmuls that share their input
+ * (q/k/v, gate/up) run as one pool job over one quantised (or packed) copy
+ * of it. */
 #include <stdlib.h>
 
 #include "kernels/cpu/cpu_backend.h"

@@ -73,6 +73,54 @@ static void test_quantised_output_feeds_next_matmul(void **state)
     be->destroy(be);
 }
 
+/* From int8_dots_below input rows (prefill) q8 activations change nothing:
+ * the matmul is bit for bit the one with f32 activations, also right after
+ * rmsnorm and swiglu (which then quantise nothing), and one row below the
+ * threshold it is not (the integer dots). */
+static void test_prefill_rows_take_f32_inputs(void **state)
+{
+    (void)state;
+    sol_backend *be;
+    sol_err err = {0};
+    assert_int_equal(sol_cpu_backend_new(2, &be, &err), 0);
+    enum { P = 32 };
+    assert_int_equal(be->int8_dots_below, P);
+    uint8_t w[ROWS * 60];
+    random_matrix(w);
+    sol_weight_view view = {SOL_DT_Q4_1, w, ROWS, COLS, sol_row_bytes(SOL_DT_Q4_1, COLS)};
+    static float x[P * COLS], normed[P * COLS], up[P * COLS], q8[P * ROWS], f32[P * ROWS];
+    float norm_w[COLS];
+    for (int i = 0; i < P * COLS; i++) {
+        x[i] = rng_normal();
+        up[i] = rng_normal();
+    }
+    for (int i = 0; i < COLS; i++)
+        norm_w[i] = 1 + 0.1f * rng_normal();
+    be->activations = SOL_ACT_F32;
+    be->rmsnorm(be, x, norm_w, 1e-5f, P, COLS, normed);
+    be->matmul(be, &view, NULL, normed, P, f32);
+    be->activations = SOL_ACT_Q8;
+    be->rmsnorm(be, x, norm_w, 1e-5f, P, COLS, normed);
+    be->matmul(be, &view, NULL, normed, P, q8);
+    assert_same(q8, f32, P * ROWS, "rmsnorm -> matmul of 32 rows, q8 against f32");
+
+    be->swiglu(be, normed, up, P, COLS);
+    be->matmul(be, &view, NULL, normed, P, q8);
+    be->activations = SOL_ACT_F32;
+    be->matmul(be, &view, NULL, normed, P, f32);
+    assert_same(q8, f32, P * ROWS, "swiglu -> matmul of 32 rows, q8 against f32");
+
+    /* 31 rows: integer dots, which round the inputs */
+    be->matmul(be, &view, NULL, normed, P - 1, f32);
+    be->activations = SOL_ACT_Q8;
+    be->matmul(be, &view, NULL, normed, P - 1, q8);
+    int differ = 0;
+    for (int i = 0; i < (P - 1) * ROWS; i++)
+        differ += q8[i] != f32[i];
+    assert_true(differ > 0);
+    be->destroy(be);
+}
+
 static void test_rope_kv_write(void **state)
 {
     (void)state;
@@ -110,6 +158,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantised_output_feeds_next_matmul),
+        cmocka_unit_test(test_prefill_rows_take_f32_inputs),
         cmocka_unit_test(test_rope_kv_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
