@@ -37,14 +37,16 @@ UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 all: build/sol
 
 # ---- the CUDA plugin, where nvcc is installed (sol itself never links CUDA)
-NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+ifeq ($(origin NVCC),undefined)
+NVCC := $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+endif
 CUDA_SRC := $(wildcard kernels/cuda/*.cu)
 CUDA_HDR := $(wildcard kernels/cuda/*.h) kernels/probe.h util/err.h
 # sm_80 (A100), sm_89 (L40S, RTX 4090), sm_90 (H100/H200) machine code, and
 # compute_90 PTX for anything newer.
 CUDA_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_89,code=sm_89 \
              -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
-CUDA_VERSION = $(shell $(NVCC) --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p')
+CUDA_VERSION := $(if $(NVCC),$(shell $(NVCC) --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p'))
 NVCC_FLAGS = -std=c++17 -O2 -I. $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra,-Werror \
              -DSOL_CUDA_BUILD='"CUDA $(CUDA_VERSION), sm_80 sm_89 sm_90"'
 ifneq ($(NVCC),)
