@@ -9,7 +9,7 @@
 
 #include "cli/cli.h"
 #include "db/db.h"
-#include "kernels/cpu/act_q8.h"
+#include "tuner/cpu_matmul.h"
 
 #ifndef SOL_KERNEL_HASH
 #define SOL_KERNEL_HASH "unknown"
@@ -101,7 +101,7 @@ void cli_tuned_shapes(const sol_tuning *t, const sol_plan *plan, sol_activations
         if (!first)
             continue;
         (*total)++;
-        int integer_dots = act == SOL_ACT_Q8 && op->m < SOL_INT8_DOTS_BELOW && sol_act_q8_applies(op->wtype);
+        int integer_dots = !strcmp(sol_cpu_matmul_kernel(op->wtype, act, (int)op->m), "cpu.matmul.q8");
         for (int e = 0; e < t->n; e++)
             if (t->entries[e].type == op->wtype && t->entries[e].rows == op->n && t->entries[e].cols == op->k &&
                 (t->entries[e].m > 1) == (op->m > 1) && t->entries[e].integer_dots == integer_dots) {

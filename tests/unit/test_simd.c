@@ -25,6 +25,19 @@ static sol_dtype types[] = {SOL_DT_F32,  SOL_DT_F16,  SOL_DT_BF16, SOL_DT_Q8_0,
 
 static sol_dtype type_of(void **state) { return *(sol_dtype *)*state; }
 
+/* a . b in float64, and the sum of |a_i b_i| that scales the float
+ * summation bound (n + 2) 2^-24 magnitude. */
+static double exact_dot(const float *a, const float *b, int64_t n, double *magnitude)
+{
+    double sum = 0, mag = 0;
+    for (int64_t i = 0; i < n; i++) {
+        sum += (double)a[i] * b[i];
+        mag += fabs((double)a[i] * b[i]);
+    }
+    *magnitude = mag;
+    return sum;
+}
+
 static void put_u16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)(v & 0xff);
@@ -142,11 +155,7 @@ static void check_dots(const sol_cpu_kernels *k, sol_dtype t, int64_t rows, int6
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *wr = w + (size_t)r * row_bytes;
         sol_dequantize_ref(t, wr, row, cols);
-        double exact = 0, magnitude = 0;
-        for (int64_t c = 0; c < cols; c++) {
-            exact += (double)row[c] * x[c];
-            magnitude += fabs((double)row[c] * x[c]);
-        }
+        double magnitude, exact = exact_dot(row, x, cols, &magnitude);
         double bound = (double)(cols + 2) * 0x1p-24 * magnitude;
         float got = k->dot(t, wr, x, cols), want = sol_dot_ref(t, wr, x, cols);
         if (!(fabs(got - exact) <= bound) || !(fabs((double)got - want) <= 2 * bound))
@@ -222,11 +231,7 @@ static void test_dot_rows(void **state)
             avx2->dot_rows(t, w, row_bytes, nr, x, n, out);
             for (int r = 0; r < nr; r++) {
                 sol_dequantize(t, w + (size_t)r * row_bytes, row, n);
-                double exact = 0, magnitude = 0;
-                for (int64_t i = 0; i < n; i++) {
-                    exact += (double)row[i] * x[i];
-                    magnitude += fabs((double)row[i] * x[i]);
-                }
+                double magnitude, exact = exact_dot(row, x, n, &magnitude);
                 if (!(fabs(out[r] - exact) <= (double)(n + 2) * 0x1p-24 * magnitude))
                     fail_msg("%s n=%lld rows=%d row %d: %.9g, float64 %.9g", sol_dtype_name(t), (long long)n, nr, r,
                              out[r], exact);
@@ -269,11 +274,8 @@ static void check_matmul(sol_backend *be, sol_dtype t, int64_t rows, int64_t col
         for (int i = 0; i < m; i++) {
             const float *seen = x_seen + (size_t)i * cols;
             float got = y[(size_t)i * rows + r];
-            double exact = bias[r], magnitude = fabs(bias[r]);
-            for (int64_t c = 0; c < cols; c++) {
-                exact += (double)row[c] * seen[c];
-                magnitude += fabs((double)row[c] * seen[c]);
-            }
+            double magnitude, exact = exact_dot(row, seen, cols, &magnitude) + bias[r];
+            magnitude += fabs(bias[r]);
             if (!(fabs(got - exact) <= (double)(cols + 3) * 0x1p-24 * magnitude))
                 fail_msg("%s %s m=%d row %lld: %.9g, float64 %.9g", sol_dtype_name(t),
                          integer_dots ? "q8 activations" : "f32 activations", m, (long long)r, got, exact);
@@ -360,12 +362,8 @@ static void test_gemm_panels(void **state)
                             assert_true(got == -777.0f);
                             continue;
                         }
-                        double exact = 0, magnitude = 0;
-                        for (int64_t k = 0; k < n; k++) {
-                            double prod = (double)rows[(size_t)i * n + k] * w[(size_t)r * W_STRIDE + k];
-                            exact += prod;
-                            magnitude += fabs(prod);
-                        }
+                        double magnitude;
+                        double exact = exact_dot(rows + (size_t)i * n, w + (size_t)r * W_STRIDE, n, &magnitude);
                         double bound = (double)(n + 2) * 0x1p-24 * magnitude;
                         if (!(fabs(got - exact) <= bound) || !(fabs(ref[i * Y_STRIDE + r] - exact) <= bound))
                             fail_msg("n=%lld m=%d rows=%d input %d row %d: avx2 %.9g, ref %.9g, float64 %.9g",
