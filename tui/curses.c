@@ -190,11 +190,15 @@ static void draw_header(sol_tui *t, WINDOW *w, const sol_frame *f)
     char buf[512], right[96];
     attr_t title = style(t, ST_TITLE);
     fill(t, w, 0, 0, width, " ", title);
-    snprintf(buf, sizeof buf, " sol run%s%s%s%s backend, %d threads%s%s", sep, in->model, sep, in->backend,
-             in->threads, sep, in->device);
     snprintf(right, sizeof right, " %s %d/%d tok ", sol_phase_name(f->phase), f->generated, in->n_target);
     int right_x = width - sol_text_width(right); /* the state first; the names give way */
     put(t, w, 0, right_x, right, title | A_BOLD);
+    snprintf(buf, sizeof buf, " sol run%s%s%s%s backend, %d threads%s", sep, in->model, sep, in->backend,
+             in->threads, sep);
+    char device[sizeof in->device];
+    int room = right_x - 1 - sol_text_width(buf); /* the device's middle gives way first */
+    sol_text_elide(in->device, room > 24 ? room : 24, device, sizeof device);
+    snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s", device);
     put_upto(t, w, 0, 0, buf, title | A_BOLD, right_x - 1);
     char tuned[24];
     if (in->tuned_shapes >= 0)

@@ -1,6 +1,7 @@
 /* Generated text for the terminal: UTF-8 decoding that survives a token
  * ending mid-character, display widths without the C library's locale
  * (so it is the same in tests), word wrapping and an ASCII fallback. */
+#include <stdio.h>
 #include <string.h>
 
 #include "tui/tui.h"
@@ -243,4 +244,40 @@ int sol_text_width(const char *s)
         cols += cw;
     }
     return cols;
+}
+
+/* The byte offset in s (n bytes) after its first `cols` display columns
+ * (fewer when a wide character straddles them; *used says how many). */
+static size_t prefix_bytes(const char *s, size_t n, int cols, int *used)
+{
+    size_t i = 0;
+    *used = 0;
+    while (i < n) {
+        int cw, k = char_at(s + i, n - i, &cw);
+        if (*used + cw > cols)
+            break;
+        *used += cw;
+        i += (size_t)k;
+    }
+    return i;
+}
+
+int sol_text_elide(const char *s, int width, char *out, size_t cap)
+{
+    size_t n = strlen(s);
+    int total = sol_text_width(s), used;
+    if (total <= width || width < 3) {
+        snprintf(out, cap, "%s", s);
+        return sol_text_width(out);
+    }
+    int keep = width - 1, head_cols = keep / 2, tail_cols = keep - head_cols;
+    size_t head = prefix_bytes(s, n, head_cols, &used);
+    /* the tail starts at the first character wholly inside the last tail_cols columns */
+    size_t tail = prefix_bytes(s, n, total - tail_cols, &used);
+    if (used < total - tail_cols && tail < n) {
+        int cw;
+        tail += (size_t)char_at(s + tail, n - tail, &cw);
+    }
+    snprintf(out, cap, "%.*s~%s", (int)head, s, s + (tail < head ? head : tail));
+    return sol_text_width(out);
 }

@@ -263,6 +263,10 @@ int sol_text_wrap(const char *text, size_t n, int width, sol_text_line *lines, i
 int sol_text_render(const char *text, const sol_text_line *line, int utf8, char *out, size_t cap);
 /* Display columns of a UTF-8 string. */
 int sol_text_width(const char *s);
+/* s in at most `width` columns: unchanged when it fits, else its head and
+ * its tail joined by "~" (the ends of a name say the most). Returns the
+ * columns written. */
+int sol_text_elide(const char *s, int width, char *out, size_t cap);
 
 /* ---- non-interactive renderers ------------------------------------------------ */
 

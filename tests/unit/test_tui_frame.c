@@ -331,6 +331,18 @@ static void test_utf8(void **state)
     assert_int_equal(sol_text_sanitize("a\x80z", 3, out, sizeof out), 5);
     assert_string_equal(out, "a\xEF\xBF\xBDz");
     assert_int_equal(sol_text_width("a\xE2\x96\x88\xE4\xB8\xAD"), 4); /* a, █, 中 (wide) */
+    /* elision keeps both ends: a long CPU name still ends in "(this machine)" */
+    char el[64];
+    const char *cpu = "Intel(R) Xeon(R) Processor (this machine)";
+    assert_int_equal(sol_text_elide(cpu, 29, el, sizeof el), 29);
+    assert_string_equal(el, "Intel(R) Xeon(~(this machine)");
+    assert_int_equal(sol_text_elide(cpu, 80, el, sizeof el), (int)strlen(cpu));
+    assert_string_equal(el, cpu);
+    const char *wide = "ab\xE4\xB8\xAD\xE4\xB8\xAD" "cd"; /* ab中中cd, 8 columns */
+    assert_int_equal(sol_text_elide(wide, 5, el, sizeof el), 5);
+    assert_string_equal(el, "ab~cd");
+    assert_int_equal(sol_text_elide(wide, 6, el, sizeof el), 5); /* never splits 中, never overflows */
+    assert_string_equal(el, "ab~cd");
     assert_int_equal(sol_codepoint_width(0x301), 0);                   /* combining accent */
 }
 
