@@ -33,7 +33,7 @@ TCLI_OBJ := $(patsubst %.c,build/test/%.o,$(CLI_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps test unit cli-test tui-test ref-test run bench clean cuda
+.PHONY: all deps test unit cli-test tui-test ref-test backend-test run bench clean cuda
 all: build/sol
 
 # ---- the CUDA plugin, where nvcc is installed (sol itself never links CUDA)
@@ -107,17 +107,29 @@ build/test/gen/%.o: build/gen/%.c
 	@mkdir -p $(dir $@)
 	@$(CC) $(CFLAGS_BASE) $(TEST_FLAGS) -c $< -o $@
 
+# -rdynamic: the test backend plugin (tests/backend) calls the CPU backend
+# of the binary that loads it.
 build/test/sol: $(TLIB_OBJ) $(TCLI_OBJ)
 	@echo "  LD test $@"
-	@$(CC) $(TEST_FLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(TEST_FLAGS) -rdynamic -o $@ $^ $(LIBS)
+
+build/test/poison.so: tests/backend/poison.c kernels/backend.h kernels/cpu.h kernels/cuda/plugin.h
+	@mkdir -p $(dir $@)
+	@echo "  CC test $@"
+	@$(CC) $(CFLAGS_BASE) $(TEST_FLAGS) $(PKG_CFLAGS) -fPIC -shared -o $@ $<
 
 build/test/unit/%: tests/unit/%.c tests/unit/helpers.h $(TLIB_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LD test $@"
-	@$(CC) $(CFLAGS_BASE) $(TEST_FLAGS) $(PKG_CFLAGS) -o $@ $< $(TLIB_OBJ) $(LIBS) -lcmocka
+	@$(CC) $(CFLAGS_BASE) $(TEST_FLAGS) $(PKG_CFLAGS) -rdynamic -o $@ $< $(TLIB_OBJ) $(LIBS) -lcmocka
 
-unit: $(UNIT_BIN)
-	@SOL_TEST_GGUF=$$(bash tools/fetch-model.sh) bash tests/run_unit.sh unit $(UNIT_BIN)
+build/test/abi1.so: tests/backend/abi1.c
+	@mkdir -p $(dir $@)
+	@$(CC) $(CFLAGS_BASE) -fPIC -shared -o $@ $<
+
+unit: $(UNIT_BIN) build/test/poison.so build/test/abi1.so
+	@SOL_TEST_GGUF=$$(bash tools/fetch-model.sh) SOL_TEST_POISON=build/test/poison.so SOL_TEST_ABI1=build/test/abi1.so \
+		bash tests/run_unit.sh unit $(UNIT_BIN)
 
 build/test/cli/test_cli: tests/cli/test_cli.c
 	@mkdir -p $(dir $@)
@@ -139,6 +151,16 @@ ref-test: build/sol
 	done
 	@bash tests/ref/run.sh build/sol $$(bash tools/fetch-model.sh) $(patsubst %,build/ref/tiny-%.gguf,$(REF_WTYPES))
 
+# The engine suite on the host-poisoning test backend (tests/backend): the
+# sanitizer build, bit-identical logits to the CPU backend, an injected fault.
+backend-test: build/sol build/test/sol build/test/poison.so
+	@mkdir -p build/ref
+	@for wt in $(REF_WTYPES); do \
+		build/sol synth tests/fixtures/configs/tiny-llama.json --wtype $$wt -o build/ref/tiny-$$wt.gguf 2>/dev/null || exit 1; \
+	done
+	@bash tests/backend/run.sh build/test/sol build/test/poison.so $$(bash tools/fetch-model.sh) \
+		$(patsubst %,build/ref/tiny-%.gguf,$(REF_WTYPES))
+
 # The live view driven through tmux (tests/tui): the sanitizer build on SmolLM2.
 tui-test: build/test/sol
 	@bash tests/tui/run.sh $(CURDIR)/build/test/sol $$(bash tools/fetch-model.sh)
@@ -146,7 +168,7 @@ tui-test: build/test/sol
 # Where nvcc is installed the CUDA plugin is compiled too (a build check; its
 # tests need a GPU: tests/gpu/run.sh).
 test: deps
-	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test $(if $(NVCC),build/sol-cuda.so)
+	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test backend-test $(if $(NVCC),build/sol-cuda.so)
 
 # README command 1: decode the default model (fetched once into the cache).
 run: deps

@@ -10,6 +10,7 @@
 
 #include "analyzer/analyzer.h"
 #include "kernels/backend.h"
+#include "kernels/cpu.h"
 
 typedef struct sol_cmd {
     const char *name;
@@ -91,6 +92,22 @@ int cli_hw_probe_cuda(const cli_cuda_probe_opts *o); /* probe_cuda.c */
 int cli_load_tuning(const sol_hw *cpu, sol_tuning *out, sol_err *err);
 void cli_tuning_free(sol_tuning *t);
 void cli_tuned_shapes(const sol_tuning *t, const sol_plan *plan, sol_activations act, int *tuned, int *total);
+
+/* --backend (backend.c): cpu, cuda or a plugin file; the CPU-only
+ * settings are ignored elsewhere. */
+typedef struct cli_backend_opts {
+    const char *name;          /* NULL or "cpu", "cuda", a path */
+    int threads;               /* <= 0: physical cores */
+    int device;                /* cuda */
+    const sol_tuning *tuning;  /* cpu: `sol tune` winners */
+    int mapped_weights;        /* cpu */
+} cli_backend_opts;
+#define CLI_BACKEND_HELP                                                                              \
+    "  --backend B           cpu (default), cuda (build/sol-cuda.so), or the path of a backend\n"    \
+    "                        plugin file\n"
+int cli_parse_backend(const char *cmd, const char *text, const char **out);
+int cli_backend_is_cpu(const cli_backend_opts *o);
+int cli_backend_open(const cli_backend_opts *o, sol_backend **out, sol_err *err);
 
 /* getopt_long codes of the shared options. */
 enum {

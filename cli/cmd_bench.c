@@ -13,8 +13,7 @@
 
 #include "cli/cli.h"
 #include "db/db.h"
-#include "kernels/cpu/act_q8.h"
-#include "kernels/cpu/probe.h"
+#include "kernels/cpu_probe.h"
 #include "engine/engine.h"
 #include "util/clock.h"
 #include "util/hash.h"
@@ -22,7 +21,7 @@
 void usage_bench(FILE *f)
 {
     fprintf(f, "usage: sol bench MODEL.gguf [-p 512] [-n 128] [-r 5] [-t THREADS,...] [--kvtype f16]\n"
-               "                 [--activations q8|f32]\n"
+               "                 [--activations q8|f32] [--backend cpu|cuda|PLUGIN]\n"
                "                 [-o md|json|csv|sql] [--no-store] [--no-tuned] [--mapped-weights]\n\n"
                "Runs ppP (prefill P tokens into an empty cache) and tgN (N single-token decode\n"
                "steps from an empty cache) for each thread count: one warm-up, then R timed\n"
@@ -37,7 +36,8 @@ void usage_bench(FILE *f)
                "activations in integer dots unless --activations f32. Before each decode\n"
                "repetition a streaming read (8x the LLC) is timed in the same run; stderr and\n"
                "-o json report decode's bandwidth against it (read_check_gbs, read_check_ratio),\n"
-               "since a shared machine's bandwidth moves between a stored probe and now.\n");
+               "since a shared machine's bandwidth moves between a stored probe and now.\n\n"
+               "options beyond the above:\n" CLI_BACKEND_HELP);
 }
 
 typedef enum { OUT_MD, OUT_JSON, OUT_CSV, OUT_SQL } out_format;
@@ -50,6 +50,7 @@ typedef struct {
     sol_activations activations;
     out_format format;
     int store, no_tuned, mapped;
+    const char *backend;
 } bench_opts;
 
 typedef struct {
@@ -250,10 +251,11 @@ static int parse_threads(const char *text, bench_opts *o)
 
 static int parse_opts(int argc, char **argv, bench_opts *o)
 {
-    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED, O_ACT };
+    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED, O_ACT, O_BACKEND };
     static const struct option long_opts[] = {{"kvtype", 1, 0, O_KVTYPE},     {"no-store", 0, 0, O_NOSTORE},
                                               {"no-tuned", 0, 0, O_NOTUNED},  {"mapped-weights", 0, 0, O_MAPPED},
-                                              {"activations", 1, 0, O_ACT},   {0, 0, 0, 0}};
+                                              {"activations", 1, 0, O_ACT},   {"backend", 1, 0, O_BACKEND},
+                                              {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->prompt = 512;
     o->gen = 128;
@@ -297,6 +299,10 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
                 return cli_usage_error("bench", "--kvtype: expected f32 or f16, got \"%s\"", optarg);
             break;
         case O_NOSTORE: o->store = 0; break;
+        case O_BACKEND:
+            if (cli_parse_backend("bench", optarg, &o->backend))
+                return SOL_ERR_USAGE;
+            break;
         case O_NOTUNED: o->no_tuned = 1; break;
         case O_MAPPED: o->mapped = 1; break;
         case O_ACT:
@@ -321,20 +327,24 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
 static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, const sol_tuning *tuning, sol_db *db,
                          int64_t device_id, cJSON *json_rows, int *printed, sol_err *err)
 {
+    cli_backend_opts bo = {.name = o->backend, .threads = threads, .tuning = tuning, .mapped_weights = o->mapped};
+    sol_backend *be = NULL;
+    int rc = cli_backend_open(&bo, &be, err);
+    if (rc)
+        return rc;
     sol_engine_config cfg;
     sol_engine_defaults(&cfg);
-    cfg.tuning = tuning;
-    cfg.mapped_weights = o->mapped;
+    cfg.backend = be;
     cfg.activations = o->activations;
-    cfg.threads = threads;
     cfg.kvtype = o->kvtype;
     cfg.chunk = o->prompt > 64 ? (int)o->prompt : 64;
     cfg.sampler.temperature = 0;
     cfg.ctx = (o->prompt > o->gen ? o->prompt : o->gen) + 1;
     sol_engine *e = NULL;
-    int rc = sol_engine_open(o->model, &cfg, &e, err);
-    if (rc)
+    if ((rc = sol_engine_open(o->model, &cfg, &e, err))) {
+        be->destroy(be);
         return rc;
+    }
     const sol_model *m = sol_engine_model(e);
     struct stat st;
     double size_bytes = stat(o->model, &st) == 0 ? (double)st.st_size : 0;
@@ -342,13 +352,15 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, con
     /* decode is memory-bound: its bandwidth is compared with a streaming read
      * measured in the same run (8x the LLC, at least 256 MiB), not only
      * with the stored probe, because this kind of machine moves */
-    sol_read_check *check = NULL;
+    sol_read_check *check = NULL; /* of the CPU's memory: for the CPU backend */
+    int is_cpu = strcmp(be->name, "cpu") == 0;
     int64_t check_bytes = (int64_t)(8 * hw->cache_bytes[2]);
     if (check_bytes < ((int64_t)256 << 20))
         check_bytes = (int64_t)256 << 20;
     if ((rc = sol_model_params(m, &params, err)) ||
-        (o->gen > 0 && (rc = sol_read_check_open(sol_engine_backend(e)->threads, check_bytes, &check, err)))) {
+        (o->gen > 0 && is_cpu && (rc = sol_read_check_open(be->threads > 0 ? be->threads : 1, check_bytes, &check, err)))) {
         sol_engine_close(e);
+        be->destroy(be);
         return rc;
     }
     sol_run_row row = {.device_id = device_id, .threads = sol_engine_backend(e)->threads,
@@ -357,7 +369,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, con
     model_hash(o->model, row.model_hash, sizeof row.model_hash);
     /* the activations change speed and answers, so they are part of the
      * backend's name in the stored row */
-    snprintf(row.backend, sizeof row.backend, "cpu.%s", cli_activations_name(o->activations));
+    snprintf(row.backend, sizeof row.backend, "%s.%s", be->name, cli_activations_name(o->activations));
     snprintf(row.wtype, sizeof row.wtype, "%s", sol_dtype_name(m->wtype));
     snprintf(row.kvtype, sizeof row.kvtype, "%s", sol_dtype_name(o->kvtype));
     snprintf(row.sol_version, sizeof row.sol_version, "%s", SOL_VERSION);
@@ -402,7 +414,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, con
         sol_plan plan;
         sol_plan_params p = {.batch = 1, .n_tokens = prefill ? tokens : 1, .wtype = m->wtype,
                              .atype = SOL_DT_F32, .kvtype = o->kvtype, .tp = 1,
-                             .int8_dots_below = o->activations == SOL_ACT_Q8 ? SOL_INT8_DOTS_BELOW : 0};
+                             .int8_dots_below = be->activations == SOL_ACT_Q8 ? be->int8_dots_below : 0};
         if (sol_plan_build(m, &kv, &p, &plan, err) == 0) {
             plan_hash(&plan, row.plan_hash, sizeof row.plan_hash);
             sol_plan_free(&plan);
@@ -424,6 +436,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, con
     }
     sol_read_check_close(check);
     sol_engine_close(e);
+    be->destroy(be);
     return rc;
 }
 

@@ -8,7 +8,7 @@
 
 #include "cli/cli.h"
 #include "db/db.h"
-#include "kernels/cpu/probe.h"
+#include "kernels/cpu_probe.h"
 
 void cli_probe_progress(void *user, const char *what, int step, int steps)
 {
@@ -140,10 +140,7 @@ int cli_hw_probe(int argc, char **argv)
     sol_hw_detect_cpu(&hw, &err);
     /* >= 8x the last-level cache so the stream is served by DRAM */
     int64_t buffer = size_mib ? size_mib << 20 : (int64_t)(8 * (hw.llc_bytes.value > 0 ? hw.llc_bytes.value : 32 << 20));
-    sol_pool *pool = sol_pool_new(threads > 0 ? (int)threads : hw.cores);
-    if (!pool)
-        return cli_fail("hw probe", &(sol_err){SOL_ERR_RUNTIME, "cannot start threads"});
-    sol_probe_config cfg = {.threads = sol_pool_threads(pool), .reps = (int)reps, .buffer_bytes = buffer,
+    sol_probe_config cfg = {.threads = threads > 0 ? (int)threads : (hw.cores > 0 ? hw.cores : 1), .reps = (int)reps, .buffer_bytes = buffer,
                             .progress = cli_probe_progress};
     for (int i = 0; i < 3; i++)
         cfg.cache_bytes[i] = (int64_t)hw.cache_bytes[i];
@@ -151,8 +148,7 @@ int cli_hw_probe(int argc, char **argv)
     int n = 0;
     fprintf(stderr, "probe: %s, %d threads, %lld MiB streams, %d repetitions each\n", hw.display_name, cfg.threads,
             (long long)(buffer >> 20), cfg.reps);
-    int rc = sol_probe_cpu(pool, &cfg, res, 16, &n, &err);
-    sol_pool_free(pool);
+    int rc = sol_probe_cpu(&cfg, res, 16, &n, &err);
     sol_device_info dev;
     cli_cpu_device(&hw, &dev);
     if (!rc)

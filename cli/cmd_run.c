@@ -21,7 +21,7 @@
 void usage_run(FILE *f)
 {
     fprintf(f, "usage: sol run MODEL.gguf [-p PROMPT] [-n N] [options]\n\n"
-               "Decodes with the CPU engine and times every op of the plan against the speed of\n"
+               "Decodes with the engine (CPU backend by default) and times every op of the plan against the speed of\n"
                "light the analyzer predicts for the `cpu` hardware entry (measured ceilings when\n"
                "`sol hw probe` ran). On a terminal a live view shows, per op group, predicted and\n"
                "measured time, achieved GB/s and GFLOP/s and %% of SOL, a roofline chart and the\n"
@@ -33,6 +33,7 @@ void usage_run(FILE *f)
                "  -p, --prompt TEXT     prompt (default \"The speed of light is\")\n"
                "  -n, --tokens N        tokens to generate (default 64)\n"
                "  -t, --threads N       CPU threads (default: physical cores)\n"
+               CLI_BACKEND_HELP
                "  --chat                wrap the prompt in the model's chat template\n"
                "  --system TEXT         system prompt for --chat\n"
                "  --temp T              temperature (default 0.8; 0 = greedy)\n"
@@ -67,6 +68,7 @@ typedef struct {
     const char *model, *prompt, *system, *logits_out;
     long long n, threads, ctx, every;
     int chat, no_bos, no_color, no_tuned;
+    cli_backend_opts backend;
     run_mode mode;
     int auto_mode; /* no mode flag: the live view if the terminal takes it, else plain */
     sol_engine_config engine;
@@ -194,14 +196,14 @@ static int set_mode(run_opts *o, run_mode mode, const char *flag)
 static int parse_opts(int argc, char **argv, run_opts *o)
 {
     enum { O_CHAT = 2000, O_SYSTEM, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_KVTYPE, O_ACT, O_CTX, O_NOBOS,
-           O_JSON, O_LOGITS, O_TUI, O_PLAIN, O_EVERY, O_NOCOLOR, O_NOTUNED };
+           O_JSON, O_LOGITS, O_TUI, O_PLAIN, O_EVERY, O_NOCOLOR, O_NOTUNED, O_BACKEND };
     static const struct option long_opts[] = {
         {"prompt", 1, 0, 'p'}, {"tokens", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"chat", 0, 0, O_CHAT},
         {"system", 1, 0, O_SYSTEM}, {"temp", 1, 0, O_TEMP}, {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP},
         {"min-p", 1, 0, O_MINP}, {"repeat-penalty", 1, 0, O_REPEAT}, {"seed", 1, 0, O_SEED},
         {"kvtype", 1, 0, O_KVTYPE}, {"activations", 1, 0, O_ACT}, {"ctx", 1, 0, O_CTX}, {"no-bos", 0, 0, O_NOBOS}, {"json", 0, 0, O_JSON},
         {"logits-out", 1, 0, O_LOGITS}, {"tui", 0, 0, O_TUI}, {"plain", 0, 0, O_PLAIN}, {"every", 1, 0, O_EVERY},
-        {"no-color", 0, 0, O_NOCOLOR}, {"no-tuned", 0, 0, O_NOTUNED}, {0, 0, 0, 0}};
+        {"no-color", 0, 0, O_NOCOLOR}, {"no-tuned", 0, 0, O_NOTUNED}, {"backend", 1, 0, O_BACKEND}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->prompt = "The speed of light is";
     o->n = 64;
@@ -294,6 +296,10 @@ static int parse_opts(int argc, char **argv, run_opts *o)
         case O_NOCOLOR: o->no_color = 1; break;
         case O_NOTUNED: o->no_tuned = 1; break;
         case O_LOGITS: o->logits_out = optarg; break;
+        case O_BACKEND:
+            if (cli_parse_backend("run", optarg, &o->backend.name))
+                return SOL_ERR_USAGE;
+            break;
         case ':': return cli_usage_error("run", "%s needs a value", argv[optind - 1]);
         default: return cli_usage_error("run", "unknown option \"%s\" (see sol run --help)", argv[optind - 1]);
         }
@@ -303,7 +309,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
     if (optind != argc - 1)
         return cli_usage_error("run", "expected one MODEL, got extra \"%s\"", argv[optind + 1]);
     o->model = argv[optind];
-    o->engine.threads = (int)o->threads;
+    o->backend.threads = (int)o->threads;
     o->engine.ctx = o->ctx;
     return 0;
 }
@@ -557,9 +563,9 @@ static void count_tuned(const run_state *s, sol_frame_info *in)
     sol_plan plan;
     sol_plan_params p = {.batch = 1, .n_tokens = 1, .wtype = m->wtype, .atype = SOL_DT_F32,
                          .kvtype = s->o->engine.kvtype, .tp = 1};
-    in->tuned_shapes = in->tuned_total = -1;
-    if (sol_plan_build(m, &kv, &p, &plan, NULL) == 0) {
-        cli_tuned_shapes(s->o->engine.tuning, &plan, s->o->engine.activations, &in->tuned_shapes, &in->tuned_total);
+    in->tuned_shapes = in->tuned_total = -1; /* n/a: only the CPU backend takes `sol tune` winners */
+    if (cli_backend_is_cpu(&s->o->backend) && sol_plan_build(m, &kv, &p, &plan, NULL) == 0) {
+        cli_tuned_shapes(s->o->backend.tuning, &plan, s->o->engine.activations, &in->tuned_shapes, &in->tuned_total);
         sol_plan_free(&plan);
     }
 }
@@ -617,6 +623,7 @@ int cmd_run(int argc, char **argv)
     sol_tokenizer *tok = NULL;
     sol_hw hw;
     sol_tuning tuning = {0};
+    sol_backend *be = NULL;
     run_result r = {0};
     run_state s = {.o = &o, .r = &r, .hw = &hw};
     struct sigaction act = {.sa_handler = on_signal}, old_int, old_term;
@@ -629,7 +636,10 @@ int cmd_run(int argc, char **argv)
     if ((rc = sol_hw_load("cpu", &hw, &err)) || (rc = cli_apply_probes(&hw, 0, &err)) ||
         (!o.no_tuned && (rc = cli_load_tuning(&hw, &tuning, &err))))
         goto exit;
-    o.engine.tuning = &tuning;
+    o.backend.tuning = &tuning;
+    if ((rc = cli_backend_open(&o.backend, &be, &err)))
+        goto exit;
+    o.engine.backend = be;
     if ((rc = sol_engine_open(o.model, &o.engine, &e, &err)) ||
         (rc = sol_tokenizer_load(sol_engine_gguf(e), &tok, &err)) || (rc = encode_prompt(tok, &o, &r, &err)))
         goto exit;
@@ -677,6 +687,8 @@ exit:
     free(s.text);
     sol_tokenizer_free(tok);
     sol_engine_close(e);
+    if (be)
+        be->destroy(be);
     cli_tuning_free(&tuning);
     return rc;
 }

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "kernels/cpu/quant.h"
+#include "kernels/formats.h"
 #include "models/tensors.h"
 #include "util/hash.h"
 
@@ -157,7 +157,7 @@ static int synth(const char *spec, const char *kv, const char *wtype_text, long 
     int rc = sol_model_load(spec, &m, err);
     if (rc)
         return rc;
-    if (wtype_text && (sol_dtype_parse(wtype_text, &wtype) || !sol_cpu_supports(wtype)))
+    if (wtype_text && (sol_dtype_parse(wtype_text, &wtype) || !sol_format_supported(wtype)))
         return sol_fail(err, SOL_ERR_USAGE, "--wtype: expected f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q6_k, got \"%s\"",
                         wtype_text);
     if (layers > 0 && layers < m.n_layers)

@@ -17,52 +17,26 @@ struct sol_engine {
     sol_model model;
     sol_kv_scheme kv;
     sol_model_weights w;
-    sol_backend *be;
+    sol_backend *be; /* borrowed from the caller */
     sol_engine_config cfg;
     int64_t ctx, pos;
     int chunk;
     sol_kv_cache_layer *cache;
-    void *cache_mem;
+    void *cache_mem; /* backend memory, like the activations */
     /* activations, chunk rows each */
     float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2, *logits;
+    float *logits_host; /* the rows of the last step the caller sees */
     int logits_rows;
     int32_t *history; /* every token in the cache, for the sampler */
     sol_sampler sampler;
     sol_plan plan;
     sol_timing_ring timing;
-    void *weights_copy; /* the tensor data in huge pages (NULL: using the mapping) */
+    /* the step's timed intervals: first plan op and op count of each, and
+     * the seconds the backend reports for them */
+    int *span_first, *span_ops;
+    double *span_s;
+    int span_cap;
 };
-
-static void rebase(sol_weight_view *v, const uint8_t *from, uint8_t *to)
-{
-    v->data = to + ((const uint8_t *)v->data - from);
-}
-
-/* Copies the tensor data into memory backed by transparent huge pages and
- * points the weights there. Streaming reads across 4 KiB pages stop the
- * hardware prefetchers at every page boundary: on this VM `sol hw probe`
- * reads 26 GB/s from 4 KiB pages and 63 GB/s from huge pages. Best effort:
- * without memory or THP the mapping is used. */
-static void copy_to_huge_pages(sol_engine *e)
-{
-    const sol_gguf *g = &e->gguf;
-    size_t bytes = g->size - (size_t)(g->data - g->map), huge = (size_t)2 << 20;
-    uint8_t *copy = aligned_alloc(huge, (bytes + huge - 1) / huge * huge);
-    if (!copy)
-        return;
-    madvise(copy, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
-    memcpy(copy, g->data, bytes);
-    const uint8_t *from = g->data;
-    rebase(&e->w.token_embd, from, copy);
-    rebase(&e->w.output, from, copy);
-    for (int i = 0; i < e->w.n_layers; i++) {
-        sol_layer_weights *l = &e->w.layers[i];
-        sol_weight_view *views[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->gate, &l->up, &l->down};
-        for (size_t j = 0; j < sizeof views / sizeof views[0]; j++)
-            rebase(views[j], from, copy);
-    }
-    e->weights_copy = copy;
-}
 
 void sol_engine_defaults(sol_engine_config *cfg)
 {
@@ -94,45 +68,53 @@ static int any_block_weights(const sol_model_weights *w)
 static int check_supported(const sol_engine *e, sol_err *err)
 {
     const sol_model *m = &e->model;
+    const sol_backend *be = e->be;
     int family = !strcmp(m->arch, "llama") || !strcmp(m->arch, "mistral") || !strcmp(m->arch, "qwen2");
     if (!family || m->n_experts > 0 || m->kv_lora_rank > 0 || m->post_norms || m->qk_norm)
         return sol_fail(err, SOL_ERR_RUNTIME,
-                        "%s: the CPU engine runs dense llama-family models (llama, mistral, qwen2); %s%s is "
+                        "%s: the engine runs dense llama-family models (llama, mistral, qwen2); %s%s is "
                         "not supported yet",
                         e->gguf.path, m->arch, m->n_experts > 0 ? " with experts" : "");
-    if (m->head_dim > SOL_MAX_HEAD_DIM)
-        return sol_fail(err, SOL_ERR_RUNTIME, "%s: head_dim %d is above the CPU engine's %d", e->gguf.path, m->head_dim,
-                        SOL_MAX_HEAD_DIM);
-    if (e->cfg.kvtype != SOL_DT_F32 && e->cfg.kvtype != SOL_DT_F16)
-        return sol_fail(err, SOL_ERR_USAGE, "--kvtype: the CPU engine stores the cache as f32 or f16, not %s",
+    if (m->head_dim > be->caps.max_head_dim)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: head_dim %d is above the %s backend's %d", e->gguf.path,
+                        m->head_dim, be->name, be->caps.max_head_dim);
+    if (!sol_caps_has(be->caps.kv_types, e->cfg.kvtype))
+        return sol_fail(err, SOL_ERR_USAGE, "--kvtype: the %s backend does not store a %s cache", be->name,
                         sol_dtype_name(e->cfg.kvtype));
     return 0;
+}
+
+/* bytes of backend memory into *out (a float ** or void **). */
+static int backend_alloc(sol_engine *e, size_t bytes, void *out, sol_err *err)
+{
+    return e->be->alloc(e->be, bytes, (void **)out, err);
 }
 
 static int alloc_buffers(sol_engine *e, sol_err *err)
 {
     const sol_model *m = &e->model;
     size_t rows = (size_t)e->chunk, q_width = (size_t)m->n_heads * m->head_dim;
-    size_t kv_width = (size_t)m->n_kv_heads * m->head_dim;
-    size_t elem = e->cfg.kvtype == SOL_DT_F16 ? 2 : 4;
-    e->x = malloc(rows * m->hidden * sizeof(float));
-    e->xb = malloc(rows * m->hidden * sizeof(float));
-    e->xb2 = malloc(rows * m->hidden * sizeof(float));
-    e->q = malloc(rows * q_width * sizeof(float));
-    e->att = malloc(rows * q_width * sizeof(float));
-    e->k = malloc(rows * kv_width * sizeof(float));
-    e->v = malloc(rows * kv_width * sizeof(float));
-    e->hb = malloc(rows * m->ffn * sizeof(float));
-    e->hb2 = malloc(rows * m->ffn * sizeof(float));
-    e->logits = malloc(rows * m->vocab * sizeof(float));
-    e->history = malloc((size_t)e->ctx * sizeof *e->history);
-    e->cache = calloc((size_t)m->n_layers, sizeof *e->cache);
-    size_t layer_bytes = (size_t)e->ctx * kv_width * elem;
-    e->cache_mem = malloc(layer_bytes * 2 * m->n_layers);
-    if (!e->x || !e->xb || !e->xb2 || !e->q || !e->att || !e->k || !e->v || !e->hb || !e->hb2 || !e->logits ||
-        !e->history || !e->cache || !e->cache_mem)
+    size_t kv_width = (size_t)m->n_kv_heads * m->head_dim, f = sizeof(float);
+    struct {
+        float **p;
+        size_t elems;
+    } act[] = {{&e->x, m->hidden},   {&e->xb, m->hidden},  {&e->xb2, m->hidden}, {&e->q, q_width},
+               {&e->att, q_width},   {&e->k, kv_width},    {&e->v, kv_width},    {&e->hb, (size_t)m->ffn},
+               {&e->hb2, (size_t)m->ffn}, {&e->logits, (size_t)m->vocab}};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof act / sizeof act[0] && !rc; i++)
+        rc = backend_alloc(e, rows * act[i].elems * f, act[i].p, err);
+    if (rc)
+        return rc;
+    size_t layer_bytes = (size_t)e->ctx * kv_width * (e->cfg.kvtype == SOL_DT_F16 ? 2 : 4);
+    if (backend_alloc(e, layer_bytes * 2 * m->n_layers, &e->cache_mem, err))
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory for a %lld-token cache (%zu MiB); try --ctx",
                         (long long)e->ctx, layer_bytes * 2 * m->n_layers >> 20);
+    e->logits_host = malloc(rows * m->vocab * f);
+    e->history = malloc((size_t)e->ctx * sizeof *e->history);
+    e->cache = calloc((size_t)m->n_layers, sizeof *e->cache);
+    if (!e->logits_host || !e->history || !e->cache)
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
     for (int i = 0; i < m->n_layers; i++) {
         char *base = (char *)e->cache_mem + layer_bytes * 2 * i;
         e->cache[i] = (sol_kv_cache_layer){e->cfg.kvtype, base, base + layer_bytes, e->ctx, (int64_t)kv_width};
@@ -142,18 +124,19 @@ static int alloc_buffers(sol_engine *e, sol_err *err)
 
 int sol_engine_open(const char *gguf_path, const sol_engine_config *cfg, sol_engine **out, sol_err *err)
 {
+    if (!cfg->backend)
+        return sol_fail(err, SOL_ERR_USAGE, "engine: no backend given");
     sol_engine *e = calloc(1, sizeof *e);
     if (!e)
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
     e->cfg = *cfg;
+    e->be = cfg->backend;
     e->chunk = cfg->chunk > 0 ? cfg->chunk : 64;
     int rc = sol_model_from_gguf(gguf_path, &e->model, err);
     if (!rc && !(rc = sol_gguf_open(&e->gguf, gguf_path, err)))
         e->gguf_open = 1;
-    if (rc || (rc = check_supported(e, err)) || (rc = sol_weights_bind(&e->gguf, &e->model, &e->w, err)))
+    if (rc || (rc = check_supported(e, err)) || (rc = sol_weights_bind(&e->gguf, &e->model, &e->be->caps, &e->w, err)))
         goto fail;
-    if (!cfg->mapped_weights)
-        copy_to_huge_pages(e);
     sol_kv_from_model(&e->model, &e->kv);
     e->ctx = cfg->ctx > 0 ? cfg->ctx : e->model.ctx_max;
     if (e->ctx > e->model.ctx_max) {
@@ -161,9 +144,8 @@ int sol_engine_open(const char *gguf_path, const sol_engine_config *cfg, sol_eng
                       e->model.name, e->model.ctx_max);
         goto fail;
     }
-    if ((rc = alloc_buffers(e, err)) || (rc = sol_cpu_backend_new(cfg->threads, &e->be, err)))
+    if ((rc = sol_weights_place(e->be, &e->model, &e->w, err)) || (rc = alloc_buffers(e, err)))
         goto fail;
-    e->be->tuning = cfg->tuning;
     e->be->activations = any_block_weights(&e->w) ? cfg->activations : SOL_ACT_F32;
     if (sol_sampler_init(&e->sampler, &cfg->sampler, e->model.vocab) ||
         sol_timing_init(&e->timing, 32 + 24 * e->model.n_layers)) {
@@ -181,18 +163,23 @@ void sol_engine_close(sol_engine *e)
 {
     if (!e)
         return;
-    if (e->be)
-        e->be->destroy(e->be);
+    sol_backend *be = e->be;
+    if (be) /* nothing of ours may be in flight when it is freed */
+        be->sync(be, NULL);
     sol_weights_free(&e->w);
-    free(e->weights_copy);
+    float *buffers[] = {e->x, e->xb, e->xb2, e->q, e->k, e->v, e->att, e->hb, e->hb2, e->logits};
+    for (size_t i = 0; be && i < sizeof buffers / sizeof buffers[0]; i++)
+        be->free(be, buffers[i]);
+    if (be)
+        be->free(be, e->cache_mem);
     if (e->gguf_open)
         sol_gguf_close(&e->gguf);
-    float *buffers[] = {e->x, e->xb, e->xb2, e->q, e->k, e->v, e->att, e->hb, e->hb2, e->logits};
-    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
-        free(buffers[i]);
+    free(e->logits_host);
     free(e->history);
     free(e->cache);
-    free(e->cache_mem);
+    free(e->span_first);
+    free(e->span_ops);
+    free(e->span_s);
     sol_sampler_free(&e->sampler);
     sol_plan_free(&e->plan);
     sol_timing_free(&e->timing);
@@ -215,7 +202,7 @@ void sol_engine_reset(sol_engine *e)
 
 const float *sol_engine_logits(const sol_engine *e, int row)
 {
-    return e->logits + (size_t)row * e->model.vocab;
+    return e->logits_host + (size_t)row * e->model.vocab;
 }
 
 /* ---- one op ------------------------------------------------------------- */
@@ -264,7 +251,8 @@ static const float *norm_weight(const sol_engine *e, const sol_op *op)
     return NULL;
 }
 
-static int exec_op(sol_engine *e, const sol_op *op, const int32_t *tokens, int rows, int32_t *next, sol_err *err)
+/* Launches op on the backend (the sample op runs on the host after sync). */
+static int exec_op(sol_engine *e, const sol_op *op, int rows, sol_err *err)
 {
     const sol_model *m = &e->model;
     sol_backend *be = e->be;
@@ -272,12 +260,12 @@ static int exec_op(sol_engine *e, const sol_op *op, const int32_t *tokens, int r
     const float *nw;
     switch (op->kind) {
     case SOL_OP_EMBED:
-        be->embed(be, &e->w.token_embd, tokens, rows, e->x);
+        be->embed(be, &e->w.token_embd, e->x);
         return 0;
     case SOL_OP_NORM:
         if (!(nw = norm_weight(e, op)))
             break;
-        be->rmsnorm(be, e->x, nw, (float)m->norm_eps, rows, m->hidden, e->xb);
+        be->rmsnorm(be, e->x, nw, (float)m->norm_eps, m->hidden, e->xb);
         return 0;
     case SOL_OP_MATMUL:
         if (bind_matmul(e, op, rows, &mm))
@@ -285,34 +273,29 @@ static int exec_op(sol_engine *e, const sol_op *op, const int32_t *tokens, int r
         be->matmul(be, mm.w, mm.bias, mm.in, (int)op->m, mm.out);
         return 0;
     case SOL_OP_ROPE:
-        be->rope(be, e->q, rows, m->n_heads, m->head_dim, e->pos, &e->w.rope);
-        be->rope(be, e->k, rows, m->n_kv_heads, m->head_dim, e->pos, &e->w.rope);
+        be->rope(be, e->q, m->n_heads, m->head_dim, &e->w.rope);
+        be->rope(be, e->k, m->n_kv_heads, m->head_dim, &e->w.rope);
         return 0;
     case SOL_OP_KV_WRITE:
-        be->kv_write(be, e->k, e->v, rows, e->pos, &e->cache[op->layer]);
+        be->kv_write(be, e->k, e->v, &e->cache[op->layer]);
         return 0;
     case SOL_OP_ATTENTION: {
         const sol_kv_layer *info = &e->plan.layers[op->layer];
-        be->attention(be, e->q, rows, e->pos, &e->cache[info->owner], m->n_heads, m->n_kv_heads, m->head_dim,
-                      info->tokens_cap, e->att);
+        be->attention(be, e->q, &e->cache[info->owner], m->n_heads, m->n_kv_heads, m->head_dim, info->tokens_cap,
+                      e->att);
         return 0;
     }
     case SOL_OP_ADD:
-        be->add(be, e->x, e->xb2, (int64_t)rows * m->hidden);
+        be->add(be, e->x, e->xb2, m->hidden);
         return 0;
     case SOL_OP_ACT:
-        be->swiglu(be, e->hb, e->hb2, rows, m->ffn);
+        be->swiglu(be, e->hb, e->hb2, m->ffn);
         return 0;
-    case SOL_OP_SAMPLE: {
-        int last = e->logits_rows - 1;
-        *next = sol_sample(&e->sampler, e->logits + (size_t)last * m->vocab, e->history, (int)(e->pos + rows));
-        return 0;
-    }
     default:
         break;
     }
-    return sol_fail(err, SOL_ERR_RUNTIME, "engine: op %s (%s) of the plan has no CPU implementation", op->name,
-                    sol_op_kind_name(op->kind));
+    return sol_fail(err, SOL_ERR_RUNTIME, "engine: op %s (%s) of the plan has no %s implementation", op->name,
+                    sol_op_kind_name(op->kind), be->name);
 }
 
 /* Matmuls from op i on that read the same input (q/k/v, gate/up) run as one
@@ -352,8 +335,8 @@ static int run_rope_kv_write(sol_engine *e, int i, int rows)
     if (op->kind != SOL_OP_ROPE || !next || next->kind != SOL_OP_KV_WRITE || next->layer != op->layer)
         return 0;
     const sol_model *m = &e->model;
-    e->be->rope_kv_write(e->be, e->q, e->k, e->v, rows, m->n_heads, m->head_dim, e->pos, &e->w.rope,
-                         &e->cache[next->layer]);
+    (void)rows;
+    e->be->rope_kv_write(e->be, e->q, e->k, e->v, m->n_heads, m->head_dim, &e->w.rope, &e->cache[next->layer]);
     return 2;
 }
 
@@ -370,8 +353,72 @@ static void share_time(const sol_plan *plan, int i, int n, double seconds, sol_s
     }
 }
 
-/* One step of `rows` tokens: build the plan, run it op by op (matmuls of a
- * shared input together), time it. */
+/* Room for n timed spans. */
+static int reserve_spans(sol_engine *e, int n, sol_err *err)
+{
+    if (n <= e->span_cap)
+        return 0;
+    int *first = realloc(e->span_first, (size_t)n * sizeof *first);
+    if (first)
+        e->span_first = first;
+    int *ops = first ? realloc(e->span_ops, (size_t)n * sizeof *ops) : NULL;
+    if (ops)
+        e->span_ops = ops;
+    double *sec = ops ? realloc(e->span_s, (size_t)n * sizeof *sec) : NULL;
+    if (!sec)
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    e->span_s = sec;
+    e->span_cap = n;
+    return 0;
+}
+
+/* Launches every op of the plan but the sample, each run of ops that go as
+ * one backend call (matmuls of a shared input, RoPE + KV write) under one
+ * mark; returns the number of spans in *spans. */
+static int launch_ops(sol_engine *e, int rows, int *spans, sol_err *err)
+{
+    int rc = 0;
+    *spans = 0;
+    for (int i = 0; i < e->plan.n_ops && !rc;) {
+        const sol_op *op = &e->plan.ops[i];
+        if (op->kind == SOL_OP_SAMPLE) {
+            i++;
+            continue;
+        }
+        e->be->mark(e->be, op->name, op->layer);
+        int n = run_matmul_group(e, i, rows);
+        if (n == 0)
+            n = run_rope_kv_write(e, i, rows);
+        if (n == 0) {
+            rc = exec_op(e, op, rows, err);
+            n = 1;
+        }
+        e->span_first[*spans] = i;
+        e->span_ops[*spans] = n;
+        ++*spans;
+        i += n;
+    }
+    return rc;
+}
+
+/* The sample op on the host: the logits rows the caller sees come down,
+ * the last one is sampled. Returns its seconds in *seconds. */
+static int sample_on_host(sol_engine *e, int rows, int32_t *next, double *seconds, sol_err *err)
+{
+    double t0 = sol_now_s();
+    size_t row_floats = (size_t)e->model.vocab;
+    int rc = e->be->download(e->be, e->logits_host, e->logits, (size_t)e->logits_rows * row_floats * sizeof(float),
+                             err);
+    if (!rc)
+        *next = sol_sample(&e->sampler, e->logits_host + (size_t)(e->logits_rows - 1) * row_floats, e->history,
+                           (int)(e->pos + rows));
+    *seconds = sol_now_s() - t0;
+    return rc;
+}
+
+/* One step of `rows` tokens: build the plan, launch it op by op (matmuls
+ * of a shared input together), wait for it, sample; per-op times come from
+ * the backend's marks. */
 static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logits, sol_step_fn on_step,
                     void *user, int32_t *next, sol_err *err)
 {
@@ -380,26 +427,32 @@ static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logi
                          .int8_dots_below = e->be->activations == SOL_ACT_Q8 ? e->be->int8_dots_below : 0};
     sol_plan_free(&e->plan);
     int rc = sol_plan_build(&e->model, &e->kv, &p, &e->plan, err);
-    if (rc)
+    if (rc || (rc = reserve_spans(e, e->plan.n_ops, err)))
         return rc;
     memcpy(e->history + e->pos, tokens, (size_t)rows * sizeof *tokens);
     e->logits_rows = all_logits ? rows : 1;
+    sol_step_state state = {.pos = e->pos, .rows = rows, .tokens = tokens};
+    if ((rc = e->be->begin_step(e->be, &state, err)))
+        return rc;
     sol_step_timing *slot = sol_timing_begin(&e->timing, e->pos, rows, e->plan.n_ops);
-    double start = sol_now_s(), t0 = start;
-    for (int i = 0; i < e->plan.n_ops && !rc;) {
-        int n = run_matmul_group(e, i, rows);
-        if (n == 0)
-            n = run_rope_kv_write(e, i, rows);
-        if (n == 0) {
-            rc = exec_op(e, &e->plan.ops[i], tokens, rows, next, err);
-            n = 1;
+    for (int j = 0; j < slot->n_ops; j++)
+        slot->op_s[j] = 0;
+    double start = sol_now_s();
+    int spans = 0;
+    rc = launch_ops(e, rows, &spans, err);
+    int synced = e->be->sync(e->be, rc ? NULL : err); /* always: nothing may stay in flight */
+    rc = rc ? rc : synced;
+    int timed = e->be->op_seconds(e->be, e->span_s, spans);
+    for (int s = 0; s < spans; s++)
+        share_time(&e->plan, e->span_first[s], e->span_ops[s], s < timed ? e->span_s[s] : 0, slot);
+    for (int i = 0; i < e->plan.n_ops && !rc; i++)
+        if (e->plan.ops[i].kind == SOL_OP_SAMPLE) {
+            double seconds;
+            rc = sample_on_host(e, rows, next, &seconds, err);
+            if (i < slot->n_ops)
+                slot->op_s[i] = seconds;
         }
-        double t1 = sol_now_s();
-        share_time(&e->plan, i, n, t1 - t0, slot);
-        t0 = t1;
-        i += n;
-    }
-    slot->total_s = t0 - start;
+    slot->total_s = sol_now_s() - start;
     sol_timing_publish(&e->timing, slot);
     if (rc)
         return rc;

@@ -1,5 +1,7 @@
 /* The decode engine: loads a GGUF model, owns the KV cache, and executes
- * the op plan op by op on a backend, timing every op into a ring buffer.
+ * the op plan op by op on a backend the caller chose, timing every op into
+ * a ring buffer. Every buffer lives in the backend's memory; the engine
+ * only downloads the logits rows it samples from or hands out.
  * Llama family (llama, mistral, qwen2): RMSNorm, RoPE, GQA/MQA, SwiGLU. */
 #ifndef SOL_ENGINE_ENGINE_H
 #define SOL_ENGINE_ENGINE_H
@@ -12,12 +14,10 @@
 #include "models/plan.h"
 
 typedef struct sol_engine_config {
-    int threads;       /* <= 0: physical cores */
-    sol_dtype kvtype;  /* f32 or f16 */
+    sol_backend *backend; /* required; borrowed: destroy it after sol_engine_close */
+    sol_dtype kvtype;  /* one the backend stores (caps.kv_types) */
     int64_t ctx;       /* tokens of cache; 0 = the model's limit */
     int chunk;         /* prefill rows per step (default 64) */
-    const sol_tuning *tuning; /* tuned matmul parameters (NULL: defaults); must outlive the engine */
-    int mapped_weights;       /* 1: compute from the file mapping (4 KiB pages) instead of a huge-page copy */
     sol_activations activations; /* matmul inputs of quantised weights: q8 (default) or f32 */
     sol_sampler_config sampler;
 } sol_engine_config;
@@ -44,7 +44,8 @@ int sol_engine_eval(sol_engine *e, const int32_t *tokens, int n, int all_logits,
                     void *user, int32_t *next, sol_err *err);
 /* Empties the cache (position 0); weights and buffers stay. */
 void sol_engine_reset(sol_engine *e);
-/* Logits of row i of the last step (the last row when all_logits was 0). */
+/* Logits of row i of the last step (the last row when all_logits was 0),
+ * in host memory. */
 const float *sol_engine_logits(const sol_engine *e, int row);
 int sol_engine_last_rows(const sol_engine *e);
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cpu/quant.h"
+#include "kernels/formats.h"
 
 static const sol_gguf_tensor *find(const sol_gguf *g, const char *name, int required, sol_err *err, int *rc)
 {
@@ -18,18 +18,22 @@ static const sol_gguf_tensor *find(const sol_gguf *g, const char *name, int requ
     return t;
 }
 
-static int check_type(const sol_gguf *g, const sol_gguf_tensor *t, sol_dtype *type, sol_err *err)
+/* A matrix type the backend computes with (caps), or, for vectors (caps
+ * NULL), one the host converts to f32. */
+static int check_type(const sol_gguf *g, const sol_gguf_tensor *t, const sol_backend_caps *caps, sol_dtype *type,
+                      sol_err *err)
 {
     char buf[32];
-    if (sol_dtype_from_ggml(t->ggml_type, type) != 0 || !sol_cpu_supports(*type))
+    if (sol_dtype_from_ggml(t->ggml_type, type) != 0 || !sol_format_supported(*type) ||
+        (caps && !sol_caps_has(caps->weight_types, *type)))
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: unsupported tensor type %s in %.*s", g->path,
                         sol_ggml_type_name(t->ggml_type, buf, sizeof buf), (int)t->name.len, t->name.ptr);
     return 0;
 }
 
 /* A rows x cols matrix. */
-static int bind_matrix(const sol_gguf *g, const char *name, int64_t rows, int64_t cols, sol_weight_view *out,
-                       sol_err *err)
+static int bind_matrix(const sol_gguf *g, const sol_backend_caps *caps, const char *name, int64_t rows, int64_t cols,
+                       sol_weight_view *out, sol_err *err)
 {
     int rc = 0;
     const sol_gguf_tensor *t = find(g, name, 1, err, &rc);
@@ -39,7 +43,7 @@ static int bind_matrix(const sol_gguf *g, const char *name, int64_t rows, int64_
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: tensor \"%s\" has shape [%llu, %llu], expected [%lld, %lld]",
                         g->path, name, (unsigned long long)t->dims[0],
                         (unsigned long long)(t->n_dims > 1 ? t->dims[1] : 1), (long long)cols, (long long)rows);
-    if ((rc = check_type(g, t, &out->type, err)))
+    if ((rc = check_type(g, t, caps, &out->type, err)))
         return rc;
     out->data = t->data;
     out->rows = rows;
@@ -60,7 +64,7 @@ static int bind_vector(const sol_gguf *g, const char *name, int64_t n, int requi
     if (t->n_elems != (uint64_t)n)
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: tensor \"%s\" has %llu elements, expected %lld", g->path, name,
                         (unsigned long long)t->n_elems, (long long)n);
-    if ((rc = check_type(g, t, &type, err)))
+    if ((rc = check_type(g, t, NULL, &type, err)))
         return rc;
     if (!(*out = malloc((size_t)n * sizeof **out)))
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
@@ -68,24 +72,25 @@ static int bind_vector(const sol_gguf *g, const char *name, int64_t n, int requi
     return 0;
 }
 
-static int bind_layer(const sol_gguf *g, const sol_model *m, int i, sol_layer_weights *l, sol_err *err)
+static int bind_layer(const sol_gguf *g, const sol_model *m, const sol_backend_caps *caps, int i, sol_layer_weights *l,
+                      sol_err *err)
 {
     char name[96];
     int64_t h = m->hidden, dh = m->head_dim, q_rows = (int64_t)m->n_heads * dh, kv_rows = (int64_t)m->n_kv_heads * dh;
     int rc;
 #define NAME(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, i), name)
     if ((rc = bind_vector(g, NAME("attn_norm.weight"), h, 1, &l->attn_norm, err)) ||
-        (rc = bind_matrix(g, NAME("attn_q.weight"), q_rows, h, &l->wq, err)) ||
-        (rc = bind_matrix(g, NAME("attn_k.weight"), kv_rows, h, &l->wk, err)) ||
-        (rc = bind_matrix(g, NAME("attn_v.weight"), kv_rows, h, &l->wv, err)) ||
-        (rc = bind_matrix(g, NAME("attn_output.weight"), h, q_rows, &l->wo, err)) ||
+        (rc = bind_matrix(g, caps, NAME("attn_q.weight"), q_rows, h, &l->wq, err)) ||
+        (rc = bind_matrix(g, caps, NAME("attn_k.weight"), kv_rows, h, &l->wk, err)) ||
+        (rc = bind_matrix(g, caps, NAME("attn_v.weight"), kv_rows, h, &l->wv, err)) ||
+        (rc = bind_matrix(g, caps, NAME("attn_output.weight"), h, q_rows, &l->wo, err)) ||
         (rc = bind_vector(g, NAME("attn_q.bias"), q_rows, 0, &l->bq, err)) ||
         (rc = bind_vector(g, NAME("attn_k.bias"), kv_rows, 0, &l->bk, err)) ||
         (rc = bind_vector(g, NAME("attn_v.bias"), kv_rows, 0, &l->bv, err)) ||
         (rc = bind_vector(g, NAME("ffn_norm.weight"), h, 1, &l->ffn_norm, err)) ||
-        (rc = bind_matrix(g, NAME("ffn_gate.weight"), m->ffn, h, &l->gate, err)) ||
-        (rc = bind_matrix(g, NAME("ffn_up.weight"), m->ffn, h, &l->up, err)) ||
-        (rc = bind_matrix(g, NAME("ffn_down.weight"), h, m->ffn, &l->down, err)))
+        (rc = bind_matrix(g, caps, NAME("ffn_gate.weight"), m->ffn, h, &l->gate, err)) ||
+        (rc = bind_matrix(g, caps, NAME("ffn_up.weight"), m->ffn, h, &l->up, err)) ||
+        (rc = bind_matrix(g, caps, NAME("ffn_down.weight"), h, m->ffn, &l->down, err)))
         return rc;
 #undef NAME
     return 0;
@@ -136,7 +141,8 @@ static int bind_rope(const sol_gguf *g, const sol_model *m, sol_model_weights *w
     return 0;
 }
 
-int sol_weights_bind(const sol_gguf *g, const sol_model *m, sol_model_weights *w, sol_err *err)
+int sol_weights_bind(const sol_gguf *g, const sol_model *m, const sol_backend_caps *caps, sol_model_weights *w,
+                     sol_err *err)
 {
     memset(w, 0, sizeof *w);
     int rc;
@@ -144,17 +150,17 @@ int sol_weights_bind(const sol_gguf *g, const sol_model *m, sol_model_weights *w
     if (!w->layers)
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
     w->n_layers = m->n_layers;
-    if ((rc = bind_matrix(g, "token_embd.weight", m->vocab, m->hidden, &w->token_embd, err)) ||
+    if ((rc = bind_matrix(g, caps, "token_embd.weight", m->vocab, m->hidden, &w->token_embd, err)) ||
         (rc = bind_vector(g, "output_norm.weight", m->hidden, 1, &w->output_norm, err)))
         goto fail;
     if (sol_gguf_find_tensor(g, "output.weight"))
-        rc = bind_matrix(g, "output.weight", m->vocab, m->hidden, &w->output, err);
+        rc = bind_matrix(g, caps, "output.weight", m->vocab, m->hidden, &w->output, err);
     else
         w->output = w->token_embd; /* tied embeddings */
     if (rc || (rc = bind_rope(g, m, w, err)))
         goto fail;
     for (int i = 0; i < m->n_layers; i++)
-        if ((rc = bind_layer(g, m, i, &w->layers[i], err)))
+        if ((rc = bind_layer(g, m, caps, i, &w->layers[i], err)))
             goto fail;
     return 0;
 fail:
@@ -162,18 +168,119 @@ fail:
     return rc;
 }
 
+/* Every vector of w (norm weights, biases, RoPE frequencies), with its
+ * length in floats; returns how many (at most cap). */
+static int vectors(sol_model_weights *w, float **out[], int64_t len[], int cap, const sol_model *m)
+{
+    int n = 0;
+#define VEC(p, elems)                                                                                          \
+    do {                                                                                                       \
+        if (n < cap) {                                                                                         \
+            out[n] = &(p);                                                                                     \
+            len[n++] = (elems);                                                                                \
+        }                                                                                                      \
+    } while (0)
+    int64_t q_rows = (int64_t)m->n_heads * m->head_dim, kv_rows = (int64_t)m->n_kv_heads * m->head_dim;
+    VEC(w->output_norm, m->hidden);
+    VEC(w->rope_inv_freq, w->rope.dims / 2);
+    for (int i = 0; i < w->n_layers; i++) {
+        sol_layer_weights *l = &w->layers[i];
+        VEC(l->attn_norm, m->hidden);
+        VEC(l->ffn_norm, m->hidden);
+        VEC(l->bq, q_rows);
+        VEC(l->bk, kv_rows);
+        VEC(l->bv, kv_rows);
+    }
+#undef VEC
+    return n;
+}
+
+enum { VECTORS_PER_LAYER = 5, MATRICES_PER_LAYER = 7 };
+
+static int place_matrices(sol_backend *be, sol_model_weights *w, sol_err *err)
+{
+    int cap = 2 + MATRICES_PER_LAYER * w->n_layers, n = 0;
+    sol_weight_view **views = malloc((size_t)cap * sizeof *views);
+    if (!views)
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    views[n++] = &w->token_embd;
+    views[n++] = &w->output; /* tied: the same data, placed once */
+    for (int i = 0; i < w->n_layers; i++) {
+        sol_layer_weights *l = &w->layers[i];
+        sol_weight_view *v[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->gate, &l->up, &l->down};
+        for (int j = 0; j < MATRICES_PER_LAYER; j++)
+            views[n++] = v[j];
+    }
+    int rc = be->load_weights(be, views, n, &w->placed_handle, err);
+    free(views);
+    return rc;
+}
+
+/* Vector i moved to backend memory (NULL after a failure). */
+static int place_vector(sol_backend *be, float **slot, int64_t len, sol_err *err)
+{
+    float *host = *slot;
+    void *dev = NULL;
+    size_t bytes = (size_t)len * sizeof(float);
+    *slot = NULL;
+    int rc = be->alloc(be, bytes, &dev, err);
+    if (!rc && (rc = be->upload(be, dev, host, bytes, err)))
+        be->free(be, dev);
+    if (!rc)
+        *slot = dev;
+    free(host);
+    return rc;
+}
+
+int sol_weights_place(sol_backend *be, const sol_model *m, sol_model_weights *w, sol_err *err)
+{
+    int cap = 2 + VECTORS_PER_LAYER * w->n_layers;
+    float ***vec = malloc((size_t)cap * sizeof *vec);
+    int64_t *len = malloc((size_t)cap * sizeof *len);
+    int rc = vec && len ? 0 : sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    int n = rc ? 0 : vectors(w, vec, len, cap, m);
+    /* from here every vector slot holds backend memory or NULL */
+    w->placed = be;
+    for (int i = 0; i < n; i++) {
+        if (!*vec[i])
+            continue;
+        if (rc) { /* after a failure the rest is dropped */
+            free(*vec[i]);
+            *vec[i] = NULL;
+        } else {
+            rc = place_vector(be, vec[i], len[i], err);
+        }
+    }
+    w->rope.inv_freq = w->rope_inv_freq;
+    if (!rc)
+        rc = place_matrices(be, w, err);
+    free(vec);
+    free(len);
+    return rc;
+}
+
+/* Frees a vector wherever it lives. */
+static void free_vector(sol_backend *be, float *p)
+{
+    if (be)
+        be->free(be, p);
+    else
+        free(p);
+}
+
 void sol_weights_free(sol_model_weights *w)
 {
+    sol_backend *be = w->placed;
     for (int i = 0; w->layers && i < w->n_layers; i++) {
         sol_layer_weights *l = &w->layers[i];
-        free(l->attn_norm);
-        free(l->ffn_norm);
-        free(l->bq);
-        free(l->bk);
-        free(l->bv);
+        float *v[VECTORS_PER_LAYER] = {l->attn_norm, l->ffn_norm, l->bq, l->bk, l->bv};
+        for (int j = 0; j < VECTORS_PER_LAYER; j++)
+            free_vector(be, v[j]);
     }
+    free_vector(be, w->output_norm);
+    free_vector(be, w->rope_inv_freq);
+    if (be && w->placed_handle)
+        be->free(be, w->placed_handle);
     free(w->layers);
-    free(w->output_norm);
-    free(w->rope_inv_freq);
     memset(w, 0, sizeof *w);
 }

@@ -1,6 +1,9 @@
 /* Binds a GGUF file's tensors to the roles the engine executes: views into
  * the mapping for matrices (no copies), small f32 copies of norm weights
- * and biases, and the RoPE frequencies. Every tensor is checked first. */
+ * and biases, and the RoPE frequencies, all in host memory; every tensor is
+ * checked first. Then sol_weights_place hands them to a backend: the
+ * backend places the matrices (and re-points the views) and every vector
+ * is uploaded into backend memory. */
 #ifndef SOL_ENGINE_WEIGHTS_H
 #define SOL_ENGINE_WEIGHTS_H
 
@@ -21,9 +24,16 @@ typedef struct sol_model_weights {
     int n_layers;
     sol_rope rope;
     float *rope_inv_freq;
+    sol_backend *placed; /* NULL: host memory; else the backend owning the vectors */
+    void *placed_handle; /* the backend's weight copies (load_weights) */
 } sol_model_weights;
 
-int sol_weights_bind(const sol_gguf *g, const sol_model *m, sol_model_weights *w, sol_err *err);
+/* Matrices of a type the backend cannot compute with (caps) are refused. */
+int sol_weights_bind(const sol_gguf *g, const sol_model *m, const sol_backend_caps *caps, sol_model_weights *w,
+                     sol_err *err);
+/* Host -> backend memory (the mapping the views point at must stay open
+ * while the backend may compute from it). */
+int sol_weights_place(sol_backend *be, const sol_model *m, sol_model_weights *w, sol_err *err);
 void sol_weights_free(sol_model_weights *w);
 
 #endif

@@ -1,6 +1,28 @@
-/* The backend interface: a table of function pointers, one per plan op kind
- * (nvtop-style), so the engine runs the same plan on the CPU or, through a
- * plugin, on a GPU. Kernels see shapes and buffers, never models. */
+/* The backend interface (ABI 2): a table of function pointers, one per plan
+ * op kind, so the engine runs the same plan on the CPU or, through a
+ * plugin, on a GPU. Kernels see shapes and buffers, never models.
+ *
+ * The contract a backend writer works from:
+ * - Memory. Every buffer an op reads or writes (activations, KV cache,
+ *   weights, norm vectors, RoPE frequencies) is backend memory: allocated
+ *   with alloc, filled with upload, weights placed with load_weights. The
+ *   engine never dereferences it; it only offsets into it and reads results
+ *   back with download.
+ * - Asynchrony. Ops return void and may return before they have run. The
+ *   arguments are read at the call, but the host structures they point to
+ *   (weight views, the rope and cache descriptors) must stay valid until the
+ *   next sync. sync waits for everything launched and returns the first
+ *   asynchronous error, one line naming the op (a kernel fault is an error,
+ *   never a crash or a silent wrong answer). After an error the backend
+ *   runs nothing more; destroy is all that is left.
+ * - Step state. begin_step sets the position, row count and token ids of a
+ *   step (uploaded once); ops read them from there, so a decode step is
+ *   the same sequence of calls every time (what a CUDA graph captures).
+ *   Ops work on the step's rows unless they take an explicit m (matmuls:
+ *   the LM head may take only the last row).
+ * - Timing. mark(op, layer) opens an interval that ends at the next mark
+ *   or at sync; after sync, op_seconds gives the step's intervals in order
+ *   (wall-clock stamps on the CPU, events on a GPU). */
 #ifndef SOL_KERNELS_BACKEND_H
 #define SOL_KERNELS_BACKEND_H
 
@@ -10,7 +32,8 @@
 #include "util/dtype.h"
 #include "util/err.h"
 
-/* A weight matrix as stored: `rows` rows of `cols` elements, row-major. */
+/* A weight matrix as stored: `rows` rows of `cols` elements, row-major.
+ * data is backend memory once load_weights has placed it. */
 typedef struct sol_weight_view {
     sol_dtype type;
     const void *data;
@@ -19,7 +42,7 @@ typedef struct sol_weight_view {
 } sol_weight_view;
 
 /* One layer's KV cache: `capacity` token slots of `width` elements for K
- * and for V, in `type` (f32 or f16). */
+ * and for V, in `type`. */
 typedef struct sol_kv_cache_layer {
     sol_dtype type;
     void *k, *v;
@@ -27,14 +50,11 @@ typedef struct sol_kv_cache_layer {
     int64_t width; /* n_kv_heads * head_dim */
 } sol_kv_cache_layer;
 
-/* Largest head size the attention kernels take. */
-#define SOL_MAX_HEAD_DIM 512
-
 /* Rotary embedding parameters of a model. */
 typedef struct sol_rope {
     int dims;               /* rotated dimensions per head (<= head_dim) */
     int neox;               /* 1: rotate (x[i], x[i+dims/2]); 0: adjacent pairs */
-    const float *inv_freq;  /* dims/2 inverse frequencies, scaling applied */
+    const float *inv_freq;  /* dims/2 inverse frequencies, scaling applied (backend memory) */
 } sol_rope;
 
 /* How a matmul over quantised weights treats its input. */
@@ -43,40 +63,21 @@ typedef enum sol_activations {
     SOL_ACT_F32, /* kept f32: exact up to float order, what the f32 reference checks */
 } sol_activations;
 
-/* Launch parameters of a matmul that the tuner chooses per (type, shape). */
-typedef struct sol_matmul_params {
-    int tasks_per_thread; /* row ranges per thread: balance vs hand-out overhead */
-    int row_block;        /* integer dots, m > 1: weight rows kept in cache while every input
-                           * passes (the f32 path's groups are fixed: kernels/cpu/gemm.c) */
-    int tile_rows;        /* integer dots: weight rows per kernel call (interleaved streams) */
-    int tile_inputs;      /* integer dots, m > 1: inputs per kernel call (weights decoded once) */
-} sol_matmul_params;
+/* What a backend computes with; asked before a model is loaded. */
+typedef struct sol_backend_caps {
+    uint32_t weight_types; /* bit t: matmuls and embedding over sol_dtype t */
+    uint32_t kv_types;     /* bit t: a KV cache of sol_dtype t */
+    int max_head_dim;
+} sol_backend_caps;
 
-typedef struct sol_tuning_entry {
-    sol_dtype type;
-    int64_t rows, cols;
-    int m; /* 1: decode; > 1: prefill (any number of rows) */
-    int integer_dots; /* tuned with 8-bit activations (kernel cpu.matmul.q8) */
-    sol_matmul_params params;
-} sol_tuning_entry;
+static inline int sol_caps_has(uint32_t mask, sol_dtype t) { return (mask >> t) & 1u; }
 
-/* Winners handed in by the caller (the engine never reads the database). */
-typedef struct sol_tuning {
-    int n;
-    sol_tuning_entry *entries;
-} sol_tuning;
-
-#define SOL_MATMUL_DEFAULTS                                                                                    \
-    ((sol_matmul_params){.tasks_per_thread = 4, .row_block = 4, .tile_rows = 2, .tile_inputs = 4})
-
-/* The CPU backend's untuned parameters for one path: SOL_MATMUL_DEFAULTS,
- * except in decode. With f32 dots it passes over x with one weight row
- * while x fits in half of L1 (cols <= 4096) and with four beyond; with
- * integer dots, rows longer than 4096 go one at a time. Measured (`sol tune
- * --shape`, exhaustive, best time per rows-per-pass 1 / 2 / 4): F16
- * 8192x2048 570 / 1130 / 880 us, F16 2048x8192 1290 / 1030 / 770 us,
- * Q8_0 2048x8192 334 / 462 / 510 us, Q8_0 8192x2048 351 / 320 / 304 us. */
-sol_matmul_params sol_cpu_matmul_defaults(int64_t cols, int m, int integer_dots);
+/* The position, rows and tokens of one step. */
+typedef struct sol_step_state {
+    int64_t pos;            /* cache position of the first row */
+    int rows;               /* tokens in the step */
+    const int32_t *tokens;  /* host, rows ids; copied by begin_step */
+} sol_step_state;
 
 #define SOL_MATMUL_GROUP_MAX 4
 
@@ -84,47 +85,69 @@ typedef struct sol_backend sol_backend;
 struct sol_backend {
     const char *name;
     void *ctx;
-    int threads;
+    int threads;                 /* CPU threads behind it (display only) */
+    sol_backend_caps caps;
     sol_activations activations; /* set by the caller after creation; SOL_ACT_Q8 at first */
     /* With SOL_ACT_Q8, matmuls of fewer input rows than this take 8-bit
-     * activations; from it (prefill chunks) the backend's f32 path is the
-     * faster one and inputs stay exact. Set by the backend. */
+     * activations; from it (prefill chunks) inputs stay f32. Set by the
+     * backend (0: never 8-bit); the plan costs matmuls accordingly. */
     int int8_dots_below;
-    const sol_tuning *tuning;    /* may be NULL: defaults everywhere */
     void (*destroy)(sol_backend *b);
-    /* out[m, cols] = rows tokens[i] of table */
-    void (*embed)(sol_backend *b, const sol_weight_view *table, const int32_t *tokens, int m, float *out);
-    /* out[m, n] = x / rms(x) * weight, per row */
-    void (*rmsnorm)(sol_backend *b, const float *x, const float *weight, float eps, int m, int64_t n, float *out);
-    /* y[m, w.rows] = x[m, w.cols] . W^T (+ bias), with the tuned parameters
-     * of this shape when there are some */
+
+    /* ---- memory ---- */
+    /* bytes of backend memory, uninitialised */
+    int (*alloc)(sol_backend *b, size_t bytes, void **out, sol_err *err);
+    void (*free)(sol_backend *b, void *p);
+    /* host src -> backend dst; src may be reused on return */
+    int (*upload)(sol_backend *b, void *dst, const void *src, size_t bytes, sol_err *err);
+    /* backend src -> host dst, after every op before it has run: a sync
+     * point, returning the first asynchronous error like sync */
+    int (*download)(sol_backend *b, void *dst, const void *src, size_t bytes, sol_err *err);
+    /* Places the n weight matrices (data pointing at host memory, e.g. a
+     * file mapping that stays open) and re-points each view at the
+     * backend's copy (which may be repacked; views sharing data share the
+     * copy). *handle is what to free when the views are done (may be NULL). */
+    int (*load_weights)(sol_backend *b, sol_weight_view *const *views, int n, void **handle, sol_err *err);
+
+    /* ---- steps, timing, errors ---- */
+    int (*begin_step)(sol_backend *b, const sol_step_state *s, sol_err *err);
+    /* an op boundary: what is launched after it is timed (and blamed for
+     * errors) as op `op` of layer `layer` (-1: outside the layers); op
+     * must stay valid until sync */
+    void (*mark)(sol_backend *b, const char *op, int layer);
+    int (*sync)(sol_backend *b, sol_err *err);
+    /* after sync: seconds of the step's intervals, in mark order; returns
+     * how many (at most cap) */
+    int (*op_seconds)(sol_backend *b, double *seconds, int cap);
+
+    /* ---- ops (pointers are backend memory) ---- */
+    /* out[rows, cols] = rows tokens[i] of table */
+    void (*embed)(sol_backend *b, const sol_weight_view *table, float *out);
+    /* out[rows, n] = x / rms(x) * weight, per row */
+    void (*rmsnorm)(sol_backend *b, const float *x, const float *weight, float eps, int64_t n, float *out);
+    /* y[m, w.rows] = x[m, w.cols] . W^T (+ bias) */
     void (*matmul)(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y);
-    /* the same with explicit parameters (the tuner measures through this) */
-    void (*matmul_with)(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y,
-                        const sol_matmul_params *p);
     /* n (<= SOL_MATMUL_GROUP_MAX) matmuls of the same input x[m, cols]:
-     * y[j] = x . w[j]^T (+ bias[j]), as one launch (q/k/v, gate/up) */
+     * y[j] = x . w[j]^T (+ bias[j]), as one launch (q/k/v, gate/up); the
+     * arrays are read at the call */
     void (*matmul_group)(sol_backend *b, int n, const sol_weight_view *const *w, const float *const *bias,
                          const float *x, int m, float *const *y);
-    /* rotates m rows of n_heads heads at positions pos0..pos0+m-1 in place */
-    void (*rope)(sol_backend *b, float *x, int m, int n_heads, int head_dim, int64_t pos0, const sol_rope *rope);
+    /* rotates the step's rows of n_heads heads (at positions pos..) in place */
+    void (*rope)(sol_backend *b, float *x, int n_heads, int head_dim, const sol_rope *rope);
     /* rope of q and k, then k and v stored, in one pass per row (the
      * rotated k is also left in k) */
-    void (*rope_kv_write)(sol_backend *b, float *q, float *k, const float *v, int m, int n_heads, int head_dim,
-                          int64_t pos0, const sol_rope *rope, sol_kv_cache_layer *cache);
-    /* stores m rows of K and V at positions pos0.. */
-    void (*kv_write)(sol_backend *b, const float *k, const float *v, int m, int64_t pos0, sol_kv_cache_layer *cache);
-    /* causal attention of m query rows at positions pos0.. over the cache;
-     * window > 0 keeps only the last `window` positions */
-    void (*attention)(sol_backend *b, const float *q, int m, int64_t pos0, const sol_kv_cache_layer *cache,
-                      int n_heads, int n_kv_heads, int head_dim, int64_t window, float *out);
-    /* x[i] += y[i] */
+    void (*rope_kv_write)(sol_backend *b, float *q, float *k, const float *v, int n_heads, int head_dim,
+                          const sol_rope *rope, sol_kv_cache_layer *cache);
+    /* stores the step's rows of K and V at positions pos.. */
+    void (*kv_write)(sol_backend *b, const float *k, const float *v, sol_kv_cache_layer *cache);
+    /* causal attention of the step's query rows over the cache; window > 0
+     * keeps only the last `window` positions */
+    void (*attention)(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
+                      int head_dim, int64_t window, float *out);
+    /* x[rows, n] += y[rows, n] */
     void (*add)(sol_backend *b, float *x, const float *y, int64_t n);
-    /* gate[i] = silu(gate[i]) * up[i] over m rows of n */
-    void (*swiglu)(sol_backend *b, float *gate, const float *up, int m, int64_t n);
+    /* gate = silu(gate) * up over the step's rows of n */
+    void (*swiglu)(sol_backend *b, float *gate, const float *up, int64_t n);
 };
-
-/* The CPU backend (always built); threads <= 0 picks the physical core count. */
-int sol_cpu_backend_new(int threads, sol_backend **out, sol_err *err);
 
 #endif

@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cpu/act_q8.h"
-#include "kernels/cpu/quant.h"
+#include "kernels/formats.h"
 #include "util/hash.h"
 
 int sol_matmul_problem_parse(const char *text, sol_matmul_problem *pb, sol_err *err)
@@ -20,7 +19,7 @@ int sol_matmul_problem_parse(const char *text, sol_matmul_problem *pb, sol_err *
     if (got < 4 || (!matvec && strcmp(kind, "matmul")) || (matvec && got == 5))
         return sol_fail(err, SOL_ERR_USAGE, "--shape: expected matvec:TYPE:NxK or matmul:TYPE:NxKxM, got \"%s\"", text);
     memset(pb, 0, sizeof *pb);
-    if (sol_dtype_parse(type, &pb->type) || !sol_cpu_supports(pb->type))
+    if (sol_dtype_parse(type, &pb->type) || !sol_format_supported(pb->type))
         return sol_fail(err, SOL_ERR_USAGE, "--shape: \"%s\" is not a CPU weight type", type);
     if (n < 1 || k < 1 || m < 1 || n > 1 << 20 || k > 1 << 20 || m > 4096 ||
         k % sol_dtype_block_elems(pb->type))
@@ -39,7 +38,7 @@ void sol_matmul_problem_format(const sol_matmul_problem *pb, char *shape, int ca
 
 const char *sol_cpu_matmul_kernel(sol_dtype type, sol_activations act, int m)
 {
-    return act == SOL_ACT_Q8 && m < SOL_INT8_DOTS_BELOW && sol_act_q8_applies(type) ? "cpu.matmul.q8" : "cpu.matmul";
+    return act == SOL_ACT_Q8 && m < SOL_CPU_INT8_DOTS_BELOW && sol_cpu_integer_dots(type) ? "cpu.matmul.q8" : "cpu.matmul";
 }
 
 enum { P_TASKS, P_ROW_BLOCK, P_TILE_ROWS, P_TILE_INPUTS };
@@ -56,7 +55,7 @@ static int matmul_constraint(const int *values, void *user)
     if (!integer_dots) /* f32: rows per pass over x in decode; prefill's tile is fixed (gemm.c) */
         return values[P_ROW_BLOCK] == d.row_block && values[P_TILE_INPUTS] == d.tile_inputs &&
                (pb->m == 1 || values[P_TILE_ROWS] == d.tile_rows);
-    return pb->m == 1 || values[P_TILE_ROWS] * values[P_TILE_INPUTS] <= SOL_Q8_MAX_TILE;
+    return pb->m == 1 || values[P_TILE_ROWS] * values[P_TILE_INPUTS] <= SOL_CPU_Q8_MAX_TILE;
 }
 
 void sol_cpu_matmul_space(const sol_matmul_problem *pb, sol_tune_space *s)
@@ -167,7 +166,7 @@ int sol_matmul_bench_init(sol_matmul_bench *b, sol_backend *be, const sol_matmul
     sol_weight_view w = {pb->type, NULL, pb->rows, pb->cols, row_bytes};
     for (int i = 0; i < b->copies + 8; i++) {
         w.data = (const char *)b->weights + (size_t)(i % b->copies) * b->matrix_bytes;
-        be->matmul_with(be, &w, NULL, b->x, pb->m, b->y, &defaults);
+        sol_cpu_matmul_with(be, &w, NULL, b->x, pb->m, b->y, &defaults);
     }
     sol_perf_open(&b->perf);
     return 0;
@@ -196,7 +195,7 @@ static void run_once(void *arg)
     sol_matmul_bench *b = r->b;
     sol_weight_view w = r->w;
     w.data = (const char *)b->weights + (size_t)(b->next_copy++ % b->copies) * b->matrix_bytes;
-    b->be->matmul_with(b->be, &w, NULL, b->x, b->pb.m, b->y, &r->p);
+    sol_cpu_matmul_with(b->be, &w, NULL, b->x, b->pb.m, b->y, &r->p);
 }
 
 /* Every output within float32 accumulation error of the float64 dot. */

@@ -4,7 +4,7 @@
 #ifndef SOL_TUNER_CPU_MATMUL_H
 #define SOL_TUNER_CPU_MATMUL_H
 
-#include "kernels/backend.h"
+#include "kernels/cpu.h"
 #include "tuner/perf.h"
 #include "tuner/tuner.h"
 

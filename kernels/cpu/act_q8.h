@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/cpu.h"
 #include "util/dtype.h"
 
 #define SOL_Q8_BLOCK 32
@@ -34,13 +35,13 @@ int sol_act_q8_applies(sol_dtype t);
  * this: from 32 rows the f32 GEMM on dequantised weights (gemm.c) is faster
  * with AVX2 (crossover between 24 and 48 rows for every integer-dot type on
  * 2 threads, `sol tune --shape` side by side), and exact. */
-#define SOL_INT8_DOTS_BELOW 32
+#define SOL_INT8_DOTS_BELOW SOL_CPU_INT8_DOTS_BELOW
 
 /* The largest weight-row and input counts of one sol_dot_q8 call, and the
  * largest product of the two (the accumulators must fit in registers). */
 #define SOL_Q8_MAX_ROWS 4
 #define SOL_Q8_MAX_INPUTS 4
-#define SOL_Q8_MAX_TILE 8
+#define SOL_Q8_MAX_TILE SOL_CPU_Q8_MAX_TILE
 
 /* Contracts (assert): n is a multiple of SOL_Q8_BLOCK and of t's block;
  * 1 <= n_rows <= SOL_Q8_MAX_ROWS, 1 <= n_x <= SOL_Q8_MAX_INPUTS,
@@ -49,10 +50,7 @@ int sol_act_q8_applies(sol_dtype t);
 /* out[0 .. n/32) = the blocks of x[0 .. n). */
 void sol_quantize_act(const float *x, sol_q8_block *out, int64_t n);
 
-/* out[0 .. n) = x as the integer dots see it: quantised (reference rule)
- * and back, q * d, in f32. For references that check the integer-dot path.
- * -1 when scratch memory is not there. */
-int sol_act_q8_round_trip(const float *x, float *out, int64_t n);
+/* sol_act_q8_round_trip: kernels/cpu.h */
 
 /* A tile of dot products: out[i * out_stride + r] = dot(weight row r, input i)
  * for r < n_rows, i < n_x. Weight row r starts at w + r * row_bytes; input i

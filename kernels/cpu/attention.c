@@ -42,7 +42,7 @@ static void attention_task(void *arg, int task, int n_tasks)
     size_t elem = c->type == SOL_DT_F16 ? 2 : 4, row_bytes = (size_t)c->width * elem;
     const float *q = job->q + ((size_t)r * job->n_heads + h) * dh;
     float *acc = job->out + ((size_t)r * job->n_heads + h) * dh;
-    float v[SOL_MAX_HEAD_DIM];
+    float v[SOL_CPU_MAX_HEAD_DIM];
     float scale = 1.0f / sqrtf((float)dh), max_score = -INFINITY, denom = 0;
     memset(acc, 0, (size_t)dh * sizeof *acc);
     for (int64_t t = first; t <= pos; t++) {
@@ -301,10 +301,13 @@ static int decode_split(sol_backend *b, const attention_job *a)
     return failed ? -1 : 0;
 }
 
-void sol_cpu_attention(sol_backend *b, const float *q, int m, int64_t pos0, const sol_kv_cache_layer *cache,
-                       int n_heads, int n_kv_heads, int head_dim, int64_t window, float *out)
+void sol_cpu_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
+                       int head_dim, int64_t window, float *out)
 {
     forget_quantized(b);
+    const cpu_ctx *ctx = b->ctx;
+    int m = ctx->rows;
+    int64_t pos0 = ctx->pos;
     attention_job job = {q, pos0, cache, n_heads, n_kv_heads, head_dim, window, out};
     if (m == 1) {
         if (pos0 + 1 - first_key(&job, 0) < SPLIT_MIN_KEYS || decode_split(b, &job))

@@ -15,11 +15,12 @@
 
 /* ---- embedding, norm ---------------------------------------------------- */
 
-static void cpu_embed(sol_backend *b, const sol_weight_view *table, const int32_t *tokens, int m, float *out)
+static void cpu_embed(sol_backend *b, const sol_weight_view *table, float *out)
 {
+    const cpu_ctx *ctx = b->ctx;
     forget_quantized(b);
-    for (int i = 0; i < m; i++)
-        sol_dequantize(table->type, (const char *)table->data + (size_t)tokens[i] * table->row_bytes,
+    for (int i = 0; i < ctx->rows; i++)
+        sol_dequantize(table->type, (const char *)table->data + (size_t)ctx->tokens[i] * table->row_bytes,
                        out + (size_t)i * table->cols, table->cols);
 }
 
@@ -35,9 +36,10 @@ static int quantizes_output(sol_backend *b, int m, int64_t row_elems)
            act_reserve(ctx, (size_t)((int64_t)m * row_elems / SOL_Q8_BLOCK)) == 0;
 }
 
-static void cpu_rmsnorm(sol_backend *b, const float *x, const float *weight, float eps, int m, int64_t n, float *out)
+static void cpu_rmsnorm(sol_backend *b, const float *x, const float *weight, float eps, int64_t n, float *out)
 {
     cpu_ctx *ctx = b->ctx;
+    int m = ctx->rows;
     int quantize = quantizes_output(b, m, n);
     for (int r = 0; r < m; r++) {
         const float *row = x + (size_t)r * n;
@@ -118,8 +120,11 @@ static void rope_row(float *x, int r, int n_heads, int head_dim, int64_t pos0, c
     }
 }
 
-static void cpu_rope(sol_backend *b, float *x, int m, int n_heads, int head_dim, int64_t pos0, const sol_rope *rope)
+static void cpu_rope(sol_backend *b, float *x, int n_heads, int head_dim, const sol_rope *rope)
 {
+    const cpu_ctx *ctx = b->ctx;
+    int m = ctx->rows;
+    int64_t pos0 = ctx->pos;
     forget_quantized(b);
     const rope_table *t = rope_table_for(b->ctx, m, pos0, rope);
     for (int r = 0; r < m; r++)
@@ -137,10 +142,12 @@ static void store_row(sol_dtype type, void *base, int64_t slot, int64_t width, c
     }
 }
 
-static void cpu_kv_write(sol_backend *b, const float *k, const float *v, int m, int64_t pos0, sol_kv_cache_layer *cache)
+static void cpu_kv_write(sol_backend *b, const float *k, const float *v, sol_kv_cache_layer *cache)
 {
+    const cpu_ctx *ctx = b->ctx;
+    int64_t pos0 = ctx->pos;
     forget_quantized(b);
-    for (int r = 0; r < m; r++) {
+    for (int r = 0; r < ctx->rows; r++) {
         store_row(cache->type, cache->k, pos0 + r, cache->width, k + (size_t)r * cache->width);
         store_row(cache->type, cache->v, pos0 + r, cache->width, v + (size_t)r * cache->width);
     }
@@ -148,9 +155,12 @@ static void cpu_kv_write(sol_backend *b, const float *k, const float *v, int m, 
 
 /* RoPE and the KV write in one pass per row: each K row is rotated and
  * stored (converted to f16) while it is in cache. */
-static void cpu_rope_kv_write(sol_backend *b, float *q, float *k, const float *v, int m, int n_heads, int head_dim,
-                              int64_t pos0, const sol_rope *rope, sol_kv_cache_layer *cache)
+static void cpu_rope_kv_write(sol_backend *b, float *q, float *k, const float *v, int n_heads, int head_dim,
+                              const sol_rope *rope, sol_kv_cache_layer *cache)
 {
+    const cpu_ctx *ctx = b->ctx;
+    int m = ctx->rows;
+    int64_t pos0 = ctx->pos;
     forget_quantized(b);
     const rope_table *t = rope_table_for(b->ctx, m, pos0, rope);
     int n_kv_heads = (int)(cache->width / head_dim);
@@ -165,8 +175,9 @@ static void cpu_rope_kv_write(sol_backend *b, float *q, float *k, const float *v
 
 /* ---- elementwise -------------------------------------------------------- */
 
-static void cpu_add(sol_backend *b, float *x, const float *y, int64_t n)
+static void cpu_add(sol_backend *b, float *x, const float *y, int64_t row_elems)
 {
+    int64_t n = ((const cpu_ctx *)b->ctx)->rows * row_elems;
     forget_quantized(b);
     for (int64_t i = 0; i < n; i++)
         x[i] += y[i];
@@ -174,10 +185,11 @@ static void cpu_add(sol_backend *b, float *x, const float *y, int64_t n)
 
 /* SwiGLU's output is the down projection's input: with 8-bit activations
  * it is quantised chunk by chunk right after it is computed. */
-static void cpu_swiglu(sol_backend *b, float *gate, const float *up, int m, int64_t row_elems)
+static void cpu_swiglu(sol_backend *b, float *gate, const float *up, int64_t row_elems)
 {
     enum { CHUNK = 1024 }; /* a multiple of the block, small enough for L1 */
     cpu_ctx *ctx = b->ctx;
+    int m = ctx->rows;
     const sol_cpu_kernels *k = sol_cpu_kernels_active();
     int quantize = quantizes_output(b, m, row_elems);
     int64_t n = (int64_t)m * row_elems;
@@ -204,6 +216,7 @@ static void cpu_destroy(sol_backend *b)
         free(ctx->packed);
         free(ctx->rope.cos);
         free(ctx->rope.sin);
+        sol_cpu_memory_free(ctx);
     }
     free(ctx);
     free(b);
@@ -235,10 +248,21 @@ static int physical_cores(void)
     return n > 0 ? n : 1;
 }
 
-int sol_cpu_backend_new(int threads, sol_backend **out, sol_err *err)
+/* The weight types and KV types every CPU op handles. */
+static sol_backend_caps cpu_caps(void)
+{
+    sol_backend_caps caps = {.kv_types = 1u << SOL_DT_F32 | 1u << SOL_DT_F16, .max_head_dim = SOL_CPU_MAX_HEAD_DIM};
+    for (int t = 0; t < SOL_DT_COUNT; t++)
+        if (sol_cpu_supports((sol_dtype)t))
+            caps.weight_types |= 1u << t;
+    return caps;
+}
+
+int sol_cpu_backend_new(const sol_cpu_options *opt, sol_backend **out, sol_err *err)
 {
     sol_backend *b = calloc(1, sizeof *b);
     cpu_ctx *ctx = calloc(1, sizeof *ctx);
+    int threads = opt ? opt->threads : 0;
     if (threads <= 0)
         threads = physical_cores();
     if (b && ctx)
@@ -254,13 +278,13 @@ int sol_cpu_backend_new(int threads, sol_backend **out, sol_err *err)
         .name = "cpu",
         .ctx = ctx,
         .threads = sol_pool_threads(ctx->pool),
+        .caps = cpu_caps(),
         .activations = SOL_ACT_Q8,
         .int8_dots_below = SOL_INT8_DOTS_BELOW,
         .destroy = cpu_destroy,
         .embed = cpu_embed,
         .rmsnorm = cpu_rmsnorm,
         .matmul = sol_cpu_matmul,
-        .matmul_with = sol_cpu_matmul_with,
         .matmul_group = sol_cpu_matmul_group,
         .rope = cpu_rope,
         .kv_write = cpu_kv_write,
@@ -269,6 +293,9 @@ int sol_cpu_backend_new(int threads, sol_backend **out, sol_err *err)
         .add = cpu_add,
         .swiglu = cpu_swiglu,
     };
+    sol_cpu_memory_init(b);
+    ctx->tuning = opt ? opt->tuning : NULL;
+    ctx->mapped_weights = opt ? opt->mapped_weights : 0;
     *out = b;
     return 0;
 }

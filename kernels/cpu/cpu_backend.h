@@ -8,8 +8,12 @@
 #include <stdlib.h>
 
 #include "kernels/backend.h"
+#include "kernels/cpu.h"
 #include "kernels/cpu/act_q8.h"
 #include "kernels/cpu/pool.h"
+
+/* Largest head size the attention kernels take (a stack row per head). */
+#define SOL_CPU_MAX_HEAD_DIM 512
 
 /* cos and sin of every (row, frequency) of one step's positions: the same
  * for every layer, so computed once per step, not once per layer and head. */
@@ -33,6 +37,16 @@ typedef struct {
     rope_table rope;
     float *packed;      /* the f32 prefill matmul's inputs, packed (simd.h) */
     size_t packed_cap;  /* floats */
+    const sol_tuning *tuning; /* may be NULL: defaults everywhere */
+    int mapped_weights;       /* load_weights leaves the views on the caller's mapping */
+    /* the step (begin_step) */
+    int64_t pos;
+    int rows;
+    int32_t *tokens;
+    int tokens_cap;
+    /* wall-clock stamps of the step's marks, and the sync that ends the last */
+    double *stamps;
+    int n_stamps, stamps_cap;
 } cpu_ctx;
 
 static inline sol_pool *pool_of(sol_backend *b) { return ((cpu_ctx *)b->ctx)->pool; }
@@ -75,13 +89,15 @@ static inline void task_range(int64_t n, int task, int n_tasks, int64_t *begin, 
 
 /* matmul.c */
 void sol_cpu_matmul(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y);
-void sol_cpu_matmul_with(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y,
-                         const sol_matmul_params *p);
 void sol_cpu_matmul_group(sol_backend *b, int n, const sol_weight_view *const *w, const float *const *bias,
                           const float *x, int m, float *const *y);
 
-/* attention.c */
-void sol_cpu_attention(sol_backend *b, const float *q, int m, int64_t pos0, const sol_kv_cache_layer *cache,
-                       int n_heads, int n_kv_heads, int head_dim, int64_t window, float *out);
+/* attention.c: the step's rows at the step's positions */
+void sol_cpu_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
+                       int head_dim, int64_t window, float *out);
+
+/* memory.c: memory, weights, steps and timing */
+void sol_cpu_memory_init(sol_backend *b);
+void sol_cpu_memory_free(cpu_ctx *ctx);
 
 #endif

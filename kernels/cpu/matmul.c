@@ -185,6 +185,8 @@ void sol_cpu_matmul_with(sol_backend *b, const sol_weight_view *w, const float *
     forget_quantized(b);
 }
 
+int sol_cpu_integer_dots(sol_dtype t) { return sol_act_q8_applies(t); }
+
 sol_matmul_params sol_cpu_matmul_defaults(int64_t cols, int m, int integer_dots)
 {
     sol_matmul_params p = SOL_MATMUL_DEFAULTS;
@@ -200,8 +202,9 @@ sol_matmul_params sol_cpu_matmul_defaults(int64_t cols, int m, int integer_dots)
 static sol_matmul_params params_for(const sol_backend *b, const sol_weight_view *w, int m)
 {
     int integer_dots = uses_integer_dots(b, w, m);
-    for (int i = 0; b->tuning && i < b->tuning->n; i++) {
-        const sol_tuning_entry *e = &b->tuning->entries[i];
+    const sol_tuning *tuning = ((const cpu_ctx *)b->ctx)->tuning;
+    for (int i = 0; tuning && i < tuning->n; i++) {
+        const sol_tuning_entry *e = &tuning->entries[i];
         if (e->type == w->type && e->rows == w->rows && e->cols == w->cols && (e->m > 1) == (m > 1) &&
             e->integer_dots == integer_dots)
             return e->params;

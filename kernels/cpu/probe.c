@@ -3,7 +3,8 @@
  * kernel keeps ten independent chains (latency 4 x 2 ports + margin). Byte
  * counts follow STREAM: copy moves 2 arrays, triad 3 (write-allocate
  * traffic not counted). */
-#include "kernels/cpu/probe.h"
+#include "kernels/cpu_probe.h"
+#include "kernels/cpu/pool.h"
 #include "kernels/cpu/simd.h"
 #include "util/clock.h"
 
@@ -198,7 +199,7 @@ static sol_probe_result *next_result(sol_probe_result *out, int cap, int *n, con
     return r;
 }
 
-int sol_probe_cpu(sol_pool *pool, const sol_probe_config *cfg, sol_probe_result *out, int cap, int *n, sol_err *err)
+static int probe_on(sol_pool *pool, const sol_probe_config *cfg, sol_probe_result *out, int cap, int *n, sol_err *err)
 {
     int threads = sol_pool_threads(pool), avx2 = sol_cpu_kernels_get("avx2") != NULL, /* the CPU has AVX2+FMA */ steps = avx2 ? 10 : 9, step = 0;
     int64_t words = cfg->buffer_bytes / 8 / 64 * 64;
@@ -343,4 +344,14 @@ void sol_read_check_close(sol_read_check *c)
     sol_pool_free(c->pool);
     free(c->buf);
     free(c);
+}
+
+int sol_probe_cpu(const sol_probe_config *cfg, sol_probe_result *out, int cap, int *n, sol_err *err)
+{
+    sol_pool *pool = sol_pool_new(cfg->threads);
+    if (!pool)
+        return sol_fail(err, SOL_ERR_RUNTIME, "cannot start %d threads", cfg->threads);
+    int rc = probe_on(pool, cfg, out, cap, n, err);
+    sol_pool_free(pool);
+    return rc;
 }

@@ -460,10 +460,12 @@ static const block_type *block_type_of(sol_dtype t)
     }
 }
 
-int sol_cpu_supports(sol_dtype t)
+int sol_format_supported(sol_dtype t)
 {
     return t == SOL_DT_F32 || t == SOL_DT_F16 || t == SOL_DT_BF16 || block_type_of(t) != NULL;
 }
+
+int sol_cpu_supports(sol_dtype t) { return sol_format_supported(t); }
 
 size_t sol_row_bytes(sol_dtype t, int64_t cols)
 {

@@ -26,6 +26,30 @@ static int candidate(int i, char *buf, int cap)
     return snprintf(buf, (size_t)cap, i == 0 ? "%s/sol-cuda.so" : "%s/../sol-cuda.so", dir) < cap;
 }
 
+/* dlopens path and checks its table; the handle stays open (the backend's
+ * code lives there). */
+static int load_file(const char *path, const sol_cuda_plugin **out, sol_err *err)
+{
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!handle)
+        return sol_fail(err, SOL_ERR_RUNTIME, "cannot load the plugin %s: %s", path, dlerror());
+    sol_cuda_plugin_fn fn;
+    *(void **)&fn = dlsym(handle, SOL_CUDA_PLUGIN_SYMBOL);
+    const sol_cuda_plugin *table = fn ? fn() : NULL;
+    if (!table || table->abi != SOL_CUDA_PLUGIN_ABI) {
+        int abi = table ? table->abi : -1;
+        dlclose(handle);
+        if (abi < 0)
+            return sol_fail(err, SOL_ERR_RUNTIME, "%s is not a sol plugin (no %s symbol)", path,
+                            SOL_CUDA_PLUGIN_SYMBOL);
+        return sol_fail(err, SOL_ERR_RUNTIME,
+                        "%s is a plugin for interface %d, this sol speaks %d%s; rebuild it with `make`", path, abi,
+                        SOL_CUDA_PLUGIN_ABI, abi < SOL_CUDA_PLUGIN_ABI ? " (an older build, without the engine's backend)" : "");
+    }
+    *out = table;
+    return 0;
+}
+
 static int load(sol_err *err)
 {
     char path[4096], first[4096] = "";
@@ -34,20 +58,8 @@ static int load(sol_err *err)
             snprintf(first, sizeof first, "%s", path);
         if (access(path, F_OK) != 0)
             continue;
-        void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-        if (!handle)
-            return sol_fail(err, SOL_ERR_RUNTIME, "cannot load the CUDA plugin %s: %s", path, dlerror());
-        sol_cuda_plugin_fn fn;
-        *(void **)&fn = dlsym(handle, SOL_CUDA_PLUGIN_SYMBOL);
-        const sol_cuda_plugin *table = fn ? fn() : NULL;
-        if (!table || table->abi != SOL_CUDA_PLUGIN_ABI) {
-            int abi = table ? table->abi : -1;
-            dlclose(handle);
-            return sol_fail(err, SOL_ERR_RUNTIME,
-                            "%s is not a CUDA plugin of this sol (interface %d, expected %d); rebuild it with `make`",
-                            path, abi, SOL_CUDA_PLUGIN_ABI);
-        }
-        loaded = table;
+        if (load_file(path, &loaded, err))
+            return err->code;
         snprintf(loaded_path, sizeof loaded_path, "%s", path);
         return 0;
     }
@@ -56,12 +68,22 @@ static int load(sol_err *err)
                     first[0] ? first : "sol-cuda.so");
 }
 
+int sol_plugin_load(const char *path, const sol_cuda_plugin **out, sol_err *err)
+{
+    *out = NULL;
+    if (access(path, F_OK) != 0)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: no such plugin file", path);
+    return load_file(path, out, err);
+}
+
 int sol_cuda_open(const sol_cuda_plugin **out, char *path, int cap, sol_err *err)
 {
     *out = NULL;
     if (!loaded && load(err))
         return err->code;
     int count = 0;
+    if (!loaded->device_count)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s is a plugin without devices, not the CUDA backend", loaded_path);
     if (loaded->device_count(&count, err))
         return err->code;
     if (count < 1)

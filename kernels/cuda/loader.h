@@ -12,4 +12,8 @@
  * why, or that no CUDA device is visible. path gets the file loaded. */
 int sol_cuda_open(const sol_cuda_plugin **out, char *path, int cap, sol_err *err);
 
+/* Loads the plugin file at path (any backend plugin of this ABI, devices
+ * or not); a file already loaded returns its table again. */
+int sol_plugin_load(const char *path, const sol_cuda_plugin **out, sol_err *err);
+
 #endif

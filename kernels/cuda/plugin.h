@@ -1,18 +1,25 @@
-/* The CUDA backend's plugin interface. build/sol-cuda.so (built by nvcc
- * where the toolkit exists) exports one symbol, SOL_CUDA_PLUGIN_SYMBOL, a
- * function returning this table; `sol` loads it with dlopen only when a
- * command asks for --backend cuda, so the binary itself never links CUDA.
- * Plain C on both sides: the plugin is C++/CUDA inside, C at this seam.
- * Every entry returns 0 or fills err (code SOL_ERR_RUNTIME) and returns it. */
+/* The backend plugin interface. build/sol-cuda.so (built by nvcc where the
+ * toolkit exists) exports one symbol, SOL_CUDA_PLUGIN_SYMBOL, a function
+ * returning this table; `sol` loads it with dlopen only when a command asks
+ * for --backend cuda (or names a plugin file), so the binary itself never
+ * links CUDA. Plain C on both sides: the plugin is C++/CUDA inside, C at
+ * this seam. Every entry returns 0 or fills err (code SOL_ERR_RUNTIME) and
+ * returns it.
+ *
+ * ABI 2 adds backend_new: the engine's backend (kernels/backend.h, whose
+ * layout is part of this ABI). A plugin without devices of its own (the
+ * test backend in tests/backend) leaves device_count, device_info and
+ * probe NULL. */
 #ifndef SOL_KERNELS_CUDA_PLUGIN_H
 #define SOL_KERNELS_CUDA_PLUGIN_H
 
 #include <stdint.h>
 
+#include "kernels/backend.h"
 #include "kernels/probe.h"
 #include "util/err.h"
 
-#define SOL_CUDA_PLUGIN_ABI 1
+#define SOL_CUDA_PLUGIN_ABI 2
 #define SOL_CUDA_PLUGIN_SYMBOL "sol_cuda_plugin_table"
 
 typedef struct sol_cuda_device {
@@ -34,6 +41,11 @@ typedef struct sol_cuda_probe_config {
     void *user;
 } sol_cuda_probe_config;
 
+typedef struct sol_plugin_backend_options {
+    int device;  /* which device (plugins with devices) */
+    int threads; /* host threads a plugin may use (<= 0: its choice) */
+} sol_plugin_backend_options;
+
 typedef struct sol_cuda_plugin {
     int abi;            /* SOL_CUDA_PLUGIN_ABI */
     const char *build;  /* toolkit and targets it was compiled for */
@@ -43,6 +55,8 @@ typedef struct sol_cuda_plugin {
      * rates per precision on random data, and the back-to-back launch
      * interval; fills out[0..*n) (at most cap). */
     int (*probe)(int device, const sol_cuda_probe_config *cfg, sol_probe_result *out, int cap, int *n, sol_err *err);
+    /* The engine's backend on a device; destroy it with its destroy entry. */
+    int (*backend_new)(const sol_plugin_backend_options *opt, sol_backend **out, sol_err *err);
 } sol_cuda_plugin;
 
 typedef const sol_cuda_plugin *(*sol_cuda_plugin_fn)(void);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <math.h>
 
+#include "kernels/cpu.h"
 #include "kernels/cpu/simd.h"
 
 #ifndef TEST_RNG_SEED
@@ -32,6 +33,26 @@ static inline float rng_normal(void)
 {
     double u = rng_uniform() + 0x1p-60, v = rng_uniform();
     return (float)(sqrt(-2 * log(u)) * cos(2 * M_PI * v));
+}
+
+/* A CPU backend of `threads` threads (the test fails without one). */
+static inline sol_backend *cpu_backend(int threads)
+{
+    sol_backend *be = NULL;
+    sol_err err = {0};
+    sol_cpu_options opt = {.threads = threads};
+    if (sol_cpu_backend_new(&opt, &be, &err))
+        fail_msg("CPU backend: %s", err.msg);
+    return be;
+}
+
+/* The ops that follow work on `rows` rows at positions pos.. (no tokens). */
+static inline void begin_step(sol_backend *be, int rows, int64_t pos)
+{
+    sol_err err = {0};
+    sol_step_state s = {.pos = pos, .rows = rows, .tokens = NULL};
+    if (be->begin_step(be, &s, &err))
+        fail_msg("begin_step: %s", err.msg);
 }
 
 /* The table under test: AVX2 where this CPU has it, else the test is skipped. */

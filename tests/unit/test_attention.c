@@ -84,12 +84,16 @@ static void check(sol_backend *be, const shape *s)
     reference(s, q, k, v, want);
     /* all rows at once (prefill), then row by row (decode) */
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 0)
-            be->attention(be, q, s->m, s->pos0, &cache, s->n_heads, s->n_kv, s->dh, s->window, out);
-        else
-            for (int r = 0; r < s->m; r++)
-                be->attention(be, q + (size_t)r * s->n_heads * s->dh, 1, s->pos0 + r, &cache, s->n_heads, s->n_kv,
-                              s->dh, s->window, out + (size_t)r * s->n_heads * s->dh);
+        if (pass == 0) {
+            begin_step(be, s->m, s->pos0);
+            be->attention(be, q, &cache, s->n_heads, s->n_kv, s->dh, s->window, out);
+        } else {
+            for (int r = 0; r < s->m; r++) {
+                begin_step(be, 1, s->pos0 + r);
+                be->attention(be, q + (size_t)r * s->n_heads * s->dh, &cache, s->n_heads, s->n_kv, s->dh, s->window,
+                              out + (size_t)r * s->n_heads * s->dh);
+            }
+        }
         for (int64_t i = 0; i < (int64_t)s->m * s->n_heads * s->dh; i++)
             if (!(fabs(out[i] - want[i]) <= 2e-5 * (1 + fabs(want[i]))))
                 fail_msg("%s m=%d pos0=%lld window=%lld heads %d/%d dh %d (%s): element %lld is %.7g, float64 %.7g",
@@ -108,9 +112,7 @@ static void check(sol_backend *be, const shape *s)
 static void test_attention_paths(void **state)
 {
     (void)state;
-    sol_backend *be;
-    sol_err err = {0};
-    assert_int_equal(sol_cpu_backend_new(2, &be, &err), 0);
+    sol_backend *be = cpu_backend(2);
     const shape shapes[] = {
         {9, 3, 64, 0, 0, 27, SOL_DT_F32},    /* SmolLM2's heads, rows not a multiple of the tile */
         {9, 3, 64, 0, 0, 27, SOL_DT_F16},

@@ -35,9 +35,7 @@ static void assert_same(const float *a, const float *b, int n, const char *what)
 static void test_quantised_output_feeds_next_matmul(void **state)
 {
     (void)state;
-    sol_backend *be;
-    sol_err err = {0};
-    assert_int_equal(sol_cpu_backend_new(2, &be, &err), 0);
+    sol_backend *be = cpu_backend(2);
     uint8_t w[ROWS * 60];
     random_matrix(w);
     sol_weight_view view = {SOL_DT_Q4_1, w, ROWS, COLS, sol_row_bytes(SOL_DT_Q4_1, COLS)};
@@ -50,22 +48,23 @@ static void test_quantised_output_feeds_next_matmul(void **state)
     for (int i = 0; i < COLS; i++)
         norm_w[i] = 1 + 0.1f * rng_normal();
 
-    be->rmsnorm(be, x, norm_w, 1e-5f, M, COLS, normed);
+    begin_step(be, M, 0);
+    be->rmsnorm(be, x, norm_w, 1e-5f, COLS, normed);
     be->matmul(be, &view, NULL, normed, M, fused);
     memcpy(copy, normed, sizeof copy); /* another buffer: nothing to reuse */
     be->matmul(be, &view, NULL, copy, M, plain);
     assert_same(fused, plain, M * ROWS, "rmsnorm -> matmul");
 
     memcpy(copy, x, sizeof copy);
-    be->swiglu(be, copy, up, M, COLS);
+    be->swiglu(be, copy, up, COLS);
     be->matmul(be, &view, NULL, copy, M, fused);
     memcpy(normed, copy, sizeof normed);
     be->matmul(be, &view, NULL, normed, M, plain);
     assert_same(fused, plain, M * ROWS, "swiglu -> matmul");
 
     /* an op in between: the copy is forgotten, the new contents quantised */
-    be->rmsnorm(be, x, norm_w, 1e-5f, M, COLS, normed);
-    be->add(be, normed, up, M * COLS);
+    be->rmsnorm(be, x, norm_w, 1e-5f, COLS, normed);
+    be->add(be, normed, up, COLS);
     be->matmul(be, &view, NULL, normed, M, fused);
     memcpy(copy, normed, sizeof copy);
     be->matmul(be, &view, NULL, copy, M, plain);
@@ -80,9 +79,7 @@ static void test_quantised_output_feeds_next_matmul(void **state)
 static void test_prefill_rows_take_f32_inputs(void **state)
 {
     (void)state;
-    sol_backend *be;
-    sol_err err = {0};
-    assert_int_equal(sol_cpu_backend_new(2, &be, &err), 0);
+    sol_backend *be = cpu_backend(2);
     enum { P = 32 };
     assert_int_equal(be->int8_dots_below, P);
     uint8_t w[ROWS * 60];
@@ -96,15 +93,16 @@ static void test_prefill_rows_take_f32_inputs(void **state)
     }
     for (int i = 0; i < COLS; i++)
         norm_w[i] = 1 + 0.1f * rng_normal();
+    begin_step(be, P, 0);
     be->activations = SOL_ACT_F32;
-    be->rmsnorm(be, x, norm_w, 1e-5f, P, COLS, normed);
+    be->rmsnorm(be, x, norm_w, 1e-5f, COLS, normed);
     be->matmul(be, &view, NULL, normed, P, f32);
     be->activations = SOL_ACT_Q8;
-    be->rmsnorm(be, x, norm_w, 1e-5f, P, COLS, normed);
+    be->rmsnorm(be, x, norm_w, 1e-5f, COLS, normed);
     be->matmul(be, &view, NULL, normed, P, q8);
     assert_same(q8, f32, P * ROWS, "rmsnorm -> matmul of 32 rows, q8 against f32");
 
-    be->swiglu(be, normed, up, P, COLS);
+    be->swiglu(be, normed, up, COLS);
     be->matmul(be, &view, NULL, normed, P, q8);
     be->activations = SOL_ACT_F32;
     be->matmul(be, &view, NULL, normed, P, f32);
@@ -124,9 +122,7 @@ static void test_prefill_rows_take_f32_inputs(void **state)
 static void test_rope_kv_write(void **state)
 {
     (void)state;
-    sol_backend *be;
-    sol_err err = {0};
-    assert_int_equal(sol_cpu_backend_new(2, &be, &err), 0);
+    sol_backend *be = cpu_backend(2);
     enum { HEADS = 4, KV = 2, DH = 16, ROWS_ = 5, SLOTS = 12 };
     float inv_freq[DH / 2];
     for (int i = 0; i < DH / 2; i++)
@@ -143,10 +139,11 @@ static void test_rope_kv_write(void **state)
     memset(ck, 0, sizeof ck);
     memset(cv, 0, sizeof cv);
     sol_kv_cache_layer fused = {SOL_DT_F16, ck[0], cv[0], SLOTS, KV * DH}, plain = {SOL_DT_F16, ck[1], cv[1], SLOTS, KV * DH};
-    be->rope_kv_write(be, q[0], k[0], v, ROWS_, HEADS, DH, 7, &rope, &fused);
-    be->rope(be, q[1], ROWS_, HEADS, DH, 7, &rope);
-    be->rope(be, k[1], ROWS_, KV, DH, 7, &rope);
-    be->kv_write(be, k[1], v, ROWS_, 7, &plain);
+    begin_step(be, ROWS_, 7);
+    be->rope_kv_write(be, q[0], k[0], v, HEADS, DH, &rope, &fused);
+    be->rope(be, q[1], HEADS, DH, &rope);
+    be->rope(be, k[1], KV, DH, &rope);
+    be->kv_write(be, k[1], v, &plain);
     assert_same(q[0], q[1], ROWS_ * HEADS * DH, "rotated q");
     assert_same(k[0], k[1], ROWS_ * KV * DH, "rotated k");
     assert_memory_equal(ck[0], ck[1], sizeof ck[0]);

@@ -292,10 +292,7 @@ static void check_matmul(sol_backend *be, sol_dtype t, int64_t rows, int64_t col
 static void test_backend_matmul(void **state)
 {
     sol_dtype t = type_of(state);
-    sol_backend *be = NULL;
-    sol_err err = {0};
-    if (sol_cpu_backend_new(2, &be, &err))
-        fail_msg("%s", err.msg);
+    sol_backend *be = cpu_backend(2);
     assert_int_equal(be->threads, 2);
     int64_t block = sol_dtype_block_elems(t);
     int64_t cols[] = {block == 1 ? 33 : block, block == 1 ? 100 : 3 * block, block == 1 ? 7 : 5 * block};

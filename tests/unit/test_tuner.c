@@ -216,7 +216,8 @@ static void test_cpu_matmul_wrong_variant(void **state)
     (void)state;
     sol_backend *be;
     sol_err err = {0};
-    assert_int_equal(sol_cpu_backend_new(2, &be, &err), 0);
+    sol_cpu_options opt = {.threads = 2};
+    assert_int_equal(sol_cpu_backend_new(&opt, &be, &err), 0);
     sol_matmul_problem pb;
     assert_int_equal(sol_matmul_problem_parse("matvec:q8_0:96x64", &pb, &err), 0);
     sol_tune_space space;

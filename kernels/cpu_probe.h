@@ -7,12 +7,11 @@
 
 #include <stdint.h>
 
-#include "kernels/cpu/pool.h"
 #include "kernels/probe.h"
 #include "util/err.h"
 
 typedef struct sol_probe_config {
-    int threads;
+    int threads;             /* > 0 */
     int reps;                /* >= 5 */
     int64_t buffer_bytes;    /* streaming buffer; >= 8x the last-level cache */
     int64_t cache_bytes[3];  /* L1d, L2, L3 sizes (0 = skip that level) */
@@ -29,7 +28,7 @@ int sol_read_check_open(int threads, int64_t bytes, sol_read_check **out, sol_er
 double sol_read_check_run(sol_read_check *c); /* bytes per second of one pass */
 void sol_read_check_close(sol_read_check *c);
 
-/* Runs every probe; fills out[0..*n) (at most cap). */
-int sol_probe_cpu(sol_pool *pool, const sol_probe_config *cfg, sol_probe_result *out, int cap, int *n, sol_err *err);
+/* Runs every probe on cfg->threads threads; fills out[0..*n) (at most cap). */
+int sol_probe_cpu(const sol_probe_config *cfg, sol_probe_result *out, int cap, int *n, sol_err *err);
 
 #endif
