@@ -3,10 +3,9 @@
  * weights and buffers and handed to the backend, and its time recorded. */
 #include "engine/engine.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <time.h>
 
 #include "engine/weights.h"
 #include "util/clock.h"
@@ -84,12 +83,6 @@ static int check_supported(const sol_engine *e, sol_err *err)
     return 0;
 }
 
-/* bytes of backend memory into *out (a float ** or void **). */
-static int backend_alloc(sol_engine *e, size_t bytes, void *out, sol_err *err)
-{
-    return e->be->alloc(e->be, bytes, (void **)out, err);
-}
-
 static int alloc_buffers(sol_engine *e, sol_err *err)
 {
     const sol_model *m = &e->model;
@@ -102,14 +95,20 @@ static int alloc_buffers(sol_engine *e, sol_err *err)
                {&e->att, q_width},   {&e->k, kv_width},    {&e->v, kv_width},    {&e->hb, (size_t)m->ffn},
                {&e->hb2, (size_t)m->ffn}, {&e->logits, (size_t)m->vocab}};
     int rc = 0;
-    for (size_t i = 0; i < sizeof act / sizeof act[0] && !rc; i++)
-        rc = backend_alloc(e, rows * act[i].elems * f, act[i].p, err);
+    for (size_t i = 0; i < sizeof act / sizeof act[0] && !rc; i++) {
+        void *p = NULL;
+        rc = e->be->alloc(e->be, rows * act[i].elems * f, &p, err);
+        *act[i].p = p;
+    }
     if (rc)
         return rc;
     size_t layer_bytes = (size_t)e->ctx * kv_width * (e->cfg.kvtype == SOL_DT_F16 ? 2 : 4);
-    if (backend_alloc(e, layer_bytes * 2 * m->n_layers, &e->cache_mem, err))
-        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory for a %lld-token cache (%zu MiB); try --ctx",
-                        (long long)e->ctx, layer_bytes * 2 * m->n_layers >> 20);
+    if (e->be->alloc(e->be, layer_bytes * 2 * m->n_layers, &e->cache_mem, err)) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return sol_fail(err, SOL_ERR_RUNTIME, "a %lld-token cache (%zu MiB): %s; try --ctx", (long long)e->ctx,
+                        layer_bytes * 2 * m->n_layers >> 20, why);
+    }
     e->logits_host = malloc(rows * m->vocab * f);
     e->history = malloc((size_t)e->ctx * sizeof *e->history);
     e->cache = calloc((size_t)m->n_layers, sizeof *e->cache);
@@ -329,13 +328,12 @@ static int run_matmul_group(sol_engine *e, int i, int rows)
 /* RoPE followed by the KV write of the same layer: one backend call that
  * rotates and stores each K row in one pass. Returns 2, or 0 when op i does
  * not start such a pair. */
-static int run_rope_kv_write(sol_engine *e, int i, int rows)
+static int run_rope_kv_write(sol_engine *e, int i)
 {
     const sol_op *op = &e->plan.ops[i], *next = i + 1 < e->plan.n_ops ? &e->plan.ops[i + 1] : NULL;
     if (op->kind != SOL_OP_ROPE || !next || next->kind != SOL_OP_KV_WRITE || next->layer != op->layer)
         return 0;
     const sol_model *m = &e->model;
-    (void)rows;
     e->be->rope_kv_write(e->be, e->q, e->k, e->v, m->n_heads, m->head_dim, &e->w.rope, &e->cache[next->layer]);
     return 2;
 }
@@ -388,7 +386,7 @@ static int launch_ops(sol_engine *e, int rows, int *spans, sol_err *err)
         e->be->mark(e->be, op->name, op->layer);
         int n = run_matmul_group(e, i, rows);
         if (n == 0)
-            n = run_rope_kv_write(e, i, rows);
+            n = run_rope_kv_write(e, i);
         if (n == 0) {
             rc = exec_op(e, op, rows, err);
             n = 1;
