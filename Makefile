@@ -33,7 +33,7 @@ TCLI_OBJ := $(patsubst %.c,build/test/%.o,$(CLI_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps test unit cli-test tui-test ref-test backend-test run bench clean cuda
+.PHONY: all deps test unit cli-test tui-test ref-test backend-test cuda-host-test gpu-dry-run run bench clean cuda
 all: build/sol
 
 # ---- the CUDA plugin, where nvcc is installed (sol itself never links CUDA)
@@ -41,7 +41,7 @@ ifeq ($(origin NVCC),undefined)
 NVCC := $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
 endif
 CUDA_SRC := $(wildcard kernels/cuda/*.cu)
-CUDA_HDR := $(wildcard kernels/cuda/*.h) kernels/probe.h util/err.h
+CUDA_HDR := $(wildcard kernels/cuda/*.h kernels/cuda/*.cuh) kernels/probe.h kernels/backend.h util/err.h util/dtype.h
 # sm_80 (A100), sm_89 (L40S, RTX 4090), sm_90 (H100/H200) machine code, and
 # compute_90 PTX for anything newer.
 CUDA_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_89,code=sm_89 \
@@ -62,6 +62,23 @@ build/sol-cuda.so: $(CUDA_SRC) $(CUDA_HDR)
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $@"
 	@$(NVCC) $(NVCC_FLAGS) -shared -o $@ $(CUDA_SRC) -lcublas
+
+# The CUDA backend's host-side logic, tested here without a GPU: the weight
+# decoding (kernels/cuda/dequant.cuh) against gguf-py's fixtures.
+CUDA_HOST_TESTS := build/test/cuda/test_dequant
+build/test/cuda/%: tests/cuda/%.cu kernels/cuda/dequant.cuh util/dtype.h
+	@mkdir -p $(dir $@)
+	@echo "  NVCC    $@"
+	@$(NVCC) -std=c++17 -O1 -I. -Xcompiler -Wall,-Wextra,-Werror -o $@ $< -lcmocka
+
+cuda-host-test: $(CUDA_HOST_TESTS)
+	@bash tests/run_unit.sh cuda-host $(CUDA_HOST_TESTS)
+
+# tests/gpu/run.sh checked on this machine: its engine sections with the
+# test plugin standing in for the GPU (a few minutes; not part of `make test`).
+gpu-dry-run: build/test/sol build/test/poison.so
+	@GPU_DRY_RUN=1 SOL_BIN=build/test/sol GPU_BACKEND=build/test/poison.so GPU_OUT=build/gpu-dry \
+		bash tests/gpu/run.sh
 
 deps:
 	@bash tools/deps.sh
@@ -168,7 +185,7 @@ tui-test: build/test/sol
 # Where nvcc is installed the CUDA plugin is compiled too (a build check; its
 # tests need a GPU: tests/gpu/run.sh).
 test: deps
-	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test backend-test $(if $(NVCC),build/sol-cuda.so)
+	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test backend-test $(if $(NVCC),build/sol-cuda.so cuda-host-test)
 
 # README command 1: decode the default model (fetched once into the cache).
 run: deps

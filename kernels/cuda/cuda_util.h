@@ -31,6 +31,7 @@ inline int sol_cuda_fail(sol_err *err, const char *fmt, ...)
     } while (0)
 
 int sol_cuda_device_info(int device, sol_cuda_device *out, sol_err *err);
+int sol_cuda_backend_new(const sol_plugin_backend_options *opt, sol_backend **out, sol_err *err); // backend.cu
 int sol_cuda_probe(int device, const sol_cuda_probe_config *cfg, sol_probe_result *out, int cap, int *n,
                    sol_err *err);
 

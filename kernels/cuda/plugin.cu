@@ -61,18 +61,8 @@ int sol_cuda_device_info(int device, sol_cuda_device *out, sol_err *err)
 
 namespace {
 
-// The engine's CUDA backend is the next piece of the plugin (its kernels):
-// until it is written, asking for it is a one-line error.
-int backend_new(const sol_plugin_backend_options *opt, sol_backend **out, sol_err *err)
-{
-    (void)opt;
-    *out = nullptr;
-    return sol_cuda_fail(err, "the CUDA engine is not in this build yet (sol-cuda.so measures the GPU only: "
-                              "sol hw probe --backend cuda); run with --backend cpu");
-}
-
 const sol_cuda_plugin plugin_table = {
-    SOL_CUDA_PLUGIN_ABI, SOL_CUDA_BUILD, device_count, sol_cuda_device_info, sol_cuda_probe, backend_new,
+    SOL_CUDA_PLUGIN_ABI, SOL_CUDA_BUILD, device_count, sol_cuda_device_info, sol_cuda_probe, sol_cuda_backend_new,
 };
 
 } // namespace

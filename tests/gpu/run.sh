@@ -1,48 +1,152 @@
 #!/usr/bin/env bash
-# GPU tests: run on a machine with an NVIDIA GPU (CI has none; the team runs
-# this when a GPU is lent). Skips, saying so, where no GPU is visible.
-#   bash tests/gpu/run.sh            results under build/gpu (or $GPU_OUT)
+# Every GPU check and benchmark, one command, under 8 minutes: run it on a
+# machine with an NVIDIA GPU (CI has none; the team runs it when a GPU is
+# lent). Skips, saying so, where no GPU is visible.
+#   GPU_OUT=DIR bash tests/gpu/run.sh     results under DIR (default build/gpu):
+#                                         report.md, report.json, logs
 # Uses build/sol and build/sol-cuda.so when present (built elsewhere and
-# carried), else builds them. Each check prints PASS/FAIL; exit 1 on a FAIL.
+# carried), else builds them. Every check runs whatever failed before it;
+# each prints PASS/FAIL and lands in the report; exit 1 on any FAIL.
+# GPU_DRY_RUN=1 checks this script itself on a machine without a GPU: the
+# engine sections run with GPU_BACKEND (e.g. the test plugin,
+# build/test/poison.so, with SOL_BIN=build/test/sol) in place of cuda, on
+# small models; the probe, the sanitizer and the large models are skipped.
+#   1. the probe: ceilings against the datasheet, the database, errors
+#   2. the CUDA engine against the CPU engine: logits of synth models of
+#      every weight type and of real shapes (SmolLM2, Llama-3.2-1B layers)
+#   3. compute-sanitizer memcheck of the probe and of an engine run
+#   4. decode and prefill speed of the CUDA engine, beside the probe
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${GPU_OUT:-build/gpu}
 mkdir -p "$out"
-if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
+dry=${GPU_DRY_RUN:-0}
+sol=${SOL_BIN:-build/sol}
+backend=${GPU_BACKEND:-cuda}
+if [ "$dry" = 1 ]; then
+    echo "dry run: $sol with --backend $backend in place of a GPU" | tee "$out/gpu.txt"
+elif ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
     echo "gpu tests: SKIPPED: no NVIDIA GPU visible (nvidia-smi finds none); nothing was checked"
     exit 0
+else
+    nvidia-smi -L | tee "$out/gpu.txt"
 fi
-nvidia-smi -L
-[ -x build/sol ] || make build/sol || exit 1
-[ -f build/sol-cuda.so ] || make cuda || exit 1
+[ -x "$sol" ] || make "$sol" || exit 1
+[ "$dry" = 1 ] || [ -f build/sol-cuda.so ] || make cuda || exit 1
 export SOL_DB=$out/sol.db
 rm -f "$SOL_DB" "$SOL_DB"-wal "$SOL_DB"-shm
+checks=$out/checks.tsv
+: >"$checks"
 fails=0
-check() { # name, command...
-    local name=$1
+started=$SECONDS
+
+record() { # name, PASS|FAIL|SKIP, detail
+    printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$checks"
+    echo "$2 $1${3:+: $3}"
+    [ "$2" = FAIL ] && fails=$((fails + 1))
+}
+check_out() { # file, name, command...: check, the command's stdout kept in file
+    local file=$1 name=$2
+    shift 2
+    check "$name" bash -c '"$@" >"$0"' "$file" "$@"
+}
+check() { # name, command... (its last output line is the detail)
+    local name=$1 log
     shift
-    if "$@"; then echo "PASS $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
+    log=$("$@" 2>&1)
+    local rc=$?
+    printf '%s\n' "$log" >>"$out/checks.log"
+    if [ $rc = 0 ]; then record "$name" PASS "$(tail -1 <<<"$log")"; else record "$name" FAIL "$(tail -3 <<<"$log" | tr '\n' ' ')"; fi
 }
 
-# 1. The probe, table for people and JSON for the checks (two runs: the
-#    table's figures are independent repetitions of the same measurements).
-check "probe table" build/sol hw probe --backend cuda
-check "probe json" bash -c "build/sol hw probe --backend cuda --format json > '$out/probe.json'"
-check "probe figures against the datasheet" python3 tests/gpu/check_probe.py "$out/probe.json" "$SOL_DB"
-
-# 2. Errors: a device that is not there, a clear one-line message, exit 1.
-err=$(build/sol hw probe --backend cuda --device 99 2>&1)
-check "missing device exits 1 with a message" test $? -eq 1 -a -n "$(grep -- '--device 99' <<<"$err")"
-
-# 3. Memory safety of the plugin's kernels and copies (small sizes).
-if command -v compute-sanitizer >/dev/null 2>&1; then
-    check "compute-sanitizer memcheck" compute-sanitizer --tool memcheck --error-exitcode 9 \
-        build/sol hw probe --backend cuda --size-mib 64 --gemm-n 256 --reps 5 --format json \
-        >"$out/sanitizer.log" 2>&1
-    tail -3 "$out/sanitizer.log"
+# ---- 1. the probe --------------------------------------------------------------
+if [ "$dry" = 1 ]; then
+    record "probe" SKIP "dry run"
 else
-    echo "SKIP compute-sanitizer memcheck: compute-sanitizer is not installed"
+    check "probe table" "$sol" hw probe --backend cuda
+    check_out "$out/probe.json" "probe json" "$sol" hw probe --backend cuda --format json
+    check "probe figures against the datasheet" python3 tests/gpu/check_probe.py "$out/probe.json" "$SOL_DB"
+    err=$("$sol" hw probe --backend cuda --device 99 2>&1)
+    rc=$?
+    if [ $rc -eq 1 ] && grep -q -- '--device 99' <<<"$err"; then
+        record "missing device: exit 1, one line" PASS "$err"
+    else
+        record "missing device: exit 1, one line" FAIL "exit $rc: $err"
+    fi
 fi
 
-echo "gpu tests: $fails failed"
+# ---- 2. the CUDA engine against the CPU engine ----------------------------------
+# Both with f32 activations: the CPU's exact path (--activations f32) and
+# the CUDA backend's only one; the same cache type on both sides. The
+# tolerance is the relative error the f32 numpy reference is held to.
+models=$out/models
+mkdir -p "$models"
+for wt in f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q6_k; do
+    "$sol" synth tests/fixtures/configs/tiny-llama.json --wtype "$wt" -o "$models/tiny-$wt.gguf" >/dev/null 2>&1
+done
+"$sol" synth smollm2-135m --wtype q4_1 -o "$models/smollm2-q4_1.gguf" >/dev/null 2>&1
+"$sol" synth bench/vs-llamacpp/llama-3.2-1b.json --layers 2 --wtype q4_k -o "$models/l1b2-q4_k.gguf" >/dev/null 2>&1
+[ "$dry" = 1 ] || "$sol" synth bench/vs-llamacpp/llama-3.2-1b.json --wtype f16 -o "$models/l1b-f16.gguf" >/dev/null 2>&1
+prompt="The speed of light in vacuum is a universal physical constant exactly equal to 299,792,458 metres per second."
+compare() { # label, model, kvtype, extra args...
+    local label=$1 model=$2 kv=$3
+    shift 3
+    local base="$out/cmp-$label"
+    if ! "$sol" run "$model" --json -n 16 --temp 0 --ctx 512 -p "$prompt" --kvtype "$kv" --activations f32 \
+        --logits-out "$base.cpu.bin" "$@" >"$base.cpu.json" 2>"$base.cpu.err"; then
+        record "cuda = cpu: $label" FAIL "cpu run: $(tail -1 "$base.cpu.err")"
+        return
+    fi
+    if ! "$sol" run "$model" --json -n 16 --temp 0 --ctx 512 -p "$prompt" --kvtype "$kv" --activations f32 --backend "$backend" \
+        --logits-out "$base.gpu.bin" "$@" >"$base.gpu.json" 2>"$base.gpu.err"; then
+        record "cuda = cpu: $label" FAIL "cuda run: $(tail -1 "$base.gpu.err")"
+        return
+    fi
+    check "cuda = cpu: $label" python3 tests/gpu/compare_logits.py "$base.cpu.json" "$base.cpu.bin" \
+        "$base.gpu.json" "$base.gpu.bin" 1e-4 --json "$base.json"
+}
+for wt in f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q6_k; do
+    compare "tiny-$wt-f32cache" "$models/tiny-$wt.gguf" f32
+done
+compare "tiny-q4_k-f16cache" "$models/tiny-q4_k.gguf" f16
+compare "smollm2-shape-q4_1" "$models/smollm2-q4_1.gguf" f32
+compare "smollm2-shape-q4_1-f16cache" "$models/smollm2-q4_1.gguf" f16
+compare "llama-3.2-1b-2-layers-q4_k" "$models/l1b2-q4_k.gguf" f32
+# a prompt longer than one prefill chunk (64 rows) and a sliding window would
+# need more rows than --logits-out keeps: compare the final logits hash path
+# through the summary's generated ids instead
+long=$(printf "%s " $(seq 1 100))
+"$sol" run "$models/tiny-q8_0.gguf" --json -n 8 --temp 0 -p "$long" --activations f32 --kvtype f32 \
+    >"$out/long.cpu.json" 2>/dev/null
+"$sol" run "$models/tiny-q8_0.gguf" --json -n 8 --temp 0 -p "$long" --kvtype f32 --activations f32 --backend "$backend" \
+    >"$out/long.gpu.json" 2>"$out/long.gpu.err"
+check "cuda = cpu: 3-chunk prefill, same greedy ids" python3 -c "
+import json, sys
+c, g = (json.loads(open(p).read().splitlines()[-1]) for p in sys.argv[1:3])
+print('cpu', c['generated_ids'], 'cuda', g['generated_ids'])
+sys.exit(0 if c['generated_ids'] == g['generated_ids'] else 1)" "$out/long.cpu.json" "$out/long.gpu.json"
+
+# ---- 3. memory safety ----------------------------------------------------------------
+if [ "$dry" = 1 ]; then
+    record "compute-sanitizer memcheck" SKIP "dry run"
+elif command -v compute-sanitizer >/dev/null 2>&1; then
+    check "compute-sanitizer memcheck: probe" compute-sanitizer --tool memcheck --error-exitcode 9 \
+        "$sol" hw probe --backend cuda --size-mib 64 --gemm-n 256 --reps 5 --format json
+    check "compute-sanitizer memcheck: engine" compute-sanitizer --tool memcheck --error-exitcode 9 \
+        "$sol" run "$models/tiny-q4_k.gguf" --backend "$backend" -n 4 --temp 0 --ctx 96 -p "$prompt" --plain
+else
+    record "compute-sanitizer memcheck" SKIP "compute-sanitizer is not installed"
+fi
+
+# ---- 4. speed -------------------------------------------------------------------------
+big=l1b-f16
+[ "$dry" = 1 ] && big=tiny-f16 # the CPU under the sanitizers: small shapes only
+check_out "$out/bench-$big.json" "bench: $big (pp128, tg64)" \
+    "$sol" bench "$models/$big.gguf" --backend "$backend" -p 128 -n 64 -r 3 --no-store -o json
+check_out "$out/bench-smollm2-q4_1.json" "bench: SmolLM2 shape q4_1 (pp128, tg64)" \
+    "$sol" bench "$models/smollm2-q4_1.gguf" --backend "$backend" -p 128 -n 64 -r 3 --no-store -o json
+"$sol" run "$models/$big.gguf" --backend "$backend" -n 16 --temp 0 --json -p "$prompt" >"$out/ops-$big.jsonl" 2>/dev/null
+
+echo "gpu tests: $fails failed ($((SECONDS - started)) s)"
+python3 tests/gpu/report.py "$out"
 [ $fails -eq 0 ]

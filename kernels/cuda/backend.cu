@@ -1,0 +1,269 @@
+// The engine's CUDA backend (kernels/backend.h, ABI 2), the part that is not
+// arithmetic: device memory, weights copied to the device once, the step's
+// tokens uploaded by begin_step, one CUDA event per op mark on one stream,
+// and the first error of any launch or of the stream, blamed on the op it
+// was marked under. The kernels are in ops.cu.
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/cuda/cuda_backend.h"
+
+int sol_cuda_note(cuda_ctx *c, cudaError_t e)
+{
+    if (e != cudaSuccess && !c->failed) {
+        c->failed = 1;
+        if (c->layer >= 0)
+            snprintf(c->error, sizeof c->error, "layer %d %s: CUDA error: %s", c->layer, c->op ? c->op : "?",
+                     cudaGetErrorString(e));
+        else
+            snprintf(c->error, sizeof c->error, "%s: CUDA error: %s", c->op ? c->op : "?", cudaGetErrorString(e));
+    }
+    return c->failed;
+}
+
+namespace {
+
+int report(cuda_ctx *c, sol_err *err)
+{
+    return c->failed ? sol_cuda_fail(err, "%s", c->error) : 0;
+}
+
+int cuda_alloc(sol_backend *b, size_t bytes, void **out, sol_err *err)
+{
+    (void)b;
+    *out = nullptr;
+    cudaError_t e = cudaMalloc(out, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        cudaGetLastError(); // an allocation failure is not sticky
+        return sol_cuda_fail(err, "cannot allocate %zu MiB of GPU memory: %s", bytes >> 20, cudaGetErrorString(e));
+    }
+    return 0;
+}
+
+void cuda_free(sol_backend *b, void *p)
+{
+    (void)b;
+    if (p)
+        cudaFree(p);
+}
+
+int cuda_upload(sol_backend *b, void *dst, const void *src, size_t bytes, sol_err *err)
+{
+    cuda_ctx *c = cuda_of(b);
+    sol_cuda_note(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream));
+    sol_cuda_note(c, cudaStreamSynchronize(c->stream)); // src may be reused on return
+    return report(c, err);
+}
+
+int cuda_download(sol_backend *b, void *dst, const void *src, size_t bytes, sol_err *err)
+{
+    cuda_ctx *c = cuda_of(b);
+    if (!c->failed)
+        sol_cuda_note(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+    sol_cuda_note(c, cudaStreamSynchronize(c->stream));
+    return report(c, err);
+}
+
+size_t view_bytes(const sol_weight_view *v) { return (size_t)v->rows * v->row_bytes; }
+size_t aligned256(size_t n) { return (n + 255) / 256 * 256; }
+
+// Every distinct matrix in one device allocation (the handle), 256-byte
+// aligned each; views with the same data share the copy.
+int cuda_load_weights(sol_backend *b, sol_weight_view *const *views, int n, void **handle, sol_err *err)
+{
+    *handle = nullptr;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        int shared = 0;
+        for (int j = 0; j < i && !shared; j++)
+            shared = views[j]->data == views[i]->data;
+        if (!shared)
+            total += aligned256(view_bytes(views[i]));
+    }
+    uint8_t *base = nullptr;
+    int rc = cuda_alloc(b, total, reinterpret_cast<void **>(&base), err);
+    size_t at = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        const void *orig = views[i]->data;
+        if (orig >= static_cast<const void *>(base) && orig < static_cast<const void *>(base + total))
+            continue; // re-pointed with an earlier view
+        rc = cuda_upload(b, base + at, orig, view_bytes(views[i]), err);
+        for (int j = i; j < n && !rc; j++)
+            if (views[j]->data == orig)
+                views[j]->data = base + at;
+        at += aligned256(view_bytes(views[i]));
+    }
+    if (rc) {
+        cuda_free(b, base);
+        return rc;
+    }
+    *handle = base;
+    return 0;
+}
+
+int cuda_begin_step(sol_backend *b, const sol_step_state *s, sol_err *err)
+{
+    cuda_ctx *c = cuda_of(b);
+    if (s->rows > c->tokens_cap) {
+        int32_t *host = static_cast<int32_t *>(realloc(c->tokens_host, (size_t)s->rows * sizeof(int32_t)));
+        if (!host)
+            return sol_cuda_fail(err, "out of memory for %d tokens", s->rows);
+        c->tokens_host = host;
+        cuda_free(b, c->tokens);
+        c->tokens = nullptr;
+        c->tokens_cap = 0;
+        if (cuda_alloc(b, (size_t)s->rows * sizeof(int32_t), reinterpret_cast<void **>(&c->tokens), err))
+            return err->code;
+        c->tokens_cap = s->rows;
+    }
+    c->pos = s->pos;
+    c->rows = s->rows;
+    c->n_events = 0;
+    c->op = "begin_step";
+    c->layer = -1;
+    if (s->tokens && !c->failed) {
+        memcpy(c->tokens_host, s->tokens, (size_t)s->rows * sizeof(int32_t));
+        sol_cuda_note(c, cudaMemcpyAsync(c->tokens, c->tokens_host, (size_t)s->rows * sizeof(int32_t),
+                                         cudaMemcpyHostToDevice, c->stream));
+    }
+    return report(c, err);
+}
+
+// The next event of the step, created on first use; NULL without one.
+cudaEvent_t next_event(cuda_ctx *c)
+{
+    if (c->n_events == c->events_cap) {
+        int cap = c->events_cap ? 2 * c->events_cap : 512;
+        cudaEvent_t *ev = static_cast<cudaEvent_t *>(realloc(c->events, (size_t)cap * sizeof *ev));
+        if (!ev)
+            return nullptr;
+        c->events = ev;
+        for (int i = c->events_cap; i < cap; i++)
+            if (cudaEventCreate(&c->events[i]) != cudaSuccess) {
+                cudaGetLastError();
+                c->events_cap = i;
+                return nullptr;
+            }
+        c->events_cap = cap;
+    }
+    return c->events[c->n_events++];
+}
+
+void record_event(cuda_ctx *c)
+{
+    cudaEvent_t ev = c->failed ? nullptr : next_event(c);
+    if (ev)
+        sol_cuda_note(c, cudaEventRecord(ev, c->stream));
+}
+
+void cuda_mark(sol_backend *b, const char *op, int layer)
+{
+    cuda_ctx *c = cuda_of(b);
+    c->op = op;
+    c->layer = layer;
+    record_event(c);
+}
+
+int cuda_sync(sol_backend *b, sol_err *err)
+{
+    cuda_ctx *c = cuda_of(b);
+    record_event(c);
+    sol_cuda_note(c, cudaStreamSynchronize(c->stream));
+    return err ? report(c, err) : c->failed;
+}
+
+int cuda_op_seconds(sol_backend *b, double *seconds, int cap)
+{
+    cuda_ctx *c = cuda_of(b);
+    int n = 0;
+    for (int i = 0; i + 1 < c->n_events && n < cap; i++) {
+        float ms = 0;
+        if (cudaEventElapsedTime(&ms, c->events[i], c->events[i + 1]) != cudaSuccess) {
+            cudaGetLastError();
+            break;
+        }
+        seconds[n++] = ms * 1e-3;
+    }
+    return n;
+}
+
+void cuda_destroy(sol_backend *b)
+{
+    if (!b)
+        return;
+    cuda_ctx *c = cuda_of(b);
+    if (c) {
+        if (c->stream)
+            cudaStreamSynchronize(c->stream);
+        for (int i = 0; i < c->events_cap; i++)
+            cudaEventDestroy(c->events[i]);
+        free(c->events);
+        cuda_free(b, c->tokens);
+        free(c->tokens_host);
+        if (c->stream)
+            cudaStreamDestroy(c->stream);
+        free(c);
+    }
+    free(b);
+}
+
+sol_backend_caps cuda_caps()
+{
+    sol_backend_caps caps = {};
+    const sol_dtype types[] = {SOL_DT_F32,  SOL_DT_F16,  SOL_DT_BF16, SOL_DT_Q8_0,
+                               SOL_DT_Q4_0, SOL_DT_Q4_1, SOL_DT_Q4_K, SOL_DT_Q6_K};
+    for (sol_dtype t : types)
+        caps.weight_types |= 1u << t;
+    caps.kv_types = 1u << SOL_DT_F32 | 1u << SOL_DT_F16;
+    caps.max_head_dim = SOL_CUDA_MAX_HEAD_DIM;
+    return caps;
+}
+
+} // namespace
+
+int sol_cuda_backend_new(const sol_plugin_backend_options *opt, sol_backend **out, sol_err *err)
+{
+    *out = nullptr;
+    sol_backend *b = static_cast<sol_backend *>(calloc(1, sizeof *b));
+    cuda_ctx *c = static_cast<cuda_ctx *>(calloc(1, sizeof *c));
+    if (!b || !c) {
+        free(b);
+        free(c);
+        return sol_cuda_fail(err, "out of memory");
+    }
+    b->ctx = c;
+    b->destroy = cuda_destroy;
+    c->device = opt ? opt->device : 0;
+    c->layer = -1;
+    int count = 0;
+    CUDA_OK(cudaGetDeviceCount(&count));
+    if (c->device < 0 || c->device >= count) {
+        cuda_destroy(b);
+        return sol_cuda_fail(err, "--device %d: this machine has %d CUDA device%s", c->device, count,
+                             count == 1 ? "" : "s");
+    }
+    cudaError_t e = cudaSetDevice(c->device);
+    if (e == cudaSuccess)
+        e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
+    if (e != cudaSuccess) {
+        cuda_destroy(b);
+        return sol_cuda_fail(err, "CUDA device %d: %s", c->device, cudaGetErrorString(e));
+    }
+    b->name = "cuda";
+    b->threads = 0;
+    b->caps = cuda_caps();
+    b->activations = SOL_ACT_F32;
+    b->int8_dots_below = 0; // f32 activations everywhere
+    b->alloc = cuda_alloc;
+    b->free = cuda_free;
+    b->upload = cuda_upload;
+    b->download = cuda_download;
+    b->load_weights = cuda_load_weights;
+    b->begin_step = cuda_begin_step;
+    b->mark = cuda_mark;
+    b->sync = cuda_sync;
+    b->op_seconds = cuda_op_seconds;
+    sol_cuda_ops_init(b);
+    *out = b;
+    return 0;
+}

@@ -1,0 +1,340 @@
+// The CUDA backend's ops: plain, correct first kernels for every op of the
+// plan, f32 activations, f32 accumulation. Tuned variants (templated tiles,
+// cuBLAS for prefill, fused norms, split-K attention) come later; these set
+// the answers they must reproduce. Each launcher blames a failed launch on
+// the op marked before it (sol_cuda_note).
+#include <cuda_fp16.h>
+
+#include <cmath>
+
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/dequant.cuh"
+
+namespace {
+
+constexpr int kWarp = 32;
+
+__device__ float warp_sum(float v)
+{
+    for (int o = kWarp / 2; o > 0; o /= 2)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Elements [0, cols) of a stored row as f32, spread over the threads of a
+// block (groups of 8; plain types may end in a partial group).
+__device__ void block_dequant_row(sol_dtype t, const uint8_t *row, int64_t cols, float *out)
+{
+    for (int64_t g = threadIdx.x; g < cols / 8; g += blockDim.x) {
+        float y[8];
+        sol_dq8(t, row, g, y);
+        for (int i = 0; i < 8; i++)
+            out[8 * g + i] = y[i];
+    }
+    for (int64_t i = cols / 8 * 8 + threadIdx.x; i < cols; i += blockDim.x)
+        out[i] = sol_dq_plain(t, row, i);
+}
+
+__global__ void embed_kernel(sol_weight_view table, const int32_t *tokens, float *out)
+{
+    int r = blockIdx.x;
+    const uint8_t *row = static_cast<const uint8_t *>(table.data) + (size_t)tokens[r] * table.row_bytes;
+    block_dequant_row(table.type, row, table.cols, out + (size_t)r * table.cols);
+}
+
+// One block per row; the sum of squares in double, as the CPU backend adds it.
+__global__ void rmsnorm_kernel(const float *x, const float *weight, float eps, int64_t n, float *out)
+{
+    __shared__ double part[32];
+    const float *row = x + (size_t)blockIdx.x * n;
+    double sum = 0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+        sum += (double)row[i] * row[i];
+    for (int o = kWarp / 2; o > 0; o /= 2)
+        sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (threadIdx.x % kWarp == 0)
+        part[threadIdx.x / kWarp] = sum;
+    __syncthreads();
+    double total = 0;
+    for (int w = 0; w < (int)(blockDim.x / kWarp); w++)
+        total += part[w];
+    float scale = 1.0f / sqrtf((float)(total / n) + eps);
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+        out[(size_t)blockIdx.x * n + i] = row[i] * scale * weight[i];
+}
+
+constexpr int kMatmulWarps = 4;   // rows of W per block, one warp each
+constexpr int kMatmulInputs = 4;  // inputs per pass over a weight row
+
+// y[i, r] = x[i] . W[r] (+ bias[r]) for i < m: one warp per weight row; each
+// lane decodes groups of 8 weights once for up to kMatmulInputs inputs.
+__global__ void matmul_kernel(sol_weight_view w, const float *bias, const float *x, int m, float *y)
+{
+    int64_t r = (int64_t)blockIdx.x * kMatmulWarps + threadIdx.x / kWarp;
+    int lane = threadIdx.x % kWarp;
+    if (r >= w.rows)
+        return;
+    const uint8_t *row = static_cast<const uint8_t *>(w.data) + (size_t)r * w.row_bytes;
+    int64_t k = w.cols, groups = k / 8;
+    for (int i0 = 0; i0 < m; i0 += kMatmulInputs) {
+        int n = m - i0 < kMatmulInputs ? m - i0 : kMatmulInputs;
+        float acc[kMatmulInputs] = {0, 0, 0, 0};
+        for (int64_t g = lane; g < groups; g += kWarp) {
+            float wv[8];
+            sol_dq8(w.type, row, g, wv);
+            for (int i = 0; i < n; i++) {
+                const float *xi = x + (size_t)(i0 + i) * k + 8 * g;
+                for (int j = 0; j < 8; j++)
+                    acc[i] += wv[j] * xi[j];
+            }
+        }
+        for (int64_t c = groups * 8 + lane; c < k; c += kWarp) { // plain types: a partial group
+            float wv = sol_dq_plain(w.type, row, c);
+            for (int i = 0; i < n; i++)
+                acc[i] += wv * x[(size_t)(i0 + i) * k + c];
+        }
+        for (int i = 0; i < n; i++) {
+            float s = warp_sum(acc[i]);
+            if (lane == 0)
+                y[(size_t)(i0 + i) * w.rows + r] = s + (bias ? bias[r] : 0.0f);
+        }
+    }
+}
+
+// One thread per (row, head, pair); cos and sin in double, as on the CPU.
+__global__ void rope_kernel(float *x, int rows, int n_heads, int head_dim, int64_t pos0, int dims, int neox,
+                            const float *inv_freq)
+{
+    int half = dims / 2;
+    int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= (int64_t)rows * n_heads * half)
+        return;
+    int i = (int)(t % half);
+    int64_t head = t / half;
+    int r = (int)(head / n_heads);
+    float *h = x + (size_t)head * head_dim;
+    double angle = (double)(pos0 + r) * inv_freq[i];
+    float c = (float)cos(angle), s = (float)sin(angle);
+    int a = neox ? i : 2 * i, z = neox ? i + half : 2 * i + 1;
+    float x0 = h[a], x1 = h[z];
+    h[a] = x0 * c - x1 * s;
+    h[z] = x0 * s + x1 * c;
+}
+
+__global__ void kv_write_kernel(const float *k, const float *v, int rows, int64_t pos0, sol_kv_cache_layer cache)
+{
+    int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, n = (int64_t)rows * cache.width;
+    if (t >= n)
+        return;
+    size_t at = (size_t)pos0 * cache.width + t;
+    if (cache.type == SOL_DT_F16) {
+        static_cast<__half *>(cache.k)[at] = __float2half_rn(k[t]);
+        static_cast<__half *>(cache.v)[at] = __float2half_rn(v[t]);
+    } else {
+        static_cast<float *>(cache.k)[at] = k[t];
+        static_cast<float *>(cache.v)[at] = v[t];
+    }
+}
+
+__device__ float cache_at(const sol_kv_cache_layer &c, const void *base, size_t i)
+{
+    return c.type == SOL_DT_F16 ? __half2float(static_cast<const __half *>(base)[i])
+                                : static_cast<const float *>(base)[i];
+}
+
+constexpr int kAttnWarps = 4;
+constexpr int kDimsPerLane = SOL_CUDA_MAX_HEAD_DIM / kWarp;
+
+// One block per (query row, head): the warps take keys in turn with an
+// online softmax each (lane d holds dims d, d+32, ...), then the block
+// merges the warps' states. Causal; window > 0 keeps the last window keys.
+__global__ void attention_kernel(const float *q, sol_kv_cache_layer cache, int n_heads, int n_kv_heads, int head_dim,
+                                 int64_t pos0, int64_t window, float *out)
+{
+    __shared__ float s_max[kAttnWarps], s_sum[kAttnWarps], s_acc[kAttnWarps][SOL_CUDA_MAX_HEAD_DIM];
+    int r = blockIdx.x / n_heads, h = blockIdx.x % n_heads, kvh = h / (n_heads / n_kv_heads);
+    int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+    const float *qh = q + ((size_t)r * n_heads + h) * head_dim;
+    int64_t pos = pos0 + r, first = window > 0 && pos + 1 > window ? pos + 1 - window : 0;
+    float scale = 1.0f / sqrtf((float)head_dim), qv[kDimsPerLane], acc[kDimsPerLane];
+    for (int j = 0; j < kDimsPerLane; j++) {
+        int d = lane + kWarp * j;
+        qv[j] = d < head_dim ? qh[d] : 0.0f;
+        acc[j] = 0;
+    }
+    float best = -INFINITY, sum = 0;
+    for (int64_t t = first + warp; t <= pos; t += kAttnWarps) {
+        size_t base = (size_t)t * cache.width + (size_t)kvh * head_dim;
+        float dot = 0;
+        for (int j = 0; j < kDimsPerLane; j++) {
+            int d = lane + kWarp * j;
+            if (d < head_dim)
+                dot += qv[j] * cache_at(cache, cache.k, base + d);
+        }
+        float s = warp_sum(dot) * scale;
+        float next = fmaxf(best, s), rescale = expf(best - next), p = expf(s - next);
+        sum = sum * rescale + p;
+        for (int j = 0; j < kDimsPerLane; j++) {
+            int d = lane + kWarp * j;
+            acc[j] = acc[j] * rescale + (d < head_dim ? p * cache_at(cache, cache.v, base + d) : 0.0f);
+        }
+        best = next;
+    }
+    if (lane == 0) {
+        s_max[warp] = best;
+        s_sum[warp] = sum;
+    }
+    for (int j = 0; j < kDimsPerLane; j++)
+        if (lane + kWarp * j < head_dim)
+            s_acc[warp][lane + kWarp * j] = acc[j];
+    __syncthreads();
+    float all = -INFINITY;
+    for (int w = 0; w < kAttnWarps; w++)
+        all = fmaxf(all, s_max[w]);
+    float denom = 0;
+    for (int w = 0; w < kAttnWarps; w++)
+        denom += s_sum[w] * expf(s_max[w] - all); // a warp without keys: sum 0, exp(-inf) 0
+    float *o = out + ((size_t)r * n_heads + h) * head_dim;
+    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+        float v = 0;
+        for (int w = 0; w < kAttnWarps; w++)
+            v += s_acc[w][d] * expf(s_max[w] - all);
+        o[d] = v / denom;
+    }
+}
+
+__global__ void add_kernel(float *x, const float *y, int64_t n)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        x[i] += y[i];
+}
+
+__global__ void swiglu_kernel(float *gate, const float *up, int64_t n)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+unsigned blocks_for(int64_t n, int threads) { return (unsigned)((n + threads - 1) / threads); }
+
+// Launches nothing after an error; notes a launch failure.
+bool live(cuda_ctx *c) { return !c->failed; }
+void launched(cuda_ctx *c) { sol_cuda_note(c, cudaGetLastError()); }
+
+void cuda_embed(sol_backend *b, const sol_weight_view *table, float *out)
+{
+    cuda_ctx *c = cuda_of(b);
+    if (!live(c) || c->rows < 1)
+        return;
+    embed_kernel<<<c->rows, 256, 0, c->stream>>>(*table, c->tokens, out);
+    launched(c);
+}
+
+void cuda_rmsnorm(sol_backend *b, const float *x, const float *weight, float eps, int64_t n, float *out)
+{
+    cuda_ctx *c = cuda_of(b);
+    if (!live(c) || c->rows < 1)
+        return;
+    rmsnorm_kernel<<<c->rows, 256, 0, c->stream>>>(x, weight, eps, n, out);
+    launched(c);
+}
+
+void cuda_matmul(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y)
+{
+    cuda_ctx *c = cuda_of(b);
+    if (!live(c) || m < 1)
+        return;
+    matmul_kernel<<<blocks_for(w->rows, kMatmulWarps), kMatmulWarps * kWarp, 0, c->stream>>>(*w, bias, x, m, y);
+    launched(c);
+}
+
+void cuda_matmul_group(sol_backend *b, int n, const sol_weight_view *const *w, const float *const *bias,
+                       const float *x, int m, float *const *y)
+{
+    for (int j = 0; j < n; j++)
+        cuda_matmul(b, w[j], bias[j], x, m, y[j]);
+}
+
+void cuda_rope(sol_backend *b, float *x, int n_heads, int head_dim, const sol_rope *rope)
+{
+    cuda_ctx *c = cuda_of(b);
+    int64_t n = (int64_t)c->rows * n_heads * (rope->dims / 2);
+    if (!live(c) || n < 1)
+        return;
+    rope_kernel<<<blocks_for(n, 256), 256, 0, c->stream>>>(x, c->rows, n_heads, head_dim, c->pos, rope->dims,
+                                                            rope->neox, rope->inv_freq);
+    launched(c);
+}
+
+void cuda_kv_write(sol_backend *b, const float *k, const float *v, sol_kv_cache_layer *cache)
+{
+    cuda_ctx *c = cuda_of(b);
+    int64_t n = (int64_t)c->rows * cache->width;
+    if (!live(c) || n < 1)
+        return;
+    kv_write_kernel<<<blocks_for(n, 256), 256, 0, c->stream>>>(k, v, c->rows, c->pos, *cache);
+    launched(c);
+}
+
+void cuda_rope_kv_write(sol_backend *b, float *q, float *k, const float *v, int n_heads, int head_dim,
+                        const sol_rope *rope, sol_kv_cache_layer *cache)
+{
+    cuda_rope(b, q, n_heads, head_dim, rope);
+    cuda_rope(b, k, (int)(cache->width / head_dim), head_dim, rope);
+    cuda_kv_write(b, k, v, cache);
+}
+
+void cuda_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
+                    int head_dim, int64_t window, float *out)
+{
+    cuda_ctx *c = cuda_of(b);
+    if (!live(c) || c->rows < 1)
+        return;
+    if (head_dim > SOL_CUDA_MAX_HEAD_DIM || n_kv_heads < 1 || n_heads % n_kv_heads) {
+        sol_cuda_note(c, cudaErrorInvalidValue);
+        return;
+    }
+    attention_kernel<<<c->rows * n_heads, kAttnWarps * kWarp, 0, c->stream>>>(q, *cache, n_heads, n_kv_heads,
+                                                                               head_dim, c->pos, window, out);
+    launched(c);
+}
+
+void cuda_add(sol_backend *b, float *x, const float *y, int64_t n)
+{
+    cuda_ctx *c = cuda_of(b);
+    int64_t total = (int64_t)c->rows * n;
+    if (!live(c) || total < 1)
+        return;
+    add_kernel<<<blocks_for(total, 256), 256, 0, c->stream>>>(x, y, total);
+    launched(c);
+}
+
+void cuda_swiglu(sol_backend *b, float *gate, const float *up, int64_t n)
+{
+    cuda_ctx *c = cuda_of(b);
+    int64_t total = (int64_t)c->rows * n;
+    if (!live(c) || total < 1)
+        return;
+    swiglu_kernel<<<blocks_for(total, 256), 256, 0, c->stream>>>(gate, up, total);
+    launched(c);
+}
+
+} // namespace
+
+void sol_cuda_ops_init(sol_backend *b)
+{
+    b->embed = cuda_embed;
+    b->rmsnorm = cuda_rmsnorm;
+    b->matmul = cuda_matmul;
+    b->matmul_group = cuda_matmul_group;
+    b->rope = cuda_rope;
+    b->rope_kv_write = cuda_rope_kv_write;
+    b->kv_write = cuda_kv_write;
+    b->attention = cuda_attention;
+    b->add = cuda_add;
+    b->swiglu = cuda_swiglu;
+}
