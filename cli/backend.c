@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "db/db.h"
 #include "kernels/cuda/loader.h"
 
 int cli_parse_backend(const char *cmd, const char *text, const char **out)
@@ -31,4 +32,42 @@ int cli_backend_open(const cli_backend_opts *o, sol_backend **out, sol_err *err)
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: the plugin has no engine backend", o->name);
     sol_plugin_backend_options opt = {.device = o->device, .threads = o->threads};
     return plugin->backend_new(&opt, out, err);
+}
+
+/* The entry named, or the one of this GPU; its probe figures over it. */
+static int gpu_hw(const cli_backend_opts *o, const char *hw_name, sol_hw *hw, sol_device_info *dev, sol_err *err)
+{
+    const sol_cuda_plugin *plugin = NULL;
+    sol_cuda_device gpu;
+    int rc = sol_cuda_open(&plugin, NULL, 0, err);
+    if (!rc)
+        rc = plugin->device_info(o->device, &gpu, err);
+    if (rc)
+        return rc;
+    cli_gpu_device(&gpu, dev);
+    const char *entry = hw_name ? hw_name : sol_hw_for_gpu(gpu.name, (double)gpu.mem_bytes);
+    if (!entry)
+        return sol_fail(err, SOL_ERR_RUNTIME, "no hardware entry matches \"%s\" (analyzer/hw/); name one with --hw",
+                        gpu.name);
+    if ((rc = sol_hw_load(entry, hw, err)))
+        return rc;
+    return hw_name ? 0 : cli_apply_gpu_probes(hw, dev, err);
+}
+
+int cli_backend_hw(const cli_backend_opts *o, const char *hw_name, sol_hw *hw, sol_device_info *dev, sol_err *err)
+{
+    if (o->name && strcmp(o->name, "cuda") == 0)
+        return gpu_hw(o, hw_name, hw, dev, err);
+    sol_hw cpu;
+    int rc = sol_hw_load("cpu", &cpu, err);
+    if (!rc)
+        rc = cli_apply_probes(&cpu, 0, err);
+    if (rc)
+        return rc;
+    cli_cpu_device(&cpu, dev);
+    if (!hw_name || strcmp(hw_name, "cpu") == 0) {
+        *hw = cpu;
+        return 0;
+    }
+    return sol_hw_load(hw_name, hw, err);
 }

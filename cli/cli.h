@@ -75,6 +75,11 @@ int cli_run_analysis(const char *cmd, const char *model_spec, const char *kv_tex
 struct sol_device_info;
 void cli_cpu_device(const sol_hw *hw, struct sol_device_info *dev);
 int cli_apply_probes(sol_hw *hw, int required, sol_err *err);
+/* A GPU as a database device (the probe's row), and its latest probe
+ * figures over its datasheet entry. */
+struct sol_cuda_device;
+void cli_gpu_device(const struct sol_cuda_device *gpu, struct sol_device_info *dev);
+int cli_apply_gpu_probes(sol_hw *hw, const struct sol_device_info *dev, sol_err *err);
 /* Shared by the CPU and CUDA probes (cmd_probe.c). */
 struct sol_probe_result;
 void cli_probe_progress(void *user, const char *what, int step, int steps);
@@ -108,6 +113,13 @@ typedef struct cli_backend_opts {
 int cli_parse_backend(const char *cmd, const char *text, const char **out);
 int cli_backend_is_cpu(const cli_backend_opts *o);
 int cli_backend_open(const cli_backend_opts *o, sol_backend **out, sol_err *err);
+/* The hardware the backend of o runs on, for the SOL columns and the
+ * database: the `cpu` entry with `sol hw probe` figures for the CPU backend
+ * and for plugins without devices (the test backend computes on the CPU);
+ * for cuda the GPU's datasheet entry with its probe's figures. hw_name
+ * (--hw) names the entry instead. */
+int cli_backend_hw(const cli_backend_opts *o, const char *hw_name, sol_hw *hw, struct sol_device_info *dev,
+                   sol_err *err);
 
 /* getopt_long codes of the shared options. */
 enum {

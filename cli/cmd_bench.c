@@ -37,7 +37,9 @@ void usage_bench(FILE *f)
                "repetition a streaming read (8x the LLC) is timed in the same run; stderr and\n"
                "-o json report decode's bandwidth against it (read_check_gbs, read_check_ratio),\n"
                "since a shared machine's bandwidth moves between a stored probe and now.\n\n"
-               "options beyond the above:\n" CLI_BACKEND_HELP);
+               "options beyond the above:\n" CLI_BACKEND_HELP
+               "  --hw NAME             hardware entry the SOL columns use (default: this CPU, or\n"
+               "                        the GPU's entry with its `sol hw probe` figures)\n");
 }
 
 typedef enum { OUT_MD, OUT_JSON, OUT_CSV, OUT_SQL } out_format;
@@ -50,7 +52,7 @@ typedef struct {
     sol_activations activations;
     out_format format;
     int store, no_tuned, mapped;
-    const char *backend;
+    const char *backend, *hw_name;
 } bench_opts;
 
 typedef struct {
@@ -251,10 +253,10 @@ static int parse_threads(const char *text, bench_opts *o)
 
 static int parse_opts(int argc, char **argv, bench_opts *o)
 {
-    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED, O_ACT, O_BACKEND };
+    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED, O_ACT, O_BACKEND, O_HW };
     static const struct option long_opts[] = {{"kvtype", 1, 0, O_KVTYPE},     {"no-store", 0, 0, O_NOSTORE},
                                               {"no-tuned", 0, 0, O_NOTUNED},  {"mapped-weights", 0, 0, O_MAPPED},
-                                              {"activations", 1, 0, O_ACT},   {"backend", 1, 0, O_BACKEND},
+                                              {"activations", 1, 0, O_ACT},   {"backend", 1, 0, O_BACKEND}, {"hw", 1, 0, O_HW},
                                               {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->prompt = 512;
@@ -303,6 +305,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
             if (cli_parse_backend("bench", optarg, &o->backend))
                 return SOL_ERR_USAGE;
             break;
+        case O_HW: o->hw_name = optarg; break;
         case O_NOTUNED: o->no_tuned = 1; break;
         case O_MAPPED: o->mapped = 1; break;
         case O_ACT:
@@ -324,14 +327,23 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
 }
 
 /* Runs the tests for one thread count, appending rows. */
-static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, const sol_tuning *tuning, sol_db *db,
-                         int64_t device_id, cJSON *json_rows, int *printed, sol_err *err)
+static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw, const sol_tuning *tuning,
+                         sol_db *db, cJSON *json_rows, int *printed, sol_err *err)
 {
     cli_backend_opts bo = {.name = o->backend, .threads = threads, .tuning = tuning, .mapped_weights = o->mapped};
     sol_backend *be = NULL;
+    sol_hw hw_entry;
+    const sol_hw *hw = &hw_entry; /* what the SOL columns are costed on */
+    sol_device_info dev;
+    int64_t device_id = 0;
     int rc = cli_backend_open(&bo, &be, err);
-    if (rc)
+    if (!rc && !(rc = cli_backend_hw(&bo, o->hw_name, &hw_entry, &dev, err)) && db)
+        rc = sol_db_device(db, &dev, &device_id, err);
+    if (rc) {
+        if (be)
+            be->destroy(be);
         return rc;
+    }
     sol_engine_config cfg;
     sol_engine_defaults(&cfg);
     cfg.backend = be;
@@ -354,7 +366,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *hw, con
      * with the stored probe, because this kind of machine moves */
     sol_read_check *check = NULL; /* of the CPU's memory: for the CPU backend */
     int is_cpu = strcmp(be->name, "cpu") == 0;
-    int64_t check_bytes = (int64_t)(8 * hw->cache_bytes[2]);
+    int64_t check_bytes = (int64_t)(8 * cpu_hw->cache_bytes[2]);
     if (check_bytes < ((int64_t)256 << 20))
         check_bytes = (int64_t)256 << 20;
     if ((rc = sol_model_params(m, &params, err)) ||
@@ -449,20 +461,15 @@ int cmd_bench(int argc, char **argv)
     sol_err err = {0};
     sol_hw hw;
     sol_db *db = NULL;
-    int64_t device_id = 0;
     if ((rc = sol_hw_load("cpu", &hw, &err)) || (rc = cli_apply_probes(&hw, 0, &err)))
         return cli_fail("bench", &err);
     if (o.n_threads == 0)
         o.threads[o.n_threads++] = 0; /* physical cores */
-    if (o.store) {
-        sol_device_info dev;
-        cli_cpu_device(&hw, &dev);
-        if ((rc = sol_db_open(NULL, &db, &err)) || (rc = sol_db_device(db, &dev, &device_id, &err))) {
-            sol_db_close(db);
-            return cli_fail("bench", &err);
-        }
+    if (o.store && (rc = sol_db_open(NULL, &db, &err))) {
+        sol_db_close(db);
+        return cli_fail("bench", &err);
     }
-    if (strcmp(hw.mem_bw.source, "measured") != 0)
+    if (!o.hw_name && (!o.backend || !strcmp(o.backend, "cpu")) && strcmp(hw.mem_bw.source, "measured") != 0)
         fprintf(stderr, "bench: no `sol hw probe` figures for this CPU; SOL uses estimated ceilings\n");
     sol_tuning tuning = {0};
     if (!o.no_tuned && (rc = cli_load_tuning(&hw, &tuning, &err))) {
@@ -472,7 +479,7 @@ int cmd_bench(int argc, char **argv)
     cJSON *json_rows = o.format == OUT_JSON ? cJSON_CreateArray() : NULL;
     int printed = 0;
     for (int i = 0; i < o.n_threads && !rc; i++)
-        rc = bench_threads(&o, o.threads[i], &hw, &tuning, db, device_id, json_rows, &printed, &err);
+        rc = bench_threads(&o, o.threads[i], &hw, &tuning, db, json_rows, &printed, &err);
     sol_db_close(db);
     cli_tuning_free(&tuning);
     if (rc) {

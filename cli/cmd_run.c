@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "db/db.h"
 #include "engine/engine.h"
 #include "models/tokenizer.h"
 #include "tui/tui.h"
@@ -34,6 +35,8 @@ void usage_run(FILE *f)
                "  -n, --tokens N        tokens to generate (default 64)\n"
                "  -t, --threads N       CPU threads (default: physical cores)\n"
                CLI_BACKEND_HELP
+               "  --hw NAME             hardware entry the SOL columns use (default: this CPU, or\n"
+               "                        the GPU's entry with its `sol hw probe` figures)\n"
                "  --chat                wrap the prompt in the model's chat template\n"
                "  --system TEXT         system prompt for --chat\n"
                "  --temp T              temperature (default 0.8; 0 = greedy)\n"
@@ -65,7 +68,7 @@ typedef struct {
 } phase_stats;
 
 typedef struct {
-    const char *model, *prompt, *system, *logits_out;
+    const char *model, *prompt, *system, *logits_out, *hw_name;
     long long n, threads, ctx, every;
     int chat, no_bos, no_color, no_tuned;
     cli_backend_opts backend;
@@ -196,14 +199,14 @@ static int set_mode(run_opts *o, run_mode mode, const char *flag)
 static int parse_opts(int argc, char **argv, run_opts *o)
 {
     enum { O_CHAT = 2000, O_SYSTEM, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_KVTYPE, O_ACT, O_CTX, O_NOBOS,
-           O_JSON, O_LOGITS, O_TUI, O_PLAIN, O_EVERY, O_NOCOLOR, O_NOTUNED, O_BACKEND };
+           O_JSON, O_LOGITS, O_TUI, O_PLAIN, O_EVERY, O_NOCOLOR, O_NOTUNED, O_BACKEND, O_HW };
     static const struct option long_opts[] = {
         {"prompt", 1, 0, 'p'}, {"tokens", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"chat", 0, 0, O_CHAT},
         {"system", 1, 0, O_SYSTEM}, {"temp", 1, 0, O_TEMP}, {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP},
         {"min-p", 1, 0, O_MINP}, {"repeat-penalty", 1, 0, O_REPEAT}, {"seed", 1, 0, O_SEED},
         {"kvtype", 1, 0, O_KVTYPE}, {"activations", 1, 0, O_ACT}, {"ctx", 1, 0, O_CTX}, {"no-bos", 0, 0, O_NOBOS}, {"json", 0, 0, O_JSON},
         {"logits-out", 1, 0, O_LOGITS}, {"tui", 0, 0, O_TUI}, {"plain", 0, 0, O_PLAIN}, {"every", 1, 0, O_EVERY},
-        {"no-color", 0, 0, O_NOCOLOR}, {"no-tuned", 0, 0, O_NOTUNED}, {"backend", 1, 0, O_BACKEND}, {0, 0, 0, 0}};
+        {"no-color", 0, 0, O_NOCOLOR}, {"no-tuned", 0, 0, O_NOTUNED}, {"backend", 1, 0, O_BACKEND}, {"hw", 1, 0, O_HW}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->prompt = "The speed of light is";
     o->n = 64;
@@ -300,6 +303,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
             if (cli_parse_backend("run", optarg, &o->backend.name))
                 return SOL_ERR_USAGE;
             break;
+        case O_HW: o->hw_name = optarg; break;
         case ':': return cli_usage_error("run", "%s needs a value", argv[optind - 1]);
         default: return cli_usage_error("run", "unknown option \"%s\" (see sol run --help)", argv[optind - 1]);
         }
@@ -491,12 +495,19 @@ static void print_summary(const run_state *s)
     double gbs = d->seconds > 0 ? d->bytes / d->seconds / 1e9 : 0;
     double pct_sol = d->seconds > 0 ? 100 * d->predicted_s / d->seconds : 0;
     const sol_model *m = sol_engine_model(e);
+    const sol_backend *be = sol_engine_backend(e);
     if (s->o->mode != MODE_JSON) {
+        char where[96]; /* "2 threads" on the CPU; "cuda backend", "poison backend, 2 threads" */
+        if (!strcmp(be->name, "cpu"))
+            snprintf(where, sizeof where, "%d threads", be->threads);
+        else
+            snprintf(where, sizeof where, be->threads > 0 ? "%s backend, %d threads" : "%s backend", be->name,
+                     be->threads);
         fprintf(stderr,
-                "\nsol run: %s | %d threads | prompt %d tok, %.1f tok/s | generated %d tok%s, %.2f tok/s, "
+                "\nsol run: %s | %s | prompt %d tok, %.1f tok/s | generated %d tok%s, %.2f tok/s, "
                 "%.2f ms/tok (sd %.2f) | %.2f GB/s from plan bytes | %.1f%% of SOL on %s (%.1f GB/s %s) | "
                 "logits %016llx\n",
-                m->name, sol_engine_backend(e)->threads, r->n_prompt, prefill_tps, r->n_generated,
+                m->name, where, r->n_prompt, prefill_tps, r->n_generated,
                 r->stopped ? " (stopped)" : "", decode_tps, ms_per_tok, spread_ms, gbs, pct_sol, hw->name,
                 hw->mem_bw.value / 1e9, hw->mem_bw.source, (unsigned long long)r->logits_hash);
         return;
@@ -504,7 +515,8 @@ static void print_summary(const run_state *s)
     /* flat (no nested objects): scripts find it as the last line's object */
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model", m->name);
-    cJSON_AddNumberToObject(j, "threads", sol_engine_backend(e)->threads);
+    cJSON_AddStringToObject(j, "backend", be->name);
+    cJSON_AddNumberToObject(j, "threads", be->threads);
     cJSON_AddNumberToObject(j, "n_vocab", m->vocab);
     cJSON_AddItemToObject(j, "prompt_ids", cJSON_CreateIntArray(r->prompt, r->n_prompt));
     cJSON_AddItemToObject(j, "generated_ids", cJSON_CreateIntArray(r->generated, r->n_generated));
@@ -621,7 +633,8 @@ int cmd_run(int argc, char **argv)
     sol_err err = {0};
     sol_engine *e = NULL;
     sol_tokenizer *tok = NULL;
-    sol_hw hw;
+    sol_hw hw, cpu_hw;
+    sol_device_info dev;
     sol_tuning tuning = {0};
     sol_backend *be = NULL;
     run_result r = {0};
@@ -633,11 +646,11 @@ int cmd_run(int argc, char **argv)
     interrupted = 0;
     sigaction(SIGINT, &act, &old_int);
     sigaction(SIGTERM, &act, &old_term);
-    if ((rc = sol_hw_load("cpu", &hw, &err)) || (rc = cli_apply_probes(&hw, 0, &err)) ||
-        (!o.no_tuned && (rc = cli_load_tuning(&hw, &tuning, &err))))
+    if ((rc = sol_hw_load("cpu", &cpu_hw, &err)) || (rc = cli_apply_probes(&cpu_hw, 0, &err)) ||
+        (!o.no_tuned && cli_backend_is_cpu(&o.backend) && (rc = cli_load_tuning(&cpu_hw, &tuning, &err))))
         goto exit;
     o.backend.tuning = &tuning;
-    if ((rc = cli_backend_open(&o.backend, &be, &err)))
+    if ((rc = cli_backend_open(&o.backend, &be, &err)) || (rc = cli_backend_hw(&o.backend, o.hw_name, &hw, &dev, &err)))
         goto exit;
     o.engine.backend = be;
     if ((rc = sol_engine_open(o.model, &o.engine, &e, &err)) ||

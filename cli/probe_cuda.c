@@ -25,19 +25,6 @@ static const sol_hw_value *datasheet_for(const sol_hw *hw, const char *kind)
     return NULL;
 }
 
-static void device_row(const sol_cuda_device *gpu, sol_device_info *dev)
-{
-    memset(dev, 0, sizeof *dev);
-    snprintf(dev->backend, sizeof dev->backend, "cuda");
-    snprintf(dev->name, sizeof dev->name, "%s", gpu->name);
-    snprintf(dev->uuid, sizeof dev->uuid, "%s", gpu->uuid);
-    snprintf(dev->cc, sizeof dev->cc, "%s", gpu->cc);
-    snprintf(dev->driver, sizeof dev->driver, "%s", gpu->driver);
-    snprintf(dev->runtime, sizeof dev->runtime, "%s", gpu->runtime);
-    dev->cores = gpu->sms;
-    dev->l2_bytes = gpu->l2_bytes;
-}
-
 static void print_table(const sol_cuda_device *gpu, const sol_hw *sheet, const sol_probe_result *res, int n)
 {
     char l2[32], mem[32], clocks[32] = "-";
@@ -140,7 +127,7 @@ int cli_hw_probe_cuda(const cli_cuda_probe_opts *o)
     sol_probe_result res[16];
     int n = 0;
     sol_device_info dev;
-    device_row(&gpu, &dev);
+    cli_gpu_device(&gpu, &dev);
     if (cu->probe(o->device, &cfg, res, 16, &n, &err) || cli_probe_store(&dev, res, n, &err))
         return cli_fail("hw probe", &err);
     const char *name = sol_hw_for_gpu(gpu.name, (double)gpu.mem_bytes);

@@ -193,8 +193,11 @@ static void draw_header(sol_tui *t, WINDOW *w, const sol_frame *f)
     snprintf(right, sizeof right, " %s %d/%d tok ", sol_phase_name(f->phase), f->generated, in->n_target);
     int right_x = width - sol_text_width(right); /* the state first; the names give way */
     put(t, w, 0, right_x, right, title | A_BOLD);
-    snprintf(buf, sizeof buf, " sol run%s%s%s%s backend, %d threads%s", sep, in->model, sep, in->backend,
-             in->threads, sep);
+    if (in->threads > 0)
+        snprintf(buf, sizeof buf, " sol run%s%s%s%s backend, %d threads%s", sep, in->model, sep, in->backend,
+                 in->threads, sep);
+    else /* a device backend */
+        snprintf(buf, sizeof buf, " sol run%s%s%s%s backend%s", sep, in->model, sep, in->backend, sep);
     char device[sizeof in->device];
     int room = right_x - 1 - sol_text_width(buf); /* the device's middle gives way first */
     sol_text_elide(in->device, room > 24 ? room : 24, device, sizeof device);

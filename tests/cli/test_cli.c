@@ -390,6 +390,20 @@ static void test_run_errors(void **state)
     /* a prompt longer than the context is refused, not overrun */
     snprintf(args, sizeof args, "run %s --ctx 4 -p \"one two three four five six\" -n 1", gguf);
     expect_error(2, args, "context", NULL);
+    /* backends: a usage error, a plugin file that is not there or not a
+     * plugin, and cuda on a machine without a GPU (or its engine) */
+    snprintf(args, sizeof args, "run %s --backend opencl", gguf);
+    expect_error(2, args, "--backend", "opencl");
+    snprintf(args, sizeof args, "run %s --backend /tmp/sol-none.so", gguf);
+    expect_error(1, args, "/tmp/sol-none.so", "no such plugin file");
+    snprintf(args, sizeof args, "run %s --backend tests/fixtures/configs/tiny-llama.json", gguf);
+    expect_error(1, args, "cannot load the plugin", NULL);
+    snprintf(args, sizeof args, "bench %s -p 8 -n 0 --backend cuda", gguf);
+    expect_error(1, args, "CUDA", NULL);
+    snprintf(args, sizeof args, "tune --shape matvec:q8_0:64x64 --backend cuda");
+    expect_error(1, args, "CUDA", NULL);
+    snprintf(args, sizeof args, "run %s --hw nope -n 1", gguf);
+    expect_error(2, args, "--hw", "nope");
 }
 
 static void test_synth(void **state)
