@@ -390,12 +390,17 @@ static int emit_token(run_state *s, int index, int32_t id, int eog, sol_err *err
     return 0;
 }
 
-static int write_logits(FILE *f, const sol_engine *e, sol_err *err)
+static int write_logits(FILE *f, sol_engine *e, sol_err *err)
 {
     int n_vocab = sol_engine_model(e)->vocab;
-    for (int r = 0; r < sol_engine_last_rows(e); r++)
-        if (fwrite(sol_engine_logits(e, r), sizeof(float), (size_t)n_vocab, f) != (size_t)n_vocab)
+    for (int r = 0; r < sol_engine_last_rows(e); r++) {
+        const float *row;
+        int rc = sol_engine_logits(e, r, &row, err);
+        if (rc)
+            return rc;
+        if (fwrite(row, sizeof(float), (size_t)n_vocab, f) != (size_t)n_vocab)
             return sol_fail(err, SOL_ERR_RUNTIME, "--logits-out: write failed");
+    }
     return 0;
 }
 
@@ -443,10 +448,9 @@ static int generate(run_state *s, sol_err *err)
     if (!rc && s->step_failed)
         rc = sol_fail(err, SOL_ERR_RUNTIME, "joining step timings with the %s prediction failed: %s", s->hw->name,
                       s->step_err.msg);
-    if (!rc && sol_engine_last_rows(e) > 0) {
-        const float *last = sol_engine_logits(e, sol_engine_last_rows(e) - 1);
+    const float *last = NULL;
+    if (!rc && sol_engine_last_rows(e) > 0 && !(rc = sol_engine_logits(e, sol_engine_last_rows(e) - 1, &last, err)))
         r->logits_hash = sol_fnv1a(SOL_FNV1A_INIT, last, (size_t)sol_engine_model(e)->vocab * sizeof(float));
-    }
     return rc;
 }
 

@@ -26,6 +26,8 @@ struct sol_engine {
     float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2, *logits;
     float *logits_host; /* the rows of the last step the caller sees */
     int logits_rows;
+    int logits_fresh;   /* logits_host holds them (a greedy step on the device left them there) */
+    int32_t *next_dev;  /* the device's greedy choice */
     int32_t *history; /* every token in the cache, for the sampler */
     sol_sampler sampler;
     sol_plan plan;
@@ -103,6 +105,11 @@ static int alloc_buffers(sol_engine *e, sol_err *err)
     if (rc)
         return rc;
     size_t layer_bytes = (size_t)e->ctx * kv_width * (e->cfg.kvtype == SOL_DT_F16 ? 2 : 4);
+    void *next = NULL;
+    rc = e->be->alloc(e->be, sizeof(int32_t), &next, err);
+    e->next_dev = next;
+    if (rc)
+        return rc;
     if (e->be->alloc(e->be, layer_bytes * 2 * m->n_layers, &e->cache_mem, err)) {
         char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg);
@@ -169,8 +176,10 @@ void sol_engine_close(sol_engine *e)
     float *buffers[] = {e->x, e->xb, e->xb2, e->q, e->k, e->v, e->att, e->hb, e->hb2, e->logits};
     for (size_t i = 0; be && i < sizeof buffers / sizeof buffers[0]; i++)
         be->free(be, buffers[i]);
-    if (be)
+    if (be) {
         be->free(be, e->cache_mem);
+        be->free(be, e->next_dev);
+    }
     if (e->gguf_open)
         sol_gguf_close(&e->gguf);
     free(e->logits_host);
@@ -199,9 +208,20 @@ void sol_engine_reset(sol_engine *e)
     e->logits_rows = 0;
 }
 
-const float *sol_engine_logits(const sol_engine *e, int row)
+int sol_engine_logits(sol_engine *e, int row, const float **out, sol_err *err)
 {
-    return e->logits_host + (size_t)row * e->model.vocab;
+    *out = NULL;
+    if (row < 0 || row >= e->logits_rows)
+        return sol_fail(err, SOL_ERR_USAGE, "logits row %d of a step of %d", row, e->logits_rows);
+    if (!e->logits_fresh) {
+        size_t bytes = (size_t)e->logits_rows * e->model.vocab * sizeof(float);
+        int rc = e->be->download(e->be, e->logits_host, e->logits, bytes, err);
+        if (rc)
+            return rc;
+        e->logits_fresh = 1;
+    }
+    *out = e->logits_host + (size_t)row * e->model.vocab;
+    return 0;
 }
 
 /* ---- one op ------------------------------------------------------------- */
@@ -370,21 +390,37 @@ static int reserve_spans(sol_engine *e, int n, sol_err *err)
     return 0;
 }
 
-/* Launches every op of the plan but the sample, each run of ops that go as
+/* The greedy choice over the last logits row, on the device. */
+static int run_device_argmax(sol_engine *e)
+{
+    e->be->argmax(e->be, e->logits + (size_t)(e->logits_rows - 1) * e->model.vocab, e->model.vocab, e->next_dev);
+    return 1;
+}
+
+/* Greedy decoding with no penalty needs only the argmax: the device picks
+ * it and 4 bytes come back (the logits stay there until asked for). */
+static int greedy_on_device(const sol_engine *e, int all_logits)
+{
+    const sol_sampler_config *s = &e->cfg.sampler;
+    return !all_logits && s->temperature <= 0 && s->repeat_penalty == 1.0f && e->be->argmax;
+}
+
+/* Launches every op of the plan but the sample (unless the device takes
+ * it: greedy_on_device), each run of ops that go as
  * one backend call (matmuls of a shared input, RoPE + KV write) under one
  * mark; returns the number of spans in *spans. */
-static int launch_ops(sol_engine *e, int rows, int *spans, sol_err *err)
+static int launch_ops(sol_engine *e, int rows, int greedy_on_device, int *spans, sol_err *err)
 {
     int rc = 0;
     *spans = 0;
     for (int i = 0; i < e->plan.n_ops && !rc;) {
         const sol_op *op = &e->plan.ops[i];
-        if (op->kind == SOL_OP_SAMPLE) {
-            i++;
+        if (op->kind == SOL_OP_SAMPLE && !greedy_on_device) {
+            i++; /* on the host after the sync */
             continue;
         }
         e->be->mark(e->be, op->name, op->layer);
-        int n = run_matmul_group(e, i, rows);
+        int n = op->kind == SOL_OP_SAMPLE ? run_device_argmax(e) : run_matmul_group(e, i, rows);
         if (n == 0)
             n = run_rope_kv_write(e, i);
         if (n == 0) {
@@ -399,17 +435,24 @@ static int launch_ops(sol_engine *e, int rows, int *spans, sol_err *err)
     return rc;
 }
 
-/* The sample op on the host: the logits rows the caller sees come down,
- * the last one is sampled. Returns its seconds in *seconds. */
-static int sample_on_host(sol_engine *e, int rows, int32_t *next, double *seconds, sol_err *err)
+/* The sample op's host side: with the device's greedy choice 4 bytes come
+ * down; else the logits rows the caller sees come down and the last one is
+ * sampled. Returns its seconds in *seconds. */
+static int sample_on_host(sol_engine *e, int rows, int device_choice, int32_t *next, double *seconds, sol_err *err)
 {
     double t0 = sol_now_s();
     size_t row_floats = (size_t)e->model.vocab;
-    int rc = e->be->download(e->be, e->logits_host, e->logits, (size_t)e->logits_rows * row_floats * sizeof(float),
+    int rc;
+    if (device_choice) {
+        rc = e->be->download(e->be, next, e->next_dev, sizeof *next, err);
+    } else {
+        rc = e->be->download(e->be, e->logits_host, e->logits, (size_t)e->logits_rows * row_floats * sizeof(float),
                              err);
-    if (!rc)
-        *next = sol_sample(&e->sampler, e->logits_host + (size_t)(e->logits_rows - 1) * row_floats, e->history,
-                           (int)(e->pos + rows));
+        e->logits_fresh = !rc;
+        if (!rc)
+            *next = sol_sample(&e->sampler, e->logits_host + (size_t)(e->logits_rows - 1) * row_floats, e->history,
+                               (int)(e->pos + rows));
+    }
     *seconds = sol_now_s() - t0;
     return rc;
 }
@@ -436,8 +479,9 @@ static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logi
     for (int j = 0; j < slot->n_ops; j++)
         slot->op_s[j] = 0;
     double start = sol_now_s();
-    int spans = 0;
-    rc = launch_ops(e, rows, &spans, err);
+    int spans = 0, device_choice = greedy_on_device(e, all_logits);
+    e->logits_fresh = 0;
+    rc = launch_ops(e, rows, device_choice, &spans, err);
     int synced = e->be->sync(e->be, rc ? NULL : err); /* always: nothing may stay in flight */
     rc = rc ? rc : synced;
     int timed = e->be->op_seconds(e->be, e->span_s, spans);
@@ -446,9 +490,9 @@ static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logi
     for (int i = 0; i < e->plan.n_ops && !rc; i++)
         if (e->plan.ops[i].kind == SOL_OP_SAMPLE) {
             double seconds;
-            rc = sample_on_host(e, rows, next, &seconds, err);
-            if (i < slot->n_ops)
-                slot->op_s[i] = seconds;
+            rc = sample_on_host(e, rows, device_choice, next, &seconds, err);
+            if (i < slot->n_ops) /* after the device's interval, if it had one */
+                slot->op_s[i] += seconds;
         }
     slot->total_s = sol_now_s() - start;
     sol_timing_publish(&e->timing, slot);

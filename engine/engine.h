@@ -45,8 +45,9 @@ int sol_engine_eval(sol_engine *e, const int32_t *tokens, int n, int all_logits,
 /* Empties the cache (position 0); weights and buffers stay. */
 void sol_engine_reset(sol_engine *e);
 /* Logits of row i of the last step (the last row when all_logits was 0),
- * in host memory. */
-const float *sol_engine_logits(const sol_engine *e, int row);
+ * in host memory (brought down from the backend on first use after a
+ * greedy step, which needed only the argmax). */
+int sol_engine_logits(sol_engine *e, int row, const float **out, sol_err *err);
 int sol_engine_last_rows(const sol_engine *e);
 
 #endif

@@ -3,6 +3,8 @@
  * draw from a PCG32 generator seeded by --seed. */
 #include "engine/sample.h"
 
+#include "util/argmax.h"
+
 #include <math.h>
 #include <stdlib.h>
 
@@ -112,27 +114,12 @@ static void apply_repeat_penalty(const sol_sampler_config *cfg, float *logits, c
     }
 }
 
-/* The first index of the largest logit (NaNs never win unless all are).
- * Two passes: the max, a loop the compiler vectorises, then its first
- * position; the one-pass loop carried a dependency through logits[best]
- * and took ~170 us on a 49k vocabulary. */
-static int32_t argmax(const float *logits, int n)
-{
-    float max = -INFINITY;
-    for (int i = 0; i < n; i++)
-        max = logits[i] > max ? logits[i] : max;
-    for (int i = 0; i < n; i++)
-        if (logits[i] == max)
-            return i;
-    return 0;
-}
-
 int32_t sol_sample(sol_sampler *s, float *logits, const int32_t *history, int n_history)
 {
     const sol_sampler_config *cfg = &s->cfg;
     apply_repeat_penalty(cfg, logits, history, n_history);
     if (cfg->temperature <= 0)
-        return argmax(logits, s->n_vocab);
+        return sol_argmax_f32(logits, s->n_vocab);
 
     int n = s->n_vocab;
     if (cfg->top_k > 0 && cfg->top_k < n) {

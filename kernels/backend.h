@@ -148,6 +148,9 @@ struct sol_backend {
     void (*add)(sol_backend *b, float *x, const float *y, int64_t n);
     /* gate = silu(gate) * up over the step's rows of n */
     void (*swiglu)(sol_backend *b, float *gate, const float *up, int64_t n);
+    /* out[0] = the first index of the largest of x[0..n), NaNs never
+     * winning (util/argmax.h's rule): greedy decoding moves 4 bytes */
+    void (*argmax)(sol_backend *b, const float *x, int64_t n, int32_t *out);
 };
 
 #endif

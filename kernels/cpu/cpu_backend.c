@@ -12,6 +12,7 @@
 #include "kernels/cpu/half.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd.h"
+#include "util/argmax.h"
 
 /* ---- embedding, norm ---------------------------------------------------- */
 
@@ -205,6 +206,12 @@ static void cpu_swiglu(sol_backend *b, float *gate, const float *up, int64_t row
     }
 }
 
+static void cpu_argmax(sol_backend *b, const float *x, int64_t n, int32_t *out)
+{
+    forget_quantized(b);
+    *out = sol_argmax_f32(x, n);
+}
+
 static void cpu_destroy(sol_backend *b)
 {
     if (!b)
@@ -292,6 +299,7 @@ int sol_cpu_backend_new(const sol_cpu_options *opt, sol_backend **out, sol_err *
         .attention = sol_cpu_attention,
         .add = cpu_add,
         .swiglu = cpu_swiglu,
+        .argmax = cpu_argmax,
     };
     sol_cpu_memory_init(b);
     ctx->tuning = opt ? opt->tuning : NULL;

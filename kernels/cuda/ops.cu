@@ -219,6 +219,46 @@ __global__ void swiglu_kernel(float *gate, const float *up, int64_t n)
     }
 }
 
+constexpr int kArgmaxThreads = 1024;
+
+// One block: the largest value (NaNs never win), then its first index;
+// no element equal to it (all NaN) gives 0, as util/argmax.h says.
+__global__ void argmax_kernel(const float *x, int64_t n, int32_t *out)
+{
+    __shared__ float s_max[kArgmaxThreads / kWarp];
+    __shared__ int64_t s_first[kArgmaxThreads / kWarp];
+    int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp, warps = blockDim.x / kWarp;
+    float best = -INFINITY;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+        best = x[i] > best ? x[i] : best;
+    for (int o = kWarp / 2; o > 0; o /= 2) {
+        float other = __shfl_xor_sync(0xffffffffu, best, o);
+        best = other > best ? other : best;
+    }
+    if (lane == 0)
+        s_max[warp] = best;
+    __syncthreads();
+    best = -INFINITY;
+    for (int w = 0; w < warps; w++)
+        best = s_max[w] > best ? s_max[w] : best;
+    int64_t first = n;
+    for (int64_t i = threadIdx.x; i < n && first == n; i += blockDim.x)
+        if (x[i] == best)
+            first = i;
+    for (int o = kWarp / 2; o > 0; o /= 2) {
+        int64_t other = __shfl_xor_sync(0xffffffffu, first, o);
+        first = other < first ? other : first;
+    }
+    if (lane == 0)
+        s_first[warp] = first;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 0; w < warps; w++)
+            first = s_first[w] < first ? s_first[w] : first;
+        *out = first < n ? (int32_t)first : 0;
+    }
+}
+
 unsigned blocks_for(int64_t n, int threads) { return (unsigned)((n + threads - 1) / threads); }
 
 // Launches nothing after an error; notes a launch failure.
@@ -323,6 +363,15 @@ void cuda_swiglu(sol_backend *b, float *gate, const float *up, int64_t n)
     launched(c);
 }
 
+void cuda_argmax(sol_backend *b, const float *x, int64_t n, int32_t *out)
+{
+    cuda_ctx *c = cuda_of(b);
+    if (!live(c) || n < 1)
+        return;
+    argmax_kernel<<<1, kArgmaxThreads, 0, c->stream>>>(x, n, out);
+    launched(c);
+}
+
 } // namespace
 
 void sol_cuda_ops_init(sol_backend *b)
@@ -337,4 +386,5 @@ void sol_cuda_ops_init(sol_backend *b)
     b->attention = cuda_attention;
     b->add = cuda_add;
     b->swiglu = cuda_swiglu;
+    b->argmax = cuda_argmax;
 }

@@ -24,7 +24,8 @@
 #include "util/clock.h"
 
 typedef enum {
-    Q_STEP, Q_MARK, Q_EMBED, Q_RMSNORM, Q_MATMUL, Q_GROUP, Q_ROPE, Q_ROPE_KV, Q_KV_WRITE, Q_ATTENTION, Q_ADD, Q_SWIGLU
+    Q_STEP, Q_MARK, Q_EMBED, Q_RMSNORM, Q_MATMUL, Q_GROUP, Q_ROPE, Q_ROPE_KV, Q_KV_WRITE, Q_ATTENTION, Q_ADD, Q_SWIGLU,
+    Q_ARGMAX
 } call_kind;
 
 /* One call as it was made (arrays copied, the host structures pointed to
@@ -41,6 +42,7 @@ typedef struct {
     float *y[SOL_MATMUL_GROUP_MAX];
     const float *x, *x2; /* inputs */
     float *out;
+    int32_t *index;
     const float *weight;
     float eps;
     int64_t n, window;
@@ -179,6 +181,7 @@ static void run_call(poison *p, call *c)
         return;
     case Q_ADD: cpu->add(cpu, c->out, c->x, c->n); return;
     case Q_SWIGLU: cpu->swiglu(cpu, c->out, c->x, c->n); return;
+    case Q_ARGMAX: cpu->argmax(cpu, c->x, c->n, c->index); return;
     }
 }
 
@@ -413,6 +416,13 @@ static void poison_swiglu(sol_backend *b, float *gate, const float *up, int64_t 
         submit(b, (call){.kind = Q_SWIGLU, .out = gate, .x = up, .n = n});
 }
 
+static void poison_argmax(sol_backend *b, const float *x, int64_t n, int32_t *out)
+{
+    poison *p = ctx_of(b);
+    if (!check_ptr(p, x, "logits") && !check_ptr(p, out, "index"))
+        submit(b, (call){.kind = Q_ARGMAX, .x = x, .n = n, .index = out});
+}
+
 static void poison_destroy(sol_backend *b)
 {
     if (!b)
@@ -498,6 +508,7 @@ static int backend_new(const sol_plugin_backend_options *opt, sol_backend **out,
     b->attention = poison_attention;
     b->add = poison_add;
     b->swiglu = poison_swiglu;
+    b->argmax = poison_argmax;
     *out = b;
     return 0;
 }

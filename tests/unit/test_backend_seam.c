@@ -95,6 +95,31 @@ static void test_cpu_marks_and_sync(void **state)
     be->destroy(be);
 }
 
+/* The greedy rule every backend's argmax follows (util/argmax.h). */
+static void test_cpu_argmax_rule(void **state)
+{
+    (void)state;
+    sol_backend *be = cpu_backend(1);
+    const float nan = NAN, inf = INFINITY;
+    struct {
+        float x[5];
+        int32_t want;
+    } cases[] = {
+        {{1, 3, 2, 3, 0}, 1},          /* ties: the first */
+        {{nan, 1, nan, 2, 2}, 3},      /* NaNs never win */
+        {{nan, nan, nan, nan, nan}, 0},
+        {{-inf, -inf, -inf, -inf, -inf}, 0},
+        {{-5, -4, -inf, -4.5f, -9}, 1},
+        {{0, 0, 0, 0, inf}, 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int32_t got = -1;
+        be->argmax(be, cases[i].x, 5, &got);
+        assert_int_equal(got, cases[i].want);
+    }
+    be->destroy(be);
+}
+
 static const sol_cuda_plugin *poison_plugin(void)
 {
     const char *path = getenv("SOL_TEST_POISON");
@@ -193,6 +218,7 @@ int main(void)
         cmocka_unit_test(test_cpu_memory_roundtrip),
         cmocka_unit_test(test_cpu_load_weights),
         cmocka_unit_test(test_cpu_marks_and_sync),
+        cmocka_unit_test(test_cpu_argmax_rule),
         cmocka_unit_test(test_poisoned_memory_faults),
         cmocka_unit_test(test_host_pointer_is_an_error),
         cmocka_unit_test(test_abi1_plugin_refused),
