@@ -8,6 +8,7 @@
 
 #include "analyzer/analyzer.h"
 #include "util/embedded.h"
+#include "util/file.h"
 
 extern const sol_embedded_file sol_embedded_hw[];
 
@@ -87,9 +88,9 @@ exit:
 
 static int read_file(const char *path, char **out, sol_err *err)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = sol_fopen_regular(path, err);
     if (!f)
-        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %s", path, strerror(errno));
+        return SOL_ERR_RUNTIME;
     char *buf = malloc(1 << 20);
     size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
     fclose(f);

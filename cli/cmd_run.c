@@ -356,12 +356,12 @@ static void plain_stats(run_state *s, int generated)
 /* Token `index` was sampled by s->last: out it goes, in the run's mode. */
 static int emit_token(run_state *s, int index, int32_t id, int eog, sol_err *err)
 {
-    char buf[256];
-    int n = eog ? 0 : sol_tokenizer_decode(s->tok, id, buf, sizeof buf);
-    if (n < 0)
-        n = 0;
-    if (keep_text(s, buf, (size_t)n))
+    int n = 0;
+    char *buf = eog ? strdup("") : sol_tokenizer_piece(s->tok, id, &n); /* a piece may be any length */
+    if (!buf || keep_text(s, buf, (size_t)n)) {
+        free(buf);
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    }
     switch (s->o->mode) {
     case MODE_TUI: sol_live_push_text(s->live, buf, (size_t)n, index + 1); break;
     case MODE_JSON: {
@@ -371,8 +371,10 @@ static int emit_token(run_state *s, int index, int32_t id, int eog, sol_err *err
         cJSON *line = sol_json_token(&s->last, index, id, start, whole);
         char *text = line ? cJSON_PrintUnformatted(line) : NULL;
         cJSON_Delete(line);
-        if (!text)
+        if (!text) {
+            free(buf);
             return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+        }
         printf("%s\n", text);
         free(text);
         s->json_pending = avail - whole;
@@ -387,6 +389,7 @@ static int emit_token(run_state *s, int index, int32_t id, int eog, sol_err *err
             plain_stats(s, index + 1);
         break;
     }
+    free(buf);
     return 0;
 }
 

@@ -88,22 +88,6 @@ static void print_quoted(const char *s, size_t n)
     putchar('"');
 }
 
-/* The piece of id in a malloc'd buffer (*n bytes). */
-static char *piece(const sol_tokenizer *t, int32_t id, int *n)
-{
-    char small[64];
-    *n = sol_tokenizer_decode(t, id, small, sizeof small);
-    char *out = malloc((size_t)*n + 1);
-    if (!out)
-        return NULL;
-    if (*n <= (int)sizeof small)
-        memcpy(out, small, (size_t)*n);
-    else
-        sol_tokenizer_decode(t, id, out, *n);
-    out[*n] = '\0';
-    return out;
-}
-
 static int read_stdin(char **text, size_t *len)
 {
     size_t cap = 1 << 16, n = 0;
@@ -147,7 +131,7 @@ static int print_encoding(const sol_tokenizer *t, const opts *o, const char *tex
     }
     for (int i = 0; i < n_ids; i++) {
         int n;
-        char *p = piece(t, ids[i], &n);
+        char *p = sol_tokenizer_piece(t, ids[i], &n);
         char *safe = p && doc ? json_safe(p, (size_t)n) : NULL;
         if (!p || (doc && !safe)) {
             free(p);
@@ -269,7 +253,7 @@ static int decode(const sol_tokenizer *t, const opts *o)
     char *text = malloc(cap);
     for (int i = 0; i < n_ids && text; i++) {
         int n;
-        char *p = piece(t, ids[i], &n);
+        char *p = sol_tokenizer_piece(t, ids[i], &n);
         if (p && len + (size_t)n > cap) {
             while (len + (size_t)n > cap)
                 cap *= 2;

@@ -296,6 +296,11 @@ static int check_version(sol_db *db, const schema_sql *s, const char *file, int6
                          sol_err *err)
 {
     int current = sol_db_schema_version();
+    if (version < 0) /* no sol writes one; it would index the migrations backwards */
+        return sol_fail(err, SOL_ERR_RUNTIME,
+                        "%s has schema version %lld, which no sol writes: not a sol database (the file was not "
+                        "changed)",
+                        file, (long long)version);
     if (version > current)
         return sol_fail(err, SOL_ERR_RUNTIME,
                         "%s has schema version %lld, newer than this sol's %d: use a newer sol (the file was "
@@ -353,6 +358,11 @@ static int migrate(sol_db *db, sol_err *err)
     in_tx = 1;
     if ((rc = query_int(db, db->path, "PRAGMA user_version", &version, "reading the schema version", err)))
         goto exit;
+    if (version < 0 || version > current) { /* changed since check_file read it */
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s: schema version %lld changed under this sol; nothing was migrated",
+                      db->path, (long long)version);
+        goto exit;
+    }
     for (int v = (int)version; v < current; v++) {
         if (atoi(sol_db_migrations[v].name) != v + 1) {
             rc = sol_fail(err, SOL_ERR_RUNTIME, "migration %s is out of order (a bug in db/migrations/)",

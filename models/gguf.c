@@ -33,6 +33,7 @@
 #include "util/dtype.h"
 #include "util/quote.h"
 #include "util/hash.h"
+#include "util/file.h"
 
 #define GGUF_MAX_DIMS 4
 #define GGUF_DEFAULT_ALIGNMENT 32
@@ -508,9 +509,10 @@ int sol_gguf_open(sol_gguf *g, const char *path, sol_err *err)
         rc = fail(g, err, "out of memory");
         goto fail;
     }
-    g->fd = open(path, O_RDONLY | O_CLOEXEC);
+    sol_err why = {0};
+    g->fd = sol_open_regular(path, &why); /* never blocks on a FIFO */
     if (g->fd < 0) {
-        rc = fail(g, err, "cannot open: %s", strerror(errno));
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s", why.msg);
         goto fail;
     }
     if (fstat(g->fd, &st) != 0) {

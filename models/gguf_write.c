@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/dtype.h"
@@ -520,6 +521,10 @@ int sol_gguf_writer_write(sol_gguf_writer *w, const char *path, sol_err *err)
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: cannot write: out of memory", path);
     if (w->problem[0])
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: cannot write: %s", path, w->problem);
+    struct stat st; /* the file is renamed over the path: never over a device, FIFO or folder */
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: not a regular file; sol writes a new file or replaces a regular one",
+                        path);
     rc = get_alignment(w, path, &align, err);
     if (rc == SOL_OK)
         rc = layout(w, path, align, err);

@@ -9,6 +9,7 @@
 #include "models/models.h"
 #include "models/safetensors.h"
 #include "util/embedded.h"
+#include "util/file.h"
 
 extern const sol_embedded_file sol_embedded_presets[];
 
@@ -21,9 +22,9 @@ const char *sol_preset_json(const char *name) { return sol_embedded_find(sol_emb
 /* Reads a whole text file (at most max_bytes) into a NUL-terminated buffer. */
 static int read_text_file(const char *path, size_t max_bytes, char **out, sol_err *err)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = sol_fopen_regular(path, err);
     if (!f)
-        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %s", path, strerror(errno));
+        return SOL_ERR_RUNTIME;
     int rc = 0;
     char *buf = NULL;
     if (fseek(f, 0, SEEK_END) != 0) {
@@ -111,9 +112,9 @@ int sol_model_load(const char *spec, sol_model *m, sol_err *err)
         return sol_model_from_gguf(path, m, err);
 
     /* Not named .gguf: sniff the magic so a renamed GGUF still loads. */
-    FILE *f = fopen(path, "rb");
+    FILE *f = sol_fopen_regular(path, err);
     if (!f)
-        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %s", path, strerror(errno));
+        return SOL_ERR_RUNTIME;
     char magic[4] = {0};
     size_t got = fread(magic, 1, 4, f);
     fclose(f);

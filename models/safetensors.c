@@ -17,6 +17,7 @@
  * keeps only the value. */
 #include "models/safetensors.h"
 #include "util/quote.h"
+#include "util/file.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -500,11 +501,12 @@ static int map_file(const char *path, const uint8_t **map, size_t *size, sol_err
 {
     struct stat st;
     int rc = SOL_OK;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    sol_err why = {0};
+    int fd = sol_open_regular(path, &why); /* never blocks on a FIFO */
     *map = NULL;
     *size = 0;
     if (fd < 0) {
-        rc = fail(err, path, "%s", strerror(errno));
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s", why.msg);
         goto exit;
     }
     if (fstat(fd, &st) != 0) {

@@ -1025,3 +1025,18 @@ int sol_tokenizer_decode(const sol_tokenizer *t, int32_t id, char *buf, int cap)
     }
     return n;
 }
+
+char *sol_tokenizer_piece(const sol_tokenizer *t, int32_t id, int *n)
+{
+    char small[64];
+    *n = sol_tokenizer_decode(t, id, small, sizeof small);
+    char *out = malloc((size_t)*n + 1);
+    if (!out)
+        return NULL;
+    if (*n <= (int)sizeof small)
+        memcpy(out, small, (size_t)*n);
+    else
+        sol_tokenizer_decode(t, id, out, *n);
+    out[*n] = '\0';
+    return out;
+}

@@ -51,6 +51,10 @@ int sol_tokenizer_encode(const sol_tokenizer *t, const char *text, size_t len, i
  * decode to their text; SentencePiece pieces keep the space ▁ stands for,
  * including the one add_space_prefix put before the first word. */
 int sol_tokenizer_decode(const sol_tokenizer *t, int32_t id, char *buf, int cap);
+/* The same piece in a malloc'd buffer of *n bytes (NUL-terminated after
+ * them), whatever its length: a file's token may be any size. NULL when
+ * out of memory. */
+char *sol_tokenizer_piece(const sol_tokenizer *t, int32_t id, int *n);
 
 /* Renders one user message (and an optional system prompt) with the model's
  * chat template when tokenizer.chat_template is one of the common families:

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,7 +47,9 @@ static result run(const char *fmt, ...)
     const char *bin = getenv("SOL_BIN");
     if (!bin)
         fail_msg("SOL_BIN is not set");
-    snprintf(cmd, sizeof cmd, "%s %s >/tmp/sol-cli-%d.out 2>/tmp/sol-cli-%d.err", bin, args, getpid(), getpid());
+    /* a limit, so that a hang fails a test (exit 124) instead of stalling CI */
+    snprintf(cmd, sizeof cmd, "timeout 300 %s %s >/tmp/sol-cli-%d.out 2>/tmp/sol-cli-%d.err", bin, args, getpid(),
+             getpid());
     int status = system(cmd);
     result r = {.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128};
     char path[64];
@@ -406,6 +409,34 @@ static void test_run_errors(void **state)
     expect_error(2, args, "--hw", "nope");
 }
 
+/* A FIFO (or any file that is not regular) as model, config or hardware
+ * file is refused at once, never waited on; synth never renames over one.
+ * run() has a time limit: a hang fails the test (exit 124). */
+static void test_special_files(void **state)
+{
+    (void)state;
+    char fifo[64], args[256];
+    snprintf(fifo, sizeof fifo, "/tmp/sol-cli-fifo-%d", getpid());
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *commands[] = {"analyze %s", "run %s -n 1", "tokenize %s hi", "analyze llama-2-7b --hw %s",
+                              "synth %s -o /tmp/sol-cli-none.gguf"};
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        char cmd[200];
+        snprintf(cmd, sizeof cmd, commands[i], fifo);
+        snprintf(args, sizeof args, "%s", cmd);
+        expect_error(1, args, fifo, "not a regular file");
+    }
+    snprintf(args, sizeof args, "synth tests/fixtures/configs/tiny-llama.json -o %s", fifo);
+    result r = run("%s", args);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "not a regular file"));
+    done(&r);
+    struct stat st;
+    assert_int_equal(lstat(fifo, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode)); /* still the FIFO */
+    unlink(fifo);
+}
+
 static void test_synth(void **state)
 {
     (void)state;
@@ -743,7 +774,8 @@ int main(void)
         cmocka_unit_test(test_analyze_csv_and_table), cmocka_unit_test(test_list_models),
         cmocka_unit_test(test_hw_commands),      cmocka_unit_test(test_compare),
         cmocka_unit_test(test_real_gguf),        cmocka_unit_test(test_run_json),
-        cmocka_unit_test(test_run_errors),       cmocka_unit_test(test_synth),
+        cmocka_unit_test(test_run_errors),
+        cmocka_unit_test(test_special_files),       cmocka_unit_test(test_synth),
         cmocka_unit_test(test_tokenize),         cmocka_unit_test(test_corrupt_gguf),
         cmocka_unit_test(test_probe_and_measured), cmocka_unit_test(test_bench_formats),
         cmocka_unit_test(test_db_commands),      cmocka_unit_test(test_tune_resume_and_key),

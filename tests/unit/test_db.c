@@ -454,6 +454,25 @@ static void test_newer_version_refused(void **state)
     free(before.data);
 }
 
+/* A negative user_version (no sol writes one) is refused, not used as a
+ * migration index. */
+static void test_negative_version_refused(void **state)
+{
+    char path[256];
+    tmp_path(state, "negative.db", path, sizeof path);
+    sol_db_close(open_ok(path));
+    raw_exec(path, "PRAGMA user_version = -5");
+    blob before = read_file(path);
+    sol_db *db = NULL;
+    sol_err err = {0};
+    assert_int_equal(sol_db_open(path, &db, &err), SOL_ERR_RUNTIME);
+    assert_null(db);
+    assert_contains(err.msg, path);
+    assert_contains(err.msg, "-5");
+    assert_same_bytes(&before, path);
+    free(before.data);
+}
+
 static void test_text_file_refused(void **state)
 {
     char path[256];
@@ -1013,6 +1032,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_from_nothing, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1_fixture, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migration_is_atomic, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_negative_version_refused, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_newer_version_refused, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_text_file_refused, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_file_refused, tmp_setup, tmp_teardown),

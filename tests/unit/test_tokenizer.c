@@ -663,6 +663,43 @@ static void expect_chat(const char *tmpl, const char *system, const char *user, 
     sol_tokenizer_free(t);
 }
 
+/* A piece of any length comes out whole (a 300-byte token once overflowed
+ * sol run's 256-byte buffer). */
+static void test_long_piece(void **state)
+{
+    (void)state;
+    char path[256], long_token[301];
+    snprintf(path, sizeof path, "%s/long.gguf", tmpdir);
+    memset(long_token, 'a', 300);
+    long_token[300] = '\0';
+    const char *tokens[] = {"<unk>", "<s>", "</s>", long_token};
+    float scores[] = {0, 0, 0, -1};
+    int32_t types[] = {SOL_TT_UNKNOWN, SOL_TT_CONTROL, SOL_TT_CONTROL, SOL_TT_NORMAL};
+    sol_gguf_writer *w = sol_gguf_writer_new();
+    sol_gguf_set_str(w, "general.architecture", "llama");
+    sol_gguf_set_str(w, "tokenizer.ggml.model", "llama");
+    sol_gguf_set_arr_str(w, "tokenizer.ggml.tokens", tokens, 4);
+    sol_gguf_set_arr_f32(w, "tokenizer.ggml.scores", scores, 4);
+    sol_gguf_set_arr_i32(w, "tokenizer.ggml.token_type", types, 4);
+    sol_err err = {0};
+    if (sol_gguf_writer_write(w, path, &err))
+        fail_msg("%s", err.msg);
+    sol_gguf_writer_free(w);
+    sol_tokenizer *t = load_path(path);
+    int n = 0;
+    char *piece = sol_tokenizer_piece(t, 3, &n);
+    assert_non_null(piece);
+    assert_int_equal(n, 300);
+    assert_memory_equal(piece, long_token, 300);
+    assert_int_equal(piece[300], '\0');
+    free(piece);
+    piece = sol_tokenizer_piece(t, 99, &n); /* out of range: empty */
+    assert_non_null(piece);
+    assert_int_equal(n, 0);
+    free(piece);
+    sol_tokenizer_free(t);
+}
+
 static void test_chat_families(void **state)
 {
     (void)state;
@@ -809,6 +846,8 @@ int main(void)
         cmocka_unit_test(test_fixture_splits), cmocka_unit_test(test_round_trip_bytes),
         cmocka_unit_test(test_special_tokens), cmocka_unit_test(test_chat_smollm2),
         cmocka_unit_test(test_spm),            cmocka_unit_test(test_chat_families),
+        cmocka_unit_test(test_long_piece),
+        cmocka_unit_test(test_long_piece),
         cmocka_unit_test(test_load_errors),
     };
     return cmocka_run_group_tests_name("tokenizer", tests, group_setup, group_teardown);

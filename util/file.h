@@ -1,0 +1,17 @@
+/* Opening files a user names: only regular files are read. A FIFO, a
+ * device or a socket is refused at once (opened without blocking, so a FIFO
+ * with no writer cannot hang the open), with one line naming the path. */
+#ifndef SOL_UTIL_FILE_H
+#define SOL_UTIL_FILE_H
+
+#include <stdio.h>
+
+#include "util/err.h"
+
+/* A read-only descriptor of the regular file at path, or -1 with err set
+ * ("PATH: No such file or directory", "PATH: not a regular file"). */
+int sol_open_regular(const char *path, sol_err *err);
+/* The same as a stdio stream ("rb"); NULL with err set. */
+FILE *sol_fopen_regular(const char *path, sol_err *err);
+
+#endif
