@@ -2,6 +2,7 @@
  * file given by path, or "cpu" read from this machine. */
 #include <cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "analyzer/analyzer.h"
 #include "util/embedded.h"
 #include "util/file.h"
+#include "util/quote.h"
 
 extern const sol_embedded_file sol_embedded_hw[];
 
@@ -19,8 +21,10 @@ const char *sol_hw_preset_name(int i) { return sol_embedded_hw[i].name; }
 static void copy_string(const cJSON *obj, const char *key, char *dst, size_t cap)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (cJSON_IsString(item))
+    if (cJSON_IsString(item)) {
         snprintf(dst, cap, "%s", item->valuestring);
+        sol_printable(dst); /* entries are printed: no escape sequences */
+    }
 }
 
 /* A {"value": X, "source": "...", "note": "..."} field. */
@@ -40,8 +44,8 @@ static int read_value(const cJSON *obj, const char *key, const char *origin, int
     copy_string(item, "note", out->note, sizeof out->note);
     if (cJSON_IsNull(value) && !required)
         return 0;
-    if (!cJSON_IsNumber(value) || !(value->valuedouble > 0))
-        return sol_fail(err, SOL_ERR_RUNTIME, "%s: \"%s\" needs a positive \"value\"", origin, key);
+    if (!cJSON_IsNumber(value) || !(value->valuedouble > 0) || !isfinite(value->valuedouble))
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: \"%s\" needs a positive, finite \"value\"", origin, key);
     if (!out->source[0])
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: \"%s\" needs a \"source\" (datasheet or estimate)",
                         origin, key);

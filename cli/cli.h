@@ -45,6 +45,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int cli_fail(const char *cmd, const sol_err *err);
 /* Strict integer parse of a flag value; on failure prints and returns 2. */
 int cli_parse_ll(const char *cmd, const char *flag, const char *text, long long *out);
+/* "1,2, 3": up to cap integers in [lo, hi]; an empty item, a stray
+ * character or a value out of range is a usage error naming flag. */
+int cli_parse_int_list(const char *cmd, const char *flag, const char *text, long long lo, long long hi,
+                       long long *out, int cap, int *n);
 /* --activations q8|f32; a usage error names cmd otherwise */
 int cli_parse_activations(const char *cmd, const char *text, sol_activations *out);
 const char *cli_activations_name(sol_activations a);

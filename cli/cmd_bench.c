@@ -238,17 +238,11 @@ static cJSON *row_json(const sol_run_row *r, double size_bytes, double params, c
 
 static int parse_threads(const char *text, bench_opts *o)
 {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", text);
-    o->n_threads = 0;
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        char *end;
-        long v = strtol(tok, &end, 10);
-        if (*end || v < 1 || v > 1024 || o->n_threads == 16)
-            return cli_usage_error("bench", "-t: expected up to 16 thread counts 1..1024, got \"%s\"", text);
-        o->threads[o->n_threads++] = (int)v;
-    }
-    return o->n_threads ? 0 : cli_usage_error("bench", "-t: no thread count in \"%s\"", text);
+    long long v[16];
+    int rc = cli_parse_int_list("bench", "-t", text, 1, 1024, v, 16, &o->n_threads);
+    for (int i = 0; !rc && i < o->n_threads; i++)
+        o->threads[i] = (int)v[i];
+    return rc;
 }
 
 static int parse_opts(int argc, char **argv, bench_opts *o)

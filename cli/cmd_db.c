@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "db/db.h"
+#include "util/quote.h"
 
 void usage_db(FILE *f)
 {
@@ -200,6 +201,7 @@ static void best_table_row(const void *row)
 
 typedef struct listing {
     const char *what; /* runs, trials, best configurations */
+    size_t row_size;
     const field *fields;
     int n_fields;
     void (*table_header)(void);
@@ -213,9 +215,27 @@ typedef struct walk {
     int n, out_of_memory;
 } walk;
 
+/* A row's text as stored may come from any file (an import, a model's
+ * name): the table and CSV show a copy made printable (JSON escapes). */
+static const void *printable_row(const listing *l, const void *row, void *copy)
+{
+    memcpy(copy, row, l->row_size);
+    for (int i = 0; i < l->n_fields; i++)
+        if (l->fields[i].type == F_TEXT)
+            sol_printable((char *)copy + l->fields[i].offset);
+    return copy;
+}
+
 static int on_row(walk *w, const void *row)
 {
+    union {
+        sol_run_row run;
+        sol_trial_row trial;
+        sol_best_row best;
+    } copy;
     w->n++;
+    if (w->format != CLI_FORMAT_JSON)
+        row = printable_row(w->l, row, &copy);
     if (w->format == CLI_FORMAT_JSON) {
         cJSON *o = row_json(w->l->fields, w->l->n_fields, row);
         if (!o || !cJSON_AddItemToArray(w->list, o)) {
@@ -235,11 +255,12 @@ static int on_run(void *user, const sol_run_row *row) { return on_row(user, row)
 static int on_trial(void *user, const sol_trial_row *row) { return on_row(user, row); }
 static int on_best(void *user, const sol_best_row *row) { return on_row(user, row); }
 
-static const listing run_listing = {"runs", run_fields, N_FIELDS(run_fields), run_table_header, run_table_row};
-static const listing trial_listing = {"trials", trial_fields, N_FIELDS(trial_fields), trial_table_header,
-                                      trial_table_row};
-static const listing best_listing = {"best configurations", best_fields, N_FIELDS(best_fields), best_table_header,
-                                     best_table_row};
+static const listing run_listing = {"runs", sizeof(sol_run_row), run_fields, N_FIELDS(run_fields),
+                                    run_table_header, run_table_row};
+static const listing trial_listing = {"trials", sizeof(sol_trial_row), trial_fields, N_FIELDS(trial_fields),
+                                      trial_table_header, trial_table_row};
+static const listing best_listing = {"best configurations", sizeof(sol_best_row), best_fields, N_FIELDS(best_fields),
+                                     best_table_header, best_table_row};
 
 static int file_exists(const char *path)
 {

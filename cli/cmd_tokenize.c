@@ -212,34 +212,26 @@ static int encode(const sol_tokenizer *t, const opts *o)
 /* "1,2, 3" -> ids; usage error on anything else or an id out of range. */
 static int parse_ids(const char *text, int n_vocab, int32_t **ids, int *n_ids)
 {
-    size_t cap = strlen(text) / 2 + 1;
-    int32_t *out = malloc(cap * sizeof *out);
-    int n = 0;
-    if (!out)
+    int cap = (int)(strlen(text) / 2 + 1);
+    long long *v = malloc((size_t)cap * sizeof *v);
+    int32_t *out = malloc((size_t)cap * sizeof *out);
+    if (!v || !out) {
+        free(v);
+        free(out);
         return SOL_ERR_RUNTIME;
-    for (const char *p = text; *p;) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || (*end && *end != ',' && *end != ' ')) {
-            free(out);
-            return cli_usage_error(CMD, "--decode: expected comma-separated token ids, got \"%s\"", text);
-        }
-        if (v < 0 || v >= n_vocab) {
-            free(out);
-            return cli_usage_error(CMD, "--decode: id %ld is out of range (the vocabulary has %d tokens)", v,
-                                   n_vocab);
-        }
-        out[n++] = (int32_t)v;
-        p = end;
     }
-    *ids = out;
-    *n_ids = n;
-    return 0;
+    int rc = 0;
+    *n_ids = 0;
+    if (text[strspn(text, " ")]) /* no ids at all decode to no text */
+        rc = cli_parse_int_list(CMD, "--decode", text, 0, n_vocab - 1, v, cap, n_ids);
+    for (int i = 0; !rc && i < *n_ids; i++)
+        out[i] = (int32_t)v[i];
+    free(v);
+    if (rc)
+        free(out);
+    else
+        *ids = out;
+    return rc;
 }
 
 static int decode(const sol_tokenizer *t, const opts *o)

@@ -339,7 +339,8 @@ int cmd_tune(int argc, char **argv)
                              : c == O_REPS ? "--reps" : "--prefill";
             if (cli_parse_ll("tune", flag, optarg, target))
                 return SOL_ERR_USAGE;
-            if (*target < 0 || (c == O_REPS && (*target < 5 || *target > 64)) || *target > 1000000)
+            if (*target < 0 || (c == O_REPS && (*target < 5 || *target > 64)) ||
+                (c == 't' && (*target < 1 || *target > 1024)) || *target > 1000000)
                 return cli_usage_error("tune", "%s: %lld is out of range", flag, *target);
             continue;
         }
@@ -368,6 +369,9 @@ int cmd_tune(int argc, char **argv)
         return cli_usage_error("tune", "--strategy: expected exhaustive, random or anneal, got \"%s\"", strategy_name);
     if (!shape && optind != argc - 1)
         return cli_usage_error("tune", optind == argc ? "missing MODEL (or --shape)" : "expected one MODEL");
+    if (shape && optind != argc)
+        return cli_usage_error("tune", "MODEL \"%s\" and --shape: give one (--shape tunes one shape, no model)",
+                               argv[optind]);
     sol_err err = {0};
     sol_matmul_problem problems[64];
     int n = 0, rc;

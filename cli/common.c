@@ -34,6 +34,34 @@ int cli_parse_ll(const char *cmd, const char *flag, const char *text, long long 
     return 0;
 }
 
+int cli_parse_int_list(const char *cmd, const char *flag, const char *text, long long lo, long long hi,
+                       long long *out, int cap, int *n)
+{
+    *n = 0;
+    for (const char *p = text;; p++) {
+        while (*p == ' ')
+            p++;
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno)
+            return cli_usage_error(cmd, "%s: item %d of \"%s\" is %s", flag, *n + 1, text,
+                                   end == p ? "empty or not an integer" : "out of range");
+        while (*end == ' ')
+            end++;
+        if (*end && *end != ',')
+            return cli_usage_error(cmd, "%s: expected comma-separated integers, got \"%s\"", flag, text);
+        if (v < lo || v > hi)
+            return cli_usage_error(cmd, "%s: %lld is out of range (%lld..%lld)", flag, v, lo, hi);
+        if (*n == cap)
+            return cli_usage_error(cmd, "%s: more than %d items in \"%s\"", flag, cap, text);
+        out[(*n)++] = v;
+        if (!*end)
+            return 0;
+        p = end;
+    }
+}
+
 int cli_parse_activations(const char *cmd, const char *text, sol_activations *out)
 {
     if (!strcmp(text, "q8"))

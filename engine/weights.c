@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kernels/formats.h"
+#include "util/quote.h"
 
 static const sol_gguf_tensor *find(const sol_gguf *g, const char *name, int required, sol_err *err, int *rc)
 {
@@ -24,10 +25,11 @@ static int check_type(const sol_gguf *g, const sol_gguf_tensor *t, const sol_bac
                       sol_err *err)
 {
     char buf[32];
+    sol_qbuf q;
     if (sol_dtype_from_ggml(t->ggml_type, type) != 0 || !sol_format_supported(*type) ||
         (caps && !sol_caps_has(caps->weight_types, *type)))
-        return sol_fail(err, SOL_ERR_RUNTIME, "%s: unsupported tensor type %s in %.*s", g->path,
-                        sol_ggml_type_name(t->ggml_type, buf, sizeof buf), (int)t->name.len, t->name.ptr);
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: unsupported tensor type %s in %s", g->path,
+                        sol_ggml_type_name(t->ggml_type, buf, sizeof buf), sol_quote(&q, t->name.ptr, t->name.len));
     return 0;
 }
 
@@ -114,8 +116,8 @@ static int bind_rope(const sol_gguf *g, const sol_model *m, sol_model_weights *w
     snprintf(key, sizeof key, "%s.rope.scaling.type", m->arch);
     if (sol_gguf_get_str(g, key, &type, NULL) == 0 && !sol_gguf_str_eq(type, "none")) {
         if (!sol_gguf_str_eq(type, "linear"))
-            return sol_fail(err, SOL_ERR_RUNTIME, "%s: RoPE scaling \"%.*s\" is not supported (linear only)",
-                            g->path, (int)(type.len > 32 ? 32 : type.len), type.ptr);
+            return sol_fail(err, SOL_ERR_RUNTIME, "%s: RoPE scaling %s is not supported (linear only)", g->path,
+                            sol_quote(&(sol_qbuf){0}, type.ptr, type.len));
         snprintf(key, sizeof key, "%s.rope.scaling.factor", m->arch);
         if ((rc = sol_gguf_get_f64(g, key, &factor, err)) > 0)
             return rc;

@@ -6,6 +6,7 @@
 
 #include "models/gguf.h"
 #include "models/models.h"
+#include "util/quote.h"
 
 typedef struct {
     const sol_gguf *g;
@@ -56,9 +57,9 @@ static int dominant_weight_type(const sol_gguf *g, sol_model *m, sol_err *err)
         sol_dtype known;
         if (sol_dtype_from_ggml(t->ggml_type, &known) != 0) {
             char buf[32];
-            return sol_fail(err, SOL_ERR_RUNTIME, "%s: unsupported tensor type %s in %.*s", g->path,
-                            sol_ggml_type_name(t->ggml_type, buf, sizeof buf), (int)(t->name.len > 64 ? 64 : t->name.len),
-                            t->name.ptr);
+            sol_qbuf q;
+            return sol_fail(err, SOL_ERR_RUNTIME, "%s: unsupported tensor type %s in %s", g->path,
+                            sol_ggml_type_name(t->ggml_type, buf, sizeof buf), sol_quote(&q, t->name.ptr, t->name.len));
         }
         if (t->n_dims >= 2 && t->name.len > 4 && memcmp(t->name.ptr, "blk.", 4) == 0 && t->ggml_type < 64)
             bytes_by_type[t->ggml_type] += (double)t->n_elems;
@@ -106,16 +107,17 @@ static int read_name_and_arch(const sol_gguf *g, const char *origin, sol_model *
     for (; i < sizeof known / sizeof known[0]; i++)
         if (sol_gguf_str_eq(s, known[i][0]))
             break;
+    sol_qbuf q;
     if (i == sizeof known / sizeof known[0])
         return sol_fail(err, SOL_ERR_RUNTIME,
-                        "%s: unknown architecture \"%.*s\" (known: llama, qwen2, gemma2, gemma3, phi3, "
-                        "deepseek2)",
-                        origin, (int)(s.len > 64 ? 64 : s.len), s.ptr);
+                        "%s: unknown architecture %s (known: llama, qwen2, gemma2, gemma3, phi3, deepseek2)", origin,
+                        sol_quote(&q, s.ptr, s.len));
     snprintf(m->arch, sizeof m->arch, "%s", known[i][1]);
     if (sol_gguf_get_str(g, "general.name", &s, NULL) == 0 && s.len > 0)
         snprintf(m->name, sizeof m->name, "%.*s", (int)(s.len > 90 ? 90 : s.len), s.ptr);
     else
         snprintf(m->name, sizeof m->name, "%.90s", origin);
+    sol_printable(m->name); /* shown in headers and summaries */
     return 0;
 }
 
@@ -173,7 +175,13 @@ static int read_gguf_model(const sol_gguf *g, sol_model *m, sol_err *err)
         return rc;
     if (m->n_heads < 1)
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: attention.head_count must be positive", g->path);
+    if (key_length == 0 && m->hidden % m->n_heads != 0) /* head_dim derived from the hidden size */
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %d attention heads do not divide the hidden size %d", g->path,
+                        m->n_heads, m->hidden);
     m->head_dim = key_length > 0 ? key_length : m->hidden / m->n_heads;
+    if (rope_dims > m->head_dim)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: rope.dimension_count %d is more than the key length %d", g->path,
+                        rope_dims, m->head_dim);
     if (m->n_experts > 0 && strcmp(m->arch, "llama") == 0) {
         snprintf(m->arch, sizeof m->arch, "mixtral");
         m->moe_ffn = m->ffn;

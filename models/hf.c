@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "models/models.h"
+#include "util/quote.h"
 
 typedef struct {
     const cJSON *root;
@@ -46,6 +47,16 @@ static int read_int(const hf_reader *r, const char *key, int required, long min,
     return 0;
 }
 
+/* Without a head_dim key it is hidden / heads: the heads must divide it. */
+static int check_head_split(const hf_reader *r, const sol_model *m)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(r->root, "head_dim");
+    if ((!item || cJSON_IsNull(item)) && m->hidden % m->n_heads != 0)
+        return sol_fail(r->err, SOL_ERR_RUNTIME, "%s: %d attention heads do not divide hidden_size %d (and no "
+                        "head_dim is given)", r->origin, m->n_heads, m->hidden);
+    return 0;
+}
+
 static int read_double(const hf_reader *r, const char *key, double def, double *out)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(r->root, key);
@@ -53,8 +64,8 @@ static int read_double(const hf_reader *r, const char *key, double def, double *
         *out = def;
         return 0;
     }
-    if (!cJSON_IsNumber(item) || !(item->valuedouble > 0))
-        return sol_fail(r->err, SOL_ERR_RUNTIME, "%s: key \"%s\" must be a positive number (found %s)",
+    if (!cJSON_IsNumber(item) || !(item->valuedouble > 0) || !isfinite(item->valuedouble))
+        return sol_fail(r->err, SOL_ERR_RUNTIME, "%s: key \"%s\" must be a positive, finite number (found %s)",
                         r->origin, key, json_type_name(item));
     *out = item->valuedouble;
     return 0;
@@ -206,6 +217,7 @@ static void read_display_name(const cJSON *root, const char *origin, sol_model *
     const cJSON *sol = cJSON_GetObjectItemCaseSensitive(root, "_sol");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(sol, "name");
     snprintf(m->name, sizeof m->name, "%s", cJSON_IsString(name) ? name->valuestring : origin);
+    sol_printable(m->name); /* shown in headers and summaries */
 }
 
 int sol_model_from_hf_json(const char *text, const char *origin, sol_model *m, sol_err *err)
@@ -244,11 +256,12 @@ int sol_model_from_hf_json(const char *text, const char *origin, sol_model *m, s
     for (; a < n_known; a++)
         if (strcmp(model_type, known_archs[a].model_type) == 0)
             break;
+    sol_qbuf q;
     if (a == n_known) {
         rc = sol_fail(err, SOL_ERR_RUNTIME,
-                      "%s: unknown architecture \"%s\" (known: llama, mistral, mixtral, qwen2, "
+                      "%s: unknown architecture %s (known: llama, mistral, mixtral, qwen2, "
                       "gemma2, gemma3, phi3, deepseek_v2, deepseek_v3)",
-                      origin, model_type);
+                      origin, sol_quote_z(&q, model_type));
         goto exit;
     }
     snprintf(m->arch, sizeof m->arch, "%s", known_archs[a].arch);
@@ -258,6 +271,7 @@ int sol_model_from_hf_json(const char *text, const char *origin, sol_model *m, s
         (rc = read_int(&r, "num_hidden_layers", 1, 1, 0, &m->n_layers)) ||
         (rc = read_int(&r, "num_attention_heads", 1, 1, 0, &m->n_heads)) ||
         (rc = read_int(&r, "num_key_value_heads", 0, 1, m->n_heads, &m->n_kv_heads)) ||
+        (rc = check_head_split(&r, m)) ||
         (rc = read_int(&r, "head_dim", 0, 1, m->hidden / m->n_heads, &m->head_dim)) ||
         (rc = read_int(&r, "intermediate_size", 1, 1, 0, &m->ffn)) ||
         (rc = read_int(&r, "vocab_size", 1, 1, 0, &m->vocab)) ||

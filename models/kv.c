@@ -139,8 +139,6 @@ static int parse_term(const term_ctx *t, const char *name_end, sol_kv_scheme *kv
         return 0;
     }
     if (IS("local")) {
-        if (kv->window)
-            return bad_term(t, "local given twice");
         n = args ? split_args(args, end, '/', part, part_end, 2) : -1;
         if (n < 1 || parse_int(part[0], part_end[0], 1, &a) ||
             (n == 2 && parse_int(part[1], part_end[1], 1, &b)))
@@ -151,8 +149,6 @@ static int parse_term(const term_ctx *t, const char *name_end, sol_kv_scheme *kv
         return 0;
     }
     if (IS("cla")) {
-        if (kv->share > 1)
-            return bad_term(t, "cla given twice");
         if (!args || parse_int(args, end, 1, &a))
             return bad_term(t, "expected cla:S (S >= 1 adjacent layers share one KV)");
         kv->share = (int)a;
@@ -160,8 +156,6 @@ static int parse_term(const term_ctx *t, const char *name_end, sol_kv_scheme *kv
     }
     if (IS("simlayer")) {
         double f;
-        if (kv->lazy_fraction > 0)
-            return bad_term(t, "simlayer given twice");
         n = args ? split_args(args, end, ',', part, part_end, 3) : -1;
         if (n < 1 || parse_double(part[0], part_end[0], &f) || !(f > 0 && f <= 1) ||
             (n >= 2 && parse_int(part[1], part_end[1], 1, &b)) ||
@@ -176,6 +170,27 @@ static int parse_term(const term_ctx *t, const char *name_end, sol_kv_scheme *kv
 #undef IS
     return bad_term(t, "unknown term (known: mha, gqa:G, mqa, mla:C,R, local:W/E, cla:S, "
                        "simlayer:F[,W[,S]])");
+}
+
+/* A term whose name (name .. name_end) an earlier term of text already
+ * had: cla:2+cla:4 would silently keep the last (and a check on the
+ * values misses cla:1+cla:1). */
+static int repeated_term(const char *text, const char *name, const char *name_end, const term_ctx *t)
+{
+    size_t len = (size_t)(name_end - name);
+    int earlier = 1;
+    for (const char *s = text; s < name; earlier++) {
+        const char *end = strchr(s, '+');
+        const char *colon = memchr(s, ':', (size_t)(end - s));
+        const char *e = colon ? colon : end;
+        if ((size_t)(e - s) == len && memcmp(s, name, len) == 0) {
+            char why[64];
+            snprintf(why, sizeof why, "given twice (repeats term %d)", earlier);
+            return bad_term(t, why);
+        }
+        s = end + 1;
+    }
+    return 0;
 }
 
 int sol_kv_parse(const char *text, const sol_kv_scheme *base, sol_kv_scheme *kv, sol_err *err)
@@ -201,7 +216,9 @@ int sol_kv_parse(const char *text, const sol_kv_scheme *base, sol_kv_scheme *kv,
         if (end == s)
             return bad_term(&t, "empty term");
         const char *colon = memchr(s, ':', (size_t)(end - s));
-        int rc = parse_term(&t, colon ? colon : end, &out, &heads_term);
+        int rc = repeated_term(text, s, colon ? colon : end, &t);
+        if (!rc)
+            rc = parse_term(&t, colon ? colon : end, &out, &heads_term);
         if (rc)
             return rc;
         if (!*end)
@@ -228,6 +245,10 @@ int sol_kv_check(const sol_kv_scheme *kv, const sol_model *m, sol_err *err)
     if (kv->heads == SOL_KV_GQA && (g > m->n_heads || m->n_heads % g != 0))
         return sol_fail(err, SOL_ERR_USAGE, "--kv: gqa:%d does not divide the model's %d query heads",
                         g, m->n_heads);
+    /* an MLA model's own rope dims are part of its key; elsewhere R of the d_h dims rotate */
+    if (kv->heads == SOL_KV_MLA && m->kv_lora_rank == 0 && kv->mla_rope > m->head_dim)
+        return sol_fail(err, SOL_ERR_USAGE, "--kv: mla:%d,%d rotates more dims than the model's head_dim %d",
+                        kv->mla_rank, kv->mla_rope, m->head_dim);
     if (kv->share > m->n_layers)
         return sol_fail(err, SOL_ERR_USAGE, "--kv: cla:%d shares more layers than the model has (%d)",
                         kv->share, m->n_layers);

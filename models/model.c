@@ -142,6 +142,9 @@ int sol_model_validate(const sol_model *m, const char *origin, sol_err *err)
                         "%s: layers, hidden size, heads, KV heads, head_dim, FFN size and vocab must "
                         "all be positive",
                         origin);
+    if (m->qk_rope_dim < 0 || m->qk_nope_dim < 0 || m->qk_rope_dim > m->head_dim)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %d RoPE dims do not fit a key of %d", origin, m->qk_rope_dim,
+                        m->head_dim);
     if (m->n_heads % m->n_kv_heads != 0)
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: %d attention heads are not a multiple of %d KV heads",
                         origin, m->n_heads, m->n_kv_heads);

@@ -132,15 +132,18 @@ static void emit_rope(builder *b, int64_t q_heads, int64_t k_heads, int64_t rope
 }
 
 /* Sum over the step's query tokens of the context each attends to: token j
- * of a sequence sees min(pos + j + 1, cap) cached tokens. */
+ * of a sequence sees min(pos + j + 1, cap) cached tokens (cap 0: no cap).
+ * Closed form, so a billion-token prompt costs no more than one: the first
+ * n tokens see pos+1 .. pos+n (below the cap), the rest see cap. */
 static double attended_tokens(int64_t pos, int64_t tokens, int64_t cap)
 {
-    double total = 0;
-    for (int64_t j = 0; j < tokens; j++) {
-        int64_t ctx = pos + j + 1;
-        total += (double)(cap && ctx > cap ? cap : ctx);
+    int64_t below = tokens;
+    if (cap) {
+        below = cap - pos;
+        below = below < 0 ? 0 : below > tokens ? tokens : below;
     }
-    return total;
+    double n = (double)below;
+    return n * (double)pos + n * (n + 1) / 2 + (double)(tokens - below) * (double)cap;
 }
 
 /* Cache append and attention over it. key/value widths are per head (for

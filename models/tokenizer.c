@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "models/tokenizer_impl.h"
+#include "util/quote.h"
 
 #define SPM_SPACE "\xe2\x96\x81" /* ▁ U+2581 */
 #define MAX_VOCAB (1 << 30)
@@ -512,8 +513,8 @@ static int read_model(loader *ld)
         t->model = SOL_TOK_SPM;
     else
         return sol_fail(ld->err, SOL_ERR_RUNTIME,
-                        "%s: key \"tokenizer.ggml.model\": tokenizer \"%.*s\" is not supported (sol reads gpt2 "
-                        "and llama)", ld->g->path, (int)(s.len > 40 ? 40 : s.len), s.ptr);
+                        "%s: key \"tokenizer.ggml.model\": tokenizer %s is not supported (sol reads gpt2 "
+                        "and llama)", ld->g->path, sol_quote(&(sol_qbuf){0}, s.ptr, s.len));
     sol_gguf_str pre = {"default", 7};
     rc = sol_gguf_get_str(ld->g, "tokenizer.ggml.pre", &pre, ld->err);
     if (rc > 0)

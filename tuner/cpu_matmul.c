@@ -16,7 +16,7 @@ int sol_matmul_problem_parse(const char *text, sol_matmul_problem *pb, sol_err *
     long long n = 0, k = 0, m = 1;
     int got = sscanf(text, "%15[a-z]:%15[a-z0-9_]:%lldx%lldx%lld", kind, type, &n, &k, &m);
     int matvec = got >= 4 && !strcmp(kind, "matvec");
-    if (got < 4 || (!matvec && strcmp(kind, "matmul")) || (matvec && got == 5))
+    if (got < 4 || (!matvec && strcmp(kind, "matmul")) || (matvec && got == 5) || (!matvec && got != 5))
         return sol_fail(err, SOL_ERR_USAGE, "--shape: expected matvec:TYPE:NxK or matmul:TYPE:NxKxM, got \"%s\"", text);
     memset(pb, 0, sizeof *pb);
     if (sol_dtype_parse(type, &pb->type) || !sol_format_supported(pb->type))

@@ -68,8 +68,8 @@ double sol_dtype_block_bytes(sol_dtype t) { return dtypes[t].block_bytes; }
 
 int sol_dtype_from_ggml(uint32_t ggml_type, sol_dtype *out)
 {
-    for (int i = 0; i < SOL_DT_COUNT; i++)
-        if (dtypes[i].ggml_type == (int)ggml_type) {
+    for (int i = 0; i < SOL_DT_COUNT; i++) /* -1 marks types GGML has no id for: never a match */
+        if (dtypes[i].ggml_type >= 0 && (uint32_t)dtypes[i].ggml_type == ggml_type) {
             *out = (sol_dtype)i;
             return 0;
         }

@@ -14,4 +14,10 @@ const char *sol_quote(sol_qbuf *q, const char *s, uint64_t len);
 /* The same for a NUL-terminated string. */
 const char *sol_quote_z(sol_qbuf *q, const char *s);
 
+/* Makes file-derived text (a model's name, a hardware entry's, a stored
+ * row's) safe to print on a terminal, in place: C0 controls, DEL, C1
+ * controls (U+0080..U+009F) and bytes that are not valid UTF-8 become '?',
+ * so no escape sequence reaches the terminal; other UTF-8 is kept. Returns s. */
+char *sol_printable(char *s);
+
 #endif

@@ -159,6 +159,18 @@ static void test_usage_errors(void **state)
     expect_error(2, "hw", "missing subcommand", NULL);
     expect_error(2, "hw show", "NAME", NULL);
     expect_error(2, "hw show nope", "nope", NULL);
+    /* values that must not be accepted (issue 18's probe): repeated KV
+     * terms, RoPE dims beyond the key, empty list items, thread counts out
+     * of range, a shape missing a dimension, a model and --shape at once */
+    expect_error(2, "analyze llama-2-7b --kv cla:1+cla:1", "term 2", "repeats term 1");
+    expect_error(2, "analyze llama-2-7b --kv gqa:8+local:64/2+local:32/2", "term 3", "repeats term 2");
+    expect_error(2, "analyze llama-2-7b --kv mla:512,200", "mla:512,200", "head_dim 128");
+    expect_error(2, "bench x.gguf -t 1,,2", "-t", "item 2");
+    expect_error(2, "bench x.gguf -t 0", "-t", "out of range");
+    expect_error(2, "tune --threads 0 --shape matvec:q8_0:64x64", "--threads", "out of range");
+    expect_error(2, "tune --threads 10000 --shape matvec:q8_0:64x64", "--threads", "out of range");
+    expect_error(2, "tune --shape matmul:q8_0:64x64", "--shape", "matmul:q8_0:64x64");
+    expect_error(2, "tune llama-2-7b --shape matvec:q8_0:64x64", "llama-2-7b", "--shape");
 }
 
 static void write_file(const char *path, const char *text)
@@ -405,6 +417,8 @@ static void test_run_errors(void **state)
     expect_error(1, args, "CUDA", NULL);
     snprintf(args, sizeof args, "tune --shape matvec:q8_0:64x64 --backend cuda");
     expect_error(1, args, "CUDA", NULL);
+    snprintf(args, sizeof args, "tokenize %s --decode 1,,2", gguf);
+    expect_error(2, args, "--decode", "item 2");
     snprintf(args, sizeof args, "run %s --hw nope -n 1", gguf);
     expect_error(2, args, "--hw", "nope");
 }
@@ -435,6 +449,37 @@ static void test_special_files(void **state)
     assert_int_equal(lstat(fifo, &st), 0);
     assert_true(S_ISFIFO(st.st_mode)); /* still the FIFO */
     unlink(fifo);
+}
+
+/* File-derived names reach the terminal printable: a config's model name
+ * and a hardware entry's name carrying escape sequences print as '?'. */
+static void test_hostile_names(void **state)
+{
+    (void)state;
+    char config[64], hw[64];
+    snprintf(config, sizeof config, "/tmp/sol-cli-esc-%d.json", getpid());
+    snprintf(hw, sizeof hw, "/tmp/sol-cli-eschw-%d.json", getpid());
+    char *tiny = slurp("tests/fixtures/configs/tiny-llama.json");
+    char *at = strstr(tiny, "tiny-llama (test shape)");
+    assert_non_null(at);
+    FILE *f = fopen(config, "w");
+    fprintf(f, "%.*s%s%s", (int)(at - tiny), tiny, "evil\\u001b[2J\\u0007name", at + strlen("tiny-llama (test shape)"));
+    fclose(f);
+    write_file(hw, "{\"name\": \"x\\u001b]0;pwn\\u0007\", \"display_name\": \"GPU\\u001b[31m\", \"kind\": \"gpu\", "
+                   "\"mem_bw_bytes_per_s\": {\"value\": 1e12, \"source\": \"datasheet\"}, "
+                   "\"mem_bytes\": {\"value\": 8e10, \"source\": \"datasheet\"}, "
+                   "\"peak_flops\": {\"fp32\": {\"value\": 1e14, \"source\": \"datasheet\"}}}");
+    result r = run("analyze %s --hw %s", config, hw);
+    if (r.status != 0)
+        fail_msg("analyze: exit %d: %s", r.status, r.err);
+    assert_null(strchr(r.out, '\x1b'));
+    assert_null(strchr(r.out, '\x07'));
+    assert_non_null(strstr(r.out, "evil?[2J?name"));
+    assert_non_null(strstr(r.out, "GPU?[31m"));
+    done(&r);
+    free(tiny);
+    unlink(config);
+    unlink(hw);
 }
 
 static void test_synth(void **state)
@@ -775,7 +820,8 @@ int main(void)
         cmocka_unit_test(test_hw_commands),      cmocka_unit_test(test_compare),
         cmocka_unit_test(test_real_gguf),        cmocka_unit_test(test_run_json),
         cmocka_unit_test(test_run_errors),
-        cmocka_unit_test(test_special_files),       cmocka_unit_test(test_synth),
+        cmocka_unit_test(test_special_files),
+        cmocka_unit_test(test_hostile_names),       cmocka_unit_test(test_synth),
         cmocka_unit_test(test_tokenize),         cmocka_unit_test(test_corrupt_gguf),
         cmocka_unit_test(test_probe_and_measured), cmocka_unit_test(test_bench_formats),
         cmocka_unit_test(test_db_commands),      cmocka_unit_test(test_tune_resume_and_key),

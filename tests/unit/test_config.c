@@ -119,15 +119,23 @@ static void test_model_lookup(void **state)
 }
 
 /* A GGUF with llama metadata and the tensor table of a 2-layer model. */
+/* Metadata a test changes to make the tiny file wrong (0: as written). */
+static struct {
+    uint32_t heads, rope_dims;
+    const char *name;
+} tiny_tweak;
+
 static void write_tiny_gguf(const char *path, int with_output)
 {
     sol_gguf_writer *w = sol_gguf_writer_new();
     sol_gguf_set_str(w, "general.architecture", "llama");
-    sol_gguf_set_str(w, "general.name", "tiny");
+    sol_gguf_set_str(w, "general.name", tiny_tweak.name ? tiny_tweak.name : "tiny");
     sol_gguf_set_u32(w, "llama.block_count", 2);
     sol_gguf_set_u32(w, "llama.embedding_length", 64);
     sol_gguf_set_u32(w, "llama.feed_forward_length", 128);
-    sol_gguf_set_u32(w, "llama.attention.head_count", 4);
+    sol_gguf_set_u32(w, "llama.attention.head_count", tiny_tweak.heads ? tiny_tweak.heads : 4);
+    if (tiny_tweak.rope_dims)
+        sol_gguf_set_u32(w, "llama.rope.dimension_count", tiny_tweak.rope_dims);
     sol_gguf_set_u32(w, "llama.attention.head_count_kv", 2);
     sol_gguf_set_u32(w, "llama.context_length", 256);
     sol_gguf_set_f32(w, "llama.rope.freq_base", 10000.0f);
@@ -195,6 +203,26 @@ static void test_gguf_metadata(void **state)
     fclose(f);
     assert_int_equal(sol_model_load(path, &m, &err), SOL_ERR_RUNTIME);
     assert_non_null(strstr(err.msg, path));
+
+    /* heads that do not divide the hidden size (no key_length), RoPE dims
+     * beyond the key: refused by name, never negative dimensions */
+    tiny_tweak.heads = 6;
+    write_tiny_gguf(path, 0);
+    assert_int_equal(sol_model_load(path, &m, &err), SOL_ERR_RUNTIME);
+    assert_non_null(strstr(err.msg, "6 attention heads do not divide the hidden size 64"));
+    tiny_tweak.heads = 0;
+    tiny_tweak.rope_dims = 40;
+    write_tiny_gguf(path, 0);
+    assert_int_equal(sol_model_load(path, &m, &err), SOL_ERR_RUNTIME);
+    assert_non_null(strstr(err.msg, "rope.dimension_count 40 is more than the key length 16"));
+    tiny_tweak.rope_dims = 0;
+
+    /* a name with escape sequences reaches headers and summaries printable */
+    tiny_tweak.name = "a\x1b[2Jb\x07" "c\xc2\x9b" "d\xff" "\xe4\xb8\xad";
+    write_tiny_gguf(path, 0);
+    assert_int_equal(sol_model_load(path, &m, &err), 0);
+    assert_string_equal(m.name, "a?[2Jb?c??d?\xe4\xb8\xad"); /* ESC, BEL, C1 CSI, a stray byte; 中 kept */
+    tiny_tweak.name = NULL;
     unlink(path);
 }
 

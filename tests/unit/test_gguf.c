@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "models/gguf.h"
+#include "util/dtype.h"
 
 #define GGML_F32 0u
 #define GGML_F16 1u
@@ -875,6 +876,38 @@ static void test_unknown_tensor_type(void **state)
     free(b.p);
 }
 
+/* Type 0xFFFFFFFF is no GGML type: it once matched the -1 that marks sol's
+ * types without a GGML id and read as fp8. */
+static void test_type_all_ones(void **state)
+{
+    (void)state;
+    sol_dtype t = SOL_DT_F32;
+    assert_int_equal(sol_dtype_from_ggml(0xFFFFFFFFu, &t), -1);
+    assert_int_equal(sol_dtype_from_ggml(0x80000000u, &t), -1);
+    assert_int_equal(t, SOL_DT_F32); /* untouched */
+    for (int d = 0; d < SOL_DT_COUNT; d++) { /* every GGML id maps back to its type */
+        int id = sol_dtype_to_ggml((sol_dtype)d);
+        if (id >= 0) {
+            assert_int_equal(sol_dtype_from_ggml((uint32_t)id, &t), 0);
+            assert_int_equal(t, d);
+        }
+    }
+    bytes b = {0};
+    sol_gguf g;
+    sol_err err = {0};
+    const uint64_t dims[2] = {256, 4};
+    b_header(&b, 3, 1, 0);
+    b_tensor(&b, "odd.weight", 2, dims, 0xFFFFFFFFu, 0);
+    b_pad(&b, 32);
+    if (open_raw(b.p, b.n, "odd.gguf", &g, &err) == SOL_OK) { /* unknown types open, with no data */
+        const sol_gguf_tensor *tt = sol_gguf_find_tensor(&g, "odd.weight");
+        assert_non_null(tt);
+        assert_int_equal(tt->n_bytes, 0);
+        sol_gguf_close(&g);
+    }
+    free(b.p);
+}
+
 /* ---- getters ---------------------------------------------------------- */
 
 static void test_getter_errors(void **state)
@@ -1163,6 +1196,7 @@ int main(void)
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_empty_file_and_directory),
         cmocka_unit_test(test_unknown_tensor_type),
+        cmocka_unit_test(test_type_all_ones),
         cmocka_unit_test(test_getter_errors),
         cmocka_unit_test(test_arr_str_access_orders),
         cmocka_unit_test(test_writer_replaces_key),

@@ -92,6 +92,38 @@ static void test_prefill_is_one_matmul(void **state)
     destroy(plan);
 }
 
+/* A windowed (all-local) layer stack, steps straddling the window: the
+ * attended pairs equal the token-by-token sum, and a billion-token prompt
+ * plans at once (closed form). */
+static void test_attended_tokens_windowed(void **state)
+{
+    (void)state;
+    sol_model m = load_preset("llama-2-7b");
+    const int64_t window = 100;
+    const struct {
+        int tokens;
+        int64_t pos;
+    } steps[] = {{1, 0}, {1, 99}, {1, 500}, {64, 60}, {300, 0}, {7, 95}, {130, 250}};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        sol_plan *plan = build(&m, "mha+local:100/1", 1, steps[i].tokens, steps[i].pos, 1);
+        double attended = 0;
+        for (int64_t j = 0; j < steps[i].tokens; j++) {
+            int64_t ctx = steps[i].pos + j + 1;
+            attended += (double)(ctx > window ? window : ctx);
+        }
+        double expect = 32 * (2.0 * 32 * (128 + 128) * attended + 5.0 * 32 * attended);
+        if (sum_field(plan, offsetof(sol_op, flops), SOL_OP_ATTENTION) != expect)
+            fail_msg("%d tokens at %lld: %.17g flops, token by token %.17g", steps[i].tokens,
+                     (long long)steps[i].pos, sum_field(plan, offsetof(sol_op, flops), SOL_OP_ATTENTION), expect);
+        destroy(plan);
+    }
+    sol_plan *huge = build(&m, NULL, 1, 1000000000, 0, 1);
+    double n = 1e9, want = 32 * (2.0 * 32 * 256 + 5.0 * 32) * (n * (n + 1) / 2);
+    double got = sum_field(huge, offsetof(sol_op, flops), SOL_OP_ATTENTION);
+    destroy(huge);
+    assert_true(fabs(got - want) <= 1e-15 * want * 32); /* the same sum, another order of rounding */
+}
+
 static void test_moe_expected_experts(void **state)
 {
     (void)state;
@@ -196,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_decode_reads_every_weight_once),
         cmocka_unit_test(test_decode_reads_the_cache),
         cmocka_unit_test(test_prefill_is_one_matmul),
+        cmocka_unit_test(test_attended_tokens_windowed),
         cmocka_unit_test(test_moe_expected_experts),
         cmocka_unit_test(test_tensor_parallel),
         cmocka_unit_test(test_mla_absorbed),
