@@ -459,7 +459,12 @@ int cmd_bench(int argc, char **argv)
         return cli_fail("bench", &err);
     if (o.n_threads == 0)
         o.threads[o.n_threads++] = 0; /* physical cores */
-    if (o.store && (rc = sol_db_open(NULL, &db, &err))) {
+    if (o.store && ((rc = sol_db_open(NULL, &db, &err)) ||
+                    (sol_db_readonly(db) &&
+                     (rc = sol_fail(&err, SOL_ERR_RUNTIME,
+                                    "%s is read-only: the results could not be stored, so nothing was measured (make "
+                                    "it writable, or --no-store)",
+                                    sol_db_name(db)))))) {
         sol_db_close(db);
         return cli_fail("bench", &err);
     }

@@ -162,6 +162,35 @@ static double eval_and_store(void *user, const sol_tune_config *c)
     return time_s;
 }
 
+typedef struct {
+    const sol_trial_row *key;
+    shape_result *out;
+    int found;
+} best_lookup;
+
+static int match_best(void *user, const sol_best_row *row)
+{
+    best_lookup *l = user;
+    const sol_trial_row *k = l->key;
+    if (row->device_id != k->device_id || strcmp(row->kernel, k->kernel) || strcmp(row->source_hash, k->source_hash) ||
+        strcmp(row->shape, k->shape) || strcmp(row->dtype, k->dtype))
+        return 0;
+    l->out->best_s = row->median_s;
+    l->out->default_s = row->default_s;
+    snprintf(l->out->best_params, sizeof l->out->best_params, "%s", row->params_json);
+    l->found = 1;
+    return 1;
+}
+
+/* The stored winner of key's shape into out: 0, -1 when there is none, or
+ * an error. */
+static int stored_best(sol_db *db, const sol_trial_row *key, shape_result *out, sol_err *err)
+{
+    best_lookup l = {key, out, 0};
+    int rc = sol_db_bests(db, match_best, &l, err);
+    return rc > 0 ? rc : l.found ? 0 : -1;
+}
+
 /* The winner and the default measured again, alternately, CONFIRM_ROUNDS
  * times each: the search measured them minutes apart, and this machine's
  * memory bandwidth moves between such moments. The medians of the rounds
@@ -190,9 +219,7 @@ static int tune_shape(sol_backend *be, sol_db *db, sol_db *landscape, int64_t de
     sol_tune_space space;
     sol_cpu_matmul_space(pb, &space);
     sol_matmul_bench bench;
-    int rc = sol_matmul_bench_init(&bench, be, pb, &space, seed, llc, reps, err);
-    if (rc)
-        return rc;
+    int rc = 0, bench_ready = 0;
     tune_ctx t = {.bench = &bench, .db = db, .force = force, .replay = landscape != NULL, .label = out->shape,
                   .err = err};
     t.key.device_id = device;
@@ -207,7 +234,6 @@ static int tune_shape(sol_backend *be, sol_db *db, sol_db *landscape, int64_t de
     if (!t.seen || !t.counted) {
         free(t.seen);
         free(t.counted);
-        sol_matmul_bench_free(&bench);
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
     }
     for (int64_t i = 0; i < size; i++)
@@ -216,12 +242,27 @@ static int tune_shape(sol_backend *be, sol_db *db, sol_db *landscape, int64_t de
     if (landscape ? (rc = sol_db_trials(landscape, collect_trial, &resume, err)) != 0
                   : !force && (rc = sol_db_trials(db, collect_trial, &resume, err)) != 0)
         goto exit;
-    int valid = 0;
+    int valid = 0, stored = 0;
     for (int64_t i = 0; i < size; i++) {
         sol_tune_config c;
         sol_space_decode(&space, i, &c);
-        valid += sol_space_valid(&space, &c);
+        int ok = sol_space_valid(&space, &c);
+        valid += ok;
+        stored += ok && !isnan(t.seen[i]);
     }
+    /* a resume with nothing left: the stored winner, at once */
+    if (!force && !landscape && stored == valid && (rc = stored_best(db, &t.key, out, err)) <= 0) {
+        if (rc == 0) {
+            fprintf(stderr, "  %-30s all %d configurations are measured; the stored winner stands (--force measures "
+                            "again)\n", out->shape, valid);
+            out->pb = pb;
+        }
+        goto exit;
+    }
+    rc = 0;
+    if ((rc = sol_matmul_bench_init(&bench, be, pb, &space, seed, llc, reps, err)))
+        goto exit;
+    bench_ready = 1;
     t.total = budget > 0 && budget < valid ? budget : valid;
     /* the default first: the speed-up is measured against it */
     t.default_s = eval_and_store(&t, &space.default_config);
@@ -263,7 +304,8 @@ static int tune_shape(sol_backend *be, sol_db *db, sol_db *landscape, int64_t de
 exit:
     free(t.seen);
     free(t.counted);
-    sol_matmul_bench_free(&bench);
+    if (bench_ready)
+        sol_matmul_bench_free(&bench);
     return rc;
 }
 
@@ -406,7 +448,12 @@ int cmd_tune(int argc, char **argv)
         return SOL_ERR_RUNTIME;
     sol_hw_detect_cpu(&hw, &err);
     cli_cpu_device(&hw, &dev);
-    if ((rc = sol_db_open(NULL, &db, &err)) || (rc = sol_db_device(db, &dev, &device, &err)) ||
+    if ((rc = sol_db_open(NULL, &db, &err)) ||
+        (!landscape_path && sol_db_readonly(db) &&
+         (rc = sol_fail(&err, SOL_ERR_RUNTIME,
+                        "%s is read-only: trials could not be stored, so nothing was measured (make it writable)",
+                        sol_db_name(db)))) ||
+        (rc = sol_db_device(db, &dev, &device, &err)) ||
         (landscape_path && (rc = sol_db_open(landscape_path, &landscape, &err))) ||
         (backend.threads = (int)threads, rc = cli_backend_open(&backend, &be, &err)))
         goto exit;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "util/embedded.h"
+#include "util/quote.h"
 
 /* db/migrations/NNN-*.sql in order, compiled in by tools/embed.c: entry i
  * takes the schema from version i to i + 1 and ends by setting user_version. */
@@ -27,9 +28,14 @@ struct sol_db {
     sqlite3 *conn;
     int readonly; /* the file is not writable: reads work, writes are refused */
     char path[PATH_MAX];
+    char shown[200]; /* the path as messages show it (a long one elided) */
+    const char *name; /* shown, or path when it is short */
 };
 
 int sol_db_schema_version(void) { return sol_embedded_count(sol_db_migrations); }
+
+int sol_db_readonly(const sol_db *db) { return db->readonly; }
+const char *sol_db_name(const sol_db *db) { return db->name; }
 
 const char *sol_db_path(char *buf, int cap)
 {
@@ -84,12 +90,12 @@ static int fail_sqlite_in(const sol_db *db, const char *file, sol_err *err, cons
 
 static int fail_sqlite(const sol_db *db, sol_err *err, const char *what)
 {
-    return fail_sqlite_in(db, db->path, err, what);
+    return fail_sqlite_in(db, db->name, err, what);
 }
 
 static int fail_readonly(const sol_db *db, sol_err *err, const char *what)
 {
-    return sol_fail(err, SOL_ERR_RUNTIME, "%s: %s: the file is read-only (opened for reading only)", db->path,
+    return sol_fail(err, SOL_ERR_RUNTIME, "%s: %s: the file is read-only (opened for reading only)", db->name,
                     what);
 }
 
@@ -118,7 +124,7 @@ static int step_done(sol_db *db, sqlite3_stmt *st, const char *what, sol_err *er
     int has_row;
     int rc = step(db, st, &has_row, what, err);
     if (!rc && has_row)
-        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s: %s: unexpected result row", db->path, what);
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s: %s: unexpected result row", db->name, what);
     return rc;
 }
 
@@ -200,7 +206,7 @@ static int bind_check(sol_db *db, const binder *b, const char *what, sol_err *er
     if (b->rc != SQLITE_OK)
         return fail_sqlite(db, err, what);
     if (b->index != sqlite3_bind_parameter_count(b->st))
-        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %s: bound %d of %d parameters (a bug in db.c)", db->path, what,
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %s: bound %d of %d parameters (a bug in db.c)", db->name, what,
                         b->index, sqlite3_bind_parameter_count(b->st));
     return SOL_OK;
 }
@@ -237,15 +243,19 @@ static int make_parent_dirs(const char *path, sol_err *err)
             continue;
         char c = *p;
         *p = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            return sol_fail(err, SOL_ERR_RUNTIME, "%s: cannot create directory %s: %s", path, dir, strerror(errno));
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            char shown[200];
+            return sol_fail(err, SOL_ERR_RUNTIME, "cannot create directory %s: %s", sol_elide(dir, shown, sizeof shown),
+                            strerror(errno));
+        }
         *p = c;
         if (!c)
             break;
     }
     struct stat st;
+    char shown[200];
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %s is not a directory", path, dir);
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s is not a directory", sol_elide(dir, shown, sizeof shown));
     return SOL_OK;
 }
 
@@ -329,17 +339,17 @@ static int check_version(sol_db *db, const schema_sql *s, const char *file, int6
 static int set_wal(sol_db *db, sol_err *err)
 {
     char mode[32];
-    int rc = query_text(db, db->path, "PRAGMA journal_mode", mode, sizeof mode, "reading the journal mode", err);
+    int rc = query_text(db, db->name, "PRAGMA journal_mode", mode, sizeof mode, "reading the journal mode", err);
     if (rc || !strcmp(mode, "wal"))
         return rc;
     for (int waited_ms = 0;; waited_ms += 10) {
-        rc = query_text(db, db->path, "PRAGMA journal_mode = WAL", mode, sizeof mode, "switching to WAL mode", err);
+        rc = query_text(db, db->name, "PRAGMA journal_mode = WAL", mode, sizeof mode, "switching to WAL mode", err);
         if (!rc || (sqlite3_errcode(db->conn) & 0xff) != SQLITE_BUSY || waited_ms >= SOL_DB_BUSY_TIMEOUT_MS)
             break;
         sqlite3_sleep(10);
     }
     if (!rc && strcmp(mode, "wal"))
-        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s: switching to WAL mode: the journal mode stayed \"%s\"", db->path,
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s: switching to WAL mode: the journal mode stayed \"%s\"", db->name,
                       mode);
     return rc;
 }
@@ -356,11 +366,11 @@ static int migrate(sol_db *db, sol_err *err)
     if (rc)
         goto exit;
     in_tx = 1;
-    if ((rc = query_int(db, db->path, "PRAGMA user_version", &version, "reading the schema version", err)))
+    if ((rc = query_int(db, db->name, "PRAGMA user_version", &version, "reading the schema version", err)))
         goto exit;
     if (version < 0 || version > current) { /* changed since check_file read it */
         rc = sol_fail(err, SOL_ERR_RUNTIME, "%s: schema version %lld changed under this sol; nothing was migrated",
-                      db->path, (long long)version);
+                      db->name, (long long)version);
         goto exit;
     }
     for (int v = (int)version; v < current; v++) {
@@ -373,11 +383,11 @@ static int migrate(sol_db *db, sol_err *err)
         if ((rc = exec_sql(db, sol_db_migrations[v].text, what, err)))
             goto exit;
     }
-    if ((rc = query_int(db, db->path, "PRAGMA user_version", &version, "reading the schema version", err)))
+    if ((rc = query_int(db, db->name, "PRAGMA user_version", &version, "reading the schema version", err)))
         goto exit;
     if (version != current) {
         rc = sol_fail(err, SOL_ERR_RUNTIME, "%s: migrations ended at version %lld, not %d (a bug in db/migrations/)",
-                      db->path, (long long)version, current);
+                      db->name, (long long)version, current);
         goto exit;
     }
     if ((rc = exec_sql(db, "COMMIT", "committing the migration", err)))
@@ -400,17 +410,17 @@ static int check_file(sol_db *db, int64_t *version, sol_err *err)
     if (rc)
         goto exit;
     in_tx = 1;
-    if ((rc = read_header(db, &main_schema, db->path, version, &app_id, err))) {
+    if ((rc = read_header(db, &main_schema, db->name, version, &app_id, err))) {
         int code = sqlite3_errcode(db->conn) & 0xff;
         if (db->readonly && (code == SQLITE_READONLY || code == SQLITE_CANTOPEN))
             rc = sol_fail(err, SOL_ERR_RUNTIME,
                           "%s is read-only and in WAL mode: SQLite must create %s-shm beside it to read it, and "
                           "cannot (%s); make the file or its directory writable",
-                          db->path, db->path, sqlite3_errmsg(db->conn));
+                          db->name, db->name, sqlite3_errmsg(db->conn));
         goto exit;
     }
-    if ((rc = check_version(db, &main_schema, db->path, *version, app_id, err)) ||
-        (rc = check_integrity(db, &main_schema, db->path, err)) ||
+    if ((rc = check_version(db, &main_schema, db->name, *version, app_id, err)) ||
+        (rc = check_integrity(db, &main_schema, db->name, err)) ||
         (rc = exec_sql(db, "COMMIT", "finishing the checks", err)))
         goto exit;
     in_tx = 0;
@@ -440,19 +450,25 @@ int sol_db_open(const char *path, sol_db **out, sol_err *err)
         goto exit;
     }
     memcpy(db->path, path, strlen(path) + 1);
+    db->name = sol_elide(db->path, db->shown, sizeof db->shown);
 
     struct stat st;
     int exists = stat(path, &st) == 0;
     if (!exists && errno != ENOENT) {
-        rc = sol_fail(err, SOL_ERR_RUNTIME, "cannot open %s: %s", path, strerror(errno));
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "cannot open %s: %s", db->name, strerror(errno));
         goto exit;
     }
     if (exists && !S_ISREG(st.st_mode)) {
-        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s is not a regular file", path);
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s is not a regular file", db->name);
         goto exit;
     }
     if (exists && access(path, R_OK) != 0) {
-        rc = sol_fail(err, SOL_ERR_RUNTIME, "cannot read %s: %s", path, strerror(errno));
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "cannot read %s: %s", db->name, strerror(errno));
+        goto exit;
+    }
+    if (strlen(path) >= 512) { /* SQLITE_MAX_PATHNAME: sqlite would say only "unable to open" */
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s: SQLite opens paths of at most 511 bytes, this one has %zu; set SOL_DB "
+                      "to a shorter path", db->name, strlen(path));
         goto exit;
     }
     if (!exists && (rc = make_parent_dirs(path, err)))
@@ -462,7 +478,7 @@ int sol_db_open(const char *path, sol_db **out, sol_err *err)
     int flags = (db->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_URI;
     if (sqlite3_open_v2(path, &db->conn, flags, NULL) != SQLITE_OK) {
         rc = db->conn ? fail_sqlite(db, err, "opening")
-                      : sol_fail(err, SOL_ERR_RUNTIME, "%s: opening: out of memory", path);
+                      : sol_fail(err, SOL_ERR_RUNTIME, "%s: opening: out of memory", db->name);
         goto exit;
     }
     if (sqlite3_busy_timeout(db->conn, SOL_DB_BUSY_TIMEOUT_MS) != SQLITE_OK) {
@@ -543,7 +559,7 @@ int sol_db_device(sol_db *db, const sol_device_info *dev, int64_t *id, sol_err *
         goto exit;
     if (!has_row) {
         rc = db->readonly ? fail_readonly(db, err, "recording a new device")
-                          : sol_fail(err, SOL_ERR_RUNTIME, "%s: %s: no id came back", db->path, what);
+                          : sol_fail(err, SOL_ERR_RUNTIME, "%s: %s: no id came back", db->name, what);
         goto exit;
     }
     *id = sqlite3_column_int64(st, 0);
@@ -877,7 +893,7 @@ int sol_db_export(sol_db *db, const char *path, sol_err *err)
         goto exit;
     }
     if (!(backup = sqlite3_backup_init(dest, "main", db->conn, "main"))) {
-        rc = sol_fail(err, SOL_ERR_RUNTIME, "exporting %s to %s: %s", db->path, path, sqlite3_errmsg(dest));
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "exporting %s to %s: %s", db->name, path, sqlite3_errmsg(dest));
         goto exit;
     }
     /* All pages in one step: one read transaction, one consistent snapshot. */
@@ -885,7 +901,7 @@ int sol_db_export(sol_db *db, const char *path, sol_err *err)
     int finish_rc = sqlite3_backup_finish(backup);
     backup = NULL;
     if (step_rc != SQLITE_DONE || finish_rc != SQLITE_OK) {
-        rc = sol_fail(err, SOL_ERR_RUNTIME, "exporting %s to %s: %s", db->path, path,
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "exporting %s to %s: %s", db->name, path,
                       sqlite3_errstr(step_rc != SQLITE_DONE ? step_rc : finish_rc));
         goto exit;
     }
@@ -1006,6 +1022,29 @@ static const char *const import_bests_sql =
     "  params_json = excluded.params_json, median_s = excluded.median_s, default_s = excluded.default_s, "
     "  time = excluded.time WHERE excluded.time > best.time";
 
+/* Every table the source's schema version promises is there: a file that
+ * lost one fails here, named, not midway with the target's name. */
+static int check_import_tables(sol_db *db, const char *path, int64_t version, sol_err *err)
+{
+    static const char *const tables[] = {"device", "probe", "run", "trial", "best"}; /* v1: 3, v2: 5 */
+    int n = version >= 2 ? 5 : 3;
+    for (int i = 0; i < n; i++) {
+        char sql[160];
+        int64_t found = 0;
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM sol_import.sqlite_master WHERE type = 'table' AND name = '%s'", tables[i]);
+        int rc = query_int(db, path, sql, &found, "reading its tables", err);
+        if (rc)
+            return rc;
+        if (!found)
+            return sol_fail(err, SOL_ERR_RUNTIME,
+                            "%s: schema version %lld but no table \"%s\": not a complete sol database (nothing "
+                            "imported)",
+                            path, (long long)version, tables[i]);
+    }
+    return 0;
+}
+
 int sol_db_import(sol_db *db, const char *path, int *rows_added, sol_err *err)
 {
     char uri[PATH_MAX * 3 + 16];
@@ -1057,6 +1096,8 @@ int sol_db_import(sol_db *db, const char *path, int *rows_added, sol_err *err)
         rc = sol_fail(err, SOL_ERR_RUNTIME, "%s is empty, not a sol database", path);
         goto exit;
     }
+    if ((rc = check_import_tables(db, path, version, err)))
+        goto exit;
 
     if ((rc = exec_sql(db, "BEGIN IMMEDIATE", "starting the import", err)))
         goto exit;

@@ -21,6 +21,11 @@ const char *sol_db_path(char *buf, int cap);
  * writes fail naming the file (an older one cannot be migrated: refused). */
 int sol_db_open(const char *path, sol_db **out, sol_err *err);
 void sol_db_close(sol_db *db);
+/* 1 when the file could be opened for reading only (writes will fail):
+ * commands that measure check this before measuring anything. */
+int sol_db_readonly(const sol_db *db);
+/* The path as messages show it (a long one with its middle elided). */
+const char *sol_db_name(const sol_db *db);
 int sol_db_schema_version(void); /* the version this sol writes */
 
 typedef struct sol_device_info {

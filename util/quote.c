@@ -68,3 +68,16 @@ char *sol_printable(char *s)
     }
     return s;
 }
+
+const char *sol_elide(const char *s, char *buf, size_t cap)
+{
+    size_t n = strlen(s);
+    if (n < cap || cap < 16)
+        return s;
+    size_t keep = cap - 4, head = keep / 3, tail = keep - head; /* the file name is at the end */
+    memcpy(buf, s, head);
+    memcpy(buf + head, "...", 3);
+    memcpy(buf + head + 3, s + n - tail, tail);
+    buf[cap - 1] = '\0';
+    return buf;
+}

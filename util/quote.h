@@ -2,6 +2,7 @@
 #ifndef SOL_UTIL_QUOTE_H
 #define SOL_UTIL_QUOTE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct sol_qbuf {
@@ -13,6 +14,11 @@ typedef struct sol_qbuf {
 const char *sol_quote(sol_qbuf *q, const char *s, uint64_t len);
 /* The same for a NUL-terminated string. */
 const char *sol_quote_z(sol_qbuf *q, const char *s);
+
+/* s itself when it is shorter than cap bytes, else its head and tail joined
+ * by "..." in buf: a very long path leaves room for the reason in a
+ * one-line message. */
+const char *sol_elide(const char *s, char *buf, size_t cap);
 
 /* Makes file-derived text (a model's name, a hardware entry's, a stored
  * row's) safe to print on a terminal, in place: C0 controls, DEL, C1

@@ -36,20 +36,18 @@ static char *slurp(const char *path)
     return buf;
 }
 
-/* Runs `$SOL_BIN args` through the shell; args are trusted test strings. */
-static result run(const char *fmt, ...)
+/* Runs `prefix $SOL_BIN args` through the shell (prefix: "" or a command
+ * such as setpriv that runs it); args are trusted test strings. */
+static result run_with(const char *prefix, const char *fmt, va_list ap)
 {
     char args[2048], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
     const char *bin = getenv("SOL_BIN");
     if (!bin)
         fail_msg("SOL_BIN is not set");
     /* a limit, so that a hang fails a test (exit 124) instead of stalling CI */
-    snprintf(cmd, sizeof cmd, "timeout 300 %s %s >/tmp/sol-cli-%d.out 2>/tmp/sol-cli-%d.err", bin, args, getpid(),
-             getpid());
+    snprintf(cmd, sizeof cmd, "timeout 300 %s %s %s >/tmp/sol-cli-%d.out 2>/tmp/sol-cli-%d.err", prefix, bin, args,
+             getpid(), getpid());
     int status = system(cmd);
     result r = {.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128};
     char path[64];
@@ -59,6 +57,26 @@ static result run(const char *fmt, ...)
     snprintf(path, sizeof path, "/tmp/sol-cli-%d.err", getpid());
     r.err = slurp(path);
     unlink(path);
+    return r;
+}
+
+static result run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static result run(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    result r = run_with("", fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+static result run_as(const char *prefix, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static result run_as(const char *prefix, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    result r = run_with(prefix, fmt, ap);
+    va_end(ap);
     return r;
 }
 
@@ -134,7 +152,7 @@ static void test_help_and_version(void **state)
 static void test_usage_errors(void **state)
 {
     (void)state;
-    result r = run("");
+    result r = run("%s", "");
     assert_int_equal(r.status, 2);
     done(&r);
     expect_error(2, "frobnicate", "unknown command", "frobnicate");
@@ -739,6 +757,53 @@ static void test_db_commands(void **state)
     expect_error(2, "db runs --format xml", "--format", NULL);
 }
 
+/* A database that cannot be written: bench and tune say so before
+ * measuring anything (they used to measure everything first). root may
+ * write any file, so as root the commands run as nobody. */
+static void test_readonly_db(void **state)
+{
+    (void)state;
+    char dir[64], db[96], model[96], prefix[96] = "";
+    snprintf(dir, sizeof dir, "/tmp/sol-cli-ro-%d", getpid());
+    snprintf(db, sizeof db, "%s/sol.db", dir);
+    snprintf(model, sizeof model, "%s/tiny.gguf", dir);
+    assert_int_equal(mkdir(dir, 0777), 0);
+    assert_int_equal(chmod(dir, 0777), 0); /* WAL's -shm beside it must be creatable */
+    result r = run("synth tests/fixtures/configs/tiny-llama.json -o %s", model);
+    assert_int_equal(r.status, 0);
+    done(&r);
+    const char *saved = getenv("SOL_DB");
+    char old_db[512];
+    snprintf(old_db, sizeof old_db, "%s", saved ? saved : "");
+    setenv("SOL_DB", db, 1);
+    r = run("tune --shape matvec:q8_0:64x64 --budget 1");
+    assert_int_equal(r.status, 0);
+    done(&r);
+    assert_int_equal(chmod(db, 0444), 0);
+    if (geteuid() == 0)
+        snprintf(prefix, sizeof prefix, "setpriv --reuid=65534 --regid=65534 --clear-groups");
+    r = run_as(prefix, "bench %s -p 8 -n 4 -r 1", model);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "read-only"));
+    assert_null(strstr(r.err, "rep 1/1")); /* nothing measured */
+    done(&r);
+    r = run_as(prefix, "tune --shape matvec:q8_0:64x64");
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "read-only"));
+    assert_null(strstr(r.err, " best ")); /* no progress line: nothing measured */
+    done(&r);
+    r = run_as(prefix, "bench %s -p 8 -n 0 -r 1 --no-store", model); /* --no-store still runs */
+    assert_int_equal(r.status, 0);
+    done(&r);
+    if (old_db[0])
+        setenv("SOL_DB", old_db, 1);
+    else
+        unsetenv("SOL_DB");
+    char cleanup[160];
+    snprintf(cleanup, sizeof cleanup, "rm -rf %s", dir);
+    assert_int_equal(system(cleanup), 0);
+}
+
 /* ---- tuner ---------------------------------------------------------------- */
 
 static int count_trials(const char *shape)
@@ -821,7 +886,8 @@ int main(void)
         cmocka_unit_test(test_real_gguf),        cmocka_unit_test(test_run_json),
         cmocka_unit_test(test_run_errors),
         cmocka_unit_test(test_special_files),
-        cmocka_unit_test(test_hostile_names),       cmocka_unit_test(test_synth),
+        cmocka_unit_test(test_hostile_names),
+        cmocka_unit_test(test_readonly_db),       cmocka_unit_test(test_synth),
         cmocka_unit_test(test_tokenize),         cmocka_unit_test(test_corrupt_gguf),
         cmocka_unit_test(test_probe_and_measured), cmocka_unit_test(test_bench_formats),
         cmocka_unit_test(test_db_commands),      cmocka_unit_test(test_tune_resume_and_key),

@@ -925,6 +925,17 @@ static void test_import_refusals(void **state)
     assert_contains(err.msg, "999");
     assert_same_bytes(&before, other);
     free(before.data);
+    unlink(other);
+
+    /* a sol file that lost a table: the source is named, nothing imported */
+    sol_db_close(open_ok(other));
+    raw_exec(other, "DROP TABLE trial");
+    assert_int_equal(sol_db_import(db, other, &added, &err), SOL_ERR_RUNTIME);
+    assert_contains(err.msg, other);
+    assert_contains(err.msg, "no table \"trial\"");
+    if (strstr(err.msg, path))
+        fail_msg("the message names the target: %s", err.msg);
+    unlink(other);
 
     /* The failed imports left this database usable and empty. */
     run_list *l = runs_of(db);
@@ -934,6 +945,35 @@ static void test_import_refusals(void **state)
     sol_run_row r = make_run(dev, "m", "tg128", 1);
     run_add_ok(db, &r);
     sol_db_close(db);
+}
+
+/* A path too long for a message keeps the reason: its middle is elided
+ * (and past SQLite's 511 bytes the reason is that limit). */
+static void test_long_path_keeps_reason(void **state)
+{
+    char dir[256], path[1200];
+    tmp_path(state, "", dir, sizeof dir);
+    int n = snprintf(path, sizeof path, "%s", dir);
+    for (int i = 0; i < 4; i++) { /* four folders of 200 characters, the last a file */
+        n += snprintf(path + n, sizeof path - (size_t)n, "/");
+        for (int j = 0; j < 200; j++)
+            path[n++] = (char)('a' + i);
+        path[n] = '\0';
+        if (i < 3)
+            assert_int_equal(mkdir(path, 0755), 0);
+    }
+    write_file(path, "not a database, long enough to be read as one: 0123456789abcdef\n", 65);
+    sol_db *db = NULL;
+    sol_err err = {0};
+    assert_int_equal(sol_db_open(path, &db, &err), SOL_ERR_RUNTIME);
+    assert_contains(err.msg, "...");
+    assert_contains(err.msg, "at most 511 bytes");
+    assert_contains(err.msg, "set SOL_DB to a shorter path");
+    unlink(path);
+    for (int i = 2; i >= 0; i--) {
+        *strrchr(path, '/') = '\0';
+        rmdir(path);
+    }
 }
 
 /* ---- keys -------------------------------------------------------------------- */
@@ -1033,6 +1073,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_v1_fixture, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migration_is_atomic, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_negative_version_refused, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_long_path_keeps_reason, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_newer_version_refused, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_text_file_refused, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_file_refused, tmp_setup, tmp_teardown),
