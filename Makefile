@@ -33,7 +33,7 @@ TCLI_OBJ := $(patsubst %.c,build/test/%.o,$(CLI_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps test unit cli-test tui-test ref-test backend-test cuda-host-test gpu-dry-run run bench clean cuda
+.PHONY: all deps model test unit cli-test tui-test ref-test backend-test cuda-host-test gpu-dry-run run bench clean cuda
 all: build/sol
 
 # ---- the CUDA plugin, where nvcc is installed (sol itself never links CUDA)
@@ -171,12 +171,12 @@ ref-test: build/sol
 # The engine suite on the host-poisoning test backend (tests/backend): the
 # sanitizer build, bit-identical logits to the CPU backend, an injected fault.
 backend-test: build/sol build/test/sol build/test/poison.so
-	@mkdir -p build/ref
+	@mkdir -p build/backend
 	@for wt in $(REF_WTYPES); do \
-		build/sol synth tests/fixtures/configs/tiny-llama.json --wtype $$wt -o build/ref/tiny-$$wt.gguf 2>/dev/null || exit 1; \
+		build/sol synth tests/fixtures/configs/tiny-llama.json --wtype $$wt -o build/backend/tiny-$$wt.gguf 2>/dev/null || exit 1; \
 	done
 	@bash tests/backend/run.sh build/test/sol build/test/poison.so $$(bash tools/fetch-model.sh) \
-		$(patsubst %,build/ref/tiny-%.gguf,$(REF_WTYPES))
+		$(patsubst %,build/backend/tiny-%.gguf,$(REF_WTYPES))
 
 # The live view driven through tmux (tests/tui): the sanitizer build on SmolLM2.
 tui-test: build/test/sol
@@ -184,7 +184,13 @@ tui-test: build/test/sol
 
 # Where nvcc is installed the CUDA plugin is compiled too (a build check; its
 # tests need a GPU: tests/gpu/run.sh).
-test: deps
+# The real model, fetched once; in CI a failed fetch stops the tests here,
+# loudly, instead of letting the tests that need it skip.
+model:
+	@bash tools/fetch-model.sh >/dev/null || { echo "make: fetching the test model failed (tools/fetch-model.sh);" \
+		"the tests that need SmolLM2 cannot run" >&2; [ "$${CI:-}" != true ]; }
+
+test: deps model
 	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test backend-test $(if $(NVCC),build/sol-cuda.so cuda-host-test)
 
 # README command 1: decode the default model (fetched once into the cache).

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -415,6 +416,21 @@ static int should_stop(run_state *s)
     return interrupted != 0;
 }
 
+/* A test hook: SOL_TEST_STEP_DELAY_MS sleeps after each decode step, so the
+ * live view's tests can pause and quit while decoding on any machine
+ * (tests/tui/run.sh). Outside the measured step: times are unchanged. */
+static void test_step_delay(void)
+{
+    static long ms = -1;
+    if (ms < 0) {
+        const char *env = getenv("SOL_TEST_STEP_DELAY_MS");
+        ms = env ? strtol(env, NULL, 10) : 0;
+        ms = ms < 0 ? 0 : ms > 10000 ? 10000 : ms;
+    }
+    if (ms > 0)
+        nanosleep(&(struct timespec){ms / 1000, ms % 1000 * 1000000}, NULL);
+}
+
 /* Prefill the prompt, then generate o->n tokens (stopping at end of turn). */
 static int generate(run_state *s, sol_err *err)
 {
@@ -447,6 +463,7 @@ static int generate(run_state *s, sol_err *err)
         rc = sol_engine_eval(e, &next, 1, s->logits != NULL, on_step, s, &next, err);
         if (!rc && s->logits)
             rc = write_logits(s->logits, e, err);
+        test_step_delay();
     }
     if (!rc && s->step_failed)
         rc = sol_fail(err, SOL_ERR_RUNTIME, "joining step timings with the %s prediction failed: %s", s->hw->name,

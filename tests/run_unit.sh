@@ -19,4 +19,9 @@ for bin in "$@"; do
     fi
 done
 echo "$label tests: $total_pass passed, $total_fail failed, $total_skip skipped, $crashed binaries crashed"
+# In CI nothing may be skipped: a missing model or tool there is a failure
+if [ "${CI:-}" = true ] && [ $total_skip -gt 0 ]; then
+    echo "$label tests: FAIL: $total_skip skipped in CI (CI=true); every test must run there (see the SKIPPED lines)" >&2
+    exit 1
+fi
 [ $total_fail -eq 0 ] && [ $crashed -eq 0 ]

@@ -1,8 +1,17 @@
 """Checks `sol hw probe --backend cuda --format json` against the card's
-datasheet entry: each ceiling must land in the band that a healthy card
-reaches (published measurements of H100/H200-class parts: device-memory read
-85-95% of the datasheet, dense bf16/fp16 products 70-85%), the repetitions
-must agree, and the database must hold what was printed.
+datasheet entry: each ceiling must land in the band a healthy card reaches,
+the repetitions must agree, and the database must hold what was printed.
+
+The bands, as fractions of the datasheet figure. The upper ends are what
+the hardware allows (a figure above them means a wrong entry or a wrong
+measurement); the lower ends sit about ten points under what this project
+measured on H200s (2026-11-26, three machines, docs/DESIGN-NOTES.md):
+device-memory read 94.4-96.8%, write 95-96%, copy 87-89% (bytes read +
+written over the one-way figure), cuBLAS bf16 matrix-vector 83-86%, dense
+bf16 80%, fp16 77%, int8 75%, fp32 76%; published H100 SXM measurements
+sit inside them (STREAM-like reads ~90-93% of 3.35 TB/s, cuBLAS bf16 GEMM
+~700-800 of 989 TFLOP/s). A healthy card outside a band is a finding to
+record, not a tolerance to widen.
 
 usage: check_probe.py PROBE.json SOL_DB"""
 import json
@@ -11,14 +20,14 @@ import sys
 
 # kind -> (lowest, highest) fraction of the datasheet figure.
 BANDS = {
-    "mem_read_bw": (0.70, 1.00),
-    "mem_write_bw": (0.60, 1.00),
-    "mem_copy_bw": (0.60, 2.00),  # read + written bytes: can exceed the one-way figure
-    "bf16_gemv_bw": (0.60, 1.00),  # decode's matrix-vector product
-    "bf16_peak": (0.50, 1.00),
-    "fp16_peak": (0.50, 1.00),
-    "int8_peak": (0.30, 1.00),
-    "fp32_peak": (0.30, 1.00),
+    "mem_read_bw": (0.85, 0.99),
+    "mem_write_bw": (0.85, 0.99),
+    "mem_copy_bw": (0.75, 0.98),
+    "bf16_gemv_bw": (0.72, 0.95),
+    "bf16_peak": (0.68, 0.92),
+    "fp16_peak": (0.66, 0.92),
+    "int8_peak": (0.62, 0.90),
+    "fp32_peak": (0.64, 0.92),
 }
 
 

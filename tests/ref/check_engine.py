@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compare `sol run` against the numpy reference in ref_forward.py.
 
-usage: check_engine.py SOL_BIN MODEL.gguf [--prompt TEXT] [--n 32] [--tol 1e-3]
+usage: check_engine.py SOL_BIN MODEL.gguf [--prompt TEXT] [--n 32] [--tol 1e-5]
                        [--no-bos] [--chat] [--activations f32|q8] [--allow-ties]
 
 Runs
@@ -140,7 +140,8 @@ def main(argv=None):
     ap.add_argument("model", metavar="MODEL")
     ap.add_argument("--prompt", default=DEFAULT_PROMPT)
     ap.add_argument("--n", type=int, default=32, help="tokens to generate (default 32)")
-    ap.add_argument("--tol", type=float, default=1e-3, help="max relative logits error per row")
+    ap.add_argument("--tol", type=float, default=1e-5,
+                    help="max relative logits error per row (f32: measured <= 4.2e-6 over SmolLM2 and the 8 synth types)")
     ap.add_argument("--no-bos", action="store_true", help="pass --no-bos; never add BOS")
     ap.add_argument("--chat", action="store_true",
                     help="pass --chat; the reference renders the file's chat template")
@@ -149,7 +150,7 @@ def main(argv=None):
                     help="greedy may diverge where the reference's top two logits are closer than "
                          "tol x max|logits| (what the logits check already allows), if every row "
                          "before agrees within tol")
-    ap.add_argument("--exact-tol", type=float, default=1e-3,
+    ap.add_argument("--exact-tol", type=float, default=1e-5,
                     help="with q8: tolerance of the rows sol computes on f32 inputs (long prompts)")
     ap.add_argument("--activations", default="f32", choices=("f32", "q8"),
                     help="sol's matmul inputs; the reference quantises them the same way for q8")

@@ -76,7 +76,9 @@ start() {
 }
 
 # ---- 1. the live view at 120x40 --------------------------------------------------
-start 120 40 LANG=C.UTF-8 LC_ALL=C.UTF-8 -- --tui -n 48 --temp 0 -p "The speed of light is"
+# 0.5 s between decode steps (a test hook, outside the timed steps): the
+# pause and quit-while-decoding checks below always find it decoding
+start 120 40 LANG=C.UTF-8 LC_ALL=C.UTF-8 SOL_TEST_STEP_DELAY_MS=500 -- --tui -n 48 --temp 0 -p "The speed of light is"
 if wait_for 120 'generated text \(([2-9]|[1-9][0-9]+) tokens\)' && wait_for 30 '^ total '; then
     ok "tokens appear"
 else
@@ -129,7 +131,7 @@ if grep -q ' decoding [0-9]*/48 tok' "$pane"; then
         fail "p: no PAUSED in the status bar"
     fi
 else
-    echo "tui test: note: decoding already finished, pause not exercised"
+    fail "decoding finished before the pause check (the step delay hook did not hold it)"
 fi
 
 "${T[@]}" send-keys -t sol s
@@ -166,6 +168,8 @@ if wait_for 60 '^EXIT='; then
         fail "no summary line after q"
     if [ $was_decoding = 1 ]; then
         grep -q 'tok (stopped)' "$pane" && ok "q while decoding stops early" || fail "no (stopped) in the summary"
+    else
+        fail "decoding finished before q (the step delay hook did not hold it)"
     fi
     grep -qE 'op group|roofline: achieved' "$pane" && fail "the view is still on the screen"
     state="$(pane_value '#{alternate_on} #{cursor_flag} #{keypad_flag}')"
