@@ -1,6 +1,8 @@
 # sol — build, test and run. `make` builds build/sol; `make test` runs every
 # test with ASan+UBSan; `make run` analyzes the default model.
 
+empty :=
+space := $(empty) $(empty)
 CC      ?= gcc
 PKGS    := libcjson sqlite3 ncursesw
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
@@ -33,7 +35,7 @@ TCLI_OBJ := $(patsubst %.c,build/test/%.o,$(CLI_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps model test unit cli-test tui-test ref-test backend-test cuda-host-test gpu-dry-run run bench clean cuda
+.PHONY: all deps model fuzz fuzz-smoke test unit cli-test tui-test ref-test backend-test cuda-host-test gpu-dry-run run bench clean cuda
 all: build/sol
 
 # ---- the CUDA plugin, where nvcc is installed (sol itself never links CUDA)
@@ -184,6 +186,48 @@ tui-test: build/test/sol
 
 # Where nvcc is installed the CUDA plugin is compiled too (a build check; its
 # tests need a GPU: tests/gpu/run.sh).
+# ---- fuzzing (tests/fuzz): libFuzzer targets, clang with ASan and UBSan ----
+# `make fuzz` runs each target FUZZ_SECONDS (default 300) on its corpus
+# (build/fuzz/corpus/NAME, grown from the seeds, carried between runs);
+# `make test` runs each for 30 s so CI keeps them building and alive.
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_TARGETS := gguf safetensors hf_config kv hw tokenizer db_import
+FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/%.o,$(LIB_SRC)) $(patsubst build/gen/%.c,build/fuzz/gen/%.o,$(GEN_SRC))
+FUZZ_BINS    := $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_SECONDS ?= 300
+# seeds: committed by hand (tests/fuzz/seeds) or files the repo already has
+FUZZ_SEEDS_gguf        := tests/fuzz/seeds/gguf
+FUZZ_SEEDS_safetensors := tests/fixtures/safetensors
+FUZZ_SEEDS_hf_config   := models/presets tests/fixtures/configs
+FUZZ_SEEDS_kv          := tests/fuzz/seeds/kv
+FUZZ_SEEDS_hw          := analyzer/hw
+FUZZ_SEEDS_tokenizer   := tests/fuzz/seeds/tokenizer
+FUZZ_SEEDS_db_import   := tests/fixtures/db
+
+build/fuzz/%.o: %.c | build/gen/presets.c
+	@mkdir -p $(dir $@)
+	@echo "  CC fuzz $<"
+	@$(FUZZ_CC) $(CFLAGS_BASE) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -Wno-unused-command-line-argument $(DEFS) \
+		$(PKG_CFLAGS) -c $< -o $@
+
+build/fuzz/gen/%.o: build/gen/%.c
+	@mkdir -p $(dir $@)
+	@$(FUZZ_CC) $(CFLAGS_BASE) $(FUZZ_FLAGS) -c $< -o $@
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJ)
+	@echo "  LD fuzz $@"
+	@$(FUZZ_CC) $(CFLAGS_BASE) $(FUZZ_FLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
+
+# FUZZ_SECONDS per target; the tokenizer target reads the synth model's vocabulary
+fuzz: $(FUZZ_BINS) build/sol
+	@build/sol synth tests/fixtures/configs/tiny-llama.json --wtype q8_0 -o build/fuzz/tiny.gguf 2>/dev/null
+	@SOL_FUZZ_GGUF=build/fuzz/tiny.gguf bash tests/fuzz/run.sh $(FUZZ_SECONDS) \
+		$(foreach t,$(FUZZ_TARGETS),$(t):$(subst $(space),+,$(FUZZ_SEEDS_$(t))))
+
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
+
 # The real model, fetched once; in CI a failed fetch stops the tests here,
 # loudly, instead of letting the tests that need it skip.
 model:
@@ -191,7 +235,8 @@ model:
 		"the tests that need SmolLM2 cannot run" >&2; [ "$${CI:-}" != true ]; }
 
 test: deps model
-	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test backend-test $(if $(NVCC),build/sol-cuda.so cuda-host-test)
+	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test backend-test fuzz-smoke \
+		$(if $(NVCC),build/sol-cuda.so cuda-host-test)
 
 # README command 1: decode the default model (fetched once into the cache).
 run: deps

@@ -2,7 +2,8 @@
 # Installs the Debian packages sol needs when any is missing; silent when all
 # are present. Idempotent: called by `make test` and `make run`.
 set -euo pipefail
-pkgs=(build-essential pkg-config libsqlite3-dev libncurses-dev libcjson-dev libcmocka-dev sqlite3 tmux)
+pkgs=(build-essential pkg-config libsqlite3-dev libncurses-dev libcjson-dev libcmocka-dev sqlite3 tmux
+      clang libclang-rt-14-dev util-linux) # clang + its runtimes: the fuzz targets; util-linux: setpriv
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
