@@ -106,6 +106,39 @@ static void print_layer_summary(FILE *f, const sol_plan *plan)
     fprintf(f, "\n");
 }
 
+/* Which layer owns which cache when layers share (cla:S): per kind of
+ * cache, each owner followed by "+" and the layers that read it, wrapped. */
+static void print_cache_owners(FILE *f, const sol_plan *plan)
+{
+    int shares = 0;
+    for (int i = 0; i < plan->n_layers; i++)
+        shares += plan->layers[i].owner != i;
+    if (!shares)
+        return;
+    int col = fprintf(f, "  caches:"), kinds = 0;
+    for (int kind = 0; kind < 5; kind++) {
+        int printed_kind = 0;
+        for (int o = 0; o < plan->n_layers; o++) {
+            if (plan->layers[o].owner != o || (int)plan->layers[o].kind != kind)
+                continue;
+            char group[160];
+            int n = printed_kind ? snprintf(group, sizeof group, " %d", o)
+                                 : snprintf(group, sizeof group, "%s%s %d", kinds++ ? "; " : " ",
+                                            sol_attn_kind_name((sol_attn_kind)kind), o);
+            for (int r = o + 1; r < plan->n_layers && n < (int)sizeof group - 8; r++)
+                if (plan->layers[r].owner == o)
+                    n += snprintf(group + n, sizeof group - (size_t)n, "+%d", r);
+            if (col + n + 1 > 100) {
+                fprintf(f, "\n         ");
+                col = 9;
+            }
+            col += fprintf(f, "%s", group);
+            printed_kind = 1;
+        }
+    }
+    fprintf(f, "\n");
+}
+
 static int count_layer_rows(const sol_analysis *a)
 {
     int rows = 0;
@@ -156,6 +189,7 @@ void sol_report_table(FILE *f, const sol_analysis *a)
         print_layers(f, a);
     else
         print_layer_summary(f, &a->decode);
+    print_cache_owners(f, &a->decode);
 
     sol_fmt_time(s1, sizeof s1, a->prefill_cost.time_s);
     fprintf(f, "\nprefill   %d tokens x batch %d: %s, %.0f tokens/s, %s-bound\n", c->prompt, c->batch, s1,
@@ -269,6 +303,7 @@ char *sol_report_json(const sol_analysis *a)
         cJSON *l = cJSON_CreateObject();
         cJSON_AddNumberToObject(l, "index", i);
         cJSON_AddStringToObject(l, "attention", sol_attn_kind_name(a->decode.layers[i].kind));
+        cJSON_AddNumberToObject(l, "cache_owner", a->decode.layers[i].owner); /* itself unless shared */
         cJSON_AddNumberToObject(l, "kv_bytes_per_token", a->decode.kv_bytes_per_token_layer[i]);
         layer_ops[i] = cJSON_AddArrayToObject(l, "ops");
         cJSON_AddItemToArray(layers, l);

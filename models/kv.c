@@ -322,9 +322,31 @@ static void own_layer_info(const sol_kv_scheme *kv, const sol_model *m, int i, s
     out->elems_per_token = layer_elems(kv, m);
 }
 
+/* The layer whose cache `layer` reads under cla:S. Sharing groups layers
+ * of the same kind (docs/DESIGN-NOTES.md): the layers of one kind, in
+ * order, form runs of S; the first of each run owns the cache and the rest
+ * read it. Local layers so share with the neighbouring local layers, global
+ * layers with the global layers of the next blocks, and a global layer
+ * never reads a windowed cache. */
+static int cache_owner(const sol_kv_scheme *kv, const sol_model *m, int layer)
+{
+    if (kv->share <= 1)
+        return layer;
+    sol_kv_layer mine, other;
+    own_layer_info(kv, m, layer, &mine);
+    int same_before[SOL_MAX_LAYERS], n = 0; /* layers of this kind before it, in order */
+    for (int i = 0; i < layer; i++) {
+        own_layer_info(kv, m, i, &other);
+        if (other.kind == mine.kind && other.tokens_cap == mine.tokens_cap)
+            same_before[n++] = i;
+    }
+    int first = n - n % kv->share; /* the rank that starts this layer's run */
+    return first == n ? layer : same_before[first];
+}
+
 void sol_kv_layer_info(const sol_kv_scheme *kv, const sol_model *m, int layer, sol_kv_layer *out)
 {
-    int owner = kv->share > 1 ? layer - layer % kv->share : layer;
+    int owner = cache_owner(kv, m, layer);
     own_layer_info(kv, m, owner, out);
     if (owner != layer) {
         out->kind = SOL_ATTN_SHARED;

@@ -123,6 +123,56 @@ static void test_cla_and_simlayer(void **state)
     assert_int_equal(lazy_layers, 8);
 }
 
+/* cla:S with local:W/E groups layers of the same kind (hand-counted
+ * tables): local layers with the neighbouring local layers, global layers
+ * with the global layers of later blocks; a global layer never reads a
+ * windowed cache, E not a multiple of S included. */
+static void test_cla_groups_layers_of_one_kind(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *kv;
+        int layers;
+        int owner[12];
+    } cases[] = {
+        /* globals 5, 11 */
+        {"mqa+local:64/6+cla:2", 12, {0, 0, 2, 2, 4, 5, 4, 7, 7, 9, 9, 5}},
+        /* globals 3, 7, 11; E = 4, S = 3 */
+        {"mqa+local:64/4+cla:3", 12, {0, 0, 0, 3, 4, 4, 4, 3, 8, 8, 8, 3}},
+        /* globals 4, 9; E = 5, S = 2 */
+        {"mqa+local:64/5+cla:2", 10, {0, 0, 2, 2, 4, 5, 5, 7, 7, 4}},
+        /* globals 2, 5, 8; E = 3, S = 4 */
+        {"mqa+local:64/3+cla:4", 9, {0, 0, 2, 0, 0, 2, 6, 6, 2}},
+        /* no windows: runs of S as before */
+        {"mqa+cla:3", 8, {0, 0, 0, 3, 3, 3, 6, 6}},
+        /* every layer local */
+        {"mqa+local:64+cla:2", 5, {0, 0, 2, 2, 4}},
+    };
+    sol_model m = load_preset("llama-2-7b");
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        m.n_layers = cases[c].layers;
+        sol_kv_scheme kv = scheme_of(&m, cases[c].kv);
+        for (int i = 0; i < m.n_layers; i++) {
+            sol_kv_layer info, owner;
+            sol_kv_layer_info(&kv, &m, i, &info);
+            if (info.owner != cases[c].owner[i])
+                fail_msg("%s on %d layers: layer %d reads layer %d's cache, want %d", cases[c].kv, m.n_layers, i,
+                         info.owner, cases[c].owner[i]);
+            sol_kv_layer_info(&kv, &m, info.owner, &owner);
+            assert_int_equal(owner.owner, info.owner); /* an owner owns itself */
+            assert_true(info.stores_kv == (info.owner == i));
+            /* a shared layer reads a cache of its own kind: same window */
+            sol_kv_scheme solo = kv;
+            solo.share = 1;
+            sol_kv_layer alone, alone_owner;
+            sol_kv_layer_info(&solo, &m, i, &alone);
+            sol_kv_layer_info(&solo, &m, info.owner, &alone_owner);
+            assert_int_equal(alone.kind, alone_owner.kind);
+            assert_true(info.tokens_cap == alone.tokens_cap);
+        }
+    }
+}
+
 static void test_parse_format_round_trip(void **state)
 {
     (void)state;
@@ -186,7 +236,8 @@ int main(void)
         cmocka_unit_test(test_llama2_7b_fp16),      cmocka_unit_test(test_int_scales_counted),
         cmocka_unit_test(test_mqa_is_eighth_of_gqa8), cmocka_unit_test(test_deepseek_v2_mla),
         cmocka_unit_test(test_mistral_window),      cmocka_unit_test(test_gemma_alternating),
-        cmocka_unit_test(test_cla_and_simlayer),    cmocka_unit_test(test_parse_format_round_trip),
+        cmocka_unit_test(test_cla_and_simlayer),
+        cmocka_unit_test(test_cla_groups_layers_of_one_kind),    cmocka_unit_test(test_parse_format_round_trip),
         cmocka_unit_test(test_parse_errors),
     };
     return cmocka_run_group_tests_name("kv", tests, NULL, NULL);
