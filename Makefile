@@ -35,7 +35,7 @@ TCLI_OBJ := $(patsubst %.c,build/test/%.o,$(CLI_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps model fuzz fuzz-smoke test unit cli-test tui-test ref-test backend-test cuda-host-test gpu-dry-run run bench clean cuda
+.PHONY: all deps model fuzz fuzz-smoke tsan test unit cli-test tui-test ref-test backend-test cuda-host-test gpu-dry-run run bench clean cuda
 all: build/sol
 
 # ---- the CUDA plugin, where nvcc is installed (sol itself never links CUDA)
@@ -228,6 +228,34 @@ fuzz: $(FUZZ_BINS) build/sol
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
 
+# ---- ThreadSanitizer (make tsan): the thread pool, the engine under the live
+# view's decode thread, the timing ring the view reads while it is written.
+TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+TSAN_LIB_OBJ := $(patsubst %.c,build/tsan/%.o,$(LIB_SRC)) $(patsubst build/gen/%.c,build/tsan/gen/%.o,$(GEN_SRC))
+TSAN_UNITS := build/tsan/unit/test_pool build/tsan/unit/test_tuner
+
+build/tsan/%.o: %.c | build/gen/presets.c
+	@mkdir -p $(dir $@)
+	@echo "  CC tsan $<"
+	@$(CC) $(CFLAGS_BASE) $(TSAN_FLAGS) $(DEFS) $(PKG_CFLAGS) -c $< -o $@
+
+build/tsan/gen/%.o: build/gen/%.c
+	@mkdir -p $(dir $@)
+	@$(CC) $(CFLAGS_BASE) $(TSAN_FLAGS) -c $< -o $@
+
+build/tsan/sol: $(TSAN_LIB_OBJ) $(patsubst %.c,build/tsan/%.o,$(CLI_SRC))
+	@echo "  LD tsan $@"
+	@$(CC) $(TSAN_FLAGS) -o $@ $^ $(LIBS)
+
+build/tsan/unit/%: tests/unit/%.c tests/unit/helpers.h $(TSAN_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LD tsan $@"
+	@$(CC) $(CFLAGS_BASE) $(TSAN_FLAGS) $(PKG_CFLAGS) -rdynamic -o $@ $< $(TSAN_LIB_OBJ) $(LIBS) -lcmocka
+
+tsan: build/tsan/sol $(TSAN_UNITS) model
+	@TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1" bash tests/tsan/run.sh build/tsan/sol \
+		$$(bash tools/fetch-model.sh) $(TSAN_UNITS)
+
 # The real model, fetched once; in CI a failed fetch stops the tests here,
 # loudly, instead of letting the tests that need it skip.
 model:
@@ -235,7 +263,7 @@ model:
 		"the tests that need SmolLM2 cannot run" >&2; [ "$${CI:-}" != true ]; }
 
 test: deps model
-	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test backend-test fuzz-smoke \
+	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test backend-test fuzz-smoke tsan \
 		$(if $(NVCC),build/sol-cuda.so cuda-host-test)
 
 # README command 1: decode the default model (fetched once into the cache).
