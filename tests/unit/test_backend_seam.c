@@ -134,6 +134,18 @@ static const sol_cuda_plugin *poison_plugin(void)
     return p;
 }
 
+/* A backend of the poison plugin, one thread. */
+static sol_backend *poison_backend(void)
+{
+    const sol_cuda_plugin *p = poison_plugin();
+    sol_plugin_backend_options opt = {.threads = 1};
+    sol_backend *be = NULL;
+    sol_err err = {0};
+    if (p->backend_new(&opt, &be, &err))
+        fail_msg("poison backend: %s", err.msg);
+    return be;
+}
+
 static void on_segv(int sig)
 {
     (void)sig;
@@ -145,11 +157,8 @@ static void on_segv(int sig)
 static void test_poisoned_memory_faults(void **state)
 {
     (void)state;
-    const sol_cuda_plugin *p = poison_plugin();
-    sol_plugin_backend_options opt = {.threads = 1};
-    sol_backend *be = NULL;
+    sol_backend *be = poison_backend();
     sol_err err = {0};
-    assert_int_equal(p->backend_new(&opt, &be, &err), 0);
     float one = 1.0f, back = 0;
     void *buf = NULL;
     assert_int_equal(be->alloc(be, sizeof one, &buf, &err), 0);
@@ -178,11 +187,8 @@ static void test_poisoned_memory_faults(void **state)
 static void test_host_pointer_is_an_error(void **state)
 {
     (void)state;
-    const sol_cuda_plugin *p = poison_plugin();
-    sol_plugin_backend_options opt = {.threads = 1};
-    sol_backend *be = NULL;
+    sol_backend *be = poison_backend();
     sol_err err = {0};
-    assert_int_equal(p->backend_new(&opt, &be, &err), 0);
     float *dev = NULL, host[64] = {0};
     assert_int_equal(be->alloc(be, sizeof host, (void **)&dev, &err), 0);
     begin_step(be, 1, 0);
