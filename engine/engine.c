@@ -409,13 +409,13 @@ static int greedy_on_device(const sol_engine *e, int all_logits)
  * it: greedy_on_device), each run of ops that go as
  * one backend call (matmuls of a shared input, RoPE + KV write) under one
  * mark; returns the number of spans in *spans. */
-static int launch_ops(sol_engine *e, int rows, int greedy_on_device, int *spans, sol_err *err)
+static int launch_ops(sol_engine *e, int rows, int device_choice, int *spans, sol_err *err)
 {
     int rc = 0;
     *spans = 0;
     for (int i = 0; i < e->plan.n_ops && !rc;) {
         const sol_op *op = &e->plan.ops[i];
-        if (op->kind == SOL_OP_SAMPLE && !greedy_on_device) {
+        if (op->kind == SOL_OP_SAMPLE && !device_choice) {
             i++; /* on the host after the sync */
             continue;
         }
