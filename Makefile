@@ -35,7 +35,7 @@ TCLI_OBJ := $(patsubst %.c,build/test/%.o,$(CLI_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps model fuzz fuzz-smoke tsan test unit cli-test tui-test ref-test backend-test cuda-host-test gpu-dry-run run bench clean cuda
+.PHONY: all deps model fuzz fuzz-smoke fuzz-keep tsan test unit cli-test tui-test ref-test backend-test cuda-host-test gpu-dry-run run bench clean cuda
 all: build/sol
 
 # ---- the CUDA plugin, where nvcc is installed (sol itself never links CUDA)
@@ -197,13 +197,13 @@ FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/%.o,$(LIB_SRC)) $(patsubst build/gen/%
 FUZZ_BINS    := $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_SECONDS ?= 300
 # seeds: committed by hand (tests/fuzz/seeds) or files the repo already has
-FUZZ_SEEDS_gguf        := tests/fuzz/seeds/gguf
-FUZZ_SEEDS_safetensors := tests/fixtures/safetensors
-FUZZ_SEEDS_hf_config   := models/presets tests/fixtures/configs
-FUZZ_SEEDS_kv          := tests/fuzz/seeds/kv
-FUZZ_SEEDS_hw          := analyzer/hw
-FUZZ_SEEDS_tokenizer   := tests/fuzz/seeds/tokenizer
-FUZZ_SEEDS_db_import   := tests/fixtures/db
+FUZZ_SEEDS_gguf        := tests/fuzz/corpus/gguf tests/fuzz/seeds/gguf
+FUZZ_SEEDS_safetensors := tests/fuzz/corpus/safetensors tests/fixtures/safetensors
+FUZZ_SEEDS_hf_config   := tests/fuzz/corpus/hf_config models/presets tests/fixtures/configs
+FUZZ_SEEDS_kv          := tests/fuzz/corpus/kv tests/fuzz/seeds/kv
+FUZZ_SEEDS_hw          := tests/fuzz/corpus/hw analyzer/hw
+FUZZ_SEEDS_tokenizer   := tests/fuzz/corpus/tokenizer tests/fuzz/seeds/tokenizer
+FUZZ_SEEDS_db_import   := tests/fuzz/corpus/db_import tests/fixtures/db
 
 build/fuzz/%.o: %.c | build/gen/presets.c
 	@mkdir -p $(dir $@)
@@ -227,6 +227,15 @@ fuzz: $(FUZZ_BINS) build/sol
 
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
+
+# Carries the corpora forward: each build/fuzz/corpus/NAME merged (minimised
+# by coverage) into the committed tests/fuzz/corpus/NAME, which every later
+# run starts from.
+fuzz-keep: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do mkdir -p tests/fuzz/corpus/$$t; \
+		SOL_FUZZ_GGUF=build/fuzz/tiny.gguf build/fuzz/fuzz_$$t -merge=1 tests/fuzz/corpus/$$t build/fuzz/corpus/$$t \
+			>build/fuzz/$$t.merge.log 2>&1 || { echo "fuzz-keep: $$t: merge failed (build/fuzz/$$t.merge.log)"; exit 1; }; \
+		echo "fuzz-keep: $$t: $$(ls tests/fuzz/corpus/$$t | wc -l) inputs"; done
 
 # ---- ThreadSanitizer (make tsan): the thread pool, the engine under the live
 # view's decode thread, the timing ring the view reads while it is written.
