@@ -35,7 +35,7 @@ TCLI_OBJ := $(patsubst %.c,build/test/%.o,$(CLI_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps model fuzz fuzz-smoke fuzz-keep tsan crash-test test unit cli-test tui-test ref-test backend-test cuda-host-test gpu-dry-run run bench clean cuda
+.PHONY: all deps model fuzz fuzz-smoke fuzz-keep tsan crash-test badinput-test test unit cli-test tui-test ref-test backend-test cuda-host-test gpu-dry-run run bench clean cuda
 all: build/sol
 
 # ---- the CUDA plugin, where nvcc is installed (sol itself never links CUDA)
@@ -237,6 +237,11 @@ fuzz-keep: $(FUZZ_BINS)
 			>build/fuzz/$$t.merge.log 2>&1 || { echo "fuzz-keep: $$t: merge failed (build/fuzz/$$t.merge.log)"; exit 1; }; \
 		echo "fuzz-keep: $$t: $$(ls tests/fuzz/corpus/$$t | wc -l) inputs"; done
 
+# The bad-input matrix (docs/BAD-INPUT.md): every row run against the
+# sanitizer build, its status and words checked against the document.
+badinput-test: build/test/sol build/sol model
+	@bash tests/badinput/run.sh build/test/sol $$(bash tools/fetch-model.sh)
+
 # The database under SIGKILL (tests/crash): tune and bench killed 50 times
 # each, then resumed; two writers at once.
 crash-test: build/sol
@@ -279,7 +284,7 @@ model:
 		"the tests that need SmolLM2 cannot run" >&2; [ "$${CI:-}" != true ]; }
 
 test: deps model
-	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test backend-test crash-test fuzz-smoke tsan \
+	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test backend-test badinput-test crash-test fuzz-smoke tsan \
 		$(if $(NVCC),build/sol-cuda.so cuda-host-test)
 
 # README command 1: decode the default model (fetched once into the cache).

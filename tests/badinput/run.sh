@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The bad-input matrix: one row per input kind x failure, the exact line sol
+# prints and its exit status, run against the sanitizer build. Every row is
+# a test (status, one line on stderr, nothing on stdout, the line equal to
+# the documented one); docs/BAD-INPUT.md is this table, and the run fails
+# when sol's words drift from it (`--write` regenerates it).
+#
+#   tests/badinput/run.sh SOL_BIN SMOLLM2.gguf [--write]
+set -u
+sol=$1
+smol=$2
+write=${3:-}
+doc=docs/BAD-INPUT.md
+w=/tmp/sol-badinput # fixed: the paths are part of the documented lines
+rm -rf "$w"
+mkdir -p "$w"
+export SOL_DB=$w/sol.db
+seed=tests/fuzz/seeds/gguf/spm-chatml.gguf
+
+# ---- inputs --------------------------------------------------------------------------
+head -c 100 "$smol" >"$w/truncated.gguf"
+printf 'hello world, not a gguf file at all' >"$w/text.gguf"
+"$sol" synth tests/fixtures/configs/tiny-llama.json --wtype q8_0 -o "$w/tiny.gguf" >/dev/null 2>&1
+python3 - "$seed" "$w" <<'PY'
+import struct, sys
+seed, w = sys.argv[1], sys.argv[2]
+base = open(seed, "rb").read()
+def put(name, at, fmt, value):
+    d = bytearray(base)
+    d[at:at + struct.calcsize(fmt)] = struct.pack(fmt, value)
+    open(f"{w}/{name}", "wb").write(d)
+put("version99.gguf", 4, "<I", 99)
+put("tensors.gguf", 8, "<Q", 1 << 60)
+put("keys.gguf", 16, "<Q", 1 << 40)
+# the first tensor's offset (the last 8 bytes of the tensor table entry) far past the end
+d = bytearray(base)
+i = d.index(b"token_embd.weight") + len("token_embd.weight")
+n_dims = struct.unpack_from("<I", d, i)[0]
+struct.pack_into("<Q", d, i + 4 + 8 * n_dims + 4, 1 << 40)
+open(f"{w}/offset.gguf", "wb").write(d)
+# in the synth model: a layer matrix of a type sol has no kernel for (IQ2_XXS,
+# 16), and one whose shape disagrees with the config
+tiny = open(f"{w}/tiny.gguf", "rb").read()
+def patch_tensor(name, out, field, value):
+    d = bytearray(tiny)
+    i = d.index(name.encode()) + len(name)
+    n_dims = struct.unpack_from("<I", d, i)[0]
+    at = i + 4 + 8 * n_dims if field == "type" else i + 4
+    struct.pack_into("<I" if field == "type" else "<Q", d, at, value)
+    open(f"{w}/{out}", "wb").write(d)
+patch_tensor("blk.0.attn_q.weight", "iq2.gguf", "type", 16)
+patch_tensor("blk.0.ffn_up.weight", "shape.gguf", "dims0", 512)
+PY
+printf '{"model_type": "llama", ' >"$w/broken.json"
+printf '{"model_type": "llama"}' >"$w/nokeys.json"
+sed 's/"num_attention_heads": 32/"num_attention_heads": 30/' models/presets/llama-2-7b.json >"$w/heads.json"
+sed 's/3.35e12/1e999/' analyzer/hw/h100-sxm.json >"$w/inf-hw.json"
+printf 'not a database, but long enough to be read as one......................\n' >"$w/text.db"
+sqlite3 "$w/future.db" 'PRAGMA user_version = 999; CREATE TABLE t(x);'
+mkfifo "$w/fifo.gguf"
+printf '\x00\x00\x00\x00\x00\x00\x10\x00{"a":' >"$w/truncated.safetensors"
+
+# ---- the matrix: input | failure | args | status ---------------------------------------
+rows=(
+    "GGUF|truncated|analyze $w/truncated.gguf|1"
+    "GGUF|wrong magic|analyze $w/text.gguf|1"
+    "GGUF|wrong version|analyze $w/version99.gguf|1"
+    "GGUF|absurd tensor count|analyze $w/tensors.gguf|1"
+    "GGUF|absurd metadata count|analyze $w/keys.gguf|1"
+    "GGUF|tensor data past the end|run $w/offset.gguf|1"
+    "GGUF|no layer weights|run $seed|1"
+    "GGUF|unknown tensor type|run $w/iq2.gguf|1"
+    "GGUF|inconsistent shapes|run $w/shape.gguf|1"
+    "GGUF|a FIFO, not a file|run $w/fifo.gguf|1"
+    "GGUF|missing file|run $w/none.gguf|1"
+    "safetensors|truncated header|analyze $w/truncated.safetensors|1"
+    "config.json|invalid JSON|analyze $w/broken.json|1"
+    "config.json|missing key|analyze $w/nokeys.json|1"
+    "config.json|heads do not divide the hidden size|analyze $w/heads.json|1"
+    "hardware JSON|infinite figure|analyze llama-2-7b --hw $w/inf-hw.json|1"
+    "hardware|unknown name|analyze llama-2-7b --hw nope|2"
+    "--kv|unknown term|analyze llama-2-7b --kv gqa:8+bogus|2"
+    "--kv|contradicting terms|analyze llama-2-7b --kv mla:512,64+gqa:8|2"
+    "--kv|repeated term|analyze llama-2-7b --kv cla:1+cla:1|2"
+    "--kv|RoPE dims beyond the key|analyze llama-2-7b --kv mla:512,200|2"
+    "--kv|heads that do not divide|analyze llama-2-7b --kv gqa:5|2"
+    "numbers|zero batch|analyze llama-2-7b --batch 0|2"
+    "numbers|not a number|analyze llama-2-7b --ctx abc|2"
+    "numbers|threads out of range|run $w/tiny.gguf --threads 0|2"
+    "numbers|empty list item|bench $w/tiny.gguf -t 1,,2|2"
+    "numbers|context beyond the model|run $w/tiny.gguf --ctx 100000|2"
+    "prompt|longer than the context|run $w/tiny.gguf --ctx 4 -p \"one two three four five\" -n 1|2"
+    "token ids|out of the vocabulary|tokenize $w/tiny.gguf --decode 5,99999|2"
+    "plugin|missing file|run $w/tiny.gguf --backend $w/none.so|1"
+    "plugin|not a plugin|run $w/tiny.gguf --backend $w/text.db|1"
+    "plugin|unknown backend|run $w/tiny.gguf --backend opencl|2"
+    "database|not a database|db import $w/text.db|1"
+    "database|newer schema|db import $w/future.db|1"
+)
+
+passed=0
+failures=0
+table="| input | failure | command | exit | what sol says |"$'\n'"|---|---|---|---|---|"
+for row in "${rows[@]}"; do
+    IFS='|' read -r kind what args want <<<"$row"
+    eval "set -- $args"
+    timeout 60 "$sol" "$@" >"$w/out" 2>"$w/err"
+    got=$?
+    line=$(cat "$w/err")
+    lines=$(wc -l <"$w/err")
+    shown=$(printf '%s' "$args" | sed "s|$w/||g")
+    table+=$'\n'"| $kind | $what | \`sol $shown\` | $got | \`\` $(printf '%s' "$line" | sed 's/|/\\|/g') \`\` |"
+    if [ "$got" != "$want" ] || [ "$lines" != 1 ] || [ -s "$w/out" ] || grep -q 'Sanitizer\|runtime error' "$w/err"; then
+        failures=$((failures + 1))
+        echo "bad input: FAIL: $kind, $what: exit $got (want $want), $lines lines: $(head -3 "$w/err")"
+    else
+        passed=$((passed + 1))
+    fi
+done
+header="# The bad-input matrix
+
+What sol says for each kind of bad input: one line on stderr, nothing on stdout, exit 1
+for a bad file or a missing resource, 2 for a bad flag or value. Generated and checked by
+\`tests/backend/../badinput/run.sh\` (\`make badinput-test\`, part of \`make test\`, against the
+sanitizer build): a row whose status or words change fails the tests until this file is
+regenerated with \`--write\`. Paths are shown relative to the test's folder.
+
+Not errors: a prompt that is not valid UTF-8 is encoded byte by byte (bytes a byte-level
+vocabulary has no token for are dropped, as HF tokenizers do); file-derived names print
+with control characters and invalid UTF-8 as \`?\`.
+"
+if [ "$write" = --write ]; then
+    printf '%s\n%s\n' "$header" "$table" >"$doc"
+    echo "bad input: wrote $doc"
+elif ! diff -q <(printf '%s\n%s\n' "$header" "$table") "$doc" >/dev/null 2>&1; then
+    failures=$((failures + 1))
+    echo "bad input: FAIL: sol's messages differ from $doc:"
+    diff <(printf '%s\n%s\n' "$header" "$table") "$doc" | head -20
+fi
+rm -rf "$w"
+echo "bad input tests: $passed rows passed, $failures failed"
+[ $failures -eq 0 ]
