@@ -8,6 +8,7 @@
 
 #include "models/gguf.h"
 #include "util/err.h"
+#include "util/utf8.h" /* sol_utf8_next, for callers that print pieces */
 
 typedef struct sol_tokenizer sol_tokenizer;
 
@@ -67,9 +68,5 @@ char *sol_tokenizer_piece(const sol_tokenizer *t, int32_t id, int *n);
  * unknown: the caller uses the raw prompt. *out is malloc'd. */
 int sol_chat_apply(const sol_tokenizer *t, const char *system, const char *user, char **out, sol_err *err);
 
-/* Length of the valid UTF-8 sequence at s (n > 0 bytes left) and its code
- * point; 0 when the bytes there are not valid UTF-8 (overlong, surrogate,
- * above U+10FFFF, cut off). For callers that print decoded pieces. */
-int sol_utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
 
 #endif

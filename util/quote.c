@@ -1,6 +1,8 @@
 /* Quoting of untrusted bytes for messages (see quote.h). */
 #include "util/quote.h"
 
+#include "util/utf8.h"
+
 #include <string.h>
 
 const char *sol_quote(sol_qbuf *q, const char *s, uint64_t len)
@@ -34,37 +36,16 @@ const char *sol_quote(sol_qbuf *q, const char *s, uint64_t len)
 
 const char *sol_quote_z(sol_qbuf *q, const char *s) { return sol_quote(q, s, strlen(s)); }
 
-/* Length of the valid UTF-8 sequence at s (1..4), 0 when it is not one;
- * *cp gets its code point. */
-static int utf8_length(const unsigned char *s, uint32_t *cp)
-{
-    int len = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3 : (s[0] >> 3) == 30 ? 4 : 0;
-    uint32_t v = len == 1 ? s[0] : len == 2 ? s[0] & 0x1fu : len == 3 ? s[0] & 0x0fu : s[0] & 0x07u;
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3fu);
-    }
-    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (len == 0 || v < least[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return len;
-}
-
 char *sol_printable(char *s)
 {
+    size_t left = strlen(s);
     for (unsigned char *p = (unsigned char *)s; *p;) {
         uint32_t cp = 0;
-        int len = utf8_length(p, &cp);
-        if (len == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
-            int bad = len ? len : 1;
-            for (int i = 0; i < bad; i++) /* a whole bad sequence: one '?' per byte, length kept */
-                p[i] = '?';
-            p += bad;
-        } else {
-            p += len;
-        }
+        int len = sol_utf8_next(p, left, &cp), step = len ? len : 1;
+        if (len == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+            memset(p, '?', (size_t)step); /* a whole bad sequence: one '?' per byte, length kept */
+        p += step;
+        left -= (size_t)step;
     }
     return s;
 }
