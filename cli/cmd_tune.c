@@ -250,8 +250,9 @@ static int tune_shape(sol_backend *be, sol_db *db, sol_db *landscape, int64_t de
         valid += ok;
         stored += ok && !isnan(t.seen[i]);
     }
-    /* a resume with nothing left: the stored winner, at once */
-    if (!force && !landscape && stored == valid && (rc = stored_best(db, &t.key, out, err)) <= 0) {
+    /* a resume with nothing left: the stored winner, at once (a search
+     * killed after its last trial, before its winner was stored, goes on) */
+    if (!force && !landscape && stored == valid && (rc = stored_best(db, &t.key, out, err)) >= 0) {
         if (rc == 0) {
             fprintf(stderr, "  %-30s all %d configurations are measured; the stored winner stands (--force measures "
                             "again)\n", out->shape, valid);

@@ -73,6 +73,17 @@ before=$(count "SELECT count(*) FROM trial")
 "$sol" tune --shape $shape --strategy exhaustive --reps 5 >/dev/null 2>"$work/err"
 grep -q 'configurations are measured' "$work/err" && [ "$(count "SELECT count(*) FROM trial")" = "$before" ] &&
     ok "a second resume measured nothing" || fail "a second resume: $(tail -2 "$work/err")"
+# killed after its last trial but before its winner was stored: every
+# configuration measured, no winner; the resume stores one, measuring nothing
+sqlite3 "$db" "DELETE FROM best WHERE shape = '${n}x2048x8'"
+"$sol" tune --shape $shape --strategy exhaustive --reps 5 >"$work/out" 2>"$work/err"
+rc=$?
+if [ $rc = 0 ] && [ "$(count "SELECT count(*) FROM best WHERE shape = '${n}x2048x8'")" = 1 ] &&
+    [ "$(count "SELECT count(*) FROM trial")" = "$before" ] && grep -q "${n}x2048x8" "$work/out"; then
+    ok "a resume with every trial stored but no winner stores the winner, measuring no trial again"
+else
+    fail "a resume without a stored winner: exit $rc: $(tail -2 "$work/err")"
+fi
 
 # ---- bench -----------------------------------------------------------------------
 printed=0
