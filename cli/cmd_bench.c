@@ -359,7 +359,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
      * measured in the same run (8x the LLC, at least 256 MiB), not only
      * with the stored probe, because this kind of machine moves */
     sol_read_check *check = NULL; /* of the CPU's memory: for the CPU backend */
-    int is_cpu = strcmp(be->name, "cpu") == 0;
+    int is_cpu = cli_backend_is_cpu(&bo);
     int64_t check_bytes = (int64_t)(8 * cpu_hw->cache_bytes[2]);
     if (check_bytes < ((int64_t)256 << 20))
         check_bytes = (int64_t)256 << 20;

@@ -208,20 +208,26 @@ void sol_engine_reset(sol_engine *e)
     e->logits_rows = 0;
 }
 
+/* The last step's logits rows into logits_host, once per step. */
+static int fetch_logits(sol_engine *e, sol_err *err)
+{
+    if (e->logits_fresh)
+        return 0;
+    size_t bytes = (size_t)e->logits_rows * e->model.vocab * sizeof(float);
+    int rc = e->be->download(e->be, e->logits_host, e->logits, bytes, err);
+    e->logits_fresh = !rc;
+    return rc;
+}
+
 int sol_engine_logits(sol_engine *e, int row, const float **out, sol_err *err)
 {
     *out = NULL;
     if (row < 0 || row >= e->logits_rows)
         return sol_fail(err, SOL_ERR_USAGE, "logits row %d of a step of %d", row, e->logits_rows);
-    if (!e->logits_fresh) {
-        size_t bytes = (size_t)e->logits_rows * e->model.vocab * sizeof(float);
-        int rc = e->be->download(e->be, e->logits_host, e->logits, bytes, err);
-        if (rc)
-            return rc;
-        e->logits_fresh = 1;
-    }
-    *out = e->logits_host + (size_t)row * e->model.vocab;
-    return 0;
+    int rc = fetch_logits(e, err);
+    if (!rc)
+        *out = e->logits_host + (size_t)row * e->model.vocab;
+    return rc;
 }
 
 /* ---- one op ------------------------------------------------------------- */
@@ -446,9 +452,7 @@ static int sample_on_host(sol_engine *e, int rows, int device_choice, int32_t *n
     if (device_choice) {
         rc = e->be->download(e->be, next, e->next_dev, sizeof *next, err);
     } else {
-        rc = e->be->download(e->be, e->logits_host, e->logits, (size_t)e->logits_rows * row_floats * sizeof(float),
-                             err);
-        e->logits_fresh = !rc;
+        rc = fetch_logits(e, err);
         if (!rc)
             *next = sol_sample(&e->sampler, e->logits_host + (size_t)(e->logits_rows - 1) * row_floats, e->history,
                                (int)(e->pos + rows));
