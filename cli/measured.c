@@ -42,38 +42,58 @@ static void apply(sol_hw_value *v, const sol_probe_row *row)
     sol_hw_set_measured(v, row->value, note);
 }
 
+/* The latest probe of each of kinds[0..n) for dev: found[i] 0 with rows[i]
+ * filled, or -1 when that kind was never probed. The database exists. */
+static int latest_probes(const sol_device_info *dev, const char *const *kinds, int n, sol_probe_row *rows,
+                         int *found, sol_err *err)
+{
+    sol_db *db = NULL;
+    int64_t id;
+    int rc = sol_db_open(NULL, &db, err);
+    if (!rc)
+        rc = sol_db_device(db, dev, &id, err);
+    for (int i = 0; i < n; i++) {
+        found[i] = rc ? -1 : sol_db_probe_latest(db, id, kinds[i], &rows[i], err);
+        if (found[i] > 0)
+            rc = found[i];
+    }
+    sol_db_close(db);
+    return rc;
+}
+
+/* 1 when the database file exists (without it nothing was probed). */
+static int db_exists(char *path, int cap)
+{
+    struct stat st;
+    path[0] = '\0';
+    return sol_db_path(path, cap) && stat(path, &st) == 0;
+}
+
 int cli_apply_probes(sol_hw *hw, int required, sol_err *err)
 {
     char path[4096];
-    struct stat st;
-    sol_db_path(path, sizeof path);
-    if (stat(path, &st) != 0) /* no database yet: nothing was probed */
+    if (!db_exists(path, sizeof path))
         return required ? sol_fail(err, SOL_ERR_RUNTIME, "--hw measured: no probe yet (%s does not exist); run "
                                                          "`sol hw probe` first", path)
                         : 0;
-    sol_db *db = NULL;
+    enum { BW, PEAK, INT8 };
+    static const char *const kinds[] = {"mem_read_bw", "fp32_peak", "int8_peak"};
+    sol_probe_row row[3];
+    int found[3];
     sol_device_info dev;
-    int64_t id;
-    sol_probe_row bw, peak, int8;
     cli_cpu_device(hw, &dev);
-    int rc = sol_db_open(NULL, &db, err);
-    if (!rc)
-        rc = sol_db_device(db, &dev, &id, err);
-    int have_bw = rc ? -1 : sol_db_probe_latest(db, id, "mem_read_bw", &bw, err);
-    int have_peak = rc || have_bw > 0 ? -1 : sol_db_probe_latest(db, id, "fp32_peak", &peak, err);
-    int have_int8 = rc || have_bw > 0 || have_peak > 0 ? -1 : sol_db_probe_latest(db, id, "int8_peak", &int8, err);
-    sol_db_close(db);
-    if (rc || have_bw > 0 || have_peak > 0 || have_int8 > 0)
-        return rc ? rc : SOL_ERR_RUNTIME;
-    if (have_int8 == 0)
-        apply(&hw->peak[SOL_PEAK_INT8], &int8);
-    if (have_bw == 0)
-        apply(&hw->mem_bw, &bw);
-    if (have_peak == 0) {
-        apply(&hw->peak[SOL_PEAK_FP32], &peak);
-        apply(&hw->peak[SOL_PEAK_FP16], &peak); /* fp16 is computed in fp32 here */
+    int rc = latest_probes(&dev, kinds, 3, row, found, err);
+    if (rc)
+        return rc;
+    if (found[INT8] == 0)
+        apply(&hw->peak[SOL_PEAK_INT8], &row[INT8]);
+    if (found[BW] == 0)
+        apply(&hw->mem_bw, &row[BW]);
+    if (found[PEAK] == 0) {
+        apply(&hw->peak[SOL_PEAK_FP32], &row[PEAK]);
+        apply(&hw->peak[SOL_PEAK_FP16], &row[PEAK]); /* fp16 is computed in fp32 here */
     }
-    if (required && (have_bw != 0 || have_peak != 0))
+    if (required && (found[BW] != 0 || found[PEAK] != 0))
         return sol_fail(err, SOL_ERR_RUNTIME, "--hw measured: %s has no memory-bandwidth and FMA probe for this CPU; "
                                               "run `sol hw probe` first",
                         path);
@@ -86,27 +106,16 @@ int cli_apply_probes(sol_hw *hw, int required, sol_err *err)
 int cli_apply_gpu_probes(sol_hw *hw, const sol_device_info *dev, sol_err *err)
 {
     char path[4096];
-    struct stat st;
-    if (stat(sol_db_path(path, sizeof path), &st) != 0)
+    if (!db_exists(path, sizeof path))
         return 0;
-    static const struct {
-        const char *kind;
-        int peak; /* -1: bandwidth */
-    } figures[] = {{"mem_read_bw", -1},          {"fp32_peak", SOL_PEAK_FP32}, {"fp16_peak", SOL_PEAK_FP16},
-                   {"bf16_peak", SOL_PEAK_BF16}, {"int8_peak", SOL_PEAK_INT8}};
-    sol_db *db = NULL;
-    int64_t id;
-    int rc = sol_db_open(NULL, &db, err);
-    if (!rc)
-        rc = sol_db_device(db, dev, &id, err);
-    for (size_t i = 0; !rc && i < sizeof figures / sizeof figures[0]; i++) {
-        sol_probe_row row;
-        int found = sol_db_probe_latest(db, id, figures[i].kind, &row, err);
-        if (found > 0)
-            rc = found;
-        else if (found == 0)
-            apply(figures[i].peak < 0 ? &hw->mem_bw : &hw->peak[figures[i].peak], &row);
-    }
-    sol_db_close(db);
+    static const char *const kinds[] = {"mem_read_bw", "fp32_peak", "fp16_peak", "bf16_peak", "int8_peak"};
+    sol_hw_value *target[] = {&hw->mem_bw, &hw->peak[SOL_PEAK_FP32], &hw->peak[SOL_PEAK_FP16],
+                              &hw->peak[SOL_PEAK_BF16], &hw->peak[SOL_PEAK_INT8]};
+    sol_probe_row row[5];
+    int found[5];
+    int rc = latest_probes(dev, kinds, 5, row, found, err);
+    for (int i = 0; !rc && i < 5; i++)
+        if (found[i] == 0)
+            apply(target[i], &row[i]);
     return rc;
 }

@@ -232,7 +232,7 @@ static double col_double(reader *r) { return sqlite3_column_double(r->st, r->col
 
 static int make_parent_dirs(const char *path, sol_err *err)
 {
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], shown[200]; /* shown: dir in a message, a long one elided */
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (!slash || slash == dir)
@@ -243,17 +243,14 @@ static int make_parent_dirs(const char *path, sol_err *err)
             continue;
         char c = *p;
         *p = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-            char shown[200];
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
             return sol_fail(err, SOL_ERR_RUNTIME, "cannot create directory %s: %s", sol_elide(dir, shown, sizeof shown),
                             strerror(errno));
-        }
         *p = c;
         if (!c)
             break;
     }
     struct stat st;
-    char shown[200];
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return sol_fail(err, SOL_ERR_RUNTIME, "%s is not a directory", sol_elide(dir, shown, sizeof shown));
     return SOL_OK;
