@@ -56,31 +56,26 @@ static int cpu_load_weights(sol_backend *b, sol_weight_view *const *views, int n
     *handle = NULL;
     if (ctx->mapped_weights || n < 1)
         return 0;
-    int *first = malloc((size_t)n * sizeof *first); /* the view whose copy view i shares */
     size_t total = 0, huge = (size_t)2 << 20;
-    for (int i = 0; first && i < n; i++) {
-        first[i] = same_data_before(views, i);
-        if (first[i] < 0)
+    for (int i = 0; i < n; i++)
+        if (same_data_before(views, i) < 0)
             total += (view_bytes(views[i]) + 63) / 64 * 64;
-    }
     size_t cap = (total + huge - 1) / huge * huge;
-    uint8_t *copy = first && cap ? aligned_alloc(huge, cap) : NULL;
-    if (!copy) { /* best effort: compute from the mapping */
-        free(first);
+    uint8_t *copy = cap ? aligned_alloc(huge, cap) : NULL;
+    if (!copy) /* best effort: compute from the mapping */
         return 0;
-    }
     madvise(copy, cap, MADV_HUGEPAGE);
     size_t at = 0;
     for (int i = 0; i < n; i++) {
-        if (first[i] >= 0) {
-            views[i]->data = views[first[i]]->data;
-            continue;
-        }
-        memcpy(copy + at, views[i]->data, view_bytes(views[i]));
-        views[i]->data = copy + at;
+        const void *orig = views[i]->data;
+        if ((const uint8_t *)orig >= copy && (const uint8_t *)orig < copy + cap)
+            continue; /* shares the copy of an earlier view */
+        memcpy(copy + at, orig, view_bytes(views[i]));
+        for (int j = i; j < n; j++)
+            if (views[j]->data == orig)
+                views[j]->data = copy + at;
         at += (view_bytes(views[i]) + 63) / 64 * 64;
     }
-    free(first);
     *handle = copy;
     return 0;
 }
