@@ -192,7 +192,7 @@ tui-test: build/test/sol
 # `make test` runs each for 30 s so CI keeps them building and alive.
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_TARGETS := gguf safetensors hf_config kv hw tokenizer db_import
+FUZZ_TARGETS := gguf safetensors hf_config kv hw tokenizer chat db_import
 FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/%.o,$(LIB_SRC)) $(patsubst build/gen/%.c,build/fuzz/gen/%.o,$(GEN_SRC))
 FUZZ_BINS    := $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_SECONDS ?= 300
@@ -203,6 +203,7 @@ FUZZ_SEEDS_hf_config   := tests/fuzz/corpus/hf_config models/presets tests/fixtu
 FUZZ_SEEDS_kv          := tests/fuzz/corpus/kv tests/fuzz/seeds/kv
 FUZZ_SEEDS_hw          := tests/fuzz/corpus/hw analyzer/hw
 FUZZ_SEEDS_tokenizer   := tests/fuzz/corpus/tokenizer tests/fuzz/seeds/tokenizer
+FUZZ_SEEDS_chat        := tests/fuzz/corpus/chat tests/fuzz/seeds/chat
 FUZZ_SEEDS_db_import   := tests/fuzz/corpus/db_import tests/fixtures/db
 
 build/fuzz/%.o: %.c | build/gen/presets.c
@@ -219,7 +220,7 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJ)
 	@echo "  LD fuzz $@"
 	@$(FUZZ_CC) $(CFLAGS_BASE) $(FUZZ_FLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
 
-# FUZZ_SECONDS per target; the tokenizer target reads the synth model's vocabulary
+# FUZZ_SECONDS per target; the tokenizer and chat targets read the synth model's vocabulary
 fuzz: $(FUZZ_BINS) build/sol
 	@build/sol synth tests/fixtures/configs/tiny-llama.json --wtype q8_0 -o build/fuzz/tiny.gguf 2>/dev/null
 	@SOL_FUZZ_GGUF=build/fuzz/tiny.gguf bash tests/fuzz/run.sh $(FUZZ_SECONDS) \

@@ -88,6 +88,12 @@ def main():
     os.makedirs(os.path.join(HERE, "seeds", "tokenizer"), exist_ok=True)
     for i, text in enumerate(texts):
         open(os.path.join(HERE, "seeds", "tokenizer", "%d.txt" % i), "wb").write(text.encode("utf-8", "surrogatepass"))
+    # chat target: template NUL system NUL user, one per family the renderer knows
+    chats = [CHATML + "\0\0Hi there", "<|start_header_id|>\0Be brief.\0 What is 2+2? ",
+             "<start_of_turn>\0sys\0\n user \n", "[INST] <<SYS>>\0\0hello", "no template here\0x\0y"]
+    os.makedirs(os.path.join(HERE, "seeds", "chat"), exist_ok=True)
+    for i, text in enumerate(chats):
+        open(os.path.join(HERE, "seeds", "chat", "%d.txt" % i), "wb").write(text.encode())
 
 
 if __name__ == "__main__":
