@@ -56,7 +56,9 @@ void usage_run(FILE *f)
                "                        times), then a summary object (ids, timings) as the last line\n"
                "  --no-color            no colors in the live view (also when NO_COLOR is set)\n"
                "  --no-tuned            default kernel parameters, not the `sol tune` winners\n"
-               "  --logits-out FILE     write f32 logits of every evaluated position to FILE\n");
+               "  --logits-out FILE     write f32 logits of every evaluated position to FILE\n"
+               "  --ubatch N            prompt rows per prefill step (default 64); --ubatch 1 runs\n"
+               "                        the prompt as decode steps (teacher forcing)\n");
 }
 
 typedef enum run_mode { MODE_AUTO, MODE_TUI, MODE_PLAIN, MODE_JSON } run_mode;
@@ -70,7 +72,7 @@ typedef struct {
 
 typedef struct {
     const char *model, *prompt, *system, *logits_out, *hw_name;
-    long long n, threads, ctx, every;
+    long long n, threads, ctx, every, ubatch;
     int chat, no_bos, no_color, no_tuned;
     cli_backend_opts backend;
     run_mode mode;
@@ -200,14 +202,15 @@ static int set_mode(run_opts *o, run_mode mode, const char *flag)
 static int parse_opts(int argc, char **argv, run_opts *o)
 {
     enum { O_CHAT = 2000, O_SYSTEM, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_KVTYPE, O_ACT, O_CTX, O_NOBOS,
-           O_JSON, O_LOGITS, O_TUI, O_PLAIN, O_EVERY, O_NOCOLOR, O_NOTUNED, O_BACKEND, O_HW };
+           O_JSON, O_LOGITS, O_TUI, O_PLAIN, O_EVERY, O_NOCOLOR, O_NOTUNED, O_BACKEND, O_HW, O_UBATCH };
     static const struct option long_opts[] = {
         {"prompt", 1, 0, 'p'}, {"tokens", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"chat", 0, 0, O_CHAT},
         {"system", 1, 0, O_SYSTEM}, {"temp", 1, 0, O_TEMP}, {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP},
         {"min-p", 1, 0, O_MINP}, {"repeat-penalty", 1, 0, O_REPEAT}, {"seed", 1, 0, O_SEED},
         {"kvtype", 1, 0, O_KVTYPE}, {"activations", 1, 0, O_ACT}, {"ctx", 1, 0, O_CTX}, {"no-bos", 0, 0, O_NOBOS}, {"json", 0, 0, O_JSON},
         {"logits-out", 1, 0, O_LOGITS}, {"tui", 0, 0, O_TUI}, {"plain", 0, 0, O_PLAIN}, {"every", 1, 0, O_EVERY},
-        {"no-color", 0, 0, O_NOCOLOR}, {"no-tuned", 0, 0, O_NOTUNED}, {"backend", 1, 0, O_BACKEND}, {"hw", 1, 0, O_HW}, {0, 0, 0, 0}};
+        {"no-color", 0, 0, O_NOCOLOR}, {"no-tuned", 0, 0, O_NOTUNED}, {"backend", 1, 0, O_BACKEND}, {"hw", 1, 0, O_HW},
+        {"ubatch", 1, 0, O_UBATCH}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->prompt = "The speed of light is";
     o->n = 64;
@@ -278,6 +281,12 @@ static int parse_opts(int argc, char **argv, run_opts *o)
             if (o->ctx < 1)
                 return cli_usage_error("run", "--ctx: must be at least 1 token");
             break;
+        case O_UBATCH:
+            if (cli_parse_ll("run", "--ubatch", optarg, &o->ubatch))
+                return SOL_ERR_USAGE;
+            if (o->ubatch < 1 || o->ubatch > 4096)
+                return cli_usage_error("run", "--ubatch: expected 1 to 4096 rows, got %lld", o->ubatch);
+            break;
         case O_NOBOS: o->no_bos = 1; break;
         case O_JSON:
             if (set_mode(o, MODE_JSON, "--json"))
@@ -316,6 +325,8 @@ static int parse_opts(int argc, char **argv, run_opts *o)
     o->model = argv[optind];
     o->backend.threads = (int)o->threads;
     o->engine.ctx = o->ctx;
+    if (o->ubatch)
+        o->engine.chunk = (int)o->ubatch;
     return 0;
 }
 
@@ -441,7 +452,7 @@ static int generate(run_state *s, sol_err *err)
     int rc = 0;
     s->phase = &r->prefill;
     /* with --logits-out every prompt position is kept: chunk by hand */
-    int chunk = s->logits ? 64 : r->n_prompt;
+    int chunk = s->logits ? o->engine.chunk : r->n_prompt;
     for (int done = 0; done < r->n_prompt && !rc; done += chunk) {
         int rows = r->n_prompt - done < chunk ? r->n_prompt - done : chunk;
         rc = sol_engine_eval(e, r->prompt + done, rows, s->logits != NULL, on_step, s, &next, err);

@@ -44,13 +44,19 @@ if ! "$venv/bin/python" "$here/check_engine.py" "$sol" "$1" --prompt "$long_prom
         --activations f32; then
     status=1
 fi
-# The same with 8-bit activations: the prompt's steps of 64 rows run on f32
-# inputs (exact to the f32 tolerance), the last 29 and the decode on 8 bits.
-echo "== check_engine $(basename "$1") (long prompt, q8 activations)"
-if ! "$venv/bin/python" "$here/check_engine.py" "$sol" "$1" --prompt "$long_prompt" --n 16 \
-        --activations q8 --tol 0.1 --allow-ties; then
-    status=1
-fi
+# 8-bit activations, teacher-forced over a fixed text of 605 tokens: mean KL
+# of sol's next-token distribution from the f32 reference's, and top-1
+# agreement. Measured 2026-12-06 (this machine, AVX2): mean KL 2.618e-3 nats,
+# top-1 0.9736, the numpy mirror of the 8-bit scheme 2.618e-3 (ratio 1.000);
+# bounds twice the measured error (KL 5.2e-3, disagreement 5% of positions).
+echo "== check_kl $(basename "$1") (q8 activations, teacher-forced)"
+"$venv/bin/python" "$here/check_kl.py" "$sol" "$1" "$here/kl_text.txt" \
+    --max-kl 5.2e-3 --min-top1 0.95 --max-kl-ratio 0.025 || status=1
+# The synth models' first 450 bytes of it (their context is 512 tokens).
+# Measured over q8_0 q4_0 q4_1 q4_k q6_k: mean KL 0.85e-4..1.13e-4 nats, top-1
+# 0.9756..0.9867, sol / mirror KL 0.988..1.012: bounds twice the worst.
+short_text=$(mktemp); trap 'rm -f "$short_text"' EXIT
+head -c 450 "$here/kl_text.txt" >"$short_text"
 for model in "$@"; do
     # Short prompt and few tokens: CI time matters; the default prompt is longer.
     echo "== check_engine $(basename "$model") (f32 activations)"
@@ -58,13 +64,11 @@ for model in "$@"; do
             --prompt "The capital of France is" --n 16 --activations f32; then
         status=1
     fi
-    # 8-bit activations, mirrored by the reference; rounding to 8 bits turns
-    # float-order differences into whole steps (see check_engine.py), hence
-    # the tolerance of a few percent and ties allowed.
-    echo "== check_engine $(basename "$model") (q8 activations)"
-    if ! "$venv/bin/python" "$here/check_engine.py" "$sol" "$model" \
-            --prompt "The capital of France is" --n 16 --activations q8 --tol 0.1 --allow-ties; then
-        status=1
-    fi
+    case "$model" in
+    */tiny-q*) # block weight types: the ones 8-bit activations change
+        echo "== check_kl $(basename "$model") (q8 activations, teacher-forced)"
+        "$venv/bin/python" "$here/check_kl.py" "$sol" "$model" "$short_text" --min-tokens 400 \
+            --max-kl 2.2e-4 --min-top1 0.95 --max-kl-ratio 0.025 || status=1 ;;
+    esac
 done
 exit $status
