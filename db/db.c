@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,12 +69,26 @@ const char *sol_db_path(char *buf, int cap)
 
 /* ---- errors ----------------------------------------------------------------- */
 
+/* Whether the file system holding path has less than a few SQLite pages
+ * left: a full disk shows up as SQLITE_FULL when a write fails, but as an
+ * I/O error when the WAL's shared-memory file cannot be extended. */
+static int disk_full(const char *path)
+{
+    struct statvfs fs;
+    return statvfs(path, &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize < 64 * 1024;
+}
+
 /* "PATH: what: sqlite's message", said plainly for a file that is not a
  * database or is damaged, with a hint for the codes a user can act on. */
 static int fail_sqlite_in(const sol_db *db, const char *file, sol_err *err, const char *what)
 {
     const char *msg = sqlite3_errmsg(db->conn);
-    switch (sqlite3_errcode(db->conn) & 0xff) {
+    int code = sqlite3_errcode(db->conn) & 0xff;
+    if (code == SQLITE_FULL || (code == SQLITE_IOERR && disk_full(file)))
+        return sol_fail(err, SOL_ERR_RUNTIME,
+                        "%s: %s: %s (the disk holding it is full; what was stored before is kept)", file, what,
+                        msg);
+    switch (code) {
     case SQLITE_NOTADB:
         return sol_fail(err, SOL_ERR_RUNTIME, "%s is not a SQLite database (%s: %s); sol leaves it as it is", file,
                         what, msg);

@@ -7,7 +7,7 @@
 # finishes the search and measures nothing twice (one row per
 # configuration), and a resume after that measures nothing at all. Last,
 # two tune processes on one database at once both finish with all their
-# rows and no "database is locked".
+# rows and no "database is locked". And a full disk (full_disk.sh).
 #
 #   tests/crash/run.sh SOL_BIN MODEL.gguf      (KILLS=50 by default)
 set -u
@@ -124,6 +124,16 @@ else
     fail "two writers: exits $ra/$rb, rows $na/$ta and $nb/$tb: $(tail -1 "$work/a.err") / $(tail -1 "$work/b.err")"
 fi
 integrity && ok "integrity_check at the end" || fail "integrity_check at the end"
+
+# ---- a full disk (tests/crash/full_disk.sh, in a mount namespace of its own) ---------
+mkdir -p "$work/fs"
+if unshare -m true 2>/dev/null; then ns=(unshare -m); else ns=(unshare -rm); fi
+if "${ns[@]}" bash "$(dirname "$0")/full_disk.sh" "$sol" "$model" "$work/fs" >"$work/full" 2>&1; then
+    ok "$(grep -c ': ok:' "$work/full") full-disk checks (tune and bench on a full 1 MiB tmpfs, tune filling it)"
+else
+    fail "full disk ($(tail -1 "$work/full")):"
+    grep -v ': ok:' "$work/full" | head -5
+fi
 
 echo "crash tests: $passed passed, $failures failed"
 [ $failures -eq 0 ]
