@@ -47,7 +47,7 @@ static int read_value(const cJSON *obj, const char *key, const char *origin, int
     if (!cJSON_IsNumber(value) || !(value->valuedouble > 0) || !isfinite(value->valuedouble))
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: \"%s\" needs a positive, finite \"value\"", origin, key);
     if (!out->source[0])
-        return sol_fail(err, SOL_ERR_RUNTIME, "%s: \"%s\" needs a \"source\" (datasheet or estimate)",
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: \"%s\" needs a \"source\" (datasheet, driver or estimate)",
                         origin, key);
     out->value = value->valuedouble;
     out->known = 1;

@@ -197,7 +197,7 @@ void sol_report_table(FILE *f, const sol_analysis *a)
     sol_fmt_bytes(s1, sizeof s1, a->weights_bytes);
     sol_fmt_bytes(s2, sizeof s2, a->kv_cache_bytes);
     sol_fmt_bytes(s3, sizeof s3, a->memory_bytes);
-    sol_fmt_count(s4, sizeof s4, hw->mem_bytes.value, "B");
+    sol_fmt_bytes(s4, sizeof s4, hw->mem_bytes.value);
     fprintf(f, "memory    weights %s + KV %s = %s of %s: %s", s1, s2, s3, s4, a->fits ? "fits" : "DOES NOT FIT");
     if (a->max_batch >= 0)
         fprintf(f, "; max batch at ctx %lld: %lld\n", (long long)c->ctx, a->max_batch);

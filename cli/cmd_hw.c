@@ -99,7 +99,7 @@ static int hw_list(cli_format format)
         char bw[32], mem[32], peak[32];
         double fp16 = sol_hw_peak(&hw, SOL_PEAK_FP16, NULL);
         sol_fmt_count(bw, sizeof bw, hw.mem_bw.value, "B/s");
-        sol_fmt_count(mem, sizeof mem, hw.mem_bytes.value, "B");
+        sol_fmt_bytes(mem, sizeof mem, hw.mem_bytes.value);
         sol_fmt_count(peak, sizeof peak, fp16, "");
         printf("%-10s %-38.38s %11s %9s %12s %12.0f\n", hw.name, hw.display_name, bw, mem, peak,
                fp16 / hw.mem_bw.value);
@@ -119,7 +119,7 @@ static int hw_show(const char *name, cli_format format)
     if (hw.detail[0])
         printf("  %s\n", hw.detail);
     print_value("memory bandwidth", &hw.mem_bw, "B/s", 0);
-    print_value("memory", &hw.mem_bytes, "B", 0);
+    print_value("memory", &hw.mem_bytes, "B", 1);
     print_value(strcmp(hw.kind, "cpu") ? "L2 cache" : "last-level cache", &hw.llc_bytes, "", 1);
     print_value("interconnect", &hw.interconnect_bw, "B/s", 0);
     for (int p = 0; p < SOL_PEAK_COUNT; p++) {

@@ -70,9 +70,17 @@ static void test_memory_and_max_batch(void **state)
     sol_analysis *a = analyze("llama-2-7b", NULL, "h100-sxm", 1, 4096, 1);
     double weights = 2 * 6738415616.0;
     assert_true(a->weights_bytes == weights);
-    assert_int_equal(a->max_batch, (long long)((80e9 - weights) / (4096 * 524288.0)));
+    /* the driver's 81,559 MiB, not the marketed 80 GB */
+    assert_int_equal(a->max_batch, (long long)((81559.0 * 1048576 - weights) / (4096 * 524288.0)));
     assert_true(a->fits);
     destroy(a);
+    /* by hand: an A100-80GB holds 81,920 MiB = 85,899,345,920 B; minus
+     * 13,476,831,232 B of f16 weights leaves 72,422,514,688 B, and a
+     * sequence of 4096 tokens caches 4096 x 524,288 B = 2 GiB: 33 fit
+     * (decimal 80e9 would say 30) */
+    sol_analysis *a100 = analyze("llama-2-7b", NULL, "a100-80gb", 1, 4096, 1);
+    assert_int_equal(a100->max_batch, 33);
+    destroy(a100);
     sol_analysis *big = analyze("llama-3.1-405b", NULL, "h100-sxm", 1, 8192, 1);
     assert_false(big->fits);
     assert_int_equal(big->max_batch, 0);
@@ -92,6 +100,10 @@ static void test_hw_entries(void **state)
         sol_hw hw = load_hw(sol_hw_preset_name(i));
         assert_true(hw.mem_bw.known && hw.mem_bytes.known && hw.peak[SOL_PEAK_FP16].known);
         assert_string_equal(hw.name, sol_hw_preset_name(i));
+        /* capacities as the driver reports them: whole MiB, with their source */
+        assert_true(fmod(hw.mem_bytes.value, 1048576.0) == 0);
+        assert_true(!strcmp(hw.mem_bytes.source, "driver") || !strcmp(hw.kind, "cpu") ||
+                    !strcmp(hw.vendor, "amd"));
     }
     sol_hw h100 = load_hw("h100-sxm");
     assert_true(h100.mem_bw.value == 3.35e12);
