@@ -64,11 +64,23 @@ typedef struct sol_op_cost {
     sol_peak peak_used;
 } sol_op_cost;
 
+/* A step's two bounds. The speed of light is the whole step's: its FLOPs at
+ * the peak of each compute type (types that could overlap taken as the
+ * largest), its unavoidable bytes (weights, KV read and written, token ids:
+ * what must cross the memory bus even when every op is fused) at memory
+ * bandwidth, and its all-reduces, whichever is longest. "Unfused" is the
+ * sum of each op's own roofline time, which also charges the activations
+ * that unfused ops write and read back. sol_time_s <= unfused_time_s. */
 typedef struct sol_step_cost {
     sol_op_cost *ops; /* one per plan op */
-    double bytes, flops, time_s;
-    double mem_bound_time_s, compute_bound_time_s, comm_bound_time_s;
-    sol_bound bound; /* what most of the time is bound by */
+    double bytes, flops;
+    double unfused_time_s;
+    double mem_bound_time_s, compute_bound_time_s, comm_bound_time_s; /* shares of unfused_time_s */
+    sol_bound bound; /* what most of the unfused time is bound by */
+    double sol_bytes;                       /* unavoidable bytes */
+    double sol_mem_s, sol_compute_s, sol_comm_s;
+    double sol_time_s;                      /* the largest of the three */
+    sol_bound sol_bound;
 } sol_step_cost;
 
 int sol_cost_plan(const sol_plan *plan, const sol_hw *hw, sol_step_cost *cost, sol_err *err);
@@ -101,8 +113,10 @@ typedef struct sol_analysis {
     double memory_bytes;           /* weights + cache, per device */
     int fits;
     long long max_batch;           /* -1: unbounded (no cache) */
-    double decode_tokens_per_s;
+    double decode_tokens_per_s;  /* at the speed of light (the fused bound) */
     double prefill_tokens_per_s;
+    double decode_unfused_tokens_per_s; /* at the per-op sum */
+    double prefill_unfused_tokens_per_s;
 } sol_analysis;
 
 int sol_analyze(const sol_model *m, const sol_kv_scheme *kv, const sol_hw *hw,

@@ -40,6 +40,19 @@ static void print_row(FILE *f, const char *label, const totals *t, double step_t
             t->bytes > 0 ? t->flops / t->bytes : 0, time, 100 * t->time_s / step_time, dominant_bound(t));
 }
 
+/* The speed of light (the whole step fused) and, beside it, the per-op sum. */
+static void print_bound(FILE *f, const char *phase, const sol_step_cost *c, double tok_s, double unfused_tok_s)
+{
+    char sol[32], unfused[32], bytes[32];
+    sol_fmt_time(sol, sizeof sol, c->sol_time_s);
+    sol_fmt_time(unfused, sizeof unfused, c->unfused_time_s);
+    sol_fmt_bytes(bytes, sizeof bytes, c->sol_bytes);
+    fprintf(f, "  => %.1f tokens/s at speed of light: %s per %s step, %s-bound (the step fused: %s unavoidable)\n",
+            tok_s, sol, phase, sol_bound_name(c->sol_bound), bytes);
+    fprintf(f, "     unfused, op by op: %.1f tokens/s, %s (%+.1f%%)\n", unfused_tok_s, unfused,
+            100 * (c->unfused_time_s / c->sol_time_s - 1));
+}
+
 static void print_groups(FILE *f, const sol_plan *plan, const sol_step_cost *cost)
 {
     totals groups[SOL_GROUP_COUNT] = {0}, all = {0};
@@ -51,8 +64,8 @@ static void print_groups(FILE *f, const sol_plan *plan, const sol_step_cost *cos
             "share", "bound");
     for (int g = 0; g < SOL_GROUP_COUNT; g++)
         if (groups[g].bytes > 0 || groups[g].flops > 0)
-            print_row(f, sol_op_group_name((sol_op_group)g), &groups[g], cost->time_s);
-    print_row(f, "total", &all, cost->time_s);
+            print_row(f, sol_op_group_name((sol_op_group)g), &groups[g], cost->unfused_time_s);
+    print_row(f, "unfused total", &all, cost->unfused_time_s);
 }
 
 /* Layers that look alike (same attention kind, KV size, FFN kind) are one row. */
@@ -180,9 +193,7 @@ void sol_report_table(FILE *f, const sol_analysis *a)
     fprintf(f, "\ndecode step: batch %d, context %lld, activations %s\n", c->batch, (long long)c->ctx,
             sol_dtype_name(c->atype));
     print_groups(f, &a->decode, &a->decode_cost);
-    sol_fmt_time(s1, sizeof s1, a->decode_cost.time_s);
-    fprintf(f, "  => %.1f tokens/s at speed of light (%s per step, %s-bound)\n", a->decode_tokens_per_s, s1,
-            sol_bound_name(a->decode_cost.bound));
+    print_bound(f, "decode", &a->decode_cost, a->decode_tokens_per_s, a->decode_unfused_tokens_per_s);
 
     fprintf(f, "\nlayers\n");
     if (count_layer_rows(a) <= 12)
@@ -191,9 +202,8 @@ void sol_report_table(FILE *f, const sol_analysis *a)
         print_layer_summary(f, &a->decode);
     print_cache_owners(f, &a->decode);
 
-    sol_fmt_time(s1, sizeof s1, a->prefill_cost.time_s);
-    fprintf(f, "\nprefill   %d tokens x batch %d: %s, %.0f tokens/s, %s-bound\n", c->prompt, c->batch, s1,
-            a->prefill_tokens_per_s, sol_bound_name(a->prefill_cost.bound));
+    fprintf(f, "\nprefill   %d tokens x batch %d\n", c->prompt, c->batch);
+    print_bound(f, "prefill", &a->prefill_cost, a->prefill_tokens_per_s, a->prefill_unfused_tokens_per_s);
     sol_fmt_bytes(s1, sizeof s1, a->weights_bytes);
     sol_fmt_bytes(s2, sizeof s2, a->kv_cache_bytes);
     sol_fmt_bytes(s3, sizeof s3, a->memory_bytes);
@@ -248,6 +258,23 @@ static cJSON *hw_json(const sol_hw *hw)
     return o;
 }
 
+/* time_s, tokens_per_s and bound are the speed of light (the fused step);
+ * "unfused" holds the per-op sum. */
+static void add_bound_json(cJSON *o, const sol_step_cost *c, double tok_s, double unfused_tok_s)
+{
+    cJSON_AddNumberToObject(o, "time_s", c->sol_time_s);
+    cJSON_AddNumberToObject(o, "tokens_per_s", tok_s);
+    cJSON_AddStringToObject(o, "bound", sol_bound_name(c->sol_bound));
+    cJSON_AddNumberToObject(o, "unavoidable_bytes", c->sol_bytes);
+    cJSON_AddNumberToObject(o, "memory_time_s", c->sol_mem_s);
+    cJSON_AddNumberToObject(o, "compute_time_s", c->sol_compute_s);
+    cJSON_AddNumberToObject(o, "comm_time_s", c->sol_comm_s);
+    cJSON *unfused = cJSON_AddObjectToObject(o, "unfused");
+    cJSON_AddNumberToObject(unfused, "time_s", c->unfused_time_s);
+    cJSON_AddNumberToObject(unfused, "tokens_per_s", unfused_tok_s);
+    cJSON_AddStringToObject(unfused, "bound", sol_bound_name(c->bound));
+}
+
 char *sol_report_json(const sol_analysis *a)
 {
     const sol_model *m = &a->model;
@@ -283,13 +310,11 @@ char *sol_report_json(const sol_analysis *a)
     cJSON *decode = cJSON_AddObjectToObject(root, "decode");
     cJSON_AddNumberToObject(decode, "bytes", a->decode_cost.bytes);
     cJSON_AddNumberToObject(decode, "flops", a->decode_cost.flops);
-    cJSON_AddNumberToObject(decode, "time_s", a->decode_cost.time_s);
-    cJSON_AddNumberToObject(decode, "tokens_per_s", a->decode_tokens_per_s);
-    cJSON_AddStringToObject(decode, "bound", sol_bound_name(a->decode_cost.bound));
+    add_bound_json(decode, &a->decode_cost, a->decode_tokens_per_s, a->decode_unfused_tokens_per_s);
     cJSON *prefill = cJSON_AddObjectToObject(root, "prefill");
-    cJSON_AddNumberToObject(prefill, "time_s", a->prefill_cost.time_s);
-    cJSON_AddNumberToObject(prefill, "tokens_per_s", a->prefill_tokens_per_s);
-    cJSON_AddStringToObject(prefill, "bound", sol_bound_name(a->prefill_cost.bound));
+    cJSON_AddNumberToObject(prefill, "bytes", a->prefill_cost.bytes);
+    cJSON_AddNumberToObject(prefill, "flops", a->prefill_cost.flops);
+    add_bound_json(prefill, &a->prefill_cost, a->prefill_tokens_per_s, a->prefill_unfused_tokens_per_s);
     cJSON *memory = cJSON_AddObjectToObject(root, "memory");
     cJSON_AddNumberToObject(memory, "total_bytes", a->memory_bytes);
     cJSON_AddBoolToObject(memory, "fits", a->fits);

@@ -1,7 +1,8 @@
 /* The roofline cost of a plan: each op takes the longest of moving its
  * bytes at memory bandwidth, doing its FLOPs at the peak of its compute
- * type, and (tensor parallel) its all-reduce over the interconnect. Ops run
- * one after another, so a step costs the sum. */
+ * type, and (tensor parallel) its all-reduce over the interconnect; run one
+ * after another, a step costs the sum ("unfused"). The speed of light is
+ * the whole step's bound (analyzer.h: sol_step_cost). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,44 @@ static void cost_op(const sol_op *op, const sol_hw *hw, sol_op_cost *c)
     }
 }
 
+/* Bytes no implementation avoids: weights and KV read, KV appended, the
+ * sampled token ids. Activations passed between ops may stay on chip. */
+static double unavoidable_bytes(const sol_op *op)
+{
+    double bytes = op->weight_bytes + op->kv_bytes;
+    if (op->kind == SOL_OP_KV_WRITE || op->kind == SOL_OP_SAMPLE)
+        bytes += op->write_bytes;
+    return bytes;
+}
+
+/* The whole step's bound: the FLOPs of each compute type at its peak (the
+ * largest: types on different units could overlap), the unavoidable bytes
+ * at bandwidth, and the all-reduces; the longest of the three. */
+static void step_bound(const sol_plan *plan, const sol_hw *hw, sol_step_cost *cost)
+{
+    double per_peak[SOL_PEAK_COUNT] = {0};
+    for (int i = 0; i < plan->n_ops; i++) {
+        const sol_op_cost *c = &cost->ops[i];
+        cost->sol_bytes += unavoidable_bytes(&plan->ops[i]);
+        per_peak[c->peak_used] += c->compute_time_s;
+        cost->sol_comm_s += c->comm_time_s;
+    }
+    for (int p = 0; p < SOL_PEAK_COUNT; p++)
+        if (per_peak[p] > cost->sol_compute_s)
+            cost->sol_compute_s = per_peak[p];
+    cost->sol_mem_s = cost->sol_bytes / hw->mem_bw.value;
+    cost->sol_time_s = cost->sol_mem_s;
+    cost->sol_bound = SOL_BOUND_MEMORY;
+    if (cost->sol_compute_s > cost->sol_time_s) {
+        cost->sol_time_s = cost->sol_compute_s;
+        cost->sol_bound = SOL_BOUND_COMPUTE;
+    }
+    if (cost->sol_comm_s > cost->sol_time_s) {
+        cost->sol_time_s = cost->sol_comm_s;
+        cost->sol_bound = SOL_BOUND_COMM;
+    }
+}
+
 int sol_cost_plan(const sol_plan *plan, const sol_hw *hw, sol_step_cost *cost, sol_err *err)
 {
     memset(cost, 0, sizeof *cost);
@@ -54,7 +93,7 @@ int sol_cost_plan(const sol_plan *plan, const sol_hw *hw, sol_step_cost *cost, s
         cost_op(&plan->ops[i], hw, c);
         cost->bytes += c->bytes;
         cost->flops += c->flops;
-        cost->time_s += c->time_s;
+        cost->unfused_time_s += c->time_s;
         if (c->bound == SOL_BOUND_MEMORY)
             cost->mem_bound_time_s += c->time_s;
         else if (c->bound == SOL_BOUND_COMPUTE)
@@ -62,6 +101,7 @@ int sol_cost_plan(const sol_plan *plan, const sol_hw *hw, sol_step_cost *cost, s
         else
             cost->comm_bound_time_s += c->time_s;
     }
+    step_bound(plan, hw, cost);
     cost->bound = SOL_BOUND_MEMORY;
     if (cost->compute_bound_time_s > cost->mem_bound_time_s &&
         cost->compute_bound_time_s >= cost->comm_bound_time_s)
@@ -130,8 +170,10 @@ int sol_analyze(const sol_model *m, const sol_kv_scheme *kv, const sol_hw *hw,
     a->fits = a->memory_bytes <= hw->mem_bytes.value;
     double room = hw->mem_bytes.value - a->weights_bytes;
     a->max_batch = room <= 0 ? 0 : a->kv_cache_bytes_per_seq > 0 ? (long long)floor(room / a->kv_cache_bytes_per_seq) : -1;
-    a->decode_tokens_per_s = cfg->batch / a->decode_cost.time_s;
-    a->prefill_tokens_per_s = (double)cfg->batch * cfg->prompt / a->prefill_cost.time_s;
+    a->decode_tokens_per_s = cfg->batch / a->decode_cost.sol_time_s;
+    a->prefill_tokens_per_s = (double)cfg->batch * cfg->prompt / a->prefill_cost.sol_time_s;
+    a->decode_unfused_tokens_per_s = cfg->batch / a->decode_cost.unfused_time_s;
+    a->prefill_unfused_tokens_per_s = (double)cfg->batch * cfg->prompt / a->prefill_cost.unfused_time_s;
     return 0;
 }
 

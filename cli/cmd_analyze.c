@@ -13,6 +13,11 @@ void usage_analyze(FILE *f)
                "Speed-of-light decode and prefill of MODEL (a preset name, a Hugging Face\n"
                "config.json or a directory holding one, or a .gguf file) on a hardware entry:\n"
                "bytes, FLOPs, bound and time per op, KV footprint, memory, max batch.\n\n"
+               "The speed of light is the whole step's bound, as if every op were fused: the\n"
+               "longest of its FLOPs at peak, its unavoidable bytes (weights, KV read and\n"
+               "written) at memory bandwidth, and its all-reduces. No implementation beats it.\n"
+               "\"Unfused\" beside it is the sum of each op's own roofline time, which also pays\n"
+               "for the activations unfused ops write and read back (norms, RoPE, adds).\n\n"
                "options:\n" CLI_ANALYSIS_OPTS_HELP
                "  --format F       table (default), json or csv (one row per op)\n"
                "  --list-models    list the presets\n");

@@ -72,7 +72,7 @@ static void on_step(void *user, const sol_plan *plan, double seconds)
         return;
     }
     t->bytes += cost.bytes;
-    t->predicted_s += cost.time_s;
+    t->predicted_s += cost.sol_time_s;
     sol_step_cost_free(&cost);
 }
 

@@ -66,7 +66,8 @@ typedef enum run_mode { MODE_AUTO, MODE_TUI, MODE_PLAIN, MODE_JSON } run_mode;
 /* Measured and predicted totals of one phase (prefill or decode). */
 typedef struct {
     int steps, tokens;
-    double seconds, bytes, predicted_s;
+    double seconds, bytes, predicted_s; /* predicted: the fused step bound (the speed of light) */
+    double unfused_s;                   /* the per-op sum */
     double *step_s; /* decode step times, for the spread */
 } phase_stats;
 
@@ -147,7 +148,8 @@ static void on_step(void *user, const sol_plan *plan, double seconds)
     ph->tokens += plan->params.n_tokens;
     ph->seconds += seconds;
     ph->bytes += cost.bytes;
-    ph->predicted_s += cost.time_s;
+    ph->predicted_s += cost.sol_time_s;
+    ph->unfused_s += cost.unfused_time_s;
     /* the step just published is the ring's latest: this thread wrote it */
     sol_step_timing snap;
     if (sol_timing_latest(sol_engine_timing(s->e), &snap, s->op_times, s->op_cap) != 0 || snap.total_s != seconds) {
@@ -529,6 +531,7 @@ static void print_summary(const run_state *s)
     double spread_ms = 1e3 * stddev(d->step_s, d->steps);
     double gbs = d->seconds > 0 ? d->bytes / d->seconds / 1e9 : 0;
     double pct_sol = d->seconds > 0 ? 100 * d->predicted_s / d->seconds : 0;
+    double pct_unfused = d->seconds > 0 ? 100 * d->unfused_s / d->seconds : 0;
     const sol_model *m = sol_engine_model(e);
     const sol_backend *be = sol_engine_backend(e);
     if (s->o->mode != MODE_JSON) {
@@ -562,6 +565,7 @@ static void print_summary(const run_state *s)
     cJSON_AddNumberToObject(j, "decode_bytes", d->bytes);
     cJSON_AddNumberToObject(j, "achieved_gb_per_s", gbs);
     cJSON_AddNumberToObject(j, "sol_percent", pct_sol);
+    cJSON_AddNumberToObject(j, "unfused_sol_percent", pct_unfused);
     cJSON_AddStringToObject(j, "sol_hardware", hw->name);
     cJSON_AddBoolToObject(j, "stopped", r->stopped);
     char hash[24];

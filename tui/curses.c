@@ -219,6 +219,9 @@ static void draw_header(sol_tui *t, WINDOW *w, const sol_frame *f)
     }
     char tail_sol[64], tail_bw[64];
     snprintf(tail_sol, sizeof tail_sol, " %5.1f%% of SOL%s", f->sol_pct, f->prefill_rows ? " (prefill)" : "");
+    if (width >= 110) /* the per-op sum beside the fused bound */
+        snprintf(tail_sol + strlen(tail_sol), sizeof tail_sol - strlen(tail_sol), ", unfused %.1f",
+                 f->unfused_tok_s);
     snprintf(tail_bw, sizeof tail_bw, " %5.1f%% of ceiling%s%s%s", f->bw_pct, width >= 110 ? " (" : "",
              width >= 110 ? in->mem_bw_source : "", width >= 110 ? ")" : "");
     int tail_w = sol_text_width(tail_sol), bw_w = sol_text_width(tail_bw);

@@ -29,6 +29,7 @@ void sol_frame_totals_add(sol_frame_totals *sum, const sol_frame_totals *t)
 {
     sum->n_ops += t->n_ops;
     sum->predicted_s += t->predicted_s;
+    sum->fused_s += t->fused_s;
     sum->achieved_s += t->achieved_s;
     sum->bytes += t->bytes;
     sum->flops += t->flops;
@@ -59,6 +60,7 @@ int sol_frame_step_build(const sol_plan *plan, const sol_step_cost *cost, const 
     out->n_tokens = timing->n_tokens;
     out->prefill = timing->n_tokens > 1;
     out->step_s = timing->total_s;
+    out->total.fused_s = cost->sol_time_s;
     out->ops = ops;
     for (int i = 0; i < plan->n_ops; i++) {
         const sol_op *op = &plan->ops[i];
@@ -85,7 +87,8 @@ int sol_frame_step_build(const sol_plan *plan, const sol_step_cost *cost, const 
 
 double sol_frame_sol_percent(const sol_frame_totals *t)
 {
-    return t->achieved_s > 0 ? 100.0 * t->predicted_s / t->achieved_s : 0;
+    double sol_s = t->fused_s > 0 ? t->fused_s : t->predicted_s;
+    return t->achieved_s > 0 ? 100.0 * sol_s / t->achieved_s : 0;
 }
 
 double sol_frame_gbs(const sol_frame_totals *t) { return t->achieved_s > 0 ? t->bytes / t->achieved_s / 1e9 : 0; }
@@ -135,7 +138,7 @@ void sol_frame_build(const sol_frame_feed *feed, const sol_frame_info *info, sol
     f->n_rows = 0;
     f->window_steps = f->window_tokens = 0;
     f->prefill_rows = 0;
-    f->tok_s = f->sol_tok_s = f->gbs = f->sol_pct = f->bw_pct = 0;
+    f->tok_s = f->sol_tok_s = f->unfused_tok_s = f->gbs = f->sol_pct = f->bw_pct = 0;
     f->step = 0;
     f->pos = 0;
     sol_frame_totals groups[SOL_GROUP_COUNT] = {{0}};
@@ -174,8 +177,10 @@ void sol_frame_build(const sol_frame_feed *feed, const sol_frame_info *info, sol
         if (info && info->mem_bw > 0)
             f->bw_pct = 100.0 * f->gbs * 1e9 / info->mem_bw;
     }
+    if (f->total.fused_s > 0)
+        f->sol_tok_s = f->window_tokens / f->total.fused_s;
     if (f->total.predicted_s > 0)
-        f->sol_tok_s = f->window_tokens / f->total.predicted_s;
+        f->unfused_tok_s = f->window_tokens / f->total.predicted_s;
     /* history, oldest first */
     f->n_history = feed->n_history;
     int first = (feed->history_next - feed->n_history + SOL_FRAME_HISTORY) % SOL_FRAME_HISTORY;

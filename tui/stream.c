@@ -18,7 +18,9 @@ static void add_totals(cJSON *o, const sol_frame_totals *t)
 {
     cJSON_AddNumberToObject(o, "ops", t->n_ops);
     cJSON_AddNumberToObject(o, "s", t->achieved_s);
-    cJSON_AddNumberToObject(o, "sol_s", t->predicted_s);
+    cJSON_AddNumberToObject(o, "sol_s", t->fused_s > 0 ? t->fused_s : t->predicted_s);
+    if (t->fused_s > 0)
+        cJSON_AddNumberToObject(o, "unfused_s", t->predicted_s);
     cJSON_AddNumberToObject(o, "bytes", t->bytes);
     cJSON_AddNumberToObject(o, "flops", t->flops);
     cJSON_AddNumberToObject(o, "gb_per_s", sol_frame_gbs(t));

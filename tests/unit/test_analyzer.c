@@ -41,7 +41,8 @@ static void test_memory_bound_248(void **state)
     sol_err err = {0};
     assert_int_equal(sol_cost_plan(&plan, &hw, &cost, &err), 0);
     assert_int_equal(cost.bound, SOL_BOUND_MEMORY);
-    assert_true(fabs(1 / cost.time_s - 248.15) < 0.01);
+    assert_true(fabs(1 / cost.unfused_time_s - 248.15) < 0.01);
+    assert_true(cost.sol_time_s == cost.unfused_time_s); /* one op: nothing to fuse */
     sol_step_cost_free(&cost);
 
     /* Llama-2-7B fp16 (13.5 GB) at a short context lands just above that:
@@ -49,7 +50,10 @@ static void test_memory_bound_248(void **state)
     sol_analysis *a = analyze("llama-2-7b", NULL, "h100-sxm", 1, 16, 1);
     assert_true(a->decode_tokens_per_s > 248 && a->decode_tokens_per_s < 256);
     assert_int_equal(a->decode_cost.bound, SOL_BOUND_MEMORY);
-    assert_true(fabs(a->decode_tokens_per_s - 3.35e12 / a->decode_cost.bytes) < 1e-6 * a->decode_tokens_per_s);
+    assert_true(fabs(a->decode_tokens_per_s - 3.35e12 / a->decode_cost.sol_bytes) < 1e-6 * a->decode_tokens_per_s);
+    assert_true(a->decode_cost.sol_bytes < a->decode_cost.bytes);
+    assert_true(fabs(a->decode_unfused_tokens_per_s - 3.35e12 / a->decode_cost.bytes) <
+                1e-6 * a->decode_unfused_tokens_per_s);
     destroy(a);
 }
 
@@ -60,7 +64,40 @@ static void test_prefill_compute_bound(void **state)
     assert_int_equal(a->prefill_cost.bound, SOL_BOUND_COMPUTE);
     /* ~2 * 6.7e9 FLOPs per prompt token at 989.4 TFLOP/s, plus attention */
     double floor_s = 512 * 2 * 6.47e9 / 989.4e12;
-    assert_true(a->prefill_cost.time_s > floor_s && a->prefill_cost.time_s < 1.2 * floor_s);
+    assert_true(a->prefill_cost.sol_time_s > floor_s && a->prefill_cost.sol_time_s < 1.2 * floor_s);
+    destroy(a);
+}
+
+/* The speed of light is the whole step's bound: Llama-2-7B prefilling 2048
+ * tokens on an A100 (312 TFLOP/s fp16) is its FLOPs at peak, 88.6 ms; the
+ * per-op sum charges unfused norms, RoPE, KV writes and adds: 95.6 ms. */
+static void test_fused_step_bound(void **state)
+{
+    (void)state;
+    sol_model m = load_preset("llama-2-7b");
+    sol_kv_scheme kv = scheme_of(&m, NULL);
+    sol_hw hw = load_hw("a100-80gb");
+    sol_analysis_config cfg = {.batch = 1, .ctx = 4096, .prompt = 2048, .wtype = m.wtype, .atype = SOL_DT_F16,
+                               .kvtype = SOL_DT_F16, .tp = 1};
+    sol_analysis *a = malloc(sizeof *a);
+    sol_err err = {0};
+    assert_int_equal(sol_analyze(&m, &kv, &hw, &cfg, a, &err), 0);
+    const sol_step_cost *p = &a->prefill_cost;
+    assert_int_equal(p->sol_bound, SOL_BOUND_COMPUTE);
+    assert_true(fabs(p->sol_time_s - p->flops / 312e12) < 1e-9 * p->sol_time_s);
+    assert_true(p->sol_time_s > 88.55e-3 && p->sol_time_s < 88.65e-3);
+    assert_true(p->unfused_time_s > 95.55e-3 && p->unfused_time_s < 95.65e-3);
+    /* decode at 4096: memory-bound on weights + KV; unfused adds the activations */
+    const sol_step_cost *d = &a->decode_cost;
+    double weights_and_kv = 0;
+    for (int i = 0; i < a->decode.n_ops; i++)
+        weights_and_kv += a->decode.ops[i].weight_bytes + a->decode.ops[i].kv_bytes +
+                          (a->decode.ops[i].kind == SOL_OP_KV_WRITE || a->decode.ops[i].kind == SOL_OP_SAMPLE
+                               ? a->decode.ops[i].write_bytes
+                               : 0);
+    assert_true(d->sol_bytes == weights_and_kv);
+    assert_true(fabs(d->sol_time_s - weights_and_kv / 2.039e12) < 1e-12);
+    assert_true(d->sol_time_s < d->unfused_time_s);
     destroy(a);
 }
 
@@ -205,7 +242,10 @@ static void test_json_schema(void **state)
     }
     const cJSON *o;
     cJSON_ArrayForEach(o, path(root, "ops", NULL)) sum += path(o, "time_s", NULL)->valuedouble;
-    assert_true(fabs(sum - path(root, "decode", "time_s")->valuedouble) < 1e-9);
+    assert_true(fabs(sum - path(path(root, "decode", "unfused"), "time_s", NULL)->valuedouble) < 1e-9);
+    /* the speed of light, the whole step fused, is never above the per-op sum */
+    assert_true(path(root, "decode", "time_s")->valuedouble <= sum);
+    assert_non_null(path(root, "decode", "unavoidable_bytes"));
     cJSON_Delete(root);
     free(text);
     destroy(a);
@@ -233,7 +273,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory_bound_248), cmocka_unit_test(test_prefill_compute_bound),
-        cmocka_unit_test(test_memory_and_max_batch), cmocka_unit_test(test_hw_entries),
+        cmocka_unit_test(test_memory_and_max_batch), cmocka_unit_test(test_fused_step_bound), cmocka_unit_test(test_hw_entries),
         cmocka_unit_test(test_cpu_entry),        cmocka_unit_test(test_hw_json_errors),
         cmocka_unit_test(test_json_schema), cmocka_unit_test(test_hw_for_gpu),
     };

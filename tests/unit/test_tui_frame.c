@@ -85,7 +85,10 @@ static void test_group_totals_are_sums_of_ops(void **state)
     assert_int_equal(sum_groups.n_ops, fx->plan.n_ops);
     assert_true(close_to(sum_groups.achieved_s, fx->timing.total_s));
     assert_true(close_to(step.total.achieved_s, fx->timing.total_s));
-    assert_true(close_to(step.total.predicted_s, fx->cost.time_s));
+    assert_true(close_to(step.total.predicted_s, fx->cost.unfused_time_s));
+    assert_true(step.total.fused_s == fx->cost.sol_time_s); /* the step's own bound on the total only */
+    for (int g = 0; g < SOL_GROUP_COUNT; g++)
+        assert_true(step.groups[g].fused_s == 0);
     assert_true(close_to(step.total.bytes, fx->cost.bytes));
     /* per-op detail is the plan's op, in order */
     for (int i = 0; i < step.n_ops; i++) {
@@ -151,7 +154,7 @@ static void test_feed_window_and_history(void **state)
     assert_int_equal(f.pos, 5);
     destroy(pre);
 
-    double achieved = 0, predicted = 0, bytes = 0, step_s[10];
+    double achieved = 0, predicted = 0, unfused = 0, bytes = 0, step_s[10];
     for (int k = 0; k < 10; k++) {
         fixture *fx = make("cpu", 5 + k, 1, 1 + k);
         fx->timing.step = (uint64_t)(2 + k);
@@ -160,7 +163,8 @@ static void test_feed_window_and_history(void **state)
         step_s[k] = fx->timing.total_s;
         if (k >= 2) {
             achieved += fx->timing.total_s;
-            predicted += fx->cost.time_s;
+            predicted += fx->cost.sol_time_s;
+            unfused += fx->cost.unfused_time_s;
             bytes += fx->cost.bytes;
         }
         destroy(fx);
@@ -171,9 +175,12 @@ static void test_feed_window_and_history(void **state)
     assert_int_equal(f.window_steps, SOL_FRAME_WINDOW);
     assert_int_equal(f.window_tokens, 8);
     assert_true(close_to(f.total.achieved_s, achieved));
-    assert_true(close_to(f.total.predicted_s, predicted));
+    assert_true(close_to(f.total.predicted_s, unfused));
+    assert_true(close_to(f.total.fused_s, predicted));
     assert_true(close_to(f.tok_s, 8 / achieved));
     assert_true(close_to(f.sol_tok_s, 8 / predicted));
+    assert_true(close_to(f.unfused_tok_s, 8 / unfused));
+    assert_true(f.sol_tok_s >= f.unfused_tok_s);
     assert_true(close_to(f.sol_pct, 100 * predicted / achieved));
     assert_true(close_to(f.gbs, bytes / achieved / 1e9));
     assert_true(close_to(f.bw_pct, 100 * bytes / achieved / 20e9));
