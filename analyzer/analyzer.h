@@ -27,6 +27,7 @@ typedef struct sol_hw {
     sol_hw_value mem_bytes;
     sol_hw_value llc_bytes;       /* L2 on GPUs, last-level cache on CPUs */
     sol_hw_value interconnect_bw; /* bytes/s per direction per device */
+    sol_hw_value interconnect_latency; /* seconds per step of a ring collective (the alpha of alpha-beta) */
     sol_hw_value peak[SOL_PEAK_COUNT];
     char detail[256];             /* cpu: cores, caches, ISA */
     char isa[16];                 /* cpu: avx512 | avx2+fma | avx | sse */

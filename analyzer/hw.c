@@ -79,7 +79,8 @@ int sol_hw_from_json(const char *text, const char *origin, sol_hw *hw, sol_err *
     if ((rc = read_value(doc, "mem_bw_bytes_per_s", origin, 1, &hw->mem_bw, err)) ||
         (rc = read_value(doc, "mem_bytes", origin, 1, &hw->mem_bytes, err)) ||
         (rc = read_value(doc, "l2_bytes", origin, 0, &hw->llc_bytes, err)) ||
-        (rc = read_value(doc, "interconnect_bw_bytes_per_s", origin, 0, &hw->interconnect_bw, err)))
+        (rc = read_value(doc, "interconnect_bw_bytes_per_s", origin, 0, &hw->interconnect_bw, err)) ||
+        (rc = read_value(doc, "interconnect_latency_s", origin, 0, &hw->interconnect_latency, err)))
         goto exit;
     for (int p = 0; p < SOL_PEAK_COUNT; p++)
         if ((rc = read_value(peaks, sol_peak_name((sol_peak)p), origin, p == SOL_PEAK_FP32, &hw->peak[p],

@@ -9,11 +9,13 @@
 
 typedef struct {
     double bytes, flops, time_s, mem_time_s, compute_time_s, comm_time_s;
+    double comm_bytes; /* sent over the interconnect */
 } totals;
 
-static void add_cost(totals *t, const sol_op_cost *c)
+static void add_cost(totals *t, const sol_op *op, const sol_op_cost *c)
 {
     t->bytes += c->bytes;
+    t->comm_bytes += op->comm_bytes;
     t->flops += c->flops;
     t->time_s += c->time_s;
     t->mem_time_s += c->bound == SOL_BOUND_MEMORY ? c->time_s : 0;
@@ -33,7 +35,7 @@ static const char *dominant_bound(const totals *t)
 static void print_row(FILE *f, const char *label, const totals *t, double step_time)
 {
     char bytes[32], flops[32], time[32];
-    sol_fmt_bytes(bytes, sizeof bytes, t->bytes);
+    sol_fmt_bytes(bytes, sizeof bytes, t->bytes > 0 ? t->bytes : t->comm_bytes); /* comm: bytes sent */
     sol_fmt_count(flops, sizeof flops, t->flops, "");
     sol_fmt_time(time, sizeof time, t->time_s);
     fprintf(f, "  %-14s %11s %10s %8.1f %11s %6.1f%%  %s\n", label, bytes, flops,
@@ -57,8 +59,8 @@ static void print_groups(FILE *f, const sol_plan *plan, const sol_step_cost *cos
 {
     totals groups[SOL_GROUP_COUNT] = {0}, all = {0};
     for (int i = 0; i < plan->n_ops; i++) {
-        add_cost(&groups[plan->ops[i].group], &cost->ops[i]);
-        add_cost(&all, &cost->ops[i]);
+        add_cost(&groups[plan->ops[i].group], &plan->ops[i], &cost->ops[i]);
+        add_cost(&all, &plan->ops[i], &cost->ops[i]);
     }
     fprintf(f, "  %-14s %11s %10s %8s %11s %7s  %s\n", "op group", "bytes", "FLOPs", "FLOP/B", "time",
             "share", "bound");
@@ -187,7 +189,9 @@ void sol_report_table(FILE *f, const sol_analysis *a)
             sol_peak_name(used), hw->peak[used].source, peak / hw->mem_bw.value);
     if (c->tp > 1) {
         sol_fmt_count(s1, sizeof s1, hw->interconnect_bw.value, "B/s");
-        fprintf(f, "parallel  tensor-parallel x%d, interconnect %s per direction\n", c->tp, s1);
+        sol_fmt_time(s2, sizeof s2, hw->interconnect_latency.value);
+        fprintf(f, "parallel  tensor-parallel x%d, interconnect %s per direction, %s per ring step (%s)\n", c->tp,
+                s1, s2, hw->interconnect_latency.source);
     }
 
     fprintf(f, "\ndecode step: batch %d, context %lld, activations %s\n", c->batch, (long long)c->ctx,
@@ -235,6 +239,11 @@ static cJSON *op_json(const sol_op *op, const sol_op_cost *c)
     cJSON_AddNumberToObject(o, "intensity", c->intensity);
     cJSON_AddNumberToObject(o, "time_s", c->time_s);
     cJSON_AddStringToObject(o, "bound", sol_bound_name(c->bound));
+    if (op->comm_bytes > 0) {
+        cJSON_AddNumberToObject(o, "comm_bytes", op->comm_bytes);
+        cJSON_AddNumberToObject(o, "comm_steps", op->comm_steps);
+        cJSON_AddNumberToObject(o, "comm_time_s", c->comm_time_s);
+    }
     return o;
 }
 

@@ -24,8 +24,8 @@ static void cost_op(const sol_op *op, const sol_hw *hw, sol_op_cost *c)
     double peak = sol_hw_peak(hw, sol_peak_for(op->atype), &c->peak_used);
     c->mem_time_s = c->bytes / hw->mem_bw.value;
     c->compute_time_s = c->flops / peak;
-    if (op->comm_bytes > 0 && hw->interconnect_bw.known)
-        c->comm_time_s = op->comm_bytes / hw->interconnect_bw.value;
+    if (op->comm_bytes > 0 && hw->interconnect_bw.known) /* alpha-beta: steps x latency + bytes / bandwidth */
+        c->comm_time_s = op->comm_steps * hw->interconnect_latency.value + op->comm_bytes / hw->interconnect_bw.value;
     c->time_s = c->mem_time_s;
     c->bound = SOL_BOUND_MEMORY;
     if (c->compute_time_s > c->time_s) {
@@ -82,9 +82,9 @@ int sol_cost_plan(const sol_plan *plan, const sol_hw *hw, sol_step_cost *cost, s
     if (!hw->mem_bw.known || !hw->peak[SOL_PEAK_FP32].known)
         return sol_fail(err, SOL_ERR_RUNTIME, "hardware \"%s\" lacks memory bandwidth or fp32 peak",
                         hw->name);
-    if (plan->params.tp > 1 && !hw->interconnect_bw.known)
-        return sol_fail(err, SOL_ERR_USAGE, "--tp %d: hardware \"%s\" has no interconnect bandwidth",
-                        plan->params.tp, hw->name);
+    if (plan->params.tp > 1 && (!hw->interconnect_bw.known || !hw->interconnect_latency.known))
+        return sol_fail(err, SOL_ERR_USAGE, "--tp %d: hardware \"%s\" has no interconnect %s", plan->params.tp,
+                        hw->name, hw->interconnect_bw.known ? "latency (interconnect_latency_s)" : "bandwidth");
     cost->ops = calloc((size_t)(plan->n_ops > 0 ? plan->n_ops : 1), sizeof *cost->ops);
     if (!cost->ops)
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");

@@ -64,6 +64,8 @@ int cli_parse_format(const char *cmd, const char *text, cli_format *out);
 typedef struct cli_analysis_opts {
     const char *wtype, *kvtype, *atype;
     long long batch, ctx, prompt, tp;
+    int ctx_given;      /* --ctx was passed (else: 4096, or the model's limit when smaller) */
+    int allow_long_ctx; /* --allow-long-context: a context past the trained limit only warns */
 } cli_analysis_opts;
 
 void cli_analysis_opts_init(cli_analysis_opts *o);
@@ -128,25 +130,27 @@ int cli_backend_hw(const cli_backend_opts *o, const char *hw_name, sol_hw *hw, s
 /* getopt_long codes of the shared options. */
 enum {
     OPT_WTYPE = 1000, OPT_KVTYPE, OPT_ATYPE, OPT_BATCH, OPT_CTX, OPT_PROMPT, OPT_TP,
-    OPT_FORMAT, OPT_HW, OPT_KV, OPT_LIST_MODELS, OPT_HELP,
+    OPT_FORMAT, OPT_HW, OPT_KV, OPT_LIST_MODELS, OPT_HELP, OPT_ALLOW_LONG,
 };
 #define CLI_ANALYSIS_LONG_OPTS                                                                        \
     {"wtype", 1, 0, OPT_WTYPE}, {"kvtype", 1, 0, OPT_KVTYPE}, {"atype", 1, 0, OPT_ATYPE},             \
         {"batch", 1, 0, OPT_BATCH}, {"ctx", 1, 0, OPT_CTX}, {"prompt", 1, 0, OPT_PROMPT},             \
         {"tp", 1, 0, OPT_TP}, {"format", 1, 0, OPT_FORMAT}, {"hw", 1, 0, OPT_HW}, {"kv", 1, 0, OPT_KV}, \
-        {"help", 0, 0, OPT_HELP}
+        {"help", 0, 0, OPT_HELP}, {"allow-long-context", 0, 0, OPT_ALLOW_LONG}
 
 #define CLI_ANALYSIS_OPTS_HELP                                                                        \
     "  --hw NAME        hardware preset, `cpu` (this machine) or a JSON file (default h100-sxm)\n"    \
     "  --kv SCHEME      KV scheme replacing the config's: mha | gqa:G | mqa | mla:C,R, joined with\n" \
-    "                   + to local:W/E (window W, 1 global layer in every E), cla:S (S layers\n"    \
-    "                   share a KV), simlayer:F[,W[,S]] (fraction F lazy layers keep S sinks + W)\n"  \
+    "                   + to local:W/E (window W; 1 global layer in every E, E=1 or local:W: all\n" \
+    "                   local), cla:S (S layers share a KV), simlayer:F[,W[,S]] (fraction F lazy\n" \
+    "                   layers keep S sinks + W)\n"                                                 \
     "  --wtype T        weight type (default: the model's; f32 f16 bf16 fp8 int8 int4 q8_0 q4_0\n"    \
     "                   q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k)\n"                                    \
     "  --kvtype T       KV cache type: f32 f16 bf16 fp8 int8 int4 (default f16)\n"                    \
     "  --atype T        activation/compute type (default bf16 for bf16 weights, f32 on cpu, else f16)\n" \
     "  --batch B        sequences decoded together (default 1)\n"                                      \
-    "  --ctx T          context length in tokens (default 4096)\n"                                     \
+    "  --ctx T          context length in tokens (default 4096, or the model's trained limit\n"       \
+    "                   when smaller); past that limit only with --allow-long-context\n"           \
     "  --prompt P       prompt tokens for the prefill estimate (default 512)\n"                       \
     "  --tp N           tensor-parallel devices, on paper (default 1)\n"
 

@@ -65,6 +65,7 @@ static cJSON *hw_json(const sol_hw *hw)
     cJSON_AddItemToObject(o, "mem_bytes", value_json(&hw->mem_bytes));
     cJSON_AddItemToObject(o, "llc_bytes", value_json(&hw->llc_bytes));
     cJSON_AddItemToObject(o, "interconnect_bw_bytes_per_s", value_json(&hw->interconnect_bw));
+    cJSON_AddItemToObject(o, "interconnect_latency_s", value_json(&hw->interconnect_latency));
     cJSON *peaks = cJSON_AddObjectToObject(o, "peak_flops");
     for (int p = 0; p < SOL_PEAK_COUNT; p++)
         cJSON_AddItemToObject(peaks, sol_peak_name((sol_peak)p), value_json(&hw->peak[p]));
@@ -122,6 +123,7 @@ static int hw_show(const char *name, cli_format format)
     print_value("memory", &hw.mem_bytes, "B", 1);
     print_value(strcmp(hw.kind, "cpu") ? "L2 cache" : "last-level cache", &hw.llc_bytes, "", 1);
     print_value("interconnect", &hw.interconnect_bw, "B/s", 0);
+    print_value("interconnect latency", &hw.interconnect_latency, "s", 0);
     for (int p = 0; p < SOL_PEAK_COUNT; p++) {
         char label[32];
         snprintf(label, sizeof label, "peak %s", sol_peak_name((sol_peak)p));

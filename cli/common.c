@@ -122,8 +122,9 @@ int cli_analysis_opt(const char *cmd, int c, const char *arg, cli_analysis_opts 
     case OPT_WTYPE: o->wtype = arg; return 1;
     case OPT_KVTYPE: o->kvtype = arg; return 1;
     case OPT_ATYPE: o->atype = arg; return 1;
+    case OPT_ALLOW_LONG: o->allow_long_ctx = 1; return 1;
     case OPT_BATCH: target = &o->batch; flag = "--batch"; break;
-    case OPT_CTX: target = &o->ctx; flag = "--ctx"; break;
+    case OPT_CTX: target = &o->ctx; flag = "--ctx"; o->ctx_given = 1; break;
     case OPT_PROMPT: target = &o->prompt; flag = "--prompt"; break;
     case OPT_TP: target = &o->tp; flag = "--tp"; break;
     default: return 0;
@@ -161,7 +162,18 @@ int cli_run_analysis(const char *cmd, const char *model_spec, const char *kv_tex
     if (kv_text && sol_kv_parse(kv_text, &kv, &kv, &err))
         return cli_fail(cmd, &err);
 
-    sol_analysis_config cfg = {.batch = (int)o->batch, .ctx = o->ctx, .prompt = (int)o->prompt,
+    long long ctx = o->ctx;
+    if (!o->ctx_given && m.ctx_max > 0 && ctx > m.ctx_max)
+        ctx = m.ctx_max;
+    if (o->ctx_given && m.ctx_max > 0 && ctx > m.ctx_max) {
+        if (!o->allow_long_ctx)
+            return cli_usage_error(cmd, "--ctx %lld is past %s's trained context of %d tokens "
+                                        "(max_position_embeddings); add --allow-long-context to analyze it anyway",
+                                   ctx, m.name, m.ctx_max);
+        fprintf(stderr, "sol %s: note: --ctx %lld is past %s's trained context of %d tokens\n", cmd, ctx, m.name,
+                m.ctx_max);
+    }
+    sol_analysis_config cfg = {.batch = (int)o->batch, .ctx = ctx, .prompt = (int)o->prompt,
                                .tp = (int)o->tp, .wtype = m.wtype, .kvtype = SOL_DT_F16};
     if ((o->wtype && parse_dtype(cmd, "--wtype", o->wtype, &cfg.wtype)) ||
         (o->kvtype && parse_dtype(cmd, "--kvtype", o->kvtype, &cfg.kvtype)))

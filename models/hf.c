@@ -212,11 +212,45 @@ static int read_moe_mla(const hf_reader *r, sol_model *m)
     return 0;
 }
 
+/* The name a path gives a config: "dir/Llama-3-8B/config.json" ->
+ * "Llama-3-8B", "configs/tiny-llama.json" -> "tiny-llama"; a preset's
+ * name (no slash, no .json) is itself. */
+static void name_from_path(const char *origin, char *out, size_t cap)
+{
+    size_t n = strlen(origin);
+    while (n > 1 && origin[n - 1] == '/')
+        n--;
+    size_t start = n;
+    while (start > 0 && origin[start - 1] != '/')
+        start--;
+    size_t len = n - start;
+    if (len == strlen("config.json") && !strncmp(origin + start, "config.json", len) && start > 1) {
+        n = start - 1; /* the directory's name */
+        start = n;
+        while (start > 0 && origin[start - 1] != '/')
+            start--;
+        len = n - start;
+    } else if (len > 5 && !strncmp(origin + n - 5, ".json", 5)) {
+        len -= 5;
+    }
+    snprintf(out, cap, "%.*s", (int)len, origin + start);
+}
+
+/* The config's own name (sol presets: _sol.name; Hugging Face's save_pretrained:
+ * _name_or_path), else the file's stem. */
 static void read_display_name(const cJSON *root, const char *origin, sol_model *m)
 {
     const cJSON *sol = cJSON_GetObjectItemCaseSensitive(root, "_sol");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(sol, "name");
-    snprintf(m->name, sizeof m->name, "%s", cJSON_IsString(name) ? name->valuestring : origin);
+    const cJSON *hf = cJSON_GetObjectItemCaseSensitive(root, "_name_or_path");
+    if (cJSON_IsString(name) && name->valuestring[0])
+        snprintf(m->name, sizeof m->name, "%s", name->valuestring);
+    else if (cJSON_IsString(hf) && hf->valuestring[0])
+        snprintf(m->name, sizeof m->name, "%s", hf->valuestring);
+    else
+        name_from_path(origin, m->name, sizeof m->name);
+    if (!m->name[0])
+        snprintf(m->name, sizeof m->name, "%s", origin);
     sol_printable(m->name); /* shown in headers and summaries */
 }
 

@@ -142,8 +142,8 @@ static int parse_term(const term_ctx *t, const char *name_end, sol_kv_scheme *kv
         n = args ? split_args(args, end, '/', part, part_end, 2) : -1;
         if (n < 1 || parse_int(part[0], part_end[0], 1, &a) ||
             (n == 2 && parse_int(part[1], part_end[1], 1, &b)))
-            return bad_term(t, "expected local:W/E (window W >= 1 tokens, one global layer in every "
-                               "E >= 1 layers)");
+            return bad_term(t, "expected local:W/E (window W >= 1 tokens; 1 global layer in every E "
+                               ">= 1 layers, E=1 or local:W: all local)");
         kv->window = (int)a;
         kv->global_every = n == 2 ? (int)b : 1;
         return 0;

@@ -117,7 +117,22 @@ static void emit_allreduce(builder *b)
     op->m = b->rows;
     op->n = b->m->hidden;
     op->comm_bytes = 2.0 * (tp - 1) / tp * bytes; /* ring: reduce-scatter + all-gather */
+    op->comm_steps = 2 * (tp - 1);
     op->flops = (double)(tp - 1) / tp * (double)b->rows * (double)b->m->hidden;
+}
+
+/* Tensor parallel: each device computed a 1/tp slice of the vocabulary's
+ * logits (f32); every device gathers the rest before sampling. */
+static void emit_logits_gather(builder *b)
+{
+    int tp = b->plan->params.tp;
+    if (tp <= 1)
+        return;
+    sol_op *op = emit(b, SOL_OP_ALLGATHER, SOL_GROUP_COMM, "comm.allgather");
+    op->m = b->rows;
+    op->n = b->m->vocab;
+    op->comm_bytes = (double)(tp - 1) / tp * (double)b->rows * (double)b->m->vocab * 4.0;
+    op->comm_steps = tp - 1;
 }
 
 static void emit_rope(builder *b, int64_t q_heads, int64_t k_heads, int64_t rope_dim)
@@ -358,6 +373,7 @@ static void emit_head(builder *b)
     sol_op *head = emit_matmul_typed(b, head_type, SOL_GROUP_LM_HEAD, "lm_head", m->vocab, m->hidden, 1, 0);
     if (m->tied_embeddings) /* reads the embedding table, owns nothing */
         head->params = head->active_params = head->store_bytes = 0;
+    emit_logits_gather(b);
     sol_op *sample = emit(b, SOL_OP_SAMPLE, SOL_GROUP_OTHER, "sample");
     sample->m = p->batch;
     sample->n = m->vocab;
@@ -417,6 +433,28 @@ static int check_params(const sol_plan_params *p, sol_err *err)
     return 0;
 }
 
+/* Tensor parallel splits the attention heads: tp must divide them. KV
+ * heads split too, or, when fewer than tp, each is replicated on tp / heads
+ * devices (so they must divide tp). An MLA latent is replicated. */
+static int check_tp(const sol_model *m, const sol_kv_scheme *kv, int tp, sol_err *err)
+{
+    if (tp <= 1)
+        return 0;
+    if (m->n_heads % tp)
+        return sol_fail(err, SOL_ERR_USAGE, "--tp %d does not divide %s's %d attention heads", tp, m->name,
+                        m->n_heads);
+    int kv_heads = kv->heads == SOL_KV_MHA ? m->n_heads
+                   : kv->heads == SOL_KV_MQA ? 1
+                   : kv->heads == SOL_KV_GQA ? kv->n_kv_heads
+                                             : 0;
+    if (kv_heads > 0 && (kv_heads >= tp ? kv_heads % tp : tp % kv_heads))
+        return sol_fail(err, SOL_ERR_USAGE,
+                        "--tp %d and %d KV heads: the heads must split evenly over the devices, or (fewer "
+                        "heads than devices) each be replicated on the same number of devices",
+                        tp, kv_heads);
+    return 0;
+}
+
 int sol_plan_build(const sol_model *m, const sol_kv_scheme *kv, const sol_plan_params *p,
                    sol_plan *plan, sol_err *err)
 {
@@ -424,6 +462,8 @@ int sol_plan_build(const sol_model *m, const sol_kv_scheme *kv, const sol_plan_p
     int rc = check_params(p, err);
     if (!rc)
         rc = sol_kv_check(kv, m, err);
+    if (!rc)
+        rc = check_tp(m, kv, p->tp, err);
     if (rc)
         return rc;
     plan->params = *p;
@@ -480,7 +520,7 @@ const char *sol_op_kind_name(sol_op_kind k)
 {
     static const char *const names[SOL_OP_KIND_COUNT] = {
         "embed", "norm", "matmul", "rope", "kv_write", "attention", "add", "act", "router", "allreduce",
-        "sample"};
+        "allgather", "sample"};
     return (unsigned)k < SOL_OP_KIND_COUNT ? names[k] : "?";
 }
 

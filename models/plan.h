@@ -17,6 +17,7 @@ typedef enum sol_op_kind {
     SOL_OP_ACT,       /* silu(gate)*up or gelu(gate)*up */
     SOL_OP_ROUTER,    /* MoE top-k selection over router logits */
     SOL_OP_ALLREDUCE, /* tensor parallel: sum hidden states over devices */
+    SOL_OP_ALLGATHER, /* tensor parallel: gather the vocabulary-split logits */
     SOL_OP_SAMPLE,    /* read logits, pick a token */
     SOL_OP_KIND_COUNT
 } sol_op_kind;
@@ -48,7 +49,8 @@ typedef struct sol_op {
     double act_bytes;    /* activations read */
     double write_bytes;  /* activations and KV written */
     double store_bytes;  /* weights this op owns in memory (all experts) */
-    double comm_bytes;   /* ALLREDUCE: bytes each device sends over the interconnect */
+    double comm_bytes;   /* ALLREDUCE/ALLGATHER: bytes each device sends over the interconnect */
+    int comm_steps;      /* ...in this many latency-bound steps (ring: 2(tp-1) to reduce, tp-1 to gather) */
     double flops;
     double params;        /* parameters this op owns (all experts), counted once */
     double active_params; /* parameters one token uses */

@@ -20,7 +20,9 @@
 /* Sums over a set of ops (a group, a step, or a window of steps). */
 typedef struct sol_frame_totals {
     int n_ops;
-    double predicted_s; /* the analyzer's speed-of-light time */
+    double predicted_s; /* the analyzer's time: the sum of the ops' own rooflines */
+    double fused_s;     /* steps' totals only: the whole step's bound (fused), the speed
+                           of light that % SOL uses where set; 0 for op groups */
     double achieved_s;  /* measured */
     double bytes, flops;
     double bound_s[3];  /* predicted seconds of ops bound by memory, compute, comm */
@@ -133,7 +135,8 @@ typedef struct sol_frame {
     sol_frame_totals total;
     sol_frame_row rows[SOL_GROUP_COUNT];
     int n_rows;
-    double tok_s, sol_tok_s; /* measured and predicted over the window */
+    double tok_s, sol_tok_s; /* measured and predicted (the fused step bound) over the window */
+    double unfused_tok_s;    /* predicted by the per-op sum */
     double gbs;              /* achieved GB/s */
     double sol_pct;          /* 100 * predicted / achieved */
     double bw_pct;           /* achieved bandwidth / ceiling */

@@ -221,7 +221,9 @@ static void test_bad_files(void **state)
 static void test_analyze_json(void **state)
 {
     (void)state;
-    cJSON *doc = run_json("analyze llama-2-7b --ctx 128000 --format json");
+    /* past the trained 4096 tokens only when asked for */
+    expect_error(2, "analyze llama-2-7b --ctx 128000", "trained context of 4096 tokens", "--allow-long-context");
+    cJSON *doc = run_json("analyze llama-2-7b --ctx 128000 --allow-long-context --format json");
     assert_true(num(doc, "kv", "bytes_per_token") == 524288);
     assert_true(num(doc, "kv", "cache_bytes") == 62.5 * 1024 * 1024 * 1024);
     assert_true(num(doc, "model", "params") == 6738415616.0);

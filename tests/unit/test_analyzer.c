@@ -101,6 +101,28 @@ static void test_fused_step_bound(void **state)
     destroy(a);
 }
 
+/* Each collective pays alpha per ring step plus its bytes at link bandwidth:
+ * Llama-3-70B over 8 H100s, 1 us per step (the entry's estimate), 450 GB/s. */
+static void test_tp_alpha_beta(void **state)
+{
+    (void)state;
+    sol_analysis *a = analyze("llama-3-70b", NULL, "h100-sxm", 1, 4096, 8);
+    int reduces = 0, gathers = 0;
+    for (int i = 0; i < a->decode.n_ops; i++) {
+        const sol_op *op = &a->decode.ops[i];
+        const sol_op_cost *c = &a->decode_cost.ops[i];
+        if (op->kind != SOL_OP_ALLREDUCE && op->kind != SOL_OP_ALLGATHER)
+            continue;
+        reduces += op->kind == SOL_OP_ALLREDUCE;
+        gathers += op->kind == SOL_OP_ALLGATHER;
+        double want = (op->kind == SOL_OP_ALLREDUCE ? 14 : 7) * 1e-6 + op->comm_bytes / 450e9;
+        assert_true(fabs(c->comm_time_s - want) < 1e-15);
+    }
+    assert_int_equal(reduces, 160);
+    assert_int_equal(gathers, 1);
+    destroy(a);
+}
+
 static void test_memory_and_max_batch(void **state)
 {
     (void)state;
@@ -273,7 +295,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory_bound_248), cmocka_unit_test(test_prefill_compute_bound),
-        cmocka_unit_test(test_memory_and_max_batch), cmocka_unit_test(test_fused_step_bound), cmocka_unit_test(test_hw_entries),
+        cmocka_unit_test(test_memory_and_max_batch), cmocka_unit_test(test_fused_step_bound),
+        cmocka_unit_test(test_tp_alpha_beta), cmocka_unit_test(test_hw_entries),
         cmocka_unit_test(test_cpu_entry),        cmocka_unit_test(test_hw_json_errors),
         cmocka_unit_test(test_json_schema), cmocka_unit_test(test_hw_for_gpu),
     };

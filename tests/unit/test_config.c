@@ -40,6 +40,31 @@ static void test_hf_errors(void **state)
     expect_hf_error("{\"model_type\":\"deepseek_v2\"," LLAMA_KEYS ",\"kv_lora_rank\":16}", "\"qk_rope_head_dim\"");
 }
 
+/* A config's display name: its own (_sol.name, _name_or_path), else the
+ * file's stem or, for a config.json, its directory's name; never the path. */
+static void expect_name(const char *json, const char *origin, const char *want)
+{
+    sol_model m;
+    sol_err err = {0};
+    assert_int_equal(sol_model_from_hf_json(json, origin, &m, &err), 0);
+    assert_string_equal(m.name, want);
+}
+
+static void test_config_names(void **state)
+{
+    (void)state;
+    const char *plain = "{\"model_type\":\"llama\"," LLAMA_KEYS "}";
+    expect_name(plain, "/models/Llama-X/config.json", "Llama-X");
+    expect_name(plain, "Llama-X/config.json", "Llama-X");
+    expect_name(plain, "configs/tiny-llama.json", "tiny-llama");
+    expect_name(plain, "mine.json", "mine");
+    expect_name(plain, "config.json", "config");
+    expect_name("{\"model_type\":\"llama\",\"_name_or_path\":\"meta-llama/Llama-2-7b-hf\"," LLAMA_KEYS "}",
+                "/x/config.json", "meta-llama/Llama-2-7b-hf");
+    expect_name("{\"model_type\":\"llama\",\"_sol\":{\"name\":\"Preset 1B\"}," LLAMA_KEYS "}", "/x/config.json",
+                "Preset 1B");
+}
+
 static void test_hf_families(void **state)
 {
     (void)state;
@@ -259,6 +284,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hf_errors),
+        cmocka_unit_test(test_config_names),
         cmocka_unit_test(test_hf_families),
         cmocka_unit_test(test_model_lookup),
         cmocka_unit_test(test_gguf_metadata),

@@ -154,8 +154,19 @@ static void test_tensor_parallel(void **state)
     sol_plan *one = build(&m, NULL, 1, 1, 1000, 1), *eight = build(&m, NULL, 1, 1, 1000, 8);
     assert_int_equal(count_ops(one, "comm.allreduce"), 0);
     assert_int_equal(count_ops(eight, "comm.allreduce"), 2 * 80);
+    assert_int_equal(count_ops(eight, "comm.allgather"), 1);
+    for (int i = 0; i < eight->n_ops; i++) {
+        const sol_op *op = &eight->ops[i];
+        if (op->kind == SOL_OP_ALLREDUCE) { /* ring: 2 x 7/8 of the hidden state (f16), in 14 steps */
+            assert_true(op->comm_bytes == 2.0 * 7 / 8 * 8192 * 2);
+            assert_int_equal(op->comm_steps, 14);
+        } else if (op->kind == SOL_OP_ALLGATHER) { /* 7/8 of the f32 logits, in 7 steps */
+            assert_true(op->comm_bytes == 7.0 / 8 * 128256 * 4);
+            assert_int_equal(op->comm_steps, 7);
+        }
+    }
     for (int i = 0, j = 0; i < one->n_ops; i++, j++) {
-        while (eight->ops[j].kind == SOL_OP_ALLREDUCE)
+        while (eight->ops[j].kind == SOL_OP_ALLREDUCE || eight->ops[j].kind == SOL_OP_ALLGATHER)
             j++;
         assert_string_equal(one->ops[i].name, eight->ops[j].name);
         if (one->ops[i].kind == SOL_OP_MATMUL)
@@ -165,6 +176,51 @@ static void test_tensor_parallel(void **state)
     }
     destroy(one);
     destroy(eight);
+}
+
+/* Every op kind has its own name (the table follows the enum). */
+static void test_op_kind_names(void **state)
+{
+    (void)state;
+    for (int k = 0; k < SOL_OP_KIND_COUNT; k++) {
+        assert_non_null(sol_op_kind_name((sol_op_kind)k));
+        for (int j = 0; j < k; j++)
+            assert_string_not_equal(sol_op_kind_name((sol_op_kind)j), sol_op_kind_name((sol_op_kind)k));
+    }
+    assert_string_equal(sol_op_kind_name(SOL_OP_SAMPLE), "sample");
+    assert_string_equal(sol_op_kind_name(SOL_OP_ALLGATHER), "allgather");
+}
+
+/* --tp splits the attention heads evenly; KV heads split or replicate evenly. */
+static void test_tensor_parallel_divides_heads(void **state)
+{
+    (void)state;
+    sol_model m = load_preset("llama-3-70b"); /* 64 heads, 8 KV heads */
+    sol_kv_scheme kv;
+    sol_kv_from_model(&m, &kv);
+    const int good[] = {2, 4, 8, 16, 32, 64}, bad[] = {3, 6, 12, 128};
+    sol_plan_params p = {.batch = 1, .n_tokens = 1, .pos = 10, .wtype = m.wtype, .atype = SOL_DT_F16,
+                         .kvtype = SOL_DT_F16};
+    sol_plan plan;
+    sol_err err = {0};
+    for (int i = 0; i < 6; i++) { /* 16..64: each KV head on 2..8 devices */
+        p.tp = good[i];
+        assert_int_equal(sol_plan_build(&m, &kv, &p, &plan, &err), 0);
+        sol_plan_free(&plan);
+    }
+    for (int i = 0; i < 4; i++) {
+        p.tp = bad[i];
+        assert_int_equal(sol_plan_build(&m, &kv, &p, &plan, &err), SOL_ERR_USAGE);
+        assert_non_null(strstr(err.msg, "--tp"));
+    }
+    /* Qwen2.5-7B: 28 heads split over 7 devices, but 4 KV heads can be
+     * neither split 7 ways nor replicated evenly on them */
+    m = load_preset("qwen2.5-7b");
+    sol_kv_from_model(&m, &kv);
+    p.tp = 7;
+    p.wtype = m.wtype;
+    assert_int_equal(sol_plan_build(&m, &kv, &p, &plan, &err), SOL_ERR_USAGE);
+    assert_non_null(strstr(err.msg, "--tp 7 and 4 KV heads"));
 }
 
 static void test_mla_absorbed(void **state)
@@ -231,6 +287,8 @@ int main(void)
         cmocka_unit_test(test_attended_tokens_windowed),
         cmocka_unit_test(test_moe_expected_experts),
         cmocka_unit_test(test_tensor_parallel),
+        cmocka_unit_test(test_tensor_parallel_divides_heads),
+        cmocka_unit_test(test_op_kind_names),
         cmocka_unit_test(test_mla_absorbed),
         cmocka_unit_test(test_shared_layers_read_owner),
         cmocka_unit_test(test_windows_cap_reads),
