@@ -21,7 +21,9 @@ void usage_synth(FILE *f)
                "byte-level vocabulary padded with unused tokens to the model's size.\n\n"
                "options:\n"
                "  -o FILE          output path (written to FILE.tmp, then renamed)\n"
-               "  --wtype T        matrix type: f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q6_k (default q8_0)\n"
+               "  --wtype T        matrix type: f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q6_k (default q8_0), or\n"
+               "                   q4_k_m: mixed as llama.cpp's Q4_K_M (Q4_K; attn_v, ffn_down on some\n"
+               "                   layers and the output matrix in Q6_K)\n"
                "  --kv SCHEME      heads term (mha, gqa:G, mqa) and/or local:W (all layers local)\n"
                "  --layers N       keep the first N layers\n"
                "  --seed S         weight seed (default 1)\n");
@@ -149,6 +151,22 @@ static int check_blocks(const sol_tensor_spec *t, int n, sol_dtype type, sol_err
     return 0;
 }
 
+/* Q4_K_M as llama.cpp lays it out: Q4_K matrices, but attn_v and ffn_down
+ * in Q6_K on the first and last eighth of the layers and every third layer
+ * between, and the output matrix in Q6_K. */
+static sol_dtype q4_k_m_type(const char *name, int n_layers)
+{
+    int layer = -1, at = 0;
+    if (sscanf(name, "blk.%d.%n", &layer, &at) == 1 && at > 0) {
+        const char *rest = name + at;
+        int more_bits = layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
+        if (more_bits && (!strcmp(rest, "attn_v.weight") || !strcmp(rest, "ffn_down.weight")))
+            return SOL_DT_Q6_K;
+        return SOL_DT_Q4_K;
+    }
+    return !strcmp(name, "output.weight") ? SOL_DT_Q6_K : SOL_DT_Q4_K;
+}
+
 static int synth(const char *spec, const char *kv, const char *wtype_text, long long layers, uint64_t seed,
                  const char *out, sol_err *err)
 {
@@ -157,9 +175,12 @@ static int synth(const char *spec, const char *kv, const char *wtype_text, long 
     int rc = sol_model_load(spec, &m, err);
     if (rc)
         return rc;
-    if (wtype_text && (sol_dtype_parse(wtype_text, &wtype) || !sol_format_supported(wtype)))
-        return sol_fail(err, SOL_ERR_USAGE, "--wtype: expected f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q6_k, got \"%s\"",
-                        wtype_text);
+    int mixed = wtype_text && !strcmp(wtype_text, "q4_k_m");
+    if (mixed)
+        wtype = SOL_DT_Q4_K; /* Q6_K has the same 256-value blocks */
+    else if (wtype_text && (sol_dtype_parse(wtype_text, &wtype) || !sol_format_supported(wtype)))
+        return sol_fail(err, SOL_ERR_USAGE,
+                        "--wtype: expected f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q6_k q4_k_m, got \"%s\"", wtype_text);
     if (layers > 0 && layers < m.n_layers)
         m.n_layers = (int)layers;
     if (kv && (rc = apply_kv(kv, &m, err)))
@@ -182,7 +203,7 @@ static int synth(const char *spec, const char *kv, const char *wtype_text, long 
     sol_model_write_meta(&m, w);
     sol_gguf_set_u32(w, "general.alignment", 32);
     for (int i = 0; i < n; i++) {
-        sol_dtype type = t[i].is_vector ? SOL_DT_F32 : wtype;
+        sol_dtype type = t[i].is_vector ? SOL_DT_F32 : mixed ? q4_k_m_type(t[i].name, m.n_layers) : wtype;
         uint64_t rows = t[i].dims[1] * t[i].dims[2];
         uint64_t bytes = rows * sol_row_bytes(type, (int64_t)t[i].dims[0]);
         jobs[i] = (fill_job){&t[i], type, seed, i, n};
@@ -202,8 +223,8 @@ static int synth(const char *spec, const char *kv, const char *wtype_text, long 
                       (double)fs.f_bavail * fs.f_frsize / 1e9);
         goto exit;
     }
-    fprintf(stderr, "synth: %s, %d layers, %s weights, %.2f GB -> %s\n", m.name, m.n_layers, sol_dtype_name(wtype),
-            total / 1e9, out);
+    fprintf(stderr, "synth: %s, %d layers, %s weights, %.2f GB -> %s\n", m.name, m.n_layers,
+            mixed ? "q4_k_m" : sol_dtype_name(wtype), total / 1e9, out);
     rc = sol_gguf_writer_write(w, out, err);
     if (isatty(2))
         fprintf(stderr, "\n");

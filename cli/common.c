@@ -178,8 +178,10 @@ int cli_run_analysis(const char *cmd, const char *model_spec, const char *kv_tex
     if ((o->wtype && parse_dtype(cmd, "--wtype", o->wtype, &cfg.wtype)) ||
         (o->kvtype && parse_dtype(cmd, "--kvtype", o->kvtype, &cfg.kvtype)))
         return SOL_ERR_USAGE;
-    if (o->wtype) /* one type for every weight, embedding and head included */
+    if (o->wtype) { /* one type for every weight, embedding and head included */
         m.embed_type = m.output_type = cfg.wtype;
+        m.mixed = false;
+    }
     /* CPUs compute in f32; GPUs in the weights' 16-bit type. */
     cfg.atype = strcmp(hw.kind, "cpu") == 0 ? SOL_DT_F32 : cfg.wtype == SOL_DT_BF16 ? SOL_DT_BF16 : SOL_DT_F16;
     if (o->atype && parse_dtype(cmd, "--atype", o->atype, &cfg.atype))

@@ -79,6 +79,31 @@ static int dominant_weight_type(const sol_gguf *g, sol_model *m, sol_err *err)
     return 0;
 }
 
+/* Each layer matrix's own type (Q4_K_M keeps some attn_v and ffn_down in
+ * Q6_K); m->mixed when any differs from the dominant type. */
+static int read_matrix_types(const sol_gguf *g, sol_model *m, sol_err *err)
+{
+    static const char *const names[SOL_MATRIX_COUNT] = {"attn_q", "attn_k", "attn_v", "attn_output",
+                                                         "ffn_gate", "ffn_up", "ffn_down"};
+    m->mixed = false;
+    for (int l = 0; l < m->n_layers && l < SOL_MAX_LAYERS; l++) {
+        for (int x = 0; x < SOL_MATRIX_COUNT; x++) {
+            char name[64];
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, names[x]);
+            sol_dtype type = m->wtype;
+            const sol_gguf_tensor *t = sol_gguf_find_tensor(g, name);
+            if (t && sol_dtype_from_ggml(t->ggml_type, &type) != 0) {
+                char buf[32];
+                return sol_fail(err, SOL_ERR_RUNTIME, "%s: unsupported tensor type %s in %s", g->path,
+                                sol_ggml_type_name(t->ggml_type, buf, sizeof buf), name);
+            }
+            m->matrix_type[l][x] = (unsigned char)type;
+            m->mixed |= type != m->wtype;
+        }
+    }
+    return 0;
+}
+
 /* The type of one named tensor (fallback when absent). */
 static int tensor_type(const sol_gguf *g, const char *name, sol_dtype fallback, sol_dtype *out, sol_err *err)
 {
@@ -197,7 +222,8 @@ static int read_gguf_model(const sol_gguf *g, sol_model *m, sol_err *err)
     const sol_gguf_tensor *output = sol_gguf_find_tensor(g, "output.weight");
     m->tied_embeddings = output == NULL;
     if ((rc = tensor_type(g, "token_embd.weight", m->wtype, &m->embed_type, err)) ||
-        (rc = tensor_type(g, output ? "output.weight" : "token_embd.weight", m->wtype, &m->output_type, err)))
+        (rc = tensor_type(g, output ? "output.weight" : "token_embd.weight", m->wtype, &m->output_type, err)) ||
+        (rc = read_matrix_types(g, m, err)))
         return rc;
     m->qkv_bias = sol_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
     m->qk_norm = sol_gguf_find_tensor(g, "blk.0.attn_q_norm.weight") != NULL;

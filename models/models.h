@@ -17,6 +17,12 @@ typedef enum sol_act {
     SOL_ACT_GELU, /* GeGLU (gemma): gelu_tanh(gate) * up */
 } sol_act;
 
+/* The layer matrices a GGUF file may store in types of their own. */
+typedef enum sol_matrix {
+    SOL_MATRIX_Q, SOL_MATRIX_K, SOL_MATRIX_V, SOL_MATRIX_O, SOL_MATRIX_GATE, SOL_MATRIX_UP, SOL_MATRIX_DOWN,
+    SOL_MATRIX_COUNT
+} sol_matrix;
+
 typedef struct sol_model {
     char name[96];
     char arch[32]; /* llama, mistral, mixtral, qwen2, gemma2, gemma3, phi3, deepseek_v2, deepseek_v3 */
@@ -38,6 +44,10 @@ typedef struct sol_model {
     sol_dtype wtype;  /* stored weight type (torch_dtype or dominant GGUF type) */
     sol_dtype embed_type;  /* token embedding table (GGUF files often differ) */
     sol_dtype output_type; /* LM head; the embedding's type when tied */
+    /* Mixed-type files (Q4_K_M and the like): each layer matrix's own type
+     * (a sol_dtype), from the tensor table; mixed 0 = all wtype. */
+    bool mixed;
+    unsigned char matrix_type[SOL_MAX_LAYERS][SOL_MATRIX_COUNT];
 
     /* Sliding-window attention from the config: window 0 = none. Layer i is
      * global when (i + 1) % swa_period == 0; swa_period 1 = all local. */

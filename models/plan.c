@@ -75,11 +75,26 @@ static sol_op *emit_matmul_typed(builder *b, sol_dtype wtype, sol_op_group group
     return op;
 }
 
-/* A layer matmul, in the plan's weight type. */
+/* The stored type of a layer matrix of a mixed-type file, when the plan
+ * keeps the file's types (its wtype is the file's); else the plan's. */
+static sol_dtype matrix_type(const builder *b, const char *name)
+{
+    static const char *const names[SOL_MATRIX_COUNT] = {"attn.q",   "attn.k", "attn.v",  "attn.o",
+                                                         "ffn.gate", "ffn.up", "ffn.down"};
+    const sol_model *m = b->m;
+    if (!m->mixed || b->layer < 0 || b->layer >= SOL_MAX_LAYERS || b->plan->params.wtype != m->wtype)
+        return b->plan->params.wtype;
+    for (int x = 0; x < SOL_MATRIX_COUNT; x++)
+        if (!strcmp(name, names[x]))
+            return (sol_dtype)m->matrix_type[b->layer][x];
+    return b->plan->params.wtype;
+}
+
+/* A layer matmul, in the plan's weight type (or the file's own, mixed). */
 static sol_op *emit_matmul(builder *b, sol_op_group group, const char *name, int64_t n, int64_t k,
                            int64_t copies, int bias)
 {
-    return emit_matmul_typed(b, b->plan->params.wtype, group, name, n, k, copies, bias);
+    return emit_matmul_typed(b, matrix_type(b, name), group, name, n, k, copies, bias);
 }
 
 /* RMSNorm over `width` features of `vectors` vectors per row. */

@@ -340,6 +340,9 @@ static void test_real_gguf(void **state)
     snprintf(args, sizeof args, "analyze %s --format json", gguf);
     cJSON *doc = run_json(args);
     assert_true(num(doc, "model", "params") == 134515008);
+    /* every tensor at its own type: the sum of the file's tensor data as
+     * gguf-py reads it (Q4_1 layers, Q8_0 embedding, f32 norms) */
+    assert_true(num(doc, "weights", "bytes") == 96576768);
     assert_int_equal((int)num(doc, "model", "layers"), 30);
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "config"), "kv_scheme")->valuestring, "gqa:3");
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "config"), "wtype")->valuestring, "q4_1");
@@ -524,6 +527,18 @@ static void test_synth(void **state)
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "generated_ids")), 5);
     cJSON_Delete(doc);
     done(&r);
+    unlink(path);
+    /* Q4_K_M: layer 1 of 2 keeps attn_v and ffn_down in Q6_K (210 B per 256
+     * values; Q4_K 144 B), the output matrix too. By hand: layer 0 786,432
+     * values in Q4_K = 442,368 B; layer 1 557,056 in Q4_K + 229,376 in Q6_K =
+     * 313,344 + 188,160 B; embedding 73,728 B (Q4_K), output 107,520 B
+     * (Q6_K), norms 1,280 f32 = 5,120 B: 1,130,240 B, the file's tensor data */
+    r = run("synth tests/fixtures/configs/tiny-llama.json --wtype q4_k_m -o %s", path);
+    assert_int_equal(r.status, 0);
+    done(&r);
+    doc = run_json(args);
+    assert_true(num(doc, "weights", "bytes") == 1130240);
+    cJSON_Delete(doc);
     unlink(path);
     /* 405B in f32 is ~1.6 TB: refused before anything is written */
     expect_error(1, "synth llama-3.1-405b --wtype f32 -o /tmp/sol-cli-huge.gguf", "/tmp/sol-cli-huge.gguf", "free");

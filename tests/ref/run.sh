@@ -53,7 +53,7 @@ echo "== check_kl $(basename "$1") (q8 activations, teacher-forced)"
 "$venv/bin/python" "$here/check_kl.py" "$sol" "$1" "$here/kl_text.txt" \
     --max-kl 5.2e-3 --min-top1 0.95 --max-kl-ratio 0.025 || status=1
 # The synth models' first 450 bytes of it (their context is 512 tokens).
-# Measured over q8_0 q4_0 q4_1 q4_k q6_k: mean KL 0.85e-4..1.13e-4 nats, top-1
+# Measured over q8_0 q4_0 q4_1 q4_k q6_k q4_k_m: mean KL 0.85e-4..1.13e-4 nats, top-1
 # 0.9756..0.9867, sol / mirror KL 0.988..1.012: bounds twice the worst.
 short_text=$(mktemp); trap 'rm -f "$short_text"' EXIT
 head -c 450 "$here/kl_text.txt" >"$short_text"
