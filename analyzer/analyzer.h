@@ -94,6 +94,9 @@ typedef struct sol_analysis_config {
     int prompt;
     sol_dtype wtype, atype, kvtype;
     int tp;
+    /* Fractions of the ceilings an implementation reaches (0 = 1: the speed
+     * of light). Below 1 the figures are predictions, no longer bounds. */
+    double mem_efficiency, flops_efficiency;
 } sol_analysis_config;
 
 typedef struct sol_analysis {

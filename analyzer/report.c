@@ -42,15 +42,26 @@ static void print_row(FILE *f, const char *label, const totals *t, double step_t
             t->bytes > 0 ? t->flops / t->bytes : 0, time, 100 * t->time_s / step_time, dominant_bound(t));
 }
 
+static int has_efficiency(const sol_analysis_config *c)
+{
+    return (c->mem_efficiency > 0 && c->mem_efficiency < 1) || (c->flops_efficiency > 0 && c->flops_efficiency < 1);
+}
+
+static const char *bound_label(const sol_analysis_config *c)
+{
+    return has_efficiency(c) ? "predicted at the efficiency given" : "at speed of light";
+}
+
 /* The speed of light (the whole step fused) and, beside it, the per-op sum. */
-static void print_bound(FILE *f, const char *phase, const sol_step_cost *c, double tok_s, double unfused_tok_s)
+static void print_bound(FILE *f, const char *phase, const sol_step_cost *c, double tok_s, double unfused_tok_s,
+                        const char *label)
 {
     char sol[32], unfused[32], bytes[32];
     sol_fmt_time(sol, sizeof sol, c->sol_time_s);
     sol_fmt_time(unfused, sizeof unfused, c->unfused_time_s);
     sol_fmt_bytes(bytes, sizeof bytes, c->sol_bytes);
-    fprintf(f, "  => %.1f tokens/s at speed of light: %s per %s step, %s-bound (the step fused: %s unavoidable)\n",
-            tok_s, sol, phase, sol_bound_name(c->sol_bound), bytes);
+    fprintf(f, "  => %.1f tokens/s %s: %s per %s step, %s-bound (the step fused: %s unavoidable)\n", tok_s, label,
+            sol, phase, sol_bound_name(c->sol_bound), bytes);
     fprintf(f, "     unfused, op by op: %.1f tokens/s, %s (%+.1f%%)\n", unfused_tok_s, unfused,
             100 * (c->unfused_time_s / c->sol_time_s - 1));
 }
@@ -187,6 +198,11 @@ void sol_report_table(FILE *f, const sol_analysis *a)
     sol_fmt_count(s2, sizeof s2, peak, "FLOP/s");
     fprintf(f, "hardware  %s (%s), %s %s (%s), ridge %.0f FLOP/B\n", s1, hw->mem_bw.source, s2,
             sol_peak_name(used), hw->peak[used].source, peak / hw->mem_bw.value);
+    if (has_efficiency(c))
+        fprintf(f, "efficiency memory %.0f%%, FLOPs %.0f%%: the ceilings above are scaled by these, so the figures "
+                   "below are predictions, NOT the speed of light\n",
+                100 * (c->mem_efficiency > 0 ? c->mem_efficiency : 1),
+                100 * (c->flops_efficiency > 0 ? c->flops_efficiency : 1));
     if (c->tp > 1) {
         sol_fmt_count(s1, sizeof s1, hw->interconnect_bw.value, "B/s");
         sol_fmt_time(s2, sizeof s2, hw->interconnect_latency.value);
@@ -197,7 +213,8 @@ void sol_report_table(FILE *f, const sol_analysis *a)
     fprintf(f, "\ndecode step: batch %d, context %lld, activations %s\n", c->batch, (long long)c->ctx,
             sol_dtype_name(c->atype));
     print_groups(f, &a->decode, &a->decode_cost);
-    print_bound(f, "decode", &a->decode_cost, a->decode_tokens_per_s, a->decode_unfused_tokens_per_s);
+    print_bound(f, "decode", &a->decode_cost, a->decode_tokens_per_s, a->decode_unfused_tokens_per_s,
+                bound_label(c));
 
     fprintf(f, "\nlayers\n");
     if (count_layer_rows(a) <= 12)
@@ -207,7 +224,8 @@ void sol_report_table(FILE *f, const sol_analysis *a)
     print_cache_owners(f, &a->decode);
 
     fprintf(f, "\nprefill   %d tokens x batch %d\n", c->prompt, c->batch);
-    print_bound(f, "prefill", &a->prefill_cost, a->prefill_tokens_per_s, a->prefill_unfused_tokens_per_s);
+    print_bound(f, "prefill", &a->prefill_cost, a->prefill_tokens_per_s, a->prefill_unfused_tokens_per_s,
+                bound_label(c));
     sol_fmt_bytes(s1, sizeof s1, a->weights_bytes);
     sol_fmt_bytes(s2, sizeof s2, a->kv_cache_bytes);
     sol_fmt_bytes(s3, sizeof s3, a->memory_bytes);
@@ -309,6 +327,9 @@ char *sol_report_json(const sol_analysis *a)
     cJSON_AddStringToObject(config, "kvtype", sol_dtype_name(c->kvtype));
     cJSON_AddStringToObject(config, "kv_scheme", scheme);
     cJSON_AddNumberToObject(config, "tp", c->tp);
+    cJSON_AddNumberToObject(config, "mem_efficiency", c->mem_efficiency > 0 ? c->mem_efficiency : 1);
+    cJSON_AddNumberToObject(config, "flops_efficiency", c->flops_efficiency > 0 ? c->flops_efficiency : 1);
+    cJSON_AddBoolToObject(config, "speed_of_light", !has_efficiency(c));
 
     cJSON_AddNumberToObject(cJSON_AddObjectToObject(root, "weights"), "bytes", a->weights_bytes);
     cJSON *kv = cJSON_AddObjectToObject(root, "kv");

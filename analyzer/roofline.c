@@ -129,6 +129,20 @@ static double kv_split(const sol_kv_scheme *kv, const sol_model *m, int tp)
     return heads < tp ? heads : tp;
 }
 
+/* --efficiency: the ceilings scaled to what an implementation reaches. */
+static int apply_efficiency(const sol_analysis_config *cfg, sol_hw *hw, sol_err *err)
+{
+    double mem = cfg->mem_efficiency, flops = cfg->flops_efficiency;
+    if (mem < 0 || mem > 1 || flops < 0 || flops > 1 || mem != mem || flops != flops)
+        return sol_fail(err, SOL_ERR_USAGE, "--efficiency: fractions must be in (0, 1] (got mem %g, flops %g)", mem,
+                        flops);
+    if (mem > 0)
+        hw->mem_bw.value *= mem;
+    for (int p = 0; flops > 0 && p < SOL_PEAK_COUNT; p++)
+        hw->peak[p].value *= flops;
+    return 0;
+}
+
 int sol_analyze(const sol_model *m, const sol_kv_scheme *kv, const sol_hw *hw,
                 const sol_analysis_config *cfg, sol_analysis *a, sol_err *err)
 {
@@ -145,6 +159,9 @@ int sol_analyze(const sol_model *m, const sol_kv_scheme *kv, const sol_hw *hw,
     int rc = sol_model_params(m, &a->params, err);
     if (rc)
         return rc;
+    if ((rc = apply_efficiency(cfg, &a->hw, err)))
+        return rc;
+    hw = &a->hw;
     /* The decode step producing token ctx: ctx - 1 tokens are cached. */
     sol_plan_params decode = {.batch = cfg->batch, .n_tokens = 1, .pos = cfg->ctx - 1,
                               .wtype = cfg->wtype, .atype = cfg->atype, .kvtype = cfg->kvtype,

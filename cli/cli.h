@@ -66,6 +66,7 @@ typedef struct cli_analysis_opts {
     long long batch, ctx, prompt, tp;
     int ctx_given;      /* --ctx was passed (else: 4096, or the model's limit when smaller) */
     int allow_long_ctx; /* --allow-long-context: a context past the trained limit only warns */
+    double mem_efficiency, flops_efficiency; /* --efficiency mem=F,flops=F (0: not given) */
 } cli_analysis_opts;
 
 void cli_analysis_opts_init(cli_analysis_opts *o);
@@ -130,13 +131,14 @@ int cli_backend_hw(const cli_backend_opts *o, const char *hw_name, sol_hw *hw, s
 /* getopt_long codes of the shared options. */
 enum {
     OPT_WTYPE = 1000, OPT_KVTYPE, OPT_ATYPE, OPT_BATCH, OPT_CTX, OPT_PROMPT, OPT_TP,
-    OPT_FORMAT, OPT_HW, OPT_KV, OPT_LIST_MODELS, OPT_HELP, OPT_ALLOW_LONG,
+    OPT_FORMAT, OPT_HW, OPT_KV, OPT_LIST_MODELS, OPT_HELP, OPT_ALLOW_LONG, OPT_EFFICIENCY,
 };
 #define CLI_ANALYSIS_LONG_OPTS                                                                        \
     {"wtype", 1, 0, OPT_WTYPE}, {"kvtype", 1, 0, OPT_KVTYPE}, {"atype", 1, 0, OPT_ATYPE},             \
         {"batch", 1, 0, OPT_BATCH}, {"ctx", 1, 0, OPT_CTX}, {"prompt", 1, 0, OPT_PROMPT},             \
         {"tp", 1, 0, OPT_TP}, {"format", 1, 0, OPT_FORMAT}, {"hw", 1, 0, OPT_HW}, {"kv", 1, 0, OPT_KV}, \
-        {"help", 0, 0, OPT_HELP}, {"allow-long-context", 0, 0, OPT_ALLOW_LONG}
+        {"help", 0, 0, OPT_HELP}, {"allow-long-context", 0, 0, OPT_ALLOW_LONG},        \
+        {"efficiency", 1, 0, OPT_EFFICIENCY}
 
 #define CLI_ANALYSIS_OPTS_HELP                                                                        \
     "  --hw NAME        hardware preset, `cpu` (this machine) or a JSON file (default h100-sxm)\n"    \
@@ -152,6 +154,9 @@ enum {
     "  --ctx T          context length in tokens (default 4096, or the model's trained limit\n"       \
     "                   when smaller); past that limit only with --allow-long-context\n"           \
     "  --prompt P       prompt tokens for the prefill estimate (default 512)\n"                       \
-    "  --tp N           tensor-parallel devices, on paper (default 1)\n"
+    "  --tp N           tensor-parallel devices, on paper (default 1)\n"                             \
+    "  --efficiency mem=F,flops=F  scale the bandwidth and FLOP ceilings by fractions F (as\n"    \
+    "                   other analyzers do): the results are then predictions, labelled so,\n"     \
+    "                   no longer the speed of light\n"
 
 #endif

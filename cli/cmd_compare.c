@@ -38,6 +38,11 @@ static void print_table(const variant *v, int n)
                a->decode_tokens_per_s, a->max_batch, a->kv_bytes_per_token / v[0].a.kv_bytes_per_token,
                a->decode_tokens_per_s / v[0].a.decode_tokens_per_s);
     }
+    const sol_analysis_config *c = &v[0].a.cfg;
+    if ((c->mem_efficiency > 0 && c->mem_efficiency < 1) || (c->flops_efficiency > 0 && c->flops_efficiency < 1))
+        printf("(decode tok/s predicted at memory %.0f%%, FLOPs %.0f%% efficiency: NOT the speed of light)\n",
+               100 * (c->mem_efficiency > 0 ? c->mem_efficiency : 1),
+               100 * (c->flops_efficiency > 0 ? c->flops_efficiency : 1));
 }
 
 static void print_csv(const variant *v, int n)

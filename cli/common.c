@@ -114,6 +114,31 @@ void cli_analysis_opts_init(cli_analysis_opts *o)
     o->tp = 1;
 }
 
+/* "mem=0.85,flops=0.7" (either may be left out): fractions in (0, 1]. */
+static int parse_efficiency(const char *cmd, const char *arg, cli_analysis_opts *o)
+{
+    char buf[128];
+    if (snprintf(buf, sizeof buf, "%s", arg) >= (int)sizeof buf)
+        return cli_usage_error(cmd, "--efficiency: too long");
+    char *save = NULL;
+    for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '='), *end = NULL;
+        double *target = !eq ? NULL
+                         : !strncmp(item, "mem", (size_t)(eq - item)) && eq - item == 3 ? &o->mem_efficiency
+                         : !strncmp(item, "flops", (size_t)(eq - item)) && eq - item == 5 ? &o->flops_efficiency
+                                                                                         : NULL;
+        if (!target)
+            return cli_usage_error(cmd, "--efficiency: expected mem=F and/or flops=F, got \"%s\"", item);
+        *target = strtod(eq + 1, &end);
+        if (end == eq + 1 || *end || !(*target > 0 && *target <= 1))
+            return cli_usage_error(cmd, "--efficiency: %s must be a fraction in (0, 1], got \"%s\"", item,
+                                   eq + 1);
+    }
+    if (!o->mem_efficiency && !o->flops_efficiency)
+        return cli_usage_error(cmd, "--efficiency: expected mem=F and/or flops=F");
+    return 0;
+}
+
 int cli_analysis_opt(const char *cmd, int c, const char *arg, cli_analysis_opts *o)
 {
     long long *target = NULL;
@@ -123,6 +148,7 @@ int cli_analysis_opt(const char *cmd, int c, const char *arg, cli_analysis_opts 
     case OPT_KVTYPE: o->kvtype = arg; return 1;
     case OPT_ATYPE: o->atype = arg; return 1;
     case OPT_ALLOW_LONG: o->allow_long_ctx = 1; return 1;
+    case OPT_EFFICIENCY: return parse_efficiency(cmd, arg, o) ? 2 : 1;
     case OPT_BATCH: target = &o->batch; flag = "--batch"; break;
     case OPT_CTX: target = &o->ctx; flag = "--ctx"; o->ctx_given = 1; break;
     case OPT_PROMPT: target = &o->prompt; flag = "--prompt"; break;
@@ -174,7 +200,8 @@ int cli_run_analysis(const char *cmd, const char *model_spec, const char *kv_tex
                 m.ctx_max);
     }
     sol_analysis_config cfg = {.batch = (int)o->batch, .ctx = ctx, .prompt = (int)o->prompt,
-                               .tp = (int)o->tp, .wtype = m.wtype, .kvtype = SOL_DT_F16};
+                               .tp = (int)o->tp, .wtype = m.wtype, .kvtype = SOL_DT_F16,
+                               .mem_efficiency = o->mem_efficiency, .flops_efficiency = o->flops_efficiency};
     if ((o->wtype && parse_dtype(cmd, "--wtype", o->wtype, &cfg.wtype)) ||
         (o->kvtype && parse_dtype(cmd, "--kvtype", o->kvtype, &cfg.kvtype)))
         return SOL_ERR_USAGE;

@@ -221,6 +221,18 @@ static void test_bad_files(void **state)
 static void test_analyze_json(void **state)
 {
     (void)state;
+    /* --efficiency scales the ceilings: memory-bound decode at half the
+     * bandwidth is half the speed, labelled as no longer the speed of light */
+    cJSON *sol = run_json("analyze llama-3-8b --format json");
+    cJSON *half = run_json("analyze llama-3-8b --efficiency mem=0.5 --format json");
+    assert_true(fabs(num(half, "decode", "tokens_per_s") * 2 - num(sol, "decode", "tokens_per_s")) <
+                1e-9 * num(sol, "decode", "tokens_per_s"));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(sol, "config"), "speed_of_light")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(half, "config"), "speed_of_light")));
+    cJSON_Delete(sol);
+    cJSON_Delete(half);
+    expect_error(2, "analyze llama-3-8b --efficiency mem=1.5", "--efficiency", "(0, 1]");
+    expect_error(2, "analyze llama-3-8b --efficiency speed=2", "--efficiency", "mem=F");
     /* past the trained 4096 tokens only when asked for */
     expect_error(2, "analyze llama-2-7b --ctx 128000", "trained context of 4096 tokens", "--allow-long-context");
     cJSON *doc = run_json("analyze llama-2-7b --ctx 128000 --allow-long-context --format json");
