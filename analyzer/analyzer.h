@@ -131,6 +131,51 @@ void sol_analysis_free(sol_analysis *a);
 void sol_report_table(FILE *f, const sol_analysis *a);
 /* Returns a malloc'd JSON text (cJSON) or NULL when out of memory. */
 char *sol_report_json(const sol_analysis *a);
+/* The same document as a cJSON tree the caller extends and deletes. */
+struct cJSON *sol_report_json_object(const sol_analysis *a);
+
+/* ---- requests end to end, speculative decoding -------------------------- */
+
+/* One request of the analysis's prompt then gen tokens, batch sequences at
+ * once: the first token comes out of the prefill (time to first token);
+ * the gen - 1 later ones are decode steps at growing context, each costed
+ * at its position (up to 256 positions; beyond, 257 evenly spaced ones,
+ * linearly interpolated: step time is piecewise linear in the context). */
+typedef struct sol_request {
+    int prompt, gen, batch, tp;
+    double ttft_s;              /* prefill of the prompt */
+    double tpot_s;              /* mean time per later output token */
+    double total_s;             /* ttft + (gen - 1) * tpot */
+    double user_tokens_per_s;   /* gen / total: what one user sees */
+    double device_tokens_per_s; /* batch * gen / total / tp: what one device serves */
+    int positions_costed;
+} sol_request;
+
+int sol_request_cost(const sol_analysis *a, int gen, sol_request *out, sol_err *err);
+
+/* Speculative decoding on paper (Leviathan et al. 2023): a draft model
+ * proposes k tokens one decode step at a time, the target verifies them in
+ * one step of k + 1 tokens; with acceptance rate r each round yields
+ * (1 - r^(k+1)) / (1 - r) tokens on average. Both at the analysis's context,
+ * batch and hardware. */
+typedef struct sol_speculative {
+    int k;
+    double acceptance;
+    double tokens_per_round;  /* expected tokens per target step */
+    double draft_step_s;      /* one draft decode step */
+    double verify_step_s;     /* the target's step of k + 1 tokens */
+    double round_s;           /* k draft steps + one verification */
+    double tokens_per_s;      /* batch * tokens_per_round / round_s */
+    double speedup;           /* over plain decode of the target */
+    double draft_weights_bytes;
+} sol_speculative;
+
+int sol_speculative_cost(const sol_analysis *target, const sol_analysis *draft, int k, double acceptance,
+                         sol_speculative *out, sol_err *err);
+void sol_report_request(FILE *f, const sol_request *r);
+void sol_report_speculative(FILE *f, const sol_speculative *s, const char *draft_name);
+struct cJSON *sol_request_json(const sol_request *r);
+struct cJSON *sol_speculative_json(const sol_speculative *s, const char *draft_name);
 void sol_report_csv(FILE *f, const sol_analysis *a);
 
 /* Human-readable units: "15.0 GiB", "3.35 TB/s", "4.64 ms". */

@@ -304,6 +304,17 @@ static void add_bound_json(cJSON *o, const sol_step_cost *c, double tok_s, doubl
 
 char *sol_report_json(const sol_analysis *a)
 {
+    cJSON *root = sol_report_json_object(a);
+    if (!root)
+        return NULL;
+    /* One preallocated buffer: the 405B report is ~2 MB of text. */
+    char *text = cJSON_PrintBuffered(root, 4 << 20, 1);
+    cJSON_Delete(root);
+    return text;
+}
+
+cJSON *sol_report_json_object(const sol_analysis *a)
+{
     const sol_model *m = &a->model;
     const sol_analysis_config *c = &a->cfg;
     char scheme[128];
@@ -367,10 +378,7 @@ char *sol_report_json(const sol_analysis *a)
         const sol_op *op = &a->decode.ops[i];
         cJSON_AddItemToArray(op->layer >= 0 ? layer_ops[op->layer] : outer, op_json(op, &a->decode_cost.ops[i]));
     }
-    /* One preallocated buffer: the 405B report is ~2 MB of text. */
-    char *text = cJSON_PrintBuffered(root, 4 << 20, 1);
-    cJSON_Delete(root);
-    return text;
+    return root;
 }
 
 /* ---- CSV -------------------------------------------------------------- */

@@ -19,6 +19,13 @@ void usage_analyze(FILE *f)
                "\"Unfused\" beside it is the sum of each op's own roofline time, which also pays\n"
                "for the activations unfused ops write and read back (norms, RoPE, adds).\n\n"
                "options:\n" CLI_ANALYSIS_OPTS_HELP
+               "  --gen N          a request end to end: the prompt, then N generated tokens: time\n"
+               "                   to first token, time per output token, total, tokens/s per user\n"
+               "                   and per device\n"
+               "  --draft MODEL    speculative decoding on paper with this draft model (any MODEL):\n"
+               "  --draft-k K      tokens drafted per target step (default 4)\n"
+               "  --accept R       the rate at which the target accepts drafted tokens (default 0.8):\n"
+               "                   expected tokens per target step, tokens/s and speedup\n"
                "  --format F       table (default), json or csv (one row per op)\n"
                "  --list-models    list the presets\n");
 }
@@ -64,13 +71,99 @@ static int list_models(cli_format format)
     return 0;
 }
 
+/* What analyze reports beyond the analysis: a request end to end, a draft. */
+typedef struct extras {
+    long long gen;     /* 0: no request section */
+    const char *draft; /* NULL: no speculative section */
+    long long draft_k;
+    double accept;
+} extras;
+
+enum { OPT_GEN = 1100, OPT_DRAFT, OPT_DRAFT_K, OPT_ACCEPT };
+
+static int parse_extra(int c, const char *arg, extras *x)
+{
+    char *end = NULL;
+    switch (c) {
+    case OPT_GEN:
+        if (cli_parse_ll("analyze", "--gen", arg, &x->gen))
+            return 2;
+        return x->gen < 1 || x->gen > 1000000000LL ? cli_usage_error("analyze", "--gen: 1 or more tokens") : 1;
+    case OPT_DRAFT: x->draft = arg; return 1;
+    case OPT_DRAFT_K:
+        if (cli_parse_ll("analyze", "--draft-k", arg, &x->draft_k))
+            return 2;
+        return 1;
+    case OPT_ACCEPT:
+        x->accept = strtod(arg, &end);
+        if (end == arg || *end || !(x->accept >= 0 && x->accept <= 1))
+            return cli_usage_error("analyze", "--accept: a rate in [0, 1], got \"%s\"", arg);
+        return 1;
+    default: return 0;
+    }
+}
+
+/* The table, CSV or JSON of a, with the request and speculative sections. */
+static int report(const sol_analysis *a, cli_format format, const extras *x, const sol_request *req,
+                  const sol_speculative *spec, const char *draft_name)
+{
+    if (format == CLI_FORMAT_CSV) {
+        sol_report_csv(stdout, a);
+        return 0;
+    }
+    if (format == CLI_FORMAT_TABLE) {
+        sol_report_table(stdout, a);
+        if (x->gen)
+            sol_report_request(stdout, req);
+        if (x->draft)
+            sol_report_speculative(stdout, spec, draft_name);
+        return 0;
+    }
+    cJSON *root = sol_report_json_object(a);
+    if (root && x->gen)
+        cJSON_AddItemToObject(root, "request", sol_request_json(req));
+    if (root && x->draft)
+        cJSON_AddItemToObject(root, "speculative", sol_speculative_json(spec, draft_name));
+    return root ? cli_print_json(root) : SOL_ERR_RUNTIME;
+}
+
+/* The request and draft sections of a (a runtime or usage error, printed). */
+static int cost_extras(const sol_analysis *a, const extras *x, const char *hw, const cli_analysis_opts *opts,
+                       sol_request *req, sol_speculative *spec, char *draft_name, size_t cap)
+{
+    sol_err err = {0};
+    if (x->gen && sol_request_cost(a, (int)x->gen, req, &err))
+        return cli_fail("analyze", &err);
+    if (!x->draft)
+        return 0;
+    cli_analysis_opts draft_opts = *opts;
+    draft_opts.wtype = NULL; /* the draft keeps its own weights' type */
+    sol_analysis *d = malloc(sizeof *d);
+    if (!d)
+        return SOL_ERR_RUNTIME;
+    int rc = cli_run_analysis("analyze", x->draft, NULL, hw, &draft_opts, d);
+    if (rc == 0) {
+        snprintf(draft_name, cap, "%s", d->model.name);
+        if (sol_speculative_cost(a, d, (int)x->draft_k, x->accept, spec, &err))
+            rc = cli_fail("analyze", &err);
+        sol_analysis_free(d);
+    }
+    free(d);
+    return rc;
+}
+
 int cmd_analyze(int argc, char **argv)
 {
     static const struct option long_opts[] = {CLI_ANALYSIS_LONG_OPTS,
                                               {"list-models", 0, 0, OPT_LIST_MODELS},
+                                              {"gen", 1, 0, OPT_GEN},
+                                              {"draft", 1, 0, OPT_DRAFT},
+                                              {"draft-k", 1, 0, OPT_DRAFT_K},
+                                              {"accept", 1, 0, OPT_ACCEPT},
                                               {0, 0, 0, 0}};
     cli_analysis_opts opts;
     cli_analysis_opts_init(&opts);
+    extras x = {.draft_k = 4, .accept = 0.8};
     const char *hw = "h100-sxm", *kv = NULL;
     cli_format format = CLI_FORMAT_TABLE;
     int list = 0, c;
@@ -78,7 +171,9 @@ int cmd_analyze(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
         int shared = cli_analysis_opt("analyze", c, optarg, &opts);
-        if (shared == 2)
+        if (!shared)
+            shared = parse_extra(c, optarg, &x);
+        if (shared == 2 || shared == SOL_ERR_USAGE)
             return SOL_ERR_USAGE;
         if (shared)
             continue;
@@ -105,18 +200,12 @@ int cmd_analyze(int argc, char **argv)
         return SOL_ERR_RUNTIME;
     int rc = cli_run_analysis("analyze", argv[optind], kv, hw, &opts, a);
     if (rc == 0) {
-        if (format == CLI_FORMAT_TABLE) {
-            sol_report_table(stdout, a);
-        } else if (format == CLI_FORMAT_CSV) {
-            sol_report_csv(stdout, a);
-        } else {
-            char *text = sol_report_json(a);
-            if (text)
-                puts(text);
-            else
-                rc = SOL_ERR_RUNTIME;
-            free(text);
-        }
+        sol_request req;
+        sol_speculative spec;
+        char draft_name[96] = "";
+        rc = cost_extras(a, &x, hw, &opts, &req, &spec, draft_name, sizeof draft_name);
+        if (rc == 0)
+            rc = report(a, format, &x, &req, &spec, draft_name);
         sol_analysis_free(a);
     }
     free(a);

@@ -233,6 +233,16 @@ static void test_analyze_json(void **state)
     cJSON_Delete(half);
     expect_error(2, "analyze llama-3-8b --efficiency mem=1.5", "--efficiency", "(0, 1]");
     expect_error(2, "analyze llama-3-8b --efficiency speed=2", "--efficiency", "mem=F");
+    /* a request end to end and a draft model, on paper */
+    cJSON *req = run_json("analyze llama-3-8b --gen 64 --draft smollm2-135m --format json");
+    assert_true(num(req, "request", "ttft_s") == num(req, "prefill", "time_s"));
+    assert_true(num(req, "request", "gen") == 64);
+    assert_true(num(req, "speculative", "k") == 4 && num(req, "speculative", "acceptance") == 0.8);
+    cJSON_Delete(req);
+    expect_error(2, "analyze llama-3-8b --gen 0", "--gen", NULL);
+    expect_error(2, "analyze llama-3-8b --gen 4000 --prompt 512", "--gen 4000", "context");
+    expect_error(2, "analyze llama-3-8b --draft smollm2-135m --accept 1.5", "--accept", NULL);
+    expect_error(2, "analyze llama-3-8b --draft smollm2-135m --draft-k 0", "--draft-k", NULL);
     /* past the trained 4096 tokens only when asked for */
     expect_error(2, "analyze llama-2-7b --ctx 128000", "trained context of 4096 tokens", "--allow-long-context");
     cJSON *doc = run_json("analyze llama-2-7b --ctx 128000 --allow-long-context --format json");
