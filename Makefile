@@ -51,6 +51,13 @@ CUDA_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_89,code=s
 CUDA_VERSION := $(if $(NVCC),$(shell $(NVCC) --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p'))
 NVCC_FLAGS = -std=c++17 -O2 -I. $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra,-Werror \
              -DSOL_CUDA_BUILD='"CUDA $(CUDA_VERSION), sm_80 sm_89 sm_90"'
+# The autotuner's CUPTI host half is C++ (cupti_profiler_host.h includes
+# <string>); libcupti is opened at run time, never linked, and the toolkit
+# nvcc belongs to is one of the places the plugin looks for it.
+CUDA_TOOLKIT := $(if $(NVCC),$(realpath $(dir $(shell command -v $(NVCC)))..))
+CUPTI_FLAGS := $(addprefix -I,$(wildcard $(CUDA_TOOLKIT)/extras/CUPTI/include)) -DSOL_CUDA_TOOLKIT='"$(CUDA_TOOLKIT)"'
+CUDA_SRC += kernels/cuda/cupti_host.cpp
+NVCC_FLAGS += $(CUPTI_FLAGS)
 ifneq ($(NVCC),)
 all: build/sol-cuda.so
 cuda: build/sol-cuda.so
@@ -60,10 +67,17 @@ cuda:
 	@exit 1
 endif
 
-build/sol-cuda.so: $(CUDA_SRC) $(CUDA_HDR)
+# The autotuner's NVRTC half compiles kernels/cuda/matvec.cuh at run time;
+# it and the headers it includes are embedded in the plugin as strings.
+CUDA_RTC_HDR := kernels/cuda/matvec.cuh kernels/cuda/dequant.cuh util/dtype.h
+build/cuda/rtc_sources.inc: $(CUDA_RTC_HDR)
+	@mkdir -p $(dir $@)
+	@for f in $^; do printf '{"%s", R"sol_rtc(' "$$f"; cat "$$f"; printf ')sol_rtc"},\n'; done > $@.tmp && mv $@.tmp $@
+
+build/sol-cuda.so: $(CUDA_SRC) $(CUDA_HDR) build/cuda/rtc_sources.inc
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $@"
-	@$(NVCC) $(NVCC_FLAGS) -shared -o $@ $(CUDA_SRC) -lcublas
+	@$(NVCC) $(NVCC_FLAGS) -Ibuild/cuda -shared -o $@ $(CUDA_SRC) -lcublas -lnvrtc
 
 # The CUDA backend's host-side logic, tested here without a GPU: the weight
 # decoding (kernels/cuda/dequant.cuh) against gguf-py's fixtures.
@@ -72,6 +86,25 @@ build/test/cuda/%: tests/cuda/%.cu kernels/cuda/dequant.cuh util/dtype.h
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $@"
 	@$(NVCC) -std=c++17 -O1 -I. -Xcompiler -Wall,-Wextra,-Werror -o $@ $< -lcmocka
+
+# The CUPTI host half: configuration images and pass counts per chip, from
+# the toolkit's libcupti (no GPU needed).
+CUDA_HOST_TESTS += build/test/cuda/test_cupti_host
+build/test/cuda/test_cupti_host: tests/cuda/test_cupti_host.cpp kernels/cuda/cupti_host.cpp kernels/cuda/cupti_host.h util/err.h
+	@mkdir -p $(dir $@)
+	@echo "  NVCC    $@"
+	@$(NVCC) -std=c++17 -O1 -I. $(CUPTI_FLAGS) -Xcompiler -Wall,-Wextra,-Werror -o $@ $(filter %.cpp,$^) -lcmocka -ldl
+
+# The matvec variants: validity rules, NVRTC compiles for sm_80 and sm_90
+# with ptxas's figures, the image cache, and a host model of the tiling.
+CUDA_HOST_TESTS += build/test/cuda/test_variants
+CUDA_VARIANT_SRC := kernels/cuda/variant.cu kernels/cuda/variant_compile.cu kernels/cuda/variant_cache.cu
+build/test/cuda/test_variants: tests/cuda/test_variants.cu $(CUDA_VARIANT_SRC) kernels/cuda/variant.h util/err.h \
+		$(CUDA_RTC_HDR) build/cuda/rtc_sources.inc
+	@mkdir -p $(dir $@)
+	@echo "  NVCC    $@"
+	@$(NVCC) -std=c++17 -O1 -I. -Ibuild/cuda -Xcompiler -Wall,-Wextra,-Werror -o $@ $(filter %.cu,$^) \
+		-lnvrtc -lcmocka
 
 cuda-host-test: $(CUDA_HOST_TESTS)
 	@bash tests/run_unit.sh cuda-host $(CUDA_HOST_TESTS)
@@ -162,7 +195,7 @@ cli-test: build/test/sol build/test/cli/test_cli
 
 # The engine against an independent numpy forward pass (tests/ref): the real
 # SmolLM2 model and a synth model of every weight type.
-REF_WTYPES := f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q6_k
+REF_WTYPES := f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q6_k q4_k_m
 ref-test: build/sol
 	@mkdir -p build/ref
 	@for wt in $(REF_WTYPES); do \

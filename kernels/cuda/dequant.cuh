@@ -40,8 +40,8 @@ SOL_HD uint16_t sol_load_u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] <
 SOL_HD float sol_load_half(const uint8_t *p) { return sol_half_to_f32(sol_load_u16(p)); }
 
 // Bytes of one block and elements per block of the types decoded here
-// (0 for others).
-SOL_HD int sol_cuda_block_bytes(sol_dtype t)
+// (0 for others); constexpr, so kernels size their tiles with them.
+SOL_HD constexpr int sol_cuda_block_bytes(sol_dtype t)
 {
     switch (t) {
     case SOL_DT_F32: return 4;
@@ -56,7 +56,7 @@ SOL_HD int sol_cuda_block_bytes(sol_dtype t)
     }
 }
 
-SOL_HD int sol_cuda_block_elems(sol_dtype t)
+SOL_HD constexpr int sol_cuda_block_elems(sol_dtype t)
 {
     switch (t) {
     case SOL_DT_F32:

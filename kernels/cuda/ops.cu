@@ -1,14 +1,19 @@
 // The CUDA backend's ops: plain, correct first kernels for every op of the
-// plan, f32 activations, f32 accumulation. Tuned variants (templated tiles,
-// cuBLAS for prefill, fused norms, split-K attention) come later; these set
-// the answers they must reproduce. Each launcher blames a failed launch on
-// the op marked before it (sol_cuda_note).
+// plan, f32 activations, f32 accumulation. Matmuls run matvec.cuh's
+// template with each type's built-in parameters (the autotuner compiles
+// others with NVRTC); the warp-per-row kernel here stays for shapes those
+// do not fit. Tuned variants of the rest (cuBLAS for prefill, fused norms,
+// split-K attention) come later; these set the answers they must
+// reproduce. Each launcher blames a failed launch on the op marked before
+// it (sol_cuda_note).
 #include <cuda_fp16.h>
 
 #include <cmath>
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/dequant.cuh"
+#include "kernels/cuda/matvec.cuh"
+#include "kernels/cuda/variant.h"
 
 namespace {
 
@@ -68,6 +73,8 @@ constexpr int kMatmulInputs = 4;  // inputs per pass over a weight row
 
 // y[i, r] = x[i] . W[r] (+ bias[r]) for i < m: one warp per weight row; each
 // lane decodes groups of 8 weights once for up to kMatmulInputs inputs.
+// The reference, for shapes the matvec defaults do not fit (plain types
+// whose rows are not groups of 8, unaligned inputs).
 __global__ void matmul_kernel(sol_weight_view w, const float *bias, const float *x, int m, float *y)
 {
     int64_t r = (int64_t)blockIdx.x * kMatmulWarps + threadIdx.x / kWarp;
@@ -283,12 +290,58 @@ void cuda_rmsnorm(sol_backend *b, const float *x, const float *weight, float eps
     launched(c);
 }
 
+// The built-in matvec of type T for up to M inputs (sol_mv_default).
+template <sol_dtype T, int M>
+void matvec_default(const sol_weight_view *w, const float *bias, const float *x, int m, float *y, cudaStream_t s)
+{
+    constexpr sol_mv_params p = sol_mv_default(T, M);
+    static_assert(p.k_split == 1, "the defaults need no workspace");
+    sol_matvec<T, p.rows_per_block, p.threads_per_row, p.vec_bytes, p.unroll, p.k_split, M>
+        <<<blocks_for(w->rows, p.rows_per_block), p.rows_per_block * p.threads_per_row, 0, s>>>(
+            static_cast<const uint8_t *>(w->data), w->row_bytes, w->rows, w->cols, bias, x, m, y);
+}
+
+template <int M>
+void matvec_default_of(const sol_weight_view *w, const float *bias, const float *x, int m, float *y, cudaStream_t s)
+{
+    switch (w->type) {
+    case SOL_DT_F32: return matvec_default<SOL_DT_F32, M>(w, bias, x, m, y, s);
+    case SOL_DT_F16: return matvec_default<SOL_DT_F16, M>(w, bias, x, m, y, s);
+    case SOL_DT_BF16: return matvec_default<SOL_DT_BF16, M>(w, bias, x, m, y, s);
+    case SOL_DT_Q8_0: return matvec_default<SOL_DT_Q8_0, M>(w, bias, x, m, y, s);
+    case SOL_DT_Q4_0: return matvec_default<SOL_DT_Q4_0, M>(w, bias, x, m, y, s);
+    case SOL_DT_Q4_1: return matvec_default<SOL_DT_Q4_1, M>(w, bias, x, m, y, s);
+    case SOL_DT_Q4_K: return matvec_default<SOL_DT_Q4_K, M>(w, bias, x, m, y, s);
+    case SOL_DT_Q6_K: return matvec_default<SOL_DT_Q6_K, M>(w, bias, x, m, y, s);
+    default: return; // not in caps.weight_types: the engine refused it at load
+    }
+}
+
+constexpr int kPrefillInputs = 8; // inputs per pass of the defaults when m > 1
+
+// Whether the defaults' rules (variant.cu) hold for this matrix and input.
+bool default_fits(const sol_weight_view *w, const float *x)
+{
+    sol_mv_variant v = {w->type, sol_mv_default(w->type, kPrefillInputs)};
+    sol_mv_shape shape = {w->rows, w->cols, w->row_bytes};
+    return sol_mv_check_shape(&v, &shape, nullptr, 0) == 0 &&
+           reinterpret_cast<uintptr_t>(w->data) % v.p.vec_bytes == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
+}
+
 void cuda_matmul(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y)
 {
     cuda_ctx *c = cuda_of(b);
     if (!live(c) || m < 1)
         return;
-    matmul_kernel<<<blocks_for(w->rows, kMatmulWarps), kMatmulWarps * kWarp, 0, c->stream>>>(*w, bias, x, m, y);
+    if (!default_fits(w, x))
+        matmul_kernel<<<blocks_for(w->rows, kMatmulWarps), kMatmulWarps * kWarp, 0, c->stream>>>(*w, bias, x, m, y);
+    else if (m == 1)
+        matvec_default_of<1>(w, bias, x, 1, y, c->stream);
+    else
+        for (int i = 0; i < m; i += kPrefillInputs) // the weights are read once per pass
+            matvec_default_of<kPrefillInputs>(w, bias, x + (size_t)i * w->cols,
+                                              m - i < kPrefillInputs ? m - i : kPrefillInputs,
+                                              y + (size_t)i * w->rows, c->stream);
     launched(c);
 }
 
