@@ -15,10 +15,12 @@ LIBS       = $(PKG_LIBS) -lm -lpthread -ldl
 
 VERSION := 0.1.0
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# llama-bench's build_number beside build_commit: the commits up to this one
+GIT_COUNT := $(shell git rev-list --count HEAD 2>/dev/null || echo 0)
 # Tuning results are keyed by the kernels' source and the flags they were built with;
 # the files that embed the hash are rebuilt when a kernel source changes.
 KERNEL_HASH := $(shell cat kernels/cpu/*.c kernels/cpu/*.h 2>/dev/null | sha1sum | cut -c1-16)
-DEFS := -DSOL_VERSION='"$(VERSION)"' -DSOL_GIT_COMMIT='"$(GIT_COMMIT)"' \
+DEFS := -DSOL_VERSION='"$(VERSION)"' -DSOL_GIT_COMMIT='"$(GIT_COMMIT)"' -DSOL_BUILD_NUMBER=$(GIT_COUNT) \
         -DSOL_KERNEL_HASH='"$(KERNEL_HASH)"' -DSOL_CFLAGS='"$(REL_FLAGS)"'
 
 LIB_DIRS := util models analyzer kernels/cpu kernels/cuda engine db tuner tui
@@ -34,6 +36,13 @@ TLIB_OBJ := $(patsubst %.c,build/test/%.o,$(LIB_SRC)) $(patsubst build/gen/%.c,b
 TCLI_OBJ := $(patsubst %.c,build/test/%.o,$(CLI_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
+
+# The files that print the commit are rebuilt when it changes: a stamp
+# rewritten only then (sol --version, bench's build_commit).
+COMMIT_STAMP := build/gen/commit.txt
+$(shell mkdir -p build/gen && { echo '$(GIT_COMMIT) $(GIT_COUNT)' | cmp -s - $(COMMIT_STAMP) || \
+	echo '$(GIT_COMMIT) $(GIT_COUNT)' > $(COMMIT_STAMP); })
+$(foreach b,rel test tsan,build/$(b)/cli/main.o build/$(b)/cli/cmd_bench.o build/$(b)/cli/bench_output.o): $(COMMIT_STAMP)
 
 .PHONY: all deps model fuzz fuzz-smoke fuzz-keep tsan crash-test badinput-test test unit cli-test tui-test ref-test backend-test cuda-host-test gpu-dry-run run bench clean cuda
 all: build/sol

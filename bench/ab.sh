@@ -52,7 +52,7 @@ rows = {}
 for path in glob.glob(os.path.join(work, "*.json")):
     side, _, model = os.path.basename(path).split(".", 2)
     for r in json.load(open(path)):
-        rows.setdefault((model[:-5], r["test"]), {}).setdefault(side, []).append(r["tokens_per_s"])
+        rows.setdefault((model[:-5], r["test"]), {}).setdefault(side, []).append(r["avg_ts"])
 print(f"A = {a}\nB = {b}\n{rounds} interleaved rounds, {threads} threads, tok/s median (min-max)\n")
 print("| model | test | A tok/s | B tok/s | B / A |")
 print("|---|---|---|---|---|")

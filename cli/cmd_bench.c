@@ -3,18 +3,20 @@
  * warm-up, tok/s with its spread, achieved GB/s from the plan's bytes, the
  * speed of light on this CPU's measured (or estimated) ceilings, and every
  * result stored in the database. */
+#include <ctype.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/bench_output.h"
 #include "cli/cli.h"
 #include "db/db.h"
 #include "kernels/cpu_probe.h"
 #include "engine/engine.h"
+#include "models/gguf.h"
 #include "util/clock.h"
 #include "util/hash.h"
 
@@ -22,7 +24,7 @@ void usage_bench(FILE *f)
 {
     fprintf(f, "usage: sol bench MODEL.gguf [-p 512] [-n 128] [-r 5] [-t THREADS,...] [--kvtype f16]\n"
                "                 [--activations q8|f32] [--backend cpu|cuda|PLUGIN]\n"
-               "                 [-o md|json|csv|sql] [--no-store] [--no-tuned] [--mapped-weights]\n\n"
+               "                 [-o md|json|jsonl|csv|sql] [--no-store] [--no-tuned] [--mapped-weights]\n\n"
                "Runs ppP (prefill P tokens into an empty cache) and tgN (N single-token decode\n"
                "steps from an empty cache) for each thread count: one warm-up, then R timed\n"
                "repetitions. Prints tok/s (mean and standard deviation), achieved GB/s (bytes\n"
@@ -35,14 +37,15 @@ void usage_bench(FILE *f)
                "mapping instead (4 KiB pages), for comparison. Quantised weights meet 8-bit\n"
                "activations in integer dots unless --activations f32. Before each decode\n"
                "repetition a streaming read (8x the LLC) is timed in the same run; stderr and\n"
-               "-o json report decode's bandwidth against it (read_check_gbs, read_check_ratio),\n"
-               "since a shared machine's bandwidth moves between a stored probe and now.\n\n"
+               "-o json report decode's bandwidth against it (read_check_gb_per_s, read_check_ratio),\n"
+               "since a shared machine's bandwidth moves between a stored probe and now.\n"
+               "json, jsonl, csv and sql use llama-bench's field names and types (avg_ts,\n"
+               "stddev_ts, samples_ns, n_prompt, n_gen, model_size, ...), sol's own fields after\n"
+               "them; sql loads into sqlite3 as table llama_bench.\n\n"
                "options beyond the above:\n" CLI_BACKEND_HELP
                "  --hw NAME             hardware entry the SOL columns use (default: this CPU, or\n"
                "                        the GPU's entry with its `sol hw probe` figures)\n");
 }
-
-typedef enum { OUT_MD, OUT_JSON, OUT_CSV, OUT_SQL } out_format;
 
 typedef struct {
     const char *model;
@@ -50,7 +53,7 @@ typedef struct {
     int threads[16], n_threads;
     sol_dtype kvtype;
     sol_activations activations;
-    out_format format;
+    bench_format format;
     int store, no_tuned, mapped;
     const char *backend, *hw_name;
 } bench_opts;
@@ -109,7 +112,8 @@ static void plan_hash(const sol_plan *plan, char *out, int cap)
 }
 
 typedef struct {
-    double mean, stddev, gbs, sol_tps;
+    int64_t *samples_ns; /* the caller's array of reps: each repetition's time */
+    double gbs, sol_tps;
     double read_gbs, read_min, read_max; /* the read check between repetitions; 0 = none */
     double read_ratio;                   /* median over repetitions of achieved / that repetition's read */
 } test_stats;
@@ -121,11 +125,10 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
 {
     int vocab = sol_engine_model(e)->vocab;
     int32_t *ids = malloc((size_t)tokens * sizeof *ids);
-    double *tps = calloc((size_t)reps, sizeof *tps), *read = calloc((size_t)reps, sizeof *read);
+    double *read = calloc((size_t)reps, sizeof *read);
     double *ratio = calloc((size_t)reps, sizeof *ratio);
-    if (!ids || !tps || !read || !ratio) {
+    if (!ids || !read || !ratio) {
         free(ids);
-        free(tps);
         free(read);
         free(ratio);
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
@@ -155,7 +158,7 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
         if (!rc && totals.failed)
             rc = sol_fail(err, SOL_ERR_RUNTIME, "costing the plan on %s failed", hw->name);
         if (rep >= 0) {
-            tps[rep] = tokens / dt;
+            st->samples_ns[rep] = llround(dt * 1e9);
             if (check)
                 ratio[rep] = totals.bytes / dt / read[rep];
             seconds += dt;
@@ -166,12 +169,8 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
     if (isatty(2))
         fprintf(stderr, "\r%60s\r", "");
     if (!rc) {
-        double mean = 0, var = 0;
-        for (int i = 0; i < reps; i++)
-            mean += tps[i] / reps;
-        for (int i = 0; i < reps && reps > 1; i++)
-            var += (tps[i] - mean) * (tps[i] - mean) / (reps - 1);
-        *st = (test_stats){mean, sqrt(var), bytes / seconds / 1e9, tokens * reps / predicted, 0, 0, 0};
+        st->gbs = bytes / seconds / 1e9;
+        st->sol_tps = tokens * reps / predicted;
         if (check) {
             st->read_gbs = sol_median(read, reps, &st->read_min, &st->read_max) / 1e9;
             st->read_ratio = sol_median(ratio, reps, NULL, NULL);
@@ -180,60 +179,9 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
         st->read_max /= 1e9;
     }
     free(ids);
-    free(tps);
     free(read);
     free(ratio);
     return rc;
-}
-
-static void print_row(const bench_opts *o, const sol_run_row *r, const sol_model *m, double size_bytes,
-                      double params, const sol_hw *hw, int first)
-{
-    char size[32], count[32];
-    sol_fmt_bytes(size, sizeof size, size_bytes);
-    sol_fmt_count(count, sizeof count, params, "");
-    switch (o->format) {
-    case OUT_MD:
-        if (first)
-            printf("| model | size | params | backend | threads | test | t/s | GB/s | SOL t/s | %% SOL | ceiling |\n"
-                   "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |\n");
-        printf("| %s %s | %s | %s | %s | %d | %s | %.2f ± %.2f | %.2f | %.1f | %.1f | %s |\n", m->name, r->wtype, size,
-               count, r->backend, r->threads, r->test, r->tokens_per_s, r->tokens_per_s_stddev, r->achieved_gbs,
-               r->sol_tokens_per_s, r->sol_percent, hw->mem_bw.source);
-        break;
-    case OUT_CSV:
-        if (first)
-            printf("model,wtype,size_bytes,params,backend,threads,test,tokens_per_s,tokens_per_s_stddev,achieved_gbs,"
-                   "sol_tokens_per_s,sol_percent,ceiling\n");
-        printf("\"%s\",%s,%.0f,%.0f,%s,%d,%s,%.6g,%.6g,%.6g,%.6g,%.6g,%s\n", m->name, r->wtype, size_bytes, params,
-               r->backend,
-               r->threads, r->test, r->tokens_per_s, r->tokens_per_s_stddev, r->achieved_gbs, r->sol_tokens_per_s,
-               r->sol_percent, hw->mem_bw.source);
-        break;
-    case OUT_SQL: sol_db_print_run_sql(stdout, r, first); break;
-    case OUT_JSON: break; /* collected and printed at the end */
-    }
-}
-
-static cJSON *row_json(const sol_run_row *r, double size_bytes, double params, const sol_hw *hw)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "model", r->model);
-    cJSON_AddStringToObject(o, "model_hash", r->model_hash);
-    cJSON_AddStringToObject(o, "wtype", r->wtype);
-    cJSON_AddNumberToObject(o, "size_bytes", size_bytes);
-    cJSON_AddNumberToObject(o, "params", params);
-    cJSON_AddStringToObject(o, "backend", r->backend);
-    cJSON_AddNumberToObject(o, "threads", r->threads);
-    cJSON_AddStringToObject(o, "test", r->test);
-    cJSON_AddNumberToObject(o, "reps", r->reps);
-    cJSON_AddNumberToObject(o, "tokens_per_s", r->tokens_per_s);
-    cJSON_AddNumberToObject(o, "tokens_per_s_stddev", r->tokens_per_s_stddev);
-    cJSON_AddNumberToObject(o, "achieved_gbs", r->achieved_gbs);
-    cJSON_AddNumberToObject(o, "sol_tokens_per_s", r->sol_tokens_per_s);
-    cJSON_AddNumberToObject(o, "sol_percent", r->sol_percent);
-    cJSON_AddStringToObject(o, "ceiling", hw->mem_bw.source);
-    return o;
 }
 
 static int parse_threads(const char *text, bench_opts *o)
@@ -280,15 +228,17 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
             break;
         case 'o':
             if (!strcmp(optarg, "md"))
-                o->format = OUT_MD;
+                o->format = BENCH_MD;
             else if (!strcmp(optarg, "json"))
-                o->format = OUT_JSON;
+                o->format = BENCH_JSON;
+            else if (!strcmp(optarg, "jsonl"))
+                o->format = BENCH_JSONL;
             else if (!strcmp(optarg, "csv"))
-                o->format = OUT_CSV;
+                o->format = BENCH_CSV;
             else if (!strcmp(optarg, "sql"))
-                o->format = OUT_SQL;
+                o->format = BENCH_SQL;
             else
-                return cli_usage_error("bench", "-o: expected md, json, csv or sql, got \"%s\"", optarg);
+                return cli_usage_error("bench", "-o: expected md, json, jsonl, csv or sql, got \"%s\"", optarg);
             break;
         case O_KVTYPE:
             if (sol_dtype_parse(optarg, &o->kvtype) || (o->kvtype != SOL_DT_F32 && o->kvtype != SOL_DT_F16))
@@ -318,6 +268,66 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         return cli_usage_error("bench", "-p 0 and -n 0: nothing to run");
     o->model = argv[optind];
     return 0;
+}
+
+/* llama-bench's model_size and model_n_params: bytes and elements of all
+ * the file's tensors. */
+static int model_totals(const char *path, int64_t *bytes, int64_t *params, sol_err *err)
+{
+    sol_gguf g;
+    int rc = sol_gguf_open(&g, path, err);
+    if (rc)
+        return rc;
+    *bytes = *params = 0;
+    for (uint64_t i = 0; i < g.n_tensors; i++) {
+        *bytes += (int64_t)g.tensors[i].n_bytes;
+        *params += (int64_t)g.tensors[i].n_elems;
+    }
+    sol_gguf_close(&g);
+    return 0;
+}
+
+static void upper_copy(char *out, size_t cap, const char *text)
+{
+    size_t i = 0;
+    for (; text[i] && i + 1 < cap; i++)
+        out[i] = (char)toupper((unsigned char)text[i]);
+    out[i] = '\0';
+}
+
+/* What stays the same for every test of one thread count: the machine and
+ * the settings, under llama-bench's names (bench_output.h); r holds the
+ * model's totals already. */
+static void result_setup(bench_result *r, const bench_opts *o, const sol_run_row *row, const sol_model *m,
+                         const sol_backend *be, const sol_device_info *dev, const sol_hw *cpu_hw, const sol_hw *hw,
+                         int chunk)
+{
+    int on_gpu = !strcmp(dev->backend, "cuda");
+    char wtype[16];
+    upper_copy(wtype, sizeof wtype, row->wtype);
+    r->model_filename = o->model;
+    snprintf(r->cpu_info, sizeof r->cpu_info, "%s", cpu_hw->display_name);
+    char *suffix = strstr(r->cpu_info, " (this machine)"); /* the detected entry's display name */
+    if (suffix)
+        *suffix = '\0';
+    snprintf(r->gpu_info, sizeof r->gpu_info, "%s", on_gpu ? dev->name : "");
+    upper_copy(r->backends, sizeof r->backends, be->name);
+    snprintf(r->type_k, sizeof r->type_k, "%s", row->kvtype);
+    snprintf(r->type_v, sizeof r->type_v, "%s", row->kvtype);
+    r->n_batch = r->n_ubatch = chunk;
+    r->n_threads = row->threads;
+    r->n_gpu_layers = on_gpu ? m->n_layers + 1 : 0; /* every layer and the output, as llama.cpp counts */
+    r->use_mmap = o->mapped;
+    r->backend = row->backend;
+    r->model = row->model;
+    r->model_hash = row->model_hash;
+    r->wtype = row->wtype;
+    r->sol_version = row->sol_version;
+    r->ceiling_source = hw->mem_bw.source;
+    r->ceiling_gb_per_s = hw->mem_bw.value / 1e9;
+    double n = (double)r->model_n_params;
+    snprintf(r->model_type, sizeof r->model_type, "%s %.3g%s %s", m->arch, n >= 1e9 ? n / 1e9 : n / 1e6,
+             n >= 1e9 ? "B" : "M", wtype);
 }
 
 /* Runs the tests for one thread count, appending rows. */
@@ -352,9 +362,8 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
         return rc;
     }
     const sol_model *m = sol_engine_model(e);
-    struct stat st;
-    double size_bytes = stat(o->model, &st) == 0 ? (double)st.st_size : 0;
-    sol_param_count params = {0};
+    bench_result res = {0};
+    int64_t *samples_ns = calloc((size_t)o->reps, sizeof *samples_ns);
     /* decode is memory-bound: its bandwidth is compared with a streaming read
      * measured in the same run (8x the LLC, at least 256 MiB), not only
      * with the stored probe, because this kind of machine moves */
@@ -363,8 +372,11 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
     int64_t check_bytes = (int64_t)(8 * cpu_hw->cache_bytes[2]);
     if (check_bytes < ((int64_t)256 << 20))
         check_bytes = (int64_t)256 << 20;
-    if ((rc = sol_model_params(m, &params, err)) ||
+    if (!samples_ns)
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    if (rc || (rc = model_totals(o->model, &res.model_size, &res.model_n_params, err)) ||
         (o->gen > 0 && is_cpu && (rc = sol_read_check_open(be->threads > 0 ? be->threads : 1, check_bytes, &check, err)))) {
+        free(samples_ns);
         sol_engine_close(e);
         be->destroy(be);
         return rc;
@@ -380,6 +392,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
     snprintf(row.kvtype, sizeof row.kvtype, "%s", sol_dtype_name(o->kvtype));
     snprintf(row.sol_version, sizeof row.sol_version, "%s", SOL_VERSION);
     snprintf(row.git_commit, sizeof row.git_commit, "%s", SOL_GIT_COMMIT);
+    result_setup(&res, o, &row, m, be, &dev, cpu_hw, hw, cfg.chunk);
     sol_kv_scheme kv;
     sol_kv_from_model(m, &kv);
     sol_kv_format(&kv, row.kv_scheme, sizeof row.kv_scheme);
@@ -400,7 +413,8 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
         snprintf(row.test, sizeof row.test, "%s%d", prefill ? "pp" : "tg", tokens);
         char label[48];
         snprintf(label, sizeof label, "%s t=%d", row.test, row.threads);
-        test_stats stats = {0};
+        test_stats stats = {.samples_ns = samples_ns};
+        res.test_time = (int64_t)time(NULL);
         if ((rc = run_test(e, hw, prefill, tokens, (int)o->reps, label, prefill ? NULL : check, &stats, err)))
             break;
         if (stats.read_gbs > 0)
@@ -409,13 +423,17 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
                     "%.1f-%.1f); decode achieved %.1f GB/s; per repetition, achieved / its read: median %.0f%%\n",
                     label, stats.read_gbs, o->reps, stats.read_min, stats.read_max, stats.gbs,
                     100 * stats.read_ratio);
-        row.n_prompt = prefill ? tokens : 0;
-        row.n_gen = prefill ? 0 : tokens;
-        row.tokens_per_s = stats.mean;
-        row.tokens_per_s_stddev = stats.stddev;
-        row.achieved_gbs = stats.gbs;
-        row.sol_tokens_per_s = stats.sol_tps;
-        row.sol_percent = 100 * stats.mean / stats.sol_tps;
+        res.test = row.test;
+        res.n_prompt = row.n_prompt = prefill ? tokens : 0;
+        res.n_gen = row.n_gen = prefill ? 0 : tokens;
+        res.samples_ns = samples_ns;
+        res.n_samples = (int)o->reps;
+        res.achieved_gb_per_s = row.achieved_gbs = stats.gbs;
+        res.sol_tokens_per_s = row.sol_tokens_per_s = stats.sol_tps;
+        res.read_check_gb_per_s = stats.read_gbs;
+        res.read_check_ratio = stats.read_ratio;
+        bench_ts_stats(&res, &row.tokens_per_s, &row.tokens_per_s_stddev);
+        row.sol_percent = 100 * row.tokens_per_s / stats.sol_tps;
         /* the plan of the first decode step identifies the test's shapes */
         sol_plan plan;
         sol_plan_params p = {.batch = 1, .n_tokens = prefill ? tokens : 1, .wtype = m->wtype,
@@ -427,19 +445,12 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
         }
         if (db && (rc = sol_db_run_add(db, &row, err)))
             break;
-        if (o->format == OUT_JSON) {
-            cJSON *j = row_json(&row, size_bytes, params.total, hw);
-            if (stats.read_gbs > 0)
-            {
-                cJSON_AddNumberToObject(j, "read_check_gbs", stats.read_gbs);
-                cJSON_AddNumberToObject(j, "read_check_ratio", stats.read_ratio);
-            }
-            cJSON_AddItemToArray(json_rows, j);
-        }
+        if (o->format == BENCH_JSON)
+            cJSON_AddItemToArray(json_rows, bench_result_json(&res));
         else
-            print_row(o, &row, m, size_bytes, params.total, hw, !(*printed)++);
-        fflush(stdout);
+            bench_print_row(stdout, o->format, &res, !(*printed)++);
     }
+    free(samples_ns);
     sol_read_check_close(check);
     sol_engine_close(e);
     be->destroy(be);
@@ -475,7 +486,7 @@ int cmd_bench(int argc, char **argv)
         sol_db_close(db);
         return cli_fail("bench", &err);
     }
-    cJSON *json_rows = o.format == OUT_JSON ? cJSON_CreateArray() : NULL;
+    cJSON *json_rows = o.format == BENCH_JSON ? cJSON_CreateArray() : NULL;
     int printed = 0;
     for (int i = 0; i < o.n_threads && !rc; i++)
         rc = bench_threads(&o, o.threads[i], &hw, &tuning, db, json_rows, &printed, &err);

@@ -55,30 +55,30 @@ def median(xs):
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
-def sol_rows(path):
+def test_name(r):
+    """llama-bench's test label (pp512, tg128) from n_prompt and n_gen."""
+    if r.get("n_prompt", 0) > 0 and r.get("n_gen", 0) == 0:
+        return "pp%d" % r["n_prompt"]
+    if r.get("n_gen", 0) > 0 and r.get("n_prompt", 0) == 0:
+        return "tg%d" % r["n_gen"]
+    return "pp%d+tg%d" % (r.get("n_prompt", 0), r.get("n_gen", 0))
+
+
+def rows_by_test(path, tool):
+    """`sol bench -o json` and `llama-bench -o json` rows share their field
+    names (avg_ts, n_prompt, n_gen, ...), so one reader serves both."""
     rows = load(path)
     if not isinstance(rows, list):
-        die("%s: expected a JSON list from `sol bench -o json`" % path)
-    out = {}
-    for r in rows:
-        out[r["test"]] = r
-    return out
+        die("%s: expected a JSON list from `%s -o json`" % (path, tool))
+    return {test_name(r): r for r in rows}
+
+
+def sol_rows(path):
+    return rows_by_test(path, "sol bench")
 
 
 def llama_rows(path):
-    rows = load(path)
-    if not isinstance(rows, list):
-        die("%s: expected a JSON list from `llama-bench -o json`" % path)
-    out = {}
-    for r in rows:
-        if r.get("n_prompt", 0) > 0 and r.get("n_gen", 0) == 0:
-            test = "pp%d" % r["n_prompt"]
-        elif r.get("n_gen", 0) > 0 and r.get("n_prompt", 0) == 0:
-            test = "tg%d" % r["n_gen"]
-        else:
-            test = "pp%d+tg%d" % (r.get("n_prompt", 0), r.get("n_gen", 0))
-        out[test] = r
-    return out
+    return rows_by_test(path, "llama-bench")
 
 
 def bench(manifest):
@@ -103,7 +103,7 @@ def bench(manifest):
             s, l = data[model][test]["sol"], data[model][test]["llamacpp"]
             cells = [model, test]
             if s:
-                sm, ssd = mean_sd([r["tokens_per_s"] for r in s])
+                sm, ssd = mean_sd([r["avg_ts"] for r in s])
                 cells.append("%.2f ± %.2f" % (sm, ssd))
             else:
                 cells.append("n/a")
@@ -115,7 +115,7 @@ def bench(manifest):
                 cells.append("n/a")
             cells.append("%.3f" % (sm / lm) if s and l and lm > 0 else "n/a")
             if s:
-                gbs = sum(r["achieved_gbs"] for r in s) / len(s)
+                gbs = sum(r["achieved_gb_per_s"] for r in s) / len(s)
                 pct = sum(r["sol_percent"] for r in s) / len(s)
                 cells += ["%.2f" % gbs, "%.2f%%" % pct]
                 # llama.cpp against the same ceiling: sol's SOL tok/s for this
@@ -132,19 +132,19 @@ def bench(manifest):
     for model in order:
         for test in sorted(data[model], key=lambda t: (not t.startswith("pp"), t)):
             t = data[model][test]
-            a = [r["tokens_per_s"] for r in t["sol"]]
+            a = [r["avg_ts"] for r in t["sol"]]
             b = [r["avg_ts"] for r in t["llamacpp"]]
             print("- %s %s: %s (median %s) | %s (median %s)" % (
                 model, test, " ".join("%.2f" % x for x in a), "%.2f" % median(a) if a else "n/a",
                 " ".join("%.2f" % x for x in b), "%.2f" % median(b) if b else "n/a"))
-    ceilings = sorted({r["ceiling"] for m in data.values() for t in m.values() for r in t["sol"]})
+    ceilings = sorted({r["ceiling_source"] for m in data.values() for t in m.values() for r in t["sol"]})
     sol_tps = {}
     for model in order:
         for test, t in data[model].items():
             if t["sol"]:
                 sol_tps[(model, test)] = t["sol"][0]["sol_tokens_per_s"]
     print()
-    print("SOL ceiling: %s (`sol bench` column `ceiling`); SOL tok/s per test: %s" % (
+    print("SOL ceiling: %s (`sol bench` field `ceiling_source`); SOL tok/s per test: %s" % (
         ", ".join(ceilings) or "n/a",
         ", ".join("%s %s %.1f" % (m, t, v) for (m, t), v in sol_tps.items()) or "n/a"))
 
@@ -315,7 +315,7 @@ def rep(sol_path, llama_path):
     s, l = sol_rows(sol_path), llama_rows(llama_path)
     parts = []
     for test in sorted(set(s) | set(l), key=lambda t: (not t.startswith("pp"), t)):
-        a = "%.2f" % s[test]["tokens_per_s"] if test in s else "n/a"
+        a = "%.2f" % s[test]["avg_ts"] if test in s else "n/a"
         b = "%.2f" % l[test]["avg_ts"] if test in l else "n/a"
         parts.append("%s sol %s / llama.cpp %s tok/s" % (test, a, b))
     print("; ".join(parts))

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -717,6 +718,175 @@ static void test_probe_and_measured(void **state)
     expect_error(1, "hw probe --backend cuda", "CUDA", NULL);
 }
 
+/* ---- bench output in llama-bench's fields --------------------------- */
+
+/* One row of `llama-bench -o json` (or of `sol bench -o json`, which uses
+ * the same names and types for what both measure). */
+typedef struct {
+    const char *build_commit, *model_type, *test_time;
+    int64_t n_prompt, n_gen, n_threads, model_size, model_n_params, avg_ns, stddev_ns;
+    double avg_ts, stddev_ts;
+    int n_samples;
+    int64_t samples_ns[16];
+    double samples_ts[16];
+    time_t time; /* test_time read back */
+} bench_row;
+
+static const cJSON *field_of(const cJSON *row, const char *name)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(row, name);
+    if (!x)
+        fail_msg("bench row: no \"%s\"", name);
+    return x;
+}
+
+static const char *text_field(const cJSON *row, const char *name)
+{
+    const cJSON *x = field_of(row, name);
+    if (!cJSON_IsString(x))
+        fail_msg("bench row: \"%s\" is not a string", name);
+    return x->valuestring;
+}
+
+static int64_t int_field(const cJSON *row, const char *name)
+{
+    const cJSON *x = field_of(row, name);
+    if (!cJSON_IsNumber(x) || x->valuedouble != floor(x->valuedouble))
+        fail_msg("bench row: \"%s\" is not an integer", name);
+    return (int64_t)x->valuedouble;
+}
+
+static double real_field(const cJSON *row, const char *name)
+{
+    const cJSON *x = field_of(row, name);
+    if (!cJSON_IsNumber(x))
+        fail_msg("bench row: \"%s\" is not a number", name);
+    return x->valuedouble;
+}
+
+static int close_rel(double a, double b, double rel) { return fabs(a - b) <= rel * fabs(b); }
+
+/* Reads a row and checks what holds of every llama-bench row: a ppP or a
+ * tgN test, test_time in ISO 8601 (UTC), avg_ns/stddev_ns the mean and
+ * sample deviation of samples_ns, samples_ts the tokens/s of each sample,
+ * avg_ts/stddev_ts their mean and sample deviation. */
+static void read_bench_row(const cJSON *row, bench_row *r)
+{
+    memset(r, 0, sizeof *r);
+    r->build_commit = text_field(row, "build_commit");
+    r->model_type = text_field(row, "model_type");
+    r->test_time = text_field(row, "test_time");
+    r->n_prompt = int_field(row, "n_prompt");
+    r->n_gen = int_field(row, "n_gen");
+    r->n_threads = int_field(row, "n_threads");
+    r->model_size = int_field(row, "model_size");
+    r->model_n_params = int_field(row, "model_n_params");
+    r->avg_ns = int_field(row, "avg_ns");
+    r->stddev_ns = int_field(row, "stddev_ns");
+    r->avg_ts = real_field(row, "avg_ts");
+    r->stddev_ts = real_field(row, "stddev_ts");
+    const cJSON *ns = field_of(row, "samples_ns"), *ts = field_of(row, "samples_ts"), *x;
+    assert_true(cJSON_IsArray(ns) && cJSON_IsArray(ts));
+    r->n_samples = cJSON_GetArraySize(ns);
+    assert_true(r->n_samples >= 1 && r->n_samples <= 16 && cJSON_GetArraySize(ts) == r->n_samples);
+    int i = 0;
+    cJSON_ArrayForEach(x, ns) r->samples_ns[i++] = (int64_t)x->valuedouble;
+    i = 0;
+    cJSON_ArrayForEach(x, ts) r->samples_ts[i++] = x->valuedouble;
+
+    assert_true(r->build_commit[0] && r->model_type[0]);
+    assert_true((r->n_prompt > 0) != (r->n_gen > 0) && r->n_prompt >= 0 && r->n_gen >= 0);
+    assert_true(r->n_threads >= 1 && r->model_size > 0 && r->model_n_params > 0);
+    struct tm tm = {0};
+    const char *end = strptime(r->test_time, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!end || *end)
+        fail_msg("test_time \"%s\" is not ISO 8601 UTC", r->test_time);
+    r->time = timegm(&tm);
+    double mean_ns = 0, var_ns = 0, mean_ts = 0, var_ts = 0;
+    int n = r->n_samples;
+    for (i = 0; i < n; i++) {
+        double want_ts = 1e9 * (double)(r->n_prompt + r->n_gen) / (double)r->samples_ns[i];
+        assert_true(close_rel(r->samples_ts[i], want_ts, 1e-5)); /* llama-bench prints 6 digits */
+        mean_ns += (double)r->samples_ns[i] / n;
+        mean_ts += r->samples_ts[i] / n;
+    }
+    for (i = 0; i < n && n > 1; i++) {
+        var_ns += ((double)r->samples_ns[i] - mean_ns) * ((double)r->samples_ns[i] - mean_ns) / (n - 1);
+        var_ts += (r->samples_ts[i] - mean_ts) * (r->samples_ts[i] - mean_ts) / (n - 1);
+    }
+    assert_true(fabs((double)r->avg_ns - mean_ns) <= 1);
+    assert_true(fabs((double)r->stddev_ns - sqrt(var_ns)) <= 1);
+    assert_true(close_rel(r->avg_ts, mean_ts, 1e-5));
+    assert_true(fabs(r->stddev_ts - sqrt(var_ts)) <= 1e-5 * mean_ts);
+}
+
+/* The rows of a JSON array of bench rows; returns how many. */
+static int read_bench_doc(const cJSON *doc, bench_row *rows, int cap)
+{
+    assert_true(cJSON_IsArray(doc));
+    int n = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, doc)
+    {
+        assert_true(n < cap);
+        read_bench_row(row, &rows[n++]);
+    }
+    return n;
+}
+
+/* The fields both tools report, by llama-bench's names. */
+static const char *const shared_fields[] = {
+    "build_commit", "build_number", "cpu_info", "gpu_info", "backends", "model_filename", "model_type",
+    "model_size", "model_n_params", "n_batch", "n_ubatch", "n_threads", "cpu_mask", "cpu_strict",
+    "type_k", "type_v", "n_gpu_layers", "use_mmap", "n_prompt", "n_gen", "n_depth", "test_time",
+    "avg_ns", "stddev_ns", "avg_ts", "stddev_ts"};
+
+/* Column of name in a CSV header line, or -1. */
+static int csv_column(const char *header, const char *name)
+{
+    size_t n = strlen(name);
+    int col = 0;
+    for (const char *p = header; *p && *p != '\n'; col++) {
+        size_t len = strcspn(p, ",\n");
+        if (len == n && !strncmp(p, name, n))
+            return col;
+        p += len + (p[len] == ',');
+    }
+    return -1;
+}
+
+/* A real llama-bench layout (tests/fixtures/llama-bench.json, pp512 and
+ * tg128) read by the same code as sol's. */
+static void test_llama_bench_fixture(void **state)
+{
+    (void)state;
+    char *text = slurp("tests/fixtures/llama-bench.json");
+    cJSON *doc = cJSON_Parse(text);
+    assert_non_null(doc);
+    bench_row rows[4];
+    assert_int_equal(read_bench_doc(doc, rows, 4), 2);
+    assert_true(rows[0].n_prompt == 512 && rows[0].n_gen == 0);
+    assert_true(rows[1].n_prompt == 0 && rows[1].n_gen == 128);
+    assert_string_equal(rows[0].build_commit, "e291450b");
+    assert_true(rows[0].model_n_params == 1235814400 && rows[0].n_threads == 8);
+    for (size_t i = 0; i < sizeof shared_fields / sizeof *shared_fields; i++)
+        assert_non_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(doc, 0), shared_fields[i]));
+    cJSON_Delete(doc);
+    free(text);
+}
+
+/* sol's own fields of a bench row: the speed of light beside the speed. */
+static void check_sol_fields(const cJSON *row, const bench_row *r, const char *test)
+{
+    assert_string_equal(text_field(row, "test"), test);
+    assert_true(real_field(row, "achieved_gb_per_s") > 0);
+    assert_true(real_field(row, "sol_tokens_per_s") > 0);
+    assert_true(close_rel(real_field(row, "sol_percent"), 100 * r->avg_ts / real_field(row, "sol_tokens_per_s"), 1e-9));
+    assert_true(real_field(row, "ceiling_gb_per_s") > 0);
+    assert_true(text_field(row, "ceiling_source")[0] != '\0');
+    assert_true(text_field(row, "backend")[0] != '\0');
+}
+
 static void test_bench_formats(void **state)
 {
     (void)state;
@@ -725,36 +895,81 @@ static void test_bench_formats(void **state)
     result r = run("synth tests/fixtures/configs/tiny-llama.json --wtype q8_0 -o %s", model);
     assert_int_equal(r.status, 0);
     done(&r);
-    snprintf(args, sizeof args, "bench %s -p 16 -n 8 -r 2 -o json", model);
+    struct stat st;
+    assert_int_equal(stat(model, &st), 0);
+    r = run("--version"); /* "sol 0.1.0 (COMMIT)" */
+    char commit[64] = "";
+    assert_int_equal(sscanf(r.out, "sol %*s (%63[^)])", commit), 1);
+    done(&r);
+    time_t started = time(NULL);
+    snprintf(args, sizeof args, "bench %s -p 16 -n 8 -r 3 -o json", model);
     cJSON *doc = run_json(args);
-    assert_int_equal(cJSON_GetArraySize(doc), 2);
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(doc, 0), "test")->valuestring, "pp16");
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(doc, 1), "test")->valuestring, "tg8");
-    const cJSON *row;
-    cJSON_ArrayForEach(row, doc)
-    {
-        assert_true(num(row, "tokens_per_s", NULL) > 0);
-        assert_true(num(row, "achieved_gbs", NULL) > 0);
-        assert_true(num(row, "sol_tokens_per_s", NULL) > 0);
-        assert_true(num(row, "params", NULL) == 1836288);
+    bench_row rows[4];
+    assert_int_equal(read_bench_doc(doc, rows, 4), 2);
+    for (int i = 0; i < 2; i++) {
+        assert_true(rows[i].n_prompt == (i == 0 ? 16 : 0) && rows[i].n_gen == (i == 0 ? 0 : 8));
+        assert_int_equal(rows[i].n_samples, 3);
+        assert_true(rows[i].avg_ts > 0);
+        assert_int_equal(rows[i].model_n_params, 1836288); /* the synth model's tensors */
+        assert_true(rows[i].model_size <= st.st_size && rows[i].model_size > st.st_size * 9 / 10);
+        assert_string_equal(rows[i].build_commit, commit);
+        assert_true(rows[i].time >= started - 1 && rows[i].time <= time(NULL) + 1);
+        assert_non_null(strstr(rows[i].model_type, "Q8_0"));
+        check_sol_fields(cJSON_GetArrayItem(doc, i), &rows[i], i == 0 ? "pp16" : "tg8");
     }
+    assert_int_equal(int_field(cJSON_GetArrayItem(doc, 0), "n_gpu_layers"), 0); /* the CPU backend */
     cJSON_Delete(doc);
+
+    /* CSV: llama-bench's column names for the shared fields, in its order */
     r = run("bench %s -p 16 -n 8 -r 2 -o csv", model);
     assert_int_equal(r.status, 0);
-    assert_int_equal(count_lines(r.out, "model,wtype,"), 1);
-    assert_int_equal(count_lines(r.out, "\"tiny-llama"), 2);
+    char *fixture = slurp("tests/fixtures/llama-bench.json");
+    cJSON *llama = cJSON_Parse(fixture);
+    int last = -1;
+    for (size_t i = 0; i < sizeof shared_fields / sizeof *shared_fields; i++) {
+        int col = csv_column(r.out, shared_fields[i]);
+        if (col < 0)
+            fail_msg("sol bench -o csv: no column \"%s\"", shared_fields[i]);
+        assert_true(col > last);
+        last = col;
+        assert_non_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(llama, 0), shared_fields[i]));
+    }
+    assert_int_equal(csv_column(r.out, "samples_ns"), -1); /* arrays are JSON's only, as in llama-bench */
+    assert_int_equal(count_lines(r.out, "build_commit,"), 1);
+    assert_int_equal(count_lines(r.out, "\""), 2);
+    cJSON_Delete(llama);
+    free(fixture);
     done(&r);
-    /* the SQL output loads into sqlite3 */
-    char sql_db[64], cmd[512];
+
+    /* JSONL: one object a line, the same rows */
+    r = run("bench %s -p 16 -n 8 -r 2 -o jsonl --no-store", model);
+    assert_int_equal(r.status, 0);
+    int lines = 0;
+    for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n"), lines++) {
+        cJSON *row = cJSON_Parse(line);
+        assert_non_null(row);
+        bench_row one;
+        read_bench_row(row, &one);
+        assert_int_equal(one.n_gen, lines == 0 ? 0 : 8);
+        cJSON_Delete(row);
+    }
+    assert_int_equal(lines, 2);
+    done(&r);
+
+    /* the SQL output loads into sqlite3 as llama-bench's table, typed */
+    char sql_db[64], cmd[768];
     snprintf(sql_db, sizeof sql_db, "/tmp/sol-cli-bench-%d.sqlite", getpid());
-    snprintf(cmd, sizeof cmd, "%s bench %s -p 16 -n 8 -r 2 -o sql 2>/dev/null | sqlite3 %s && "
-                              "test \"$(sqlite3 %s 'select count(*) from bench_run')\" = 2",
+    snprintf(cmd, sizeof cmd,
+             "%s bench %s -p 16 -n 8 -r 2 -o sql 2>/dev/null | sqlite3 %s && "
+             "test \"$(sqlite3 %s \"select count(*), sum(typeof(avg_ts) = 'real'), sum(typeof(n_prompt) = "
+             "'integer'), sum(n_prompt + n_gen) from llama_bench\")\" = '2|2|2|24'",
              getenv("SOL_BIN"), model, sql_db, sql_db);
     assert_int_equal(system(cmd), 0);
     unlink(sql_db);
-    /* every run was stored: 3 benches x 2 tests */
+    /* every run was stored: 3 benches x 2 tests (jsonl ran --no-store) */
     doc = run_json("db runs --format json");
     int stored = 0;
+    const cJSON *row;
     cJSON_ArrayForEach(row, doc) stored += strstr(cJSON_GetObjectItem(row, "model")->valuestring, "tiny-llama") != NULL;
     assert_int_equal(stored, 6);
     cJSON_Delete(doc);
@@ -928,7 +1143,8 @@ int main(void)
         cmocka_unit_test(test_hostile_names),
         cmocka_unit_test(test_readonly_db),       cmocka_unit_test(test_synth),
         cmocka_unit_test(test_tokenize),         cmocka_unit_test(test_corrupt_gguf),
-        cmocka_unit_test(test_probe_and_measured), cmocka_unit_test(test_bench_formats),
+        cmocka_unit_test(test_probe_and_measured), cmocka_unit_test(test_llama_bench_fixture),
+        cmocka_unit_test(test_bench_formats),
         cmocka_unit_test(test_db_commands),      cmocka_unit_test(test_tune_resume_and_key),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

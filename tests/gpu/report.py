@@ -82,9 +82,9 @@ def main():
            "| model | test | tok/s | sd | GB/s from plan bytes | % of probed read |", "|---|---|---|---|---|---|"]
     for name, rows in report["bench"].items():
         for r in rows or []:
-            pct = "%.1f%%" % (100 * r["achieved_gbs"] * 1e9 / read_bw) if read_bw else "-"
-            md.append("| %s | %s | %.1f | %.1f | %.1f | %s |" % (name, r["test"], r["tokens_per_s"],
-                                                              r["tokens_per_s_stddev"], r["achieved_gbs"], pct))
+            pct = "%.1f%%" % (100 * r["achieved_gb_per_s"] * 1e9 / read_bw) if read_bw else "-"
+            md.append("| %s | %s | %.1f | %.1f | %.1f | %s |" % (name, r["test"], r["avg_ts"],
+                                                              r["stddev_ts"], r["achieved_gb_per_s"], pct))
     for name, groups in report["decode_groups"].items():
         md += ["", "## Decode step by op group: %s (mean over steps, device time)" % name, "",
                "| group | us | GB/s |", "|---|---|---|"]
