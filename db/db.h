@@ -105,9 +105,6 @@ typedef struct sol_best_row {
 int sol_db_best_set(sol_db *db, const sol_best_row *row, sol_err *err);
 int sol_db_bests(sol_db *db, int (*fn)(void *user, const sol_best_row *row), void *user, sol_err *err);
 
-/* A run as SQL text for `sol bench -o sql` (db/run_sql.c). */
-void sol_db_print_run_sql(FILE *f, const sol_run_row *row, int with_create);
-
 /* A consistent copy (SQLite backup API) into a new file (an existing one is
  * refused) / merge of another machine's file, attached read-only: devices
  * are matched by their identifying columns, rows already present are not
