@@ -99,7 +99,7 @@ build/test/cuda/%: tests/cuda/%.cu kernels/cuda/dequant.cuh util/dtype.h
 # The CUPTI host half: configuration images and pass counts per chip, from
 # the toolkit's libcupti (no GPU needed).
 CUDA_HOST_TESTS += build/test/cuda/test_cupti_host
-build/test/cuda/test_cupti_host: tests/cuda/test_cupti_host.cpp kernels/cuda/cupti_host.cpp kernels/cuda/cupti_host.h util/err.h
+build/test/cuda/test_cupti_host: tests/cuda/test_cupti_host.cpp kernels/cuda/cupti_host.cpp kernels/cuda/cupti_host.h kernels/cuda/fail.h util/err.h
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $@"
 	@$(NVCC) -std=c++17 -O1 -I. $(CUPTI_FLAGS) -Xcompiler -Wall,-Wextra,-Werror -o $@ $(filter %.cpp,$^) -lcmocka -ldl
@@ -108,7 +108,7 @@ build/test/cuda/test_cupti_host: tests/cuda/test_cupti_host.cpp kernels/cuda/cup
 # with ptxas's figures, the image cache, and a host model of the tiling.
 CUDA_HOST_TESTS += build/test/cuda/test_variants
 CUDA_VARIANT_SRC := kernels/cuda/variant.cu kernels/cuda/variant_compile.cu kernels/cuda/variant_cache.cu
-build/test/cuda/test_variants: tests/cuda/test_variants.cu $(CUDA_VARIANT_SRC) kernels/cuda/variant.h util/err.h \
+build/test/cuda/test_variants: tests/cuda/test_variants.cu $(CUDA_VARIANT_SRC) kernels/cuda/variant.h kernels/cuda/fail.h util/err.h \
 		$(CUDA_RTC_HDR) build/cuda/rtc_sources.inc
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $@"

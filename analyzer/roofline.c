@@ -15,6 +15,22 @@ const char *sol_bound_name(sol_bound b)
     return names[b];
 }
 
+/* The longest of the three times, and which it is (memory wins ties). */
+static double longest(double mem_s, double compute_s, double comm_s, sol_bound *bound)
+{
+    double t = mem_s;
+    *bound = SOL_BOUND_MEMORY;
+    if (compute_s > t) {
+        t = compute_s;
+        *bound = SOL_BOUND_COMPUTE;
+    }
+    if (comm_s > t) {
+        t = comm_s;
+        *bound = SOL_BOUND_COMM;
+    }
+    return t;
+}
+
 static void cost_op(const sol_op *op, const sol_hw *hw, sol_op_cost *c)
 {
     memset(c, 0, sizeof *c);
@@ -26,16 +42,7 @@ static void cost_op(const sol_op *op, const sol_hw *hw, sol_op_cost *c)
     c->compute_time_s = c->flops / peak;
     if (op->comm_bytes > 0 && hw->interconnect_bw.known) /* alpha-beta: steps x latency + bytes / bandwidth */
         c->comm_time_s = op->comm_steps * hw->interconnect_latency.value + op->comm_bytes / hw->interconnect_bw.value;
-    c->time_s = c->mem_time_s;
-    c->bound = SOL_BOUND_MEMORY;
-    if (c->compute_time_s > c->time_s) {
-        c->time_s = c->compute_time_s;
-        c->bound = SOL_BOUND_COMPUTE;
-    }
-    if (c->comm_time_s > c->time_s) {
-        c->time_s = c->comm_time_s;
-        c->bound = SOL_BOUND_COMM;
-    }
+    c->time_s = longest(c->mem_time_s, c->compute_time_s, c->comm_time_s, &c->bound);
 }
 
 /* Bytes no implementation avoids: weights and KV read, KV appended, the
@@ -64,16 +71,7 @@ static void step_bound(const sol_plan *plan, const sol_hw *hw, sol_step_cost *co
         if (per_peak[p] > cost->sol_compute_s)
             cost->sol_compute_s = per_peak[p];
     cost->sol_mem_s = cost->sol_bytes / hw->mem_bw.value;
-    cost->sol_time_s = cost->sol_mem_s;
-    cost->sol_bound = SOL_BOUND_MEMORY;
-    if (cost->sol_compute_s > cost->sol_time_s) {
-        cost->sol_time_s = cost->sol_compute_s;
-        cost->sol_bound = SOL_BOUND_COMPUTE;
-    }
-    if (cost->sol_comm_s > cost->sol_time_s) {
-        cost->sol_time_s = cost->sol_comm_s;
-        cost->sol_bound = SOL_BOUND_COMM;
-    }
+    cost->sol_time_s = longest(cost->sol_mem_s, cost->sol_compute_s, cost->sol_comm_s, &cost->sol_bound);
 }
 
 int sol_cost_plan(const sol_plan *plan, const sol_hw *hw, sol_step_cost *cost, sol_err *err)

@@ -12,13 +12,14 @@ extern "C" {
 #include "kernels/cuda/plugin.h"
 }
 
-inline int sol_cuda_fail(sol_err *err, const char *fmt, ...)
+#include "kernels/cuda/fail.h"
+
+__attribute__((format(printf, 2, 3))) inline int sol_cuda_fail(sol_err *err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    sol_cuda_vfail(err, SOL_ERR_RUNTIME, fmt, ap);
     va_end(ap);
-    err->code = SOL_ERR_RUNTIME;
     return SOL_ERR_RUNTIME;
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernels/cuda/cupti_host.h"
+#include "kernels/cuda/fail.h"
 
 // The CUPTI functions this file calls, each resolved by name at open.
 #define SOL_CUPTI_FUNCTIONS(X)                                                                              \
@@ -64,16 +65,6 @@ namespace {
 
 const char timed_only[] = "hardware counters off, trials are timed only";
 
-__attribute__((format(printf, 3, 4))) int fail(sol_err *err, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-    err->code = code;
-    return code;
-}
-
 // Every params struct starts zeroed with its size set, as CUPTI asks.
 template <typename T> T params(size_t struct_size)
 {
@@ -119,7 +110,7 @@ int resolve(sol_cupti *cupti, sol_err *err)
 #define SOL_CUPTI_RESOLVE(name)                                                                            \
     cupti->name = reinterpret_cast<decltype(&::name)>(dlsym(cupti->lib, #name));                           \
     if (!cupti->name)                                                                                      \
-        return fail(err, SOL_CUPTI_UNAVAILABLE,                                                            \
+        return sol_cuda_failc(err, SOL_CUPTI_UNAVAILABLE,                                                            \
                     "CUPTI unavailable: %s has no %s (a CUPTI without the Profiler Host API); %s",         \
                     cupti->path.c_str(), #name, timed_only);
     SOL_CUPTI_FUNCTIONS(SOL_CUPTI_RESOLVE)
@@ -131,7 +122,7 @@ int load_override(sol_cupti *cupti, const char *path, sol_err *err)
 {
     cupti->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!cupti->lib)
-        return fail(err, SOL_CUPTI_UNAVAILABLE, "CUPTI unavailable: %s=%s does not load (%s); %s",
+        return sol_cuda_failc(err, SOL_CUPTI_UNAVAILABLE, "CUPTI unavailable: %s=%s does not load (%s); %s",
                     SOL_CUPTI_LIB_ENV, path, dlerror(), timed_only);
     cupti->path = path;
     return SOL_OK;
@@ -155,7 +146,7 @@ int load_first(sol_cupti *cupti, sol_err *err)
             return SOL_OK;
         }
     }
-    return fail(err, SOL_CUPTI_UNAVAILABLE,
+    return sol_cuda_failc(err, SOL_CUPTI_UNAVAILABLE,
                 "CUPTI unavailable: no libcupti.so on the loader path or in a CUDA toolkit (set %s); %s",
                 SOL_CUPTI_LIB_ENV, timed_only);
 }
@@ -190,7 +181,7 @@ int unknown_chip(sol_cupti *cupti, const char *chip, sol_err *err)
     if (sol_cupti_chips(cupti, &names, &n, &ignored) == SOL_OK)
         for (size_t i = 0; i < n; i++)
             known += std::string(i ? " " : "") + names[i];
-    return fail(err, SOL_ERR_RUNTIME, "CUPTI has no chip \"%s\" (%s); it configures: %s", chip,
+    return sol_cuda_failc(err, SOL_ERR_RUNTIME, "CUPTI has no chip \"%s\" (%s); it configures: %s", chip,
                 result_name(cupti, CUPTI_ERROR_INVALID_CHIP_NAME), known.c_str());
 }
 
@@ -230,7 +221,7 @@ int metric_unit(sol_cupti_config *cfg, const char *chip, const char *metric, std
     p.pMetricName = metric;
     CUptiResult r = cfg->cupti->cuptiProfilerHostGetMetricProperties(&p);
     if (r != CUPTI_SUCCESS)
-        return fail(err, SOL_ERR_RUNTIME, "metric \"%s\" is not one CUPTI knows for %s (%s)", metric, chip,
+        return sol_cuda_failc(err, SOL_ERR_RUNTIME, "metric \"%s\" is not one CUPTI knows for %s (%s)", metric, chip,
                     result_name(cfg->cupti, r));
     *unit = p.pDimUnit ? p.pDimUnit : "";
     return SOL_OK;
@@ -259,11 +250,11 @@ int name_rejected(sol_cupti_config *cfg, const char *chip, const uint8_t *counte
         CUptiResult r = add_to_host(cfg->cupti, alone, &metric, 1);
         free_host(cfg->cupti, alone);
         if (r != CUPTI_SUCCESS)
-            return fail(err, SOL_ERR_RUNTIME, "metric \"%s\" rejected for %s (%s)%s", metric, chip,
+            return sol_cuda_failc(err, SOL_ERR_RUNTIME, "metric \"%s\" rejected for %s (%s)%s", metric, chip,
                         result_name(cfg->cupti, r),
                         strchr(metric, '.') ? "" : ": a counter needs its rollup, e.g. .sum or .avg");
     }
-    return fail(err, SOL_ERR_RUNTIME, "the %zu metrics are rejected together for %s (%s)", cfg->metric_names.size(),
+    return sol_cuda_failc(err, SOL_ERR_RUNTIME, "the %zu metrics are rejected together for %s (%s)", cfg->metric_names.size(),
                 chip, result_name(cfg->cupti, all));
 }
 
@@ -275,7 +266,7 @@ int add_metrics(sol_cupti_config *cfg, const char *chip, const char *const *metr
 {
     for (size_t i = 0; i < n; i++) {
         if (!metrics[i] || !*metrics[i])
-            return fail(err, SOL_ERR_RUNTIME, "metric %zu of %zu has no name", i + 1, n);
+            return sol_cuda_failc(err, SOL_ERR_RUNTIME, "metric %zu of %zu has no name", i + 1, n);
         std::string unit;
         int rc = metric_unit(cfg, chip, metrics[i], &unit, err);
         if (rc != SOL_OK)
@@ -339,7 +330,7 @@ int build_config(sol_cupti_config *cfg, const char *chip, const char *const *met
 int check_counter_data(const sol_cupti_config *cfg, const uint8_t *counter_data, size_t bytes, sol_err *err)
 {
     if (!cfg || !counter_data || bytes == 0)
-        return fail(err, SOL_ERR_RUNTIME, "no counter data to read (a configuration and a decoded image needed)");
+        return sol_cuda_failc(err, SOL_ERR_RUNTIME, "no counter data to read (a configuration and a decoded image needed)");
     return SOL_OK;
 }
 
@@ -352,7 +343,7 @@ int sol_cupti_open(sol_cupti **out, sol_err *err)
     *out = nullptr;
     sol_cupti *cupti = new (std::nothrow) sol_cupti();
     if (!cupti)
-        return fail(err, SOL_ERR_RUNTIME, "out of memory opening CUPTI");
+        return sol_cuda_failc(err, SOL_ERR_RUNTIME, "out of memory opening CUPTI");
     const char *override_path = getenv(SOL_CUPTI_LIB_ENV);
     int rc = override_path && *override_path ? load_override(cupti, override_path, err) : load_first(cupti, err);
     if (rc == SOL_OK)
@@ -395,14 +386,14 @@ int sol_cupti_result(const sol_cupti *cupti, int result, const char *call, sol_e
     if (result == CUPTI_SUCCESS)
         return SOL_OK;
     if (result == CUPTI_ERROR_INSUFFICIENT_PRIVILEGES)
-        return fail(err, SOL_CUPTI_UNAVAILABLE,
+        return sol_cuda_failc(err, SOL_CUPTI_UNAVAILABLE,
                     "CUPTI unavailable: %s: %s (counters need root or the driver option "
                     "NVreg_RestrictProfilingToAdminUsers=0); %s",
                     call, result_name(cupti, result), timed_only);
     if (no_counters_here(result))
-        return fail(err, SOL_CUPTI_UNAVAILABLE, "CUPTI unavailable: %s: %s; %s", call, result_name(cupti, result),
+        return sol_cuda_failc(err, SOL_CUPTI_UNAVAILABLE, "CUPTI unavailable: %s: %s; %s", call, result_name(cupti, result),
                     timed_only);
-    return fail(err, SOL_ERR_RUNTIME, "%s: %s", call, result_name(cupti, result));
+    return sol_cuda_failc(err, SOL_ERR_RUNTIME, "%s: %s", call, result_name(cupti, result));
 }
 
 int sol_cupti_config_new(sol_cupti *cupti, const char *chip, const char *const *metrics, size_t n_metrics,
@@ -410,18 +401,18 @@ int sol_cupti_config_new(sol_cupti *cupti, const char *chip, const char *const *
 {
     *out = nullptr;
     if (!chip || !*chip)
-        return fail(err, SOL_ERR_RUNTIME, "no chip named for the CUPTI configuration");
+        return sol_cuda_failc(err, SOL_ERR_RUNTIME, "no chip named for the CUPTI configuration");
     if (n_metrics == 0)
-        return fail(err, SOL_ERR_RUNTIME, "no metrics for the CUPTI configuration of %s", chip);
+        return sol_cuda_failc(err, SOL_ERR_RUNTIME, "no metrics for the CUPTI configuration of %s", chip);
     sol_cupti_config *cfg = new (std::nothrow) sol_cupti_config();
     if (!cfg)
-        return fail(err, SOL_ERR_RUNTIME, "out of memory configuring CUPTI for %s", chip);
+        return sol_cuda_failc(err, SOL_ERR_RUNTIME, "out of memory configuring CUPTI for %s", chip);
     cfg->cupti = cupti;
     int rc;
     try {
         rc = build_config(cfg, chip, metrics, n_metrics, counter_availability, err);
     } catch (const std::bad_alloc &) {
-        rc = fail(err, SOL_ERR_RUNTIME, "out of memory configuring CUPTI for %s", chip);
+        rc = sol_cuda_failc(err, SOL_ERR_RUNTIME, "out of memory configuring CUPTI for %s", chip);
     }
     if (rc != SOL_OK) {
         sol_cupti_config_free(cfg);

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string>
 
+#include "kernels/cuda/fail.h"
 #include "kernels/cuda/variant.h"
 
 namespace {
@@ -110,9 +111,8 @@ int fail(sol_err *err, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    sol_cuda_vfail(err, SOL_ERR_RUNTIME, fmt, ap);
     va_end(ap);
-    err->code = SOL_ERR_RUNTIME;
     return status;
 }
 

@@ -36,4 +36,22 @@ static inline char *fuzz_text(const uint8_t *data, size_t size)
     return s;
 }
 
+#ifdef SOL_MODELS_TOKENIZER_H /* targets that include models/gguf.h and tokenizer.h first */
+/* The tokenizer of the GGUF named by $SOL_FUZZ_GGUF (make fuzz sets it);
+ * exits when there is none: the target cannot run without one. */
+static inline sol_tokenizer *fuzz_tokenizer(const char *target)
+{
+    const char *path = getenv("SOL_FUZZ_GGUF");
+    sol_gguf g;
+    sol_tokenizer *tok = NULL;
+    sol_err err = {0};
+    if (!path || sol_gguf_open(&g, path, &err) || sol_tokenizer_load(&g, &tok, &err)) {
+        fprintf(stderr, "%s: set SOL_FUZZ_GGUF to a GGUF with a tokenizer (%s)\n", target, err.msg);
+        exit(2);
+    }
+    sol_gguf_close(&g); /* the tokenizer keeps its own copies */
+    return tok;
+}
+#endif
+
 #endif

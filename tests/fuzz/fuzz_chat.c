@@ -3,11 +3,10 @@
  * system part stands for none). The template replaces the tokenizer's own,
  * the conversation is rendered, and the rendering is encoded with specials
  * parsed, as sol run does with it. */
-#include "tests/fuzz/fuzz.h"
-
 #include "models/gguf.h"
 #include "models/tokenizer.h"
 #include "models/tokenizer_impl.h"
+#include "tests/fuzz/fuzz.h"
 
 static sol_tokenizer *tok;
 
@@ -15,14 +14,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    const char *path = getenv("SOL_FUZZ_GGUF");
-    sol_gguf g;
-    sol_err err = {0};
-    if (!path || sol_gguf_open(&g, path, &err) || sol_tokenizer_load(&g, &tok, &err)) {
-        fprintf(stderr, "fuzz_chat: set SOL_FUZZ_GGUF to a GGUF with a tokenizer (%s)\n", err.msg);
-        exit(2);
-    }
-    sol_gguf_close(&g);
+    tok = fuzz_tokenizer("fuzz_chat");
     return 0;
 }
 

@@ -1,10 +1,9 @@
 /* The byte-level tokenizer of a fixed vocabulary (sol synth's) on any
  * bytes: encode with and without specials, then decode every id and the
  * ids the input spells, in range or not. */
-#include "tests/fuzz/fuzz.h"
-
 #include "models/gguf.h"
 #include "models/tokenizer.h"
+#include "tests/fuzz/fuzz.h"
 
 static sol_tokenizer *tok;
 
@@ -12,14 +11,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    const char *path = getenv("SOL_FUZZ_GGUF");
-    sol_gguf g;
-    sol_err err = {0};
-    if (!path || sol_gguf_open(&g, path, &err) || sol_tokenizer_load(&g, &tok, &err)) {
-        fprintf(stderr, "fuzz_tokenizer: set SOL_FUZZ_GGUF to a GGUF with a tokenizer (%s)\n", err.msg);
-        exit(2);
-    }
-    sol_gguf_close(&g); /* the tokenizer keeps its own copies */
+    tok = fuzz_tokenizer("fuzz_tokenizer");
     return 0;
 }
 

@@ -1,0 +1,30 @@
+// sol_err filled from a format inside the plugin's C++ (the library's
+// sol_fail lives in util/err.c, which the plugin does not link).
+#ifndef SOL_KERNELS_CUDA_FAIL_H
+#define SOL_KERNELS_CUDA_FAIL_H
+
+#include <cstdarg>
+#include <cstdio>
+
+extern "C" {
+#include "util/err.h"
+}
+
+inline int sol_cuda_vfail(sol_err *err, int code, const char *fmt, va_list ap)
+{
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    err->code = code;
+    return code;
+}
+
+// Fills err with code and the message; returns code.
+__attribute__((format(printf, 3, 4))) inline int sol_cuda_failc(sol_err *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sol_cuda_vfail(err, code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+#endif
