@@ -172,6 +172,34 @@ typedef struct sol_speculative {
 
 int sol_speculative_cost(const sol_analysis *target, const sol_analysis *draft, int k, double acceptance,
                          sol_speculative *out, sol_err *err);
+/* ---- sweeps ------------------------------------------------------------- */
+
+typedef struct sol_sweep_point {
+    int64_t ctx;
+    int batch;
+    double tokens_per_s;      /* decode, all sequences */
+    double user_tokens_per_s; /* one sequence's */
+    double step_s;
+    double memory_bytes;      /* weights + KV, per device */
+    sol_bound bound;          /* of the whole step */
+    int fits;
+    long long max_batch;
+} sol_sweep_point;
+
+/* The knees at one context: decode is compute-bound from batch
+ * compute_bound_from on (-1: not below 2^20 sequences, the KV cache keeps
+ * it memory-bound), and max_batch sequences fit in memory. */
+typedef struct sol_sweep_knee {
+    int64_t ctx;
+    long long compute_bound_from;
+    long long max_batch;
+} sol_sweep_knee;
+
+int sol_sweep_point_at(const sol_model *m, const sol_kv_scheme *kv, const sol_hw *hw,
+                       const sol_analysis_config *base, int64_t ctx, int batch, sol_sweep_point *p, sol_err *err);
+int sol_sweep_knee_at(const sol_model *m, const sol_kv_scheme *kv, const sol_hw *hw,
+                      const sol_analysis_config *base, int64_t ctx, sol_sweep_knee *k, sol_err *err);
+
 void sol_report_request(FILE *f, const sol_request *r);
 void sol_report_speculative(FILE *f, const sol_speculative *s, const char *draft_name);
 struct cJSON *sol_request_json(const sol_request *r);
@@ -182,5 +210,6 @@ void sol_report_csv(FILE *f, const sol_analysis *a);
 void sol_fmt_bytes(char *buf, int cap, double bytes);
 void sol_fmt_count(char *buf, int cap, double n, const char *unit); /* SI: 1.2 G */
 void sol_fmt_time(char *buf, int cap, double seconds);
+
 
 #endif

@@ -23,6 +23,8 @@ int cmd_analyze(int argc, char **argv);
 void usage_analyze(FILE *f);
 int cmd_compare(int argc, char **argv);
 void usage_compare(FILE *f);
+int cmd_sweep(int argc, char **argv);
+void usage_sweep(FILE *f);
 int cmd_hw(int argc, char **argv);
 int cli_hw_probe(int argc, char **argv);
 void usage_hw(FILE *f);
@@ -73,6 +75,16 @@ void cli_analysis_opts_init(cli_analysis_opts *o);
 /* Handles one shared option (getopt value c, argument arg): 1 = consumed,
  * 0 = not a shared option, 2 = usage error already printed. */
 int cli_analysis_opt(const char *cmd, int c, const char *arg, cli_analysis_opts *o);
+/* MODEL loaded, --kv applied (kv_text may be NULL), the hardware entry and
+ * the analysis configuration from the options: what sol_analyze takes. */
+typedef struct cli_analysis_setup_t {
+    sol_model model;
+    sol_kv_scheme kv;
+    sol_hw hw;
+    sol_analysis_config cfg;
+} cli_analysis_setup_t;
+int cli_analysis_setup(const char *cmd, const char *model_spec, const char *kv_text, const char *hw_name,
+                       const cli_analysis_opts *o, cli_analysis_setup_t *s);
 /* Loads MODEL, applies --kv (kv_text may be NULL) and hw, and analyzes. */
 int cli_run_analysis(const char *cmd, const char *model_spec, const char *kv_text, const char *hw_name,
                      const cli_analysis_opts *o, sol_analysis *out);
@@ -158,5 +170,6 @@ enum {
     "  --efficiency mem=F,flops=F  scale the bandwidth and FLOP ceilings by fractions F (as\n"    \
     "                   other analyzers do): the results are then predictions, labelled so,\n"     \
     "                   no longer the speed of light\n"
+
 
 #endif

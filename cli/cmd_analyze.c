@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 
+#include "analyzer/plot.h"
 #include "cli/cli.h"
 
 void usage_analyze(FILE *f)
@@ -26,6 +27,8 @@ void usage_analyze(FILE *f)
                "  --draft-k K      tokens drafted per target step (default 4)\n"
                "  --accept R       the rate at which the target accepts drafted tokens (default 0.8):\n"
                "                   expected tokens per target step, tokens/s and speedup\n"
+               "  --plot FILE.svg  the roofline of the hardware entry with one point per op group\n"
+               "                   (decode and prefill)\n"
                "  --format F       table (default), json or csv (one row per op)\n"
                "  --list-models    list the presets\n");
 }
@@ -75,11 +78,12 @@ static int list_models(cli_format format)
 typedef struct extras {
     long long gen;     /* 0: no request section */
     const char *draft; /* NULL: no speculative section */
+    const char *plot;  /* NULL: no roofline picture */
     long long draft_k;
     double accept;
 } extras;
 
-enum { OPT_GEN = 1100, OPT_DRAFT, OPT_DRAFT_K, OPT_ACCEPT };
+enum { OPT_GEN = 1100, OPT_DRAFT, OPT_DRAFT_K, OPT_ACCEPT, OPT_PLOT };
 
 static int parse_extra(int c, const char *arg, extras *x)
 {
@@ -90,6 +94,7 @@ static int parse_extra(int c, const char *arg, extras *x)
             return 2;
         return x->gen < 1 || x->gen > 1000000000LL ? cli_usage_error("analyze", "--gen: 1 or more tokens") : 1;
     case OPT_DRAFT: x->draft = arg; return 1;
+    case OPT_PLOT: x->plot = arg; return 1;
     case OPT_DRAFT_K:
         if (cli_parse_ll("analyze", "--draft-k", arg, &x->draft_k))
             return 2;
@@ -127,6 +132,21 @@ static int report(const sol_analysis *a, cli_format format, const extras *x, con
     return root ? cli_print_json(root) : SOL_ERR_RUNTIME;
 }
 
+/* The roofline picture of a, written to path. */
+static int plot_roofline(const sol_analysis *a, const char *path)
+{
+    sol_err err = {0};
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        sol_fail(&err, SOL_ERR_RUNTIME, "--plot: cannot write %s", path);
+        return cli_fail("analyze", &err);
+    }
+    int rc = sol_plot_roofline(f, a, &err);
+    if (fclose(f) != 0 && !rc)
+        rc = sol_fail(&err, SOL_ERR_RUNTIME, "--plot: writing %s failed", path);
+    return rc ? cli_fail("analyze", &err) : 0;
+}
+
 /* The request and draft sections of a (a runtime or usage error, printed). */
 static int cost_extras(const sol_analysis *a, const extras *x, const char *hw, const cli_analysis_opts *opts,
                        sol_request *req, sol_speculative *spec, char *draft_name, size_t cap)
@@ -160,6 +180,7 @@ int cmd_analyze(int argc, char **argv)
                                               {"draft", 1, 0, OPT_DRAFT},
                                               {"draft-k", 1, 0, OPT_DRAFT_K},
                                               {"accept", 1, 0, OPT_ACCEPT},
+                                              {"plot", 1, 0, OPT_PLOT},
                                               {0, 0, 0, 0}};
     cli_analysis_opts opts;
     cli_analysis_opts_init(&opts);
@@ -204,6 +225,8 @@ int cmd_analyze(int argc, char **argv)
         sol_speculative spec;
         char draft_name[96] = "";
         rc = cost_extras(a, &x, hw, &opts, &req, &spec, draft_name, sizeof draft_name);
+        if (rc == 0 && x.plot)
+            rc = plot_roofline(a, x.plot);
         if (rc == 0)
             rc = report(a, format, &x, &req, &spec, draft_name);
         sol_analysis_free(a);

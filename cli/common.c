@@ -171,49 +171,69 @@ static int parse_dtype(const char *cmd, const char *flag, const char *text, sol_
                            flag, text);
 }
 
-int cli_run_analysis(const char *cmd, const char *model_spec, const char *kv_text, const char *hw_name,
-                     const cli_analysis_opts *o, sol_analysis *out)
+/* --ctx against the model's trained limit: clamped when not given, refused
+ * past it unless allowed (then a note). */
+static int context_for(const char *cmd, const sol_model *m, const cli_analysis_opts *o, long long *ctx)
 {
-    sol_err err = {0};
-    sol_model m;
-    sol_kv_scheme kv;
-    sol_hw hw;
-    int measured = strcmp(hw_name, "measured") == 0;
-    if (sol_model_load(model_spec, &m, &err) || sol_hw_load(measured ? "cpu" : hw_name, &hw, &err))
-        return cli_fail(cmd, &err);
-    /* the local CPU uses `sol hw probe` figures when there are some */
-    if (!strcmp(hw.name, "cpu") && cli_apply_probes(&hw, measured, &err))
-        return cli_fail(cmd, &err);
-    sol_kv_from_model(&m, &kv);
-    if (kv_text && sol_kv_parse(kv_text, &kv, &kv, &err))
-        return cli_fail(cmd, &err);
-
-    long long ctx = o->ctx;
-    if (!o->ctx_given && m.ctx_max > 0 && ctx > m.ctx_max)
-        ctx = m.ctx_max;
-    if (o->ctx_given && m.ctx_max > 0 && ctx > m.ctx_max) {
+    *ctx = o->ctx;
+    if (!o->ctx_given && m->ctx_max > 0 && *ctx > m->ctx_max)
+        *ctx = m->ctx_max;
+    if (o->ctx_given && m->ctx_max > 0 && *ctx > m->ctx_max) {
         if (!o->allow_long_ctx)
             return cli_usage_error(cmd, "--ctx %lld is past %s's trained context of %d tokens "
                                         "(max_position_embeddings); add --allow-long-context to analyze it anyway",
-                                   ctx, m.name, m.ctx_max);
-        fprintf(stderr, "sol %s: note: --ctx %lld is past %s's trained context of %d tokens\n", cmd, ctx, m.name,
-                m.ctx_max);
+                                   *ctx, m->name, m->ctx_max);
+        fprintf(stderr, "sol %s: note: --ctx %lld is past %s's trained context of %d tokens\n", cmd, *ctx, m->name,
+                m->ctx_max);
     }
+    return 0;
+}
+
+int cli_analysis_setup(const char *cmd, const char *model_spec, const char *kv_text, const char *hw_name,
+                       const cli_analysis_opts *o, cli_analysis_setup_t *s)
+{
+    sol_err err = {0};
+    int measured = strcmp(hw_name, "measured") == 0;
+    if (sol_model_load(model_spec, &s->model, &err) || sol_hw_load(measured ? "cpu" : hw_name, &s->hw, &err))
+        return cli_fail(cmd, &err);
+    /* the local CPU uses `sol hw probe` figures when there are some */
+    if (!strcmp(s->hw.name, "cpu") && cli_apply_probes(&s->hw, measured, &err))
+        return cli_fail(cmd, &err);
+    sol_kv_from_model(&s->model, &s->kv);
+    if (kv_text && sol_kv_parse(kv_text, &s->kv, &s->kv, &err))
+        return cli_fail(cmd, &err);
+    long long ctx;
+    int rc = context_for(cmd, &s->model, o, &ctx);
+    if (rc)
+        return rc;
     sol_analysis_config cfg = {.batch = (int)o->batch, .ctx = ctx, .prompt = (int)o->prompt,
-                               .tp = (int)o->tp, .wtype = m.wtype, .kvtype = SOL_DT_F16,
+                               .tp = (int)o->tp, .wtype = s->model.wtype, .kvtype = SOL_DT_F16,
                                .mem_efficiency = o->mem_efficiency, .flops_efficiency = o->flops_efficiency};
     if ((o->wtype && parse_dtype(cmd, "--wtype", o->wtype, &cfg.wtype)) ||
         (o->kvtype && parse_dtype(cmd, "--kvtype", o->kvtype, &cfg.kvtype)))
         return SOL_ERR_USAGE;
     if (o->wtype) { /* one type for every weight, embedding and head included */
-        m.embed_type = m.output_type = cfg.wtype;
-        m.mixed = false;
+        s->model.embed_type = s->model.output_type = cfg.wtype;
+        s->model.mixed = false;
     }
     /* CPUs compute in f32; GPUs in the weights' 16-bit type. */
-    cfg.atype = strcmp(hw.kind, "cpu") == 0 ? SOL_DT_F32 : cfg.wtype == SOL_DT_BF16 ? SOL_DT_BF16 : SOL_DT_F16;
+    cfg.atype = strcmp(s->hw.kind, "cpu") == 0 ? SOL_DT_F32 : cfg.wtype == SOL_DT_BF16 ? SOL_DT_BF16 : SOL_DT_F16;
     if (o->atype && parse_dtype(cmd, "--atype", o->atype, &cfg.atype))
         return SOL_ERR_USAGE;
-    if (sol_analyze(&m, &kv, &hw, &cfg, out, &err))
-        return cli_fail(cmd, &err);
+    s->cfg = cfg;
     return 0;
+}
+
+int cli_run_analysis(const char *cmd, const char *model_spec, const char *kv_text, const char *hw_name,
+                     const cli_analysis_opts *o, sol_analysis *out)
+{
+    cli_analysis_setup_t *s = malloc(sizeof *s);
+    if (!s)
+        return SOL_ERR_RUNTIME;
+    sol_err err = {0};
+    int rc = cli_analysis_setup(cmd, model_spec, kv_text, hw_name, o, s);
+    if (!rc && sol_analyze(&s->model, &s->kv, &s->hw, &s->cfg, out, &err))
+        rc = cli_fail(cmd, &err);
+    free(s);
+    return rc;
 }

@@ -8,6 +8,7 @@
 static const sol_cmd commands[] = {
     {"analyze", cmd_analyze, usage_analyze, "roofline of a model + KV scheme on a hardware entry"},
     {"compare", cmd_compare, usage_compare, "KV schemes or hardware side by side"},
+    {"sweep", cmd_sweep, usage_sweep, "decode bound over batch sizes and contexts, with the knees"},
     {"hw", cmd_hw, usage_hw, "list and show hardware entries"},
     {"tokenize", cmd_tokenize, usage_tokenize, "text -> token ids (and back) with a model's tokenizer"},
     {"run", cmd_run, usage_run, "decode a GGUF model on the CPU, with speed vs SOL"},

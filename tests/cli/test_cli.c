@@ -234,6 +234,22 @@ static void test_analyze_json(void **state)
     cJSON_Delete(half);
     expect_error(2, "analyze llama-3-8b --efficiency mem=1.5", "--efficiency", "(0, 1]");
     expect_error(2, "analyze llama-3-8b --efficiency speed=2", "--efficiency", "mem=F");
+    /* sweeps: one point per (ctx, batch), a knee per context, a plot */
+    cJSON *sw = run_json("sweep llama-3-8b --batch 1,8,64 --ctx 1024,2048 --plot /tmp/sol-cli-sweep.svg --format json");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(sw, "points")), 6);
+    const cJSON *knee = cJSON_GetArrayItem(cJSON_GetObjectItem(sw, "knees"), 1);
+    assert_true(cJSON_GetObjectItem(knee, "ctx")->valuedouble == 2048);
+    assert_true(cJSON_GetObjectItem(knee, "max_batch")->valuedouble > 64);
+    cJSON_Delete(sw);
+    FILE *svg = fopen("/tmp/sol-cli-sweep.svg", "r");
+    assert_non_null(svg);
+    char head[64] = "";
+    assert_non_null(fgets(head, sizeof head, svg));
+    fclose(svg);
+    assert_non_null(strstr(head, "<svg") ? head : strstr(head, "<?xml"));
+    unlink("/tmp/sol-cli-sweep.svg");
+    expect_error(2, "sweep llama-3-8b --batch 1,,2", "--batch", NULL);
+    expect_error(2, "sweep llama-2-7b --ctx 1024,8192", "--ctx 8192", "trained context");
     /* a request end to end and a draft model, on paper */
     cJSON *req = run_json("analyze llama-3-8b --gen 64 --draft smollm2-135m --format json");
     assert_true(num(req, "request", "ttft_s") == num(req, "prefill", "time_s"));
