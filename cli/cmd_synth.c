@@ -202,6 +202,7 @@ static int synth(const char *spec, const char *kv, const char *wtype_text, long 
     }
     sol_model_write_meta(&m, w);
     sol_gguf_set_u32(w, "general.alignment", 32);
+    sol_gguf_set_bool(w, "sol.synth", 1); /* random weights: sol run --kv may share caches (engine/kv_rules.c) */
     for (int i = 0; i < n; i++) {
         sol_dtype type = t[i].is_vector ? SOL_DT_F32 : mixed ? q4_k_m_type(t[i].name, m.n_layers) : wtype;
         uint64_t rows = t[i].dims[1] * t[i].dims[2];

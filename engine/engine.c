@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/kv_rules.h"
 #include "engine/weights.h"
 #include "util/clock.h"
 
@@ -22,6 +23,8 @@ struct sol_engine {
     int chunk;
     sol_kv_cache_layer *cache;
     void *cache_mem; /* backend memory, like the activations */
+    double cache_bytes;  /* allocated */
+    double kv_read_step; /* KV bytes attention read in the last step */
     /* activations, chunk rows each */
     float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2, *logits;
     float *logits_host; /* the rows of the last step the caller sees */
@@ -110,6 +113,7 @@ static int alloc_buffers(sol_engine *e, sol_err *err)
     e->next_dev = next;
     if (rc)
         return rc;
+    e->cache_bytes = (double)layer_bytes * 2 * m->n_layers;
     if (e->be->alloc(e->be, layer_bytes * 2 * m->n_layers, &e->cache_mem, err)) {
         char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg);
@@ -143,7 +147,8 @@ int sol_engine_open(const char *gguf_path, const sol_engine_config *cfg, sol_eng
         e->gguf_open = 1;
     if (rc || (rc = check_supported(e, err)) || (rc = sol_weights_bind(&e->gguf, &e->model, &e->be->caps, &e->w, err)))
         goto fail;
-    sol_kv_from_model(&e->model, &e->kv);
+    if ((rc = sol_engine_kv_scheme(&e->gguf, &e->model, cfg->kv, &e->kv, err)))
+        goto fail;
     e->ctx = cfg->ctx > 0 ? cfg->ctx : e->model.ctx_max;
     if (e->ctx > e->model.ctx_max) {
         rc = sol_fail(err, SOL_ERR_USAGE, "--ctx: %lld tokens is beyond %s's limit of %d", (long long)e->ctx,
@@ -197,6 +202,9 @@ void sol_engine_close(sol_engine *e)
 const sol_model *sol_engine_model(const sol_engine *e) { return &e->model; }
 const sol_gguf *sol_engine_gguf(const sol_engine *e) { return &e->gguf; }
 const sol_backend *sol_engine_backend(const sol_engine *e) { return e->be; }
+const sol_kv_scheme *sol_engine_kv(const sol_engine *e) { return &e->kv; }
+double sol_engine_kv_allocated(const sol_engine *e) { return e->cache_bytes; }
+double sol_engine_kv_read_last_step(const sol_engine *e) { return e->kv_read_step; }
 int64_t sol_engine_pos(const sol_engine *e) { return e->pos; }
 int64_t sol_engine_ctx(const sol_engine *e) { return e->ctx; }
 sol_timing_ring *sol_engine_timing(sol_engine *e) { return &e->timing; }
@@ -277,6 +285,15 @@ static const float *norm_weight(const sol_engine *e, const sol_op *op)
 }
 
 /* Launches op on the backend (the sample op runs on the host after sync). */
+/* The cache rows attention touches for query rows pos .. pos + rows - 1,
+ * each seeing the newest `window` positions (0: all): from the first row's
+ * first position to the last row. */
+static int64_t kv_rows_read(int64_t pos, int rows, int64_t window)
+{
+    int64_t first = window > 0 && pos + 1 > window ? pos + 1 - window : 0;
+    return pos + rows - first;
+}
+
 static int exec_op(sol_engine *e, const sol_op *op, int rows, sol_err *err)
 {
     const sol_model *m = &e->model;
@@ -306,8 +323,10 @@ static int exec_op(sol_engine *e, const sol_op *op, int rows, sol_err *err)
         return 0;
     case SOL_OP_ATTENTION: {
         const sol_kv_layer *info = &e->plan.layers[op->layer];
-        be->attention(be, e->q, &e->cache[info->owner], m->n_heads, m->n_kv_heads, m->head_dim, info->tokens_cap,
-                      e->att);
+        const sol_kv_cache_layer *cache = &e->cache[info->owner];
+        be->attention(be, e->q, cache, m->n_heads, m->n_kv_heads, m->head_dim, info->tokens_cap, e->att);
+        e->kv_read_step += kv_rows_read(e->pos, rows, info->tokens_cap) * 2.0 * (double)cache->width *
+                           (cache->type == SOL_DT_F16 ? 2 : 4);
         return 0;
     }
     case SOL_OP_ADD:
@@ -476,6 +495,7 @@ static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logi
         return rc;
     memcpy(e->history + e->pos, tokens, (size_t)rows * sizeof *tokens);
     e->logits_rows = all_logits ? rows : 1;
+    e->kv_read_step = 0;
     sol_step_state state = {.pos = e->pos, .rows = rows, .tokens = tokens};
     if ((rc = e->be->begin_step(e->be, &state, err)))
         return rc;

@@ -19,6 +19,7 @@ typedef struct sol_engine_config {
     int64_t ctx;       /* tokens of cache; 0 = the model's limit */
     int chunk;         /* prefill rows per step (default 64) */
     sol_activations activations; /* matmul inputs of quantised weights: q8 (default) or f32 */
+    const char *kv;    /* --kv scheme replacing the model's own (NULL: its own); engine/kv_rules.h */
     sol_sampler_config sampler;
 } sol_engine_config;
 
@@ -33,6 +34,12 @@ const sol_gguf *sol_engine_gguf(const sol_engine *e);
 const sol_backend *sol_engine_backend(const sol_engine *e);
 int64_t sol_engine_pos(const sol_engine *e);
 int64_t sol_engine_ctx(const sol_engine *e);
+const sol_kv_scheme *sol_engine_kv(const sol_engine *e);
+/* Bytes of KV cache the engine allocated, and the KV bytes attention read
+ * in the last step (rows attended x row bytes, K and V, each layer's reads
+ * from the cache it uses: its own or, under cla, its owner's). */
+double sol_engine_kv_allocated(const sol_engine *e);
+double sol_engine_kv_read_last_step(const sol_engine *e);
 sol_timing_ring *sol_engine_timing(sol_engine *e);
 
 /* Evaluates n tokens at the current position (prefill when n > 1, in

@@ -99,6 +99,8 @@ def run_sol(args, logits_path):
     if args.chat:
         cmd.append("--chat")
     cmd += ["--kvtype", args.kvtype, "--activations", args.activations]
+    if args.kv:
+        cmd += ["--kv", args.kv]
     t0 = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=args.timeout)
@@ -154,6 +156,7 @@ def main(argv=None):
                     help="with q8: tolerance of the rows sol computes on f32 inputs (long prompts)")
     ap.add_argument("--activations", default="f32", choices=("f32", "q8"),
                     help="sol's matmul inputs; the reference quantises them the same way for q8")
+    ap.add_argument("--kv", help="a --kv scheme for sol run; the reference applies its local and cla terms")
     ap.add_argument("--kvtype", default="f32",
                     help="sol's KV cache type (default f32: the reference computes in float32)")
     args = ap.parse_args(argv)
@@ -166,6 +169,8 @@ def main(argv=None):
 
     t0 = time.perf_counter()
     model = rf.Model(args.model, activations=args.activations)
+    if args.kv:
+        model.set_kv_scheme(args.kv)
     tk = rf.ref_tokenizer(model.file)
     load_s = time.perf_counter() - t0
     print(f"model: {os.path.basename(args.model)}: {model.describe()}")

@@ -235,6 +235,8 @@ class Model:
             return v
 
         self.n_layer = int(hp("block_count"))
+        self.layer_window = [0] * self.n_layer      # set_kv_scheme: local layers' windows
+        self.layer_owner = list(range(self.n_layer))  # set_kv_scheme: whose cache each layer reads
         self.n_embd = int(hp("embedding_length"))
         self.n_ff = int(hp("feed_forward_length"))
         self.n_head = int(hp("attention.head_count"))
@@ -321,6 +323,32 @@ class Model:
     def _mm(self, x, L, key):
         return self._input(x, key in L["q8_inputs"]) @ L[key].T
 
+    def set_kv_scheme(self, text):
+        """Applies the local-window and cross-layer-sharing terms of a --kv
+        scheme, as DESIGN-NOTES defines them: local:W/E makes every layer
+        local (window W) except, for E > 1, each E-th (i + 1 divisible by E);
+        cla:S cuts the layers of each kind, in order, into runs of S whose
+        first layer owns the cache the others read (and do not write). The
+        heads term must be the weights' own; other terms are not modelled."""
+        window, every, share = 0, 1, 1
+        for term in text.split("+"):
+            name, _, arg = term.partition(":")
+            if name == "local":
+                w, _, e = arg.partition("/")
+                window, every = int(w), int(e) if e else 1
+            elif name == "cla":
+                share = int(arg)
+            elif name not in ("mha", "gqa", "mqa"):
+                raise NotImplementedError(f"--kv term {term!r} is not in the reference")
+        local = [window > 0 and (every == 1 or (i + 1) % every != 0) for i in range(self.n_layer)]
+        self.layer_window = [window if is_local else 0 for is_local in local]
+        self.layer_owner = list(range(self.n_layer))
+        for kind in (True, False):
+            layers = [i for i in range(self.n_layer) if local[i] == kind]
+            for start in range(0, len(layers), share):
+                for i in layers[start:start + share]:
+                    self.layer_owner[i] = layers[start]
+
     def _attention(self, L, li, x, cos, sin, cache, pos0):
         """Causal GQA self-attention for T new tokens at positions pos0.. ."""
         T = x.shape[0]
@@ -337,7 +365,11 @@ class Model:
         q = apply_rope(q.reshape(T, H, hd), cos, sin, self.n_rot, self.rope_style)
         k = apply_rope(k.reshape(T, K, hd), cos, sin, self.n_rot, self.rope_style)
         v = v.reshape(T, K, hd)
-        k_all, v_all = cache.append(li, k, v)            # [S, K, hd], S = pos0 + T
+        owner = self.layer_owner[li]
+        if owner == li:
+            k_all, v_all = cache.append(li, k, v)        # [S, K, hd], S = pos0 + T
+        else:  # a sharing layer reads its owner's cache, appended earlier in this pass
+            k_all, v_all = cache.k[owner], cache.v[owner]
         S = k_all.shape[0]
 
         # Query heads h*G .. h*G+G-1 share KV head h (G = H / K).
@@ -349,7 +381,10 @@ class Model:
         # Causal mask: query at absolute position pos0+t sees keys 0..pos0+t.
         qpos = pos0 + np.arange(T)[:, None]
         kpos = np.arange(S)[None, :]
-        scores = np.where(kpos <= qpos, scores, -np.inf).astype(self.dtype)
+        visible = kpos <= qpos
+        if self.layer_window[li]:  # a local layer sees the newest W positions
+            visible &= kpos > qpos - self.layer_window[li]
+        scores = np.where(visible, scores, -np.inf).astype(self.dtype)
         probs = softmax(scores, axis=-1)
         out = probs @ vt                                          # [K, G, T, hd]
         out = out.transpose(2, 0, 1, 3).reshape(T, H * hd)

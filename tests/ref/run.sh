@@ -71,4 +71,16 @@ for model in "$@"; do
             --max-kl 2.2e-4 --min-top1 0.95 --max-kl-ratio 0.025 || status=1 ;;
     esac
 done
+# KV schemes the engine runs (--kv): local windows and cross-layer sharing on
+# a 6-layer synth model, against the reference applying the same mechanism
+# (ref_forward.set_kv_scheme); 78 positions, past every window.
+six="$root/build/ref/tiny6-f32.gguf"
+sed 's/"num_hidden_layers": 2/"num_hidden_layers": 6/' "$root/tests/fixtures/configs/tiny-llama.json" \
+    >"$root/build/ref/tiny6.json"
+"$sol" synth "$root/build/ref/tiny6.json" --wtype f32 -o "$six" 2>/dev/null || status=1
+for kv in gqa:2+local:8 gqa:2+cla:3 gqa:2+local:16/3+cla:2; do
+    echo "== check_engine $(basename "$six") --kv $kv (f32 activations)"
+    "$venv/bin/python" "$here/check_engine.py" "$sol" "$six" --kv "$kv" --n 24 --activations f32 \
+        --prompt "The capital of France is a city that many people visit" || status=1
+done
 exit $status
