@@ -212,4 +212,71 @@ void sol_fmt_count(char *buf, int cap, double n, const char *unit); /* SI: 1.2 G
 void sol_fmt_time(char *buf, int cap, double seconds);
 
 
+/* ---- calibrated prediction (calibrate.c) -------------------------------- */
+
+/* What a calibration tells apart: the op kind (or SOL_CALIB_OVERHEAD, the
+ * time outside every op), the type its bytes are read in (weights for
+ * matmuls and the embedding, the KV cache for attention and KV writes, ""
+ * otherwise), tokens per step (1 decode, P prefill) and floor(log2(bytes
+ * of one op)). */
+#define SOL_CALIB_OVERHEAD SOL_OP_KIND_COUNT
+typedef struct sol_op_class {
+    int kind;
+    char dtype[12];
+    int rows, size_class;
+} sol_op_class;
+
+void sol_op_class_of(const sol_op *op, int rows, sol_op_class *out);
+const char *sol_op_class_kind_name(int kind);   /* "overhead" for SOL_CALIB_OVERHEAD */
+int sol_op_class_kind_parse(const char *name);  /* -1 when unknown */
+
+/* Sums over the ops of one class (and op group; -1: any group). */
+typedef struct sol_op_class_sum {
+    sol_op_class key;
+    int group;
+    double bytes, flops, roofline_s, measured_s;
+    long long count;
+} sol_op_class_sum;
+
+typedef struct sol_op_table {
+    sol_op_class_sum *items;
+    int n, cap;
+    int *last; /* per plan op: its item in the previous step (a cache) */
+    int n_last;
+} sol_op_table;
+
+/* Merges item into the entry of the same class and group. */
+int sol_op_table_add(sol_op_table *t, const sol_op_class_sum *item, sol_err *err);
+/* One step of plan: op i's roofline time cost->ops[i].time_s and measured
+ * op_s[i] (n_op_s of them), and the step's time outside them. */
+int sol_op_table_add_step(sol_op_table *t, const sol_plan *plan, const sol_step_cost *cost, const double *op_s,
+                          int n_op_s, double overhead_s, sol_err *err);
+void sol_op_table_free(sol_op_table *t);
+
+/* Per class, how far this machine is from each op's own roofline: the
+ * classes (group -1) summed over the runs they come from. */
+typedef struct sol_calibration {
+    sol_op_table classes;
+    int runs;
+    long long first_time, last_time; /* unix seconds */
+} sol_calibration;
+
+/* A calibrated step: each op's roofline time times its class's measured /
+ * roofline seconds (exact class; else the nearest size class of the same
+ * kind, type and rows; else all of that kind, type and phase pooled), plus
+ * the overhead per op. measured_s and group_measured_s only from a table. */
+typedef struct sol_calibrated_step {
+    double time_s, overhead_s;
+    double group_s[SOL_GROUP_COUNT];
+    double measured_s, group_measured_s[SOL_GROUP_COUNT];
+    int exact, nearest, pooled; /* ops (or classes) by how their class was found */
+} sol_calibrated_step;
+
+/* A class the calibration has nothing for (same kind, type and phase) is
+ * an error naming it: "no calibration for matmul q6_k decode". */
+int sol_calibrated_plan(const sol_calibration *c, const sol_plan *plan, const sol_step_cost *cost,
+                        sol_calibrated_step *out, sol_err *err);
+/* The prediction for measured classes (group per item): bench's steps. */
+int sol_calibrated_table(const sol_calibration *c, const sol_op_table *t, sol_calibrated_step *out, sol_err *err);
+
 #endif

@@ -52,6 +52,13 @@ static void put_real(field_list *l, const char *name, double v, int measured)
     f->present = measured && isfinite(v);
 }
 
+double bench_predicted_ts(const bench_result *r)
+{
+    if (!r->calibrated || !(r->calibrated->time_s > 0))
+        return 0;
+    return (double)(r->n_prompt + r->n_gen) * r->n_samples / r->calibrated->time_s;
+}
+
 void bench_ts_stats(const bench_result *r, double *avg_ts, double *stddev_ts)
 {
     int tokens = r->n_prompt + r->n_gen, n = r->n_samples;
@@ -128,6 +135,8 @@ static void fill_fields(const bench_result *r, field_list *l)
     put_real(l, "read_check_gb_per_s", r->read_check_gb_per_s, r->read_check_gb_per_s > 0);
     put_real(l, "read_check_ratio", r->read_check_ratio, r->read_check_gb_per_s > 0);
     put_text(l, "sol_version", r->sol_version);
+    double predicted = bench_predicted_ts(r);
+    put_real(l, "predicted_tokens_per_s", predicted, predicted > 0);
 }
 
 /* A real as text that reads back to the same double and reads as a real
@@ -171,6 +180,26 @@ static void json_add_samples(cJSON *o, const bench_result *r)
     }
 }
 
+/* Per op group, seconds per repetition the calibration predicts and the
+ * per-op timing measured ("other" holds the time outside every op). */
+static void json_add_groups(cJSON *o, const bench_result *r)
+{
+    cJSON *groups = cJSON_AddArrayToObject(o, "op_groups");
+    const sol_calibrated_step *c = r->calibrated;
+    char buf[40];
+    for (int g = 0; g < SOL_GROUP_COUNT; g++) {
+        if (c->group_s[g] <= 0 && c->group_measured_s[g] <= 0)
+            continue;
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "group", sol_op_group_name((sol_op_group)g));
+        real_text(c->group_s[g] / r->n_samples, buf, sizeof buf);
+        cJSON_AddRawToObject(item, "predicted_s", buf);
+        real_text(c->group_measured_s[g] / r->n_samples, buf, sizeof buf);
+        cJSON_AddRawToObject(item, "measured_s", buf);
+        cJSON_AddItemToArray(groups, item);
+    }
+}
+
 cJSON *bench_result_json(const bench_result *r)
 {
     field_list l;
@@ -181,6 +210,8 @@ cJSON *bench_result_json(const bench_result *r)
         if (!strcmp(l.item[i].name, "stddev_ts")) /* where llama-bench puts them: after its own fields */
             json_add_samples(o, r);
     }
+    if (bench_predicted_ts(r) > 0)
+        json_add_groups(o, r);
     return o;
 }
 
@@ -262,12 +293,16 @@ static void print_md(FILE *f, const bench_result *r, int first)
     bench_ts_stats(r, &avg_ts, &stddev_ts);
     sol_fmt_bytes(size, sizeof size, (double)r->model_size);
     sol_fmt_count(count, sizeof count, (double)r->model_n_params, "");
+    char predicted[32] = "-";
+    if (bench_predicted_ts(r) > 0)
+        snprintf(predicted, sizeof predicted, "%.2f", bench_predicted_ts(r));
     if (first)
-        fprintf(f, "| model | size | params | backend | threads | test | t/s | GB/s | SOL t/s | %% SOL | ceiling |\n"
-                   "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |\n");
-    fprintf(f, "| %s %s | %s | %s | %s | %d | %s | %.2f ± %.2f | %.2f | %.1f | %.1f | %s |\n", r->model, r->wtype, size,
-            count, r->backend, r->n_threads, r->test, avg_ts, stddev_ts, r->achieved_gb_per_s, r->sol_tokens_per_s,
-            100 * avg_ts / r->sol_tokens_per_s, r->ceiling_source);
+        fprintf(f, "| model | size | params | backend | threads | test | t/s | pred t/s | GB/s | SOL t/s | %% SOL | "
+                   "ceiling |\n"
+                   "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
+    fprintf(f, "| %s %s | %s | %s | %s | %d | %s | %.2f ± %.2f | %s | %.2f | %.1f | %.1f | %s |\n", r->model,
+            r->wtype, size, count, r->backend, r->n_threads, r->test, avg_ts, stddev_ts, predicted,
+            r->achieved_gb_per_s, r->sol_tokens_per_s, 100 * avg_ts / r->sol_tokens_per_s, r->ceiling_source);
 }
 
 void bench_print_row(FILE *f, bench_format format, const bench_result *r, int first)

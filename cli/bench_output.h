@@ -30,7 +30,13 @@ typedef struct bench_result {
     double sol_tokens_per_s;    /* the speed of light of the same plans */
     double ceiling_gb_per_s;    /* the memory bandwidth that speed of light uses */
     double read_check_gb_per_s, read_check_ratio; /* 0: not measured */
+    /* the calibrated prediction from earlier runs (sol_calibrated_table of
+     * this test's op classes over all repetitions); NULL: no calibration */
+    const struct sol_calibrated_step *calibrated;
 } bench_result;
+
+/* tokens/s the calibration predicts for the test; 0 when there is none */
+double bench_predicted_ts(const bench_result *r);
 
 /* Mean and sample standard deviation of the repetitions' tokens/s
  * (llama-bench's avg_ts and stddev_ts). */

@@ -172,4 +172,25 @@ enum {
     "                   no longer the speed of light\n"
 
 
+/* Calibrated predictions (calibration.c): the per-op times `sol bench`
+ * stored, per class the latest CLI_CALIBRATION_RUNS runs that have it. */
+#define CLI_CALIBRATION_RUNS 5
+struct sol_db;
+int cli_calibration_load(struct sol_db *db, int64_t device_id, const char *backend, int threads,
+                         sol_calibration *c, sol_err *err);
+void cli_calibration_free(sol_calibration *c);
+typedef struct cli_calibrated {
+    char backend[16]; /* as bench stores it: cpu.q8, cpu.f32 */
+    int threads;
+    int runs;
+    long long first_time, last_time;
+    sol_calibrated_step decode, prefill;
+    int has_prefill;
+    char prefill_missing[512]; /* why not, when not */
+} cli_calibrated;
+/* a's decode (required) and prefill on this CPU's calibration for backend
+ * and threads (<= 0: those of the latest calibration). */
+int cli_calibrated_analysis(const sol_analysis *a, const char *backend, int threads, cli_calibrated *out,
+                            sol_err *err);
+
 #endif

@@ -3,6 +3,8 @@
 #include <cJSON.h>
 #include <getopt.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "analyzer/plot.h"
 #include "cli/cli.h"
@@ -29,6 +31,13 @@ void usage_analyze(FILE *f)
                "                   expected tokens per target step, tokens/s and speedup\n"
                "  --plot FILE.svg  the roofline of the hardware entry with one point per op group\n"
                "                   (decode and prefill)\n"
+               "  --calibrated     with --hw measured (or cpu): also predict decode and prefill\n"
+               "                   tokens/s on this CPU from the per-op times `sol bench` stored:\n"
+               "                   each op's roofline time times what its class (op kind, type,\n"
+               "                   rows per step, size) took on this machine over its roofline\n"
+               "                   time, latest 5 runs per class; fails naming what is missing\n"
+               "  --threads N      the calibration's thread count (default: its latest)\n"
+               "  --activations A  q8 (default) or f32: the calibration's engine activations\n"
                "  --format F       table (default), json or csv (one row per op)\n"
                "  --list-models    list the presets\n");
 }
@@ -81,9 +90,12 @@ typedef struct extras {
     const char *plot;  /* NULL: no roofline picture */
     long long draft_k;
     double accept;
+    int calibrated;    /* a calibrated prediction section */
+    long long threads; /* its thread count; 0: the latest calibrated */
+    sol_activations activations;
 } extras;
 
-enum { OPT_GEN = 1100, OPT_DRAFT, OPT_DRAFT_K, OPT_ACCEPT, OPT_PLOT };
+enum { OPT_GEN = 1100, OPT_DRAFT, OPT_DRAFT_K, OPT_ACCEPT, OPT_PLOT, OPT_CALIBRATED, OPT_THREADS, OPT_ACTIVATIONS };
 
 static int parse_extra(int c, const char *arg, extras *x)
 {
@@ -94,6 +106,12 @@ static int parse_extra(int c, const char *arg, extras *x)
             return 2;
         return x->gen < 1 || x->gen > 1000000000LL ? cli_usage_error("analyze", "--gen: 1 or more tokens") : 1;
     case OPT_DRAFT: x->draft = arg; return 1;
+    case OPT_CALIBRATED: x->calibrated = 1; return 1;
+    case OPT_THREADS:
+        if (cli_parse_ll("analyze", "--threads", arg, &x->threads))
+            return 2;
+        return x->threads < 1 || x->threads > 1024 ? cli_usage_error("analyze", "--threads: 1 to 1024") : 1;
+    case OPT_ACTIVATIONS: return cli_parse_activations("analyze", arg, &x->activations) ? 2 : 1;
     case OPT_PLOT: x->plot = arg; return 1;
     case OPT_DRAFT_K:
         if (cli_parse_ll("analyze", "--draft-k", arg, &x->draft_k))
@@ -108,9 +126,73 @@ static int parse_extra(int c, const char *arg, extras *x)
     }
 }
 
+static void format_time(long long t, char *buf, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    strftime(buf, cap, "%Y-%m-%d %H:%M UTC", gmtime_r(&tt, &tm));
+}
+
+/* The calibrated section as text: a prediction, labelled with its source. */
+static void print_calibrated(const sol_analysis *a, const cli_calibrated *c)
+{
+    char from[40], to[40];
+    format_time(c->first_time, from, sizeof from);
+    format_time(c->last_time, to, sizeof to);
+    double decode_tps = a->cfg.batch / c->decode.time_s;
+    printf("\nCalibrated prediction (not a bound): this CPU, %s, %d threads, from the per-op times of %d stored `sol "
+           "bench` test%s, %s .. %s\n",
+           c->backend, c->threads, c->runs, c->runs == 1 ? "" : "s", from, to);
+    printf("  decode   %10.2f tok/s  (speed of light %.2f tok/s; %.1f%% of it)  ops: %d exact class, %d nearest "
+           "size, %d pooled\n",
+           decode_tps, a->decode_tokens_per_s, 100 * decode_tps / a->decode_tokens_per_s, c->decode.exact,
+           c->decode.nearest, c->decode.pooled);
+    if (c->has_prefill)
+        printf("  prefill  %10.2f tok/s  (speed of light %.2f tok/s; %.1f%% of it)  ops: %d exact class, %d nearest "
+               "size, %d pooled\n",
+               (double)a->cfg.batch * a->cfg.prompt / c->prefill.time_s, a->prefill_tokens_per_s,
+               100 * a->cfg.batch * a->cfg.prompt / c->prefill.time_s / a->prefill_tokens_per_s, c->prefill.exact,
+               c->prefill.nearest, c->prefill.pooled);
+    else
+        printf("  prefill  not calibrated: %s\n", c->prefill_missing);
+}
+
+static cJSON *calibrated_step_json(const sol_calibrated_step *s, double tokens)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "tokens_per_s", tokens / s->time_s);
+    cJSON_AddNumberToObject(o, "step_s", s->time_s);
+    cJSON_AddNumberToObject(o, "overhead_s", s->overhead_s);
+    cJSON_AddNumberToObject(o, "ops_exact", s->exact);
+    cJSON_AddNumberToObject(o, "ops_nearest_size", s->nearest);
+    cJSON_AddNumberToObject(o, "ops_pooled", s->pooled);
+    cJSON *groups = cJSON_AddObjectToObject(o, "group_s");
+    for (int g = 0; g < SOL_GROUP_COUNT; g++)
+        if (s->group_s[g] > 0)
+            cJSON_AddNumberToObject(groups, sol_op_group_name((sol_op_group)g), s->group_s[g]);
+    return o;
+}
+
+static cJSON *calibrated_json(const sol_analysis *a, const cli_calibrated *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "kind", "calibrated prediction");
+    cJSON_AddStringToObject(o, "backend", c->backend);
+    cJSON_AddNumberToObject(o, "threads", c->threads);
+    cJSON_AddNumberToObject(o, "runs", c->runs);
+    cJSON_AddNumberToObject(o, "first_time", (double)c->first_time);
+    cJSON_AddNumberToObject(o, "last_time", (double)c->last_time);
+    cJSON_AddItemToObject(o, "decode", calibrated_step_json(&c->decode, a->cfg.batch));
+    if (c->has_prefill)
+        cJSON_AddItemToObject(o, "prefill", calibrated_step_json(&c->prefill, (double)a->cfg.batch * a->cfg.prompt));
+    else
+        cJSON_AddStringToObject(o, "prefill_missing", c->prefill_missing);
+    return o;
+}
+
 /* The table, CSV or JSON of a, with the request and speculative sections. */
 static int report(const sol_analysis *a, cli_format format, const extras *x, const sol_request *req,
-                  const sol_speculative *spec, const char *draft_name)
+                  const sol_speculative *spec, const char *draft_name, const cli_calibrated *cal)
 {
     if (format == CLI_FORMAT_CSV) {
         sol_report_csv(stdout, a);
@@ -122,6 +204,8 @@ static int report(const sol_analysis *a, cli_format format, const extras *x, con
             sol_report_request(stdout, req);
         if (x->draft)
             sol_report_speculative(stdout, spec, draft_name);
+        if (x->calibrated)
+            print_calibrated(a, cal);
         return 0;
     }
     cJSON *root = sol_report_json_object(a);
@@ -129,6 +213,8 @@ static int report(const sol_analysis *a, cli_format format, const extras *x, con
         cJSON_AddItemToObject(root, "request", sol_request_json(req));
     if (root && x->draft)
         cJSON_AddItemToObject(root, "speculative", sol_speculative_json(spec, draft_name));
+    if (root && x->calibrated)
+        cJSON_AddItemToObject(root, "calibrated", calibrated_json(a, cal));
     return root ? cli_print_json(root) : SOL_ERR_RUNTIME;
 }
 
@@ -149,11 +235,17 @@ static int plot_roofline(const sol_analysis *a, const char *path)
 
 /* The request and draft sections of a (a runtime or usage error, printed). */
 static int cost_extras(const sol_analysis *a, const extras *x, const char *hw, const cli_analysis_opts *opts,
-                       sol_request *req, sol_speculative *spec, char *draft_name, size_t cap)
+                       sol_request *req, sol_speculative *spec, char *draft_name, size_t cap, cli_calibrated *cal)
 {
     sol_err err = {0};
     if (x->gen && sol_request_cost(a, (int)x->gen, req, &err))
         return cli_fail("analyze", &err);
+    if (x->calibrated) {
+        char backend[16];
+        snprintf(backend, sizeof backend, "cpu.%s", cli_activations_name(x->activations));
+        if (cli_calibrated_analysis(a, backend, (int)x->threads, cal, &err))
+            return cli_fail("analyze", &err);
+    }
     if (!x->draft)
         return 0;
     cli_analysis_opts draft_opts = *opts;
@@ -180,6 +272,9 @@ int cmd_analyze(int argc, char **argv)
                                               {"draft", 1, 0, OPT_DRAFT},
                                               {"draft-k", 1, 0, OPT_DRAFT_K},
                                               {"accept", 1, 0, OPT_ACCEPT},
+                                              {"calibrated", 0, 0, OPT_CALIBRATED},
+                                              {"threads", 1, 0, OPT_THREADS},
+                                              {"activations", 1, 0, OPT_ACTIVATIONS},
                                               {"plot", 1, 0, OPT_PLOT},
                                               {0, 0, 0, 0}};
     cli_analysis_opts opts;
@@ -216,6 +311,11 @@ int cmd_analyze(int argc, char **argv)
         return cli_usage_error("analyze", "missing MODEL (a preset, config.json or .gguf; see --list-models)");
     if (optind != argc - 1)
         return cli_usage_error("analyze", "expected one MODEL, got extra \"%s\"", argv[optind + 1]);
+    if (x.calibrated && strcmp(hw, "measured") && strcmp(hw, "cpu"))
+        return cli_usage_error("analyze", "--calibrated predicts this CPU from its stored runs: use --hw measured "
+                                          "(or cpu), not %s", hw);
+    if (x.calibrated && format == CLI_FORMAT_CSV)
+        return cli_usage_error("analyze", "--calibrated: --format table or json");
     sol_analysis *a = malloc(sizeof *a);
     if (!a)
         return SOL_ERR_RUNTIME;
@@ -223,12 +323,13 @@ int cmd_analyze(int argc, char **argv)
     if (rc == 0) {
         sol_request req;
         sol_speculative spec;
+        cli_calibrated cal;
         char draft_name[96] = "";
-        rc = cost_extras(a, &x, hw, &opts, &req, &spec, draft_name, sizeof draft_name);
+        rc = cost_extras(a, &x, hw, &opts, &req, &spec, draft_name, sizeof draft_name, &cal);
         if (rc == 0 && x.plot)
             rc = plot_roofline(a, x.plot);
         if (rc == 0)
-            rc = report(a, format, &x, &req, &spec, draft_name);
+            rc = report(a, format, &x, &req, &spec, draft_name, &cal);
         sol_analysis_free(a);
     }
     free(a);

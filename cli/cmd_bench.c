@@ -41,8 +41,16 @@ void usage_bench(FILE *f)
                "since a shared machine's bandwidth moves between a stored probe and now.\n"
                "json, jsonl, csv and sql use llama-bench's field names and types (avg_ts,\n"
                "stddev_ts, samples_ns, n_prompt, n_gen, model_size, ...), sol's own fields after\n"
-               "them; sql loads into sqlite3 as table llama_bench.\n\n"
+               "them; sql loads into sqlite3 as table llama_bench.\n"
+               "Each test's per-op times (the engine's timing ring) are stored per op class\n"
+               "(kind, type, rows per step, size). When earlier runs stored some for this device,\n"
+               "backend and thread count, each test also shows the calibrated prediction from\n"
+               "them (never from the run being measured): the pred t/s column, and in json\n"
+               "predicted_tokens_per_s and op_groups (predicted and measured seconds per\n"
+               "repetition per op group; stderr prints the same); \"-\" when there is none.\n\n"
                "options beyond the above:\n" CLI_BACKEND_HELP
+               "  --kv SCHEME           KV scheme to run (as sol run --kv: a GGUF's own or a narrower\n"
+               "                        window; cla and local:W/E on sol synth models)\n"
                "  --hw NAME             hardware entry the SOL columns use (default: this CPU, or\n"
                "                        the GPU's entry with its `sol hw probe` figures)\n");
 }
@@ -56,30 +64,41 @@ typedef struct {
     bench_format format;
     int store, no_tuned, mapped;
     const char *backend, *hw_name;
+    const char *kv; /* --kv: the scheme to run (NULL: the model's own) */
 } bench_opts;
 
 typedef struct {
     const sol_hw *hw;
-    double bytes, predicted_s;
-    int failed;
+    sol_engine *e;
+    sol_op_table *ops;  /* per-op times by class; NULL in the warm-up */
+    double *op_s;       /* the ring's latest step, max_ops of them */
+    double bytes, predicted_s, op_sum_s;
+    int failed, rows;
 } step_totals;
 
+/* The step's bytes and speed of light, and its per-op times (from the
+ * engine's timing ring: this thread just published the step) by class. */
 static void on_step(void *user, const sol_plan *plan, double seconds)
 {
-    (void)seconds;
     step_totals *t = user;
     sol_step_cost cost;
     sol_err err = {0};
-    if (sol_cost_plan(plan, t->hw, &cost, &err)) {
+    if (t->failed || sol_cost_plan(plan, t->hw, &cost, &err)) {
         t->failed = 1;
         return;
     }
     t->bytes += cost.bytes;
     t->predicted_s += cost.sol_time_s;
+    t->rows = plan->params.n_tokens;
+    sol_step_timing snap = {0};
+    sol_timing_ring *ring = sol_engine_timing(t->e);
+    if (t->ops && (sol_timing_latest(ring, &snap, t->op_s, ring->max_ops) != 0 || snap.total_s != seconds ||
+                   sol_op_table_add_step(t->ops, plan, &cost, snap.op_s, snap.n_ops, 0, &err)))
+        t->failed = 1;
+    for (int i = 0; t->ops && !t->failed && i < snap.n_ops; i++)
+        t->op_sum_s += snap.op_s[i];
     sol_step_cost_free(&cost);
 }
-
-
 
 /* Identity of a model file: its first MiB and its size. */
 static void model_hash(const char *path, char *out, int cap)
@@ -113,6 +132,7 @@ static void plan_hash(const sol_plan *plan, char *out, int cap)
 
 typedef struct {
     int64_t *samples_ns; /* the caller's array of reps: each repetition's time */
+    sol_op_table ops;    /* per-op times by class and group over the repetitions */
     double gbs, sol_tps;
     double read_gbs, read_min, read_max; /* the read check between repetitions; 0 = none */
     double read_ratio;                   /* median over repetitions of achieved / that repetition's read */
@@ -127,10 +147,12 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
     int32_t *ids = malloc((size_t)tokens * sizeof *ids);
     double *read = calloc((size_t)reps, sizeof *read);
     double *ratio = calloc((size_t)reps, sizeof *ratio);
-    if (!ids || !read || !ratio) {
+    double *op_s = malloc((size_t)sol_engine_timing(e)->max_ops * sizeof *op_s);
+    if (!ids || !read || !ratio || !op_s) {
         free(ids);
         free(read);
         free(ratio);
+        free(op_s);
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
     }
     for (int i = 0; i < tokens; i++)
@@ -138,7 +160,7 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
     double bytes = 0, predicted = 0, seconds = 0;
     int rc = 0;
     for (int rep = -1; rep < reps && !rc; rep++) { /* rep -1: warm-up */
-        step_totals totals = {hw, 0, 0, 0};
+        step_totals totals = {.hw = hw, .e = e, .ops = rep >= 0 ? &st->ops : NULL, .op_s = op_s};
         int32_t next = ids[0];
         fprintf(stderr, isatty(2) ? "\rbench: %s %s %d/%d   " : "bench: %s %s %d/%d\n", label,
                 rep < 0 ? "warm-up" : "rep", rep < 0 ? 0 : rep + 1, reps);
@@ -156,7 +178,7 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
             rc = sol_engine_eval(e, &next, 1, 0, on_step, &totals, &next, err);
         double dt = sol_now_s() - t0;
         if (!rc && totals.failed)
-            rc = sol_fail(err, SOL_ERR_RUNTIME, "costing the plan on %s failed", hw->name);
+            rc = sol_fail(err, SOL_ERR_RUNTIME, "costing the plan on %s or reading its op times failed", hw->name);
         if (rep >= 0) {
             st->samples_ns[rep] = llround(dt * 1e9);
             if (check)
@@ -164,8 +186,15 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
             seconds += dt;
             bytes += totals.bytes;
             predicted += totals.predicted_s;
+            /* what the repetition spent outside the ops: plan building,
+             * costing, the loop (its op count came with each step) */
+            sol_op_class_sum over = {.key = {.kind = SOL_CALIB_OVERHEAD, .rows = totals.rows},
+                                     .group = SOL_GROUP_OTHER, .measured_s = dt - totals.op_sum_s};
+            if (!rc)
+                rc = sol_op_table_add(&st->ops, &over, err);
         }
     }
+    free(op_s);
     if (isatty(2))
         fprintf(stderr, "\r%60s\r", "");
     if (!rc) {
@@ -195,11 +224,11 @@ static int parse_threads(const char *text, bench_opts *o)
 
 static int parse_opts(int argc, char **argv, bench_opts *o)
 {
-    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED, O_ACT, O_BACKEND, O_HW };
+    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED, O_ACT, O_BACKEND, O_HW, O_KV };
     static const struct option long_opts[] = {{"kvtype", 1, 0, O_KVTYPE},     {"no-store", 0, 0, O_NOSTORE},
                                               {"no-tuned", 0, 0, O_NOTUNED},  {"mapped-weights", 0, 0, O_MAPPED},
                                               {"activations", 1, 0, O_ACT},   {"backend", 1, 0, O_BACKEND}, {"hw", 1, 0, O_HW},
-                                              {0, 0, 0, 0}};
+                                              {"kv", 1, 0, O_KV},             {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->prompt = 512;
     o->gen = 128;
@@ -250,6 +279,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
                 return SOL_ERR_USAGE;
             break;
         case O_HW: o->hw_name = optarg; break;
+        case O_KV: o->kv = optarg; break;
         case O_NOTUNED: o->no_tuned = 1; break;
         case O_MAPPED: o->mapped = 1; break;
         case O_ACT:
@@ -330,6 +360,76 @@ static void result_setup(bench_result *r, const bench_opts *o, const sol_run_row
              n >= 1e9 ? "B" : "M", wtype);
 }
 
+/* The test's op classes as database rows (groups merged); *out malloc'd. */
+static int op_time_rows(const sol_op_table *t, sol_op_time_row **out, int *n, sol_err *err)
+{
+    sol_op_table merged = {0};
+    int rc = 0;
+    for (int i = 0; i < t->n && !rc; i++) {
+        sol_op_class_sum item = t->items[i];
+        item.group = -1;
+        rc = sol_op_table_add(&merged, &item, err);
+    }
+    sol_op_time_row *rows = rc ? NULL : calloc((size_t)merged.n + 1, sizeof *rows);
+    if (!rc && !rows)
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    for (int i = 0; !rc && i < merged.n; i++) {
+        const sol_op_class_sum *c = &merged.items[i];
+        sol_op_time_row *r = &rows[i];
+        snprintf(r->kind, sizeof r->kind, "%s", sol_op_class_kind_name(c->key.kind));
+        snprintf(r->dtype, sizeof r->dtype, "%s", c->key.dtype);
+        r->rows = c->key.rows;
+        r->size_class = c->key.size_class;
+        r->bytes = c->bytes;
+        r->flops = c->flops;
+        r->roofline_s = c->roofline_s;
+        r->measured_s = c->measured_s;
+        r->count = c->count;
+    }
+    *n = rc ? 0 : merged.n;
+    *out = rows;
+    sol_op_table_free(&merged);
+    return rc;
+}
+
+/* The calibrated prediction of a test from earlier runs: 1 when there is
+ * one; a class it lacks is named on stderr. */
+static int predict_test(const sol_calibration *calib, const sol_op_table *ops, const char *label,
+                        sol_calibrated_step *out)
+{
+    sol_err err = {0};
+    if (calib->runs == 0)
+        return 0;
+    if (sol_calibrated_table(calib, ops, out, &err)) {
+        fprintf(stderr, "bench: %s: no calibrated prediction: %s\n", label, err.msg);
+        return 0;
+    }
+    return 1;
+}
+
+/* stderr: per op group, predicted beside measured, ms per repetition. */
+static void print_groups(const char *label, const sol_calibrated_step *c, int reps)
+{
+    fprintf(stderr, "bench: %s: calibrated / measured ms per repetition:", label);
+    for (int g = 0; g < SOL_GROUP_COUNT; g++)
+        if (c->group_s[g] > 0 || c->group_measured_s[g] > 0)
+            fprintf(stderr, " %s %.3g/%.3g", sol_op_group_name((sol_op_group)g), 1e3 * c->group_s[g] / reps,
+                    1e3 * c->group_measured_s[g] / reps);
+    fprintf(stderr, "\n");
+}
+
+/* Stores the test's run row and its op classes together. */
+static int store_test(sol_db *db, const sol_run_row *row, const sol_op_table *ops, sol_err *err)
+{
+    sol_op_time_row *rows = NULL;
+    int n = 0;
+    int rc = op_time_rows(ops, &rows, &n, err);
+    if (!rc)
+        rc = sol_db_run_add_ops(db, row, rows, n, NULL, err);
+    free(rows);
+    return rc;
+}
+
 /* Runs the tests for one thread count, appending rows. */
 static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw, const sol_tuning *tuning,
                          sol_db *db, cJSON *json_rows, int *printed, sol_err *err)
@@ -353,6 +453,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
     cfg.backend = be;
     cfg.activations = o->activations;
     cfg.kvtype = o->kvtype;
+    cfg.kv = o->kv;
     cfg.chunk = o->prompt > 64 ? (int)o->prompt : 64;
     cfg.sampler.temperature = 0;
     cfg.ctx = (o->prompt > o->gen ? o->prompt : o->gen) + 1;
@@ -383,18 +484,25 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
     }
     sol_run_row row = {.device_id = device_id, .threads = sol_engine_backend(e)->threads,
                        .reps = (int)o->reps, .time = (int64_t)time(NULL)};
+    sol_calibration calib = {0}; /* from earlier runs only: read before this one measures */
     snprintf(row.model, sizeof row.model, "%s", m->name);
     model_hash(o->model, row.model_hash, sizeof row.model_hash);
     /* the activations change speed and answers, so they are part of the
      * backend's name in the stored row */
     snprintf(row.backend, sizeof row.backend, "%s.%s", be->name, cli_activations_name(o->activations));
+    if (db && (rc = cli_calibration_load(db, device_id, row.backend, row.threads, &calib, err))) {
+        free(samples_ns);
+        sol_read_check_close(check);
+        sol_engine_close(e);
+        be->destroy(be);
+        return rc;
+    }
     snprintf(row.wtype, sizeof row.wtype, "%s", sol_dtype_name(m->wtype));
     snprintf(row.kvtype, sizeof row.kvtype, "%s", sol_dtype_name(o->kvtype));
     snprintf(row.sol_version, sizeof row.sol_version, "%s", SOL_VERSION);
     snprintf(row.git_commit, sizeof row.git_commit, "%s", SOL_GIT_COMMIT);
     result_setup(&res, o, &row, m, be, &dev, cpu_hw, hw, cfg.chunk);
-    sol_kv_scheme kv;
-    sol_kv_from_model(m, &kv);
+    sol_kv_scheme kv = *sol_engine_kv(e);
     sol_kv_format(&kv, row.kv_scheme, sizeof row.kv_scheme);
     sol_plan decode_plan;
     sol_plan_params dp = {.batch = 1, .n_tokens = 1, .wtype = m->wtype, .atype = SOL_DT_F32, .kvtype = o->kvtype,
@@ -414,9 +522,15 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
         char label[48];
         snprintf(label, sizeof label, "%s t=%d", row.test, row.threads);
         test_stats stats = {.samples_ns = samples_ns};
+        sol_calibrated_step predicted;
         res.test_time = (int64_t)time(NULL);
-        if ((rc = run_test(e, hw, prefill, tokens, (int)o->reps, label, prefill ? NULL : check, &stats, err)))
+        if ((rc = run_test(e, hw, prefill, tokens, (int)o->reps, label, prefill ? NULL : check, &stats, err))) {
+            sol_op_table_free(&stats.ops);
             break;
+        }
+        res.calibrated = predict_test(&calib, &stats.ops, label, &predicted) ? &predicted : NULL;
+        if (res.calibrated)
+            print_groups(label, &predicted, (int)o->reps);
         if (stats.read_gbs > 0)
             fprintf(stderr,
                     "bench: %s: streaming read measured before each repetition %.1f GB/s (median of %lld; "
@@ -443,7 +557,10 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
             plan_hash(&plan, row.plan_hash, sizeof row.plan_hash);
             sol_plan_free(&plan);
         }
-        if (db && (rc = sol_db_run_add(db, &row, err)))
+        if (db)
+            rc = store_test(db, &row, &stats.ops, err);
+        sol_op_table_free(&stats.ops);
+        if (rc)
             break;
         if (o->format == BENCH_JSON)
             cJSON_AddItemToArray(json_rows, bench_result_json(&res));
@@ -451,6 +568,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
             bench_print_row(stdout, o->format, &res, !(*printed)++);
     }
     free(samples_ns);
+    cli_calibration_free(&calib);
     sol_read_check_close(check);
     sol_engine_close(e);
     be->destroy(be);

@@ -583,6 +583,35 @@ exit:
     return rc;
 }
 
+int sol_db_device_find(sol_db *db, const sol_device_info *dev, int64_t *id, sol_err *err)
+{
+    static const char *const sql = "SELECT id FROM device WHERE backend = ? AND name = ? AND uuid = ? AND "
+                                   "cc = ? AND driver = ? AND runtime = ? AND cores = ?";
+    const char *what = "finding the device";
+    sqlite3_stmt *st = NULL;
+    int has_row = 0;
+    int rc = prepare(db, sql, &st, what, err);
+    if (rc)
+        goto exit;
+    binder b = {st, 0, SQLITE_OK};
+    BIND_TEXT(&b, dev->backend);
+    BIND_TEXT(&b, dev->name);
+    BIND_TEXT(&b, dev->uuid);
+    BIND_TEXT(&b, dev->cc);
+    BIND_TEXT(&b, dev->driver);
+    BIND_TEXT(&b, dev->runtime);
+    bind_int64(&b, dev->cores);
+    if ((rc = bind_check(db, &b, what, err)) || (rc = step(db, st, &has_row, what, err)))
+        goto exit;
+    if (!has_row)
+        rc = -1;
+    else
+        *id = sqlite3_column_int64(st, 0);
+exit:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int sol_db_probe_add(sol_db *db, const sol_probe_row *row, sol_err *err)
 {
     static const char *const sql =
@@ -733,6 +762,177 @@ int sol_db_runs(sol_db *db, int (*fn)(void *user, const sol_run_row *row), void 
         if (fn(user, &row))
             break;
     }
+exit:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- per-op times ----------------------------------------------------------- */
+
+#define OP_TIME_COLUMNS                                                                                 \
+    "device_id, run_id, backend, threads, kind, dtype, rows, size_class, bytes, flops, roofline_s, "    \
+    "measured_s, count, time"
+
+static int op_time_add(sol_db *db, const sol_op_time_row *row, sol_err *err)
+{
+    static const char *const sql =
+        "INSERT INTO op_time (" OP_TIME_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    const char *what = "adding per-op times";
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db, sql, &st, what, err);
+    if (rc)
+        goto exit;
+    binder b = {st, 0, SQLITE_OK};
+    bind_int64(&b, row->device_id);
+    bind_int64(&b, row->run_id);
+    BIND_TEXT(&b, row->backend);
+    bind_int64(&b, row->threads);
+    BIND_TEXT(&b, row->kind);
+    BIND_TEXT(&b, row->dtype);
+    bind_int64(&b, row->rows);
+    bind_int64(&b, row->size_class);
+    bind_double(&b, row->bytes);
+    bind_double(&b, row->flops);
+    bind_double(&b, row->roofline_s);
+    bind_double(&b, row->measured_s);
+    bind_int64(&b, row->count);
+    bind_int64(&b, row->time);
+    if ((rc = bind_check(db, &b, what, err)))
+        goto exit;
+    rc = step_done(db, st, what, err);
+exit:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sol_db_run_add_ops(sol_db *db, const sol_run_row *row, const sol_op_time_row *ops, int n_ops, int64_t *run_id,
+                       sol_err *err)
+{
+    int in_tx = 0, rc = SOL_OK;
+    if (db->readonly) {
+        rc = fail_readonly(db, err, "adding a run");
+        goto exit;
+    }
+    if ((rc = exec_sql(db, "BEGIN IMMEDIATE", "adding a run", err)))
+        goto exit;
+    in_tx = 1;
+    if ((rc = sol_db_run_add(db, row, err)))
+        goto exit;
+    int64_t id = sqlite3_last_insert_rowid(db->conn);
+    for (int i = 0; i < n_ops && !rc; i++) {
+        sol_op_time_row o = ops[i];
+        o.device_id = row->device_id;
+        o.run_id = id;
+        o.threads = row->threads;
+        o.time = row->time;
+        snprintf(o.backend, sizeof o.backend, "%s", row->backend);
+        rc = op_time_add(db, &o, err);
+    }
+    if (rc || (rc = exec_sql(db, "COMMIT", "committing a run", err)))
+        goto exit;
+    in_tx = 0;
+    if (run_id)
+        *run_id = id;
+exit:
+    if (in_tx) /* the first error is the one reported */
+        sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* Each class's rows ranked newest run first (one row per run and class). */
+#define OP_TIME_RANKED                                                                                  \
+    "WITH ranked AS (SELECT *, row_number() OVER (PARTITION BY kind, dtype, rows, size_class "          \
+    "  ORDER BY time DESC, run_id DESC) AS nth FROM op_time WHERE device_id = ? AND backend = ? "       \
+    "  AND threads = ?) "
+
+static int op_time_bind(sol_db *db, sqlite3_stmt *st, int64_t device_id, const char *backend, int threads, int n,
+                        const char *what, sol_err *err)
+{
+    binder b = {st, 0, SQLITE_OK};
+    bind_int64(&b, device_id);
+    bind_text(&b, backend, strlen(backend));
+    bind_int64(&b, threads);
+    bind_int64(&b, n);
+    return bind_check(db, &b, what, err);
+}
+
+static int op_time_span(sol_db *db, int64_t device_id, const char *backend, int threads, int n,
+                        sol_op_time_span *span, sol_err *err)
+{
+    static const char *const sql = OP_TIME_RANKED
+        "SELECT count(DISTINCT run_id), coalesce(min(time), 0), coalesce(max(time), 0) FROM ranked WHERE nth <= ?";
+    const char *what = "reading per-op times";
+    sqlite3_stmt *st = NULL;
+    int has_row = 0;
+    int rc = prepare(db, sql, &st, what, err);
+    if (rc || (rc = op_time_bind(db, st, device_id, backend, threads, n, what, err)) ||
+        (rc = step(db, st, &has_row, what, err)))
+        goto exit;
+    reader r = {st, 0};
+    span->runs = has_row ? col_int(&r) : 0;
+    span->first_time = has_row ? col_int64(&r) : 0;
+    span->last_time = has_row ? col_int64(&r) : 0;
+exit:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sol_db_op_times(sol_db *db, int64_t device_id, const char *backend, int threads, int per_class_runs,
+                    int (*fn)(void *user, const sol_op_time_row *row), void *user, sol_op_time_span *span,
+                    sol_err *err)
+{
+    static const char *const sql = OP_TIME_RANKED
+        "SELECT kind, dtype, rows, size_class, sum(bytes), sum(flops), sum(roofline_s), sum(measured_s), "
+        "  sum(count), max(time) FROM ranked WHERE nth <= ? GROUP BY kind, dtype, rows, size_class "
+        "ORDER BY min(time), kind, dtype, rows, size_class";
+    const char *what = "reading per-op times";
+    sqlite3_stmt *st = NULL;
+    int has_row = 0;
+    int rc = span ? op_time_span(db, device_id, backend, threads, per_class_runs, span, err) : SOL_OK;
+    if (rc || (rc = prepare(db, sql, &st, what, err)) ||
+        (rc = op_time_bind(db, st, device_id, backend, threads, per_class_runs, what, err)))
+        goto exit;
+    while (!(rc = step(db, st, &has_row, what, err)) && has_row) {
+        sol_op_time_row row = {.device_id = device_id, .threads = threads};
+        snprintf(row.backend, sizeof row.backend, "%s", backend);
+        reader r = {st, 0};
+        COL_TEXT(&r, row.kind);
+        COL_TEXT(&r, row.dtype);
+        row.rows = col_int(&r);
+        row.size_class = col_int(&r);
+        row.bytes = col_double(&r);
+        row.flops = col_double(&r);
+        row.roofline_s = col_double(&r);
+        row.measured_s = col_double(&r);
+        row.count = col_int64(&r);
+        row.time = col_int64(&r);
+        if (fn(user, &row))
+            break;
+    }
+exit:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sol_db_op_time_threads(sol_db *db, int64_t device_id, const char *backend, int *threads, sol_err *err)
+{
+    static const char *const sql =
+        "SELECT threads FROM op_time WHERE device_id = ? AND backend = ? ORDER BY time DESC, id DESC LIMIT 1";
+    const char *what = "reading per-op times";
+    sqlite3_stmt *st = NULL;
+    int has_row = 0;
+    int rc = prepare(db, sql, &st, what, err);
+    if (rc)
+        goto exit;
+    binder b = {st, 0, SQLITE_OK};
+    bind_int64(&b, device_id);
+    bind_text(&b, backend, strlen(backend));
+    if ((rc = bind_check(db, &b, what, err)) || (rc = step(db, st, &has_row, what, err)))
+        goto exit;
+    if (!has_row)
+        rc = -1;
+    else
+        *threads = sqlite3_column_int(st, 0);
 exit:
     sqlite3_finalize(st);
     return rc;
@@ -1034,12 +1234,25 @@ static const char *const import_bests_sql =
     "  params_json = excluded.params_json, median_s = excluded.median_s, default_s = excluded.default_s, "
     "  time = excluded.time WHERE excluded.time > best.time";
 
+/* Op times by their run (found by the run's key, as above) and class
+ * (version 3 on). */
+static const char *const import_op_times_sql =
+    "INSERT INTO main.op_time (" OP_TIME_COLUMNS ") "
+    "SELECT m.dst_id, q.id, o.backend, o.threads, o.kind, o.dtype, o.rows, o.size_class, o.bytes, o.flops, "
+    "  o.roofline_s, o.measured_s, o.count, o.time "
+    "FROM sol_import.op_time o JOIN sol_import.run r ON r.id = o.run_id "
+    "JOIN temp.import_device_map m ON m.src_id = r.device_id "
+    "JOIN main.run q ON q.device_id = m.dst_id AND q.model_hash = r.model_hash AND q.test = r.test "
+    "  AND q.threads = r.threads AND q.time = r.time AND q.tokens_per_s = r.tokens_per_s "
+    "WHERE true ORDER BY o.id "
+    "ON CONFLICT (run_id, kind, dtype, rows, size_class) DO NOTHING";
+
 /* Every table the source's schema version promises is there: a file that
  * lost one fails here, named, not midway with the target's name. */
 static int check_import_tables(sol_db *db, const char *path, int64_t version, sol_err *err)
 {
-    static const char *const tables[] = {"device", "probe", "run", "trial", "best"}; /* v1: 3, v2: 5 */
-    int n = version >= 2 ? 5 : 3;
+    static const char *const tables[] = {"device", "probe", "run", "trial", "best", "op_time"}; /* v1: 3, v2: 5, v3: 6 */
+    int n = version >= 3 ? 6 : version >= 2 ? 5 : 3;
     for (int i = 0; i < n; i++) {
         char sql[160];
         int64_t found = 0;
@@ -1120,6 +1333,8 @@ int sol_db_import(sol_db *db, const char *path, int *rows_added, sol_err *err)
         goto exit;
     if (version >= 2 && ((rc = exec_counted(db, import_trials_sql, &added, "importing trials", err)) ||
                          (rc = exec_counted(db, import_bests_sql, &added, "importing best configurations", err))))
+        goto exit;
+    if (version >= 3 && (rc = exec_counted(db, import_op_times_sql, &added, "importing per-op times", err)))
         goto exit;
     if ((rc = exec_sql(db, "DROP TABLE temp.import_device_map", "importing", err)) ||
         (rc = exec_sql(db, "COMMIT", "committing the import", err)))

@@ -80,6 +80,44 @@ int sol_db_run_add(sol_db *db, const sol_run_row *row, sol_err *err);
  * (which returns 0). sol_db_trials and sol_db_bests walk the same way. */
 int sol_db_runs(sol_db *db, int (*fn)(void *user, const sol_run_row *row), void *user, sol_err *err);
 
+/* Per-op times of one run (one test of `sol bench`), summed per op class
+ * (schema 3). kind is a plan op kind name (matmul, attention, ...) or
+ * "overhead": the run's time outside every op, count = ops run. */
+typedef struct sol_op_time_row {
+    int64_t device_id, run_id;
+    char backend[16];
+    int threads;
+    char kind[16], dtype[12];
+    int rows;        /* tokens per step: 1 decode, P prefill */
+    int size_class;  /* floor(log2(bytes of one op)) */
+    double bytes, flops, roofline_s, measured_s; /* summed over count ops */
+    int64_t count;
+    int64_t time;
+} sol_op_time_row;
+
+/* Adds the run and its op-class rows (their device_id, run_id, backend,
+ * threads and time are the run's) in one transaction; *run_id (may be NULL)
+ * gets the run's id. */
+int sol_db_run_add_ops(sol_db *db, const sol_run_row *row, const sol_op_time_row *ops, int n_ops, int64_t *run_id,
+                       sol_err *err);
+/* The op-class sums a calibration uses for one device, backend and thread
+ * count: per class, the rows of its latest per_class_runs runs summed
+ * (run_id 0, count and times summed; time = the latest), oldest class
+ * first. runs, first_time and last_time (may be NULL) describe the runs
+ * used. Calls fn per class; fn non-zero stops. */
+typedef struct sol_op_time_span {
+    int runs;
+    int64_t first_time, last_time;
+} sol_op_time_span;
+int sol_db_op_times(sol_db *db, int64_t device_id, const char *backend, int threads, int per_class_runs,
+                    int (*fn)(void *user, const sol_op_time_row *row), void *user, sol_op_time_span *span,
+                    sol_err *err);
+/* The thread count of the latest op-time rows of device and backend: 0, -1
+ * when there are none, or an error. */
+int sol_db_op_time_threads(sol_db *db, int64_t device_id, const char *backend, int *threads, sol_err *err);
+/* The device's id without recording it: 0, -1 when unknown, or an error. */
+int sol_db_device_find(sol_db *db, const sol_device_info *dev, int64_t *id, sol_err *err);
+
 /* Tuning (used by the tuner issue; the tables exist now). */
 typedef struct sol_trial_row {
     int64_t device_id;
@@ -110,8 +148,9 @@ int sol_db_bests(sol_db *db, int (*fn)(void *user, const sol_best_row *row), voi
  * are matched by their identifying columns, rows already present are not
  * duplicated (probe: device, kind, time, value; run: device, model_hash,
  * test, threads, time, tokens_per_s; trial: its key; best: the newer time
- * wins). rows_added counts probes, runs and trials added and bests added or
- * replaced; importing the same file twice adds 0. */
+ * wins; op_time: its run's key and its class). rows_added counts probes,
+ * runs, trials and op times added and bests added or replaced; importing
+ * the same file twice adds 0. */
 int sol_db_export(sol_db *db, const char *path, sol_err *err);
 int sol_db_import(sol_db *db, const char *path, int *rows_added, sol_err *err);
 

@@ -566,6 +566,23 @@ static void test_synth(void **state)
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "generated_ids")), 5);
     cJSON_Delete(doc);
     done(&r);
+    /* --kv on a synth model: a window and a shared cache run; the attention
+     * bytes the engine counts are the plan's; the heads are the weights' */
+    r = run("run %s -p \"abc def ghi\" -n 24 --temp 0 --json --kv gqa:2+local:8+cla:2", path);
+    assert_int_equal(r.status, 0);
+    doc = cJSON_Parse(last_line(r.out));
+    assert_string_equal(cJSON_GetObjectItem(doc, "kv_scheme")->valuestring, "gqa:2+local:8/1+cla:2");
+    assert_true(num(doc, "kv_read_bytes_last_step", NULL) == num(doc, "kv_read_bytes_last_step_plan", NULL));
+    /* both layers read the window of layer 0's cache: 2 x 8 tokens x 128
+     * values (2 KV heads of 64) x (K, V) x 2 bytes (f16) */
+    assert_true(num(doc, "kv_read_bytes_last_step", NULL) == 2 * 8 * 128 * 2 * 2.0);
+    cJSON_Delete(doc);
+    done(&r);
+    char kv_args[256];
+    snprintf(kv_args, sizeof kv_args, "run %s --kv mqa -n 1", path);
+    expect_error(2, kv_args, "2 KV heads", "sol synth --kv");
+    snprintf(kv_args, sizeof kv_args, "run %s --kv mla:64,16 -n 1", path);
+    expect_error(2, kv_args, "MLA", NULL);
     unlink(path);
     /* Q4_K_M: layer 1 of 2 keeps attn_v and ffn_down in Q6_K (210 B per 256
      * values; Q4_K 144 B), the output matrix too. By hand: layer 0 786,432
@@ -994,6 +1011,90 @@ static void test_bench_formats(void **state)
     expect_error(2, "bench /tmp/x.gguf -o xml", "-o", NULL);
 }
 
+/* Calibrated predictions come from the database: nothing there, a one-line
+ * "no calibration" and exit 1; after one bench, the next one predicts each
+ * test beside its measurement, and analyze --calibrated predicts the model. */
+static void test_calibrated_prediction(void **state)
+{
+    (void)state;
+    char dir[64], db[96], model[96];
+    snprintf(dir, sizeof dir, "/tmp/sol-cli-calib-%d", getpid());
+    snprintf(db, sizeof db, "%s/sol.db", dir);
+    snprintf(model, sizeof model, "%s/tiny-q8.gguf", dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    const char *saved = getenv("SOL_DB");
+    char old_db[512];
+    snprintf(old_db, sizeof old_db, "%s", saved ? saved : "");
+    setenv("SOL_DB", db, 1);
+    result r = run("synth tests/fixtures/configs/tiny-llama.json --wtype q8_0 -o %s", model);
+    assert_int_equal(r.status, 0);
+    done(&r);
+    char args[256];
+    snprintf(args, sizeof args, "analyze %s --hw cpu --calibrated", model);
+    expect_error(1, args, "no calibration for this CPU", "run `sol bench`");
+    cJSON *doc = run_json("hw probe --reps 5 --size-mib 64 --format json");
+    cJSON_Delete(doc);
+
+    snprintf(args, sizeof args, "bench %s -p 16 -n 8 -r 2 -t 1 -o json", model);
+    for (int pass = 0; pass < 2; pass++) {
+        doc = run_json(args);
+        assert_int_equal(cJSON_GetArraySize(doc), 2);
+        for (int i = 0; i < 2; i++) {
+            const cJSON *row = cJSON_GetArrayItem(doc, i);
+            const cJSON *pred = cJSON_GetObjectItem(row, "predicted_tokens_per_s");
+            if (pass == 0) { /* never from the run being measured */
+                assert_null(pred);
+                continue;
+            }
+            assert_true(cJSON_IsNumber(pred) && pred->valuedouble > 0);
+            /* the same op classes, calibrated on this machine a moment ago */
+            double measured = cJSON_GetObjectItem(row, "avg_ts")->valuedouble;
+            assert_true(pred->valuedouble > measured / 4 && pred->valuedouble < measured * 4);
+            const cJSON *groups = cJSON_GetObjectItem(row, "op_groups");
+            assert_true(cJSON_GetArraySize(groups) >= 5);
+            double predicted_s = 0;
+            const cJSON *g;
+            cJSON_ArrayForEach(g, groups) predicted_s += cJSON_GetObjectItem(g, "predicted_s")->valuedouble;
+            int tokens = i == 0 ? 16 : 8; /* the groups add up to the predicted time per repetition */
+            assert_true(close_rel(predicted_s, tokens / pred->valuedouble, 1e-9));
+        }
+        cJSON_Delete(doc);
+    }
+    r = run("bench %s -p 0 -n 8 -r 1 -t 1", model);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "| pred t/s |"));
+    assert_null(strstr(r.out, "| - |"));
+    done(&r);
+
+    snprintf(args, sizeof args, "analyze %s --hw measured --calibrated --ctx 8 --prompt 16 --format json", model);
+    doc = run_json(args);
+    const cJSON *cal = cJSON_GetObjectItem(doc, "calibrated");
+    assert_non_null(cal);
+    assert_string_equal(cJSON_GetObjectItem(cal, "kind")->valuestring, "calibrated prediction");
+    assert_int_equal(cJSON_GetObjectItem(cal, "threads")->valueint, 1);
+    assert_true(cJSON_GetObjectItem(cal, "runs")->valueint >= 2);
+    double tps = num(cal, "decode", "tokens_per_s");
+    assert_true(tps > 0 && tps < num(doc, "decode", "tokens_per_s")); /* below the speed of light */
+    assert_non_null(cJSON_GetObjectItem(cal, "prefill"));
+    cJSON_Delete(doc);
+    r = run("analyze %s --hw measured --calibrated --ctx 8", model);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "Calibrated prediction (not a bound)"));
+    done(&r);
+    /* weights of a type never benchmarked: named, exit 1 */
+    expect_error(1, "analyze llama-2-7b --hw measured --calibrated --wtype q6_k", "no calibration for",
+                 "q6_k decode on this device");
+    expect_error(2, "analyze llama-2-7b --hw h100-sxm --calibrated", "--calibrated", "--hw measured");
+
+    if (old_db[0])
+        setenv("SOL_DB", old_db, 1);
+    else
+        unsetenv("SOL_DB");
+    char cleanup[160];
+    snprintf(cleanup, sizeof cleanup, "rm -rf %s", dir);
+    assert_int_equal(system(cleanup), 0);
+}
+
 static void test_db_commands(void **state)
 {
     (void)state;
@@ -1160,7 +1261,7 @@ int main(void)
         cmocka_unit_test(test_readonly_db),       cmocka_unit_test(test_synth),
         cmocka_unit_test(test_tokenize),         cmocka_unit_test(test_corrupt_gguf),
         cmocka_unit_test(test_probe_and_measured), cmocka_unit_test(test_llama_bench_fixture),
-        cmocka_unit_test(test_bench_formats),
+        cmocka_unit_test(test_bench_formats),    cmocka_unit_test(test_calibrated_prediction),
         cmocka_unit_test(test_db_commands),      cmocka_unit_test(test_tune_resume_and_key),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

@@ -588,8 +588,10 @@ static const char *readonly_file_checks(const char *path, const char *v1_path, c
         snprintf(msg, cap, "run_add on a read-only file gave %d \"%s\"", rc, err.msg);
         return msg;
     }
+    char needs[32];
+    snprintf(needs, sizeof needs, "needs version %d", sol_db_schema_version());
     if (sol_db_open(v1_path, &db, &err) != SOL_ERR_RUNTIME || !strstr(err.msg, "read-only") ||
-        !strstr(err.msg, "version 1") || !strstr(err.msg, "needs version 2")) {
+        !strstr(err.msg, "version 1") || !strstr(err.msg, needs)) {
         snprintf(msg, cap, "read-only v1 file: \"%s\"", err.msg);
         sol_db_close(db);
         return msg;
@@ -1064,6 +1066,106 @@ static void test_devices_and_probes(void **state)
     sol_db_close(db);
 }
 
+/* Per-op times (schema 3): stored with their run in one transaction, read
+ * back per class over the latest runs, and imported once by their run's key. */
+static sol_op_time_row make_op_time(const char *kind, const char *dtype, int size_class, double roofline_s,
+                                    double measured_s)
+{
+    sol_op_time_row o = {.rows = 1, .size_class = size_class, .bytes = 1e6, .flops = 2e6, .roofline_s = roofline_s,
+                         .measured_s = measured_s, .count = 10};
+    snprintf(o.kind, sizeof o.kind, "%s", kind);
+    snprintf(o.dtype, sizeof o.dtype, "%s", dtype);
+    return o;
+}
+
+typedef struct op_sums {
+    int n;
+    double matmul_measured_s, matmul_roofline_s;
+    long long matmul_count;
+} op_sums;
+
+static int sum_op(void *user, const sol_op_time_row *row)
+{
+    op_sums *s = user;
+    s->n++;
+    if (!strcmp(row->kind, "matmul")) {
+        s->matmul_measured_s += row->measured_s;
+        s->matmul_roofline_s += row->roofline_s;
+        s->matmul_count += row->count;
+    }
+    return 0;
+}
+
+static void test_op_times(void **state)
+{
+    char a_path[256], b_path[256], c_path[256];
+    tmp_path(state, "a.db", a_path, sizeof a_path);
+    tmp_path(state, "b.db", b_path, sizeof b_path);
+    tmp_path(state, "c.db", c_path, sizeof c_path);
+    sol_db *a = open_ok(a_path);
+    sol_err err = {0};
+    int64_t dev = device_ok(a, "cpu", "Test CPU", "");
+    sol_op_time_row ops[3] = {make_op_time("matmul", "q8_0", 20, 1e-3, 2e-3),
+                              make_op_time("attention", "f16", 12, 1e-5, 8e-5),
+                              make_op_time("overhead", "", 0, 0, 1e-4)};
+    int64_t run_ids[2];
+    for (int i = 0; i < 2; i++) { /* the second run is newer and twice as slow on matmuls */
+        sol_run_row r = make_run(dev, "m", "tg32", 4 * i); /* threads 1 both */
+        snprintf(r.backend, sizeof r.backend, "cpu.q8");
+        ops[0].measured_s = 2e-3 * (i + 1);
+        if (sol_db_run_add_ops(a, &r, ops, 3, &run_ids[i], &err))
+            fail_msg("run_add_ops: %s", err.msg);
+    }
+    assert_true(run_ids[1] > run_ids[0]);
+    assert_int_equal(raw_int(a_path, "SELECT count(*) FROM op_time"), 6);
+
+    /* per class: the latest run only, then both */
+    op_sums one = {0}, both = {0};
+    sol_op_time_span span = {0};
+    assert_int_equal(sol_db_op_times(a, dev, "cpu.q8", 1, 1, sum_op, &one, &span, &err), 0);
+    assert_int_equal(one.n, 3);
+    assert_true(one.matmul_measured_s == 4e-3 && one.matmul_count == 10);
+    assert_int_equal(span.runs, 1);
+    assert_int_equal(span.last_time, 1714000004);
+    assert_int_equal(sol_db_op_times(a, dev, "cpu.q8", 1, 5, sum_op, &both, &span, &err), 0);
+    assert_true(both.matmul_measured_s == 6e-3 && both.matmul_roofline_s == 2e-3 && both.matmul_count == 20);
+    assert_int_equal(span.runs, 2);
+    assert_int_equal(span.first_time, 1714000000);
+    int threads = 0;
+    assert_int_equal(sol_db_op_time_threads(a, dev, "cpu.q8", &threads, &err), 0);
+    assert_int_equal(threads, 1);
+    /* another backend or thread count has nothing */
+    op_sums none = {0};
+    assert_int_equal(sol_db_op_times(a, dev, "cpu.f32", 1, 5, sum_op, &none, &span, &err), 0);
+    assert_int_equal(none.n, 0);
+    assert_int_equal(span.runs, 0);
+    assert_int_equal(sol_db_op_time_threads(a, dev, "cpu.f32", &threads, &err), -1);
+
+    /* a class twice in one run breaks the key: nothing of that run is kept */
+    sol_op_time_row twice[2] = {ops[0], ops[0]};
+    sol_run_row r = make_run(dev, "m", "tg32", 8);
+    assert_int_equal(sol_db_run_add_ops(a, &r, twice, 2, NULL, &err), SOL_ERR_RUNTIME);
+    assert_int_equal(raw_int(a_path, "SELECT count(*) FROM run"), 2);
+
+    /* export, import into an empty file twice: the rows once, tied to their runs */
+    assert_int_equal(sol_db_export(a, b_path, &err), 0);
+    sol_db_close(a);
+    sol_db *c = open_ok(c_path);
+    int added = -1;
+    if (sol_db_import(c, b_path, &added, &err))
+        fail_msg("import: %s", err.msg);
+    assert_int_equal(added, 2 + 6);
+    assert_int_equal(sol_db_import(c, b_path, &added, &err), 0);
+    assert_int_equal(added, 0);
+    int64_t c_dev = device_ok(c, "cpu", "Test CPU", "");
+    op_sums imported = {0};
+    assert_int_equal(sol_db_op_times(c, c_dev, "cpu.q8", 1, 5, sum_op, &imported, &span, &err), 0);
+    assert_true(imported.matmul_measured_s == 6e-3 && imported.n == 3);
+    sol_db_close(c);
+    assert_int_equal(raw_int(c_path, "SELECT count(*) FROM op_time o JOIN run r ON r.id = o.run_id "
+                                     "WHERE r.time = o.time AND r.threads = o.threads"), 6);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1086,6 +1188,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_trial_unique, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_best_replaced, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_devices_and_probes, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_op_times, tmp_setup, tmp_teardown),
     };
     return cmocka_run_group_tests_name("db", tests, NULL, NULL);
 }
