@@ -136,6 +136,10 @@ struct cJSON *sol_report_json_object(const sol_analysis *a);
 
 /* ---- requests end to end, speculative decoding -------------------------- */
 
+/* The whole-step bound (sol_time_s) of one step of n_tokens per sequence
+ * after pos cached tokens, on a's model, scheme, hardware and configuration. */
+int sol_step_bound(const sol_analysis *a, int n_tokens, int64_t pos, double *seconds, sol_err *err);
+
 /* One request of the analysis's prompt then gen tokens, batch sequences at
  * once: the first token comes out of the prefill (time to first token);
  * the gen - 1 later ones are decode steps at growing context, each costed
@@ -172,6 +176,40 @@ typedef struct sol_speculative {
 
 int sol_speculative_cost(const sol_analysis *target, const sol_analysis *draft, int k, double acceptance,
                          sol_speculative *out, sol_err *err);
+/* ---- conversations: inter-turn KV reuse ----------------------------------- */
+
+#define SOL_MAX_TURNS 256
+
+typedef struct sol_turns_config {
+    int turns, turn_tokens; /* turn i adds turn_tokens after (i - 1) x turn_tokens of history */
+    double hit_rate;        /* share of turns whose history's KV is found stored */
+    double host_bw;         /* bytes/s the stored KV loads at (the host link) */
+    double store_bytes;     /* host memory for stored conversations (0: not asked) */
+} sol_turns_config;
+
+typedef struct sol_turn {
+    int turn;
+    int64_t history_tokens;
+    double recompute_s;   /* time to first token: prefill history + new tokens */
+    double loaded_bytes;  /* the history's KV, as the scheme stores it */
+    double load_s;        /* ... at host_bw */
+    double prefill_new_s; /* the new tokens after the loaded history */
+    double reuse_s;       /* load + prefill of the new tokens */
+    double expected_s;    /* at the hit rate */
+} sol_turn;
+
+typedef struct sol_turns {
+    sol_turns_config cfg;
+    sol_turn turn[SOL_MAX_TURNS];
+    double recompute_total_s, expected_total_s;
+    double stored_bytes;            /* one whole conversation's KV */
+    long long conversations_stored; /* in store_bytes */
+} sol_turns;
+
+int sol_turns_cost(const sol_analysis *a, const sol_turns_config *c, sol_turns *out, sol_err *err);
+void sol_report_turns(FILE *f, const sol_turns *t);
+struct cJSON *sol_turns_json(const sol_turns *t);
+
 /* ---- sweeps ------------------------------------------------------------- */
 
 typedef struct sol_sweep_point {

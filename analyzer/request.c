@@ -7,8 +7,7 @@
 
 #include "analyzer/analyzer.h"
 
-/* The whole-step bound of one step of n_tokens per sequence after pos. */
-static int step_time(const sol_analysis *a, int n_tokens, int64_t pos, double *seconds, sol_err *err)
+int sol_step_bound(const sol_analysis *a, int n_tokens, int64_t pos, double *seconds, sol_err *err)
 {
     const sol_analysis_config *c = &a->cfg;
     sol_plan_params p = {.batch = c->batch, .n_tokens = n_tokens, .pos = pos, .wtype = c->wtype,
@@ -38,7 +37,7 @@ static int decode_steps_time(const sol_analysis *a, int64_t first, int steps, do
     if (steps <= EXACT_POSITIONS) {
         for (int i = 0; i < steps; i++) {
             double t;
-            int rc = step_time(a, 1, first + i, &t, err);
+            int rc = sol_step_bound(a, 1, first + i, &t, err);
             if (rc)
                 return rc;
             *total += t;
@@ -52,7 +51,7 @@ static int decode_steps_time(const sol_analysis *a, int64_t first, int steps, do
     for (int s = 0; s <= EXACT_POSITIONS; s++) {
         int64_t pos = first + (int64_t)((double)(steps - 1) * s / EXACT_POSITIONS);
         double t;
-        int rc = step_time(a, 1, pos, &t, err);
+        int rc = sol_step_bound(a, 1, pos, &t, err);
         if (rc)
             return rc;
         if (s > 0)
@@ -103,7 +102,7 @@ int sol_speculative_cost(const sol_analysis *target, const sol_analysis *draft, 
     s->acceptance = acceptance;
     s->tokens_per_round = acceptance < 1 ? (1 - pow(acceptance, k + 1)) / (1 - acceptance) : k + 1;
     s->draft_step_s = draft->decode_cost.sol_time_s;
-    int rc = step_time(target, k + 1, target->cfg.ctx - 1, &s->verify_step_s, err);
+    int rc = sol_step_bound(target, k + 1, target->cfg.ctx - 1, &s->verify_step_s, err);
     if (rc)
         return rc;
     s->round_s = k * s->draft_step_s + s->verify_step_s;

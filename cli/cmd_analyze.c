@@ -29,6 +29,13 @@ void usage_analyze(FILE *f)
                "  --draft-k K      tokens drafted per target step (default 4)\n"
                "  --accept R       the rate at which the target accepts drafted tokens (default 0.8):\n"
                "                   expected tokens per target step, tokens/s and speedup\n"
+               "  --turns N        a conversation of N turns with inter-turn KV reuse: per turn, time\n"
+               "                   to first token recomputing the history vs loading its stored KV\n"
+               "  --turn-tokens T  tokens each turn adds (default 256)\n"
+               "  --hit-rate R     share of turns whose history is found stored (default 0.95)\n"
+               "  --host-bw B      bytes/s stored KV loads at (default: 32e9, PCIe 4.0 x16, on a\n"
+               "                   GPU; the memory bandwidth on a CPU)\n"
+               "  --store-gib S    host memory for stored conversations: how many fit\n"
                "  --plot FILE.svg  the roofline of the hardware entry with one point per op group\n"
                "                   (decode and prefill)\n"
                "  --calibrated     with --hw measured (or cpu): also predict decode and prefill\n"
@@ -88,6 +95,7 @@ typedef struct extras {
     long long gen;     /* 0: no request section */
     const char *draft; /* NULL: no speculative section */
     const char *plot;  /* NULL: no roofline picture */
+    sol_turns_config turns; /* turns 0: no conversation section */
     long long draft_k;
     double accept;
     int calibrated;    /* a calibrated prediction section */
@@ -95,7 +103,29 @@ typedef struct extras {
     sol_activations activations;
 } extras;
 
-enum { OPT_GEN = 1100, OPT_DRAFT, OPT_DRAFT_K, OPT_ACCEPT, OPT_PLOT, OPT_CALIBRATED, OPT_THREADS, OPT_ACTIVATIONS };
+enum { OPT_GEN = 1100, OPT_DRAFT, OPT_DRAFT_K, OPT_ACCEPT, OPT_PLOT, OPT_CALIBRATED, OPT_THREADS, OPT_ACTIVATIONS,
+       OPT_TURNS, OPT_TURN_TOKENS, OPT_HIT_RATE, OPT_HOST_BW, OPT_STORE_GIB };
+
+/* 1 when arg is a whole number for flag (range checks are the library's), else 2. */
+static int parse_count(const char *flag, const char *arg, int *out)
+{
+    long long v;
+    if (cli_parse_ll("analyze", flag, arg, &v))
+        return 2;
+    if (v < 0 || v > 1000000000LL)
+        return cli_usage_error("analyze", "%s: %lld is out of range", flag, v), 2;
+    *out = (int)v;
+    return 1;
+}
+
+static int parse_real(const char *flag, const char *arg, double *out)
+{
+    char *end = NULL;
+    *out = strtod(arg, &end);
+    if (end == arg || *end || *out != *out)
+        return cli_usage_error("analyze", "%s: expected a number, got \"%s\"", flag, arg), 2;
+    return 1;
+}
 
 static int parse_extra(int c, const char *arg, extras *x)
 {
@@ -113,6 +143,15 @@ static int parse_extra(int c, const char *arg, extras *x)
         return x->threads < 1 || x->threads > 1024 ? cli_usage_error("analyze", "--threads: 1 to 1024") : 1;
     case OPT_ACTIVATIONS: return cli_parse_activations("analyze", arg, &x->activations) ? 2 : 1;
     case OPT_PLOT: x->plot = arg; return 1;
+    case OPT_TURNS: return parse_count("--turns", arg, &x->turns.turns);
+    case OPT_TURN_TOKENS: return parse_count("--turn-tokens", arg, &x->turns.turn_tokens);
+    case OPT_HIT_RATE: return parse_real("--hit-rate", arg, &x->turns.hit_rate);
+    case OPT_HOST_BW: return parse_real("--host-bw", arg, &x->turns.host_bw);
+    case OPT_STORE_GIB:
+        if (parse_real("--store-gib", arg, &x->turns.store_bytes) != 1)
+            return 2;
+        x->turns.store_bytes *= 1024.0 * 1024 * 1024;
+        return 1;
     case OPT_DRAFT_K:
         if (cli_parse_ll("analyze", "--draft-k", arg, &x->draft_k))
             return 2;
@@ -191,8 +230,16 @@ static cJSON *calibrated_json(const sol_analysis *a, const cli_calibrated *c)
 }
 
 /* The table, CSV or JSON of a, with the request and speculative sections. */
-static int report(const sol_analysis *a, cli_format format, const extras *x, const sol_request *req,
-                  const sol_speculative *spec, const char *draft_name, const cli_calibrated *cal)
+/* What the extras cost: one record, on the heap (a conversation holds 256 turns). */
+typedef struct sections {
+    sol_request req;
+    sol_speculative spec;
+    char draft_name[96];
+    cli_calibrated cal;
+    sol_turns turns;
+} sections;
+
+static int report(const sol_analysis *a, cli_format format, const extras *x, const sections *s)
 {
     if (format == CLI_FORMAT_CSV) {
         sol_report_csv(stdout, a);
@@ -201,20 +248,24 @@ static int report(const sol_analysis *a, cli_format format, const extras *x, con
     if (format == CLI_FORMAT_TABLE) {
         sol_report_table(stdout, a);
         if (x->gen)
-            sol_report_request(stdout, req);
+            sol_report_request(stdout, &s->req);
         if (x->draft)
-            sol_report_speculative(stdout, spec, draft_name);
+            sol_report_speculative(stdout, &s->spec, s->draft_name);
+        if (x->turns.turns)
+            sol_report_turns(stdout, &s->turns);
         if (x->calibrated)
-            print_calibrated(a, cal);
+            print_calibrated(a, &s->cal);
         return 0;
     }
     cJSON *root = sol_report_json_object(a);
     if (root && x->gen)
-        cJSON_AddItemToObject(root, "request", sol_request_json(req));
+        cJSON_AddItemToObject(root, "request", sol_request_json(&s->req));
     if (root && x->draft)
-        cJSON_AddItemToObject(root, "speculative", sol_speculative_json(spec, draft_name));
+        cJSON_AddItemToObject(root, "speculative", sol_speculative_json(&s->spec, s->draft_name));
+    if (root && x->turns.turns)
+        cJSON_AddItemToObject(root, "conversation", sol_turns_json(&s->turns));
     if (root && x->calibrated)
-        cJSON_AddItemToObject(root, "calibrated", calibrated_json(a, cal));
+        cJSON_AddItemToObject(root, "calibrated", calibrated_json(a, &s->cal));
     return root ? cli_print_json(root) : SOL_ERR_RUNTIME;
 }
 
@@ -233,17 +284,31 @@ static int plot_roofline(const sol_analysis *a, const char *path)
     return rc ? cli_fail("analyze", &err) : 0;
 }
 
-/* The request and draft sections of a (a runtime or usage error, printed). */
+/* A stored conversation loads over the host link: unless --host-bw says
+ * otherwise, PCIe 4.0 x16 (32 GB/s per direction) for a GPU, and for a CPU
+ * its own memory bandwidth (the cache is already in host memory). */
+static int cost_turns(const sol_analysis *a, const extras *x, sol_turns *out, sol_err *err)
+{
+    sol_turns_config c = x->turns;
+    if (!(c.host_bw > 0))
+        c.host_bw = strcmp(a->hw.kind, "cpu") ? 32e9 : a->hw.mem_bw.value;
+    return sol_turns_cost(a, &c, out, err);
+}
+
+/* The request, conversation, calibrated and draft sections of a (a runtime
+ * or usage error, printed). */
 static int cost_extras(const sol_analysis *a, const extras *x, const char *hw, const cli_analysis_opts *opts,
-                       sol_request *req, sol_speculative *spec, char *draft_name, size_t cap, cli_calibrated *cal)
+                       sections *s)
 {
     sol_err err = {0};
-    if (x->gen && sol_request_cost(a, (int)x->gen, req, &err))
+    if (x->gen && sol_request_cost(a, (int)x->gen, &s->req, &err))
+        return cli_fail("analyze", &err);
+    if (x->turns.turns && cost_turns(a, x, &s->turns, &err))
         return cli_fail("analyze", &err);
     if (x->calibrated) {
         char backend[16];
         snprintf(backend, sizeof backend, "cpu.%s", cli_activations_name(x->activations));
-        if (cli_calibrated_analysis(a, backend, (int)x->threads, cal, &err))
+        if (cli_calibrated_analysis(a, backend, (int)x->threads, &s->cal, &err))
             return cli_fail("analyze", &err);
     }
     if (!x->draft)
@@ -255,8 +320,8 @@ static int cost_extras(const sol_analysis *a, const extras *x, const char *hw, c
         return SOL_ERR_RUNTIME;
     int rc = cli_run_analysis("analyze", x->draft, NULL, hw, &draft_opts, d);
     if (rc == 0) {
-        snprintf(draft_name, cap, "%s", d->model.name);
-        if (sol_speculative_cost(a, d, (int)x->draft_k, x->accept, spec, &err))
+        snprintf(s->draft_name, sizeof s->draft_name, "%s", d->model.name);
+        if (sol_speculative_cost(a, d, (int)x->draft_k, x->accept, &s->spec, &err))
             rc = cli_fail("analyze", &err);
         sol_analysis_free(d);
     }
@@ -276,10 +341,15 @@ int cmd_analyze(int argc, char **argv)
                                               {"threads", 1, 0, OPT_THREADS},
                                               {"activations", 1, 0, OPT_ACTIVATIONS},
                                               {"plot", 1, 0, OPT_PLOT},
+                                              {"turns", 1, 0, OPT_TURNS},
+                                              {"turn-tokens", 1, 0, OPT_TURN_TOKENS},
+                                              {"hit-rate", 1, 0, OPT_HIT_RATE},
+                                              {"host-bw", 1, 0, OPT_HOST_BW},
+                                              {"store-gib", 1, 0, OPT_STORE_GIB},
                                               {0, 0, 0, 0}};
     cli_analysis_opts opts;
     cli_analysis_opts_init(&opts);
-    extras x = {.draft_k = 4, .accept = 0.8};
+    extras x = {.draft_k = 4, .accept = 0.8, .turns = {.turn_tokens = 256, .hit_rate = 0.95}};
     const char *hw = "h100-sxm", *kv = NULL;
     cli_format format = CLI_FORMAT_TABLE;
     int list = 0, c;
@@ -317,21 +387,22 @@ int cmd_analyze(int argc, char **argv)
     if (x.calibrated && format == CLI_FORMAT_CSV)
         return cli_usage_error("analyze", "--calibrated: --format table or json");
     sol_analysis *a = malloc(sizeof *a);
-    if (!a)
+    sections *s = calloc(1, sizeof *s);
+    if (!a || !s) {
+        free(a);
+        free(s);
         return SOL_ERR_RUNTIME;
+    }
     int rc = cli_run_analysis("analyze", argv[optind], kv, hw, &opts, a);
     if (rc == 0) {
-        sol_request req;
-        sol_speculative spec;
-        cli_calibrated cal;
-        char draft_name[96] = "";
-        rc = cost_extras(a, &x, hw, &opts, &req, &spec, draft_name, sizeof draft_name, &cal);
+        rc = cost_extras(a, &x, hw, &opts, s);
         if (rc == 0 && x.plot)
             rc = plot_roofline(a, x.plot);
         if (rc == 0)
-            rc = report(a, format, &x, &req, &spec, draft_name, &cal);
+            rc = report(a, format, &x, s);
         sol_analysis_free(a);
     }
     free(a);
+    free(s);
     return rc;
 }

@@ -257,6 +257,19 @@ static void test_analyze_json(void **state)
     assert_true(num(req, "speculative", "k") == 4 && num(req, "speculative", "acceptance") == 0.8);
     cJSON_Delete(req);
     expect_error(2, "analyze llama-3-8b --gen 0", "--gen", NULL);
+    /* a conversation with KV reuse: 1024 tokens of 128 KiB each; under
+     * mqa+local:1024/6+cla:2, 17 of the 32 layers own a cache (5 global
+     * layers in runs of 2: 3 owners; 27 local: 14) of 1024 tokens x 1 KV
+     * head x 128 x (K, V) x 2 bytes, the window not binding yet */
+    cJSON *conv = run_json("analyze llama-3-8b --turns 4 --turn-tokens 256 --format json");
+    cJSON *small = run_json("analyze llama-3-8b --kv mqa+local:1024/6+cla:2 --turns 4 --turn-tokens 256 "
+                            "--format json");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(conv, "conversation"), "turns")), 4);
+    assert_true(num(conv, "conversation", "stored_conversation_bytes") == 1024 * 131072.0);
+    assert_true(num(small, "conversation", "stored_conversation_bytes") == 17 * 1024 * 512.0);
+    cJSON_Delete(conv);
+    cJSON_Delete(small);
+    expect_error(2, "analyze llama-3-8b --turns 4 --hit-rate 2", "--hit-rate", NULL);
     expect_error(2, "analyze llama-3-8b --gen 4000 --prompt 512", "--gen 4000", "context");
     expect_error(2, "analyze llama-3-8b --draft smollm2-135m --accept 1.5", "--accept", NULL);
     expect_error(2, "analyze llama-3-8b --draft smollm2-135m --draft-k 0", "--draft-k", NULL);

@@ -93,11 +93,47 @@ static void test_speculative(void **state)
     destroy(draft);
 }
 
+/* Inter-turn KV reuse: Llama-3-8B (128 KiB of f16 KV per token) over 6
+ * turns of 512 tokens, the history's KV loading at 32 GB/s. */
+static void test_turns(void **state)
+{
+    (void)state;
+    sol_analysis *a = analyze("llama-3-8b", 1, 8192, 512);
+    sol_turns_config c = {.turns = 6, .turn_tokens = 512, .hit_rate = 0.95, .host_bw = 32e9,
+                          .store_bytes = 1024.0 * 1024 * 1024 * 1024};
+    sol_turns *t = malloc(sizeof *t);
+    sol_err err = {0};
+    assert_int_equal(sol_turns_cost(a, &c, t, &err), 0);
+    double expected_total = 0;
+    for (int i = 0; i < 6; i++) {
+        const sol_turn *u = &t->turn[i];
+        assert_int_equal(u->history_tokens, 512 * i);
+        assert_true(u->loaded_bytes == 512.0 * i * 131072); /* turn 2: 64 MiB */
+        assert_true(u->recompute_s == step_s(a, 512 * (i + 1), 0));
+        assert_true(fabs(u->reuse_s - (u->loaded_bytes / 32e9 + step_s(a, 512, 512 * i))) < 1e-15);
+        assert_true(fabs(u->expected_s - (0.95 * u->reuse_s + 0.05 * u->recompute_s)) < 1e-15);
+        expected_total += u->expected_s;
+    }
+    assert_true(t->turn[5].reuse_s < t->turn[5].recompute_s); /* loading beats recomputing here */
+    assert_true(fabs(t->expected_total_s - expected_total) < 1e-12);
+    /* a whole conversation is 3072 tokens: 384 MiB; 1 TiB keeps floor(2730.67) */
+    assert_true(t->stored_bytes == 3072.0 * 131072);
+    assert_int_equal(t->conversations_stored, 2730);
+    c.turns = 17; /* 17 x 512 > 8192 */
+    assert_int_equal(sol_turns_cost(a, &c, t, &err), SOL_ERR_USAGE);
+    c.turns = 6;
+    c.hit_rate = 1.5;
+    assert_int_equal(sol_turns_cost(a, &c, t, &err), SOL_ERR_USAGE);
+    free(t);
+    destroy(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_exact_and_sampled),
         cmocka_unit_test(test_speculative),
+        cmocka_unit_test(test_turns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
