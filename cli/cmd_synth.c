@@ -119,6 +119,9 @@ static int write_vocab(sol_gguf_writer *w, int vocab)
     return 0;
 }
 
+/* The scheme's heads go into the weights (KV projections of that many
+ * heads); windows and cross-layer sharing need no weights of their own and
+ * go into the metadata (sol.kv_scheme), which analyze and run read back. */
 static int apply_kv(const char *text, sol_model *m, sol_err *err)
 {
     sol_kv_scheme base, kv;
@@ -128,16 +131,16 @@ static int apply_kv(const char *text, sol_model *m, sol_err *err)
         rc = sol_kv_check(&kv, m, err);
     if (rc)
         return rc;
-    if (kv.share > 1 || kv.lazy_fraction > 0 || (kv.window && kv.global_every != 1) ||
-        (kv.heads == SOL_KV_MLA) != (m->kv_lora_rank > 0))
+    if (kv.lazy_fraction > 0 || (kv.heads == SOL_KV_MLA) != (m->kv_lora_rank > 0))
         return sol_fail(err, SOL_ERR_USAGE,
-                        "--kv: a GGUF file can hold mha, gqa:G, mqa and local:W (all layers); not \"%s\" "
-                        "on %s",
+                        "--kv: a synth file holds the heads (mha, gqa:G, mqa), local:W/E and cla:S; not \"%s\" "
+                        "on %s (simlayer and a change to or from mla are not written yet)",
                         text, m->arch);
     if (kv.heads != SOL_KV_MLA)
         m->n_kv_heads = kv.heads == SOL_KV_MHA ? m->n_heads : kv.heads == SOL_KV_MQA ? 1 : kv.n_kv_heads;
     m->sliding_window = kv.window;
-    m->swa_period = 1;
+    m->swa_period = kv.window ? kv.global_every : 1;
+    m->kv_share = kv.share;
     return 0;
 }
 
@@ -203,6 +206,11 @@ static int synth(const char *spec, const char *kv, const char *wtype_text, long 
     sol_model_write_meta(&m, w);
     sol_gguf_set_u32(w, "general.alignment", 32);
     sol_gguf_set_bool(w, "sol.synth", 1); /* random weights: sol run --kv may share caches (engine/kv_rules.c) */
+    char scheme[128];
+    sol_kv_scheme written;
+    sol_kv_from_model(&m, &written);
+    sol_kv_format(&written, scheme, sizeof scheme);
+    sol_gguf_set_str(w, "sol.kv_scheme", scheme); /* the whole scheme, beyond what llama.* keys say */
     for (int i = 0; i < n; i++) {
         sol_dtype type = t[i].is_vector ? SOL_DT_F32 : mixed ? q4_k_m_type(t[i].name, m.n_layers) : wtype;
         uint64_t rows = t[i].dims[1] * t[i].dims[2];

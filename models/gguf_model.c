@@ -104,6 +104,38 @@ static int read_matrix_types(const sol_gguf *g, sol_model *m, sol_err *err)
     return 0;
 }
 
+/* A sol synth file's whole KV scheme (sol.kv_scheme: windows every E
+ * layers, cross-layer sharing), beyond what the llama.* keys say; its heads
+ * must be the weights'. */
+static int read_synth_scheme(const sol_gguf *g, sol_model *m, sol_err *err)
+{
+    sol_gguf_str text;
+    int rc = sol_gguf_get_str(g, "sol.kv_scheme", &text, err);
+    if (rc == -1)
+        return 0;
+    if (rc)
+        return rc;
+    char buf[128];
+    if (text.len >= sizeof buf)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: sol.kv_scheme is %llu bytes long", g->path,
+                        (unsigned long long)text.len);
+    memcpy(buf, text.ptr, text.len);
+    buf[text.len] = '\0';
+    sol_kv_scheme own, kv;
+    sol_kv_from_model(m, &own);
+    sol_qbuf q;
+    if (sol_kv_parse(buf, &own, &kv, err) || sol_kv_check(&kv, m, err))
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: sol.kv_scheme %s: %s", g->path, sol_quote(&q, buf, text.len),
+                        err->msg);
+    if (kv.heads != own.heads || kv.n_kv_heads != own.n_kv_heads || kv.lazy_fraction > 0)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: sol.kv_scheme %s disagrees with the file's %d KV heads", g->path,
+                        sol_quote(&q, buf, text.len), m->n_kv_heads);
+    m->sliding_window = kv.window;
+    m->swa_period = kv.window ? kv.global_every : 1;
+    m->kv_share = kv.share;
+    return 0;
+}
+
 /* The type of one named tensor (fallback when absent). */
 static int tensor_type(const sol_gguf *g, const char *name, sol_dtype fallback, sol_dtype *out, sol_err *err)
 {
@@ -223,7 +255,7 @@ static int read_gguf_model(const sol_gguf *g, sol_model *m, sol_err *err)
     m->tied_embeddings = output == NULL;
     if ((rc = tensor_type(g, "token_embd.weight", m->wtype, &m->embed_type, err)) ||
         (rc = tensor_type(g, output ? "output.weight" : "token_embd.weight", m->wtype, &m->output_type, err)) ||
-        (rc = read_matrix_types(g, m, err)))
+        (rc = read_matrix_types(g, m, err)) || (rc = read_synth_scheme(g, m, err)))
         return rc;
     m->qkv_bias = sol_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
     m->qk_norm = sol_gguf_find_tensor(g, "blk.0.attn_q_norm.weight") != NULL;

@@ -38,6 +38,8 @@ void sol_kv_from_model(const sol_model *m, sol_kv_scheme *kv)
         kv->window = m->sliding_window;
         kv->global_every = m->swa_period;
     }
+    if (m->kv_share > 1)
+        kv->share = m->kv_share;
 }
 
 /* Parses a decimal integer that must fill [s, end) and be >= min. */

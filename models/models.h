@@ -53,6 +53,9 @@ typedef struct sol_model {
      * global when (i + 1) % swa_period == 0; swa_period 1 = all local. */
     int sliding_window;
     int swa_period;
+    /* Layers per shared KV cache (cla:S; 0 or 1 = none): a sol synth file's
+     * scheme (metadata sol.kv_scheme), never a trained model's. */
+    int kv_share;
 
     /* Mixture of experts (n_experts 0 = dense). Layers < first_dense are dense. */
     int n_experts;

@@ -21,6 +21,7 @@ seed=tests/fuzz/seeds/gguf/spm-chatml.gguf
 head -c 100 "$smol" >"$w/truncated.gguf"
 printf 'hello world, not a gguf file at all' >"$w/text.gguf"
 "$sol" synth tests/fixtures/configs/tiny-llama.json --wtype q8_0 -o "$w/tiny.gguf" >/dev/null 2>&1
+"$sol" synth tests/fixtures/configs/tiny-llama.json --wtype q8_0 --kv gqa:2+cla:2 -o "$w/cla.gguf" >/dev/null 2>&1
 python3 - "$seed" "$w" <<'PY'
 import struct, sys
 seed, w = sys.argv[1], sys.argv[2]
@@ -49,6 +50,9 @@ def patch_tensor(name, out, field, value):
     struct.pack_into("<I" if field == "type" else "<Q", d, at, value)
     open(f"{w}/{out}", "wb").write(d)
 patch_tensor("blk.0.attn_q.weight", "iq2.gguf", "type", 16)
+# a synth file whose stored scheme names other KV heads than its weights have
+cla = open(f"{w}/cla.gguf", "rb").read()
+open(f"{w}/scheme.gguf", "wb").write(cla.replace(b"gqa:2+cla:2", b"gqa:1+cla:2"))
 patch_tensor("blk.0.ffn_up.weight", "shape.gguf", "dims0", 512)
 PY
 printf '{"model_type": "llama", ' >"$w/broken.json"
@@ -71,6 +75,7 @@ rows=(
     "GGUF|no layer weights|run $seed|1"
     "GGUF|unknown tensor type|run $w/iq2.gguf|1"
     "GGUF|inconsistent shapes|run $w/shape.gguf|1"
+    "GGUF|KV scheme against its weights|analyze $w/scheme.gguf|1"
     "GGUF|a FIFO, not a file|run $w/fifo.gguf|1"
     "GGUF|missing file|run $w/none.gguf|1"
     "safetensors|truncated header|analyze $w/truncated.safetensors|1"

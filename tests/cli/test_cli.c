@@ -591,7 +591,24 @@ static void test_synth(void **state)
     assert_true(num(doc, "kv_read_bytes_last_step", NULL) == 2 * 8 * 128 * 2 * 2.0);
     cJSON_Delete(doc);
     done(&r);
+    /* a scheme written by synth is the file's own: analyze and run use it */
+    r = run("synth tests/fixtures/configs/tiny-llama.json --kv gqa:2+local:8+cla:2 -o %s.cla", path);
+    assert_int_equal(r.status, 0);
+    done(&r);
     char kv_args[256];
+    snprintf(kv_args, sizeof kv_args, "analyze %s.cla --format json", path);
+    doc = run_json(kv_args);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "config"), "kv_scheme")->valuestring,
+                        "gqa:2+local:8/1+cla:2");
+    cJSON_Delete(doc);
+    r = run("run %s.cla -p \"abc def ghi\" -n 4 --temp 0 --json", path);
+    assert_int_equal(r.status, 0);
+    doc = cJSON_Parse(last_line(r.out));
+    assert_string_equal(cJSON_GetObjectItem(doc, "kv_scheme")->valuestring, "gqa:2+local:8/1+cla:2");
+    cJSON_Delete(doc);
+    done(&r);
+    snprintf(kv_args, sizeof kv_args, "%s.cla", path);
+    unlink(kv_args);
     snprintf(kv_args, sizeof kv_args, "run %s --kv mqa -n 1", path);
     expect_error(2, kv_args, "2 KV heads", "sol synth --kv");
     snprintf(kv_args, sizeof kv_args, "run %s --kv mla:64,16 -n 1", path);
@@ -614,7 +631,8 @@ static void test_synth(void **state)
     assert_int_equal(access("/tmp/sol-cli-huge.gguf", F_OK), -1);
     assert_int_equal(access("/tmp/sol-cli-huge.gguf.tmp", F_OK), -1);
     expect_error(2, "synth smollm2-135m --wtype q4_k -o /tmp/x.gguf", "q4_k", "not a multiple of 256");
-    expect_error(2, "synth llama-2-7b --kv mqa+cla:2 -o /tmp/x.gguf", "--kv", NULL);
+    expect_error(2, "synth llama-2-7b --kv mqa+simlayer:0.5 -o /tmp/sol-cli-never.gguf", "--kv", "simlayer");
+    assert_int_equal(access("/tmp/sol-cli-never.gguf", F_OK), -1);
     expect_error(2, "synth llama-2-7b", "-o", NULL);
 }
 
