@@ -88,6 +88,39 @@ static int check_supported(const sol_engine *e, sol_err *err)
     return 0;
 }
 
+/* One full-context K and V per layer that owns a cache; a layer sharing
+ * another's (cla) points at its owner's and writes nothing. */
+static int alloc_cache(sol_engine *e, size_t kv_width, sol_err *err)
+{
+    const sol_model *m = &e->model;
+    size_t layer_bytes = (size_t)e->ctx * kv_width * (e->cfg.kvtype == SOL_DT_F16 ? 2 : 4);
+    int owners = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        sol_kv_layer info;
+        sol_kv_layer_info(&e->kv, m, i, &info);
+        owners += info.owner == i;
+    }
+    e->cache_bytes = (double)layer_bytes * 2 * owners;
+    if (e->be->alloc(e->be, layer_bytes * 2 * (size_t)owners, &e->cache_mem, err)) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return sol_fail(err, SOL_ERR_RUNTIME, "a %lld-token cache (%zu MiB): %s; try --ctx", (long long)e->ctx,
+                        layer_bytes * 2 * (size_t)owners >> 20, why);
+    }
+    char *base = e->cache_mem;
+    for (int i = 0; i < m->n_layers; i++) {
+        sol_kv_layer info;
+        sol_kv_layer_info(&e->kv, m, i, &info);
+        if (info.owner != i) { /* owners come first: sharing layers follow them */
+            e->cache[i] = e->cache[info.owner];
+            continue;
+        }
+        e->cache[i] = (sol_kv_cache_layer){e->cfg.kvtype, base, base + layer_bytes, e->ctx, (int64_t)kv_width};
+        base += layer_bytes * 2;
+    }
+    return 0;
+}
+
 static int alloc_buffers(sol_engine *e, sol_err *err)
 {
     const sol_model *m = &e->model;
@@ -107,29 +140,17 @@ static int alloc_buffers(sol_engine *e, sol_err *err)
     }
     if (rc)
         return rc;
-    size_t layer_bytes = (size_t)e->ctx * kv_width * (e->cfg.kvtype == SOL_DT_F16 ? 2 : 4);
     void *next = NULL;
     rc = e->be->alloc(e->be, sizeof(int32_t), &next, err);
     e->next_dev = next;
     if (rc)
         return rc;
-    e->cache_bytes = (double)layer_bytes * 2 * m->n_layers;
-    if (e->be->alloc(e->be, layer_bytes * 2 * m->n_layers, &e->cache_mem, err)) {
-        char why[sizeof err->msg];
-        snprintf(why, sizeof why, "%s", err->msg);
-        return sol_fail(err, SOL_ERR_RUNTIME, "a %lld-token cache (%zu MiB): %s; try --ctx", (long long)e->ctx,
-                        layer_bytes * 2 * m->n_layers >> 20, why);
-    }
     e->logits_host = malloc(rows * m->vocab * f);
     e->history = malloc((size_t)e->ctx * sizeof *e->history);
     e->cache = calloc((size_t)m->n_layers, sizeof *e->cache);
     if (!e->logits_host || !e->history || !e->cache)
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
-    for (int i = 0; i < m->n_layers; i++) {
-        char *base = (char *)e->cache_mem + layer_bytes * 2 * i;
-        e->cache[i] = (sol_kv_cache_layer){e->cfg.kvtype, base, base + layer_bytes, e->ctx, (int64_t)kv_width};
-    }
-    return 0;
+    return alloc_cache(e, kv_width, err);
 }
 
 int sol_engine_open(const char *gguf_path, const sol_engine_config *cfg, sol_engine **out, sol_err *err)

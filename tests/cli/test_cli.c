@@ -609,6 +609,13 @@ static void test_synth(void **state)
     done(&r);
     snprintf(kv_args, sizeof kv_args, "%s.cla", path);
     unlink(kv_args);
+    /* only the owners of a shared cache get one: allocated = the analyzer's */
+    r = run("run %s -p \"abc\" -n 2 --temp 0 --json --kv gqa:2+cla:2", path);
+    assert_int_equal(r.status, 0);
+    doc = cJSON_Parse(last_line(r.out));
+    assert_true(num(doc, "kv_bytes_allocated", NULL) == num(doc, "kv_bytes_predicted", NULL));
+    cJSON_Delete(doc);
+    done(&r);
     snprintf(kv_args, sizeof kv_args, "run %s --kv mqa -n 1", path);
     expect_error(2, kv_args, "2 KV heads", "sol synth --kv");
     snprintf(kv_args, sizeof kv_args, "run %s --kv mla:64,16 -n 1", path);
