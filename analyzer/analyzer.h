@@ -114,6 +114,7 @@ typedef struct sol_analysis {
     double kv_bytes_per_token;     /* whole model, before truncation */
     double kv_cache_bytes;         /* batch sequences at ctx, per device */
     double kv_cache_bytes_per_seq; /* per device */
+    double kv_split;               /* devices the KV cache is divided over (tp, fewer when replicated) */
     double memory_bytes;           /* weights + cache, per device */
     int fits;
     long long max_batch;           /* -1: unbounded (no cache) */

@@ -177,6 +177,7 @@ int sol_analyze(const sol_model *m, const sol_kv_scheme *kv, const sol_hw *hw,
     for (int i = 0; i < a->decode.n_ops; i++)
         a->weights_bytes += a->decode.ops[i].store_bytes;
     double split = kv_split(kv, m, cfg->tp);
+    a->kv_split = split;
     a->kv_elems_per_token = (double)sol_kv_elems_per_token(kv, m);
     a->kv_bytes_per_token = sol_kv_bytes_per_token(kv, m, cfg->kvtype);
     a->kv_cache_bytes_per_seq = sol_kv_cache_bytes(kv, m, cfg->kvtype, cfg->ctx) / split;

@@ -20,7 +20,8 @@ static int price_turn(const sol_analysis *a, const sol_turns_config *c, int turn
         return rc;
     if ((rc = sol_step_bound(a, c->turn_tokens, history, &t->prefill_new_s, err)))
         return rc;
-    t->loaded_bytes = sol_kv_cache_bytes(&a->kv, &a->model, a->cfg.kvtype, history) * a->cfg.batch;
+    /* each device loads its share of the history's KV (tensor parallel splits it) */
+    t->loaded_bytes = sol_kv_cache_bytes(&a->kv, &a->model, a->cfg.kvtype, history) * a->cfg.batch / a->kv_split;
     t->load_s = t->loaded_bytes / c->host_bw;
     t->reuse_s = t->load_s + t->prefill_new_s;
     t->expected_s = c->hit_rate * t->reuse_s + (1 - c->hit_rate) * t->recompute_s;
@@ -50,7 +51,7 @@ int sol_turns_cost(const sol_analysis *a, const sol_turns_config *c, sol_turns *
         out->expected_total_s += out->turn[i].expected_s;
     }
     int64_t whole = (int64_t)c->turns * c->turn_tokens;
-    out->stored_bytes = sol_kv_cache_bytes(&a->kv, &a->model, a->cfg.kvtype, whole);
+    out->stored_bytes = sol_kv_cache_bytes(&a->kv, &a->model, a->cfg.kvtype, whole); /* all devices' shares */
     out->conversations_stored = c->store_bytes > 0 ? (long long)(c->store_bytes / out->stored_bytes) : 0;
     return 0;
 }

@@ -124,6 +124,19 @@ static void test_turns(void **state)
     c.turns = 6;
     c.hit_rate = 1.5;
     assert_int_equal(sol_turns_cost(a, &c, t, &err), SOL_ERR_USAGE);
+    destroy(a);
+    /* over 8 devices each loads its eighth: Llama-3-70B's 320 KiB per token
+     * (80 layers x 8 KV heads x 128 x K, V x 2 bytes), 8 heads over 8 */
+    sol_model m = load_preset("llama-3-70b");
+    sol_kv_scheme kv = scheme_of(&m, NULL);
+    sol_hw hw = load_hw("h100-sxm");
+    sol_analysis_config cfg = {.batch = 1, .ctx = 8192, .prompt = 512, .wtype = m.wtype, .atype = SOL_DT_BF16,
+                               .kvtype = SOL_DT_F16, .tp = 8};
+    a = malloc(sizeof *a);
+    assert_int_equal(sol_analyze(&m, &kv, &hw, &cfg, a, &err), 0);
+    c = (sol_turns_config){.turns = 2, .turn_tokens = 512, .hit_rate = 1, .host_bw = 32e9};
+    assert_int_equal(sol_turns_cost(a, &c, t, &err), 0);
+    assert_true(t->turn[1].loaded_bytes == 512 * 327680.0 / 8);
     free(t);
     destroy(a);
 }
