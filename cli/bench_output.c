@@ -134,6 +134,11 @@ static void fill_fields(const bench_result *r, field_list *l)
     put_text(l, "ceiling_source", r->ceiling_source);
     put_real(l, "read_check_gb_per_s", r->read_check_gb_per_s, r->read_check_gb_per_s > 0);
     put_real(l, "read_check_ratio", r->read_check_ratio, r->read_check_gb_per_s > 0);
+    put_text(l, "kv_scheme", r->kv_scheme);
+    put_real(l, "kv_bytes_allocated", r->kv_bytes_allocated, 1);
+    put_real(l, "kv_bytes_predicted", r->kv_bytes_predicted, 1);
+    put_real(l, "kv_read_bytes_last_step", r->kv_read_bytes_last_step, 1);
+    put_real(l, "kv_read_bytes_last_step_plan", r->kv_read_bytes_last_step_plan, 1);
     put_text(l, "sol_version", r->sol_version);
     double predicted = bench_predicted_ts(r);
     put_real(l, "predicted_tokens_per_s", predicted, predicted > 0);

@@ -30,6 +30,12 @@ typedef struct bench_result {
     double sol_tokens_per_s;    /* the speed of light of the same plans */
     double ceiling_gb_per_s;    /* the memory bandwidth that speed of light uses */
     double read_check_gb_per_s, read_check_ratio; /* 0: not measured */
+    /* the KV scheme run and its bytes: allocated by the engine and the
+     * analyzer's cache at the bench's context; read by the test's last
+     * step's attention, counted by the engine and by its plan */
+    const char *kv_scheme;
+    double kv_bytes_allocated, kv_bytes_predicted;
+    double kv_read_bytes_last_step, kv_read_bytes_last_step_plan;
     /* the calibrated prediction from earlier runs (sol_calibrated_table of
      * this test's op classes over all repetitions); NULL: no calibration */
     const struct sol_calibrated_step *calibrated;

@@ -73,6 +73,7 @@ typedef struct {
     sol_op_table *ops;  /* per-op times by class; NULL in the warm-up */
     double *op_s;       /* the ring's latest step, max_ops of them */
     double bytes, predicted_s, op_sum_s;
+    double kv_read_plan; /* the last step's attention KV bytes, as its plan counts them */
     int failed, rows;
 } step_totals;
 
@@ -90,6 +91,9 @@ static void on_step(void *user, const sol_plan *plan, double seconds)
     t->bytes += cost.bytes;
     t->predicted_s += cost.sol_time_s;
     t->rows = plan->params.n_tokens;
+    t->kv_read_plan = 0;
+    for (int i = 0; i < plan->n_ops; i++)
+        t->kv_read_plan += plan->ops[i].kind == SOL_OP_ATTENTION ? plan->ops[i].kv_bytes : 0;
     sol_step_timing snap = {0};
     sol_timing_ring *ring = sol_engine_timing(t->e);
     if (t->ops && (sol_timing_latest(ring, &snap, t->op_s, ring->max_ops) != 0 || snap.total_s != seconds ||
@@ -136,6 +140,7 @@ typedef struct {
     double gbs, sol_tps;
     double read_gbs, read_min, read_max; /* the read check between repetitions; 0 = none */
     double read_ratio;                   /* median over repetitions of achieved / that repetition's read */
+    double kv_read, kv_read_plan;        /* the test's last step: attention KV bytes, engine and plan */
 } test_stats;
 
 /* One test: warm-up + reps of `tokens` tokens, prefill in one eval or
@@ -186,6 +191,8 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
             seconds += dt;
             bytes += totals.bytes;
             predicted += totals.predicted_s;
+            st->kv_read = sol_engine_kv_read_last_step(e);
+            st->kv_read_plan = totals.kv_read_plan;
             /* what the repetition spent outside the ops: plan building,
              * costing, the loop (its op count came with each step) */
             sol_op_class_sum over = {.key = {.kind = SOL_CALIB_OVERHEAD, .rows = totals.rows},
@@ -504,6 +511,9 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
     result_setup(&res, o, &row, m, be, &dev, cpu_hw, hw, cfg.chunk);
     sol_kv_scheme kv = *sol_engine_kv(e);
     sol_kv_format(&kv, row.kv_scheme, sizeof row.kv_scheme);
+    res.kv_scheme = row.kv_scheme;
+    res.kv_bytes_allocated = sol_engine_kv_allocated(e);
+    res.kv_bytes_predicted = sol_kv_cache_bytes(&kv, m, o->kvtype, sol_engine_ctx(e));
     sol_plan decode_plan;
     sol_plan_params dp = {.batch = 1, .n_tokens = 1, .wtype = m->wtype, .atype = SOL_DT_F32, .kvtype = o->kvtype,
                           .tp = 1};
@@ -545,6 +555,8 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
         res.achieved_gb_per_s = row.achieved_gbs = stats.gbs;
         res.sol_tokens_per_s = row.sol_tokens_per_s = stats.sol_tps;
         res.read_check_gb_per_s = stats.read_gbs;
+        res.kv_read_bytes_last_step = stats.kv_read;
+        res.kv_read_bytes_last_step_plan = stats.kv_read_plan;
         res.read_check_ratio = stats.read_ratio;
         bench_ts_stats(&res, &row.tokens_per_s, &row.tokens_per_s_stddev);
         row.sol_percent = 100 * row.tokens_per_s / stats.sol_tps;

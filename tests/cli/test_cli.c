@@ -956,6 +956,10 @@ static void check_sol_fields(const cJSON *row, const bench_row *r, const char *t
     assert_true(real_field(row, "ceiling_gb_per_s") > 0);
     assert_true(text_field(row, "ceiling_source")[0] != '\0');
     assert_true(text_field(row, "backend")[0] != '\0');
+    /* the model's own scheme: the engine's KV bytes are the analyzer's */
+    assert_true(real_field(row, "kv_bytes_allocated") == real_field(row, "kv_bytes_predicted"));
+    assert_true(real_field(row, "kv_read_bytes_last_step") > 0);
+    assert_true(real_field(row, "kv_read_bytes_last_step") == real_field(row, "kv_read_bytes_last_step_plan"));
 }
 
 static void test_bench_formats(void **state)
