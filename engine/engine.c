@@ -305,7 +305,6 @@ static const float *norm_weight(const sol_engine *e, const sol_op *op)
     return NULL;
 }
 
-/* Launches op on the backend (the sample op runs on the host after sync). */
 /* The cache rows attention touches for query rows pos .. pos + rows - 1,
  * each seeing the newest `window` positions (0: all): from the first row's
  * first position to the last row. */
@@ -315,6 +314,7 @@ static int64_t kv_rows_read(int64_t pos, int rows, int64_t window)
     return pos + rows - first;
 }
 
+/* Launches op on the backend (the sample op runs on the host after sync). */
 static int exec_op(sol_engine *e, const sol_op *op, int rows, sol_err *err)
 {
     const sol_model *m = &e->model;
