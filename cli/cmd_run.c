@@ -529,9 +529,8 @@ static int generate_live(run_state *s, sol_err *err)
 
 /* The KV scheme run, and its bytes: counted by the engine (allocated, read
  * by the last step's attention) beside the analyzer's (the cache at this
- * context, the plan's reads). The engine keeps a full-context cache for
- * every layer until windows become ring buffers and cla owners alone get
- * one, so allocated exceeds predicted for local and cla schemes. */
+ * context, the plan's reads). A local layer's cache is full-context until
+ * windows become ring buffers, so allocated exceeds predicted there. */
 static void add_kv_json(cJSON *j, const run_state *s)
 {
     const sol_engine *e = s->e;
