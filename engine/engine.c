@@ -88,24 +88,32 @@ static int check_supported(const sol_engine *e, sol_err *err)
     return 0;
 }
 
-/* One full-context K and V per layer that owns a cache; a layer sharing
- * another's (cla) points at its owner's and writes nothing. */
+/* Slots of layer i's cache: the whole context, or for a windowed layer a
+ * ring of window + chunk - 1 (every query row of a step sees its newest
+ * `window` positions; decode alone, chunk 1, needs exactly the window). */
+static int64_t cache_slots(const sol_engine *e, const sol_kv_layer *info)
+{
+    int64_t ring = info->tokens_cap > 0 ? info->tokens_cap + e->chunk - 1 : e->ctx;
+    return ring < e->ctx ? ring : e->ctx;
+}
+
+/* K and V for each layer that owns a cache; a layer sharing another's (cla)
+ * points at its owner's and writes nothing. */
 static int alloc_cache(sol_engine *e, size_t kv_width, sol_err *err)
 {
     const sol_model *m = &e->model;
-    size_t layer_bytes = (size_t)e->ctx * kv_width * (e->cfg.kvtype == SOL_DT_F16 ? 2 : 4);
-    int owners = 0;
+    size_t row_bytes = kv_width * (e->cfg.kvtype == SOL_DT_F16 ? 2 : 4), total = 0;
     for (int i = 0; i < m->n_layers; i++) {
         sol_kv_layer info;
         sol_kv_layer_info(&e->kv, m, i, &info);
-        owners += info.owner == i;
+        total += info.owner == i ? 2 * row_bytes * (size_t)cache_slots(e, &info) : 0;
     }
-    e->cache_bytes = (double)layer_bytes * 2 * owners;
-    if (e->be->alloc(e->be, layer_bytes * 2 * (size_t)owners, &e->cache_mem, err)) {
+    e->cache_bytes = (double)total;
+    if (e->be->alloc(e->be, total, &e->cache_mem, err)) {
         char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg);
         return sol_fail(err, SOL_ERR_RUNTIME, "a %lld-token cache (%zu MiB): %s; try --ctx", (long long)e->ctx,
-                        layer_bytes * 2 * (size_t)owners >> 20, why);
+                        total >> 20, why);
     }
     char *base = e->cache_mem;
     for (int i = 0; i < m->n_layers; i++) {
@@ -115,8 +123,10 @@ static int alloc_cache(sol_engine *e, size_t kv_width, sol_err *err)
             e->cache[i] = e->cache[info.owner];
             continue;
         }
-        e->cache[i] = (sol_kv_cache_layer){e->cfg.kvtype, base, base + layer_bytes, e->ctx, (int64_t)kv_width};
-        base += layer_bytes * 2;
+        int64_t slots = cache_slots(e, &info);
+        size_t bytes = row_bytes * (size_t)slots;
+        e->cache[i] = (sol_kv_cache_layer){e->cfg.kvtype, base, base + bytes, slots, (int64_t)kv_width};
+        base += 2 * bytes;
     }
     return 0;
 }

@@ -42,7 +42,10 @@ typedef struct sol_weight_view {
 } sol_weight_view;
 
 /* One layer's KV cache: `capacity` token slots of `width` elements for K
- * and for V, in `type`. */
+ * and for V, in `type`. Position t lives in slot t % capacity: a windowed
+ * layer's cache is a ring of at least window + rows - 1 slots (the newest
+ * `window` positions of every query row of a step), a full one holds the
+ * whole context. */
 typedef struct sol_kv_cache_layer {
     sol_dtype type;
     void *k, *v;

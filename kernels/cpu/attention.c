@@ -46,8 +46,9 @@ static void attention_task(void *arg, int task, int n_tasks)
     float scale = 1.0f / sqrtf((float)dh), max_score = -INFINITY, denom = 0;
     memset(acc, 0, (size_t)dh * sizeof *acc);
     for (int64_t t = first; t <= pos; t++) {
-        const char *k_row = (const char *)c->k + (size_t)t * row_bytes + (size_t)kv_off * elem;
-        const char *v_row = (const char *)c->v + (size_t)t * row_bytes + (size_t)kv_off * elem;
+        size_t slot = (size_t)(t % c->capacity); /* a window's ring */
+        const char *k_row = (const char *)c->k + slot * row_bytes + (size_t)kv_off * elem;
+        const char *v_row = (const char *)c->v + slot * row_bytes + (size_t)kv_off * elem;
         float s = sol_dot(c->type, k_row, q, dh) * scale;
         if (s > max_score) {
             float rescale = expf(max_score - s);
@@ -161,7 +162,7 @@ static int tile_pass(const attention_job *a, int kvh, int r0, int rows, int64_t 
     for (int64_t k0 = k_begin; k0 <= k_end; k0 += KEY_BLOCK) {
         int nk = k_end + 1 - k0 < KEY_BLOCK ? (int)(k_end + 1 - k0) : KEY_BLOCK;
         for (int j = 0; j < nk; j++) {
-            size_t at = (size_t)(k0 + j) * row_bytes + (size_t)kvh * dh * elem;
+            size_t at = (size_t)((k0 + j) % c->capacity) * row_bytes + (size_t)kvh * dh * elem;
             kern->dequantize(c->type, (const char *)c->k + at, t->k + (size_t)j * dh, dh);
             kern->dequantize(c->type, (const char *)c->v + at, t->v + (size_t)j * dh, dh);
         }

@@ -149,8 +149,9 @@ static void cpu_kv_write(sol_backend *b, const float *k, const float *v, sol_kv_
     int64_t pos0 = ctx->pos;
     forget_quantized(b);
     for (int r = 0; r < ctx->rows; r++) {
-        store_row(cache->type, cache->k, pos0 + r, cache->width, k + (size_t)r * cache->width);
-        store_row(cache->type, cache->v, pos0 + r, cache->width, v + (size_t)r * cache->width);
+        int64_t slot = (pos0 + r) % cache->capacity;
+        store_row(cache->type, cache->k, slot, cache->width, k + (size_t)r * cache->width);
+        store_row(cache->type, cache->v, slot, cache->width, v + (size_t)r * cache->width);
     }
 }
 
@@ -169,8 +170,9 @@ static void cpu_rope_kv_write(sol_backend *b, float *q, float *k, const float *v
         float *k_row = k + (size_t)r * cache->width;
         rope_row(q + (size_t)r * n_heads * head_dim, r, n_heads, head_dim, pos0, rope, t);
         rope_row(k_row, r, n_kv_heads, head_dim, pos0, rope, t);
-        store_row(cache->type, cache->k, pos0 + r, cache->width, k_row);
-        store_row(cache->type, cache->v, pos0 + r, cache->width, v + (size_t)r * cache->width);
+        int64_t slot = (pos0 + r) % cache->capacity;
+        store_row(cache->type, cache->k, slot, cache->width, k_row);
+        store_row(cache->type, cache->v, slot, cache->width, v + (size_t)r * cache->width);
     }
 }
 

@@ -133,7 +133,8 @@ __global__ void kv_write_kernel(const float *k, const float *v, int rows, int64_
     int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, n = (int64_t)rows * cache.width;
     if (t >= n)
         return;
-    size_t at = (size_t)pos0 * cache.width + t;
+    int64_t row = t / cache.width; // position pos0 + row lives in slot (pos0 + row) % capacity
+    size_t at = (size_t)((pos0 + row) % cache.capacity) * cache.width + (size_t)(t % cache.width);
     if (cache.type == SOL_DT_F16) {
         static_cast<__half *>(cache.k)[at] = __float2half_rn(k[t]);
         static_cast<__half *>(cache.v)[at] = __float2half_rn(v[t]);
@@ -171,7 +172,7 @@ __global__ void attention_kernel(const float *q, sol_kv_cache_layer cache, int n
     }
     float best = -INFINITY, sum = 0;
     for (int64_t t = first + warp; t <= pos; t += kAttnWarps) {
-        size_t base = (size_t)t * cache.width + (size_t)kvh * head_dim;
+        size_t base = (size_t)(t % cache.capacity) * cache.width + (size_t)kvh * head_dim; // a window's ring
         float dot = 0;
         for (int j = 0; j < kDimsPerLane; j++) {
             int d = lane + kWarp * j;

@@ -609,6 +609,21 @@ static void test_synth(void **state)
     done(&r);
     snprintf(kv_args, sizeof kv_args, "%s.cla", path);
     unlink(kv_args);
+    /* a window is a ring: decoding one token per step (--ubatch 1), 8 slots
+     * per layer, as the analyzer counts; in steps of 64 rows, 8 + 63 */
+    r = run("run %s -p \"abcdefghijklmnopqrstuvwxyz\" -n 2 --temp 0 --json --kv gqa:2+local:8 --ubatch 1", path);
+    assert_int_equal(r.status, 0);
+    doc = cJSON_Parse(last_line(r.out));
+    assert_true(num(doc, "kv_bytes_allocated", NULL) == num(doc, "kv_bytes_predicted", NULL));
+    assert_true(num(doc, "kv_bytes_allocated", NULL) == 2 * 8 * 128 * 2 * 2.0);
+    cJSON_Delete(doc);
+    done(&r);
+    r = run("run %s -p \"abc\" -n 2 --temp 0 --json --kv gqa:2+local:8", path);
+    assert_int_equal(r.status, 0);
+    doc = cJSON_Parse(last_line(r.out));
+    assert_true(num(doc, "kv_bytes_allocated", NULL) == 2 * (8 + 63) * 128 * 2 * 2.0);
+    cJSON_Delete(doc);
+    done(&r);
     /* only the owners of a shared cache get one: allocated = the analyzer's */
     r = run("run %s -p \"abc\" -n 2 --temp 0 --json --kv gqa:2+cla:2", path);
     assert_int_equal(r.status, 0);

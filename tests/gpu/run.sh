@@ -112,6 +112,9 @@ compare "tiny-q4_k-f16cache" "$models/tiny-q4_k.gguf" f16
 compare "smollm2-shape-q4_1" "$models/smollm2-q4_1.gguf" f32
 compare "smollm2-shape-q4_1-f16cache" "$models/smollm2-q4_1.gguf" f16
 compare "llama-3.2-1b-2-layers-q4_k" "$models/l1b2-q4_k.gguf" f32
+# a 16-token window as a ring of 16 + 63 slots (the ~110-token prompt wraps
+# it) with two layers sharing one cache (cla)
+compare "tiny-f32-local16-cla2-ring" "$models/tiny-f32.gguf" f32 --kv gqa:2+local:16+cla:2
 # a prompt longer than one prefill chunk (64 rows) and a sliding window would
 # need more rows than --logits-out keeps: compare the final logits hash path
 # through the summary's generated ids instead

@@ -73,14 +73,15 @@ for model in "$@"; do
 done
 # KV schemes the engine runs (--kv): local windows and cross-layer sharing on
 # a 6-layer synth model, against the reference applying the same mechanism
-# (ref_forward.set_kv_scheme); 78 positions, past every window.
+# (ref_forward.set_kv_scheme); ~170 positions, past every window and past
+# the ring of window + 63 slots a local layer gets (its cache wraps).
 six="$root/build/ref/tiny6-f32.gguf"
 sed 's/"num_hidden_layers": 2/"num_hidden_layers": 6/' "$root/tests/fixtures/configs/tiny-llama.json" \
     >"$root/build/ref/tiny6.json"
 "$sol" synth "$root/build/ref/tiny6.json" --wtype f32 -o "$six" 2>/dev/null || status=1
 for kv in gqa:2+local:8 gqa:2+cla:3 gqa:2+local:16/3+cla:2; do
     echo "== check_engine $(basename "$six") --kv $kv (f32 activations)"
-    "$venv/bin/python" "$here/check_engine.py" "$sol" "$six" --kv "$kv" --n 24 --activations f32 \
-        --prompt "The capital of France is a city that many people visit" || status=1
+    "$venv/bin/python" "$here/check_engine.py" "$sol" "$six" --kv "$kv" --n 40 --activations f32 \
+        --prompt "The capital of France is a city that many people visit, and the lighthouse keeper counted the ships that passed the rocks each night" || status=1
 done
 exit $status
