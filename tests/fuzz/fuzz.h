@@ -11,11 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
-/* data written to /tmp/sol-fuzz-PID.SUFFIX; returns the path (static). */
+/* data written to sol-fuzz-PID.SUFFIX in /dev/shm (memory: the readers
+ * take paths, and a disk-backed /tmp made these targets I/O-bound) or /tmp;
+ * returns the path (static). */
 static inline const char *fuzz_file(const uint8_t *data, size_t size, const char *suffix)
 {
     static char path[64];
-    snprintf(path, sizeof path, "/tmp/sol-fuzz-%d.%s", (int)getpid(), suffix);
+    const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(path, sizeof path, "%s/sol-fuzz-%d.%s", dir, (int)getpid(), suffix);
     FILE *f = fopen(path, "wb");
     if (!f)
         abort();
