@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <cmocka.h>
 #include <string.h>
 
@@ -46,6 +47,30 @@ static inline sol_hw load_hw(const char *name)
     if (sol_hw_load(name, &hw, &err))
         fail_msg("%s: %s", name, err.msg);
     return hw;
+}
+
+/* preset (with kv_text, NULL: its own scheme) on hardware hw_name, its own
+ * weight type, f16 activations and KV; the test fails if it cannot be
+ * analyzed. Free with analysis_destroy. */
+static inline sol_analysis *analyze_preset(const char *preset, const char *kv_text, const char *hw_name, int batch,
+                                           int64_t ctx, int prompt, int tp)
+{
+    sol_model m = load_preset(preset);
+    sol_kv_scheme kv = scheme_of(&m, kv_text);
+    sol_hw hw = load_hw(hw_name);
+    sol_analysis_config cfg = {.batch = batch, .ctx = ctx, .prompt = prompt, .wtype = m.wtype,
+                               .atype = SOL_DT_F16, .kvtype = SOL_DT_F16, .tp = tp};
+    sol_analysis *a = malloc(sizeof *a);
+    sol_err err = {0};
+    if (!a || sol_analyze(&m, &kv, &hw, &cfg, a, &err))
+        fail_msg("%s on %s: %s", preset, hw_name, a ? err.msg : "out of memory");
+    return a;
+}
+
+static inline void analysis_destroy(sol_analysis *a)
+{
+    sol_analysis_free(a);
+    free(a);
 }
 
 #endif

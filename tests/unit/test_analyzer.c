@@ -8,23 +8,10 @@
 static sol_analysis *analyze(const char *preset, const char *kv_text, const char *hw_name, int batch,
                              int64_t ctx, int tp)
 {
-    sol_model m = load_preset(preset);
-    sol_kv_scheme kv = scheme_of(&m, kv_text);
-    sol_hw hw = load_hw(hw_name);
-    sol_analysis_config cfg = {.batch = batch, .ctx = ctx, .prompt = 512, .wtype = m.wtype,
-                               .atype = SOL_DT_F16, .kvtype = SOL_DT_F16, .tp = tp};
-    sol_analysis *a = malloc(sizeof *a);
-    sol_err err = {0};
-    if (sol_analyze(&m, &kv, &hw, &cfg, a, &err))
-        fail_msg("%s on %s: %s", preset, hw_name, err.msg);
-    return a;
+    return analyze_preset(preset, kv_text, hw_name, batch, ctx, 512, tp);
 }
 
-static void destroy(sol_analysis *a)
-{
-    sol_analysis_free(a);
-    free(a);
-}
+static void destroy(sol_analysis *a) { analysis_destroy(a); }
 
 /* "LLM inference speed of light": 13.5 GB of weights at 3.35 TB/s. */
 static void test_memory_bound_248(void **state)

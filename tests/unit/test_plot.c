@@ -157,23 +157,10 @@ static int count(const char *s, const char *needle)
 
 static sol_analysis *analyze(const char *preset, const char *hw_name)
 {
-    sol_model m = load_preset(preset);
-    sol_kv_scheme kv = scheme_of(&m, NULL);
-    sol_hw hw = load_hw(hw_name);
-    sol_analysis_config cfg = {
-        .batch = 1, .ctx = 8192, .prompt = 512, .wtype = m.wtype, .atype = SOL_DT_F16, .kvtype = SOL_DT_F16, .tp = 1};
-    sol_analysis *a = malloc(sizeof *a);
-    sol_err err = {0};
-    if (sol_analyze(&m, &kv, &hw, &cfg, a, &err))
-        fail_msg("%s on %s: %s", preset, hw_name, err.msg);
-    return a;
+    return analyze_preset(preset, NULL, hw_name, 1, 8192, 512, 1);
 }
 
-static void destroy(sol_analysis *a)
-{
-    sol_analysis_free(a);
-    free(a);
-}
+static void destroy(sol_analysis *a) { analysis_destroy(a); }
 
 static char *roofline_svg(const sol_analysis *a)
 {

@@ -7,23 +7,10 @@
 
 static sol_analysis *analyze(const char *preset, int batch, int64_t ctx, int prompt)
 {
-    sol_model m = load_preset(preset);
-    sol_kv_scheme kv = scheme_of(&m, NULL);
-    sol_hw hw = load_hw("h100-sxm");
-    sol_analysis_config cfg = {.batch = batch, .ctx = ctx, .prompt = prompt, .wtype = m.wtype,
-                               .atype = SOL_DT_F16, .kvtype = SOL_DT_F16, .tp = 1};
-    sol_analysis *a = malloc(sizeof *a);
-    sol_err err = {0};
-    if (sol_analyze(&m, &kv, &hw, &cfg, a, &err))
-        fail_msg("%s: %s", preset, err.msg);
-    return a;
+    return analyze_preset(preset, NULL, "h100-sxm", batch, ctx, prompt, 1);
 }
 
-static void destroy(sol_analysis *a)
-{
-    sol_analysis_free(a);
-    free(a);
-}
+static void destroy(sol_analysis *a) { analysis_destroy(a); }
 
 /* The bound of one step of n tokens per sequence after pos, built by hand. */
 static double step_s(const sol_analysis *a, int n, int64_t pos)
