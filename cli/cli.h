@@ -75,6 +75,11 @@ void cli_analysis_opts_init(cli_analysis_opts *o);
 /* Handles one shared option (getopt value c, argument arg): 1 = consumed,
  * 0 = not a shared option, 2 = usage error already printed. */
 int cli_analysis_opt(const char *cmd, int c, const char *arg, cli_analysis_opts *o);
+/* --plot FILE: writes path with write(f, arg, err); one line naming the
+ * file when it cannot be opened or written. */
+typedef int (*cli_plot_writer)(FILE *f, const void *arg, sol_err *err);
+int cli_write_plot(const char *cmd, const char *path, cli_plot_writer write, const void *arg);
+
 /* MODEL loaded, --kv applied (kv_text may be NULL), the hardware entry and
  * the analysis configuration from the options: what sol_analyze takes. */
 typedef struct cli_analysis_setup_t {

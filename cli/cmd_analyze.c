@@ -270,19 +270,7 @@ static int report(const sol_analysis *a, cli_format format, const extras *x, con
 }
 
 /* The roofline picture of a, written to path. */
-static int plot_roofline(const sol_analysis *a, const char *path)
-{
-    sol_err err = {0};
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        sol_fail(&err, SOL_ERR_RUNTIME, "--plot: cannot write %s", path);
-        return cli_fail("analyze", &err);
-    }
-    int rc = sol_plot_roofline(f, a, &err);
-    if (fclose(f) != 0 && !rc)
-        rc = sol_fail(&err, SOL_ERR_RUNTIME, "--plot: writing %s failed", path);
-    return rc ? cli_fail("analyze", &err) : 0;
-}
+static int write_roofline(FILE *f, const void *a, sol_err *err) { return sol_plot_roofline(f, a, err); }
 
 /* A stored conversation loads over the host link: unless --host-bw says
  * otherwise, PCIe 4.0 x16 (32 GB/s per direction) for a GPU, and for a CPU
@@ -397,7 +385,7 @@ int cmd_analyze(int argc, char **argv)
     if (rc == 0) {
         rc = cost_extras(a, &x, hw, &opts, s);
         if (rc == 0 && x.plot)
-            rc = plot_roofline(a, x.plot);
+            rc = cli_write_plot("analyze", x.plot, write_roofline, a);
         if (rc == 0)
             rc = report(a, format, &x, s);
         sol_analysis_free(a);

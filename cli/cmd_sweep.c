@@ -141,6 +141,8 @@ static int print_json(const sweep *s, const cli_analysis_setup_t *setup)
     return cli_print_json(root);
 }
 
+static int write_xy(FILE *f, const void *spec, sol_err *err) { return sol_plot_xy(f, spec, err); }
+
 /* tok/s against batch, one series per context (at most the plot's limit),
  * the knees of the first context marked. */
 static int plot(const sweep *s, const cli_analysis_setup_t *setup, const char *path)
@@ -177,14 +179,7 @@ static int plot(const sweep *s, const cli_analysis_setup_t *setup, const char *p
         snprintf(title, sizeof title, "%s on %s: decode at the speed of light", setup->model.name, setup->hw.name);
     sol_plot_xy_spec spec = {title, "batch (sequences)", "tokens/s (all sequences)", SOL_PLOT_LOG2, SOL_PLOT_LOG10,
                              series, n_series, markers, n_markers};
-    sol_err err = {0};
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return sol_fail(&err, SOL_ERR_RUNTIME, "--plot: cannot write %s", path), cli_fail("sweep", &err);
-    int rc = sol_plot_xy(f, &spec, &err);
-    if (fclose(f) != 0 && !rc)
-        rc = sol_fail(&err, SOL_ERR_RUNTIME, "--plot: writing %s failed", path);
-    return rc ? cli_fail("sweep", &err) : 0;
+    return cli_write_plot("sweep", path, write_xy, &spec);
 }
 
 int cmd_sweep(int argc, char **argv)

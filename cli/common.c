@@ -171,6 +171,20 @@ static int parse_dtype(const char *cmd, const char *flag, const char *text, sol_
                            flag, text);
 }
 
+int cli_write_plot(const char *cmd, const char *path, cli_plot_writer write, const void *arg)
+{
+    sol_err err = {0};
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        sol_fail(&err, SOL_ERR_RUNTIME, "--plot: cannot write %s", path);
+        return cli_fail(cmd, &err);
+    }
+    int rc = write(f, arg, &err);
+    if (fclose(f) != 0 && !rc)
+        rc = sol_fail(&err, SOL_ERR_RUNTIME, "--plot: writing %s failed", path);
+    return rc ? cli_fail(cmd, &err) : 0;
+}
+
 /* --ctx against the model's trained limit: clamped when not given, refused
  * past it unless allowed (then a note). */
 static int context_for(const char *cmd, const sol_model *m, const cli_analysis_opts *o, long long *ctx)
