@@ -9,6 +9,7 @@
 #include <cJSON.h>
 
 #include "analyzer/analyzer.h"
+#include "engine/engine.h"
 #include "kernels/backend.h"
 #include "kernels/cpu.h"
 
@@ -53,6 +54,10 @@ int cli_parse_int_list(const char *cmd, const char *flag, const char *text, long
                        long long *out, int cap, int *n);
 /* --activations q8|f32; a usage error names cmd otherwise */
 int cli_parse_activations(const char *cmd, const char *text, sol_activations *out);
+/* j.simlayer: SimLayerKV's scores and choice, when the scheme has it. */
+void cli_add_simlayer_json(cJSON *j, const sol_engine *e);
+/* --kvtype: f32, f16, q8_0, q4_0, fp8_e4m3 (what the engine's caches store). */
+int cli_parse_kvtype(const char *cmd, const char *text, sol_dtype *out);
 const char *cli_activations_name(sol_activations a);
 /* Prints doc as indented JSON on stdout and deletes it; 1 when out of memory. */
 int cli_print_json(cJSON *doc);

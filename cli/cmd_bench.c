@@ -277,8 +277,8 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
                 return cli_usage_error("bench", "-o: expected md, json, jsonl, csv or sql, got \"%s\"", optarg);
             break;
         case O_KVTYPE:
-            if (sol_dtype_parse(optarg, &o->kvtype) || (o->kvtype != SOL_DT_F32 && o->kvtype != SOL_DT_F16))
-                return cli_usage_error("bench", "--kvtype: expected f32 or f16, got \"%s\"", optarg);
+            if (cli_parse_kvtype("bench", optarg, &o->kvtype))
+                return SOL_ERR_USAGE;
             break;
         case O_NOSTORE: o->store = 0; break;
         case O_BACKEND:

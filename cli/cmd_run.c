@@ -44,7 +44,10 @@ void usage_run(FILE *f)
                "  --top-k K, --top-p P, --min-p P   sampling filters (40, 0.95, 0.05)\n"
                "  --repeat-penalty R    (default 1.0 = off), over the last 64 tokens\n"
                "  --seed S              sampling seed (default 80)\n"
-               "  --kvtype f32|f16      KV cache storage (default f16)\n"
+               "  --kvtype T            KV cache storage: f32, f16 (default), q8_0, q4_0 (GGUF blocks\n"
+               "                        with their scales) or fp8_e4m3; attention reads it as stored\n"
+               "  --simlayer-threshold X  with --kv ...+simlayer:F: a layer whose attention mass on\n"
+               "                        its sinks and recent window is below X never goes lazy (0)\n"
                "  --activations q8|f32  matmul inputs of quantised weights: 8-bit integer dots\n"
                "                        (default, faster) or f32 (exact up to float order)\n"
                "  --ctx T               context tokens to allocate (default: the model's limit)\n"
@@ -211,7 +214,7 @@ static int set_mode(run_opts *o, run_mode mode, const char *flag)
 static int parse_opts(int argc, char **argv, run_opts *o)
 {
     enum { O_CHAT = 2000, O_SYSTEM, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_KVTYPE, O_ACT, O_CTX, O_NOBOS,
-           O_JSON, O_LOGITS, O_TUI, O_PLAIN, O_EVERY, O_NOCOLOR, O_NOTUNED, O_BACKEND, O_HW, O_UBATCH, O_KV };
+           O_JSON, O_LOGITS, O_TUI, O_PLAIN, O_EVERY, O_NOCOLOR, O_NOTUNED, O_BACKEND, O_HW, O_UBATCH, O_KV, O_SIMLAYER };
     static const struct option long_opts[] = {
         {"prompt", 1, 0, 'p'}, {"tokens", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"chat", 0, 0, O_CHAT},
         {"system", 1, 0, O_SYSTEM}, {"temp", 1, 0, O_TEMP}, {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP},
@@ -219,7 +222,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
         {"kvtype", 1, 0, O_KVTYPE}, {"activations", 1, 0, O_ACT}, {"ctx", 1, 0, O_CTX}, {"no-bos", 0, 0, O_NOBOS}, {"json", 0, 0, O_JSON},
         {"logits-out", 1, 0, O_LOGITS}, {"tui", 0, 0, O_TUI}, {"plain", 0, 0, O_PLAIN}, {"every", 1, 0, O_EVERY},
         {"no-color", 0, 0, O_NOCOLOR}, {"no-tuned", 0, 0, O_NOTUNED}, {"backend", 1, 0, O_BACKEND}, {"hw", 1, 0, O_HW},
-        {"ubatch", 1, 0, O_UBATCH}, {"kv", 1, 0, O_KV}, {0, 0, 0, 0}};
+        {"ubatch", 1, 0, O_UBATCH}, {"kv", 1, 0, O_KV}, {"simlayer-threshold", 1, 0, O_SIMLAYER}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->prompt = "The speed of light is";
     o->n = 64;
@@ -251,6 +254,15 @@ static int parse_opts(int argc, char **argv, run_opts *o)
             if (parse_float("--temp", optarg, &s->temperature))
                 return SOL_ERR_USAGE;
             break;
+        case O_SIMLAYER: {
+            float t;
+            if (parse_float("--simlayer-threshold", optarg, &t))
+                return SOL_ERR_USAGE;
+            if (t < 0 || t > 1)
+                return cli_usage_error("run", "--simlayer-threshold: an attention mass, 0..1; got %s", optarg);
+            o->engine.simlayer_threshold = t;
+            break;
+        }
         case O_TOPK:
             if (cli_parse_ll("run", "--top-k", optarg, &v))
                 return SOL_ERR_USAGE;
@@ -280,9 +292,8 @@ static int parse_opts(int argc, char **argv, run_opts *o)
                 return SOL_ERR_USAGE;
             break;
         case O_KVTYPE:
-            if (sol_dtype_parse(optarg, &o->engine.kvtype) ||
-                (o->engine.kvtype != SOL_DT_F32 && o->engine.kvtype != SOL_DT_F16))
-                return cli_usage_error("run", "--kvtype: expected f32 or f16, got \"%s\"", optarg);
+            if (cli_parse_kvtype("run", optarg, &o->engine.kvtype))
+                return SOL_ERR_USAGE;
             break;
         case O_CTX:
             if (cli_parse_ll("run", "--ctx", optarg, &o->ctx))
@@ -543,6 +554,7 @@ static void add_kv_json(cJSON *j, const run_state *s)
                                                sol_engine_ctx(e)));
     cJSON_AddNumberToObject(j, "kv_read_bytes_last_step", sol_engine_kv_read_last_step(e));
     cJSON_AddNumberToObject(j, "kv_read_bytes_last_step_plan", s->kv_read_plan);
+    cli_add_simlayer_json(j, e);
 }
 
 static void print_summary(const run_state *s)

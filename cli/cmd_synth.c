@@ -24,7 +24,8 @@ void usage_synth(FILE *f)
                "  --wtype T        matrix type: f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q6_k (default q8_0), or\n"
                "                   q4_k_m: mixed as llama.cpp's Q4_K_M (Q4_K; attn_v, ffn_down on some\n"
                "                   layers and the output matrix in Q6_K)\n"
-               "  --kv SCHEME      heads term (mha, gqa:G, mqa) and/or local:W (all layers local)\n"
+               "  --kv SCHEME      heads term (mha, gqa:G, mqa, or mla:C,R: DeepSeek-V2's latent\n"
+               "                   attention tensors at the model's head size), local:W/E, cla:S\n"
                "  --layers N       keep the first N layers\n"
                "  --seed S         weight seed (default 1)\n");
 }
@@ -119,6 +120,19 @@ static int write_vocab(sol_gguf_writer *w, int vocab)
     return 0;
 }
 
+/* mla:C,R on a model with per-head keys: DeepSeek-V2's layout at the same
+ * head size D (queries and keys of D = D - R nope + R RoPE dims, values of
+ * D), a latent of C, no query compression. */
+static void latent_attention(sol_model *m, int rank, int rope)
+{
+    m->kv_lora_rank = rank;
+    m->qk_rope_dim = rope;
+    m->qk_nope_dim = m->head_dim - rope;
+    m->v_head_dim = m->head_dim;
+    m->q_lora_rank = 0;
+    m->n_kv_heads = m->n_heads;
+}
+
 /* The scheme's heads go into the weights (KV projections of that many
  * heads); windows and cross-layer sharing need no weights of their own and
  * go into the metadata (sol.kv_scheme), which analyze and run read back. */
@@ -131,13 +145,20 @@ static int apply_kv(const char *text, sol_model *m, sol_err *err)
         rc = sol_kv_check(&kv, m, err);
     if (rc)
         return rc;
-    if (kv.lazy_fraction > 0 || (kv.heads == SOL_KV_MLA) != (m->kv_lora_rank > 0))
+    if (kv.lazy_fraction > 0)
         return sol_fail(err, SOL_ERR_USAGE,
-                        "--kv: a synth file holds the heads (mha, gqa:G, mqa), local:W/E and cla:S; not \"%s\" "
-                        "on %s (simlayer and a change to or from mla are not written yet)",
-                        text, m->arch);
-    if (kv.heads != SOL_KV_MLA)
+                        "--kv %s: SimLayerKV needs no weights of its own; the engine chooses lazy layers when it "
+                        "runs (sol run --kv ...+simlayer:F)",
+                        text);
+    if (kv.heads == SOL_KV_MLA && m->kv_lora_rank == 0)
+        latent_attention(m, kv.mla_rank, kv.mla_rope);
+    else if (kv.heads != SOL_KV_MLA && m->kv_lora_rank > 0)
+        return sol_fail(err, SOL_ERR_USAGE, "--kv %s: %s has MLA; a synth file keeps it", text, m->name);
+    else if (kv.heads != SOL_KV_MLA)
         m->n_kv_heads = kv.heads == SOL_KV_MHA ? m->n_heads : kv.heads == SOL_KV_MQA ? 1 : kv.n_kv_heads;
+    else if (kv.mla_rank != m->kv_lora_rank || kv.mla_rope != m->qk_rope_dim)
+        return sol_fail(err, SOL_ERR_USAGE, "--kv %s: %s's latent is mla:%d,%d; a synth file keeps it", text,
+                        m->name, m->kv_lora_rank, m->qk_rope_dim);
     m->sliding_window = kv.window;
     m->swa_period = kv.window ? kv.global_every : 1;
     m->kv_share = kv.share;

@@ -73,6 +73,21 @@ int cli_parse_activations(const char *cmd, const char *text, sol_activations *ou
     return 0;
 }
 
+int cli_parse_kvtype(const char *cmd, const char *text, sol_dtype *out)
+{
+    static const struct {
+        const char *name;
+        sol_dtype type;
+    } types[] = {{"f32", SOL_DT_F32}, {"f16", SOL_DT_F16}, {"q8_0", SOL_DT_Q8_0},
+                 {"q4_0", SOL_DT_Q4_0}, {"fp8_e4m3", SOL_DT_FP8}, {"fp8", SOL_DT_FP8}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (!strcmp(text, types[i].name)) {
+            *out = types[i].type;
+            return 0;
+        }
+    return cli_usage_error(cmd, "--kvtype: expected f32, f16, q8_0, q4_0 or fp8_e4m3, got \"%s\"", text);
+}
+
 const char *cli_activations_name(sol_activations a) { return a == SOL_ACT_F32 ? "f32" : "q8"; }
 
 int cli_print_json(cJSON *doc)
@@ -250,4 +265,26 @@ int cli_run_analysis(const char *cmd, const char *model_spec, const char *kv_tex
         rc = cli_fail(cmd, &err);
     free(s);
     return rc;
+}
+
+void cli_add_simlayer_json(cJSON *j, const sol_engine *e)
+{
+    sol_simlayer_state st;
+    if (sol_engine_simlayer(e, &st))
+        return;
+    const sol_kv_scheme *kv = sol_engine_kv(e);
+    cJSON *o = cJSON_AddObjectToObject(j, "simlayer");
+    cJSON_AddBoolToObject(o, "scored", st.scored);
+    cJSON_AddNumberToObject(o, "threshold", st.threshold);
+    cJSON_AddNumberToObject(o, "target_fraction", kv->lazy_fraction);
+    cJSON_AddNumberToObject(o, "fraction", (double)st.n_lazy / st.n_layers);
+    cJSON_AddNumberToObject(o, "window", kv->lazy_window);
+    cJSON_AddNumberToObject(o, "sinks", kv->lazy_sinks);
+    cJSON_AddNumberToObject(o, "query_rows", st.query_rows);
+    cJSON *scores = cJSON_AddArrayToObject(o, "scores"), *lazy = cJSON_AddArrayToObject(o, "lazy_layers");
+    for (int i = 0; i < st.n_layers && st.scored; i++) {
+        cJSON_AddItemToArray(scores, cJSON_CreateNumber(st.score[i]));
+        if (st.lazy[i])
+            cJSON_AddItemToArray(lazy, cJSON_CreateNumber(i));
+    }
 }

@@ -7,40 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/engine_impl.h"
 #include "engine/kv_rules.h"
 #include "engine/weights.h"
 #include "util/clock.h"
-
-struct sol_engine {
-    sol_gguf gguf;
-    int gguf_open;
-    sol_model model;
-    sol_kv_scheme kv;
-    sol_model_weights w;
-    sol_backend *be; /* borrowed from the caller */
-    sol_engine_config cfg;
-    int64_t ctx, pos;
-    int chunk;
-    sol_kv_cache_layer *cache;
-    void *cache_mem; /* backend memory, like the activations */
-    double cache_bytes;  /* allocated */
-    double kv_read_step; /* KV bytes attention read in the last step */
-    /* activations, chunk rows each */
-    float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2, *logits;
-    float *logits_host; /* the rows of the last step the caller sees */
-    int logits_rows;
-    int logits_fresh;   /* logits_host holds them (a greedy step on the device left them there) */
-    int32_t *next_dev;  /* the device's greedy choice */
-    int32_t *history; /* every token in the cache, for the sampler */
-    sol_sampler sampler;
-    sol_plan plan;
-    sol_timing_ring timing;
-    /* the step's timed intervals: first plan op and op count of each, and
-     * the seconds the backend reports for them */
-    int *span_first, *span_ops;
-    double *span_s;
-    int span_cap;
-};
 
 void sol_engine_defaults(sol_engine_config *cfg)
 {
@@ -74,7 +44,7 @@ static int check_supported(const sol_engine *e, sol_err *err)
     const sol_model *m = &e->model;
     const sol_backend *be = e->be;
     int family = !strcmp(m->arch, "llama") || !strcmp(m->arch, "mistral") || !strcmp(m->arch, "qwen2");
-    if (!family || m->n_experts > 0 || m->kv_lora_rank > 0 || m->post_norms || m->qk_norm)
+    if (!family || m->n_experts > 0 || m->q_lora_rank > 0 || m->post_norms || m->qk_norm)
         return sol_fail(err, SOL_ERR_RUNTIME,
                         "%s: the engine runs dense llama-family models (llama, mistral, qwen2); %s%s is "
                         "not supported yet",
@@ -85,49 +55,34 @@ static int check_supported(const sol_engine *e, sol_err *err)
     if (!sol_caps_has(be->caps.kv_types, e->cfg.kvtype))
         return sol_fail(err, SOL_ERR_USAGE, "--kvtype: the %s backend does not store a %s cache", be->name,
                         sol_dtype_name(e->cfg.kvtype));
+    int block = sol_dtype_block_elems(e->cfg.kvtype);
+    if (m->head_dim % block || (m->kv_lora_rank + m->qk_rope_dim) % block)
+        return sol_fail(err, SOL_ERR_USAGE, "--kvtype %s: its blocks of %d do not divide %s's head size %d",
+                        sol_dtype_name(e->cfg.kvtype), block, e->gguf.path,
+                        m->kv_lora_rank > 0 ? m->kv_lora_rank + m->qk_rope_dim : m->head_dim);
+    if (m->kv_lora_rank > 0 && (!be->head_matmul || !be->latent_kv_write))
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: MLA needs head_matmul and latent_kv_write, which the %s "
+                        "backend does not have yet (the cpu backend does)", e->gguf.path, be->name);
+    if (m->kv_lora_rank + m->qk_rope_dim > be->caps.max_head_dim)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: an MLA row of %d is above the %s backend's %d", e->gguf.path,
+                        m->kv_lora_rank + m->qk_rope_dim, be->name, be->caps.max_head_dim);
     return 0;
 }
 
-/* Slots of layer i's cache: the whole context, or for a windowed layer a
- * ring of window + chunk - 1 (every query row of a step sees its newest
- * `window` positions; decode alone, chunk 1, needs exactly the window). */
-static int64_t cache_slots(const sol_engine *e, const sol_kv_layer *info)
+/* SimLayerKV keeps sinks in the cache; the backend must honour them. */
+static int prepare_simlayer(sol_engine *e, sol_err *err)
 {
-    int64_t ring = info->tokens_cap > 0 ? info->tokens_cap + e->chunk - 1 : e->ctx;
-    return ring < e->ctx ? ring : e->ctx;
-}
-
-/* K and V for each layer that owns a cache; a layer sharing another's (cla)
- * points at its owner's and writes nothing. */
-static int alloc_cache(sol_engine *e, size_t kv_width, sol_err *err)
-{
-    const sol_model *m = &e->model;
-    size_t row_bytes = kv_width * (e->cfg.kvtype == SOL_DT_F16 ? 2 : 4), total = 0;
-    for (int i = 0; i < m->n_layers; i++) {
-        sol_kv_layer info;
-        sol_kv_layer_info(&e->kv, m, i, &info);
-        total += info.owner == i ? 2 * row_bytes * (size_t)cache_slots(e, &info) : 0;
-    }
-    e->cache_bytes = (double)total;
-    if (e->be->alloc(e->be, total, &e->cache_mem, err)) {
-        char why[sizeof err->msg];
-        snprintf(why, sizeof why, "%s", err->msg);
-        return sol_fail(err, SOL_ERR_RUNTIME, "a %lld-token cache (%zu MiB): %s; try --ctx", (long long)e->ctx,
-                        total >> 20, why);
-    }
-    char *base = e->cache_mem;
-    for (int i = 0; i < m->n_layers; i++) {
-        sol_kv_layer info;
-        sol_kv_layer_info(&e->kv, m, i, &info);
-        if (info.owner != i) { /* owners come first: sharing layers follow them */
-            e->cache[i] = e->cache[info.owner];
-            continue;
-        }
-        int64_t slots = cache_slots(e, &info);
-        size_t bytes = row_bytes * (size_t)slots;
-        e->cache[i] = (sol_kv_cache_layer){e->cfg.kvtype, base, base + bytes, slots, (int64_t)kv_width};
-        base += 2 * bytes;
-    }
+    if (e->kv.lazy_fraction <= 0)
+        return 0;
+    if (!e->be->caps.kv_sinks)
+        return sol_fail(err, SOL_ERR_RUNTIME, "--kv simlayer: the %s backend's attention does not keep sinks",
+                        e->be->name);
+    e->lazy = calloc((size_t)e->model.n_layers, 1);
+    e->lazy_score = calloc((size_t)e->model.n_layers, sizeof *e->lazy_score);
+    if (!e->lazy || !e->lazy_score)
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    e->kv.lazy_layers = e->lazy; /* none lazy until the prompt is scored */
+    e->simlayer_pending = 1;
     return 0;
 }
 
@@ -136,15 +91,20 @@ static int alloc_buffers(sol_engine *e, sol_err *err)
     const sol_model *m = &e->model;
     size_t rows = (size_t)e->chunk, q_width = (size_t)m->n_heads * m->head_dim;
     size_t kv_width = (size_t)m->n_kv_heads * m->head_dim, f = sizeof(float);
+    size_t latent = (size_t)(m->kv_lora_rank + m->qk_rope_dim), q_abs = m->kv_lora_rank > 0 ? m->n_heads * latent : 0;
+    size_t att = q_abs > q_width ? q_abs : q_width; /* MLA attends in the latent space */
+    kv_width = latent > kv_width ? latent : kv_width;
     struct {
         float **p;
         size_t elems;
     } act[] = {{&e->x, m->hidden},   {&e->xb, m->hidden},  {&e->xb2, m->hidden}, {&e->q, q_width},
-               {&e->att, q_width},   {&e->k, kv_width},    {&e->v, kv_width},    {&e->hb, (size_t)m->ffn},
-               {&e->hb2, (size_t)m->ffn}, {&e->logits, (size_t)m->vocab}};
+               {&e->att, att},       {&e->k, kv_width},    {&e->v, kv_width},    {&e->hb, (size_t)m->ffn},
+               {&e->hb2, (size_t)m->ffn}, {&e->logits, (size_t)m->vocab}, {&e->q_abs, q_abs}};
     int rc = 0;
     for (size_t i = 0; i < sizeof act / sizeof act[0] && !rc; i++) {
         void *p = NULL;
+        if (act[i].elems == 0)
+            continue;
         rc = e->be->alloc(e->be, rows * act[i].elems * f, &p, err);
         *act[i].p = p;
     }
@@ -158,9 +118,10 @@ static int alloc_buffers(sol_engine *e, sol_err *err)
     e->logits_host = malloc(rows * m->vocab * f);
     e->history = malloc((size_t)e->ctx * sizeof *e->history);
     e->cache = calloc((size_t)m->n_layers, sizeof *e->cache);
-    if (!e->logits_host || !e->history || !e->cache)
+    e->cache_block = calloc((size_t)m->n_layers, sizeof *e->cache_block);
+    if (!e->logits_host || !e->history || !e->cache || !e->cache_block)
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
-    return alloc_cache(e, kv_width, err);
+    return sol_engine_cache_alloc(e, err);
 }
 
 int sol_engine_open(const char *gguf_path, const sol_engine_config *cfg, sol_engine **out, sol_err *err)
@@ -178,7 +139,7 @@ int sol_engine_open(const char *gguf_path, const sol_engine_config *cfg, sol_eng
         e->gguf_open = 1;
     if (rc || (rc = check_supported(e, err)) || (rc = sol_weights_bind(&e->gguf, &e->model, &e->be->caps, &e->w, err)))
         goto fail;
-    if ((rc = sol_engine_kv_scheme(&e->gguf, &e->model, cfg->kv, &e->kv, err)))
+    if ((rc = sol_engine_kv_scheme(&e->gguf, &e->model, cfg->kv, &e->kv, err)) || (rc = prepare_simlayer(e, err)))
         goto fail;
     e->ctx = cfg->ctx > 0 ? cfg->ctx : e->model.ctx_max;
     if (e->ctx > e->model.ctx_max) {
@@ -209,11 +170,11 @@ void sol_engine_close(sol_engine *e)
     if (be) /* nothing of ours may be in flight when it is freed */
         be->sync(be, NULL);
     sol_weights_free(&e->w);
-    float *buffers[] = {e->x, e->xb, e->xb2, e->q, e->k, e->v, e->att, e->hb, e->hb2, e->logits};
+    float *buffers[] = {e->x, e->xb, e->xb2, e->q, e->k, e->v, e->att, e->hb, e->hb2, e->logits, e->q_abs};
     for (size_t i = 0; be && i < sizeof buffers / sizeof buffers[0]; i++)
         be->free(be, buffers[i]);
     if (be) {
-        be->free(be, e->cache_mem);
+        sol_engine_cache_free(e);
         be->free(be, e->next_dev);
     }
     if (e->gguf_open)
@@ -221,6 +182,9 @@ void sol_engine_close(sol_engine *e)
     free(e->logits_host);
     free(e->history);
     free(e->cache);
+    free(e->cache_block);
+    free(e->lazy);
+    free(e->lazy_score);
     free(e->span_first);
     free(e->span_ops);
     free(e->span_s);
@@ -245,6 +209,19 @@ void sol_engine_reset(sol_engine *e)
 {
     e->pos = 0;
     e->logits_rows = 0;
+    sol_err err;
+    e->reset_failed = sol_engine_cache_reset(e, &err) != 0;
+}
+
+int sol_engine_simlayer(const sol_engine *e, sol_simlayer_state *out)
+{
+    if (!e->lazy)
+        return -1;
+    *out = (sol_simlayer_state){!e->simlayer_pending, e->model.n_layers, 0, e->lazy_score, e->lazy,
+                                e->cfg.simlayer_threshold, e->simlayer_query_rows};
+    for (int i = 0; i < e->model.n_layers; i++)
+        out->n_lazy += e->lazy[i];
+    return 0;
 }
 
 /* The last step's logits rows into logits_host, once per step. */
@@ -289,8 +266,10 @@ static int bind_matmul(sol_engine *e, const sol_op *op, int rows, matmul_binding
         *b = (matmul_binding){&l->wk, l->bk, e->xb, e->k};
     else if (l && is(op, "attn.v"))
         *b = (matmul_binding){&l->wv, l->bv, e->xb, e->v};
-    else if (l && is(op, "attn.o"))
-        *b = (matmul_binding){&l->wo, NULL, e->att, e->xb2};
+    else if (l && is(op, "attn.kv_a")) /* MLA: latent + RoPE key rows */
+        *b = (matmul_binding){&l->kv_a, NULL, e->xb, e->k};
+    else if (l && is(op, "attn.o")) /* MLA: the values came back through v_absorb into q */
+        *b = (matmul_binding){&l->wo, NULL, l->v_absorb.data ? e->q : e->att, e->xb2};
     else if (l && is(op, "ffn.gate"))
         *b = (matmul_binding){&l->gate, NULL, e->xb, e->hb};
     else if (l && is(op, "ffn.up"))
@@ -316,12 +295,43 @@ static const float *norm_weight(const sol_engine *e, const sol_op *op)
 }
 
 /* The cache rows attention touches for query rows pos .. pos + rows - 1,
- * each seeing the newest `window` positions (0: all): from the first row's
- * first position to the last row. */
-static int64_t kv_rows_read(int64_t pos, int rows, int64_t window)
+ * each seeing the newest `window` positions (0: all) and the sinks below
+ * them: from the first row's first position to the last row. */
+static int64_t kv_rows_read(int64_t pos, int rows, int64_t window, int64_t sinks)
 {
     int64_t first = window > 0 && pos + 1 > window ? pos + 1 - window : 0;
-    return pos + rows - first;
+    return (sinks < first ? sinks : first) + pos + rows - first;
+}
+
+static int is_latent(const sol_engine *e) { return e->kv.heads == SOL_KV_MLA; }
+
+/* MLA's absorbed projections (plan ops attn.q_absorb, attn.v_absorb):
+ * queries into the latent space, attended latents back to value heads. */
+static int run_absorb(sol_engine *e, const sol_op *op)
+{
+    const sol_model *m = &e->model;
+    const sol_layer_weights *l = &e->w.layers[op->layer];
+    int64_t latent = (int64_t)m->kv_lora_rank + m->qk_rope_dim;
+    if (is(op, "attn.q_absorb"))
+        e->be->head_matmul(e->be, &l->q_absorb, m->n_heads, e->q, m->head_dim, e->q_abs, latent);
+    else if (is(op, "attn.v_absorb"))
+        e->be->head_matmul(e->be, &l->v_absorb, m->n_heads, e->att, latent, e->q, m->v_head_dim);
+    else
+        return -1;
+    return 0;
+}
+
+static void run_attention(sol_engine *e, const sol_op *op, int rows)
+{
+    const sol_model *m = &e->model;
+    int owner = e->plan.layers[op->layer].owner;
+    const sol_kv_cache_layer *cache = &e->cache[owner];
+    int64_t window = sol_engine_layer_window(e, op->layer);
+    if (is_latent(e)) /* one latent "head" serves every query head */
+        e->be->attention(e->be, e->q_abs, cache, m->n_heads, 1, (int)cache->width, window, e->att);
+    else
+        e->be->attention(e->be, e->q, cache, m->n_heads, m->n_kv_heads, m->head_dim, window, e->att);
+    e->kv_read_step += (double)kv_rows_read(e->pos, rows, window, cache->sinks) * sol_engine_token_bytes(e, owner);
 }
 
 /* Launches op on the backend (the sample op runs on the host after sync). */
@@ -336,30 +346,37 @@ static int exec_op(sol_engine *e, const sol_op *op, int rows, sol_err *err)
         be->embed(be, &e->w.token_embd, e->x);
         return 0;
     case SOL_OP_NORM:
+        if (op->layer >= 0 && is(op, "attn.kv_a_norm"))
+            return 0; /* MLA: done by the cache write (run_latent_kv_write); a sharing layer stores nothing */
         if (!(nw = norm_weight(e, op)))
             break;
         be->rmsnorm(be, e->x, nw, (float)m->norm_eps, m->hidden, e->xb);
         return 0;
     case SOL_OP_MATMUL:
+        if (op->layer >= 0 && is_latent(e) && run_absorb(e, op) == 0)
+            return 0;
         if (bind_matmul(e, op, rows, &mm))
             break;
         be->matmul(be, mm.w, mm.bias, mm.in, (int)op->m, mm.out);
         return 0;
     case SOL_OP_ROPE:
+        if (is_latent(e)) { /* the queries' RoPE part; the key's is rotated as it is stored */
+            be->rope(be, e->q, m->n_heads, m->head_dim, &e->w.rope_q_mla);
+            return 0;
+        }
         be->rope(be, e->q, m->n_heads, m->head_dim, &e->w.rope);
         be->rope(be, e->k, m->n_kv_heads, m->head_dim, &e->w.rope);
         return 0;
     case SOL_OP_KV_WRITE:
+        if (is_latent(e))
+            break; /* only with its norm (run_latent_kv_write) */
         be->kv_write(be, e->k, e->v, &e->cache[op->layer]);
         return 0;
-    case SOL_OP_ATTENTION: {
-        const sol_kv_layer *info = &e->plan.layers[op->layer];
-        const sol_kv_cache_layer *cache = &e->cache[info->owner];
-        be->attention(be, e->q, cache, m->n_heads, m->n_kv_heads, m->head_dim, info->tokens_cap, e->att);
-        e->kv_read_step += kv_rows_read(e->pos, rows, info->tokens_cap) * 2.0 * (double)cache->width *
-                           (cache->type == SOL_DT_F16 ? 2 : 4);
-        return 0;
-    }
+    case SOL_OP_ATTENTION:
+        run_attention(e, op, rows);
+        return e->scoring && e->plan.layers[op->layer].owner == op->layer
+                   ? sol_engine_score_layer(e, op->layer, rows, err)
+                   : 0;
     case SOL_OP_ADD:
         be->add(be, e->x, e->xb2, m->hidden);
         return 0;
@@ -407,10 +424,26 @@ static int run_matmul_group(sol_engine *e, int i, int rows)
 static int run_rope_kv_write(sol_engine *e, int i)
 {
     const sol_op *op = &e->plan.ops[i], *next = i + 1 < e->plan.n_ops ? &e->plan.ops[i + 1] : NULL;
-    if (op->kind != SOL_OP_ROPE || !next || next->kind != SOL_OP_KV_WRITE || next->layer != op->layer)
+    if (op->kind != SOL_OP_ROPE || !next || next->kind != SOL_OP_KV_WRITE || next->layer != op->layer ||
+        is_latent(e))
         return 0;
     const sol_model *m = &e->model;
     e->be->rope_kv_write(e->be, e->q, e->k, e->v, m->n_heads, m->head_dim, &e->w.rope, &e->cache[next->layer]);
+    return 2;
+}
+
+/* MLA: the latent's norm and the cache write as one backend call (the
+ * latent normalised, the RoPE key rotated, the row stored). Returns 2, or 0
+ * when op i does not start such a pair. */
+static int run_latent_kv_write(sol_engine *e, int i)
+{
+    const sol_op *op = &e->plan.ops[i], *next = i + 1 < e->plan.n_ops ? &e->plan.ops[i + 1] : NULL;
+    if (!is_latent(e) || op->kind != SOL_OP_NORM || !is(op, "attn.kv_a_norm") || !next ||
+        next->kind != SOL_OP_KV_WRITE || next->layer != op->layer)
+        return 0;
+    const sol_model *m = &e->model;
+    e->be->latent_kv_write(e->be, e->k, e->w.layers[op->layer].kv_a_norm, (float)m->norm_eps, m->kv_lora_rank,
+                           &e->w.rope, &e->cache[op->layer]);
     return 2;
 }
 
@@ -479,6 +512,8 @@ static int launch_ops(sol_engine *e, int rows, int device_choice, int *spans, so
         int n = op->kind == SOL_OP_SAMPLE ? run_device_argmax(e) : run_matmul_group(e, i, rows);
         if (n == 0)
             n = run_rope_kv_write(e, i);
+        if (n == 0)
+            n = run_latent_kv_write(e, i);
         if (n == 0) {
             rc = exec_op(e, op, rows, err);
             n = 1;
@@ -554,6 +589,8 @@ static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logi
     if (rc)
         return rc;
     e->pos += rows;
+    if (e->scoring && (rc = sol_engine_choose_lazy(e, err)))
+        return rc;
     if (on_step)
         on_step(user, &e->plan, slot->total_s);
     return 0;
@@ -564,6 +601,8 @@ int sol_engine_eval(sol_engine *e, const int32_t *tokens, int n, int all_logits,
 {
     if (n < 1)
         return sol_fail(err, SOL_ERR_USAGE, "nothing to evaluate (0 tokens)");
+    if (e->reset_failed)
+        return sol_fail(err, SOL_ERR_RUNTIME, "the KV cache could not be restored to full size after a reset");
     if (e->pos + n > e->ctx)
         return sol_fail(err, SOL_ERR_USAGE, "context full: %lld + %d tokens exceed the %lld-token context (--ctx)",
                         (long long)e->pos, n, (long long)e->ctx);
@@ -575,7 +614,9 @@ int sol_engine_eval(sol_engine *e, const int32_t *tokens, int n, int all_logits,
         return sol_fail(err, SOL_ERR_USAGE, "all-position logits need n <= %d tokens per call", e->chunk);
     for (int done = 0; done < n;) {
         int rows = n - done < e->chunk ? n - done : e->chunk;
+        e->scoring = e->simlayer_pending && done + rows == n; /* SimLayerKV scores the prompt's last step */
         int rc = run_step(e, tokens + done, rows, all_logits, on_step, user, next, err);
+        e->scoring = 0;
         if (rc)
             return rc;
         done += rows;

@@ -2,7 +2,8 @@
  * the op plan op by op on a backend the caller chose, timing every op into
  * a ring buffer. Every buffer lives in the backend's memory; the engine
  * only downloads the logits rows it samples from or hands out.
- * Llama family (llama, mistral, qwen2): RMSNorm, RoPE, GQA/MQA, SwiGLU. */
+ * Llama family (llama, mistral, qwen2): RMSNorm, RoPE, GQA/MQA or MLA
+ * (absorbed), SwiGLU; KV caches as the --kv scheme keeps them. */
 #ifndef SOL_ENGINE_ENGINE_H
 #define SOL_ENGINE_ENGINE_H
 
@@ -20,6 +21,7 @@ typedef struct sol_engine_config {
     int chunk;         /* prefill rows per step (default 64) */
     sol_activations activations; /* matmul inputs of quantised weights: q8 (default) or f32 */
     const char *kv;    /* --kv scheme replacing the model's own (NULL: its own); engine/kv_rules.h */
+    double simlayer_threshold; /* SimLayerKV: a layer scoring below it never goes lazy (default 0) */
     sol_sampler_config sampler;
 } sol_engine_config;
 
@@ -41,6 +43,20 @@ const sol_kv_scheme *sol_engine_kv(const sol_engine *e);
 double sol_engine_kv_allocated(const sol_engine *e);
 double sol_engine_kv_read_last_step(const sol_engine *e);
 sol_timing_ring *sol_engine_timing(sol_engine *e);
+
+/* SimLayerKV's decision (schemes with simlayer:F): scored is 0 until the
+ * first prompt has run; then score[i] is layer i's attention mass on its
+ * sinks and recent window, lazy[i] whether it went lazy. */
+typedef struct sol_simlayer_state {
+    int scored;
+    int n_layers, n_lazy;
+    const double *score;
+    const unsigned char *lazy;
+    double threshold;
+    int query_rows; /* the prompt's last rows whose attention was scored */
+} sol_simlayer_state;
+/* 0 and *out filled, or -1 when the scheme has no simlayer term. */
+int sol_engine_simlayer(const sol_engine *e, sol_simlayer_state *out);
 
 /* Evaluates n tokens at the current position (prefill when n > 1, in
  * chunks), appends them to the cache and samples the next token into

@@ -1,8 +1,9 @@
 /* Which --kv schemes the engine runs on a given file. The weights fix the
- * KV heads; the engine has no MLA or SimLayerKV yet. On a real GGUF only
- * what needs no retraining is accepted (its own scheme, a window no wider
- * than its own); a model `sol synth` wrote has random weights, so sharing a
- * cache across layers (cla) or a window of any width runs there too. */
+ * KV heads or the MLA latent. On a real GGUF only what needs no retraining
+ * is accepted (its own scheme, a window no wider than its own, SimLayerKV,
+ * which is training-free); a model `sol synth` wrote has random weights, so
+ * sharing a cache across layers (cla) or a window of any width runs there
+ * too. SimLayerKV is not composed with windows or sharing. */
 #include <string.h>
 
 #include "engine/kv_rules.h"
@@ -22,12 +23,18 @@ int sol_engine_kv_scheme(const sol_gguf *g, const sol_model *m, const char *text
     int rc = sol_kv_parse(text, &own, kv, err);
     if (rc)
         return rc;
-    if (kv->heads == SOL_KV_MLA)
-        return sol_fail(err, SOL_ERR_USAGE, "--kv %s: the engine does not run MLA yet (sol analyze prices it)", text);
-    if (kv->lazy_fraction > 0)
-        return sol_fail(err, SOL_ERR_USAGE, "--kv %s: the engine does not run SimLayerKV yet (sol analyze prices it)",
+    if ((kv->heads == SOL_KV_MLA) != (own.heads == SOL_KV_MLA) ||
+        (kv->heads == SOL_KV_MLA && (kv->mla_rank != own.mla_rank || kv->mla_rope != own.mla_rope)))
+        return sol_fail(err, SOL_ERR_USAGE,
+                        "--kv %s: %s's weights are made for %s; a different latent or head layout needs weights "
+                        "made for it (sol synth --kv)",
+                        text, g->path, own.heads == SOL_KV_MLA ? "its MLA latent" : "per-head keys and values");
+    if (kv->lazy_fraction > 0 && (kv->share > 1 || kv->window > 0))
+        return sol_fail(err, SOL_ERR_USAGE,
+                        "--kv %s: the engine runs simlayer alone or with a heads term; with local windows or "
+                        "cla it is priced by sol analyze only",
                         text);
-    if (kv_heads_of(kv, m) != m->n_kv_heads)
+    if (kv->heads != SOL_KV_MLA && kv_heads_of(kv, m) != m->n_kv_heads)
         return sol_fail(err, SOL_ERR_USAGE,
                         "--kv %s: %s's weights have %d KV heads; a scheme with %d needs weights made for it "
                         "(sol synth --kv)",

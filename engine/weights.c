@@ -74,6 +74,63 @@ static int bind_vector(const sol_gguf *g, const char *name, int64_t n, int requi
     return 0;
 }
 
+/* MLA's absorbed matrices from kv_b (rows per head: nope of W_UK, then dv
+ * of W_UV; rank columns), as f32 host arrays the views point at. */
+static int build_absorbed(const sol_model *m, const sol_weight_view *kv_b, sol_layer_weights *l, sol_err *err)
+{
+    int64_t heads = m->n_heads, rank = m->kv_lora_rank, rope = m->qk_rope_dim, nope = m->qk_nope_dim;
+    int64_t dv = m->v_head_dim, dk = nope + rope, lat = rank + rope;
+    size_t aug = (size_t)(heads * lat * dk), uv = (size_t)(heads * dv * rank);
+    float *host = calloc(aug + uv, sizeof *host), *row = malloc((size_t)rank * sizeof *row);
+    if (!host || !row) {
+        free(host);
+        free(row);
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    }
+    float s = sqrtf((float)lat / (float)dk);
+    for (int64_t h = 0; h < heads; h++) {
+        float *a = host + (size_t)(h * lat * dk), *u = host + aug + (size_t)(h * dv * rank);
+        for (int64_t i = 0; i < nope + dv; i++) {
+            sol_dequantize(kv_b->type, (const char *)kv_b->data + (size_t)(h * (nope + dv) + i) * kv_b->row_bytes,
+                           row, rank);
+            for (int64_t j = 0; j < rank; j++) {
+                if (i < nope)
+                    a[j * dk + i] = row[j] * s; /* W_UK^T */
+                else
+                    u[(i - nope) * rank + j] = row[j];
+            }
+        }
+        for (int64_t r = 0; r < rope; r++) /* the RoPE part passes through */
+            a[(rank + r) * dk + nope + r] = s;
+    }
+    free(row);
+    l->absorb_host = host;
+    l->q_absorb = (sol_weight_view){SOL_DT_F32, host, heads * lat, dk, (size_t)dk * sizeof(float)};
+    l->v_absorb = (sol_weight_view){SOL_DT_F32, host + aug, heads * dv, rank, (size_t)rank * sizeof(float)};
+    return 0;
+}
+
+/* An MLA layer's attention: q, the latent + RoPE key, its norm, kv_b
+ * folded (build_absorbed), the output. */
+static int bind_latent(const sol_gguf *g, const sol_model *m, const sol_backend_caps *caps, int i,
+                       sol_layer_weights *l, sol_err *err)
+{
+    char name[96];
+    int64_t h = m->hidden, heads = m->n_heads, rank = m->kv_lora_rank, dv = m->v_head_dim;
+    int64_t dk = m->qk_nope_dim + m->qk_rope_dim;
+    sol_weight_view kv_b;
+    int rc;
+#define NAME(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, i), name)
+    if ((rc = bind_matrix(g, caps, NAME("attn_q.weight"), heads * dk, h, &l->wq, err)) ||
+        (rc = bind_matrix(g, caps, NAME("attn_kv_a_mqa.weight"), rank + m->qk_rope_dim, h, &l->kv_a, err)) ||
+        (rc = bind_vector(g, NAME("attn_kv_a_norm.weight"), rank, 1, &l->kv_a_norm, err)) ||
+        (rc = bind_matrix(g, caps, NAME("attn_kv_b.weight"), heads * (m->qk_nope_dim + dv), rank, &kv_b, err)) ||
+        (rc = bind_matrix(g, caps, NAME("attn_output.weight"), h, heads * dv, &l->wo, err)))
+        return rc;
+#undef NAME
+    return build_absorbed(m, &kv_b, l, err);
+}
+
 static int bind_layer(const sol_gguf *g, const sol_model *m, const sol_backend_caps *caps, int i, sol_layer_weights *l,
                       sol_err *err)
 {
@@ -81,15 +138,19 @@ static int bind_layer(const sol_gguf *g, const sol_model *m, const sol_backend_c
     int64_t h = m->hidden, dh = m->head_dim, q_rows = (int64_t)m->n_heads * dh, kv_rows = (int64_t)m->n_kv_heads * dh;
     int rc;
 #define NAME(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, i), name)
-    if ((rc = bind_vector(g, NAME("attn_norm.weight"), h, 1, &l->attn_norm, err)) ||
-        (rc = bind_matrix(g, caps, NAME("attn_q.weight"), q_rows, h, &l->wq, err)) ||
+    if ((rc = bind_vector(g, NAME("attn_norm.weight"), h, 1, &l->attn_norm, err)))
+        return rc;
+    if (m->kv_lora_rank > 0)
+        rc = bind_latent(g, m, caps, i, l, err);
+    else if ((rc = bind_matrix(g, caps, NAME("attn_q.weight"), q_rows, h, &l->wq, err)) ||
         (rc = bind_matrix(g, caps, NAME("attn_k.weight"), kv_rows, h, &l->wk, err)) ||
         (rc = bind_matrix(g, caps, NAME("attn_v.weight"), kv_rows, h, &l->wv, err)) ||
         (rc = bind_matrix(g, caps, NAME("attn_output.weight"), h, q_rows, &l->wo, err)) ||
         (rc = bind_vector(g, NAME("attn_q.bias"), q_rows, 0, &l->bq, err)) ||
         (rc = bind_vector(g, NAME("attn_k.bias"), kv_rows, 0, &l->bk, err)) ||
-        (rc = bind_vector(g, NAME("attn_v.bias"), kv_rows, 0, &l->bv, err)) ||
-        (rc = bind_vector(g, NAME("ffn_norm.weight"), h, 1, &l->ffn_norm, err)) ||
+        (rc = bind_vector(g, NAME("attn_v.bias"), kv_rows, 0, &l->bv, err)))
+        return rc;
+    if (rc || (rc = bind_vector(g, NAME("ffn_norm.weight"), h, 1, &l->ffn_norm, err)) ||
         (rc = bind_matrix(g, caps, NAME("ffn_gate.weight"), m->ffn, h, &l->gate, err)) ||
         (rc = bind_matrix(g, caps, NAME("ffn_up.weight"), m->ffn, h, &l->up, err)) ||
         (rc = bind_matrix(g, caps, NAME("ffn_down.weight"), h, m->ffn, &l->down, err)))
@@ -140,6 +201,8 @@ static int bind_rope(const sol_gguf *g, const sol_model *m, sol_model_weights *w
     /* llama.cpp's converter permutes llama Q/K rows to rotate adjacent
      * pairs; qwen2 keeps HF's half-split ("neox") layout. */
     w->rope = (sol_rope){.dims = (int)dims, .neox = strcmp(m->arch, "qwen2") == 0, .inv_freq = w->rope_inv_freq};
+    w->rope_q_mla = w->rope;
+    w->rope_q_mla.offset = m->kv_lora_rank > 0 ? m->qk_nope_dim : 0;
     return 0;
 }
 
@@ -192,12 +255,13 @@ static int vectors(sol_model_weights *w, float **out[], int64_t len[], int cap, 
         VEC(l->bq, q_rows);
         VEC(l->bk, kv_rows);
         VEC(l->bv, kv_rows);
+        VEC(l->kv_a_norm, m->kv_lora_rank);
     }
 #undef VEC
     return n;
 }
 
-enum { VECTORS_PER_LAYER = 5, MATRICES_PER_LAYER = 7 };
+enum { VECTORS_PER_LAYER = 6, MATRICES_PER_LAYER = 10 };
 
 static int place_matrices(sol_backend *be, sol_model_weights *w, sol_err *err)
 {
@@ -209,9 +273,11 @@ static int place_matrices(sol_backend *be, sol_model_weights *w, sol_err *err)
     views[n++] = &w->output; /* tied: the same data, placed once */
     for (int i = 0; i < w->n_layers; i++) {
         sol_layer_weights *l = &w->layers[i];
-        sol_weight_view *v[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->gate, &l->up, &l->down};
+        sol_weight_view *v[] = {&l->wq, &l->wk,   &l->wv,       &l->wo,      &l->gate,
+                                &l->up, &l->down, &l->kv_a, &l->q_absorb, &l->v_absorb};
         for (int j = 0; j < MATRICES_PER_LAYER; j++)
-            views[n++] = v[j];
+            if (v[j]->data) /* an MLA layer has no wk, wv; others no kv_a, absorbed */
+                views[n++] = v[j];
     }
     int rc = be->load_weights(be, views, n, &w->placed_handle, err);
     free(views);
@@ -253,7 +319,7 @@ int sol_weights_place(sol_backend *be, const sol_model *m, sol_model_weights *w,
             rc = place_vector(be, vec[i], len[i], err);
         }
     }
-    w->rope.inv_freq = w->rope_inv_freq;
+    w->rope.inv_freq = w->rope_q_mla.inv_freq = w->rope_inv_freq;
     if (!rc)
         rc = place_matrices(be, w, err);
     free(vec);
@@ -275,9 +341,10 @@ void sol_weights_free(sol_model_weights *w)
     sol_backend *be = w->placed;
     for (int i = 0; w->layers && i < w->n_layers; i++) {
         sol_layer_weights *l = &w->layers[i];
-        float *v[VECTORS_PER_LAYER] = {l->attn_norm, l->ffn_norm, l->bq, l->bk, l->bv};
+        float *v[VECTORS_PER_LAYER] = {l->attn_norm, l->ffn_norm, l->bq, l->bk, l->bv, l->kv_a_norm};
         for (int j = 0; j < VECTORS_PER_LAYER; j++)
             free_vector(be, v[j]);
+        free(l->absorb_host);
     }
     free_vector(be, w->output_norm);
     free_vector(be, w->rope_inv_freq);

@@ -15,6 +15,14 @@ typedef struct sol_layer_weights {
     sol_weight_view wq, wk, wv, wo, gate, up, down;
     float *attn_norm, *ffn_norm;
     float *bq, *bk, *bv; /* NULL when the model has no q/k/v bias */
+    /* MLA (wk, wv unused): the latent + RoPE key projection and the
+     * latent's norm; kv_b's halves folded for absorbed decoding, f32 built
+     * at bind (absorb_host): q_absorb takes a query head [nope, rope] to
+     * [W_UK^T nope, rope] (scaled so attention's 1/sqrt(rank + rope) is the
+     * model's 1/sqrt(head_dim)), v_absorb is W_UV per head. */
+    sol_weight_view kv_a, q_absorb, v_absorb;
+    float *kv_a_norm;
+    float *absorb_host;
 } sol_layer_weights;
 
 typedef struct sol_model_weights {
@@ -23,6 +31,7 @@ typedef struct sol_model_weights {
     sol_layer_weights *layers;
     int n_layers;
     sol_rope rope;
+    sol_rope rope_q_mla; /* MLA: the queries' RoPE part, after each head's nope dims */
     float *rope_inv_freq;
     sol_backend *placed; /* NULL: host memory; else the backend owning the vectors */
     void *placed_handle; /* the backend's weight copies (load_weights) */

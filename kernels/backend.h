@@ -1,4 +1,4 @@
-/* The backend interface (ABI 2): a table of function pointers, one per plan
+/* The backend interface (ABI 3): a table of function pointers, one per plan
  * op kind, so the engine runs the same plan on the CPU or, through a
  * plugin, on a GPU. Kernels see shapes and buffers, never models.
  *
@@ -42,20 +42,44 @@ typedef struct sol_weight_view {
 } sol_weight_view;
 
 /* One layer's KV cache: `capacity` token slots of `width` elements for K
- * and for V, in `type`. Position t lives in slot t % capacity: a windowed
- * layer's cache is a ring of at least window + rows - 1 slots (the newest
- * `window` positions of every query row of a step), a full one holds the
- * whole context. */
+ * and for V, in `type` (a row of a block type is whole blocks: sol_row_bytes
+ * of width, each head at sol_row_bytes of its offset). Position t lives in
+ * slot sol_kv_slot: the first `sinks` positions keep slots 0..sinks-1 for
+ * good (SimLayerKV's lazy layers, 0 elsewhere), the rest go round a ring of
+ * capacity - sinks slots. A windowed layer's ring holds at least window +
+ * rows - 1 slots (the newest `window` positions of every query row of a
+ * step); a full cache holds the whole context. v == k is one array that is
+ * both (MLA: the latent row is key and, its first values, value). */
 typedef struct sol_kv_cache_layer {
     sol_dtype type;
     void *k, *v;
     int64_t capacity;
-    int64_t width; /* n_kv_heads * head_dim */
+    int64_t width; /* n_kv_heads * head_dim; MLA: latent + RoPE key */
+    int64_t sinks;
 } sol_kv_cache_layer;
+
+#ifdef __CUDACC__ /* the CUDA kernels use the same rules */
+#define SOL_KV_RULE static inline __host__ __device__
+#else
+#define SOL_KV_RULE static inline
+#endif
+
+SOL_KV_RULE int64_t sol_kv_slot(const sol_kv_cache_layer *c, int64_t t)
+{
+    return t < c->sinks ? t : c->sinks + (t - c->sinks) % (c->capacity - c->sinks);
+}
+
+/* Whether the key at position t is seen by the query at position pos of a
+ * layer keeping the newest `window` positions (0: all) and its sinks. */
+SOL_KV_RULE int sol_kv_visible(const sol_kv_cache_layer *c, int64_t window, int64_t t, int64_t pos)
+{
+    return t <= pos && (window <= 0 || t > pos - window || t < c->sinks);
+}
 
 /* Rotary embedding parameters of a model. */
 typedef struct sol_rope {
     int dims;               /* rotated dimensions per head (<= head_dim) */
+    int offset;             /* the first rotated dimension of each head (MLA: after the nope part) */
     int neox;               /* 1: rotate (x[i], x[i+dims/2]); 0: adjacent pairs */
     const float *inv_freq;  /* dims/2 inverse frequencies, scaling applied (backend memory) */
 } sol_rope;
@@ -71,6 +95,7 @@ typedef struct sol_backend_caps {
     uint32_t weight_types; /* bit t: matmuls and embedding over sol_dtype t */
     uint32_t kv_types;     /* bit t: a KV cache of sol_dtype t */
     int max_head_dim;
+    int kv_sinks;          /* attention and KV writes honour sol_kv_cache_layer.sinks */
 } sol_backend_caps;
 
 static inline int sol_caps_has(uint32_t mask, sol_dtype t) { return (mask >> t) & 1u; }
@@ -147,6 +172,17 @@ struct sol_backend {
      * keeps only the last `window` positions */
     void (*attention)(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
                       int head_dim, int64_t window, float *out);
+    /* MLA's absorbed projections, per head: y[(r * n_heads + h) * y_stride
+     * + j] = sum_i W_h[j][i] x[(r * n_heads + h) * x_stride + i] over the
+     * step's rows, W_h rows h * w->rows / n_heads .. of w (f32 or f16; i <
+     * w->cols). NULL where the backend has none (the engine then refuses MLA). */
+    void (*head_matmul)(sol_backend *b, const sol_weight_view *w, int n_heads, const float *x, int64_t x_stride,
+                        float *y, int64_t y_stride);
+    /* MLA's cache write: each step row of kv is [latent (rank), RoPE key
+     * (rope->dims)]; stores [rmsnorm(latent) * norm, RoPE'd key] (width
+     * cache->width = rank + rope->dims) at the row's position. NULL: none. */
+    void (*latent_kv_write)(sol_backend *b, const float *kv, const float *norm, float eps, int rank,
+                            const sol_rope *rope, sol_kv_cache_layer *cache);
     /* x[rows, n] += y[rows, n] */
     void (*add)(sol_backend *b, float *x, const float *y, int64_t n);
     /* gate = silu(gate) * up over the step's rows of n */

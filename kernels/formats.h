@@ -20,7 +20,8 @@ int sol_format_supported(sol_dtype t);
 /* Bytes of one row of `cols` elements of type t (cols a multiple of the block). */
 size_t sol_row_bytes(sol_dtype t, int64_t cols);
 
-/* dst[0..n) = dequantized src. Bit-identical to gguf-py (ggml) dequantization. */
+/* dst[0..n) = dequantized src. Bit-identical to gguf-py (ggml) dequantization.
+ * The CPU's also reads FP8 KV rows (sol_cpu_reads, kernels/cpu/quant.h). */
 void sol_dequantize(sol_dtype t, const void *src, float *dst, int64_t n);
 
 /* dst = quantized src, n elements, finite inputs. F16/BF16 round to nearest

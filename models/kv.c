@@ -204,6 +204,7 @@ int sol_kv_parse(const char *text, const sol_kv_scheme *base, sol_kv_scheme *kv,
     out.lazy_fraction = 0;
     out.lazy_window = 0;
     out.lazy_sinks = 0;
+    out.lazy_layers = NULL;
     term_ctx heads_term = {0};
     int position = 0;
     const char *s = text;
@@ -296,6 +297,8 @@ static bool layer_is_lazy(const sol_kv_scheme *kv, int i)
 {
     if (kv->lazy_fraction <= 0)
         return false;
+    if (kv->lazy_layers)
+        return kv->lazy_layers[i] != 0;
     double f = kv->lazy_fraction;
     return floor((i + 1) * f + 1e-9) > floor(i * f + 1e-9);
 }

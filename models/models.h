@@ -109,6 +109,10 @@ typedef struct sol_kv_scheme {
     double lazy_fraction; /* simlayer:F (0 = none) */
     int lazy_window;    /* simlayer W recent tokens */
     int lazy_sinks;     /* simlayer S sink tokens */
+    /* NULL: floor(L * lazy_fraction) layers lazy, spread evenly (what the
+     * analyzer assumes); else layer i is lazy when lazy_layers[i] (the
+     * engine's choice after scoring its prompt; all 0 before). */
+    const unsigned char *lazy_layers;
 } sol_kv_scheme;
 
 /* Per-layer attention kind after applying a scheme. */

@@ -271,10 +271,12 @@ static void emit_attention_latent(builder *b)
         emit_matmul(b, SOL_GROUP_ATTN_QKV, "attn.q", heads * (nope + rope), m->hidden, 1, 0);
     }
     emit_matmul(b, SOL_GROUP_ATTN_QKV, "attn.kv_a", rank + rope, m->hidden, 1, 0);
-    emit_norm(b, "attn.kv_a_norm", rank, 1);
-    /* kv_b holds W_UK (rank -> nope per head) and W_UV (rank -> dv per head). */
-    emit_matmul(b, SOL_GROUP_ATTN_QKV, "attn.q_absorb", rank, nope, heads, 0);
+    /* in the engine's order: the queries' RoPE part rotated, then moved
+     * into the latent space; the latent normalised as it is stored. kv_b
+     * holds W_UK (rank -> nope per head) and W_UV (rank -> dv per head). */
     emit_rope(b, heads, 1, rope);
+    emit_matmul(b, SOL_GROUP_ATTN_QKV, "attn.q_absorb", rank, nope, heads, 0);
+    emit_norm(b, "attn.kv_a_norm", rank, 1);
     emit_kv_and_attention(b, rank + rope, rank);
     emit_matmul(b, SOL_GROUP_ATTN_OUT, "attn.v_absorb", dv, rank, heads, 0);
     emit_matmul(b, SOL_GROUP_ATTN_OUT, "attn.o", m->hidden, heads * dv, 1, 0);

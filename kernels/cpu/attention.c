@@ -7,13 +7,19 @@
  * converted to f32 once and used by every query of the tile (the rows x the
  * query heads sharing that KV head): scores by the prefill GEMM's tile
  * (gemm_panels, the queries packed once per tile), softmax weights by the
- * vectorised exp, weighted sums by the block kernel (simd.h). */
+ * vectorised exp, weighted sums by the block kernel (simd.h).
+ *
+ * The keys a run of query rows sees are a key_span: a lazy layer's sinks
+ * below its window, then the window's positions (or the whole context);
+ * each key row is read in the cache's own type (f32, f16, 8- or 4-bit
+ * blocks, fp8) by the dot and dequantise kernels, never converted whole. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/quant.h"
+#include "kernels/formats.h"
 #include "kernels/cpu/simd.h"
 
 typedef struct {
@@ -24,6 +30,36 @@ typedef struct {
     int64_t window;
     float *out;
 } attention_job;
+
+/* The first position of the window any of rows r0.. sees. */
+static int64_t first_key(const attention_job *a, int r0)
+{
+    int64_t pos = a->pos0 + r0;
+    return a->window > 0 && pos + 1 > a->window ? pos + 1 - a->window : 0;
+}
+
+/* The keys of query rows r0 .. r0 + rows - 1 as a run of virtual indices:
+ * i < n_sinks is position i (a sink below the window), the rest positions
+ * first .. last. */
+typedef struct {
+    int64_t n_sinks, first, last;
+} key_span;
+
+static key_span span_of(const attention_job *a, int r0, int rows)
+{
+    int64_t first = first_key(a, r0), sinks = a->cache->sinks < first ? a->cache->sinks : first;
+    return (key_span){sinks, first, a->pos0 + r0 + rows - 1};
+}
+
+static int64_t span_keys(key_span s) { return s.n_sinks + s.last - s.first + 1; }
+static int64_t span_pos(key_span s, int64_t i) { return i < s.n_sinks ? i : s.first + i - s.n_sinks; }
+
+/* KV head kvh of position t's row in a cache array. */
+static const char *kv_row(const sol_kv_cache_layer *c, const void *base, int64_t t, int kvh, int dh)
+{
+    return (const char *)base + (size_t)sol_kv_slot(c, t) * sol_row_bytes(c->type, c->width) +
+           sol_row_bytes(c->type, (int64_t)kvh * dh);
+}
 
 /* One (query row, head): a single pass over the cache with an online
  * softmax, so K and V are streamed once and no score buffer is needed. The
@@ -36,35 +72,31 @@ static void attention_task(void *arg, int task, int n_tasks)
     const attention_job *job = arg;
     const sol_kv_cache_layer *c = job->cache;
     int r = task / job->n_heads, h = task % job->n_heads, dh = job->head_dim;
-    int64_t kv_off = (int64_t)(h / (job->n_heads / job->n_kv_heads)) * dh;
-    int64_t pos = job->pos0 + r;
-    int64_t first = job->window > 0 && pos + 1 > job->window ? pos + 1 - job->window : 0;
-    size_t elem = c->type == SOL_DT_F16 ? 2 : 4, row_bytes = (size_t)c->width * elem;
+    int kvh = h / (job->n_heads / job->n_kv_heads);
+    key_span span = span_of(job, r, 1);
     const float *q = job->q + ((size_t)r * job->n_heads + h) * dh;
     float *acc = job->out + ((size_t)r * job->n_heads + h) * dh;
     float v[SOL_CPU_MAX_HEAD_DIM];
     float scale = 1.0f / sqrtf((float)dh), max_score = -INFINITY, denom = 0;
     memset(acc, 0, (size_t)dh * sizeof *acc);
-    for (int64_t t = first; t <= pos; t++) {
-        size_t slot = (size_t)(t % c->capacity); /* a window's ring */
-        const char *k_row = (const char *)c->k + slot * row_bytes + (size_t)kv_off * elem;
-        const char *v_row = (const char *)c->v + slot * row_bytes + (size_t)kv_off * elem;
-        float s = sol_dot(c->type, k_row, q, dh) * scale;
+    for (int64_t i = 0, n = span_keys(span); i < n; i++) {
+        int64_t t = span_pos(span, i);
+        float s = sol_dot(c->type, kv_row(c, c->k, t, kvh, dh), q, dh) * scale;
         if (s > max_score) {
             float rescale = expf(max_score - s);
-            for (int i = 0; i < dh; i++)
-                acc[i] *= rescale;
+            for (int d = 0; d < dh; d++)
+                acc[d] *= rescale;
             denom *= rescale;
             max_score = s;
         }
         float weight = expf(s - max_score);
         denom += weight;
-        sol_dequantize(c->type, v_row, v, dh);
-        for (int i = 0; i < dh; i++)
-            acc[i] += weight * v[i];
+        sol_dequantize(c->type, kv_row(c, c->v, t, kvh, dh), v, dh);
+        for (int d = 0; d < dh; d++)
+            acc[d] += weight * v[d];
     }
-    for (int i = 0; i < dh; i++)
-        acc[i] /= denom;
+    for (int d = 0; d < dh; d++)
+        acc[d] /= denom;
 }
 
 
@@ -105,14 +137,15 @@ static int scratch_alloc(tile_scratch *t, int nq, int dh)
     return 0;
 }
 
-/* Softmax weights of one block in place for query i (scores s, keys
- * [k0, k0 + nk) visible from lo to hi), rescaling its accumulator when the
- * running max grows. */
-static void block_weights(tile_scratch *t, int i, int dh, int64_t k0, int nk, int64_t lo, int64_t hi)
+/* Softmax weights of one block in place for query i at position qpos
+ * (scores s, keys at positions kpos[0..nk)), rescaling its accumulator when
+ * the running max grows. */
+static void block_weights(tile_scratch *t, const attention_job *a, int i, const int64_t *kpos, int nk, int64_t qpos)
 {
+    int dh = a->head_dim;
     float *s = t->s + (size_t)i * KEY_BLOCK, block_max = -INFINITY;
     for (int j = 0; j < nk; j++) {
-        if (k0 + j < lo || k0 + j > hi)
+        if (!sol_kv_visible(a->cache, a->window, kpos[j], qpos))
             s[j] = -INFINITY;
         else if (s[j] > block_max)
             block_max = s[j];
@@ -132,11 +165,11 @@ static void block_weights(tile_scratch *t, int i, int dh, int64_t k0, int nk, in
     t->sum[i] += sol_cpu_kernels_active()->exp_sum(s, nk, t->max[i]);
 }
 
-/* Tile (KV head kvh, query rows r0 .. r0 + rows - 1) over the keys
- * [k_begin, k_end]: leaves each query's running max, sum and weighted sum of
- * values in t. -1 when the scratch memory is not there. */
-static int tile_pass(const attention_job *a, int kvh, int r0, int rows, int64_t k_begin, int64_t k_end,
-                     tile_scratch *t)
+/* Tile (KV head kvh, query rows r0 .. r0 + rows - 1) over the virtual keys
+ * [k_begin, k_end] of span: leaves each query's running max, sum and
+ * weighted sum of values in t. -1 when the scratch memory is not there. */
+static int tile_pass(const attention_job *a, int kvh, int r0, int rows, key_span span, int64_t k_begin,
+                     int64_t k_end, tile_scratch *t)
 {
     const sol_kv_cache_layer *c = a->cache;
     const sol_cpu_kernels *kern = sol_cpu_kernels_active();
@@ -158,33 +191,23 @@ static int tile_pass(const attention_job *a, int kvh, int r0, int rows, int64_t 
     int gemm = nq >= SOL_PANEL_ROWS / 2;
     if (gemm)
         kern->pack_inputs(t->q, nq, dh, t->qp);
-    size_t elem = c->type == SOL_DT_F16 ? 2 : 4, row_bytes = (size_t)c->width * elem;
+    int64_t kpos[KEY_BLOCK];
     for (int64_t k0 = k_begin; k0 <= k_end; k0 += KEY_BLOCK) {
         int nk = k_end + 1 - k0 < KEY_BLOCK ? (int)(k_end + 1 - k0) : KEY_BLOCK;
         for (int j = 0; j < nk; j++) {
-            size_t at = (size_t)((k0 + j) % c->capacity) * row_bytes + (size_t)kvh * dh * elem;
-            kern->dequantize(c->type, (const char *)c->k + at, t->k + (size_t)j * dh, dh);
-            kern->dequantize(c->type, (const char *)c->v + at, t->v + (size_t)j * dh, dh);
+            kpos[j] = span_pos(span, k0 + j);
+            kern->dequantize(c->type, kv_row(c, c->k, kpos[j], kvh, dh), t->k + (size_t)j * dh, dh);
+            kern->dequantize(c->type, kv_row(c, c->v, kpos[j], kvh, dh), t->v + (size_t)j * dh, dh);
         }
         if (gemm) /* s[i][j] = q_i . k_j */
             kern->gemm_panels(t->qp, nq, t->k, nk, dh, dh, t->s, KEY_BLOCK);
         else
             kern->cross_dots(t->q, nq, t->k, nk, dh, t->s, KEY_BLOCK);
-        for (int i = 0; i < nq; i++) {
-            int64_t pos = a->pos0 + r0 + i / group;
-            int64_t lo = a->window > 0 && pos + 1 > a->window ? pos + 1 - a->window : 0;
-            block_weights(t, i, dh, k0, nk, lo, pos);
-        }
+        for (int i = 0; i < nq; i++)
+            block_weights(t, a, i, kpos, nk, a->pos0 + r0 + i / group);
         kern->attn_weighted_sum(t->s, KEY_BLOCK, nq, t->v, nk, dh, t->acc);
     }
     return 0;
-}
-
-/* The first key any of rows r0.. sees. */
-static int64_t first_key(const attention_job *a, int r0)
-{
-    int64_t pos = a->pos0 + r0;
-    return a->window > 0 && pos + 1 > a->window ? pos + 1 - a->window : 0;
 }
 
 static void prefill_task(void *arg, int task, int n_tasks)
@@ -195,7 +218,8 @@ static void prefill_task(void *arg, int task, int n_tasks)
     int dh = a->head_dim, group = a->n_heads / a->n_kv_heads, kvh = task % a->n_kv_heads;
     int r0 = task / a->n_kv_heads * TILE_ROWS, rows = job->m - r0 < TILE_ROWS ? job->m - r0 : TILE_ROWS;
     tile_scratch t;
-    if (tile_pass(a, kvh, r0, rows, first_key(a, r0), a->pos0 + r0 + rows - 1, &t)) {
+    key_span span = span_of(a, r0, rows);
+    if (tile_pass(a, kvh, r0, rows, span, 0, span_keys(span) - 1, &t)) {
         for (int i = 0; i < rows * group; i++) /* no memory: the one-query path, head by head */
             attention_task((void *)a, (r0 + i / group) * a->n_heads + kvh * group + i % group, 0);
         return;
@@ -217,7 +241,8 @@ enum { SPLIT_MIN_KEYS = 16 };
 typedef struct {
     attention_job a;
     int splits;
-    int64_t first, per_split; /* keys first .. pos0, per_split (a multiple of KEY_BLOCK) each */
+    key_span span;     /* the keys, per_split (a multiple of KEY_BLOCK) virtual ones each */
+    int64_t per_split;
     float *partial;           /* per task: max[group], sum[group], acc[group][dh] */
     int *failed;
 } decode_job;
@@ -233,17 +258,17 @@ static void decode_split_task(void *arg, int task, int n_tasks)
     decode_job *job = arg;
     const attention_job *a = &job->a;
     int kvh = task / job->splits, split = task % job->splits, group = a->n_heads / a->n_kv_heads;
-    int64_t begin = job->first + split * job->per_split, end = begin + job->per_split - 1;
+    int64_t begin = split * job->per_split, end = begin + job->per_split - 1, keys = span_keys(job->span);
     float *p = job->partial + (size_t)task * partial_floats(a);
-    if (end > a->pos0)
-        end = a->pos0;
+    if (end > keys - 1)
+        end = keys - 1;
     if (begin > end) { /* an empty range: contributes nothing */
         for (int i = 0; i < group; i++)
             p[i] = -INFINITY;
         return;
     }
     tile_scratch t;
-    if (tile_pass(a, kvh, 0, 1, begin, end, &t)) {
+    if (tile_pass(a, kvh, 0, 1, job->span, begin, end, &t)) {
         *job->failed = 1;
         return;
     }
@@ -284,14 +309,15 @@ static void merge_splits(const decode_job *job)
 /* 0 when it ran; -1 when memory was short (the caller takes the per-head path). */
 static int decode_split(sol_backend *b, const attention_job *a)
 {
-    int64_t first = first_key(a, 0), keys = a->pos0 + 1 - first;
+    key_span span = span_of(a, 0, 1);
+    int64_t keys = span_keys(span);
     /* enough ranges for every thread twice over, each at least a block */
     int splits = (2 * b->threads + a->n_kv_heads - 1) / a->n_kv_heads;
     int64_t per_split = (keys + splits - 1) / splits;
     per_split = (per_split + KEY_BLOCK - 1) / KEY_BLOCK * KEY_BLOCK;
     splits = (int)((keys + per_split - 1) / per_split);
     int failed = 0;
-    decode_job job = {*a, splits, first, per_split, malloc((size_t)(a->n_kv_heads * splits) * partial_floats(a) *
+    decode_job job = {*a, splits, span, per_split, malloc((size_t)(a->n_kv_heads * splits) * partial_floats(a) *
                                                            sizeof(float)), &failed};
     if (!job.partial)
         return -1;
@@ -311,7 +337,7 @@ void sol_cpu_attention(sol_backend *b, const float *q, const sol_kv_cache_layer 
     int64_t pos0 = ctx->pos;
     attention_job job = {q, pos0, cache, n_heads, n_kv_heads, head_dim, window, out};
     if (m == 1) {
-        if (pos0 + 1 - first_key(&job, 0) < SPLIT_MIN_KEYS || decode_split(b, &job))
+        if (span_keys(span_of(&job, 0, 1)) < SPLIT_MIN_KEYS || decode_split(b, &job))
             sol_pool_run(pool_of(b), attention_task, &job, n_heads);
         return;
     }

@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include "kernels/backend.h"
+#include "kernels/formats.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/half.h"
+#include "kernels/cpu/kv_quant.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd.h"
 #include "util/argmax.h"
@@ -97,12 +99,13 @@ static const rope_table *rope_table_for(cpu_ctx *ctx, int m, int64_t pos0, const
     return t;
 }
 
-/* Rotates the n_heads heads of row r (at x) in place. */
+/* Rotates the n_heads heads of row r (at x) in place: dims rope->offset ..
+ * offset + rope->dims of each. */
 static void rope_row(float *x, int r, int n_heads, int head_dim, int64_t pos0, const sol_rope *rope, const rope_table *t)
 {
     int half = rope->dims / 2;
     for (int h = 0; h < n_heads; h++) {
-        float *head = x + (size_t)h * head_dim;
+        float *head = x + (size_t)h * head_dim + rope->offset;
         for (int i = 0; i < half; i++) {
             float c, s;
             if (t) {
@@ -132,15 +135,10 @@ static void cpu_rope(sol_backend *b, float *x, int n_heads, int head_dim, const 
         rope_row(x + (size_t)r * n_heads * head_dim, r, n_heads, head_dim, pos0, rope, t);
 }
 
-static void store_row(sol_dtype type, void *base, int64_t slot, int64_t width, const float *src)
+/* Row `slot` of a cache array gets src, in the cache's type. */
+static void store_row(const sol_kv_cache_layer *c, void *base, int64_t slot, const float *src)
 {
-    if (type == SOL_DT_F16) {
-        uint16_t *dst = (uint16_t *)base + slot * width;
-        for (int64_t i = 0; i < width; i++)
-            dst[i] = sol_f32_to_f16(src[i]);
-    } else {
-        memcpy((float *)base + slot * width, src, (size_t)width * sizeof(float));
-    }
+    sol_kv_store_row(c->type, src, (char *)base + (size_t)slot * sol_row_bytes(c->type, c->width), c->width);
 }
 
 static void cpu_kv_write(sol_backend *b, const float *k, const float *v, sol_kv_cache_layer *cache)
@@ -149,14 +147,14 @@ static void cpu_kv_write(sol_backend *b, const float *k, const float *v, sol_kv_
     int64_t pos0 = ctx->pos;
     forget_quantized(b);
     for (int r = 0; r < ctx->rows; r++) {
-        int64_t slot = (pos0 + r) % cache->capacity;
-        store_row(cache->type, cache->k, slot, cache->width, k + (size_t)r * cache->width);
-        store_row(cache->type, cache->v, slot, cache->width, v + (size_t)r * cache->width);
+        int64_t slot = sol_kv_slot(cache, pos0 + r);
+        store_row(cache, cache->k, slot, k + (size_t)r * cache->width);
+        store_row(cache, cache->v, slot, v + (size_t)r * cache->width);
     }
 }
 
 /* RoPE and the KV write in one pass per row: each K row is rotated and
- * stored (converted to f16) while it is in cache. */
+ * stored (converted to the cache's type) while it is in cache. */
 static void cpu_rope_kv_write(sol_backend *b, float *q, float *k, const float *v, int n_heads, int head_dim,
                               const sol_rope *rope, sol_kv_cache_layer *cache)
 {
@@ -170,9 +168,34 @@ static void cpu_rope_kv_write(sol_backend *b, float *q, float *k, const float *v
         float *k_row = k + (size_t)r * cache->width;
         rope_row(q + (size_t)r * n_heads * head_dim, r, n_heads, head_dim, pos0, rope, t);
         rope_row(k_row, r, n_kv_heads, head_dim, pos0, rope, t);
-        int64_t slot = (pos0 + r) % cache->capacity;
-        store_row(cache->type, cache->k, slot, cache->width, k_row);
-        store_row(cache->type, cache->v, slot, cache->width, v + (size_t)r * cache->width);
+        int64_t slot = sol_kv_slot(cache, pos0 + r);
+        store_row(cache, cache->k, slot, k_row);
+        store_row(cache, cache->v, slot, v + (size_t)r * cache->width);
+    }
+}
+
+/* MLA: the latent normalised and the RoPE key rotated, stored as one row
+ * (the cache's k and v are the same array). */
+static void cpu_latent_kv_write(sol_backend *b, const float *kv, const float *norm, float eps, int rank,
+                                const sol_rope *rope, sol_kv_cache_layer *cache)
+{
+    cpu_ctx *ctx = b->ctx;
+    int m = ctx->rows;
+    int64_t pos0 = ctx->pos, width = cache->width;
+    forget_quantized(b);
+    const rope_table *t = rope_table_for(ctx, m, pos0, rope);
+    float row[SOL_CPU_MAX_HEAD_DIM];
+    for (int r = 0; r < m; r++) {
+        const float *in = kv + (size_t)r * width;
+        double sum = 0;
+        for (int i = 0; i < rank; i++)
+            sum += (double)in[i] * in[i];
+        float scale = 1.0f / sqrtf((float)(sum / rank) + eps);
+        for (int i = 0; i < rank; i++)
+            row[i] = in[i] * scale * norm[i];
+        memcpy(row + rank, in + rank, (size_t)(width - rank) * sizeof *row);
+        rope_row(row + rank, r, 1, (int)(width - rank), pos0, rope, t);
+        store_row(cache, cache->k, sol_kv_slot(cache, pos0 + r), row);
     }
 }
 
@@ -260,7 +283,10 @@ static int physical_cores(void)
 /* The weight types and KV types every CPU op handles. */
 static sol_backend_caps cpu_caps(void)
 {
-    sol_backend_caps caps = {.kv_types = 1u << SOL_DT_F32 | 1u << SOL_DT_F16, .max_head_dim = SOL_CPU_MAX_HEAD_DIM};
+    sol_backend_caps caps = {.max_head_dim = SOL_CPU_MAX_HEAD_DIM, .kv_sinks = 1};
+    for (int t = 0; t < SOL_DT_COUNT; t++)
+        if (sol_kv_store_supported((sol_dtype)t))
+            caps.kv_types |= 1u << t;
     for (int t = 0; t < SOL_DT_COUNT; t++)
         if (sol_cpu_supports((sol_dtype)t))
             caps.weight_types |= 1u << t;
@@ -299,6 +325,8 @@ int sol_cpu_backend_new(const sol_cpu_options *opt, sol_backend **out, sol_err *
         .kv_write = cpu_kv_write,
         .rope_kv_write = cpu_rope_kv_write,
         .attention = sol_cpu_attention,
+        .head_matmul = sol_cpu_head_matmul,
+        .latent_kv_write = cpu_latent_kv_write,
         .add = cpu_add,
         .swiglu = cpu_swiglu,
         .argmax = cpu_argmax,

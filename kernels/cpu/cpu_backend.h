@@ -13,7 +13,7 @@
 #include "kernels/cpu/pool.h"
 
 /* Largest head size the attention kernels take (a stack row per head). */
-#define SOL_CPU_MAX_HEAD_DIM 512
+#define SOL_CPU_MAX_HEAD_DIM 1024 /* MLA attends over latent + RoPE key rows (576 in DeepSeek-V2) */
 
 /* cos and sin of every (row, frequency) of one step's positions: the same
  * for every layer, so computed once per step, not once per layer and head. */
@@ -93,6 +93,9 @@ void sol_cpu_matmul_group(sol_backend *b, int n, const sol_weight_view *const *w
                           const float *x, int m, float *const *y);
 
 /* attention.c: the step's rows at the step's positions */
+/* MLA's per-head projections (latent.c; backend.h's head_matmul) */
+void sol_cpu_head_matmul(sol_backend *b, const sol_weight_view *w, int n_heads, const float *x, int64_t x_stride,
+                         float *y, int64_t y_stride);
 void sol_cpu_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
                        int head_dim, int64_t window, float *out);
 

@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/half.h"
 #include "kernels/cpu/simd.h"
+#include "util/fp8.h"
 
 #define QK 32    /* elements of a Q8_0, Q4_0 or Q4_1 block */
 #define QK_K 256 /* elements of a Q4_K or Q6_K super-block */
@@ -467,6 +468,8 @@ int sol_format_supported(sol_dtype t)
 
 int sol_cpu_supports(sol_dtype t) { return sol_format_supported(t); }
 
+int sol_cpu_reads(sol_dtype t) { return sol_cpu_supports(t) || t == SOL_DT_FP8; }
+
 size_t sol_row_bytes(sol_dtype t, int64_t cols)
 {
     int64_t elems = sol_dtype_block_elems(t);
@@ -485,7 +488,7 @@ static float load_f32(const uint8_t *p)
 void sol_dequantize_ref(sol_dtype t, const void *src, float *dst, int64_t n)
 {
     const uint8_t *p = src;
-    assert(sol_cpu_supports(t) && n % sol_dtype_block_elems(t) == 0);
+    assert(sol_cpu_reads(t) && n % sol_dtype_block_elems(t) == 0);
     switch (t) {
     case SOL_DT_F32:
         memcpy(dst, src, (size_t)n * sizeof(float));
@@ -497,6 +500,10 @@ void sol_dequantize_ref(sol_dtype t, const void *src, float *dst, int64_t n)
     case SOL_DT_BF16:
         for (int64_t i = 0; i < n; i++)
             dst[i] = sol_bf16_to_f32(load_u16(p + 2 * i));
+        return;
+    case SOL_DT_FP8:
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = sol_e4m3_to_f32(p[i]);
         return;
     default: {
         const block_type *bt = block_type_of(t);
@@ -537,11 +544,15 @@ float sol_dot_ref(sol_dtype t, const void *row, const float *x, int64_t n)
 {
     const uint8_t *p = row;
     float sum = 0;
-    assert(sol_cpu_supports(t) && n % sol_dtype_block_elems(t) == 0);
+    assert(sol_cpu_reads(t) && n % sol_dtype_block_elems(t) == 0);
     switch (t) {
     case SOL_DT_F32:
         for (int64_t i = 0; i < n; i++)
             sum += load_f32(p + 4 * i) * x[i];
+        return sum;
+    case SOL_DT_FP8:
+        for (int64_t i = 0; i < n; i++)
+            sum += sol_e4m3_to_f32(p[i]) * x[i];
         return sum;
     case SOL_DT_F16:
         for (int64_t i = 0; i < n; i++)

@@ -15,7 +15,12 @@
 /* True when the CPU backend can compute with t: the types of sol_format_supported. */
 int sol_cpu_supports(sol_dtype t);
 
-/* Dot product of one stored row (n elements of type t) with f32 x. */
+/* True for the row types sol_dot and sol_dequantize read: those of
+ * sol_cpu_supports plus FP8 (e4m3, util/fp8.h), which only a KV cache stores
+ * (kv_quant.h), so the weight paths never see it. */
+int sol_cpu_reads(sol_dtype t);
+
+/* Dot product of one stored row (n elements of type t, sol_cpu_reads) with f32 x. */
 float sol_dot(sol_dtype t, const void *row, const float *x, int64_t n);
 
 /* y[r] = dot(row r, x), r in [0, rows); rows are sol_row_bytes(t, cols) apart. */

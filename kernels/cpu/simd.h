@@ -91,7 +91,7 @@ float sol_exp_sum_ref(float *s, int n, float max);
 float sol_exp_sum_avx2(float *s, int n, float max);
 
 /* The AVX2 + FMA + F16C kernels (simd_avx2.c); call only when the CPU has
- * all three. They handle every type sol_cpu_supports. */
+ * all three. They handle every type sol_cpu_reads. */
 float sol_dot_avx2(sol_dtype t, const void *row, const float *x, int64_t n);
 void sol_dequantize_avx2(sol_dtype t, const void *src, float *dst, int64_t n);
 

@@ -13,6 +13,7 @@
 #include "kernels/cpu/avx2_util.h"
 #include "kernels/cpu/half.h"
 #include "kernels/cpu/quant.h"
+#include "util/fp8.h"
 
 #define QK 32    /* elements of a Q8_0, Q4_0 or Q4_1 block */
 #define QK_K 256 /* elements of a Q4_K or Q6_K super-block */
@@ -74,6 +75,38 @@ AVX2 static inline __m128 load4_bf16(const uint8_t *p, int64_t i)
     return _mm_castsi128_ps(_mm_slli_epi32(wide, 16));
 }
 
+/* FP8 e4m3 (util/fp8.h) through F16C rather than a table gather: its
+ * exponent and mantissa bits moved into an f16's make the same value times
+ * 2^-8 (the biases, 7 and 15, differ by 8), subnormals included, and one
+ * exact multiply finishes it. Every f32 involved is normal, so no
+ * denormal-operand slow path. Only the NaN codes 0x7F and 0xFF, which read
+ * as +-480 that way, are blended to the reference's quiet NaN. b holds one
+ * byte per 16-bit lane. */
+AVX2 static inline __m128i e4m3_f16_bits(__m128i b, __m128i *nan_lanes)
+{
+    __m128i mag = _mm_and_si128(b, _mm_set1_epi16(0x7f));
+    *nan_lanes = _mm_cmpeq_epi16(mag, _mm_set1_epi16(0x7f));
+    return _mm_or_si128(_mm_slli_epi16(_mm_xor_si128(b, mag), 8), _mm_slli_epi16(mag, 7));
+}
+
+AVX2 static inline __m256 load8_fp8(const uint8_t *p, int64_t i)
+{
+    __m128i nan16;
+    __m128i h = e4m3_f16_bits(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(p + i))), &nan16);
+    __m256 v = _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(256.0f));
+    __m256 nan = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000)));
+    return _mm256_blendv_ps(v, nan, _mm256_castsi256_ps(_mm256_cvtepi16_epi32(nan16)));
+}
+
+AVX2 static inline __m128 load4_fp8(const uint8_t *p, int64_t i)
+{
+    __m128i nan16;
+    __m128i h = e4m3_f16_bits(_mm_cvtepu8_epi16(_mm_cvtsi32_si128((int)load_u32(p + i))), &nan16);
+    __m128 v = _mm_mul_ps(_mm_cvtph_ps(h), _mm_set1_ps(256.0f));
+    __m128 nan = _mm_or_ps(_mm_and_ps(v, _mm_set1_ps(-0.0f)), _mm_castsi128_ps(_mm_set1_epi32(0x7fc00000)));
+    return _mm_blendv_ps(v, nan, _mm_castsi128_ps(_mm_cvtepi16_epi32(nan16)));
+}
+
 /* One dot per plain type. The activations are most of what it loads (8
  * elements: 32 bytes of x against 16 of f16 weights), and the loads are its
  * limit: two a cycle, where a 32-byte load that crosses a cache line takes
@@ -116,6 +149,7 @@ AVX2 static inline __m128 load4_bf16(const uint8_t *p, int64_t i)
 DOT_PLAIN(dot_f32, load8_f32, load4_f32, load_f32(p + 4 * i))
 DOT_PLAIN(dot_f16, load8_f16, load4_f16, sol_f16_to_f32(load_u16(p + 2 * i)))
 DOT_PLAIN(dot_bf16, load8_bf16, load4_bf16, sol_bf16_to_f32(load_u16(p + 2 * i)))
+DOT_PLAIN(dot_fp8, load8_fp8, load4_fp8, sol_e4m3_to_f32(p[i]))
 
 /* Several rows of one plain type against one x (decode's matvec): each x
  * vector loaded once serves every row, where one row at a time loads x once
@@ -160,10 +194,12 @@ DOT_PLAIN(dot_bf16, load8_bf16, load4_bf16, sol_bf16_to_f32(load_u16(p + 2 * i))
 static inline float f32_at(const uint8_t *p, int64_t i) { return load_f32(p + 4 * i); }
 static inline float f16_at(const uint8_t *p, int64_t i) { return sol_f16_to_f32(load_u16(p + 2 * i)); }
 static inline float bf16_at(const uint8_t *p, int64_t i) { return sol_bf16_to_f32(load_u16(p + 2 * i)); }
+static inline float fp8_at(const uint8_t *p, int64_t i) { return sol_e4m3_to_f32(p[i]); }
 
 DOT_ROWS(rows_f32, load8_f32, f32_at)
 DOT_ROWS(rows_f16, load8_f16, f16_at)
 DOT_ROWS(rows_bf16, load8_bf16, bf16_at)
+DOT_ROWS(rows_fp8, load8_fp8, fp8_at)
 
 void sol_dot_rows_avx2(sol_dtype t, const void *rows, size_t row_bytes, int nr, const float *x, int64_t n, float *out)
 {
@@ -177,6 +213,7 @@ void sol_dot_rows_avx2(sol_dtype t, const void *rows, size_t row_bytes, int nr, 
     case SOL_DT_F32: rows_f32(p, row_bytes, nr, x, n, out); return;
     case SOL_DT_F16: rows_f16(p, row_bytes, nr, x, n, out); return;
     case SOL_DT_BF16: rows_bf16(p, row_bytes, nr, x, n, out); return;
+    case SOL_DT_FP8: rows_fp8(p, row_bytes, nr, x, n, out); return;
     default:
         for (int r = 0; r < nr; r++)
             out[r] = sol_dot_avx2(t, p + (size_t)r * row_bytes, x, n);
@@ -381,11 +418,12 @@ AVX2 static float dot_q6_k(const uint8_t *b, const float *x, int64_t n)
 float sol_dot_avx2(sol_dtype t, const void *row, const float *x, int64_t n)
 {
     const uint8_t *p = row;
-    assert(sol_cpu_supports(t) && n % sol_dtype_block_elems(t) == 0);
+    assert(sol_cpu_reads(t) && n % sol_dtype_block_elems(t) == 0);
     switch (t) {
     case SOL_DT_F32: return dot_f32(p, x, n);
     case SOL_DT_F16: return dot_f16(p, x, n);
     case SOL_DT_BF16: return dot_bf16(p, x, n);
+    case SOL_DT_FP8: return dot_fp8(p, x, n);
     case SOL_DT_Q8_0: return dot_q8_0(p, x, n);
     case SOL_DT_Q4_0: return dot_q4_0(p, x, n);
     case SOL_DT_Q4_1: return dot_q4_1(p, x, n);
@@ -425,6 +463,15 @@ AVX2 static void dequant_bf16(const uint8_t *p, float *y, int64_t n)
         _mm256_storeu_ps(y + i, load8_bf16(p, i));
     for (; i < n; i++)
         y[i] = sol_bf16_to_f32(load_u16(p + 2 * i));
+}
+
+AVX2 static void dequant_fp8(const uint8_t *p, float *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, load8_fp8(p, i));
+    for (; i < n; i++)
+        y[i] = sol_e4m3_to_f32(p[i]);
 }
 
 AVX2 static void dequant_q8_0(const uint8_t *b, float *y, int64_t n)
@@ -499,11 +546,12 @@ AVX2 static void dequant_q6_k(const uint8_t *b, float *y, int64_t n)
 void sol_dequantize_avx2(sol_dtype t, const void *src, float *dst, int64_t n)
 {
     const uint8_t *p = src;
-    assert(sol_cpu_supports(t) && n % sol_dtype_block_elems(t) == 0);
+    assert(sol_cpu_reads(t) && n % sol_dtype_block_elems(t) == 0);
     switch (t) {
     case SOL_DT_F32: memcpy(dst, src, (size_t)n * sizeof(float)); return;
     case SOL_DT_F16: dequant_f16(p, dst, n); return;
     case SOL_DT_BF16: dequant_bf16(p, dst, n); return;
+    case SOL_DT_FP8: dequant_fp8(p, dst, n); return;
     case SOL_DT_Q8_0: dequant_q8_0(p, dst, n); return;
     case SOL_DT_Q4_0: dequant_q4_0(p, dst, n); return;
     case SOL_DT_Q4_1: dequant_q4_1(p, dst, n); return;

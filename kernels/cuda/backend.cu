@@ -1,4 +1,4 @@
-// The engine's CUDA backend (kernels/backend.h, ABI 2), the part that is not
+// The engine's CUDA backend (kernels/backend.h, ABI 3), the part that is not
 // arithmetic: device memory, weights copied to the device once, the step's
 // tokens uploaded by begin_step, one CUDA event per op mark on one stream,
 // and the first error of any launch or of the stream, blamed on the op it
@@ -215,6 +215,7 @@ sol_backend_caps cuda_caps()
     for (sol_dtype t : types)
         caps.weight_types |= 1u << t;
     caps.kv_types = 1u << SOL_DT_F32 | 1u << SOL_DT_F16;
+    caps.kv_sinks = 1; // kernels/cuda/ops.cu: sol_kv_slot and the sinks below the window
     caps.max_head_dim = SOL_CUDA_MAX_HEAD_DIM;
     return caps;
 }

@@ -109,8 +109,8 @@ __global__ void matmul_kernel(sol_weight_view w, const float *bias, const float 
 }
 
 // One thread per (row, head, pair); cos and sin in double, as on the CPU.
-__global__ void rope_kernel(float *x, int rows, int n_heads, int head_dim, int64_t pos0, int dims, int neox,
-                            const float *inv_freq)
+__global__ void rope_kernel(float *x, int rows, int n_heads, int head_dim, int64_t pos0, int dims, int offset,
+                            int neox, const float *inv_freq)
 {
     int half = dims / 2;
     int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -119,7 +119,7 @@ __global__ void rope_kernel(float *x, int rows, int n_heads, int head_dim, int64
     int i = (int)(t % half);
     int64_t head = t / half;
     int r = (int)(head / n_heads);
-    float *h = x + (size_t)head * head_dim;
+    float *h = x + (size_t)head * head_dim + offset;
     double angle = (double)(pos0 + r) * inv_freq[i];
     float c = (float)cos(angle), s = (float)sin(angle);
     int a = neox ? i : 2 * i, z = neox ? i + half : 2 * i + 1;
@@ -133,8 +133,8 @@ __global__ void kv_write_kernel(const float *k, const float *v, int rows, int64_
     int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, n = (int64_t)rows * cache.width;
     if (t >= n)
         return;
-    int64_t row = t / cache.width; // position pos0 + row lives in slot (pos0 + row) % capacity
-    size_t at = (size_t)((pos0 + row) % cache.capacity) * cache.width + (size_t)(t % cache.width);
+    int64_t row = t / cache.width; // position pos0 + row: its slot (a ring, past any sinks)
+    size_t at = (size_t)sol_kv_slot(&cache, pos0 + row) * cache.width + (size_t)(t % cache.width);
     if (cache.type == SOL_DT_F16) {
         static_cast<__half *>(cache.k)[at] = __float2half_rn(k[t]);
         static_cast<__half *>(cache.v)[at] = __float2half_rn(v[t]);
@@ -155,7 +155,8 @@ constexpr int kDimsPerLane = SOL_CUDA_MAX_HEAD_DIM / kWarp;
 
 // One block per (query row, head): the warps take keys in turn with an
 // online softmax each (lane d holds dims d, d+32, ...), then the block
-// merges the warps' states. Causal; window > 0 keeps the last window keys.
+// merges the warps' states. Causal; window > 0 keeps the last window keys
+// (and the cache's sinks below them: virtual key i < n_sinks is position i).
 __global__ void attention_kernel(const float *q, sol_kv_cache_layer cache, int n_heads, int n_kv_heads, int head_dim,
                                  int64_t pos0, int64_t window, float *out)
 {
@@ -171,8 +172,10 @@ __global__ void attention_kernel(const float *q, sol_kv_cache_layer cache, int n
         acc[j] = 0;
     }
     float best = -INFINITY, sum = 0;
-    for (int64_t t = first + warp; t <= pos; t += kAttnWarps) {
-        size_t base = (size_t)(t % cache.capacity) * cache.width + (size_t)kvh * head_dim; // a window's ring
+    int64_t n_sinks = cache.sinks < first ? cache.sinks : first, keys = n_sinks + pos - first + 1;
+    for (int64_t i = warp; i < keys; i += kAttnWarps) {
+        int64_t t = i < n_sinks ? i : first + i - n_sinks;
+        size_t base = (size_t)sol_kv_slot(&cache, t) * cache.width + (size_t)kvh * head_dim;
         float dot = 0;
         for (int j = 0; j < kDimsPerLane; j++) {
             int d = lane + kWarp * j;
@@ -360,7 +363,7 @@ void cuda_rope(sol_backend *b, float *x, int n_heads, int head_dim, const sol_ro
     if (!live(c) || n < 1)
         return;
     rope_kernel<<<blocks_for(n, 256), 256, 0, c->stream>>>(x, c->rows, n_heads, head_dim, c->pos, rope->dims,
-                                                            rope->neox, rope->inv_freq);
+                                                            rope->offset, rope->neox, rope->inv_freq);
     launched(c);
 }
 

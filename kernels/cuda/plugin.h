@@ -9,7 +9,8 @@
  * ABI 2 adds backend_new: the engine's backend (kernels/backend.h, whose
  * layout is part of this ABI). A plugin without devices of its own (the
  * test backend in tests/backend) leaves device_count, device_info and
- * probe NULL. */
+ * probe NULL. ABI 3 changes that layout: KV caches with sinks, a RoPE
+ * offset, the MLA ops (head_matmul, latent_kv_write). */
 #ifndef SOL_KERNELS_CUDA_PLUGIN_H
 #define SOL_KERNELS_CUDA_PLUGIN_H
 
@@ -19,7 +20,7 @@
 #include "kernels/probe.h"
 #include "util/err.h"
 
-#define SOL_CUDA_PLUGIN_ABI 2
+#define SOL_CUDA_PLUGIN_ABI 3
 #define SOL_CUDA_PLUGIN_SYMBOL "sol_cuda_plugin_table"
 
 typedef struct sol_cuda_device {

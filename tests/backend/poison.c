@@ -1,4 +1,4 @@
-/* The host-poisoning test backend: a backend plugin (ABI 2) that runs the
+/* The host-poisoning test backend: a backend plugin (ABI 3) that runs the
  * CPU backend's kernels but keeps every buffer it hands out in an arena
  * the host cannot touch. The arena is PROT_NONE except while one of its
  * own ops, uploads or downloads runs, so engine code that reads or writes
@@ -25,7 +25,9 @@
 
 typedef enum {
     Q_STEP, Q_MARK, Q_EMBED, Q_RMSNORM, Q_MATMUL, Q_GROUP, Q_ROPE, Q_ROPE_KV, Q_KV_WRITE, Q_ATTENTION, Q_ADD, Q_SWIGLU,
-    Q_ARGMAX
+    Q_ARGMAX,
+    Q_HEAD_MATMUL,
+    Q_LATENT_KV
 } call_kind;
 
 /* One call as it was made (arrays copied, the host structures pointed to
@@ -45,7 +47,7 @@ typedef struct {
     int32_t *index;
     const float *weight;
     float eps;
-    int64_t n, window;
+    int64_t n, window, x_stride, y_stride;
     int m, n_heads, n_kv_heads, head_dim;
     const sol_rope *rope;
     sol_kv_cache_layer *cache;
@@ -182,6 +184,8 @@ static void run_call(poison *p, call *c)
     case Q_ADD: cpu->add(cpu, c->out, c->x, c->n); return;
     case Q_SWIGLU: cpu->swiglu(cpu, c->out, c->x, c->n); return;
     case Q_ARGMAX: cpu->argmax(cpu, c->x, c->n, c->index); return;
+    case Q_HEAD_MATMUL: cpu->head_matmul(cpu, c->w[0], c->n_heads, c->x, c->x_stride, c->out, c->y_stride); return;
+    case Q_LATENT_KV: cpu->latent_kv_write(cpu, c->x, c->weight, c->eps, c->m, c->rope, c->cache); return;
     }
 }
 
@@ -423,6 +427,25 @@ static void poison_argmax(sol_backend *b, const float *x, int64_t n, int32_t *ou
         submit(b, (call){.kind = Q_ARGMAX, .x = x, .n = n, .index = out});
 }
 
+static void poison_head_matmul(sol_backend *b, const sol_weight_view *w, int n_heads, const float *x,
+                               int64_t x_stride, float *y, int64_t y_stride)
+{
+    poison *p = ctx_of(b);
+    if (!check_view(p, w) && !check_ptr(p, x, "input") && !check_ptr(p, y, "output"))
+        submit(b, (call){.kind = Q_HEAD_MATMUL, .w = {w}, .n_heads = n_heads, .x = x, .x_stride = x_stride, .out = y,
+                         .y_stride = y_stride});
+}
+
+static void poison_latent_kv_write(sol_backend *b, const float *kv, const float *norm, float eps, int rank,
+                                   const sol_rope *rope, sol_kv_cache_layer *cache)
+{
+    poison *p = ctx_of(b);
+    if (!check_ptr(p, kv, "latent rows") && !check_ptr(p, norm, "latent norm") &&
+        !check_ptr(p, rope->inv_freq, "RoPE frequencies") && !check_cache(p, cache))
+        submit(b, (call){.kind = Q_LATENT_KV, .x = kv, .weight = norm, .eps = eps, .m = rank, .rope = rope,
+                         .cache = cache});
+}
+
 static void poison_destroy(sol_backend *b)
 {
     if (!b)
@@ -509,6 +532,8 @@ static int backend_new(const sol_plugin_backend_options *opt, sol_backend **out,
     b->add = poison_add;
     b->swiglu = poison_swiglu;
     b->argmax = poison_argmax;
+    b->head_matmul = poison_head_matmul;
+    b->latent_kv_write = poison_latent_kv_write;
     *out = b;
     return 0;
 }

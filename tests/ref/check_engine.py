@@ -3,6 +3,8 @@
 
 usage: check_engine.py SOL_BIN MODEL.gguf [--prompt TEXT] [--n 32] [--tol 1e-5]
                        [--no-bos] [--chat] [--activations f32|q8] [--allow-ties]
+                       [--kv SCHEME] [--kvtype f32|f16|q8_0|q4_0|fp8_e4m3]
+                       [--simlayer-threshold X]
 
 Runs
     SOL_BIN run MODEL -p TEXT -n N --temp 0 --json --logits-out FILE [--no-bos] [--chat]
@@ -19,6 +21,19 @@ Checks, one summary line each; the exit status is 1 if any fails:
   greedy    the reference's greedy continuation equals generated_ids (with
             --allow-ties: up to a token where the reference's top two logits
             are closer than the logits tolerance)
+  simlayer  (--kv ...+simlayer:F[,W[,S]]) sol's JSON "simlayer" object: the
+            per-layer scores within --simlayer-score-tol of the reference's,
+            the same lazy_layers (with --allow-ties: or a choice the scores'
+            tolerance allows), query_rows, threshold, target_fraction, fraction
+
+The reference applies --kv (local, cla, simlayer terms; an MLA file's own
+mla:C,R) and --kvtype (every cached K/V or MLA latent row rounded through the
+cache type: ref_forward.kv_round_trip) as sol does. A cache type that rounds
+makes the comparison discontinuous like q8 activations: a float-order
+difference that moves a value across a rounding boundary moves it a whole
+step (in the reference alone, float32 against float64 with a q8_0 cache
+differ by ~1e-3 on the 6-layer synth model), so those types need their own
+--tol.
 
 With --activations q8 the reference quantises every matmul input the way sol
 does (ref_forward.quantize_activations), except in the prompt's steps of 32 or
@@ -101,6 +116,8 @@ def run_sol(args, logits_path):
     cmd += ["--kvtype", args.kvtype, "--activations", args.activations]
     if args.kv:
         cmd += ["--kv", args.kv]
+    if args.simlayer_threshold is not None:
+        cmd += ["--simlayer-threshold", repr(args.simlayer_threshold)]
     t0 = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=args.timeout)
@@ -156,10 +173,19 @@ def main(argv=None):
                     help="with q8: tolerance of the rows sol computes on f32 inputs (long prompts)")
     ap.add_argument("--activations", default="f32", choices=("f32", "q8"),
                     help="sol's matmul inputs; the reference quantises them the same way for q8")
-    ap.add_argument("--kv", help="a --kv scheme for sol run; the reference applies its local and cla terms")
-    ap.add_argument("--kvtype", default="f32",
-                    help="sol's KV cache type (default f32: the reference computes in float32)")
+    ap.add_argument("--kv", help="a --kv scheme for sol run; the reference applies its local, cla "
+                                 "and simlayer terms")
+    ap.add_argument("--kvtype", default="f32", choices=rf.KV_TYPES,
+                    help="sol's KV cache type; the reference rounds every cached row through it "
+                         "(default f32: the reference computes in float32)")
+    ap.add_argument("--simlayer-threshold", type=float,
+                    help="pass --simlayer-threshold X to sol; the reference's SimLayerKV threshold "
+                         "(default 0)")
+    ap.add_argument("--simlayer-score-tol", type=float, default=1e-4,
+                    help="max |sol - ref| of a SimLayerKV layer score (default 1e-4)")
     args = ap.parse_args(argv)
+    if args.simlayer_threshold is not None and "simlayer:" not in (args.kv or ""):
+        ap.error("--simlayer-threshold needs a simlayer term in --kv")
 
     checks = Checks()
     with tempfile.TemporaryDirectory(prefix="sol-check-") as tmp:
@@ -169,8 +195,9 @@ def main(argv=None):
 
     t0 = time.perf_counter()
     model = rf.Model(args.model, activations=args.activations)
+    model.set_kv_type(args.kvtype)
     if args.kv:
-        model.set_kv_scheme(args.kv)
+        model.set_kv_scheme(args.kv, simlayer_threshold=args.simlayer_threshold or 0.0)
     tk = rf.ref_tokenizer(model.file)
     load_s = time.perf_counter() - t0
     print(f"model: {os.path.basename(args.model)}: {model.describe()}")
@@ -206,6 +233,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     ref = model.logits_for(seq, n_prompt=P)
     ref_s = time.perf_counter() - t0
+    ref_simlayer = model.last_simlayer  # the layers the prompt made lazy (SimLayerKV)
     sol_logits, err = None, None
     if V != model.n_vocab:
         checks.fail("logits", f"sol n_vocab {V}, the file's vocabulary has {model.n_vocab}")
@@ -219,7 +247,9 @@ def main(argv=None):
         err = row_errors(sol_logits, ref)
         worst = int(np.argmax(err))
         bad = ~np.isfinite(sol_logits).all(axis=1)
-        msg = f"{rows} rows, max rel err {err[worst]:.2g} (row {worst}), reference {ref_s:.2f} s"
+        msg = (f"{rows} rows, kvtype {args.kvtype}: max rel err {err[worst]:.3g} (row {worst}; "
+               f"prompt rows {err[:P].max():.3g}, decode rows {err[P:].max() if rows > P else 0:.3g}), "
+               f"reference {ref_s:.2f} s")
         if bad.any():
             checks.fail("logits", msg, [f"non-finite values in rows {np.flatnonzero(bad)[:10].tolist()}"])
         elif err[worst] <= args.tol:
@@ -292,7 +322,77 @@ def main(argv=None):
         else:
             checks.fail("greedy", f"{i}/{args.n} identical, diverge at generated token {i}", details)
 
+    # (5) SimLayerKV: the layers' scores and the lazy ones -------------------
+    if model.simlayer:
+        check_simlayer(checks, out.get("simlayer"), ref_simlayer, model, args)
+
     return finish(checks)
+
+
+def check_simlayer(checks, sol, ref, model, args):
+    """sol's JSON "simlayer" object against the reference's record
+    (ref_forward.Model.simlayer_record, from the same prompt ids)."""
+    if not isinstance(sol, dict):
+        checks.fail("simlayer", f"--kv {args.kv} but sol's JSON has no \"simlayer\" object")
+        return
+    missing = [k for k in ("scores", "lazy_layers", "threshold", "target_fraction", "fraction",
+                           "query_rows") if k not in sol]
+    if missing:
+        checks.fail("simlayer", f"sol's \"simlayer\" lacks {missing}")
+        return
+    tol = args.simlayer_score_tol
+    s_sol = [float(x) for x in sol["scores"]]
+    s_ref = ref["scores"]
+    lazy_sol = sorted(int(i) for i in sol["lazy_layers"])
+    lazy_ref = ref["lazy_layers"]
+    print(f"simlayer: query rows sol {sol['query_rows']} ref {ref['query_rows']}; threshold sol "
+          f"{sol['threshold']} ref {ref['threshold']}; target fraction sol {sol['target_fraction']} "
+          f"ref {ref['target_fraction']}; fraction sol {sol['fraction']} ref {ref['fraction']:g}")
+    print("    layer  sol score    ref score    |diff|     lazy sol/ref")
+    for i in range(max(len(s_sol), len(s_ref))):
+        a = f"{s_sol[i]:.7f}" if i < len(s_sol) else "-"
+        b = f"{s_ref[i]:.7f}" if i < len(s_ref) else "-"
+        d = f"{abs(s_sol[i] - s_ref[i]):.2g}" if i < min(len(s_sol), len(s_ref)) else "-"
+        print(f"    {i:5}  {a:11}  {b:11}  {d:9}  {'x' if i in lazy_sol else '.'}/"
+              f"{'x' if i in lazy_ref else '.'}")
+
+    problems = []
+    close = lambda a, b: abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(b)))
+    if len(s_sol) != model.n_layer:
+        problems.append(f"{len(s_sol)} scores for {model.n_layer} layers")
+    else:
+        diff = max(abs(a - b) for a, b in zip(s_sol, s_ref))
+        if diff > tol:
+            problems.append(f"scores differ by up to {diff:.2g} > {tol:g}")
+    if int(sol["query_rows"]) != ref["query_rows"]:
+        problems.append(f"query_rows {sol['query_rows']}, reference {ref['query_rows']}")
+    for key in ("threshold", "target_fraction"):
+        if not close(sol[key], ref[key]):
+            problems.append(f"{key} {sol[key]}, reference {ref[key]}")
+    if not close(sol["fraction"], len(lazy_sol) / model.n_layer):
+        problems.append(f"fraction {sol['fraction']} but {len(lazy_sol)} of {model.n_layer} layers lazy")
+    if len(s_sol) == model.n_layer and lazy_sol != rf.simlayer_select(s_sol, ref["target_fraction"],
+                                                                       ref["threshold"]):
+        problems.append(f"sol's lazy_layers {lazy_sol} do not follow from its own scores "
+                        f"({rf.simlayer_select(s_sol, ref['target_fraction'], ref['threshold'])})")
+    note = ""
+    if lazy_sol != lazy_ref:
+        # A choice the score tolerance allows: the reference's scores moved by
+        # up to tol towards sol's choice (sol's layers up, the others down)
+        # select exactly sol's layers.
+        pushed = [x + tol if i in lazy_sol else x - tol for i, x in enumerate(s_ref)]
+        tie = rf.simlayer_select(pushed, ref["target_fraction"], ref["threshold"]) == lazy_sol
+        if args.allow_ties and tie:
+            note = f" (reference {lazy_ref}: a tie within {tol:g})"
+        else:
+            problems.append(f"lazy_layers sol {lazy_sol}, reference {lazy_ref}"
+                            + (f" (a tie within {tol:g}: --allow-ties accepts it)" if tie else ""))
+    msg = (f"{model.n_layer} layers, lazy {lazy_sol}{note}, max |score diff| "
+           f"{max((abs(a - b) for a, b in zip(s_sol, s_ref)), default=0):.2g}")
+    if problems:
+        checks.fail("simlayer", msg, problems)
+    else:
+        checks.ok("simlayer", msg)
 
 
 def finish(checks):

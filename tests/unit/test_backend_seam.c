@@ -1,4 +1,4 @@
-/* The backend seam (kernels/backend.h, ABI 2): the CPU backend's memory,
+/* The backend seam (kernels/backend.h, ABI 3): the CPU backend's memory,
  * weight placement, step state and timing entries; the test plugin's
  * poisoned memory really is out of the host's reach, a host pointer given
  * to an op is an error naming the op, and the loader refuses a plugin of
@@ -213,7 +213,7 @@ static void test_abi1_plugin_refused(void **state)
     sol_err err = {0};
     assert_int_equal(sol_plugin_load(path, &p, &err), SOL_ERR_RUNTIME);
     assert_null(p);
-    if (!strstr(err.msg, "interface 1, this sol speaks 2"))
+    if (!strstr(err.msg, "interface 1, this sol speaks 3"))
         fail_msg("%s", err.msg);
     assert_null(strchr(err.msg, '\n'));
 }

@@ -127,7 +127,7 @@ static void test_rope_kv_write(void **state)
     float inv_freq[DH / 2];
     for (int i = 0; i < DH / 2; i++)
         inv_freq[i] = powf(10000.0f, -2.0f * i / DH);
-    sol_rope rope = {DH, 0, inv_freq};
+    sol_rope rope = {.dims = DH, .inv_freq = inv_freq};
     float q[2][ROWS_ * HEADS * DH], k[2][ROWS_ * KV * DH], v[ROWS_ * KV * DH];
     uint16_t ck[2][SLOTS * KV * DH], cv[2][SLOTS * KV * DH];
     for (int i = 0; i < ROWS_ * HEADS * DH; i++)

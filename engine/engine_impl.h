@@ -1,0 +1,70 @@
+/* The engine's state, shared by its source files (engine.c runs steps,
+ * kv_cache.c owns the KV cache, simlayer.c scores layers). Not an
+ * interface: callers use engine.h. */
+#ifndef SOL_ENGINE_ENGINE_IMPL_H
+#define SOL_ENGINE_ENGINE_IMPL_H
+
+#include "engine/engine.h"
+#include "engine/weights.h"
+
+struct sol_engine {
+    sol_gguf gguf;
+    int gguf_open;
+    sol_model model;
+    sol_kv_scheme kv;
+    sol_model_weights w;
+    sol_backend *be; /* borrowed from the caller */
+    sol_engine_config cfg;
+    int64_t ctx, pos;
+    int chunk;
+    sol_kv_cache_layer *cache; /* per layer; a sharing layer's is its owner's */
+    void **cache_block;        /* per owner layer: its K and V (backend memory); NULL elsewhere */
+    double cache_bytes;        /* allocated */
+    double kv_read_step; /* KV bytes attention read in the last step */
+    /* activations, chunk rows each */
+    float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2, *logits;
+    float *q_abs;       /* MLA: the queries moved into the latent space */
+    float *logits_host; /* the rows of the last step the caller sees */
+    int logits_rows;
+    int logits_fresh;   /* logits_host holds them (a greedy step on the device left them there) */
+    int32_t *next_dev;  /* the device's greedy choice */
+    int32_t *history; /* every token in the cache, for the sampler */
+    sol_sampler sampler;
+    sol_plan plan;
+    sol_timing_ring timing;
+    /* the step's timed intervals: first plan op and op count of each, and
+     * the seconds the backend reports for them */
+    int *span_first, *span_ops;
+    double *span_s;
+    int span_cap;
+    /* SimLayerKV: the prompt's layers are scored in the last step of the
+     * first eval (simlayer_pending), then the lazy ones keep their sinks and
+     * recent window only (kv.lazy_layers points at lazy) */
+    unsigned char *lazy;
+    double *lazy_score;
+    int simlayer_pending, simlayer_query_rows;
+    int scoring; /* the running step scores its layers */
+    int reset_failed; /* the full caches could not be restored: eval refuses */
+};
+
+
+/* kv_cache.c */
+int sol_engine_cache_alloc(sol_engine *e, sol_err *err);
+void sol_engine_cache_free(sol_engine *e);
+/* The window a layer's attention keeps (SimLayerKV's recent W on a lazy one). */
+int64_t sol_engine_layer_window(const sol_engine *e, int layer);
+/* Bytes of one cached token row of a layer's cache, K and V together. */
+double sol_engine_token_bytes(const sol_engine *e, int layer);
+/* SimLayerKV: the lazy layers' caches shrunk to their sinks and recent
+ * window (the positions they still see copied over). */
+int sol_engine_compact_lazy(sol_engine *e, sol_err *err);
+/* A new conversation: no layer lazy, every cache full again. */
+int sol_engine_cache_reset(sol_engine *e, sol_err *err);
+
+/* simlayer.c: scores layer `layer` from the step's last query rows (the
+ * attention op has been launched) into e->lazy_score */
+int sol_engine_score_layer(sol_engine *e, int layer, int rows, sol_err *err);
+/* after the scoring step: the lazy set chosen, the caches compacted */
+int sol_engine_choose_lazy(sol_engine *e, sol_err *err);
+
+#endif
