@@ -513,7 +513,9 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
     sol_kv_format(&kv, row.kv_scheme, sizeof row.kv_scheme);
     res.kv_scheme = row.kv_scheme;
     res.kv_bytes_allocated = sol_engine_kv_allocated(e);
-    res.kv_bytes_predicted = sol_kv_cache_bytes(&kv, m, o->kvtype, sol_engine_ctx(e));
+    sol_kv_scheme priced = kv;
+    priced.lazy_layers = NULL; /* the analyzer's SimLayerKV: floor(L * F) lazy layers, whichever they are */
+    res.kv_bytes_predicted = sol_kv_cache_bytes(&priced, m, o->kvtype, sol_engine_ctx(e));
     sol_plan decode_plan;
     sol_plan_params dp = {.batch = 1, .n_tokens = 1, .wtype = m->wtype, .atype = SOL_DT_F32, .kvtype = o->kvtype,
                           .tp = 1};

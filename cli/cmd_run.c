@@ -540,8 +540,9 @@ static int generate_live(run_state *s, sol_err *err)
 
 /* The KV scheme run, and its bytes: counted by the engine (allocated, read
  * by the last step's attention) beside the analyzer's (the cache at this
- * context, the plan's reads). A local layer's cache is full-context until
- * windows become ring buffers, so allocated exceeds predicted there. */
+ * context, the plan's reads). A ring (local or lazy layer) has chunk - 1
+ * slots beyond its window in steps of many rows, so the two are equal at
+ * --ubatch 1; SimLayerKV's choice and scores follow. */
 static void add_kv_json(cJSON *j, const run_state *s)
 {
     const sol_engine *e = s->e;
@@ -549,9 +550,10 @@ static void add_kv_json(cJSON *j, const run_state *s)
     sol_kv_format(sol_engine_kv(e), scheme, sizeof scheme);
     cJSON_AddStringToObject(j, "kv_scheme", scheme);
     cJSON_AddNumberToObject(j, "kv_bytes_allocated", sol_engine_kv_allocated(e));
+    sol_kv_scheme priced = *sol_engine_kv(e);
+    priced.lazy_layers = NULL; /* the analyzer's SimLayerKV: floor(L * F) lazy layers, whichever they are */
     cJSON_AddNumberToObject(j, "kv_bytes_predicted",
-                            sol_kv_cache_bytes(sol_engine_kv(e), sol_engine_model(e), s->o->engine.kvtype,
-                                               sol_engine_ctx(e)));
+                            sol_kv_cache_bytes(&priced, sol_engine_model(e), s->o->engine.kvtype, sol_engine_ctx(e)));
     cJSON_AddNumberToObject(j, "kv_read_bytes_last_step", sol_engine_kv_read_last_step(e));
     cJSON_AddNumberToObject(j, "kv_read_bytes_last_step_plan", s->kv_read_plan);
     cli_add_simlayer_json(j, e);

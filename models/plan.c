@@ -443,9 +443,11 @@ static int check_params(const sol_plan_params *p, sol_err *err)
     if (!sol_dtype_is_float(p->atype) && p->atype != SOL_DT_INT8)
         return sol_fail(err, SOL_ERR_USAGE, "--atype: %s cannot hold activations",
                         sol_dtype_name(p->atype));
-    if (sol_dtype_block_elems(p->kvtype) != 1)
+    /* GGUF's Q8_0 and Q4_0 blocks (scales inside) are what the engine's
+     * quantised caches store; the other block formats are for weights */
+    if (sol_dtype_block_elems(p->kvtype) != 1 && p->kvtype != SOL_DT_Q8_0 && p->kvtype != SOL_DT_Q4_0)
         return sol_fail(err, SOL_ERR_USAGE,
-                        "--kvtype: %s is a weight block format; use f32, f16, bf16, fp8, int8 or int4",
+                        "--kvtype: %s is a weight block format; use f32, f16, bf16, fp8, int8, int4, q8_0 or q4_0",
                         sol_dtype_name(p->kvtype));
     return 0;
 }

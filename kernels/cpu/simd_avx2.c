@@ -79,32 +79,76 @@ AVX2 static inline __m128 load4_bf16(const uint8_t *p, int64_t i)
  * exponent and mantissa bits moved into an f16's make the same value times
  * 2^-8 (the biases, 7 and 15, differ by 8), subnormals included, and one
  * exact multiply finishes it. Every f32 involved is normal, so no
- * denormal-operand slow path. Only the NaN codes 0x7F and 0xFF, which read
- * as +-480 that way, are blended to the reference's quiet NaN. b holds one
- * byte per 16-bit lane. */
-AVX2 static inline __m128i e4m3_f16_bits(__m128i b, __m128i *nan_lanes)
+ * denormal-operand slow path. The codes are sign-extended to 16 bits, which
+ * puts the sign in bit 15; the shift also moves a copy of it into bit 14,
+ * which the mask drops. Only the NaN codes 0x7F and 0xFF read wrong that
+ * way (+-480): a rarely taken branch blends the reference's quiet NaN in. */
+#define E4M3_F16_MASK ((short)0xbf80)
+
+AVX2 static inline __m256 f16_times_256(__m128i h)
 {
-    __m128i mag = _mm_and_si128(b, _mm_set1_epi16(0x7f));
-    *nan_lanes = _mm_cmpeq_epi16(mag, _mm_set1_epi16(0x7f));
-    return _mm_or_si128(_mm_slli_epi16(_mm_xor_si128(b, mag), 8), _mm_slli_epi16(mag, 7));
+    return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(256.0f));
 }
 
+/* Whether any code of b (16 bytes) is a NaN: adding 1 to the low 7 bits
+ * carries into bit 7 only for 0x7F. */
+AVX2 static inline int e4m3_any_nan(__m128i b)
+{
+    __m128i t = _mm_add_epi8(_mm_and_si128(b, _mm_set1_epi8(0x7f)), _mm_set1_epi8(1));
+    return _mm_movemask_epi8(t) != 0;
+}
+
+/* 8 codes at p + i; NaN codes as the reference decodes them. */
 AVX2 static inline __m256 load8_fp8(const uint8_t *p, int64_t i)
 {
-    __m128i nan16;
-    __m128i h = e4m3_f16_bits(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(p + i))), &nan16);
-    __m256 v = _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(256.0f));
-    __m256 nan = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000)));
-    return _mm256_blendv_ps(v, nan, _mm256_castsi256_ps(_mm256_cvtepi16_epi32(nan16)));
+    __m128i b = _mm_loadl_epi64((const __m128i *)(p + i));
+    __m128i h = _mm_and_si128(_mm_slli_epi16(_mm_cvtepi8_epi16(b), 7), _mm_set1_epi16(E4M3_F16_MASK));
+    __m256 v = f16_times_256(h);
+    if (__builtin_expect(!e4m3_any_nan(b), 1)) /* the 8 bytes above are zeros: never NaN */
+        return v;
+    __m128i nan8 = _mm_cmpeq_epi8(_mm_and_si128(b, _mm_set1_epi8(0x7f)), _mm_set1_epi8(0x7f));
+    __m256 quiet_nan = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000));
+    __m256 nan = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), quiet_nan); /* with v's sign */
+    return _mm256_blendv_ps(v, nan, _mm256_castsi256_ps(_mm256_cvtepi8_epi32(nan8)));
 }
 
-AVX2 static inline __m128 load4_fp8(const uint8_t *p, int64_t i)
+/* 16 codes at p + i as w[0..1], 8 each: the decode above on 16 lanes at once,
+ * falling back to it 8 at a time where a NaN code is among them. */
+AVX2 static inline void load16_fp8(const uint8_t *p, int64_t i, __m256 w[2])
 {
-    __m128i nan16;
-    __m128i h = e4m3_f16_bits(_mm_cvtepu8_epi16(_mm_cvtsi32_si128((int)load_u32(p + i))), &nan16);
-    __m128 v = _mm_mul_ps(_mm_cvtph_ps(h), _mm_set1_ps(256.0f));
-    __m128 nan = _mm_or_ps(_mm_and_ps(v, _mm_set1_ps(-0.0f)), _mm_castsi128_ps(_mm_set1_epi32(0x7fc00000)));
-    return _mm_blendv_ps(v, nan, _mm_castsi128_ps(_mm_cvtepi16_epi32(nan16)));
+    __m128i b = _mm_loadu_si128((const __m128i *)(p + i));
+    if (__builtin_expect(e4m3_any_nan(b), 0)) {
+        w[0] = load8_fp8(p, i);
+        w[1] = load8_fp8(p, i + 8);
+        return;
+    }
+    __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), _mm256_set1_epi16(E4M3_F16_MASK));
+    w[0] = f16_times_256(_mm256_castsi256_si128(h));
+    w[1] = f16_times_256(_mm256_extracti128_si256(h, 1));
+}
+
+/* 32 elements a step into four accumulators (the decode, not the loads, is
+ * the limit: a quarter of F16's bytes per element), then 8 at a time, then
+ * the scalar tail (any n). */
+AVX2 static float dot_fp8(const uint8_t *p, const float *x, int64_t n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 w[4];
+        load16_fp8(p, i, w);
+        load16_fp8(p, i + 16, w + 2);
+        a0 = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8)
+        a0 = _mm256_fmadd_ps(load8_fp8(p, i), _mm256_loadu_ps(x + i), a0);
+    float sum = hsum4(a0, a1, a2, a3);
+    for (; i < n; i++)
+        sum += sol_e4m3_to_f32(p[i]) * x[i];
+    return sum;
 }
 
 /* One dot per plain type. The activations are most of what it loads (8
@@ -149,7 +193,6 @@ AVX2 static inline __m128 load4_fp8(const uint8_t *p, int64_t i)
 DOT_PLAIN(dot_f32, load8_f32, load4_f32, load_f32(p + 4 * i))
 DOT_PLAIN(dot_f16, load8_f16, load4_f16, sol_f16_to_f32(load_u16(p + 2 * i)))
 DOT_PLAIN(dot_bf16, load8_bf16, load4_bf16, sol_bf16_to_f32(load_u16(p + 2 * i)))
-DOT_PLAIN(dot_fp8, load8_fp8, load4_fp8, sol_e4m3_to_f32(p[i]))
 
 /* Several rows of one plain type against one x (decode's matvec): each x
  * vector loaded once serves every row, where one row at a time loads x once
@@ -468,6 +511,12 @@ AVX2 static void dequant_bf16(const uint8_t *p, float *y, int64_t n)
 AVX2 static void dequant_fp8(const uint8_t *p, float *y, int64_t n)
 {
     int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 w[2];
+        load16_fp8(p, i, w);
+        _mm256_storeu_ps(y + i, w[0]);
+        _mm256_storeu_ps(y + i + 8, w[1]);
+    }
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, load8_fp8(p, i));
     for (; i < n; i++)

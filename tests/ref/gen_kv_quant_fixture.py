@@ -83,7 +83,8 @@ def main():
     text = [
         "/* Written by tests/ref/gen_kv_quant_fixture.py (gguf %s, numpy %s, ml_dtypes %s); do not edit.\n"
         % (version("gguf"), np.__version__, ml_dtypes.__version__),
-        " * One KV row of %d blocks of %d, and gguf-py's Q8_0, Q4_0 and F16 of it (fp8: ml_dtypes'\n" % (len(named), QK),
+        " * One KV row of %d blocks of %d, and gguf-py's Q8_0, Q4_0 and F16 of it (fp8: ml_dtypes'\n"
+        % (len(named), QK),
         " * float8_e4m3fn of the row clipped to +-448). The blocks:\n",
     ]
     text += [" *   %2d  %s\n" % (i, what) for i, (what, _) in enumerate(named)]
