@@ -116,7 +116,7 @@ static void fill_fields(const bench_result *r, field_list *l)
     put_bool(l, "use_mmap", r->use_mmap);
     put_int(l, "n_prompt", r->n_prompt);
     put_int(l, "n_gen", r->n_gen);
-    put_int(l, "n_depth", 0); /* every test starts from an empty cache */
+    put_int(l, "n_depth", r->n_depth);
     put_text(l, "test_time", l->test_time);
     put_int(l, "avg_ns", avg_ns);
     put_int(l, "stddev_ns", stddev_ns);

@@ -20,7 +20,7 @@ typedef struct bench_result {
     int64_t model_n_params; /* elements of all tensors */
     int n_batch, n_ubatch;  /* prefill rows per step */
     int n_threads, n_gpu_layers, use_mmap;
-    int n_prompt, n_gen;
+    int n_prompt, n_gen, n_depth; /* n_depth: tokens in the cache before the test */
     int64_t test_time;          /* unix seconds when the test started */
     const int64_t *samples_ns;  /* one per timed repetition */
     int n_samples;

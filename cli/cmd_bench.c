@@ -22,7 +22,7 @@
 
 void usage_bench(FILE *f)
 {
-    fprintf(f, "usage: sol bench MODEL.gguf [-p 512] [-n 128] [-r 5] [-t THREADS,...] [--kvtype f16]\n"
+    fprintf(f, "usage: sol bench MODEL.gguf [-p 512] [-n 128] [-r 5] [-t THREADS,...] [-d DEPTH,...] [--kvtype f16]\n"
                "                 [--activations q8|f32] [--backend cpu|cuda|PLUGIN]\n"
                "                 [-o md|json|jsonl|csv|sql] [--no-store] [--no-tuned] [--mapped-weights]\n\n"
                "Runs ppP (prefill P tokens into an empty cache) and tgN (N single-token decode\n"
@@ -31,7 +31,9 @@ void usage_bench(FILE *f)
                "the op plan moves / measured time), the speed-of-light tok/s of the same plans\n"
                "on this CPU (measured by `sol hw probe`, else estimated; the ceiling column\n"
                "says which) and %% of it. Every row is stored in the database unless --no-store.\n"
-               "-p 0 or -n 0 skips that test. The winners of `sol tune` for this CPU are used\n"
+               "-p 0 or -n 0 skips that test. -d D1,D2,... runs each test again after D tokens\n"
+               "(prefilled before each repetition, untimed) are in the cache, as llama-bench -d:\n"
+               "tests ppP@dD and tgN@dD, json field n_depth. The winners of `sol tune` for this CPU are used\n"
                "(stderr says how many shapes are tuned); --no-tuned runs the defaults.\n"
                "Weights are copied into huge pages; --mapped-weights computes from the file\n"
                "mapping instead (4 KiB pages), for comparison. Quantised weights meet 8-bit\n"
@@ -59,6 +61,7 @@ typedef struct {
     const char *model;
     long long prompt, gen, reps;
     int threads[16], n_threads;
+    int depths[16], n_depths; /* -d: tokens in the cache before each test */
     sol_dtype kvtype;
     sol_activations activations;
     bench_format format;
@@ -145,11 +148,11 @@ typedef struct {
 
 /* One test: warm-up + reps of `tokens` tokens, prefill in one eval or
  * decode one token at a time. */
-static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, int reps, const char *label,
-                    sol_read_check *check, test_stats *st, sol_err *err)
+static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, int depth, int reps,
+                    const char *label, sol_read_check *check, test_stats *st, sol_err *err)
 {
-    int vocab = sol_engine_model(e)->vocab;
-    int32_t *ids = malloc((size_t)tokens * sizeof *ids);
+    int vocab = sol_engine_model(e)->vocab, n_ids = tokens > depth ? tokens : depth;
+    int32_t *ids = malloc((size_t)n_ids * sizeof *ids);
     double *read = calloc((size_t)reps, sizeof *read);
     double *ratio = calloc((size_t)reps, sizeof *ratio);
     double *op_s = malloc((size_t)sol_engine_timing(e)->max_ops * sizeof *op_s);
@@ -160,7 +163,7 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
         free(op_s);
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
     }
-    for (int i = 0; i < tokens; i++)
+    for (int i = 0; i < n_ids; i++)
         ids[i] = (int32_t)((i * 7919 + 13) % vocab);
     double bytes = 0, predicted = 0, seconds = 0;
     int rc = 0;
@@ -170,6 +173,9 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
         fprintf(stderr, isatty(2) ? "\rbench: %s %s %d/%d   " : "bench: %s %s %d/%d\n", label,
                 rep < 0 ? "warm-up" : "rep", rep < 0 ? 0 : rep + 1, reps);
         sol_engine_reset(e);
+        /* the cache filled to the depth, untimed (the warm-up starts empty) */
+        if (depth > 0 && rep >= 0 && (rc = sol_engine_eval(e, ids, depth, 0, NULL, NULL, &next, err)))
+            break;
         if (check && rep >= 0) { /* this repetition's bandwidth, measured just before it */
             double pass[3];
             for (int i = 0; i < 3; i++)
@@ -229,6 +235,15 @@ static int parse_threads(const char *text, bench_opts *o)
     return rc;
 }
 
+static int parse_depths(const char *text, bench_opts *o)
+{
+    long long v[16];
+    int rc = cli_parse_int_list("bench", "-d", text, 0, 1000000, v, 16, &o->n_depths);
+    for (int i = 0; !rc && i < o->n_depths; i++)
+        o->depths[i] = (int)v[i];
+    return rc;
+}
+
 static int parse_opts(int argc, char **argv, bench_opts *o)
 {
     enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED, O_ACT, O_BACKEND, O_HW, O_KV };
@@ -245,7 +260,8 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":p:n:r:t:o:", long_opts, NULL)) != -1) {
+    o->n_depths = 1; /* depth 0 */
+    while ((c = getopt_long(argc, argv, ":p:n:r:t:o:d:", long_opts, NULL)) != -1) {
         long long *target = c == 'p' ? &o->prompt : c == 'n' ? &o->gen : c == 'r' ? &o->reps : NULL;
         switch (c) {
         case 'p':
@@ -260,6 +276,10 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         }
         case 't':
             if (parse_threads(optarg, o))
+                return SOL_ERR_USAGE;
+            break;
+        case 'd':
+            if (parse_depths(optarg, o))
                 return SOL_ERR_USAGE;
             break;
         case 'o':
@@ -463,7 +483,10 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
     cfg.kv = o->kv;
     cfg.chunk = o->prompt > 64 ? (int)o->prompt : 64;
     cfg.sampler.temperature = 0;
-    cfg.ctx = (o->prompt > o->gen ? o->prompt : o->gen) + 1;
+    int deepest = 0;
+    for (int i = 0; i < o->n_depths; i++)
+        deepest = o->depths[i] > deepest ? o->depths[i] : deepest;
+    cfg.ctx = (o->prompt > o->gen ? o->prompt : o->gen) + deepest + 1;
     sol_engine *e = NULL;
     if ((rc = sol_engine_open(o->model, &cfg, &e, err))) {
         be->destroy(be);
@@ -526,17 +549,18 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
                 tuned, total, o->no_tuned ? " (--no-tuned)" : "");
         sol_plan_free(&decode_plan);
     }
-    for (int t = 0; t < 2 && !rc; t++) {
-        int prefill = t == 0, tokens = (int)(prefill ? o->prompt : o->gen);
+    for (int t = 0; t < 2 * o->n_depths && !rc; t++) {
+        int prefill = t % 2 == 0, tokens = (int)(prefill ? o->prompt : o->gen), depth = o->depths[t / 2];
         if (tokens == 0)
             continue;
-        snprintf(row.test, sizeof row.test, "%s%d", prefill ? "pp" : "tg", tokens);
+        snprintf(row.test, sizeof row.test, depth ? "%s%d@d%d" : "%s%d", prefill ? "pp" : "tg", tokens, depth);
         char label[48];
         snprintf(label, sizeof label, "%s t=%d", row.test, row.threads);
         test_stats stats = {.samples_ns = samples_ns};
         sol_calibrated_step predicted;
         res.test_time = (int64_t)time(NULL);
-        if ((rc = run_test(e, hw, prefill, tokens, (int)o->reps, label, prefill ? NULL : check, &stats, err))) {
+        if ((rc = run_test(e, hw, prefill, tokens, depth, (int)o->reps, label, prefill ? NULL : check, &stats,
+                           err))) {
             sol_op_table_free(&stats.ops);
             break;
         }
@@ -552,6 +576,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
         res.test = row.test;
         res.n_prompt = row.n_prompt = prefill ? tokens : 0;
         res.n_gen = row.n_gen = prefill ? 0 : tokens;
+        res.n_depth = depth;
         res.samples_ns = samples_ns;
         res.n_samples = (int)o->reps;
         res.achieved_gb_per_s = row.achieved_gbs = stats.gbs;
@@ -564,7 +589,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
         row.sol_percent = 100 * row.tokens_per_s / stats.sol_tps;
         /* the plan of the first decode step identifies the test's shapes */
         sol_plan plan;
-        sol_plan_params p = {.batch = 1, .n_tokens = prefill ? tokens : 1, .wtype = m->wtype,
+        sol_plan_params p = {.batch = 1, .n_tokens = prefill ? tokens : 1, .pos = depth, .wtype = m->wtype,
                              .atype = SOL_DT_F32, .kvtype = o->kvtype, .tp = 1,
                              .int8_dots_below = be->activations == SOL_ACT_Q8 ? be->int8_dots_below : 0};
         if (sol_plan_build(m, &kv, &p, &plan, err) == 0) {

@@ -480,6 +480,8 @@ static int generate(run_state *s, sol_err *err)
         if (!rc && s->logits)
             rc = write_logits(s->logits, e, err);
     }
+    if (!rc) /* SimLayerKV decides on the prompt's last step */
+        rc = sol_engine_prompt_done(e, err);
     s->phase = &r->decode;
     for (int i = 0; i < o->n && !rc && !s->step_failed; i++) {
         r->generated[r->n_generated++] = next;

@@ -83,6 +83,11 @@ static int prepare_simlayer(sol_engine *e, sol_err *err)
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
     e->kv.lazy_layers = e->lazy; /* none lazy until the prompt is scored */
     e->simlayer_pending = 1;
+    const sol_model *m = &e->model;
+    e->simlayer_dk = m->kv_lora_rank > 0 ? m->kv_lora_rank + m->qk_rope_dim : m->head_dim;
+    e->simlayer_q = malloc((size_t)m->n_layers * SOL_SIMLAYER_QUERY_ROWS * m->n_heads * e->simlayer_dk * sizeof(float));
+    if (!e->simlayer_q)
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
     return 0;
 }
 
@@ -185,6 +190,7 @@ void sol_engine_close(sol_engine *e)
     free(e->cache_block);
     free(e->lazy);
     free(e->lazy_score);
+    free(e->simlayer_q);
     free(e->span_first);
     free(e->span_ops);
     free(e->span_s);
@@ -374,9 +380,7 @@ static int exec_op(sol_engine *e, const sol_op *op, int rows, sol_err *err)
         return 0;
     case SOL_OP_ATTENTION:
         run_attention(e, op, rows);
-        return e->scoring && e->plan.layers[op->layer].owner == op->layer
-                   ? sol_engine_score_layer(e, op->layer, rows, err)
-                   : 0;
+        return e->simlayer_pending ? sol_engine_stash_queries(e, op->layer, rows, err) : 0;
     case SOL_OP_ADD:
         be->add(be, e->x, e->xb2, m->hidden);
         return 0;
@@ -589,8 +593,6 @@ static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logi
     if (rc)
         return rc;
     e->pos += rows;
-    if (e->scoring && (rc = sol_engine_choose_lazy(e, err)))
-        return rc;
     if (on_step)
         on_step(user, &e->plan, slot->total_s);
     return 0;
@@ -603,6 +605,9 @@ int sol_engine_eval(sol_engine *e, const int32_t *tokens, int n, int all_logits,
         return sol_fail(err, SOL_ERR_USAGE, "nothing to evaluate (0 tokens)");
     if (e->reset_failed)
         return sol_fail(err, SOL_ERR_RUNTIME, "the KV cache could not be restored to full size after a reset");
+    int rc = n == 1 ? sol_engine_prompt_done(e, err) : 0; /* decoding starts: the prompt is done */
+    if (rc)
+        return rc;
     if (e->pos + n > e->ctx)
         return sol_fail(err, SOL_ERR_USAGE, "context full: %lld + %d tokens exceed the %lld-token context (--ctx)",
                         (long long)e->pos, n, (long long)e->ctx);
@@ -614,9 +619,7 @@ int sol_engine_eval(sol_engine *e, const int32_t *tokens, int n, int all_logits,
         return sol_fail(err, SOL_ERR_USAGE, "all-position logits need n <= %d tokens per call", e->chunk);
     for (int done = 0; done < n;) {
         int rows = n - done < e->chunk ? n - done : e->chunk;
-        e->scoring = e->simlayer_pending && done + rows == n; /* SimLayerKV scores the prompt's last step */
-        int rc = run_step(e, tokens + done, rows, all_logits, on_step, user, next, err);
-        e->scoring = 0;
+        rc = run_step(e, tokens + done, rows, all_logits, on_step, user, next, err);
         if (rc)
             return rc;
         done += rows;

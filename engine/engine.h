@@ -65,6 +65,11 @@ int sol_engine_simlayer(const sol_engine *e, sol_simlayer_state *out);
 typedef void (*sol_step_fn)(void *user, const sol_plan *plan, double seconds);
 int sol_engine_eval(sol_engine *e, const int32_t *tokens, int n, int all_logits, sol_step_fn on_step,
                     void *user, int32_t *next, sol_err *err);
+/* The prompt is in the cache: SimLayerKV (a simlayer:F scheme) scores
+ * each layer by its last step's queries and shrinks the lazy layers'
+ * caches. Called by the caller after the prompt, or by eval itself at the
+ * first single-token eval after it; nothing to do otherwise. */
+int sol_engine_prompt_done(sol_engine *e, sol_err *err);
 /* Empties the cache (position 0); weights and buffers stay. */
 void sol_engine_reset(sol_engine *e);
 /* Logits of row i of the last step (the last row when all_logits was 0),

@@ -42,8 +42,9 @@ struct sol_engine {
      * recent window only (kv.lazy_layers points at lazy) */
     unsigned char *lazy;
     double *lazy_score;
-    int simlayer_pending, simlayer_query_rows;
-    int scoring; /* the running step scores its layers */
+    int simlayer_pending, simlayer_query_rows, simlayer_dk;
+    int64_t simlayer_query_pos0;
+    float *simlayer_q; /* per layer, the last step's newest query rows (host) */
     int reset_failed; /* the full caches could not be restored: eval refuses */
 };
 
@@ -61,10 +62,10 @@ int sol_engine_compact_lazy(sol_engine *e, sol_err *err);
 /* A new conversation: no layer lazy, every cache full again. */
 int sol_engine_cache_reset(sol_engine *e, sol_err *err);
 
-/* simlayer.c: scores layer `layer` from the step's last query rows (the
- * attention op has been launched) into e->lazy_score */
-int sol_engine_score_layer(sol_engine *e, int layer, int rows, sol_err *err);
-/* after the scoring step: the lazy set chosen, the caches compacted */
-int sol_engine_choose_lazy(sol_engine *e, sol_err *err);
+/* simlayer.c: SimLayerKV scores a layer by the attention of the prompt's
+ * last SOL_SIMLAYER_QUERY_ROWS rows (at most those of its last step) */
+#define SOL_SIMLAYER_QUERY_ROWS 8
+/* layer's newest query rows of the step kept (while the prompt runs) */
+int sol_engine_stash_queries(sol_engine *e, int layer, int rows, sol_err *err);
 
 #endif

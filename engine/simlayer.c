@@ -74,32 +74,58 @@ static int keys_to_host(sol_engine *e, const sol_kv_cache_layer *c, int64_t n, f
     return rc;
 }
 
-int sol_engine_score_layer(sol_engine *e, int layer, int rows, sol_err *err)
+/* The step's last query rows of layer `layer` (after its attention was
+ * launched), kept on the host until the prompt is done: the newest step
+ * before then is the prompt's last. */
+int sol_engine_stash_queries(sol_engine *e, int layer, int rows, sol_err *err)
+{
+    const sol_model *m = &e->model;
+    int nq = rows < SOL_SIMLAYER_QUERY_ROWS ? rows : SOL_SIMLAYER_QUERY_ROWS;
+    size_t floats = (size_t)nq * m->n_heads * e->simlayer_dk;
+    const float *q = (e->kv.heads == SOL_KV_MLA ? e->q_abs : e->q) + (size_t)(rows - nq) * m->n_heads * e->simlayer_dk;
+    e->simlayer_query_rows = nq;
+    e->simlayer_query_pos0 = e->pos + rows - nq;
+    return e->be->download(e->be, e->simlayer_q + (size_t)layer * SOL_SIMLAYER_QUERY_ROWS * m->n_heads *
+                                                      e->simlayer_dk, q, floats * sizeof(float), err);
+}
+
+/* Layer `layer`'s score from its stashed queries and its cached keys. */
+static int score_layer(sol_engine *e, int layer, sol_err *err)
 {
     const sol_model *m = &e->model;
     const sol_kv_cache_layer *c = &e->cache[layer];
-    int latent = e->kv.heads == SOL_KV_MLA, nq = rows < 8 ? rows : 8;
-    int dk = latent ? (int)c->width : m->head_dim, n_kv = latent ? 1 : m->n_kv_heads;
-    int64_t n_keys = e->pos + rows;
-    size_t q_floats = (size_t)nq * m->n_heads * dk;
-    float *q = malloc(q_floats * sizeof *q), *keys = malloc((size_t)n_keys * c->width * sizeof *keys);
-    int rc = q && keys ? 0 : sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
-    const float *q_dev = (latent ? e->q_abs : e->q) + (size_t)(rows - nq) * m->n_heads * dk;
-    if (!rc && !(rc = e->be->download(e->be, q, q_dev, q_floats * sizeof *q, err)))
-        rc = keys_to_host(e, c, n_keys, keys, err);
+    int latent = e->kv.heads == SOL_KV_MLA, dk = e->simlayer_dk;
+    float *keys = malloc((size_t)e->pos * c->width * sizeof *keys);
+    if (!keys)
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    int rc = keys_to_host(e, c, e->pos, keys, err);
     if (!rc) {
-        sol_simlayer_input in = {q,     nq,   e->pos + rows - nq, m->n_heads, n_kv, dk, keys, n_keys,
-                                 1.0f / sqrtf((float)dk), e->kv.lazy_sinks, e->kv.lazy_window};
+        sol_simlayer_input in = {e->simlayer_q + (size_t)layer * SOL_SIMLAYER_QUERY_ROWS * m->n_heads * dk,
+                                 e->simlayer_query_rows,
+                                 e->simlayer_query_pos0,
+                                 m->n_heads,
+                                 latent ? 1 : m->n_kv_heads,
+                                 dk,
+                                 keys,
+                                 e->pos,
+                                 1.0f / sqrtf((float)dk),
+                                 e->kv.lazy_sinks,
+                                 e->kv.lazy_window};
         e->lazy_score[layer] = sol_simlayer_mass(&in);
-        e->simlayer_query_rows = nq;
     }
-    free(q);
     free(keys);
     return rc;
 }
 
-int sol_engine_choose_lazy(sol_engine *e, sol_err *err)
+int sol_engine_prompt_done(sol_engine *e, sol_err *err)
 {
+    if (!e->simlayer_pending || e->pos == 0)
+        return 0;
+    for (int i = 0; i < e->model.n_layers; i++) {
+        int rc = score_layer(e, i, err);
+        if (rc)
+            return rc;
+    }
     e->simlayer_pending = 0;
     sol_simlayer_choose(e->lazy_score, e->model.n_layers, e->kv.lazy_fraction, e->cfg.simlayer_threshold, e->lazy);
     return sol_engine_compact_lazy(e, err);

@@ -29,6 +29,7 @@ typedef struct {
     int n_heads, n_kv_heads, head_dim;
     int64_t window;
     float *out;
+    size_t row_bytes, head_bytes; /* of a cache row, and of one KV head in it */
 } attention_job;
 
 /* The first position of the window any of rows r0.. sees. */
@@ -55,10 +56,9 @@ static int64_t span_keys(key_span s) { return s.n_sinks + s.last - s.first + 1; 
 static int64_t span_pos(key_span s, int64_t i) { return i < s.n_sinks ? i : s.first + i - s.n_sinks; }
 
 /* KV head kvh of position t's row in a cache array. */
-static const char *kv_row(const sol_kv_cache_layer *c, const void *base, int64_t t, int kvh, int dh)
+static const char *kv_row(const attention_job *a, const void *base, int64_t t, int kvh)
 {
-    return (const char *)base + (size_t)sol_kv_slot(c, t) * sol_row_bytes(c->type, c->width) +
-           sol_row_bytes(c->type, (int64_t)kvh * dh);
+    return (const char *)base + (size_t)sol_kv_slot(a->cache, t) * a->row_bytes + (size_t)kvh * a->head_bytes;
 }
 
 /* One (query row, head): a single pass over the cache with an online
@@ -81,7 +81,7 @@ static void attention_task(void *arg, int task, int n_tasks)
     memset(acc, 0, (size_t)dh * sizeof *acc);
     for (int64_t i = 0, n = span_keys(span); i < n; i++) {
         int64_t t = span_pos(span, i);
-        float s = sol_dot(c->type, kv_row(c, c->k, t, kvh, dh), q, dh) * scale;
+        float s = sol_dot(c->type, kv_row(job, c->k, t, kvh), q, dh) * scale;
         if (s > max_score) {
             float rescale = expf(max_score - s);
             for (int d = 0; d < dh; d++)
@@ -91,7 +91,7 @@ static void attention_task(void *arg, int task, int n_tasks)
         }
         float weight = expf(s - max_score);
         denom += weight;
-        sol_dequantize(c->type, kv_row(c, c->v, t, kvh, dh), v, dh);
+        sol_dequantize(c->type, kv_row(job, c->v, t, kvh), v, dh);
         for (int d = 0; d < dh; d++)
             acc[d] += weight * v[d];
     }
@@ -196,8 +196,8 @@ static int tile_pass(const attention_job *a, int kvh, int r0, int rows, key_span
         int nk = k_end + 1 - k0 < KEY_BLOCK ? (int)(k_end + 1 - k0) : KEY_BLOCK;
         for (int j = 0; j < nk; j++) {
             kpos[j] = span_pos(span, k0 + j);
-            kern->dequantize(c->type, kv_row(c, c->k, kpos[j], kvh, dh), t->k + (size_t)j * dh, dh);
-            kern->dequantize(c->type, kv_row(c, c->v, kpos[j], kvh, dh), t->v + (size_t)j * dh, dh);
+            kern->dequantize(c->type, kv_row(a, c->k, kpos[j], kvh), t->k + (size_t)j * dh, dh);
+            kern->dequantize(c->type, kv_row(a, c->v, kpos[j], kvh), t->v + (size_t)j * dh, dh);
         }
         if (gemm) /* s[i][j] = q_i . k_j */
             kern->gemm_panels(t->qp, nq, t->k, nk, dh, dh, t->s, KEY_BLOCK);
@@ -335,7 +335,8 @@ void sol_cpu_attention(sol_backend *b, const float *q, const sol_kv_cache_layer 
     const cpu_ctx *ctx = b->ctx;
     int m = ctx->rows;
     int64_t pos0 = ctx->pos;
-    attention_job job = {q, pos0, cache, n_heads, n_kv_heads, head_dim, window, out};
+    attention_job job = {q,      pos0, cache, n_heads, n_kv_heads, head_dim, window, out, sol_row_bytes(cache->type, cache->width),
+                         sol_row_bytes(cache->type, head_dim)};
     if (m == 1) {
         if (span_keys(span_of(&job, 0, 1)) < SPLIT_MIN_KEYS || decode_split(b, &job))
             sol_pool_run(pool_of(b), attention_task, &job, n_heads);

@@ -84,4 +84,41 @@ for kv in gqa:2+local:8 gqa:2+cla:3 gqa:2+local:16/3+cla:2; do
     "$venv/bin/python" "$here/check_engine.py" "$sol" "$six" --kv "$kv" --n 40 --activations f32 \
         --prompt "The capital of France is a city that many people visit, and the lighthouse keeper counted the ships that passed the rocks each night" || status=1
 done
+# Quantised KV caches: the reference rounds every cached row through the
+# type (ref_forward.kv_round_trip: numpy f16, gguf-py Q8_0/Q4_0, ml_dtypes
+# fp8 e4m3 after clipping to +-448). Measured 2026-12-06 (133-token prompt,
+# 40 generated): f16 7.31e-5, q8_0 2.61e-4, q4_0 3.38e-4, fp8_e4m3 4.62e-3 (one
+# BOS value 9e-7 from a rounding midpoint; the other rows 3.1e-4), greedy
+# identical; bounds twice those. --allow-ties: a value on a rounding boundary
+# may round either way after float-order differences.
+long6="The capital of France is a city that many people visit, and the lighthouse keeper counted the ships that passed the rocks each night"
+for kt in f16:1.5e-4 q8_0:5.2e-4 q4_0:6.8e-4 fp8_e4m3:9.3e-3; do
+    echo "== check_engine $(basename "$six") --kvtype ${kt%%:*} (f32 activations)"
+    "$venv/bin/python" "$here/check_engine.py" "$sol" "$six" --kvtype "${kt%%:*}" --tol "${kt#*:}" \
+        --allow-ties --n 40 --activations f32 --prompt "$long6" || status=1
+done
+# SimLayerKV: sol's per-layer scores (1e-4), lazy layers, and the lazy
+# layers' decode masks (logits to the f32 tolerance) against the reference.
+for args in "--kv gqa:2+simlayer:0.5,16,4" "--kv gqa:2+simlayer:0.34" \
+            "--kv gqa:2+simlayer:0.5,16,4 --simlayer-threshold 0.17"; do
+    echo "== check_engine $(basename "$six") $args (f32 activations)"
+    "$venv/bin/python" "$here/check_engine.py" "$sol" "$six" $args --n 40 --activations f32 \
+        --prompt "$long6" || status=1
+done
+# MLA (sol synth --kv mla:C,R): the reference's standard form against its
+# absorbed form, then sol's absorbed decode against the standard form.
+# Measured: f32 1.7e-6; q8_0 6.97e-5, fp8_e4m3 1.05e-4 (bounds twice those).
+mla="$root/build/ref/tiny6-mla.gguf"
+"$sol" synth "$root/build/ref/tiny6.json" --wtype f32 --kv mla:48,16 -o "$mla" 2>/dev/null || status=1
+"$venv/bin/python" "$here/ref_forward.py" --check-mla "$mla" || status=1
+for args in "--kv mla:48,16" "--kv mla:48,16+simlayer:0.5,16,4" "--kvtype q8_0 --tol 1.4e-4 --allow-ties" \
+            "--kvtype fp8_e4m3 --tol 2.1e-4 --allow-ties"; do
+    echo "== check_engine $(basename "$mla") $args (f32 activations)"
+    "$venv/bin/python" "$here/check_engine.py" "$sol" "$mla" $args --n 40 --activations f32 \
+        --prompt "$long6" || status=1
+done
+# Measured = predicted: the engine's KV bytes (allocated, read) against the
+# analyzer's over the --kv grammar and the KV types.
+echo "== check_kv_bytes (52 runs)"
+python3 "$here/check_kv_bytes.py" "$sol" "$root/build/ref/tiny6.json" "$root/build/ref/kvb" || status=1
 exit $status

@@ -273,7 +273,7 @@ static void test_bad_params(void **state)
     assert_int_equal(sol_plan_build(&m, &kv, &p, &plan, &err), SOL_ERR_USAGE);
     assert_non_null(strstr(err.msg, "--ctx"));
     p.pos = 0;
-    p.kvtype = SOL_DT_Q4_0;
+    p.kvtype = SOL_DT_Q4_1; /* q8_0 and q4_0 are KV types; the other blocks are not */
     assert_int_equal(sol_plan_build(&m, &kv, &p, &plan, &err), SOL_ERR_USAGE);
     assert_non_null(strstr(err.msg, "--kvtype"));
 }
