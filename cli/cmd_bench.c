@@ -174,7 +174,8 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
                 rep < 0 ? "warm-up" : "rep", rep < 0 ? 0 : rep + 1, reps);
         sol_engine_reset(e);
         /* the cache filled to the depth, untimed (the warm-up starts empty) */
-        if (depth > 0 && rep >= 0 && (rc = sol_engine_eval(e, ids, depth, 0, NULL, NULL, &next, err)))
+        if (depth > 0 && rep >= 0 &&
+            ((rc = sol_engine_eval(e, ids, depth, 0, NULL, NULL, &next, err)) || (rc = sol_engine_prompt_done(e, err))))
             break;
         if (check && rep >= 0) { /* this repetition's bandwidth, measured just before it */
             double pass[3];
@@ -601,8 +602,11 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
         sol_op_table_free(&stats.ops);
         if (rc)
             break;
-        if (o->format == BENCH_JSON)
-            cJSON_AddItemToArray(json_rows, bench_result_json(&res));
+        if (o->format == BENCH_JSON) {
+            cJSON *item = bench_result_json(&res);
+            cli_add_simlayer_json(item, e); /* the lazy layers this test decoded with */
+            cJSON_AddItemToArray(json_rows, item);
+        }
         else
             bench_print_row(stdout, o->format, &res, !(*printed)++);
     }

@@ -13,7 +13,9 @@
 double sol_simlayer_mass(const sol_simlayer_input *in)
 {
     int group = in->n_heads / in->n_kv_heads;
-    double total = 0;
+    double total = 0, *score = malloc((size_t)(in->n_keys > 0 ? in->n_keys : 1) * sizeof *score);
+    if (!score)
+        return NAN;
     for (int r = 0; r < in->nq; r++) {
         int64_t p = in->q_pos0 + r, keys = p + 1 < in->n_keys ? p + 1 : in->n_keys;
         for (int h = 0; h < in->n_heads; h++) {
@@ -25,14 +27,11 @@ double sol_simlayer_mass(const sol_simlayer_input *in)
                 double s = 0;
                 for (int d = 0; d < in->dk; d++)
                     s += (double)q[d] * k[d];
-                max = fmax(max, s * in->scale);
+                score[t] = s * in->scale;
+                max = fmax(max, score[t]);
             }
             for (int64_t t = 0; t < keys; t++) {
-                const float *k = k0 + (size_t)t * in->n_kv_heads * in->dk;
-                double s = 0;
-                for (int d = 0; d < in->dk; d++)
-                    s += (double)q[d] * k[d];
-                double w = exp(s * in->scale - max);
+                double w = exp(score[t] - max);
                 sum += w;
                 if (t < in->sinks || t > p - in->recent)
                     kept += w;
@@ -40,6 +39,7 @@ double sol_simlayer_mass(const sol_simlayer_input *in)
             total += kept / sum;
         }
     }
+    free(score);
     return total / ((double)in->nq * in->n_heads);
 }
 
@@ -112,6 +112,8 @@ static int score_layer(sol_engine *e, int layer, sol_err *err)
                                  e->kv.lazy_sinks,
                                  e->kv.lazy_window};
         e->lazy_score[layer] = sol_simlayer_mass(&in);
+        if (isnan(e->lazy_score[layer]))
+            rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
     }
     free(keys);
     return rc;

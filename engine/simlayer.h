@@ -23,7 +23,8 @@ typedef struct sol_simlayer_input {
 } sol_simlayer_input;
 
 /* The attention mass on positions t < S or t > p - W of each query at p
- * (softmax over its causal keys 0..p), averaged over queries and heads. */
+ * (softmax over its causal keys 0..p), averaged over queries and heads;
+ * NaN when memory is short. */
 double sol_simlayer_mass(const sol_simlayer_input *in);
 
 /* lazy[i] = 1 for the floor(n * fraction) layers of highest score (ties:
