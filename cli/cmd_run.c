@@ -561,6 +561,20 @@ static void add_kv_json(cJSON *j, const run_state *s)
     cli_add_simlayer_json(j, e);
 }
 
+/* SimLayerKV's choice in words: which layers went lazy, against F. */
+static void print_simlayer(const sol_engine *e)
+{
+    sol_simlayer_state st;
+    if (sol_engine_simlayer(e, &st) || !st.scored)
+        return;
+    fprintf(stderr, "sol run: simlayer: %d of %d layers lazy (F = %g, threshold %g):", st.n_lazy, st.n_layers,
+            sol_engine_kv(e)->lazy_fraction, st.threshold);
+    for (int i = 0; i < st.n_layers; i++)
+        if (st.lazy[i])
+            fprintf(stderr, " %d (%.3f)", i, st.score[i]);
+    fprintf(stderr, "; scored on the prompt's last %d rows\n", st.query_rows);
+}
+
 static void print_summary(const run_state *s)
 {
     const run_result *r = s->r;
@@ -590,9 +604,10 @@ static void print_summary(const run_state *s)
                 m->name, where, r->n_prompt, prefill_tps, r->n_generated,
                 r->stopped ? " (stopped)" : "", decode_tps, ms_per_tok, spread_ms, gbs, pct_sol, hw->name,
                 hw->mem_bw.value / 1e9, hw->mem_bw.source, (unsigned long long)r->logits_hash);
+        print_simlayer(e);
         return;
     }
-    /* flat (no nested objects): scripts find it as the last line's object */
+    /* flat but for simlayer: scripts find it as the last line's object */
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model", m->name);
     cJSON_AddStringToObject(j, "backend", be->name);

@@ -57,8 +57,9 @@ static int check_supported(const sol_engine *e, sol_err *err)
                         sol_dtype_name(e->cfg.kvtype));
     int block = sol_dtype_block_elems(e->cfg.kvtype);
     if (m->head_dim % block || (m->kv_lora_rank + m->qk_rope_dim) % block)
-        return sol_fail(err, SOL_ERR_USAGE, "--kvtype %s: its blocks of %d do not divide %s's head size %d",
+        return sol_fail(err, SOL_ERR_USAGE, "--kvtype %s: its blocks of %d do not divide %s's %s of %d",
                         sol_dtype_name(e->cfg.kvtype), block, e->gguf.path,
+                        m->kv_lora_rank > 0 ? "latent + RoPE key" : "head size",
                         m->kv_lora_rank > 0 ? m->kv_lora_rank + m->qk_rope_dim : m->head_dim);
     if (m->kv_lora_rank > 0 && (!be->head_matmul || !be->latent_kv_write))
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: MLA needs head_matmul and latent_kv_write, which the %s "

@@ -22,6 +22,7 @@ head -c 100 "$smol" >"$w/truncated.gguf"
 printf 'hello world, not a gguf file at all' >"$w/text.gguf"
 "$sol" synth tests/fixtures/configs/tiny-llama.json --wtype q8_0 -o "$w/tiny.gguf" >/dev/null 2>&1
 "$sol" synth tests/fixtures/configs/tiny-llama.json --wtype q8_0 --kv gqa:2+cla:2 -o "$w/cla.gguf" >/dev/null 2>&1
+"$sol" synth tests/fixtures/configs/tiny-llama.json --wtype f32 --kv mla:32,16 -o "$w/mla48.gguf" >/dev/null 2>&1
 python3 - "$seed" "$w" <<'PY'
 import struct, sys
 seed, w = sys.argv[1], sys.argv[2]
@@ -89,6 +90,12 @@ rows=(
     "--kv|repeated term|analyze llama-2-7b --kv cla:1+cla:1|2"
     "--kv|RoPE dims beyond the key|analyze llama-2-7b --kv mla:512,200|2"
     "--kv|heads that do not divide|analyze llama-2-7b --kv gqa:5|2"
+    "--kv|a latent the weights were not made for|run $w/tiny.gguf --kv mla:64,32|2"
+    "--kv|SimLayerKV with cross-layer sharing|run $w/tiny.gguf --kv gqa:2+simlayer:0.5+cla:2|2"
+    "--kvtype|a weight format|run $w/tiny.gguf --kvtype q4_1|2"
+    "--kvtype|blocks that do not divide the cache row|run $w/mla48.gguf --kvtype q8_0|2"
+    "numbers|SimLayerKV threshold above 1|run $w/tiny.gguf --simlayer-threshold 2|2"
+    "numbers|negative bench depth|bench $w/tiny.gguf -d -5|2"
     "numbers|zero batch|analyze llama-2-7b --batch 0|2"
     "numbers|not a number|analyze llama-2-7b --ctx abc|2"
     "numbers|threads out of range|run $w/tiny.gguf --threads 0|2"

@@ -115,6 +115,28 @@ compare "llama-3.2-1b-2-layers-q4_k" "$models/l1b2-q4_k.gguf" f32
 # a 16-token window as a ring of 16 + 63 slots (the ~110-token prompt wraps
 # it) with two layers sharing one cache (cla)
 compare "tiny-f32-local16-cla2-ring" "$models/tiny-f32.gguf" f32 --kv gqa:2+local:16+cla:2
+# SimLayerKV: one of the two layers goes lazy after the prompt and keeps 4
+# sinks + a 16-token window (a sinks-then-ring cache); scored on each backend
+compare "tiny-f32-simlayer-sinks" "$models/tiny-f32.gguf" f32 --kv gqa:2+simlayer:0.5,16,4
+# what the plugin does not run yet is refused in one line, before any work
+"$sol" synth tests/fixtures/configs/tiny-llama.json --wtype f32 --kv mla:48,16 -o "$models/tiny-mla.gguf" >/dev/null 2>&1
+refused() { # label, args...
+    local label=$1
+    shift
+    if "$sol" run "$@" --backend "$backend" -n 2 -p hi >"$out/refused.out" 2>"$out/refused.err"; then
+        record "refused on cuda: $label" FAIL "it ran"
+    elif [ "$(wc -l <"$out/refused.err")" -eq 1 ]; then
+        record "refused on cuda: $label" PASS "$(cat "$out/refused.err")"
+    else
+        record "refused on cuda: $label" FAIL "$(head -3 "$out/refused.err" | tr '\n' ' ')"
+    fi
+}
+if [ "$dry" = 1 ]; then # the stand-in backend runs the CPU kernels, which have both
+    record "refused on cuda: MLA, q8_0 KV" SKIP "dry run"
+else
+    refused "MLA" "$models/tiny-mla.gguf"
+    refused "q8_0 KV" "$models/tiny-f32.gguf" --kvtype q8_0
+fi
 # a prompt longer than one prefill chunk (64 rows) and a sliding window would
 # need more rows than --logits-out keeps: compare the final logits hash path
 # through the summary's generated ids instead
