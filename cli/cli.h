@@ -32,6 +32,8 @@ void usage_hw(FILE *f);
 int cmd_tokenize(int argc, char **argv);
 void usage_tokenize(FILE *f);
 int cmd_run(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+void usage_chat(FILE *f);
 void usage_run(FILE *f);
 int cmd_tune(int argc, char **argv);
 void usage_tune(FILE *f);

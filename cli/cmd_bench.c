@@ -18,6 +18,7 @@
 #include "engine/engine.h"
 #include "models/gguf.h"
 #include "util/clock.h"
+#include "util/file_id.h"
 #include "util/hash.h"
 
 void usage_bench(FILE *f)
@@ -107,22 +108,10 @@ static void on_step(void *user, const sol_plan *plan, double seconds)
     sol_step_cost_free(&cost);
 }
 
-/* Identity of a model file: its first MiB and its size. */
+/* Identity of a model file (util/file_id.h). */
 static void model_hash(const char *path, char *out, int cap)
 {
-    uint64_t h = SOL_FNV1A_INIT;
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        char *buf = malloc(1 << 20);
-        size_t n = buf ? fread(buf, 1, 1 << 20, f) : 0;
-        h = sol_fnv1a(h, buf, n);
-        free(buf);
-        fseek(f, 0, SEEK_END);
-        long size = ftell(f);
-        h = sol_fnv1a(h, &size, sizeof size);
-        fclose(f);
-    }
-    snprintf(out, (size_t)cap, "%016llx", (unsigned long long)h);
+    snprintf(out, (size_t)cap, "%016llx", (unsigned long long)sol_file_identity(path));
 }
 
 /* Identity of a plan: every op's kind, shape and types. */

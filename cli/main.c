@@ -12,6 +12,7 @@ static const sol_cmd commands[] = {
     {"hw", cmd_hw, usage_hw, "list and show hardware entries"},
     {"tokenize", cmd_tokenize, usage_tokenize, "text -> token ids (and back) with a model's tokenizer"},
     {"run", cmd_run, usage_run, "decode a GGUF model on the CPU, with speed vs SOL"},
+    {"chat", cmd_chat, usage_chat, "a conversation that keeps its KV cache between turns"},
     {"bench", cmd_bench, usage_bench, "prefill/decode tok/s with achieved GB/s and % of SOL, stored"},
     {"tune", cmd_tune, usage_tune, "tune CPU kernel parameters for a model's shapes, stored"},
     {"synth", cmd_synth, usage_synth, "write a random-weight GGUF of any known architecture"},

@@ -205,6 +205,7 @@ const sol_model *sol_engine_model(const sol_engine *e) { return &e->model; }
 const sol_gguf *sol_engine_gguf(const sol_engine *e) { return &e->gguf; }
 const sol_backend *sol_engine_backend(const sol_engine *e) { return e->be; }
 const sol_kv_scheme *sol_engine_kv(const sol_engine *e) { return &e->kv; }
+sol_dtype sol_engine_kv_type(const sol_engine *e) { return e->cfg.kvtype; }
 double sol_engine_kv_allocated(const sol_engine *e) { return e->cache_bytes; }
 double sol_engine_kv_read_last_step(const sol_engine *e) { return e->kv_read_step; }
 int64_t sol_engine_pos(const sol_engine *e) { return e->pos; }

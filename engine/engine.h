@@ -37,6 +37,7 @@ const sol_backend *sol_engine_backend(const sol_engine *e);
 int64_t sol_engine_pos(const sol_engine *e);
 int64_t sol_engine_ctx(const sol_engine *e);
 const sol_kv_scheme *sol_engine_kv(const sol_engine *e);
+sol_dtype sol_engine_kv_type(const sol_engine *e);
 /* Bytes of KV cache the engine allocated, and the KV bytes attention read
  * in the last step (rows attended x row bytes, K and V, each layer's reads
  * from the cache it uses: its own or, under cla, its owner's). */

@@ -27,9 +27,10 @@ double sol_engine_token_bytes(const sol_engine *e, int layer)
 
 int64_t sol_engine_layer_window(const sol_engine *e, int layer)
 {
-    const sol_kv_layer *info = &e->plan.layers[layer];
-    const sol_kv_layer *own = &e->plan.layers[info->owner];
-    return own->kind == SOL_ATTN_LAZY ? e->kv.lazy_window : own->tokens_cap;
+    sol_kv_layer info;
+    sol_kv_layer_info(&e->kv, &e->model, layer, &info); /* the owner's, for a sharing layer */
+    sol_kv_layer_info(&e->kv, &e->model, info.owner, &info);
+    return info.kind == SOL_ATTN_LAZY ? e->kv.lazy_window : info.tokens_cap;
 }
 
 /* Slots of a cache keeping `cap` tokens (0: all): a ring of cap + chunk - 1

@@ -1,6 +1,7 @@
 /* Chat templates: recognizes the family of tokenizer.chat_template (a Jinja
  * program we do not run) by the markers it writes, and renders one system +
- * user turn the way that family's template does, up to the assistant header. */
+ * user turn the way that family's template does, up to the assistant header,
+ * and what a later turn appends after the assistant's reply. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,27 +150,75 @@ static void gemma(sbuf *b, const char *system, const char *user)
     sb_str(b, "<end_of_turn>\n<start_of_turn>model\n");
 }
 
+typedef enum { FAMILY_NONE, FAMILY_CHATML, FAMILY_LLAMA3, FAMILY_GEMMA, FAMILY_LLAMA2 } family;
+
+static family family_of(const char *tmpl)
+{
+    if (!tmpl)
+        return FAMILY_NONE;
+    if (strstr(tmpl, "<|im_start|>"))
+        return FAMILY_CHATML;
+    if (strstr(tmpl, "<|start_header_id|>"))
+        return FAMILY_LLAMA3;
+    if (strstr(tmpl, "<start_of_turn>"))
+        return FAMILY_GEMMA;
+    if (strstr(tmpl, "[INST]") && strstr(tmpl, "<<SYS>>"))
+        return FAMILY_LLAMA2;
+    return FAMILY_NONE;
+}
+
+static int finish(sbuf *b, char **out, sol_err *err)
+{
+    if (b->oom) {
+        free(b->p);
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory applying the chat template");
+    }
+    *out = b->p;
+    return 0;
+}
+
+/* What follows an assistant reply in each family: the reply's end of turn,
+ * the next user turn, the assistant's header. */
+int sol_chat_next_turn(const sol_tokenizer *t, const char *user, char **out, sol_err *err)
+{
+    *out = NULL;
+    sbuf b = {0};
+    switch (family_of(t->chat_template)) {
+    case FAMILY_CHATML:
+        sb_str(&b, "<|im_end|>\n<|im_start|>user\n");
+        sb_str(&b, user);
+        sb_str(&b, "<|im_end|>\n<|im_start|>assistant\n");
+        break;
+    case FAMILY_LLAMA3:
+        sb_str(&b, "<|eot_id|>");
+        llama3(&b, NULL, user);
+        break;
+    case FAMILY_GEMMA:
+        sb_str(&b, "<end_of_turn>\n");
+        gemma(&b, NULL, user);
+        break;
+    case FAMILY_LLAMA2: /* ' ' + answer + ' ' + eos, then bos + '[INST] ' + user + ' [/INST]' */
+        sb_str(&b, " </s><s>");
+        llama2(&b, NULL, user);
+        break;
+    case FAMILY_NONE:
+        return 0;
+    }
+    return finish(&b, out, err);
+}
+
 int sol_chat_apply(const sol_tokenizer *t, const char *system, const char *user, char **out, sol_err *err)
 {
     *out = NULL;
     const char *tmpl = t->chat_template;
-    if (!tmpl)
-        return 0;
     sbuf b = {0};
-    if (strstr(tmpl, "<|im_start|>"))
-        chatml(&b, tmpl, system, user);
-    else if (strstr(tmpl, "<|start_header_id|>"))
-        llama3(&b, system, user);
-    else if (strstr(tmpl, "<start_of_turn>"))
-        gemma(&b, system, user);
-    else if (strstr(tmpl, "[INST]") && strstr(tmpl, "<<SYS>>"))
-        llama2(&b, system, user);
-    else
-        return 0;
-    if (b.oom) {
-        free(b.p);
-        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory applying the chat template");
+    switch (family_of(tmpl)) {
+    case FAMILY_CHATML: chatml(&b, tmpl, system, user); break;
+    case FAMILY_LLAMA3: llama3(&b, system, user); break;
+    case FAMILY_GEMMA: gemma(&b, system, user); break;
+    case FAMILY_LLAMA2: llama2(&b, system, user); break;
+    case FAMILY_NONE: return 0;
     }
-    *out = b.p;
-    return 0;
+    return finish(&b, out, err);
 }
+

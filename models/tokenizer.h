@@ -67,6 +67,13 @@ char *sol_tokenizer_piece(const sol_tokenizer *t, int32_t id, int *n);
  * with parse_special. *out = NULL (return 0) when the template is absent or
  * unknown: the caller uses the raw prompt. *out is malloc'd. */
 int sol_chat_apply(const sol_tokenizer *t, const char *system, const char *user, char **out, sol_err *err);
+/* A later turn of the same conversation: what the family's template writes
+ * after an assistant reply (the reply's end of turn, which the engine never
+ * evaluates when it samples it) for the next user message, up to the
+ * assistant's header. Encode it without BOS and append it to the tokens in
+ * the cache: the conversation's tokens are its cache's, never re-rendered.
+ * *out = NULL (return 0) for an unknown template. */
+int sol_chat_next_turn(const sol_tokenizer *t, const char *user, char **out, sol_err *err);
 
 
 #endif

@@ -663,6 +663,24 @@ static void expect_chat(const char *tmpl, const char *system, const char *user, 
     sol_tokenizer_free(t);
 }
 
+/* A later turn: what the template writes after the assistant's reply. */
+static void expect_next(const char *tmpl, const char *user, const char *want)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/chat.gguf", tmpdir);
+    write_spm(path, tmpl, -1);
+    sol_tokenizer *t = load_path(path);
+    char *out = (char *)"x";
+    sol_err err = {0};
+    assert_int_equal(sol_chat_next_turn(t, user, &out, &err), 0);
+    if (!want)
+        assert_null(out);
+    else
+        assert_string_equal(out, want);
+    free(out);
+    sol_tokenizer_free(t);
+}
+
 /* A piece of any length comes out whole (a 300-byte token once overflowed
  * sol run's 256-byte buffer). */
 static void test_long_piece(void **state)
@@ -716,6 +734,10 @@ static void test_chat_families(void **state)
     expect_chat(llama3, NULL, "Hi",
                 "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant"
                 "<|end_header_id|>\n\n");
+    /* a later turn closes the reply (<|eot_id|>, never evaluated when sampled) */
+    expect_next(llama3, " Again\n",
+                "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nAgain<|eot_id|><|start_header_id|>assistant"
+                "<|end_header_id|>\n\n");
     /* Llama-2-chat's */
     const char *llama2 =
         "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = "
@@ -726,6 +748,8 @@ static void test_chat_families(void **state)
         "'[INST] ' + content.strip() + ' [/INST]' }}{% endif %}{% endfor %}";
     expect_chat(llama2, "Be brief.", "Hi \n", "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]");
     expect_chat(llama2, NULL, " Hi ", "[INST] Hi [/INST]");
+    /* the reply ends ' ' + eos; the next user turn opens with bos */
+    expect_next(llama2, " Again ", " </s><s>[INST] Again [/INST]");
     /* Gemma-2's: no system role, so it opens the user turn */
     const char *gemma =
         "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'assistant') %}{% set role = "
@@ -734,6 +758,7 @@ static void test_chat_families(void **state)
         "{{'<start_of_turn>model\\n'}}{% endif %}";
     expect_chat(gemma, "Be brief.", "Hi", "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n");
     expect_chat(gemma, NULL, "\tHi\n", "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n");
+    expect_next(gemma, "Again", "<end_of_turn>\n<start_of_turn>user\nAgain<end_of_turn>\n<start_of_turn>model\n");
     /* Qwen2.5's default system prompt sits in a string literal with \n escapes,
      * after two occurrences that are Jinja expressions */
     const char *qwen =
@@ -749,9 +774,12 @@ static void test_chat_families(void **state)
     const char *chatml = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
                          "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}";
     expect_chat(chatml, NULL, "Hi", "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    expect_next(chatml, "Again", "<|im_end|>\n<|im_start|>user\nAgain<|im_end|>\n<|im_start|>assistant\n");
+    expect_next(qwen, "Again", "<|im_end|>\n<|im_start|>user\nAgain<|im_end|>\n<|im_start|>assistant\n");
     /* unknown template, and none at all */
     expect_chat("{{ messages[0]['content'] }}", NULL, "Hi", NULL);
     expect_chat(NULL, NULL, "Hi", NULL);
+    expect_next("{{ messages[0]['content'] }}", "Hi", NULL);
 }
 
 /* ---- load errors ------------------------------------------------------------- */
