@@ -44,7 +44,7 @@ $(shell mkdir -p build/gen && { echo '$(GIT_COMMIT) $(GIT_COUNT)' | cmp -s - $(C
 	echo '$(GIT_COMMIT) $(GIT_COUNT)' > $(COMMIT_STAMP); })
 $(foreach b,rel test tsan,build/$(b)/cli/main.o build/$(b)/cli/cmd_bench.o build/$(b)/cli/bench_output.o): $(COMMIT_STAMP)
 
-.PHONY: all deps model fuzz fuzz-smoke fuzz-keep tsan crash-test badinput-test test unit cli-test tui-test ref-test backend-test cuda-host-test gpu-dry-run run bench clean cuda
+.PHONY: all deps model fuzz fuzz-smoke fuzz-keep tsan crash-test badinput-test test unit cli-test tui-test ref-test backend-test chat-test cuda-host-test gpu-dry-run run bench clean cuda
 all: build/sol
 
 # ---- the CUDA plugin, where nvcc is installed (sol itself never links CUDA)
@@ -212,6 +212,11 @@ ref-test: build/sol
 	done
 	@bash tests/ref/run.sh build/sol $$(bash tools/fetch-model.sh) $(patsubst %,build/ref/tiny-%.gguf,$(REF_WTYPES))
 
+# sol chat's sessions (tests/chat): resumed = uninterrupted bit for bit per KV
+# scheme, bad segments refused, LRU eviction, concurrent writers.
+chat-test: build/test/sol
+	@bash tests/chat/run.sh build/test/sol build/chat
+
 # The engine suite on the host-poisoning test backend (tests/backend): the
 # sanitizer build, bit-identical logits to the CPU backend, an injected fault.
 backend-test: build/sol build/test/sol build/test/poison.so
@@ -327,7 +332,7 @@ model:
 		"the tests that need SmolLM2 cannot run" >&2; [ "$${CI:-}" != true ]; }
 
 test: deps model
-	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test backend-test badinput-test crash-test fuzz-smoke tsan \
+	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test backend-test chat-test badinput-test crash-test fuzz-smoke tsan \
 		$(if $(NVCC),build/sol-cuda.so cuda-host-test)
 
 # README command 1: decode the default model (fetched once into the cache).

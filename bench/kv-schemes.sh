@@ -3,24 +3,24 @@
 # synth shape (bench/kv-schemes/shape.json: 6 layers, 8 heads of 64):
 # gqa:8 (every head its own KV), mqa, character.ai's mqa+local:1024/6+cla:2,
 # DeepSeek-V2's mla:512,64 and SimLayerKV's simlayer:0.5. Each point is
-# `sol bench -p 0 -n GEN -d DEPTH`: the cache filled to DEPTH (untimed),
-# then GEN single-token steps, REPS repetitions; beside it the speed of
+# `sol bench -p 0 -n GEN -d DEPTH --fill repeat`: the cache filled to DEPTH
+# (untimed: a 512-token prefill, its rows repeated; SimLayerKV scores that
+# prefill), then GEN single-token steps, REPS repetitions; beside it the speed of
 # light of the same plans on this CPU (sol bench's sol_tokens_per_s: the
 # analyzer's bound with its bytes, KV reads included).
 #
 #   bench/kv-schemes.sh [SOL_BIN] [OUT_DIR]
-#   DEPTHS=1024,2048,4096,8192,16384,32768 GEN=16 REPS=2 THREADS=
+#   DEPTHS=1024,2048,4096,8192,16384,32768 GEN=32 REPS=5 THREADS=
 #
 # Writes OUT_DIR (default build/bench/kv-schemes) /SCHEME.json (sol bench -o
 # json), kv-schemes.md (the table) and kv-schemes.svg (the plot).
-# The CPU prefills MLA in the absorbed form (576 values a key per head), so
-# its fill costs the most; the whole default run takes tens of minutes.
+# About two minutes on 2 cores.
 set -euo pipefail
 sol=${1:-build/sol}
 out=${2:-build/bench/kv-schemes}
 depths=${DEPTHS:-1024,2048,4096,8192,16384,32768}
-gen=${GEN:-16}
-reps=${REPS:-2}
+gen=${GEN:-32}
+reps=${REPS:-5}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 shape="$here/kv-schemes/shape.json"
 mkdir -p "$out"
@@ -35,7 +35,7 @@ threads=()
 run() { # SCHEME WEIGHTS
     local scheme=$1 file="$out/shape-${2//[:,]/_}.gguf"
     echo "kv-schemes: $scheme at depths $depths" >&2
-    "$sol" bench "$file" -p 0 -n "$gen" -r "$reps" -d "$depths" --kv "$scheme" --no-store -o json \
+    "$sol" bench "$file" -p 0 -n "$gen" -r "$reps" -d "$depths" --fill repeat --kv "$scheme" --no-store -o json \
         "${threads[@]}" >"$out/${scheme//[:,\/+]/_}.json"
 }
 run gqa:8 gqa:8

@@ -16,6 +16,8 @@
 #include "db/db.h"
 #include "kernels/cpu_probe.h"
 #include "engine/engine.h"
+#include "engine/kv_state.h"
+#include "cli/bench_turns.h"
 #include "models/gguf.h"
 #include "util/clock.h"
 #include "util/file_id.h"
@@ -34,7 +36,15 @@ void usage_bench(FILE *f)
                "says which) and %% of it. Every row is stored in the database unless --no-store.\n"
                "-p 0 or -n 0 skips that test. -d D1,D2,... runs each test again after D tokens\n"
                "(prefilled before each repetition, untimed) are in the cache, as llama-bench -d:\n"
-               "tests ppP@dD and tgN@dD, json field n_depth. The winners of `sol tune` for this CPU are used\n"
+               "tests ppP@dD and tgN@dD, json field n_depth. --fill repeat fills the depth by\n"
+               "copying the rows of a 512-token prefill over and over instead of prefilling it all\n"
+               "(a decode step's cost does not depend on the values; long depths in seconds).\n"
+               "--turns N --turn-tokens T times a conversation instead: turn i prefills T new\n"
+               "tokens after (i-1) T of history, to its first token three ways: the history\n"
+               "recomputed, its KV kept in memory, its KV loaded from the session store on disk\n"
+               "(sol chat --session's segments); -r repetitions, medians (sol analyze --turns prices\n"
+               "the same shape).\n"
+               "The winners of `sol tune` for this CPU are used\n"
                "(stderr says how many shapes are tuned); --no-tuned runs the defaults.\n"
                "Weights are copied into huge pages; --mapped-weights computes from the file\n"
                "mapping instead (4 KiB pages), for comparison. Quantised weights meet 8-bit\n"
@@ -63,6 +73,8 @@ typedef struct {
     long long prompt, gen, reps;
     int threads[16], n_threads;
     int depths[16], n_depths; /* -d: tokens in the cache before each test */
+    int fill_repeat;          /* --fill repeat: the depth's rows copied from a short prefill */
+    long long turns, turn_tokens; /* --turns N --turn-tokens T: bench_turns.c */
     sol_dtype kvtype;
     sol_activations activations;
     bench_format format;
@@ -137,7 +149,19 @@ typedef struct {
 
 /* One test: warm-up + reps of `tokens` tokens, prefill in one eval or
  * decode one token at a time. */
-static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, int depth, int reps,
+/* The cache filled to depth, untimed: prefilled, or (repeat) the rows of
+ * a short prefill copied over and over. SimLayerKV then scores. */
+static int fill_depth(sol_engine *e, const int32_t *ids, int depth, int repeat, int32_t *next, sol_err *err)
+{
+    enum { REPEAT_BASE = 512 };
+    int real = repeat && depth > REPEAT_BASE ? REPEAT_BASE : depth;
+    int rc = sol_engine_eval(e, ids, real, 0, NULL, NULL, next, err);
+    if (!rc && real < depth)
+        rc = sol_engine_kv_repeat(e, depth, err);
+    return rc ? rc : sol_engine_prompt_done(e, err);
+}
+
+static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, int depth, int fill_repeat, int reps,
                     const char *label, sol_read_check *check, test_stats *st, sol_err *err)
 {
     int vocab = sol_engine_model(e)->vocab, n_ids = tokens > depth ? tokens : depth;
@@ -163,8 +187,7 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
                 rep < 0 ? "warm-up" : "rep", rep < 0 ? 0 : rep + 1, reps);
         sol_engine_reset(e);
         /* the cache filled to the depth, untimed (the warm-up starts empty) */
-        if (depth > 0 && rep >= 0 &&
-            ((rc = sol_engine_eval(e, ids, depth, 0, NULL, NULL, &next, err)) || (rc = sol_engine_prompt_done(e, err))))
+        if (depth > 0 && rep >= 0 && (rc = fill_depth(e, ids, depth, fill_repeat, &next, err)))
             break;
         if (check && rep >= 0) { /* this repetition's bandwidth, measured just before it */
             double pass[3];
@@ -236,11 +259,13 @@ static int parse_depths(const char *text, bench_opts *o)
 
 static int parse_opts(int argc, char **argv, bench_opts *o)
 {
-    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED, O_ACT, O_BACKEND, O_HW, O_KV };
+    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED, O_ACT, O_BACKEND, O_HW, O_KV, O_FILL, O_TURNS, O_TT };
     static const struct option long_opts[] = {{"kvtype", 1, 0, O_KVTYPE},     {"no-store", 0, 0, O_NOSTORE},
                                               {"no-tuned", 0, 0, O_NOTUNED},  {"mapped-weights", 0, 0, O_MAPPED},
                                               {"activations", 1, 0, O_ACT},   {"backend", 1, 0, O_BACKEND}, {"hw", 1, 0, O_HW},
-                                              {"kv", 1, 0, O_KV},             {0, 0, 0, 0}};
+                                              {"kv", 1, 0, O_KV},             {"fill", 1, 0, O_FILL},
+                                              {"turns", 1, 0, O_TURNS},       {"turn-tokens", 1, 0, O_TT},
+                                              {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->prompt = 512;
     o->gen = 128;
@@ -297,6 +322,21 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
             break;
         case O_HW: o->hw_name = optarg; break;
         case O_KV: o->kv = optarg; break;
+        case O_TURNS:
+        case O_TT: {
+            long long *v = c == O_TURNS ? &o->turns : &o->turn_tokens;
+            if (cli_parse_ll("bench", c == O_TURNS ? "--turns" : "--turn-tokens", optarg, v))
+                return SOL_ERR_USAGE;
+            if (*v < 1 || *v > 100000)
+                return cli_usage_error("bench", "%s: %lld is out of range (1..100000)",
+                                       c == O_TURNS ? "--turns" : "--turn-tokens", *v);
+            break;
+        }
+        case O_FILL:
+            if (strcmp(optarg, "prefill") && strcmp(optarg, "repeat"))
+                return cli_usage_error("bench", "--fill: expected prefill or repeat, got \"%s\"", optarg);
+            o->fill_repeat = !strcmp(optarg, "repeat");
+            break;
         case O_NOTUNED: o->no_tuned = 1; break;
         case O_MAPPED: o->mapped = 1; break;
         case O_ACT:
@@ -549,8 +589,8 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
         test_stats stats = {.samples_ns = samples_ns};
         sol_calibrated_step predicted;
         res.test_time = (int64_t)time(NULL);
-        if ((rc = run_test(e, hw, prefill, tokens, depth, (int)o->reps, label, prefill ? NULL : check, &stats,
-                           err))) {
+        if ((rc = run_test(e, hw, prefill, tokens, depth, o->fill_repeat, (int)o->reps, label,
+                           prefill ? NULL : check, &stats, err))) {
             sol_op_table_free(&stats.ops);
             break;
         }
@@ -607,6 +647,34 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
     return rc;
 }
 
+/* --turns: one engine, the conversation timed (bench_turns.c). */
+static int bench_conversation(const bench_opts *o, const sol_tuning *tuning, sol_err *err)
+{
+    if (o->turn_tokens < 1 || o->reps > 64)
+        return sol_fail(err, SOL_ERR_USAGE, o->reps > 64 ? "--turns: -r 64 at most" : "--turns needs --turn-tokens T");
+    cli_backend_opts bo = {.name = o->backend, .threads = o->threads[0], .tuning = tuning, .mapped_weights = o->mapped};
+    sol_backend *be = NULL;
+    sol_engine *e = NULL;
+    sol_engine_config cfg;
+    sol_engine_defaults(&cfg);
+    cfg.kvtype = o->kvtype;
+    cfg.kv = o->kv;
+    cfg.activations = o->activations;
+    cfg.ctx = o->turns * o->turn_tokens + 1;
+    int rc = cli_backend_open(&bo, &be, err);
+    if (!rc) {
+        cfg.backend = be;
+        rc = sol_engine_open(o->model, &cfg, &e, err);
+    }
+    cli_turns_opts t = {(int)o->turns, (int)o->turn_tokens, (int)o->reps, o->format == BENCH_JSON};
+    if (!rc)
+        rc = cli_bench_turns(e, &t, err);
+    sol_engine_close(e);
+    if (be)
+        be->destroy(be);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     bench_opts o;
@@ -635,6 +703,12 @@ int cmd_bench(int argc, char **argv)
     if (!o.no_tuned && (rc = cli_load_tuning(&hw, &tuning, &err))) {
         sol_db_close(db);
         return cli_fail("bench", &err);
+    }
+    if (o.turns > 0) {
+        rc = bench_conversation(&o, &tuning, &err);
+        sol_db_close(db);
+        cli_tuning_free(&tuning);
+        return rc ? cli_fail("bench", &err) : 0;
     }
     cJSON *json_rows = o.format == BENCH_JSON ? cJSON_CreateArray() : NULL;
     int printed = 0;

@@ -146,10 +146,13 @@ static int parse_opts(int argc, char **argv, chat_opts *o)
         default: return cli_usage_error("chat", "unknown option \"%s\" (see sol chat --help)", argv[optind - 1]);
         }
     }
-    if (o->list_sessions || o->rm_session)
-        return optind == argc ? 0 : cli_usage_error("chat", "--sessions and --rm-session take no model");
+    const char *name = o->session ? o->session : o->rm_session;
+    if (name && !sol_kv_session_name_ok(name))
+        return cli_usage_error("chat", "--session: \"%s\" is not a session name (letters, digits, . _ -)", name);
     if (o->session && o->no_reuse)
         return cli_usage_error("chat", "--session keeps the cache; --no-reuse throws it away every turn");
+    if (o->list_sessions || o->rm_session)
+        return optind == argc ? 0 : cli_usage_error("chat", "--sessions and --rm-session take no model");
     if (optind != argc - 1)
         return cli_usage_error("chat", optind == argc ? "expected MODEL.gguf" : "one model only");
     o->model = argv[optind];

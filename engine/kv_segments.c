@@ -295,8 +295,6 @@ static int read_segment(const sol_kv_store *s, const sol_engine *e, uint64_t has
         return refuse(notice, hash, "is of another format version");
     if (g->h.key != s->key || g->h.hash != hash)
         return refuse(notice, hash, "was written for another model, KV scheme or type");
-    if (sol_fnv1a(SOL_FNV1A_INIT, g->data, g->size - 8) != sum)
-        return refuse(notice, hash, "fails its checksum");
     int n = sol_engine_model(e)->n_layers;
     size_t ntok = (size_t)(g->h.to - g->h.from), at = head + ntok * sizeof(int32_t);
     if ((int)g->h.n_layers != n || g->h.from < 0 || g->h.to <= g->h.from || at > g->size - 8)
@@ -318,13 +316,15 @@ static int read_segment(const sol_kv_store *s, const sol_engine *e, uint64_t has
         memcpy(&row, g->data + at + sizeof r, sizeof row);
         g->layer_at[i] = at;
         uint64_t want = sol_engine_kv_first_kept(e, i, 0, 1) >= 0 ? sol_engine_kv_row_bytes(e, i) : 0;
-        if (row != want || r[0] > r[1] || r[2] > r[3] || r[0] < g->h.from || r[3] > g->h.to)
+        if (row != want || (row && (r[0] > r[1] || r[2] > r[3] || r[0] < g->h.from || r[3] > g->h.to)))
             return refuse(notice, hash, "was written for another cache layout");
         at += sizeof r + sizeof row + row * (size_t)(r[1] - r[0] + r[3] - r[2]);
         if (at > g->size - 8)
             return refuse(notice, hash, "is truncated");
     }
-    return at == g->size - 8 ? 0 : refuse(notice, hash, "has bytes past its layers");
+    if (at != g->size - 8)
+        return refuse(notice, hash, "has bytes past its layers");
+    return sol_fnv1a(SOL_FNV1A_INIT, g->data, g->size - 8) == sum ? 0 : refuse(notice, hash, "fails its checksum");
 }
 
 int sol_kv_segment_exists(const sol_kv_store *s, uint64_t hash)
@@ -462,6 +462,9 @@ void sol_kv_loaded_free(sol_kv_loaded *l)
 }
 
 /* ---- sessions ---------------------------------------------------------------------------- */
+
+static int valid_name(const char *name);
+int sol_kv_session_name_ok(const char *name) { return valid_name(name); }
 
 static int valid_name(const char *name)
 {

@@ -57,7 +57,9 @@ int sol_kv_segment_exists(const sol_kv_store *s, uint64_t hash);
 int sol_kv_segment_load(sol_kv_store *s, sol_engine *e, uint64_t hash, sol_kv_loaded *out, sol_err *err);
 void sol_kv_loaded_free(sol_kv_loaded *l);
 
-/* Sessions: a name for a chain's head. */
+/* Sessions: a name for a chain's head: letters, digits, . _ - (not first
+ * a dot), 128 at most. */
+int sol_kv_session_name_ok(const char *name);
 /* 1 and the head (and the turns it holds) when the session exists, else 0 */
 int sol_kv_session_head(const sol_kv_store *s, const char *name, uint64_t *hash, int *turns);
 int sol_kv_session_set(sol_kv_store *s, const char *name, uint64_t hash, int turns, sol_err *err);

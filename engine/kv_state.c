@@ -93,3 +93,49 @@ int sol_engine_simlayer_restore(sol_engine *e, const unsigned char *lazy, const 
     e->simlayer_pending = 0;
     return sol_engine_compact_lazy(e, err);
 }
+
+/* Layer i's rows of positions [a, b) set to those of positions a % base ..
+ * (rows: the layer's first `base` positions, K block then V block). */
+static int repeat_range(sol_engine *e, int i, const char *rows, int64_t base, int64_t a, int64_t b, sol_err *err)
+{
+    int arrays = sol_engine_kv_arrays(e, i);
+    size_t per = sol_engine_kv_row_bytes(e, i) / (size_t)arrays;
+    char *buf = malloc(per * (size_t)arrays * (size_t)base);
+    int rc = buf ? 0 : sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    for (int64_t t = a; t < b && !rc;) {
+        int64_t s0 = t % base, len = base - s0 < b - t ? base - s0 : b - t;
+        for (int k = 0; k < arrays; k++)
+            memcpy(buf + (size_t)k * (size_t)len * per, rows + ((size_t)k * (size_t)base + (size_t)s0) * per,
+                   (size_t)len * per);
+        rc = sol_engine_kv_import(e, i, t, t + len, buf, err);
+        t += len;
+    }
+    free(buf);
+    return rc;
+}
+
+int sol_engine_kv_repeat(sol_engine *e, int64_t depth, sol_err *err)
+{
+    int64_t base = e->pos;
+    if (base < 1 || depth <= base || depth > e->ctx)
+        return depth <= base ? 0 : sol_fail(err, SOL_ERR_USAGE, "cannot fill %lld positions from %lld",
+                                            (long long)depth, (long long)base);
+    int rc = 0;
+    for (int i = 0; i < e->model.n_layers && !rc; i++) {
+        if (!owns(e, i))
+            continue;
+        char *rows = malloc(sol_engine_kv_row_bytes(e, i) * (size_t)base);
+        if (!rows)
+            return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+        rc = sol_engine_kv_export(e, i, 0, base, rows, err);
+        int64_t from = sol_engine_kv_first_kept(e, i, base, depth); /* a ring keeps only its newest */
+        if (!rc)
+            rc = repeat_range(e, i, rows, base, from, depth, err);
+        free(rows);
+    }
+    for (int64_t t = base; t < depth && !rc; t++)
+        e->history[t] = e->history[t % base];
+    if (!rc)
+        e->pos = depth;
+    return rc;
+}

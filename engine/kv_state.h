@@ -26,6 +26,10 @@ int sol_engine_kv_import(sol_engine *e, int layer, int64_t t0, int64_t t1, const
 /* After importing a prefix: the cache holds tokens[0, n); the next eval
  * continues at n. */
 int sol_engine_kv_set_prefix(sol_engine *e, const int32_t *tokens, int64_t n, sol_err *err);
+/* Benchmarks: the cache filled from its position to `depth` by repeating
+ * the rows (and tokens) of positions 0.. pos - 1, as if those positions
+ * had been prefilled (a decode step's cost does not depend on the values). */
+int sol_engine_kv_repeat(sol_engine *e, int64_t depth, sol_err *err);
 /* SimLayerKV: the choice a stored prefix was made with (lazy[i], score[i]
  * per layer), applied before its rows are imported; -1 without simlayer. */
 int sol_engine_simlayer_restore(sol_engine *e, const unsigned char *lazy, const double *score, int query_rows,

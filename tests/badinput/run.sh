@@ -15,6 +15,7 @@ w=/tmp/sol-badinput # fixed: the paths are part of the documented lines
 rm -rf "$w"
 mkdir -p "$w"
 export SOL_DB=$w/sol.db
+export SOL_SESSIONS=$w/sessions
 seed=tests/fuzz/seeds/gguf/spm-chatml.gguf
 
 # ---- inputs --------------------------------------------------------------------------
@@ -96,6 +97,9 @@ rows=(
     "--kvtype|blocks that do not divide the cache row|run $w/mla48.gguf --kvtype q8_0|2"
     "numbers|SimLayerKV threshold above 1|run $w/tiny.gguf --simlayer-threshold 2|2"
     "numbers|negative bench depth|bench $w/tiny.gguf -d -5|2"
+    "session|a name that is a path|chat $w/tiny.gguf --session ../escape|2"
+    "session|a cap that is not a size|chat $w/tiny.gguf --session s --session-cap 12Q|2"
+    "session|removing one that is not there|chat --rm-session nobody|2"
     "numbers|zero batch|analyze llama-2-7b --batch 0|2"
     "numbers|not a number|analyze llama-2-7b --ctx abc|2"
     "numbers|threads out of range|run $w/tiny.gguf --threads 0|2"

@@ -5,6 +5,7 @@
 # tune and bench each fail with one line naming the full disk, exit 1, the
 # file byte-identical. Then 40 KiB left: tune runs until a write fails, one
 # line, exit 1, and every row stored before is still there, integrity ok.
+# And sol chat's session store on the full disk.
 #
 #   unshare -m tests/crash/full_disk.sh SOL_BIN MODEL.gguf DIR
 set -u
@@ -55,5 +56,27 @@ if last_line_says_full $status "$dir/../err" "tune filling the disk"; then
         fail "tune filling the disk: integrity $(sqlite3 "$SOL_DB" 'PRAGMA integrity_check' | head -1), rows before lost"
     fi
 fi
+# sol chat's stored KV on a full disk: the turn goes on with one notice, exit
+# 0, the stored segments and the session's head byte-identical, no temporary
+# file left; with room again the session resumes from them.
+rm -f "$dir/filler"
+export SOL_SESSIONS=$dir/sessions
+if printf 'hello there\n' | "$sol" chat "$model" -n 4 --session fd >/dev/null 2>"$dir/../err"; then
+    stored=$(cd "$SOL_SESSIONS" && find . -type f ! -name lock -exec sha256sum {} + | sort)
+    dd if=/dev/zero of="$dir/filler" bs=4k 2>/dev/null
+    printf 'more words\n' | "$sol" chat "$model" -n 4 --session fd >/dev/null 2>"$dir/../err"
+    status=$?
+    after=$(cd "$SOL_SESSIONS" && find . -type f ! -name lock -exec sha256sum {} + | sort)
+    rm -f "$dir/filler"
+    printf 'again\n' | "$sol" chat "$model" -n 4 --session fd --json >"$dir/../out" 2>"$dir/../err2"
+    if [ $status = 0 ] && [ "$(grep -c 'goes on unsaved' "$dir/../err")" -ge 1 ] && [ "$stored" = "$after" ] &&
+        ! grep -q recomputing "$dir/../err2" && grep -q '"tokens_reused":[1-9]' "$dir/../out"; then
+        ok "sol chat --session on a full disk: a notice ($(grep -m1 unsaved "$dir/../err" | cut -c1-70)...), exit 0, the stored segments byte-identical and resumed after"
+    else
+        fail "sol chat --session on a full disk: exit $status, $(head -2 "$dir/../err" | tr '\n' ' ') / $(head -1 "$dir/../err2")"
+    fi
+else
+    fail "the first sol chat --session failed: $(tail -1 "$dir/../err")"
+fi
 echo "full disk: $passed passed, $failures failed"
-[ $failures = 0 ] && [ $passed = 3 ]
+[ $failures = 0 ] && [ $passed = 4 ]
