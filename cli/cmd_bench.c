@@ -613,6 +613,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
         res.sol_tokens_per_s = row.sol_tokens_per_s = stats.sol_tps;
         res.read_check_gb_per_s = stats.read_gbs;
         res.kv_read_bytes_last_step = stats.kv_read;
+        res.kv_bytes_allocated = sol_engine_kv_allocated(e); /* after the test: SimLayerKV's lazy layers shrank */
         res.kv_read_bytes_last_step_plan = stats.kv_read_plan;
         res.read_check_ratio = stats.read_ratio;
         bench_ts_stats(&res, &row.tokens_per_s, &row.tokens_per_s_stddev);

@@ -40,7 +40,8 @@ void usage_chat(FILE *f)
                "  --system TEXT         system prompt\n"
                "  -n N                  reply tokens at most per turn (default 256)\n"
                "  --temp T, --seed S    sampling (default greedy: 0)\n"
-               "  --json                per turn: {turn, tokens_reused, tokens_prefilled, ttft_s, ...}\n"
+               "  --json                per turn: {turn, tokens_reused, tokens_prefilled, bytes_loaded,\n"
+               "                        ttft_s, logits_hash, ...}; last {turns, hit_rate, ...}\n"
                "  --kv SCHEME, --kvtype T, --ctx T, --activations q8|f32   as sol run\n"
                "  -t N, --threads N     CPU threads\n" CLI_BACKEND_HELP
                "  --no-reuse            every turn prefills the whole conversation\n"
@@ -265,11 +266,22 @@ static void print_piece(const sol_tokenizer *tok, int32_t id, void *user)
     fflush(stdout);
 }
 
+/* The conversation's totals: the share of turns that found their history
+ * in the cache (the hit rate), tokens reused and prefilled. */
+static void print_totals(const chat_opts *o, int turns, int hits, long long reused, long long prefilled)
+{
+    if (!o->json || turns == 0)
+        return;
+    printf("{\"turns\":%d,\"hit_rate\":%.6g,\"tokens_reused\":%lld,\"tokens_prefilled\":%lld}\n", turns,
+           (double)hits / turns, reused, prefilled);
+}
+
 static int converse(sol_chat *chat, const chat_opts *o, sol_err *err)
 {
     char *line = NULL;
     size_t cap = 0;
-    int rc = 0, prompt = isatty(STDIN_FILENO);
+    int rc = 0, prompt = isatty(STDIN_FILENO), turns = 0, hits = 0;
+    long long reused = 0, prefilled = 0;
     const char *msg;
     while (!rc && (msg = read_message(&line, &cap, prompt))) {
         if (!*msg)
@@ -280,14 +292,21 @@ static int converse(sol_chat *chat, const chat_opts *o, sol_err *err)
             printf("\n");
             fflush(stdout);
         }
-        if (!rc)
+        if (!rc) {
             report_turn(o, &t);
+            turns++;
+            hits += t.tokens_reused > 0;
+            reused += t.tokens_reused;
+            prefilled += t.tokens_prefilled;
+        }
         if (!rc && t.context_full) {
             fprintf(stderr, "sol chat: the context (%lld tokens) is full\n", (long long)t.ctx);
             break;
         }
     }
     free(line);
+    if (!rc)
+        print_totals(o, turns, hits, reused, prefilled);
     return rc;
 }
 

@@ -175,7 +175,7 @@ static void evict(const sol_kv_store *s)
 {
     if (s->cap_bytes <= 0)
         return;
-    char path[3300];
+    char path[3400];
     snprintf(path, sizeof path, "%s/segments", s->dir);
     DIR *d = opendir(path);
     if (!d)
@@ -191,7 +191,7 @@ static void evict(const sol_kv_store *s)
         struct stat st;
         if (!strstr(de->d_name, ".seg") || strlen(de->d_name) >= 64)
             continue;
-        snprintf(path, sizeof path, "%s/segments/%s", s->dir, de->d_name);
+        snprintf(path, sizeof path, "%s/segments/%.63s", s->dir, de->d_name);
         if (stat(path, &st) != 0)
             continue;
         if (n == cap) {
@@ -200,7 +200,7 @@ static void evict(const sol_kv_store *s)
                 break;
             items = more;
         }
-        snprintf(items[n].name, sizeof items[n].name, "%s", de->d_name);
+        snprintf(items[n].name, sizeof items[n].name, "%.63s", de->d_name);
         items[n].mtime = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9;
         items[n].bytes = (double)st.st_size;
         total += items[n++].bytes;
@@ -211,7 +211,7 @@ static void evict(const sol_kv_store *s)
         for (int i = 1; i < n; i++)
             if (items[i].mtime < items[old].mtime)
                 old = i;
-        snprintf(path, sizeof path, "%s/segments/%s", s->dir, items[old].name);
+        snprintf(path, sizeof path, "%s/segments/%.63s", s->dir, items[old].name);
         if (unlink(path) == 0)
             total -= items[old].bytes;
         items[old] = items[--n];
@@ -230,7 +230,7 @@ int sol_kv_segment_save(sol_kv_store *s, sol_engine *e, const int32_t *tokens, i
     }
     h.hash = sol_kv_prefix_hash(parent, tokens + from, to - from);
     *hash = h.hash;
-    char path[3300], tmp[3400];
+    char path[3400], tmp[3500];
     segment_path(s, h.hash, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
     int lock = lock_store(s->dir, 1);
@@ -273,7 +273,7 @@ static int refuse(char *notice, uint64_t hash, const char *why)
  * missing or not to be used. */
 static int read_segment(const sol_kv_store *s, const sol_engine *e, uint64_t hash, segment *g, char *notice)
 {
-    char path[3300];
+    char path[3400];
     segment_path(s, hash, path, sizeof path);
     memset(g, 0, sizeof *g);
     FILE *f = fopen(path, "rb");
@@ -329,7 +329,7 @@ static int read_segment(const sol_kv_store *s, const sol_engine *e, uint64_t has
 
 int sol_kv_segment_exists(const sol_kv_store *s, uint64_t hash)
 {
-    char path[3300];
+    char path[3400];
     segment_path(s, hash, path, sizeof path);
     return access(path, R_OK) == 0;
 }
@@ -436,7 +436,7 @@ int sol_kv_segment_load(sol_kv_store *s, sol_engine *e, uint64_t hash, sol_kv_lo
         for (int i = 0; i < (int)g->h.n_layers && !rc; i++)
             if (sol_engine_kv_first_kept(e, i, 0, n) >= 0)
                 rc = import_layer(e, g, i, sol_engine_kv_first_kept(e, i, 0, n), &out->bytes, err);
-        char path[3300];
+        char path[3400];
         segment_path(s, g->h.hash, path, sizeof path);
         utime(path, NULL); /* used now: last in line for eviction */
     }
@@ -479,7 +479,7 @@ static int valid_name(const char *name)
 
 int sol_kv_session_head(const sol_kv_store *s, const char *name, uint64_t *hash, int *turns)
 {
-    char path[3300];
+    char path[3400];
     snprintf(path, sizeof path, "%s/sessions/%s", s->dir, name);
     FILE *f = valid_name(name) ? fopen(path, "r") : NULL;
     unsigned long long h = 0;
@@ -497,7 +497,7 @@ int sol_kv_session_set(sol_kv_store *s, const char *name, uint64_t hash, int tur
     if (!valid_name(name))
         return sol_fail(err, SOL_ERR_USAGE, "--session: \"%s\" is not a name (letters, digits, . _ -; 128 at most)",
                         name);
-    char path[3300], tmp[3400];
+    char path[3400], tmp[3500];
     snprintf(path, sizeof path, "%s/sessions/%s", s->dir, name);
     snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
     int lock = lock_store(s->dir, 1);
@@ -513,7 +513,7 @@ int sol_kv_session_set(sol_kv_store *s, const char *name, uint64_t hash, int tur
 int sol_kv_sessions_list(const char *dir, sol_kv_session_info **out, int *n, double *segment_bytes, int *segments,
                          sol_err *err)
 {
-    char path[3300];
+    char path[3400];
     *out = NULL;
     *n = *segments = 0;
     *segment_bytes = 0;
@@ -564,7 +564,7 @@ int sol_kv_session_remove(const char *dir, const char *name, sol_err *err)
 {
     if (!valid_name(name))
         return sol_fail(err, SOL_ERR_USAGE, "\"%s\" is not a session name", name);
-    char path[3300];
+    char path[3400];
     snprintf(path, sizeof path, "%s/sessions/%s", dir, name);
     int lock = lock_store(dir, 1);
     int rc = unlink(path);

@@ -39,19 +39,24 @@ static int quantizes_output(sol_backend *b, int m, int64_t row_elems)
            act_reserve(ctx, (size_t)((int64_t)m * row_elems / SOL_Q8_BLOCK)) == 0;
 }
 
+/* out[i] = row[i] / rms(row) * weight[i] over n values. */
+static void rms_normalise(const float *row, const float *weight, float eps, int64_t n, float *out)
+{
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)row[i] * row[i];
+    float scale = 1.0f / sqrtf((float)(sum / n) + eps);
+    for (int64_t i = 0; i < n; i++)
+        out[i] = row[i] * scale * weight[i];
+}
+
 static void cpu_rmsnorm(sol_backend *b, const float *x, const float *weight, float eps, int64_t n, float *out)
 {
     cpu_ctx *ctx = b->ctx;
     int m = ctx->rows;
     int quantize = quantizes_output(b, m, n);
     for (int r = 0; r < m; r++) {
-        const float *row = x + (size_t)r * n;
-        double sum = 0;
-        for (int64_t i = 0; i < n; i++)
-            sum += (double)row[i] * row[i];
-        float scale = 1.0f / sqrtf((float)(sum / n) + eps);
-        for (int64_t i = 0; i < n; i++)
-            out[(size_t)r * n + i] = row[i] * scale * weight[i];
+        rms_normalise(x + (size_t)r * n, weight, eps, n, out + (size_t)r * n);
         if (quantize)
             sol_quantize_act(out + (size_t)r * n, ctx->act + (size_t)r * (n / SOL_Q8_BLOCK), n);
     }
@@ -187,12 +192,7 @@ static void cpu_latent_kv_write(sol_backend *b, const float *kv, const float *no
     float row[SOL_CPU_MAX_HEAD_DIM];
     for (int r = 0; r < m; r++) {
         const float *in = kv + (size_t)r * width;
-        double sum = 0;
-        for (int i = 0; i < rank; i++)
-            sum += (double)in[i] * in[i];
-        float scale = 1.0f / sqrtf((float)(sum / rank) + eps);
-        for (int i = 0; i < rank; i++)
-            row[i] = in[i] * scale * norm[i];
+        rms_normalise(in, norm, eps, rank, row);
         memcpy(row + rank, in + rank, (size_t)(width - rank) * sizeof *row);
         rope_row(row + rank, r, 1, (int)(width - rank), pos0, rope, t);
         store_row(cache, cache->k, sol_kv_slot(cache, pos0 + r), row);

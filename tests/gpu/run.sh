@@ -151,6 +151,29 @@ c, g = (json.loads(open(p).read().splitlines()[-1]) for p in sys.argv[1:3])
 print('cpu', c['generated_ids'], 'cuda', g['generated_ids'])
 sys.exit(0 if c['generated_ids'] == g['generated_ids'] else 1)" "$out/long.cpu.json" "$out/long.gpu.json"
 
+# sol chat --session on the device: the cache's rows go down to segments and
+# back up into a fresh process's device cache; its next turn's first-token
+# logits must hash the same as the uninterrupted conversation's
+chat_case() {
+    local store="$out/sessions" a="$out/chat.a" b="$out/chat.b" c="$out/chat.c"
+    rm -rf "$store"
+    printf 'The lighthouse keeper counted ships\nEach night the light turned\n' |
+        SOL_SESSIONS=$store "$sol" chat "$models/tiny-f32.gguf" -n 8 --json --kvtype f32 --backend "$backend" \
+        --session g >"$a" 2>/dev/null &&
+        printf 'What did the keeper write?\n' |
+        SOL_SESSIONS=$store "$sol" chat "$models/tiny-f32.gguf" -n 8 --json --kvtype f32 --backend "$backend" \
+            --session g >"$b" 2>/dev/null &&
+        printf 'The lighthouse keeper counted ships\nEach night the light turned\nWhat did the keeper write?\n' |
+        "$sol" chat "$models/tiny-f32.gguf" -n 8 --json --kvtype f32 --backend "$backend" >"$c" 2>/dev/null &&
+        python3 -c "
+import json, sys
+turn3 = lambda p: [d for d in map(json.loads, open(p)) if d.get('turn') == 3][0]
+b, c = turn3(sys.argv[1]), turn3(sys.argv[2])
+print('resumed', b['logits_hash'], b['tokens_reused'], 'uninterrupted', c['logits_hash'], c['tokens_reused'])
+sys.exit(0 if b['logits_hash'] == c['logits_hash'] and b['tokens_reused'] == c['tokens_reused'] > 0 else 1)" "$b" "$c"
+}
+check "cuda: sol chat --session resumed = uninterrupted" chat_case
+
 # ---- 3. memory safety ----------------------------------------------------------------
 if [ "$dry" = 1 ]; then
     record "compute-sanitizer memcheck" SKIP "dry run"
