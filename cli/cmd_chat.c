@@ -222,7 +222,7 @@ static cJSON *turn_json(const sol_chat_turn *t)
     char hash[24];
     snprintf(hash, sizeof hash, "%016llx", (unsigned long long)t->logits_hash);
     cJSON_AddStringToObject(j, "logits_hash", hash);
-    cJSON_AddNumberToObject(j, "bytes_loaded", loaded_bytes); /* a resumed session's, with the first turn */
+    cJSON_AddNumberToObject(j, "bytes_loaded", t->bytes_loaded + loaded_bytes); /* a resume's with the first turn */
     loaded_bytes = 0;
     cJSON_AddNumberToObject(j, "bytes_saved", t->bytes_saved);
     cJSON_AddNumberToObject(j, "ttft_s", t->ttft_s);
@@ -248,8 +248,9 @@ static void report_turn(const chat_opts *o, const sol_chat_turn *t)
         return;
     }
     fprintf(stderr,
-            "[turn %d: %d tokens reused, %d prefilled, first token after %.1f ms; %d generated, %.1f tok/s]\n",
-            t->turn, t->tokens_reused, t->tokens_prefilled, 1e3 * t->ttft_s, t->generated,
+            "[turn %d: %d tokens reused%s, %d prefilled, first token after %.1f ms; %d generated, %.1f tok/s]\n",
+            t->turn, t->tokens_reused, t->bytes_loaded > 0 ? " (loaded from the store)" : "", t->tokens_prefilled,
+            1e3 * t->ttft_s, t->generated,
             t->generated > 1 ? (t->generated - 1) / t->decode_s : 0);
 }
 

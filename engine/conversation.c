@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/kv_state.h"
 #include "util/clock.h"
 #include "util/hash.h"
 
@@ -158,6 +159,35 @@ static int message_tokens(sol_chat *c, const char *message, sol_err *err)
     return rc;
 }
 
+/* A conversation starting with an empty cache whose tokens so far are
+ * found in the store (another conversation, or an earlier run of this one,
+ * stored the same prefix): the chain loaded
+ * and the last token given back, to be evaluated again for the logits the
+ * reply starts from. Nothing changes when there is none or it is refused
+ * (t->notice says why). */
+static int find_stored(sol_chat *c, sol_chat_turn *t, sol_err *err)
+{
+    if (!c->store || !c->o.reuse || c->in_cache > 0 || c->n_tokens < 2)
+        return 0;
+    uint64_t h = sol_kv_prefix_hash(c->store->key, c->tokens, c->n_tokens);
+    if (!sol_kv_segment_exists(c->store, h))
+        return 0;
+    sol_kv_loaded l;
+    int rc = sol_kv_segment_load(c->store, c->e, h, &l, err);
+    if (!rc && l.n == c->n_tokens && memcmp(l.tokens, c->tokens, (size_t)l.n * sizeof *c->tokens) == 0) {
+        rc = sol_engine_kv_set_prefix(c->e, c->tokens, l.n - 1, err);
+        c->in_cache = (int)l.n - 1;
+        c->saved_to = l.n;
+        c->saved_hash = h;
+        t->bytes_loaded = l.bytes;
+    } else if (!rc) { /* refused (or not this prefix): the cache was reset; the history is prefilled */
+        snprintf(t->notice, sizeof t->notice, "%.500s", l.notice[0] ? l.notice : "a stored prefix did not match");
+        c->in_cache = 0;
+    }
+    sol_kv_loaded_free(&l);
+    return rc;
+}
+
 /* The tokens not in the cache yet, evaluated (all of them again without
  * reuse); *next is the first reply token. */
 static int prefill(sol_chat *c, sol_chat_turn *t, int32_t *next, sol_err *err)
@@ -166,6 +196,10 @@ static int prefill(sol_chat *c, sol_chat_turn *t, int32_t *next, sol_err *err)
         sol_engine_reset(c->e);
         c->in_cache = 0;
     }
+    double t0 = sol_now_s();
+    int rc = find_stored(c, t, err);
+    if (rc)
+        return rc;
     t->tokens_reused = c->in_cache;
     t->tokens_prefilled = c->n_tokens - c->in_cache;
     if (t->tokens_prefilled < 1)
@@ -173,8 +207,7 @@ static int prefill(sol_chat *c, sol_chat_turn *t, int32_t *next, sol_err *err)
     if (c->n_tokens >= sol_engine_ctx(c->e))
         return sol_fail(err, SOL_ERR_USAGE, "the conversation (%d tokens) does not fit the %lld-token context",
                         c->n_tokens, (long long)sol_engine_ctx(c->e));
-    double t0 = sol_now_s();
-    int rc = sol_engine_eval(c->e, c->tokens + c->in_cache, t->tokens_prefilled, 0, NULL, NULL, next, err);
+    rc = sol_engine_eval(c->e, c->tokens + c->in_cache, t->tokens_prefilled, 0, NULL, NULL, next, err);
     if (!rc)
         rc = sol_engine_prompt_done(c->e, err);
     t->ttft_s = sol_now_s() - t0;

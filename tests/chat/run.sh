@@ -61,6 +61,20 @@ resume_case "cla:3" "$work/gqa.gguf" --kv gqa:2+cla:3
 resume_case "simlayer:0.5,8,2" "$work/gqa.gguf" --kv gqa:2+simlayer:0.5,8,2
 resume_case "mla:48,16" "$work/mla.gguf"
 resume_case "mla:48,16+local:8/2" "$work/mla.gguf" --kv mla:48,16+local:8/2
+resume_case "q8_0 KV" "$work/gqa.gguf" --kvtype q8_0
+
+# ---- another conversation with the same beginning ---------------------------------------
+rm -rf "$SOL_SESSIONS"
+printf '%s\n' "$m1" | "$sol" chat "$work/gqa.gguf" -n 4 --json --session first >/dev/null 2>&1
+printf '%s\n%s\n' "$m1" "$m2" | "$sol" chat "$work/gqa.gguf" -n 4 --json --session second >"$work/shared1.out" 2>/dev/null
+reused=$(field "$work/shared1.out" 1 tokens_reused)
+prefilled=$(field "$work/shared1.out" 1 tokens_prefilled)
+loaded=$(field "$work/shared1.out" 1 bytes_loaded)
+if [ "$prefilled" = 1 ] && [ "${reused:-0}" -gt 0 ] && [ "${loaded%.*}" -gt 0 ]; then
+    ok "a new session starting as a stored one: $reused tokens loaded ($loaded bytes), 1 prefilled for the logits"
+else
+    fail "a new session starting as a stored one: reused $reused, prefilled $prefilled, loaded $loaded"
+fi
 
 # ---- what the store holds: the analyzer's cache bytes ---------------------------------
 loaded=$(field "$work/s-gqa_2.b" 3 bytes_loaded)
