@@ -167,7 +167,7 @@ static void test_usage_errors(void **state)
     expect_error(2, "analyze llama-2-7b --kv gqa:8+bogus", "term 2", "bogus");
     expect_error(2, "analyze llama-2-7b --kv mla:512,64+gqa:8", "contradicts term 1", NULL);
     expect_error(2, "analyze llama-2-7b --kv gqa:5", "gqa:5", NULL);
-    expect_error(2, "analyze llama-2-7b --kvtype q4_0", "--kvtype", NULL);
+    expect_error(2, "analyze llama-2-7b --kvtype q4_1", "--kvtype", NULL);
     expect_error(2, "analyze llama-2-7b --wtype q9", "--wtype", "q9");
     expect_error(2, "analyze llama-2-7b --hw nope", "--hw", "nope");
     expect_error(2, "analyze llama-2-7b --format xml", "--format", "xml");
@@ -469,7 +469,7 @@ static void test_run_errors(void **state)
     char args[1400];
     expect_error(2, "run", "missing MODEL", NULL);
     expect_error(1, "run /tmp/sol-none.gguf", "/tmp/sol-none.gguf", NULL);
-    snprintf(args, sizeof args, "run %s --kvtype q4_0", gguf);
+    snprintf(args, sizeof args, "run %s --kvtype q4_1", gguf);
     expect_error(2, args, "--kvtype", NULL);
     snprintf(args, sizeof args, "run %s --ctx 100000", gguf);
     expect_error(2, args, "--ctx", "8192");
@@ -634,7 +634,7 @@ static void test_synth(void **state)
     snprintf(kv_args, sizeof kv_args, "run %s --kv mqa -n 1", path);
     expect_error(2, kv_args, "2 KV heads", "sol synth --kv");
     snprintf(kv_args, sizeof kv_args, "run %s --kv mla:64,16 -n 1", path);
-    expect_error(2, kv_args, "MLA", NULL);
+    expect_error(2, kv_args, "per-head keys and values", "sol synth --kv");
     unlink(path);
     /* Q4_K_M: layer 1 of 2 keeps attn_v and ffn_down in Q6_K (210 B per 256
      * values; Q4_K 144 B), the output matrix too. By hand: layer 0 786,432
