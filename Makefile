@@ -239,7 +239,7 @@ tui-test: build/test/sol
 # `make test` runs each for 30 s so CI keeps them building and alive.
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_TARGETS := gguf safetensors hf_config kv hw tokenizer chat db_import
+FUZZ_TARGETS := gguf safetensors hf_config kv hw tokenizer chat db_import kv_segment
 FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/%.o,$(LIB_SRC)) $(patsubst build/gen/%.c,build/fuzz/gen/%.o,$(GEN_SRC))
 FUZZ_BINS    := $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_SECONDS ?= 300
@@ -252,6 +252,7 @@ FUZZ_SEEDS_hw          := tests/fuzz/corpus/hw analyzer/hw
 FUZZ_SEEDS_tokenizer   := tests/fuzz/corpus/tokenizer tests/fuzz/seeds/tokenizer
 FUZZ_SEEDS_chat        := tests/fuzz/corpus/chat tests/fuzz/seeds/chat
 FUZZ_SEEDS_db_import   := tests/fuzz/corpus/db_import tests/fixtures/db
+FUZZ_SEEDS_kv_segment  := tests/fuzz/corpus/kv_segment tests/fuzz/seeds/kv_segment
 
 build/fuzz/%.o: %.c | build/gen/presets.c
 	@mkdir -p $(dir $@)

@@ -295,13 +295,17 @@ static int read_segment(const sol_kv_store *s, const sol_engine *e, uint64_t has
         return refuse(notice, hash, "is of another format version");
     if (g->h.key != s->key || g->h.hash != hash)
         return refuse(notice, hash, "was written for another model, KV scheme or type");
-    int n = sol_engine_model(e)->n_layers;
+    int n = sol_engine_model(e)->n_layers, vocab = sol_engine_model(e)->vocab;
+    if ((int)g->h.n_layers != n || g->h.from < 0 || g->h.to <= g->h.from ||
+        g->h.to - g->h.from > (int64_t)((g->size - head - 8) / sizeof(int32_t)) || g->h.to > sol_engine_ctx(e))
+        return refuse(notice, hash, "does not fit this model and context");
     size_t ntok = (size_t)(g->h.to - g->h.from), at = head + ntok * sizeof(int32_t);
-    if ((int)g->h.n_layers != n || g->h.from < 0 || g->h.to <= g->h.from || at > g->size - 8)
-        return refuse(notice, hash, "does not fit this model");
     g->tokens = (const int32_t *)(g->data + head);
     if (sol_kv_prefix_hash(g->h.parent, g->tokens, (int64_t)ntok) != hash)
         return refuse(notice, hash, "holds other tokens than its name says");
+    for (size_t i = 0; i < ntok; i++)
+        if (g->tokens[i] < 0 || g->tokens[i] >= vocab)
+            return refuse(notice, hash, "holds a token outside the vocabulary");
     if (g->h.simlayer) {
         g->lazy = (const unsigned char *)(g->data + at);
         g->score = (const double *)(g->data + at + (size_t)n);
@@ -316,7 +320,9 @@ static int read_segment(const sol_kv_store *s, const sol_engine *e, uint64_t has
         memcpy(&row, g->data + at + sizeof r, sizeof row);
         g->layer_at[i] = at;
         uint64_t want = sol_engine_kv_first_kept(e, i, 0, 1) >= 0 ? sol_engine_kv_row_bytes(e, i) : 0;
-        if (row != want || (row && (r[0] > r[1] || r[2] > r[3] || r[0] < g->h.from || r[3] > g->h.to)))
+        int64_t lo = g->h.from, hi = g->h.to;
+        if (row != want ||
+            (row && !(lo <= r[0] && r[0] <= r[1] && r[1] <= hi && lo <= r[2] && r[2] <= r[3] && r[3] <= hi)))
             return refuse(notice, hash, "was written for another cache layout");
         at += sizeof r + sizeof row + row * (size_t)(r[1] - r[0] + r[3] - r[2]);
         if (at > g->size - 8)
