@@ -6,13 +6,11 @@
  * does: engine/kv_segments.h). The turn shape is the analyzer's (`sol
  * analyze --turns`), so its prices sit beside these in bench/chat-reuse.sh. */
 #include <cJSON.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "cli/bench_turns.h"
+#include "cli/cli.h"
 #include "engine/kv_segments.h"
 #include "util/clock.h"
 
@@ -70,39 +68,17 @@ static cJSON *turn_json(int turn, int64_t history, const turn_times *t)
     return j;
 }
 
-/* The temporary store: its segments, sessions, lock, folders. */
-static void remove_store(const char *dir)
-{
-    const char *sub[] = {"segments", "sessions"};
-    char path[512];
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, sub[i]);
-        DIR *d = opendir(path);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            char file[800];
-            snprintf(file, sizeof file, "%s/%s", path, de->d_name);
-            if (de->d_name[0] != '.')
-                unlink(file);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    }
-    snprintf(path, sizeof path, "%s/lock", dir);
-    unlink(path);
-    rmdir(dir);
-}
-
 int cli_bench_turns(sol_engine *e, const cli_turns_opts *o, sol_err *err)
 {
     int64_t total = (int64_t)o->turns * o->turn_tokens;
     if (total >= sol_engine_ctx(e))
         return sol_fail(err, SOL_ERR_USAGE, "--turns %d x --turn-tokens %d exceed the %lld-token context", o->turns,
                         o->turn_tokens, (long long)sol_engine_ctx(e));
-    char dir[] = "/tmp/sol-bench-turns-XXXXXX";
+    const char *tmp = getenv("TMPDIR");
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/sol-bench-turns-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir))
-        return sol_fail(err, SOL_ERR_RUNTIME, "bench --turns: cannot make a temporary store in /tmp");
+        return sol_fail(err, SOL_ERR_RUNTIME, "bench --turns: cannot make a temporary store like %s", dir);
     sol_kv_store store;
     int32_t *ids = malloc((size_t)total * sizeof *ids);
     int rc = ids ? sol_kv_store_open(dir, e, 0, &store, err) : sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
@@ -131,13 +107,11 @@ int cli_bench_turns(sol_engine *e, const cli_turns_opts *o, sol_err *err)
                    t.bytes_loaded / (1 << 20));
     }
     if (!rc && o->format_json) {
-        char *text = cJSON_Print(rows);
-        if (text)
-            printf("%s\n", text);
-        free(text);
+        rc = cli_print_json(rows) ? sol_fail(err, SOL_ERR_RUNTIME, "out of memory") : 0;
+        rows = NULL; /* cli_print_json deleted it */
     }
     cJSON_Delete(rows);
     free(ids);
-    remove_store(dir);
+    sol_kv_store_remove(dir);
     return rc;
 }

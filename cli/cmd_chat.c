@@ -175,8 +175,6 @@ static char *read_message(char **line, size_t *cap, int prompt)
     return *line;
 }
 
-static double loaded_bytes; /* by the resume, reported with the first turn */
-
 /* Where sessions live: $SOL_SESSIONS, else the XDG cache. */
 static int sessions_dir(char *buf, size_t cap)
 {
@@ -222,8 +220,7 @@ static cJSON *turn_json(const sol_chat_turn *t)
     char hash[24];
     snprintf(hash, sizeof hash, "%016llx", (unsigned long long)t->logits_hash);
     cJSON_AddStringToObject(j, "logits_hash", hash);
-    cJSON_AddNumberToObject(j, "bytes_loaded", t->bytes_loaded + loaded_bytes); /* a resume's with the first turn */
-    loaded_bytes = 0;
+    cJSON_AddNumberToObject(j, "bytes_loaded", t->bytes_loaded);
     cJSON_AddNumberToObject(j, "bytes_saved", t->bytes_saved);
     cJSON_AddNumberToObject(j, "ttft_s", t->ttft_s);
     cJSON_AddNumberToObject(j, "generated", t->generated);
@@ -330,7 +327,6 @@ static int open_session(sol_chat *chat, sol_engine *e, const chat_opts *o, sol_k
     if (l.n > 0)
         fprintf(stderr, "sol chat: session %s: %lld tokens from %d segments (%.2f MiB) in %.1f ms\n", o->session,
                 (long long)l.n, l.segments, l.bytes / (1 << 20), 1e3 * (sol_now_s() - t0));
-    loaded_bytes = l.bytes;
     sol_kv_loaded_free(&l);
     return 0;
 }

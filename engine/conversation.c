@@ -20,6 +20,7 @@ struct sol_chat {
     const char *session;
     int64_t saved_to;    /* the stored prefix: [0, saved_to), hashed saved_hash */
     uint64_t saved_hash;
+    double resumed_bytes; /* loaded by sol_chat_resume, counted with the next turn */
 };
 
 int sol_chat_new(sol_engine *e, const sol_tokenizer *tok, const sol_chat_options *o, sol_chat **out, sol_err *err)
@@ -79,6 +80,7 @@ int sol_chat_resume(sol_chat *c, sol_kv_loaded *out, sol_err *err)
     c->in_cache = (int)out->n;
     c->saved_to = out->n;
     c->saved_hash = head;
+    c->resumed_bytes = out->bytes;
     c->turns = turns > 0 ? turns : 1; /* what follows is a later turn */
     return 0;
 }
@@ -179,7 +181,7 @@ static int find_stored(sol_chat *c, sol_chat_turn *t, sol_err *err)
         c->in_cache = (int)l.n - 1;
         c->saved_to = l.n;
         c->saved_hash = h;
-        t->bytes_loaded = l.bytes;
+        t->bytes_loaded += l.bytes;
     } else if (!rc) { /* refused (or not this prefix): the cache was reset; the history is prefilled */
         snprintf(t->notice, sizeof t->notice, "%.500s", l.notice[0] ? l.notice : "a stored prefix did not match");
         c->in_cache = 0;
@@ -222,7 +224,8 @@ static int prefill(sol_chat *c, sol_chat_turn *t, int32_t *next, sol_err *err)
 int sol_chat_say(sol_chat *c, const char *message, sol_chat_piece_fn piece, void *user, sol_chat_turn *out,
                  sol_err *err)
 {
-    sol_chat_turn t = {.turn = c->turns + 1, .ctx = sol_engine_ctx(c->e)};
+    sol_chat_turn t = {.turn = c->turns + 1, .ctx = sol_engine_ctx(c->e), .bytes_loaded = c->resumed_bytes};
+    c->resumed_bytes = 0;
     int32_t next = -1;
     int rc = message_tokens(c, message, err);
     if (rc || (rc = prefill(c, &t, &next, err)))

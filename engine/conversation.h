@@ -30,7 +30,7 @@ typedef struct sol_chat_turn {
     int context_full;       /* the reply stopped at the end of the context */
     int64_t ctx;
     double bytes_saved;     /* segments written after the message and after the reply */
-    double bytes_loaded;    /* KV rows read from the store for this turn (a stored prefix found) */
+    double bytes_loaded;    /* KV rows read from the store for this turn (a resume, a stored prefix found) */
     char notice[512];       /* a segment that could not be written (the conversation goes on), else "" */
 } sol_chat_turn;
 

@@ -439,9 +439,11 @@ int sol_kv_segment_load(sol_kv_store *s, sol_engine *e, uint64_t hash, sol_kv_lo
     for (int k = len - 1; k >= 0 && !rc; k--) { /* oldest first: a ring ends holding the newest */
         const segment *g = &chain[k];
         memcpy(out->tokens + g->h.from, g->tokens, (size_t)(g->h.to - g->h.from) * sizeof *out->tokens);
-        for (int i = 0; i < (int)g->h.n_layers && !rc; i++)
-            if (sol_engine_kv_first_kept(e, i, 0, n) >= 0)
-                rc = import_layer(e, g, i, sol_engine_kv_first_kept(e, i, 0, n), &out->bytes, err);
+        for (int i = 0; i < (int)g->h.n_layers && !rc; i++) {
+            int64_t keep_from = sol_engine_kv_first_kept(e, i, 0, n); /* -1: the layer reads another's */
+            if (keep_from >= 0)
+                rc = import_layer(e, g, i, keep_from, &out->bytes, err);
+        }
         char path[3400];
         segment_path(s, g->h.hash, path, sizeof path);
         utime(path, NULL); /* used now: last in line for eviction */
@@ -579,4 +581,27 @@ int sol_kv_session_remove(const char *dir, const char *name, sol_err *err)
         return sol_fail(err, errno == ENOENT ? SOL_ERR_USAGE : SOL_ERR_RUNTIME, "%s: %s", path,
                         errno == ENOENT ? "no such session" : strerror(errno));
     return 0;
+}
+
+void sol_kv_store_remove(const char *dir)
+{
+    const char *sub[] = {"segments", "sessions"};
+    char path[3400];
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, sub[i]);
+        DIR *d = opendir(path);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            char file[3700];
+            snprintf(file, sizeof file, "%s/%.255s", path, de->d_name);
+            if (de->d_name[0] != '.')
+                unlink(file);
+        }
+        if (d)
+            closedir(d);
+        rmdir(path);
+    }
+    snprintf(path, sizeof path, "%s/lock", dir);
+    unlink(path);
+    rmdir(dir);
 }

@@ -75,5 +75,7 @@ typedef struct sol_kv_session_info {
 int sol_kv_sessions_list(const char *dir, sol_kv_session_info **out, int *n, double *segment_bytes, int *segments,
                          sol_err *err);
 int sol_kv_session_remove(const char *dir, const char *name, sol_err *err);
+/* The whole store at dir, every file and folder of it (a temporary one). */
+void sol_kv_store_remove(const char *dir);
 
 #endif

@@ -11,6 +11,17 @@
 #include <string.h>
 #include <unistd.h>
 
+/* data written to path (aborts when it cannot be: the target cannot run) */
+static inline void fuzz_write(const char *path, const uint8_t *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        abort();
+    if (size && fwrite(data, 1, size, f) != size)
+        abort();
+    fclose(f);
+}
+
 /* data written to sol-fuzz-PID.SUFFIX in /dev/shm (memory: the readers
  * take paths, and a disk-backed /tmp made these targets I/O-bound) or /tmp;
  * returns the path (static). */
@@ -19,12 +30,7 @@ static inline const char *fuzz_file(const uint8_t *data, size_t size, const char
     static char path[64];
     const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     snprintf(path, sizeof path, "%s/sol-fuzz-%d.%s", dir, (int)getpid(), suffix);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        abort();
-    if (size && fwrite(data, 1, size, f) != size)
-        abort();
-    fclose(f);
+    fuzz_write(path, data, size);
     return path;
 }
 

@@ -43,12 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(&hash, data + 32, sizeof hash); /* the name the header claims */
     char path[3400];
     snprintf(path, sizeof path, "%s/segments/%016llx.seg", store.dir, (unsigned long long)hash);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        abort();
-    if (size && fwrite(data, 1, size, f) != size)
-        abort();
-    fclose(f);
+    fuzz_write(path, data, size);
     sol_kv_loaded l;
     sol_err err = {0};
     if (sol_kv_segment_load(&store, engine, hash, &l, &err) == 0)
