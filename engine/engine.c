@@ -336,9 +336,10 @@ static void run_attention(sol_engine *e, const sol_op *op, int rows)
     const sol_kv_cache_layer *cache = &e->cache[owner];
     int64_t window = sol_engine_layer_window(e, op->layer);
     if (is_latent(e)) /* one latent "head" serves every query head */
-        e->be->attention(e->be, e->q_abs, cache, m->n_heads, 1, (int)cache->width, window, e->att);
+        e->be->attention(e->be, e->q_abs, cache, m->n_heads, 1, (int)cache->width, window, 0, e->att);
     else
-        e->be->attention(e->be, e->q, cache, m->n_heads, m->n_kv_heads, m->head_dim, window, e->att);
+        e->be->attention(e->be, e->q, cache, m->n_heads, m->n_kv_heads, m->head_dim, window,
+                         (float)m->attn_softcap, e->att);
     e->kv_read_step += (double)kv_rows_read(e->pos, rows, window, cache->sinks) * sol_engine_token_bytes(e, owner);
 }
 

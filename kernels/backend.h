@@ -1,4 +1,4 @@
-/* The backend interface (ABI 3): a table of function pointers, one per plan
+/* The backend interface (ABI 4): a table of function pointers, one per plan
  * op kind, so the engine runs the same plan on the CPU or, through a
  * plugin, on a GPU. Kernels see shapes and buffers, never models.
  *
@@ -18,6 +18,9 @@
  * - Step state. begin_step sets the position, row count and token ids of a
  *   step (uploaded once); ops read them from there, so a decode step is
  *   the same sequence of calls every time (what a CUDA graph captures).
+ *   A batched step (ABI 4) holds `seqs` sequences of rows / seqs rows each,
+ *   sequence-major, every one at positions pos..; sequence s keeps its KV
+ *   at s * seq_stride bytes from each cache array.
  *   Ops work on the step's rows unless they take an explicit m (matmuls:
  *   the LM head may take only the last row).
  * - Timing. mark(op, layer) opens an interval that ends at the next mark
@@ -56,6 +59,7 @@ typedef struct sol_kv_cache_layer {
     int64_t capacity;
     int64_t width; /* n_kv_heads * head_dim; MLA: latent + RoPE key */
     int64_t sinks;
+    size_t seq_stride; /* bytes from one sequence's k (and v) to the next's (batched steps) */
 } sol_kv_cache_layer;
 
 #ifdef __CUDACC__ /* the CUDA kernels use the same rules */
@@ -96,16 +100,43 @@ typedef struct sol_backend_caps {
     uint32_t kv_types;     /* bit t: a KV cache of sol_dtype t */
     int max_head_dim;
     int kv_sinks;          /* attention and KV writes honour sol_kv_cache_layer.sinks */
+    int max_seqs;          /* sequences a batched step may hold (ABI 4; 1 = none) */
 } sol_backend_caps;
 
 static inline int sol_caps_has(uint32_t mask, sol_dtype t) { return (mask >> t) & 1u; }
 
 /* The position, rows and tokens of one step. */
 typedef struct sol_step_state {
-    int64_t pos;            /* cache position of the first row */
-    int rows;               /* tokens in the step */
+    int64_t pos;            /* cache position of each sequence's first row */
+    int rows;               /* tokens in the step, all sequences */
     const int32_t *tokens;  /* host, rows ids; copied by begin_step */
+    int seqs;               /* sequences (rows / seqs rows each); 0 or 1: one */
 } sol_step_state;
+
+/* Row r of a step of `rows` rows over `seqs` sequences: its sequence and
+ * its position (the kernels' rule for batched steps). */
+static inline int sol_step_seq(int rows, int seqs, int r) { return seqs > 1 ? r / (rows / seqs) : 0; }
+static inline int64_t sol_step_row_pos(int64_t pos, int rows, int seqs, int r)
+{
+    return seqs > 1 ? pos + r % (rows / seqs) : pos + r;
+}
+
+/* Mixture-of-experts routing of one token (a row of router logits over
+ * n_experts): scores s = softmax(logits) (sigmoid: each sigmoid(logit));
+ * the choice ranks c = s + bias (bias NULL: c = s); with n_groups > 1 the
+ * experts form n_groups equal contiguous groups, each ranked by its best c
+ * (by the sum of its two best c when bias is given, DeepSeek-V3), and only
+ * the groups_kept best groups' experts may be chosen; the k best c win
+ * (ties: the lower index), ordered best first. Their weights are their s,
+ * divided by the sum of the k when norm, times scale. */
+typedef struct sol_router {
+    int n_experts, k;
+    int sigmoid;
+    const float *bias; /* backend memory, n_experts; NULL: none */
+    int n_groups, groups_kept;
+    int norm;
+    float scale;
+} sol_router;
 
 #define SOL_MATMUL_GROUP_MAX 4
 
@@ -169,9 +200,10 @@ struct sol_backend {
     /* stores the step's rows of K and V at positions pos.. */
     void (*kv_write)(sol_backend *b, const float *k, const float *v, sol_kv_cache_layer *cache);
     /* causal attention of the step's query rows over the cache; window > 0
-     * keeps only the last `window` positions */
+     * keeps only the last `window` positions; scores are q.k / sqrt(head_dim),
+     * then softcap * tanh(score / softcap) when softcap > 0 (Gemma-2) */
     void (*attention)(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
-                      int head_dim, int64_t window, float *out);
+                      int head_dim, int64_t window, float softcap, float *out);
     /* MLA's absorbed projections, per head: y[(r * n_heads + h) * y_stride
      * + j] = sum_i W_h[j][i] x[(r * n_heads + h) * x_stride + i] over the
      * step's rows, W_h rows h * w->rows / n_heads .. of w (f32 or f16; i <
@@ -187,6 +219,28 @@ struct sol_backend {
     void (*add)(sol_backend *b, float *x, const float *y, int64_t n);
     /* gate = silu(gate) * up over the step's rows of n */
     void (*swiglu)(sol_backend *b, float *gate, const float *up, int64_t n);
+    /* ---- ABI 4: the other families' ops; NULL where a backend has none
+     * (the engine then refuses the models that need them, by name) ---- */
+    /* x[rows, n] *= s (Gemma's embedding scale, its query scale) */
+    void (*scale)(sol_backend *b, float *x, float s, int64_t n);
+    /* x[m, n] = cap * tanh(x / cap) (Gemma-2's final logits) */
+    void (*softcap)(sol_backend *b, float *x, float cap, int m, int64_t n);
+    /* gate = gelu_tanh(gate) * up over the step's rows of n (GeGLU) */
+    void (*geglu)(sol_backend *b, float *gate, const float *up, int64_t n);
+    /* each head_dim slice of x[rows, n_heads * head_dim] in place:
+     * x / rms(x) * weight[head_dim] (Gemma-3's q and k norms) */
+    void (*head_rmsnorm)(sol_backend *b, float *x, const float *weight, float eps, int n_heads, int head_dim);
+    /* the step's rows of router logits [rows, r->n_experts] -> the chosen
+     * experts ids[rows, r->k] and their weights[rows, r->k] (sol_router) */
+    void (*route)(sol_backend *b, const float *logits, const sol_router *r, int32_t *ids, float *weights);
+    /* out[rows, down->rows / n_experts] = sum over j < k of weights[r, j] *
+     * E(x[r]) for expert E = ids[r, j]: down_E(silu(gate_E x) * up_E x),
+     * where expert e's matrix of gate (up, down) is its rows e * rows /
+     * n_experts .. (a GGUF 3-D expert tensor); each expert's weights are
+     * read once for all the rows routed to it */
+    void (*moe_ffn)(sol_backend *b, const sol_weight_view *gate, const sol_weight_view *up,
+                    const sol_weight_view *down, int n_experts, const float *x, const int32_t *ids,
+                    const float *weights, int k, float *out);
     /* out[0] = the first index of the largest of x[0..n), NaNs never
      * winning (util/argmax.h's rule): greedy decoding moves 4 bytes */
     void (*argmax)(sol_backend *b, const float *x, int64_t n, int32_t *out);

@@ -40,6 +40,15 @@ typedef struct sol_model {
     bool post_norms;  /* gemma2/3: extra norms after attention and FFN */
     sol_act act;
     double rope_theta;
+    double rope_theta_local; /* gemma3: the sliding-window layers' RoPE base (0: rope_theta) */
+    /* gemma2/3: scores scaled by attn_scale (query_pre_attn_scalar^-1/2; 0 =
+     * head_dim^-1/2), soft-capped at attn_softcap and the final logits at
+     * final_softcap (0 = none); the embedding scaled by sqrt(hidden) */
+    double attn_scale;
+    double attn_softcap;
+    double final_softcap;
+    bool embed_scale;
+    bool fused_qkv; /* phi3: attn_qkv and a gate+up ffn_up, as GGUF stores them */
     double norm_eps;
     sol_dtype wtype;  /* stored weight type (torch_dtype or dominant GGUF type) */
     sol_dtype embed_type;  /* token embedding table (GGUF files often differ) */
@@ -64,6 +73,15 @@ typedef struct sol_model {
     int moe_ffn;
     int first_dense;
     bool expert_bias; /* deepseek_v3: e_score_correction_bias per MoE layer */
+    /* Routing (kernels/backend.h sol_router): sigmoid scores (deepseek_v3)
+     * or softmax; the top-k weights renormalised (mixtral, deepseek_v3);
+     * times expert_scale (routed_scaling_factor; 1 = none); group-limited
+     * choice over expert_groups groups keeping expert_groups_used (1, 1 = none). */
+    bool expert_sigmoid;
+    bool expert_norm;
+    double expert_scale;
+    int expert_groups;
+    int expert_groups_used;
 
     /* Multi-head latent attention (kv_lora_rank 0 = none); q_lora_rank 0 =
      * plain q projection (DeepSeek-V2-Lite). */

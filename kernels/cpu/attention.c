@@ -329,8 +329,9 @@ static int decode_split(sol_backend *b, const attention_job *a)
 }
 
 void sol_cpu_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
-                       int head_dim, int64_t window, float *out)
+                       int head_dim, int64_t window, float softcap, float *out)
 {
+    (void)softcap; /* TODO(issue 19): in the scores */
     forget_quantized(b);
     const cpu_ctx *ctx = b->ctx;
     int m = ctx->rows;

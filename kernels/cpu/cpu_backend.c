@@ -283,7 +283,7 @@ static int physical_cores(void)
 /* The weight types and KV types every CPU op handles. */
 static sol_backend_caps cpu_caps(void)
 {
-    sol_backend_caps caps = {.max_head_dim = SOL_CPU_MAX_HEAD_DIM, .kv_sinks = 1};
+    sol_backend_caps caps = {.max_head_dim = SOL_CPU_MAX_HEAD_DIM, .kv_sinks = 1, .max_seqs = 1};
     for (int t = 0; t < SOL_DT_COUNT; t++)
         if (sol_kv_store_supported((sol_dtype)t))
             caps.kv_types |= 1u << t;

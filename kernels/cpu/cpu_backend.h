@@ -97,7 +97,7 @@ void sol_cpu_matmul_group(sol_backend *b, int n, const sol_weight_view *const *w
 void sol_cpu_head_matmul(sol_backend *b, const sol_weight_view *w, int n_heads, const float *x, int64_t x_stride,
                          float *y, int64_t y_stride);
 void sol_cpu_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
-                       int head_dim, int64_t window, float *out);
+                       int head_dim, int64_t window, float softcap, float *out);
 
 /* memory.c: memory, weights, steps and timing */
 void sol_cpu_memory_init(sol_backend *b);

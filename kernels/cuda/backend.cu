@@ -216,6 +216,7 @@ sol_backend_caps cuda_caps()
         caps.weight_types |= 1u << t;
     caps.kv_types = 1u << SOL_DT_F32 | 1u << SOL_DT_F16;
     caps.kv_sinks = 1; // kernels/cuda/ops.cu: sol_kv_slot and the sinks below the window
+    caps.max_seqs = 1;      // batched steps: not yet (the kernels take one sequence)
     caps.max_head_dim = SOL_CUDA_MAX_HEAD_DIM;
     return caps;
 }

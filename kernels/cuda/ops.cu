@@ -386,9 +386,13 @@ void cuda_rope_kv_write(sol_backend *b, float *q, float *k, const float *v, int 
 }
 
 void cuda_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
-                    int head_dim, int64_t window, float *out)
+                    int head_dim, int64_t window, float softcap, float *out)
 {
     cuda_ctx *c = cuda_of(b);
+    if (softcap > 0) { // Gemma-2's soft-capped scores: not in this kernel yet (issue 19)
+        sol_cuda_note(c, cudaErrorNotSupported);
+        return;
+    }
     if (!live(c) || c->rows < 1)
         return;
     if (head_dim > SOL_CUDA_MAX_HEAD_DIM || n_kv_heads < 1 || n_heads % n_kv_heads) {

@@ -10,7 +10,10 @@
  * layout is part of this ABI). A plugin without devices of its own (the
  * test backend in tests/backend) leaves device_count, device_info and
  * probe NULL. ABI 3 changes that layout: KV caches with sinks, a RoPE
- * offset, the MLA ops (head_matmul, latent_kv_write). */
+ * offset, the MLA ops (head_matmul, latent_kv_write). ABI 4: batched steps
+ * (sequences, a cache's seq_stride), attention's soft-cap and the ops of
+ * the MoE, Gemma and Phi-3 families (scale, softcap, geglu, head_rmsnorm,
+ * route, moe_ffn). */
 #ifndef SOL_KERNELS_CUDA_PLUGIN_H
 #define SOL_KERNELS_CUDA_PLUGIN_H
 
@@ -20,7 +23,7 @@
 #include "kernels/probe.h"
 #include "util/err.h"
 
-#define SOL_CUDA_PLUGIN_ABI 3
+#define SOL_CUDA_PLUGIN_ABI 4
 #define SOL_CUDA_PLUGIN_SYMBOL "sol_cuda_plugin_table"
 
 typedef struct sol_cuda_device {

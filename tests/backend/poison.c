@@ -46,7 +46,7 @@ typedef struct {
     float *out;
     int32_t *index;
     const float *weight;
-    float eps;
+    float eps, softcap;
     int64_t n, window, x_stride, y_stride;
     int m, n_heads, n_kv_heads, head_dim;
     const sol_rope *rope;
@@ -179,7 +179,7 @@ static void run_call(poison *p, call *c)
         return;
     case Q_KV_WRITE: cpu->kv_write(cpu, c->x, c->x2, c->cache); return;
     case Q_ATTENTION:
-        cpu->attention(cpu, c->x, c->cache, c->n_heads, c->n_kv_heads, c->head_dim, c->window, c->out);
+        cpu->attention(cpu, c->x, c->cache, c->n_heads, c->n_kv_heads, c->head_dim, c->window, c->softcap, c->out);
         return;
     case Q_ADD: cpu->add(cpu, c->out, c->x, c->n); return;
     case Q_SWIGLU: cpu->swiglu(cpu, c->out, c->x, c->n); return;
@@ -398,12 +398,12 @@ static void poison_kv_write(sol_backend *b, const float *k, const float *v, sol_
 }
 
 static void poison_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads,
-                             int n_kv_heads, int head_dim, int64_t window, float *out)
+                             int n_kv_heads, int head_dim, int64_t window, float softcap, float *out)
 {
     poison *p = ctx_of(b);
     if (!check_ptr(p, q, "q") && !check_cache(p, cache) && !check_ptr(p, out, "output"))
         submit(b, (call){.kind = Q_ATTENTION, .x = q, .cache = (sol_kv_cache_layer *)cache, .n_heads = n_heads,
-                         .n_kv_heads = n_kv_heads, .head_dim = head_dim, .window = window, .out = out});
+                         .n_kv_heads = n_kv_heads, .head_dim = head_dim, .window = window, .softcap = softcap, .out = out});
 }
 
 static void poison_add(sol_backend *b, float *x, const float *y, int64_t n)

@@ -86,11 +86,11 @@ static void check(sol_backend *be, const shape *s)
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 0) {
             begin_step(be, s->m, s->pos0);
-            be->attention(be, q, &cache, s->n_heads, s->n_kv, s->dh, s->window, out);
+            be->attention(be, q, &cache, s->n_heads, s->n_kv, s->dh, s->window, 0, out);
         } else {
             for (int r = 0; r < s->m; r++) {
                 begin_step(be, 1, s->pos0 + r);
-                be->attention(be, q + (size_t)r * s->n_heads * s->dh, &cache, s->n_heads, s->n_kv, s->dh, s->window,
+                be->attention(be, q + (size_t)r * s->n_heads * s->dh, &cache, s->n_heads, s->n_kv, s->dh, s->window, 0,
                               out + (size_t)r * s->n_heads * s->dh);
             }
         }
