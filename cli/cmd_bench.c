@@ -17,6 +17,7 @@
 #include "kernels/cpu_probe.h"
 #include "engine/engine.h"
 #include "engine/kv_state.h"
+#include "cli/bench_experts.h"
 #include "cli/bench_turns.h"
 #include "models/gguf.h"
 #include "util/clock.h"
@@ -44,6 +45,11 @@ void usage_bench(FILE *f)
                "recomputed, its KV kept in memory, its KV loaded from the session store on disk\n"
                "(sol chat --session's segments); -r repetitions, medians (sol analyze --turns prices\n"
                "the same shape).\n"
+               "--batch B1,B2,... decodes B sequences in lockstep instead (-n steps, each sequence\n"
+               "fed a random token every step after 8 random prompt tokens): tok/s of all B, and\n"
+               "on a MoE model the distinct experts each layer read per step (counted from the\n"
+               "router's choices; mean and 95%% interval over steps and layers) beside the\n"
+               "analyzer's E(1-(1-k/E)^B) and the expert bytes per step both imply.\n"
                "The winners of `sol tune` for this CPU are used\n"
                "(stderr says how many shapes are tuned); --no-tuned runs the defaults.\n"
                "Weights are copied into huge pages; --mapped-weights computes from the file\n"
@@ -75,6 +81,7 @@ typedef struct {
     int depths[16], n_depths; /* -d: tokens in the cache before each test */
     int fill_repeat;          /* --fill repeat: the depth's rows copied from a short prefill */
     long long turns, turn_tokens; /* --turns N --turn-tokens T: bench_turns.c */
+    int batches[16], n_batches;   /* --batch: bench_experts.c */
     sol_dtype kvtype;
     sol_activations activations;
     bench_format format;
@@ -257,15 +264,24 @@ static int parse_depths(const char *text, bench_opts *o)
     return rc;
 }
 
+static int parse_batches(const char *text, bench_opts *o)
+{
+    long long v[16];
+    int rc = cli_parse_int_list("bench", "--batch", text, 1, 1024, v, 16, &o->n_batches);
+    for (int i = 0; !rc && i < o->n_batches; i++)
+        o->batches[i] = (int)v[i];
+    return rc;
+}
+
 static int parse_opts(int argc, char **argv, bench_opts *o)
 {
-    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED, O_ACT, O_BACKEND, O_HW, O_KV, O_FILL, O_TURNS, O_TT };
+    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED, O_ACT, O_BACKEND, O_HW, O_KV, O_FILL, O_TURNS, O_TT, O_BATCH };
     static const struct option long_opts[] = {{"kvtype", 1, 0, O_KVTYPE},     {"no-store", 0, 0, O_NOSTORE},
                                               {"no-tuned", 0, 0, O_NOTUNED},  {"mapped-weights", 0, 0, O_MAPPED},
                                               {"activations", 1, 0, O_ACT},   {"backend", 1, 0, O_BACKEND}, {"hw", 1, 0, O_HW},
                                               {"kv", 1, 0, O_KV},             {"fill", 1, 0, O_FILL},
                                               {"turns", 1, 0, O_TURNS},       {"turn-tokens", 1, 0, O_TT},
-                                              {0, 0, 0, 0}};
+                                              {"batch", 1, 0, O_BATCH},       {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->prompt = 512;
     o->gen = 128;
@@ -295,6 +311,10 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
             break;
         case 'd':
             if (parse_depths(optarg, o))
+                return SOL_ERR_USAGE;
+            break;
+        case O_BATCH:
+            if (parse_batches(optarg, o))
                 return SOL_ERR_USAGE;
             break;
         case 'o':
@@ -648,6 +668,27 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
     return rc;
 }
 
+/* --batch: an engine per batch size, its experts counted (bench_experts.c). */
+static int bench_batches(const bench_opts *o, const sol_tuning *tuning, sol_err *err)
+{
+    cli_backend_opts bo = {.name = o->backend, .threads = o->threads[0], .tuning = tuning, .mapped_weights = o->mapped};
+    sol_backend *be = NULL;
+    int rc = cli_backend_open(&bo, &be, err);
+    if (rc)
+        return rc;
+    cli_experts_opts x = {.model = o->model, .n_batches = o->n_batches, .prompt = 8, .steps = (int)o->gen,
+                          .format_json = o->format == BENCH_JSON};
+    sol_engine_defaults(&x.engine);
+    x.engine.backend = be;
+    x.engine.kvtype = o->kvtype;
+    x.engine.kv = o->kv;
+    x.engine.activations = o->activations;
+    memcpy(x.batches, o->batches, sizeof x.batches);
+    rc = cli_bench_experts(&x, err);
+    be->destroy(be);
+    return rc;
+}
+
 /* --turns: one engine, the conversation timed (bench_turns.c). */
 static int bench_conversation(const bench_opts *o, const sol_tuning *tuning, sol_err *err)
 {
@@ -705,8 +746,8 @@ int cmd_bench(int argc, char **argv)
         sol_db_close(db);
         return cli_fail("bench", &err);
     }
-    if (o.turns > 0) {
-        rc = bench_conversation(&o, &tuning, &err);
+    if (o.turns > 0 || o.n_batches > 0) {
+        rc = o.turns > 0 ? bench_conversation(&o, &tuning, &err) : bench_batches(&o, &tuning, &err);
         sol_db_close(db);
         cli_tuning_free(&tuning);
         return rc ? cli_fail("bench", &err) : 0;

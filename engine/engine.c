@@ -25,17 +25,57 @@ void sol_engine_defaults(sol_engine_config *cfg)
 /* Whether any matmul weight is a block (integer-code) type. Without one,
  * 8-bit activations change nothing but would still make rmsnorm and swiglu
  * quantise outputs no matmul takes, so the backend is told f32. */
-static int any_block_weights(const sol_model_weights *w)
+static int any_block_weights(sol_model_weights *w)
 {
     if (sol_dtype_block_elems(w->output.type) > 1)
         return 1;
     for (int i = 0; i < w->n_layers; i++) {
-        const sol_layer_weights *l = &w->layers[i];
-        const sol_weight_view *v[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->gate, &l->up, &l->down};
-        for (size_t j = 0; j < sizeof v / sizeof v[0]; j++)
-            if (sol_dtype_block_elems(v[j]->type) > 1)
+        sol_weight_view *v[SOL_LAYER_MATRICES];
+        sol_layer_matrices(&w->layers[i], v);
+        for (int j = 0; j < SOL_LAYER_MATRICES; j++)
+            if (v[j]->data && sol_dtype_block_elems(v[j]->type) > 1)
                 return 1;
     }
+    return 0;
+}
+
+/* The ABI 4 ops a model needs that the backend may lack (NULL entries):
+ * the first missing one named, or NULL. */
+static const char *missing_op(const sol_model *m, const sol_backend *be)
+{
+    if (m->n_experts > 0 && !be->route)
+        return "route";
+    if (m->n_experts > 0 && !be->moe_ffn)
+        return "moe_ffn";
+    if ((m->embed_scale || m->attn_scale > 0) && !be->scale)
+        return "scale";
+    if (m->final_softcap > 0 && !be->softcap)
+        return "softcap";
+    if (m->act == SOL_ACT_GELU && !be->geglu)
+        return "geglu";
+    if (m->qk_norm && !be->head_rmsnorm)
+        return "head_rmsnorm";
+    return NULL;
+}
+
+static const char *const engine_archs[] = {"llama", "mistral", "mixtral", "qwen2", "gemma2",
+                                           "gemma3", "phi3", "deepseek_v2", "deepseek_v3"};
+
+static int check_family(const sol_engine *e, sol_err *err)
+{
+    const sol_model *m = &e->model;
+    size_t i = 0;
+    while (i < sizeof engine_archs / sizeof *engine_archs && strcmp(m->arch, engine_archs[i]))
+        i++;
+    if (i == sizeof engine_archs / sizeof *engine_archs)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: the engine does not run the %s architecture", e->gguf.path, m->arch);
+    const char *op = missing_op(m, e->be);
+    if (op)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %s needs the %s op, which the %s backend does not have yet",
+                        e->gguf.path, m->arch, op, e->be->name);
+    if (e->seqs > e->be->caps.max_seqs)
+        return sol_fail(err, SOL_ERR_USAGE, "--batch %d: the %s backend steps at most %d sequence%s at once", e->seqs,
+                        e->be->name, e->be->caps.max_seqs, e->be->caps.max_seqs == 1 ? "" : "s");
     return 0;
 }
 
@@ -43,12 +83,9 @@ static int check_supported(const sol_engine *e, sol_err *err)
 {
     const sol_model *m = &e->model;
     const sol_backend *be = e->be;
-    int family = !strcmp(m->arch, "llama") || !strcmp(m->arch, "mistral") || !strcmp(m->arch, "qwen2");
-    if (!family || m->n_experts > 0 || m->q_lora_rank > 0 || m->post_norms || m->qk_norm)
-        return sol_fail(err, SOL_ERR_RUNTIME,
-                        "%s: the engine runs dense llama-family models (llama, mistral, qwen2); %s%s is "
-                        "not supported yet",
-                        e->gguf.path, m->arch, m->n_experts > 0 ? " with experts" : "");
+    int rc = check_family(e, err);
+    if (rc)
+        return rc;
     if (m->head_dim > be->caps.max_head_dim)
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: head_dim %d is above the %s backend's %d", e->gguf.path,
                         m->head_dim, be->name, be->caps.max_head_dim);
@@ -75,6 +112,8 @@ static int prepare_simlayer(sol_engine *e, sol_err *err)
 {
     if (e->kv.lazy_fraction <= 0)
         return 0;
+    if (e->seqs > 1)
+        return sol_fail(err, SOL_ERR_USAGE, "--kv simlayer: not with a batch of sequences (each would go lazy its own way)");
     if (!e->be->caps.kv_sinks)
         return sol_fail(err, SOL_ERR_RUNTIME, "--kv simlayer: the %s backend's attention does not keep sinks",
                         e->be->name);
@@ -99,13 +138,16 @@ static int alloc_buffers(sol_engine *e, sol_err *err)
     size_t kv_width = (size_t)m->n_kv_heads * m->head_dim, f = sizeof(float);
     size_t latent = (size_t)(m->kv_lora_rank + m->qk_rope_dim), q_abs = m->kv_lora_rank > 0 ? m->n_heads * latent : 0;
     size_t att = q_abs > q_width ? q_abs : q_width; /* MLA attends in the latent space */
+    size_t ffn = (size_t)(m->ffn > m->moe_ffn * (m->n_shared_experts > 0 ? m->n_shared_experts : 1)
+                              ? m->ffn : m->moe_ffn * (m->n_shared_experts > 0 ? m->n_shared_experts : 1));
     kv_width = latent > kv_width ? latent : kv_width;
     struct {
         float **p;
         size_t elems;
     } act[] = {{&e->x, m->hidden},   {&e->xb, m->hidden},  {&e->xb2, m->hidden}, {&e->q, q_width},
-               {&e->att, att},       {&e->k, kv_width},    {&e->v, kv_width},    {&e->hb, (size_t)m->ffn},
-               {&e->hb2, (size_t)m->ffn}, {&e->logits, (size_t)m->vocab}, {&e->q_abs, q_abs}};
+               {&e->att, att},       {&e->k, kv_width},    {&e->v, kv_width},    {&e->hb, ffn},
+               {&e->hb2, ffn},       {&e->logits, (size_t)m->vocab}, {&e->q_abs, q_abs},
+               {&e->q_lat, (size_t)m->q_lora_rank}};
     int rc = 0;
     for (size_t i = 0; i < sizeof act / sizeof act[0] && !rc; i++) {
         void *p = NULL;
@@ -117,12 +159,12 @@ static int alloc_buffers(sol_engine *e, sol_err *err)
     if (rc)
         return rc;
     void *next = NULL;
-    rc = e->be->alloc(e->be, sizeof(int32_t), &next, err);
+    rc = e->be->alloc(e->be, (size_t)e->seqs * sizeof(int32_t), &next, err);
     e->next_dev = next;
-    if (rc)
+    if (rc || (rc = sol_engine_moe_alloc(e, err)))
         return rc;
     e->logits_host = malloc(rows * m->vocab * f);
-    e->history = malloc((size_t)e->ctx * sizeof *e->history);
+    e->history = malloc((size_t)e->ctx * e->seqs * sizeof *e->history);
     e->cache = calloc((size_t)m->n_layers, sizeof *e->cache);
     e->cache_block = calloc((size_t)m->n_layers, sizeof *e->cache_block);
     if (!e->logits_host || !e->history || !e->cache || !e->cache_block)
@@ -140,6 +182,9 @@ int sol_engine_open(const char *gguf_path, const sol_engine_config *cfg, sol_eng
     e->cfg = *cfg;
     e->be = cfg->backend;
     e->chunk = cfg->chunk > 0 ? cfg->chunk : 64;
+    e->seqs = cfg->seqs > 1 ? cfg->seqs : 1;
+    if (e->chunk < e->seqs) /* a step holds a row of each */
+        e->chunk = e->seqs;
     int rc = sol_model_from_gguf(gguf_path, &e->model, err);
     if (!rc && !(rc = sol_gguf_open(&e->gguf, gguf_path, err)))
         e->gguf_open = 1;
@@ -176,11 +221,12 @@ void sol_engine_close(sol_engine *e)
     if (be) /* nothing of ours may be in flight when it is freed */
         be->sync(be, NULL);
     sol_weights_free(&e->w);
-    float *buffers[] = {e->x, e->xb, e->xb2, e->q, e->k, e->v, e->att, e->hb, e->hb2, e->logits, e->q_abs};
+    float *buffers[] = {e->x, e->xb, e->xb2, e->q, e->k, e->v, e->att, e->hb, e->hb2, e->logits, e->q_abs, e->q_lat};
     for (size_t i = 0; be && i < sizeof buffers / sizeof buffers[0]; i++)
         be->free(be, buffers[i]);
     if (be) {
         sol_engine_cache_free(e);
+        sol_engine_moe_free(e);
         be->free(be, e->next_dev);
     }
     if (e->gguf_open)
@@ -212,6 +258,7 @@ int64_t sol_engine_pos(const sol_engine *e) { return e->pos; }
 int64_t sol_engine_ctx(const sol_engine *e) { return e->ctx; }
 sol_timing_ring *sol_engine_timing(sol_engine *e) { return &e->timing; }
 int sol_engine_last_rows(const sol_engine *e) { return e->logits_rows; }
+int sol_engine_seqs(const sol_engine *e) { return e->seqs; }
 
 void sol_engine_reset(sol_engine *e)
 {
@@ -254,206 +301,6 @@ int sol_engine_logits(sol_engine *e, int row, const float **out, sol_err *err)
     return rc;
 }
 
-/* ---- one op ------------------------------------------------------------- */
-
-typedef struct {
-    const sol_weight_view *w;
-    const float *bias;
-    const float *in;
-    float *out;
-} matmul_binding;
-
-static int is(const sol_op *op, const char *name) { return strcmp(op->name, name) == 0; }
-
-static int bind_matmul(sol_engine *e, const sol_op *op, int rows, matmul_binding *b)
-{
-    const sol_layer_weights *l = op->layer >= 0 ? &e->w.layers[op->layer] : NULL;
-    if (l && is(op, "attn.q"))
-        *b = (matmul_binding){&l->wq, l->bq, e->xb, e->q};
-    else if (l && is(op, "attn.k"))
-        *b = (matmul_binding){&l->wk, l->bk, e->xb, e->k};
-    else if (l && is(op, "attn.v"))
-        *b = (matmul_binding){&l->wv, l->bv, e->xb, e->v};
-    else if (l && is(op, "attn.kv_a")) /* MLA: latent + RoPE key rows */
-        *b = (matmul_binding){&l->kv_a, NULL, e->xb, e->k};
-    else if (l && is(op, "attn.o")) /* MLA: the values came back through v_absorb into q */
-        *b = (matmul_binding){&l->wo, NULL, l->v_absorb.data ? e->q : e->att, e->xb2};
-    else if (l && is(op, "ffn.gate"))
-        *b = (matmul_binding){&l->gate, NULL, e->xb, e->hb};
-    else if (l && is(op, "ffn.up"))
-        *b = (matmul_binding){&l->up, NULL, e->xb, e->hb2};
-    else if (l && is(op, "ffn.down"))
-        *b = (matmul_binding){&l->down, NULL, e->hb, e->xb2};
-    else if (!l && is(op, "lm_head")) /* the plan's rows are the last op->m rows */
-        *b = (matmul_binding){&e->w.output, NULL, e->xb + (size_t)(rows - op->m) * e->model.hidden, e->logits};
-    else
-        return -1;
-    return 0;
-}
-
-static const float *norm_weight(const sol_engine *e, const sol_op *op)
-{
-    if (op->layer >= 0 && is(op, "attn.norm"))
-        return e->w.layers[op->layer].attn_norm;
-    if (op->layer >= 0 && is(op, "ffn.norm"))
-        return e->w.layers[op->layer].ffn_norm;
-    if (op->layer < 0 && is(op, "output.norm"))
-        return e->w.output_norm;
-    return NULL;
-}
-
-/* The cache rows attention touches for query rows pos .. pos + rows - 1,
- * each seeing the newest `window` positions (0: all) and the sinks below
- * them: from the first row's first position to the last row. */
-static int64_t kv_rows_read(int64_t pos, int rows, int64_t window, int64_t sinks)
-{
-    int64_t first = window > 0 && pos + 1 > window ? pos + 1 - window : 0;
-    return (sinks < first ? sinks : first) + pos + rows - first;
-}
-
-static int is_latent(const sol_engine *e) { return e->kv.heads == SOL_KV_MLA; }
-
-/* MLA's absorbed projections (plan ops attn.q_absorb, attn.v_absorb):
- * queries into the latent space, attended latents back to value heads. */
-static int run_absorb(sol_engine *e, const sol_op *op)
-{
-    const sol_model *m = &e->model;
-    const sol_layer_weights *l = &e->w.layers[op->layer];
-    int64_t latent = (int64_t)m->kv_lora_rank + m->qk_rope_dim;
-    if (is(op, "attn.q_absorb"))
-        e->be->head_matmul(e->be, &l->q_absorb, m->n_heads, e->q, m->head_dim, e->q_abs, latent);
-    else if (is(op, "attn.v_absorb"))
-        e->be->head_matmul(e->be, &l->v_absorb, m->n_heads, e->att, latent, e->q, m->v_head_dim);
-    else
-        return -1;
-    return 0;
-}
-
-static void run_attention(sol_engine *e, const sol_op *op, int rows)
-{
-    const sol_model *m = &e->model;
-    int owner = e->plan.layers[op->layer].owner;
-    const sol_kv_cache_layer *cache = &e->cache[owner];
-    int64_t window = sol_engine_layer_window(e, op->layer);
-    if (is_latent(e)) /* one latent "head" serves every query head */
-        e->be->attention(e->be, e->q_abs, cache, m->n_heads, 1, (int)cache->width, window, 0, e->att);
-    else
-        e->be->attention(e->be, e->q, cache, m->n_heads, m->n_kv_heads, m->head_dim, window,
-                         (float)m->attn_softcap, e->att);
-    e->kv_read_step += (double)kv_rows_read(e->pos, rows, window, cache->sinks) * sol_engine_token_bytes(e, owner);
-}
-
-/* Launches op on the backend (the sample op runs on the host after sync). */
-static int exec_op(sol_engine *e, const sol_op *op, int rows, sol_err *err)
-{
-    const sol_model *m = &e->model;
-    sol_backend *be = e->be;
-    matmul_binding mm;
-    const float *nw;
-    switch (op->kind) {
-    case SOL_OP_EMBED:
-        be->embed(be, &e->w.token_embd, e->x);
-        return 0;
-    case SOL_OP_NORM:
-        if (op->layer >= 0 && is(op, "attn.kv_a_norm"))
-            return 0; /* MLA: done by the cache write (run_latent_kv_write); a sharing layer stores nothing */
-        if (!(nw = norm_weight(e, op)))
-            break;
-        be->rmsnorm(be, e->x, nw, (float)m->norm_eps, m->hidden, e->xb);
-        return 0;
-    case SOL_OP_MATMUL:
-        if (op->layer >= 0 && is_latent(e) && run_absorb(e, op) == 0)
-            return 0;
-        if (bind_matmul(e, op, rows, &mm))
-            break;
-        be->matmul(be, mm.w, mm.bias, mm.in, (int)op->m, mm.out);
-        return 0;
-    case SOL_OP_ROPE:
-        if (is_latent(e)) { /* the queries' RoPE part; the key's is rotated as it is stored */
-            be->rope(be, e->q, m->n_heads, m->head_dim, &e->w.rope_q_mla);
-            return 0;
-        }
-        be->rope(be, e->q, m->n_heads, m->head_dim, &e->w.rope);
-        be->rope(be, e->k, m->n_kv_heads, m->head_dim, &e->w.rope);
-        return 0;
-    case SOL_OP_KV_WRITE:
-        if (is_latent(e))
-            break; /* only with its norm (run_latent_kv_write) */
-        be->kv_write(be, e->k, e->v, &e->cache[op->layer]);
-        return 0;
-    case SOL_OP_ATTENTION:
-        run_attention(e, op, rows);
-        return e->simlayer_pending ? sol_engine_stash_queries(e, op->layer, rows, err) : 0;
-    case SOL_OP_ADD:
-        be->add(be, e->x, e->xb2, m->hidden);
-        return 0;
-    case SOL_OP_ACT:
-        be->swiglu(be, e->hb, e->hb2, m->ffn);
-        return 0;
-    default:
-        break;
-    }
-    return sol_fail(err, SOL_ERR_RUNTIME, "engine: op %s (%s) of the plan has no %s implementation", op->name,
-                    sol_op_kind_name(op->kind), be->name);
-}
-
-/* Matmuls from op i on that read the same input (q/k/v, gate/up) run as one
- * backend launch. Returns how many ops ran, 0 when op i does not start such
- * a run of two or more. */
-static int run_matmul_group(sol_engine *e, int i, int rows)
-{
-    matmul_binding mm[SOL_MATMUL_GROUP_MAX];
-    int n = 0;
-    while (n < SOL_MATMUL_GROUP_MAX && i + n < e->plan.n_ops) {
-        const sol_op *op = &e->plan.ops[i + n];
-        if (op->kind != SOL_OP_MATMUL || op->m != e->plan.ops[i].m || bind_matmul(e, op, rows, &mm[n]) ||
-            (n > 0 && mm[n].in != mm[0].in))
-            break;
-        n++;
-    }
-    if (n < 2)
-        return 0;
-    const sol_weight_view *w[SOL_MATMUL_GROUP_MAX];
-    const float *bias[SOL_MATMUL_GROUP_MAX];
-    float *out[SOL_MATMUL_GROUP_MAX];
-    for (int j = 0; j < n; j++) {
-        w[j] = mm[j].w;
-        bias[j] = mm[j].bias;
-        out[j] = mm[j].out;
-    }
-    e->be->matmul_group(e->be, n, w, bias, mm[0].in, (int)e->plan.ops[i].m, out);
-    return n;
-}
-
-/* RoPE followed by the KV write of the same layer: one backend call that
- * rotates and stores each K row in one pass. Returns 2, or 0 when op i does
- * not start such a pair. */
-static int run_rope_kv_write(sol_engine *e, int i)
-{
-    const sol_op *op = &e->plan.ops[i], *next = i + 1 < e->plan.n_ops ? &e->plan.ops[i + 1] : NULL;
-    if (op->kind != SOL_OP_ROPE || !next || next->kind != SOL_OP_KV_WRITE || next->layer != op->layer ||
-        is_latent(e))
-        return 0;
-    const sol_model *m = &e->model;
-    e->be->rope_kv_write(e->be, e->q, e->k, e->v, m->n_heads, m->head_dim, &e->w.rope, &e->cache[next->layer]);
-    return 2;
-}
-
-/* MLA: the latent's norm and the cache write as one backend call (the
- * latent normalised, the RoPE key rotated, the row stored). Returns 2, or 0
- * when op i does not start such a pair. */
-static int run_latent_kv_write(sol_engine *e, int i)
-{
-    const sol_op *op = &e->plan.ops[i], *next = i + 1 < e->plan.n_ops ? &e->plan.ops[i + 1] : NULL;
-    if (!is_latent(e) || op->kind != SOL_OP_NORM || !is(op, "attn.kv_a_norm") || !next ||
-        next->kind != SOL_OP_KV_WRITE || next->layer != op->layer)
-        return 0;
-    const sol_model *m = &e->model;
-    e->be->latent_kv_write(e->be, e->k, e->w.layers[op->layer].kv_a_norm, (float)m->norm_eps, m->kv_lora_rank,
-                           &e->w.rope, &e->cache[op->layer]);
-    return 2;
-}
-
 /* The time of ops i..i+n-1, run as one launch, shared in proportion to the
  * bytes each moves (the matmuls of a group are memory-bound in decode). */
 static void share_time(const sol_plan *plan, int i, int n, double seconds, sol_step_timing *slot)
@@ -486,13 +333,6 @@ static int reserve_spans(sol_engine *e, int n, sol_err *err)
     return 0;
 }
 
-/* The greedy choice over the last logits row, on the device. */
-static int run_device_argmax(sol_engine *e)
-{
-    e->be->argmax(e->be, e->logits + (size_t)(e->logits_rows - 1) * e->model.vocab, e->model.vocab, e->next_dev);
-    return 1;
-}
-
 /* Greedy decoding with no penalty needs only the argmax: the device picks
  * it and 4 bytes come back (the logits stay there until asked for). */
 static int greedy_on_device(const sol_engine *e, int all_logits)
@@ -501,56 +341,33 @@ static int greedy_on_device(const sol_engine *e, int all_logits)
     return !all_logits && s->temperature <= 0 && s->repeat_penalty == 1.0f && e->be->argmax;
 }
 
-/* Launches every op of the plan but the sample (unless the device takes
- * it: greedy_on_device), each run of ops that go as
- * one backend call (matmuls of a shared input, RoPE + KV write) under one
- * mark; returns the number of spans in *spans. */
-static int launch_ops(sol_engine *e, int rows, int device_choice, int *spans, sol_err *err)
-{
-    int rc = 0;
-    *spans = 0;
-    for (int i = 0; i < e->plan.n_ops && !rc;) {
-        const sol_op *op = &e->plan.ops[i];
-        if (op->kind == SOL_OP_SAMPLE && !device_choice) {
-            i++; /* on the host after the sync */
-            continue;
-        }
-        e->be->mark(e->be, op->name, op->layer);
-        int n = op->kind == SOL_OP_SAMPLE ? run_device_argmax(e) : run_matmul_group(e, i, rows);
-        if (n == 0)
-            n = run_rope_kv_write(e, i);
-        if (n == 0)
-            n = run_latent_kv_write(e, i);
-        if (n == 0) {
-            rc = exec_op(e, op, rows, err);
-            n = 1;
-        }
-        e->span_first[*spans] = i;
-        e->span_ops[*spans] = n;
-        ++*spans;
-        i += n;
-    }
-    return rc;
-}
-
-/* The sample op's host side: with the device's greedy choice 4 bytes come
- * down; else the logits rows the caller sees come down and the last one is
- * sampled. Returns its seconds in *seconds. */
-static int sample_on_host(sol_engine *e, int rows, int device_choice, int32_t *next, double *seconds, sol_err *err)
+/* The sample op's host side: with the device's greedy choice 4 bytes a
+ * sequence come down; else the logits rows the caller sees come down and
+ * each sequence's last one is sampled. Returns its seconds in *seconds. */
+static int sample_on_host(sol_engine *e, int device_choice, int32_t *next, double *seconds, sol_err *err)
 {
     double t0 = sol_now_s();
     size_t row_floats = (size_t)e->model.vocab;
     int rc;
     if (device_choice) {
-        rc = e->be->download(e->be, next, e->next_dev, sizeof *next, err);
+        rc = e->be->download(e->be, next, e->next_dev, (size_t)e->seqs * sizeof *next, err);
     } else {
         rc = fetch_logits(e, err);
-        if (!rc)
-            *next = sol_sample(&e->sampler, e->logits_host + (size_t)(e->logits_rows - 1) * row_floats, e->history,
-                               (int)(e->pos + rows));
+        for (int s = 0; s < e->seqs && !rc; s++) {
+            float *row = e->logits_host + (size_t)(e->logits_rows - e->seqs + s) * row_floats;
+            next[s] = sol_sample(&e->sampler, row, e->history + (size_t)s * e->ctx, (int)(e->pos + e->step_rows));
+        }
     }
     *seconds = sol_now_s() - t0;
     return rc;
+}
+
+/* The step's tokens into each sequence's history. */
+static void record_history(sol_engine *e, const int32_t *tokens, int rows)
+{
+    int per_seq = rows / e->seqs;
+    for (int s = 0; s < e->seqs; s++)
+        memcpy(e->history + (size_t)s * e->ctx + e->pos, tokens + (size_t)s * per_seq, (size_t)per_seq * sizeof *tokens);
 }
 
 /* One step of `rows` tokens: build the plan, launch it op by op (matmuls
@@ -559,17 +376,18 @@ static int sample_on_host(sol_engine *e, int rows, int device_choice, int32_t *n
 static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logits, sol_step_fn on_step,
                     void *user, int32_t *next, sol_err *err)
 {
-    sol_plan_params p = {.batch = 1, .n_tokens = rows, .pos = e->pos, .wtype = e->model.wtype,
+    sol_plan_params p = {.batch = e->seqs, .n_tokens = rows / e->seqs, .pos = e->pos, .wtype = e->model.wtype,
                          .atype = SOL_DT_F32, .kvtype = e->cfg.kvtype, .tp = 1, .all_logits = all_logits,
                          .int8_dots_below = e->be->activations == SOL_ACT_Q8 ? e->be->int8_dots_below : 0};
     sol_plan_free(&e->plan);
     int rc = sol_plan_build(&e->model, &e->kv, &p, &e->plan, err);
     if (rc || (rc = reserve_spans(e, e->plan.n_ops, err)))
         return rc;
-    memcpy(e->history + e->pos, tokens, (size_t)rows * sizeof *tokens);
-    e->logits_rows = all_logits ? rows : 1;
+    record_history(e, tokens, rows);
+    e->step_rows = rows / e->seqs;
+    e->logits_rows = all_logits ? rows : e->seqs;
     e->kv_read_step = 0;
-    sol_step_state state = {.pos = e->pos, .rows = rows, .tokens = tokens};
+    sol_step_state state = {.pos = e->pos, .rows = rows, .tokens = tokens, .seqs = e->seqs};
     if ((rc = e->be->begin_step(e->be, &state, err)))
         return rc;
     sol_step_timing *slot = sol_timing_begin(&e->timing, e->pos, rows, e->plan.n_ops);
@@ -578,7 +396,7 @@ static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logi
     double start = sol_now_s();
     int spans = 0, device_choice = greedy_on_device(e, all_logits);
     e->logits_fresh = 0;
-    rc = launch_ops(e, rows, device_choice, &spans, err);
+    rc = sol_engine_launch_ops(e, rows, device_choice, &spans, err);
     int synced = e->be->sync(e->be, rc ? NULL : err); /* always: nothing may stay in flight */
     rc = rc ? rc : synced;
     int timed = e->be->op_seconds(e->be, e->span_s, spans);
@@ -587,15 +405,17 @@ static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logi
     for (int i = 0; i < e->plan.n_ops && !rc; i++)
         if (e->plan.ops[i].kind == SOL_OP_SAMPLE) {
             double seconds;
-            rc = sample_on_host(e, rows, device_choice, next, &seconds, err);
+            rc = sample_on_host(e, device_choice, next, &seconds, err);
             if (i < slot->n_ops) /* after the device's interval, if it had one */
                 slot->op_s[i] += seconds;
         }
     slot->total_s = sol_now_s() - start;
     sol_timing_publish(&e->timing, slot);
+    if (!rc && e->moe_ids) /* instrumentation, after the step's time */
+        rc = sol_engine_count_experts(e, rows, err);
     if (rc)
         return rc;
-    e->pos += rows;
+    e->pos += rows / e->seqs;
     if (on_step)
         on_step(user, &e->plan, slot->total_s);
     return 0;
@@ -606,6 +426,8 @@ int sol_engine_eval(sol_engine *e, const int32_t *tokens, int n, int all_logits,
 {
     if (n < 1)
         return sol_fail(err, SOL_ERR_USAGE, "nothing to evaluate (0 tokens)");
+    if (e->seqs > 1)
+        return sol_fail(err, SOL_ERR_USAGE, "a batched engine (%d sequences) steps with sol_engine_eval_batch", e->seqs);
     if (e->reset_failed)
         return sol_fail(err, SOL_ERR_RUNTIME, "the KV cache could not be restored to full size after a reset");
     int rc = n == 1 ? sol_engine_prompt_done(e, err) : 0; /* decoding starts: the prompt is done */
@@ -628,4 +450,19 @@ int sol_engine_eval(sol_engine *e, const int32_t *tokens, int n, int all_logits,
         done += rows;
     }
     return 0;
+}
+
+int sol_engine_eval_batch(sol_engine *e, const int32_t *tokens, sol_step_fn on_step, void *user, int32_t *next,
+                          sol_err *err)
+{
+    if (e->reset_failed)
+        return sol_fail(err, SOL_ERR_RUNTIME, "the KV cache could not be restored to full size after a reset");
+    if (e->pos + 1 > e->ctx)
+        return sol_fail(err, SOL_ERR_USAGE, "context full: %lld tokens fill the %lld-token context (--ctx)",
+                        (long long)e->pos, (long long)e->ctx);
+    for (int s = 0; s < e->seqs; s++)
+        if (tokens[s] < 0 || tokens[s] >= e->model.vocab)
+            return sol_fail(err, SOL_ERR_USAGE, "token id %d of sequence %d outside the vocabulary (%d)", tokens[s], s,
+                            e->model.vocab);
+    return run_step(e, tokens, e->seqs, 0, on_step, user, next, err);
 }

@@ -2,8 +2,9 @@
  * the op plan op by op on a backend the caller chose, timing every op into
  * a ring buffer. Every buffer lives in the backend's memory; the engine
  * only downloads the logits rows it samples from or hands out.
- * Llama family (llama, mistral, qwen2): RMSNorm, RoPE, GQA/MQA or MLA
- * (absorbed), SwiGLU; KV caches as the --kv scheme keeps them. */
+ * Families (docs/FAMILIES.md): llama, mistral, qwen2; Mixtral-style MoE;
+ * DeepSeek-V2/V3 (MLA absorbed, shared and routed experts, V3's routing);
+ * Gemma-2/3; Phi-3. KV caches as the --kv scheme keeps them. */
 #ifndef SOL_ENGINE_ENGINE_H
 #define SOL_ENGINE_ENGINE_H
 
@@ -22,6 +23,7 @@ typedef struct sol_engine_config {
     sol_activations activations; /* matmul inputs of quantised weights: q8 (default) or f32 */
     const char *kv;    /* --kv scheme replacing the model's own (NULL: its own); engine/kv_rules.h */
     double simlayer_threshold; /* SimLayerKV: a layer scoring below it never goes lazy (default 0) */
+    int seqs;          /* sequences decoded in lockstep (sol_engine_eval_batch); 0 or 1: one */
     sol_sampler_config sampler;
 } sol_engine_config;
 
@@ -71,6 +73,31 @@ int sol_engine_eval(sol_engine *e, const int32_t *tokens, int n, int all_logits,
  * caches. Called by the caller after the prompt, or by eval itself at the
  * first single-token eval after it; nothing to do otherwise. */
 int sol_engine_prompt_done(sol_engine *e, sol_err *err);
+/* A batched engine (cfg.seqs = B > 1) steps all B sequences one token
+ * each: tokens[B] at the current position (a prompt is fed this way too),
+ * next[B] sampled, one from each sequence's logits. */
+int sol_engine_eval_batch(sol_engine *e, const int32_t *tokens, sol_step_fn on_step, void *user, int32_t *next,
+                          sol_err *err);
+int sol_engine_seqs(const sol_engine *e);
+
+/* MoE models: the experts the engine actually read. In each step each MoE
+ * layer reads the distinct experts its rows chose (the backend's moe_ffn
+ * reads an expert once for all its rows); counted from the ids the
+ * backend's router wrote, brought down after the step. */
+typedef struct sol_expert_stats {
+    int moe_layers, n_experts, k;
+    int64_t samples;       /* (step, MoE layer) pairs counted */
+    double mean_distinct;  /* distinct experts a layer read in a step, their mean */
+    double sd_distinct;    /* and standard deviation over the samples */
+    int rows;              /* rows of the steps counted (all the same, else 0) */
+    double expert_bytes;   /* weights of one expert of one layer: gate, up and down */
+    const int64_t *chosen; /* [layer * n_experts + e]: times e was chosen (dense layers 0) */
+} sol_expert_stats;
+/* 0 and *out filled, or -1 when the model has no experts. */
+int sol_engine_expert_stats(const sol_engine *e, sol_expert_stats *out);
+/* Counting starts again (e.g. after a prompt, before the decode measured). */
+void sol_engine_expert_stats_reset(sol_engine *e);
+
 /* Empties the cache (position 0); weights and buffers stay. */
 void sol_engine_reset(sol_engine *e);
 /* Logits of row i of the last step (the last row when all_logits was 0),

@@ -7,6 +7,14 @@
 #include "engine/engine.h"
 #include "engine/weights.h"
 
+/* The expert counts so far (engine.h sol_expert_stats). */
+typedef struct sol_expert_stats_acc {
+    int64_t samples;
+    double sum, sum_sq;
+    int rows; /* -1: none yet; 0: steps of different sizes */
+    int64_t *chosen;
+} sol_expert_stats_acc;
+
 struct sol_engine {
     sol_gguf gguf;
     int gguf_open;
@@ -17,6 +25,8 @@ struct sol_engine {
     sol_engine_config cfg;
     int64_t ctx, pos;
     int chunk;
+    int seqs; /* sequences decoded in lockstep (cfg.seqs; 1 = one) */
+    int step_rows; /* rows of each sequence in the step running */
     sol_kv_cache_layer *cache; /* per layer; a sharing layer's is its owner's */
     void **cache_block;        /* per owner layer: its K and V (backend memory); NULL elsewhere */
     double cache_bytes;        /* allocated */
@@ -24,6 +34,13 @@ struct sol_engine {
     /* activations, chunk rows each */
     float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2, *logits;
     float *q_abs;       /* MLA: the queries moved into the latent space */
+    float *q_lat;       /* DeepSeek q_lora: the query's low-rank row */
+    /* MoE: router logits, and per MoE layer the chosen experts and their
+     * weights of the step's rows (ids kept per layer for the counts) */
+    float *router_logits, *moe_weights;
+    int32_t *moe_ids;      /* backend: [layer][chunk][k] */
+    int32_t *moe_ids_host; /* the last step's, brought down after it */
+    sol_expert_stats_acc experts;
     float *logits_host; /* the rows of the last step the caller sees */
     int logits_rows;
     int logits_fresh;   /* logits_host holds them (a greedy step on the device left them there) */
@@ -48,6 +65,20 @@ struct sol_engine {
     int reset_failed; /* the full caches could not be restored: eval refuses */
 };
 
+
+/* exec.c: the plan's ops of one step launched on the backend, each run of
+ * ops that go as one call under one mark; *spans gets their count and
+ * span_first / span_ops their extents. */
+int sol_engine_launch_ops(sol_engine *e, int rows, int device_choice, int *spans, sol_err *err);
+
+/* moe.c */
+int sol_engine_moe_alloc(sol_engine *e, sol_err *err);
+void sol_engine_moe_free(sol_engine *e);
+/* the router of an MoE layer as the backend takes it */
+sol_router sol_engine_router(const sol_engine *e, int layer);
+/* After a step of `rows` rows: the experts each MoE layer chose, brought
+ * down and counted (distinct experts per layer, choices per expert). */
+int sol_engine_count_experts(sol_engine *e, int rows, sol_err *err);
 
 /* kv_cache.c */
 int sol_engine_cache_alloc(sol_engine *e, sol_err *err);

@@ -42,11 +42,12 @@ static int64_t slots_for(const sol_engine *e, int64_t cap)
     return ring < e->ctx ? ring : e->ctx;
 }
 
-/* A block of `slots` rows (and `sinks` fixed ones) for layer i. */
+/* A block of `slots` rows (and `sinks` fixed ones) per sequence for layer
+ * i: every sequence's K, then every sequence's V. */
 static int alloc_layer(sol_engine *e, int i, int64_t slots, int64_t sinks, sol_err *err)
 {
-    size_t row = sol_row_bytes(e->cfg.kvtype, row_width(e)), bytes = row * (size_t)slots;
-    size_t total = is_latent(e) ? bytes : 2 * bytes;
+    size_t row = sol_row_bytes(e->cfg.kvtype, row_width(e)), seq_bytes = row * (size_t)slots;
+    size_t bytes = seq_bytes * (size_t)e->seqs, total = is_latent(e) ? bytes : 2 * bytes;
     void *block = NULL;
     if (e->be->alloc(e->be, total, &block, err)) {
         char why[sizeof err->msg];
@@ -57,7 +58,7 @@ static int alloc_layer(sol_engine *e, int i, int64_t slots, int64_t sinks, sol_e
     char *base = block;
     e->cache_block[i] = block;
     e->cache[i] = (sol_kv_cache_layer){e->cfg.kvtype, base, is_latent(e) ? base : base + bytes, slots,
-                                       row_width(e), sinks};
+                                       row_width(e), sinks, seq_bytes};
     e->cache_bytes += (double)total;
     return 0;
 }

@@ -2,6 +2,7 @@
  * contiguous one: a projection from K to N features is stored as N rows of
  * K elements, dims = {K, N}. */
 #include "engine/weights.h"
+#include "engine/weights_bind.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -33,8 +34,7 @@ static int check_type(const sol_gguf *g, const sol_gguf_tensor *t, const sol_bac
     return 0;
 }
 
-/* A rows x cols matrix. */
-static int bind_matrix(const sol_gguf *g, const sol_backend_caps *caps, const char *name, int64_t rows, int64_t cols,
+int sol_bind_matrix(const sol_gguf *g, const sol_backend_caps *caps, const char *name, int64_t rows, int64_t cols,
                        sol_weight_view *out, sol_err *err)
 {
     int rc = 0;
@@ -54,8 +54,30 @@ static int bind_matrix(const sol_gguf *g, const sol_backend_caps *caps, const ch
     return 0;
 }
 
-/* A vector of n elements copied to f32; absent and optional gives NULL. */
-static int bind_vector(const sol_gguf *g, const char *name, int64_t n, int required, float **out, sol_err *err)
+int sol_bind_experts(const sol_gguf *g, const sol_backend_caps *caps, const char *name, int n_experts, int64_t rows,
+                     int64_t cols, sol_weight_view *out, sol_err *err)
+{
+    int rc = 0;
+    const sol_gguf_tensor *t = find(g, name, 1, err, &rc);
+    if (!t)
+        return rc;
+    if (t->n_dims != 3 || (int64_t)t->dims[0] != cols || (int64_t)t->dims[1] != rows ||
+        (int64_t)t->dims[2] != n_experts)
+        return sol_fail(err, SOL_ERR_RUNTIME,
+                        "%s: tensor \"%s\" has shape [%llu, %llu, %llu], expected [%lld, %lld, %d] (expert_count %d)",
+                        g->path, name, (unsigned long long)t->dims[0], (unsigned long long)(t->n_dims > 1 ? t->dims[1] : 1),
+                        (unsigned long long)(t->n_dims > 2 ? t->dims[2] : 1), (long long)cols, (long long)rows,
+                        n_experts, n_experts);
+    if ((rc = check_type(g, t, caps, &out->type, err)))
+        return rc;
+    out->data = t->data;
+    out->rows = rows * n_experts;
+    out->cols = cols;
+    out->row_bytes = sol_row_bytes(out->type, cols);
+    return 0;
+}
+
+int sol_bind_vector(const sol_gguf *g, const char *name, int64_t n, int required, float **out, sol_err *err)
 {
     int rc = 0;
     *out = NULL;
@@ -74,92 +96,19 @@ static int bind_vector(const sol_gguf *g, const char *name, int64_t n, int requi
     return 0;
 }
 
-/* MLA's absorbed matrices from kv_b (rows per head: nope of W_UK, then dv
- * of W_UV; rank columns), as f32 host arrays the views point at. */
-static int build_absorbed(const sol_model *m, const sol_weight_view *kv_b, sol_layer_weights *l, sol_err *err)
+/* theta^(-2i/d) per pair, divided by a linear scaling factor and by
+ * per-dimension factors (NULL: none); NULL when out of memory. */
+static float *rope_frequencies(double theta, int dims, double factor, const float *freq_factors)
 {
-    int64_t heads = m->n_heads, rank = m->kv_lora_rank, rope = m->qk_rope_dim, nope = m->qk_nope_dim;
-    int64_t dv = m->v_head_dim, dk = nope + rope, lat = rank + rope;
-    size_t aug = (size_t)(heads * lat * dk), uv = (size_t)(heads * dv * rank);
-    float *host = calloc(aug + uv, sizeof *host), *row = malloc((size_t)rank * sizeof *row);
-    if (!host || !row) {
-        free(host);
-        free(row);
-        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    float *inv_freq = malloc((size_t)(dims / 2) * sizeof *inv_freq);
+    for (int i = 0; inv_freq && i < dims / 2; i++) {
+        double inv = pow(theta, -2.0 * i / (double)dims) / factor;
+        inv_freq[i] = (float)(freq_factors ? inv / freq_factors[i] : inv);
     }
-    float s = sqrtf((float)lat / (float)dk);
-    for (int64_t h = 0; h < heads; h++) {
-        float *a = host + (size_t)(h * lat * dk), *u = host + aug + (size_t)(h * dv * rank);
-        for (int64_t i = 0; i < nope + dv; i++) {
-            sol_dequantize(kv_b->type, (const char *)kv_b->data + (size_t)(h * (nope + dv) + i) * kv_b->row_bytes,
-                           row, rank);
-            for (int64_t j = 0; j < rank; j++) {
-                if (i < nope)
-                    a[j * dk + i] = row[j] * s; /* W_UK^T */
-                else
-                    u[(i - nope) * rank + j] = row[j];
-            }
-        }
-        for (int64_t r = 0; r < rope; r++) /* the RoPE part passes through */
-            a[(rank + r) * dk + nope + r] = s;
-    }
-    free(row);
-    l->absorb_host = host;
-    l->q_absorb = (sol_weight_view){SOL_DT_F32, host, heads * lat, dk, (size_t)dk * sizeof(float)};
-    l->v_absorb = (sol_weight_view){SOL_DT_F32, host + aug, heads * dv, rank, (size_t)rank * sizeof(float)};
-    return 0;
+    return inv_freq;
 }
 
-/* An MLA layer's attention: q, the latent + RoPE key, its norm, kv_b
- * folded (build_absorbed), the output. */
-static int bind_latent(const sol_gguf *g, const sol_model *m, const sol_backend_caps *caps, int i,
-                       sol_layer_weights *l, sol_err *err)
-{
-    char name[96];
-    int64_t h = m->hidden, heads = m->n_heads, rank = m->kv_lora_rank, dv = m->v_head_dim;
-    int64_t dk = m->qk_nope_dim + m->qk_rope_dim;
-    sol_weight_view kv_b;
-    int rc;
-#define NAME(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, i), name)
-    if ((rc = bind_matrix(g, caps, NAME("attn_q.weight"), heads * dk, h, &l->wq, err)) ||
-        (rc = bind_matrix(g, caps, NAME("attn_kv_a_mqa.weight"), rank + m->qk_rope_dim, h, &l->kv_a, err)) ||
-        (rc = bind_vector(g, NAME("attn_kv_a_norm.weight"), rank, 1, &l->kv_a_norm, err)) ||
-        (rc = bind_matrix(g, caps, NAME("attn_kv_b.weight"), heads * (m->qk_nope_dim + dv), rank, &kv_b, err)) ||
-        (rc = bind_matrix(g, caps, NAME("attn_output.weight"), h, heads * dv, &l->wo, err)))
-        return rc;
-#undef NAME
-    return build_absorbed(m, &kv_b, l, err);
-}
-
-static int bind_layer(const sol_gguf *g, const sol_model *m, const sol_backend_caps *caps, int i, sol_layer_weights *l,
-                      sol_err *err)
-{
-    char name[96];
-    int64_t h = m->hidden, dh = m->head_dim, q_rows = (int64_t)m->n_heads * dh, kv_rows = (int64_t)m->n_kv_heads * dh;
-    int rc;
-#define NAME(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, i), name)
-    if ((rc = bind_vector(g, NAME("attn_norm.weight"), h, 1, &l->attn_norm, err)))
-        return rc;
-    if (m->kv_lora_rank > 0)
-        rc = bind_latent(g, m, caps, i, l, err);
-    else if ((rc = bind_matrix(g, caps, NAME("attn_q.weight"), q_rows, h, &l->wq, err)) ||
-        (rc = bind_matrix(g, caps, NAME("attn_k.weight"), kv_rows, h, &l->wk, err)) ||
-        (rc = bind_matrix(g, caps, NAME("attn_v.weight"), kv_rows, h, &l->wv, err)) ||
-        (rc = bind_matrix(g, caps, NAME("attn_output.weight"), h, q_rows, &l->wo, err)) ||
-        (rc = bind_vector(g, NAME("attn_q.bias"), q_rows, 0, &l->bq, err)) ||
-        (rc = bind_vector(g, NAME("attn_k.bias"), kv_rows, 0, &l->bk, err)) ||
-        (rc = bind_vector(g, NAME("attn_v.bias"), kv_rows, 0, &l->bv, err)))
-        return rc;
-    if (rc || (rc = bind_vector(g, NAME("ffn_norm.weight"), h, 1, &l->ffn_norm, err)) ||
-        (rc = bind_matrix(g, caps, NAME("ffn_gate.weight"), m->ffn, h, &l->gate, err)) ||
-        (rc = bind_matrix(g, caps, NAME("ffn_up.weight"), m->ffn, h, &l->up, err)) ||
-        (rc = bind_matrix(g, caps, NAME("ffn_down.weight"), h, m->ffn, &l->down, err)))
-        return rc;
-#undef NAME
-    return 0;
-}
-
-/* RoPE: theta^(-2i/d) per pair, divided by a linear scaling factor and by
+/* RoPE: the frequencies divided by a linear scaling factor and by
  * per-dimension factors when the file carries rope_freqs (Llama 3.1). */
 static int bind_rope(const sol_gguf *g, const sol_model *m, sol_model_weights *w, sol_err *err)
 {
@@ -186,23 +135,22 @@ static int bind_rope(const sol_gguf *g, const sol_model *m, sol_model_weights *w
             return sol_fail(err, SOL_ERR_RUNTIME, "%s: %s must be positive", g->path, key);
     }
     float *freq_factors = NULL;
-    if ((rc = bind_vector(g, "rope_freqs.weight", dims / 2, 0, &freq_factors, err)))
+    if ((rc = sol_bind_vector(g, "rope_freqs.weight", dims / 2, 0, &freq_factors, err)))
         return rc;
-    w->rope_inv_freq = malloc((size_t)(dims / 2) * sizeof *w->rope_inv_freq);
-    if (!w->rope_inv_freq) {
-        free(freq_factors);
-        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
-    }
-    for (int i = 0; i < dims / 2; i++) {
-        double inv = pow(m->rope_theta, -2.0 * i / (double)dims) / factor;
-        w->rope_inv_freq[i] = (float)(freq_factors ? inv / freq_factors[i] : inv);
-    }
+    w->rope_inv_freq = rope_frequencies(m->rope_theta, (int)dims, factor, freq_factors);
+    if (m->rope_theta_local > 0) /* Gemma-3's local layers: their own base, never scaled */
+        w->rope_local_inv_freq = rope_frequencies(m->rope_theta_local, (int)dims, 1, NULL);
     free(freq_factors);
-    /* llama.cpp's converter permutes llama Q/K rows to rotate adjacent
-     * pairs; qwen2 keeps HF's half-split ("neox") layout. */
-    w->rope = (sol_rope){.dims = (int)dims, .neox = strcmp(m->arch, "qwen2") == 0, .inv_freq = w->rope_inv_freq};
+    if (!w->rope_inv_freq || (m->rope_theta_local > 0 && !w->rope_local_inv_freq))
+        return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    /* llama.cpp's converter permutes llama (and deepseek2) Q/K rows to
+     * rotate adjacent pairs; the others keep HF's half-split ("neox") layout. */
+    int neox = !strcmp(m->arch, "qwen2") || !strncmp(m->arch, "gemma", 5) || !strcmp(m->arch, "phi3");
+    w->rope = (sol_rope){.dims = (int)dims, .neox = neox, .inv_freq = w->rope_inv_freq};
     w->rope_q_mla = w->rope;
     w->rope_q_mla.offset = m->kv_lora_rank > 0 ? m->qk_nope_dim : 0;
+    w->rope_local = w->rope;
+    w->rope_local.inv_freq = w->rope_local_inv_freq;
     return 0;
 }
 
@@ -215,17 +163,17 @@ int sol_weights_bind(const sol_gguf *g, const sol_model *m, const sol_backend_ca
     if (!w->layers)
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
     w->n_layers = m->n_layers;
-    if ((rc = bind_matrix(g, caps, "token_embd.weight", m->vocab, m->hidden, &w->token_embd, err)) ||
-        (rc = bind_vector(g, "output_norm.weight", m->hidden, 1, &w->output_norm, err)))
+    if ((rc = sol_bind_matrix(g, caps, "token_embd.weight", m->vocab, m->hidden, &w->token_embd, err)) ||
+        (rc = sol_bind_vector(g, "output_norm.weight", m->hidden, 1, &w->output_norm, err)))
         goto fail;
     if (sol_gguf_find_tensor(g, "output.weight"))
-        rc = bind_matrix(g, caps, "output.weight", m->vocab, m->hidden, &w->output, err);
+        rc = sol_bind_matrix(g, caps, "output.weight", m->vocab, m->hidden, &w->output, err);
     else
         w->output = w->token_embd; /* tied embeddings */
     if (rc || (rc = bind_rope(g, m, w, err)))
         goto fail;
     for (int i = 0; i < m->n_layers; i++)
-        if ((rc = bind_layer(g, m, caps, i, &w->layers[i], err)))
+        if ((rc = sol_bind_layer(g, m, caps, i, &w->layers[i], err)))
             goto fail;
     return 0;
 fail:
@@ -233,50 +181,70 @@ fail:
     return rc;
 }
 
+/* Pointers to every vector slot of a layer. */
+static void layer_vectors(sol_layer_weights *l, float **out[SOL_LAYER_VECTORS])
+{
+    float **slot[SOL_LAYER_VECTORS] = {&l->attn_norm, &l->ffn_norm,  &l->bq,          &l->bk,
+                                       &l->bv,        &l->kv_a_norm, &l->q_a_norm,    &l->exp_bias,
+                                       &l->post_attn_norm, &l->post_ffn_norm, &l->q_norm, &l->k_norm};
+    memcpy(out, slot, sizeof slot);
+}
+
+/* Their lengths in floats, in layer_vectors' order. */
+static void layer_vector_lengths(const sol_model *m, int64_t len[SOL_LAYER_VECTORS])
+{
+    int64_t q_rows = (int64_t)m->n_heads * m->head_dim, kv_rows = (int64_t)m->n_kv_heads * m->head_dim;
+    int64_t n[SOL_LAYER_VECTORS] = {m->hidden,      m->hidden,    q_rows,    kv_rows,   kv_rows,     m->kv_lora_rank,
+                                    m->q_lora_rank, m->n_experts, m->hidden, m->hidden, m->head_dim, m->head_dim};
+    memcpy(len, n, sizeof n);
+}
+
 /* Every vector of w (norm weights, biases, RoPE frequencies), with its
  * length in floats; returns how many (at most cap). */
 static int vectors(sol_model_weights *w, float **out[], int64_t len[], int cap, const sol_model *m)
 {
     int n = 0;
-#define VEC(p, elems)                                                                                          \
-    do {                                                                                                       \
-        if (n < cap) {                                                                                         \
-            out[n] = &(p);                                                                                     \
-            len[n++] = (elems);                                                                                \
-        }                                                                                                      \
-    } while (0)
-    int64_t q_rows = (int64_t)m->n_heads * m->head_dim, kv_rows = (int64_t)m->n_kv_heads * m->head_dim;
-    VEC(w->output_norm, m->hidden);
-    VEC(w->rope_inv_freq, w->rope.dims / 2);
-    for (int i = 0; i < w->n_layers; i++) {
-        sol_layer_weights *l = &w->layers[i];
-        VEC(l->attn_norm, m->hidden);
-        VEC(l->ffn_norm, m->hidden);
-        VEC(l->bq, q_rows);
-        VEC(l->bk, kv_rows);
-        VEC(l->bv, kv_rows);
-        VEC(l->kv_a_norm, m->kv_lora_rank);
+    float **slot[SOL_LAYER_VECTORS];
+    int64_t elems[SOL_LAYER_VECTORS];
+    float **model_slots[] = {&w->output_norm, &w->rope_inv_freq, &w->rope_local_inv_freq};
+    int64_t model_elems[] = {m->hidden, w->rope.dims / 2, w->rope.dims / 2};
+    for (int j = 0; j < 3 && n < cap; j++, n++) {
+        out[n] = model_slots[j];
+        len[n] = model_elems[j];
     }
-#undef VEC
+    layer_vector_lengths(m, elems);
+    for (int i = 0; i < w->n_layers; i++) {
+        layer_vectors(&w->layers[i], slot);
+        for (int j = 0; j < SOL_LAYER_VECTORS && n < cap; j++, n++) {
+            out[n] = slot[j];
+            len[n] = elems[j];
+        }
+    }
     return n;
 }
 
-enum { VECTORS_PER_LAYER = 6, MATRICES_PER_LAYER = 10 };
+void sol_layer_matrices(sol_layer_weights *l, sol_weight_view *out[SOL_LAYER_MATRICES])
+{
+    sol_weight_view *v[SOL_LAYER_MATRICES] = {&l->wq,     &l->wk,       &l->wv,       &l->wo,      &l->gate,
+                                              &l->up,     &l->down,     &l->kv_a,     &l->q_absorb, &l->v_absorb,
+                                              &l->q_a,    &l->q_b,      &l->router,   &l->exp_gate, &l->exp_up,
+                                              &l->exp_down, &l->sh_gate, &l->sh_up,   &l->sh_down};
+    memcpy(out, v, sizeof v);
+}
 
 static int place_matrices(sol_backend *be, sol_model_weights *w, sol_err *err)
 {
-    int cap = 2 + MATRICES_PER_LAYER * w->n_layers, n = 0;
+    int cap = 2 + SOL_LAYER_MATRICES * w->n_layers, n = 0;
     sol_weight_view **views = malloc((size_t)cap * sizeof *views);
     if (!views)
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
     views[n++] = &w->token_embd;
     views[n++] = &w->output; /* tied: the same data, placed once */
     for (int i = 0; i < w->n_layers; i++) {
-        sol_layer_weights *l = &w->layers[i];
-        sol_weight_view *v[] = {&l->wq, &l->wk,   &l->wv,       &l->wo,      &l->gate,
-                                &l->up, &l->down, &l->kv_a, &l->q_absorb, &l->v_absorb};
-        for (int j = 0; j < MATRICES_PER_LAYER; j++)
-            if (v[j]->data) /* an MLA layer has no wk, wv; others no kv_a, absorbed */
+        sol_weight_view *v[SOL_LAYER_MATRICES];
+        sol_layer_matrices(&w->layers[i], v);
+        for (int j = 0; j < SOL_LAYER_MATRICES; j++)
+            if (v[j]->data) /* each family binds some of them */
                 views[n++] = v[j];
     }
     int rc = be->load_weights(be, views, n, &w->placed_handle, err);
@@ -302,7 +270,7 @@ static int place_vector(sol_backend *be, float **slot, int64_t len, sol_err *err
 
 int sol_weights_place(sol_backend *be, const sol_model *m, sol_model_weights *w, sol_err *err)
 {
-    int cap = 2 + VECTORS_PER_LAYER * w->n_layers;
+    int cap = 3 + SOL_LAYER_VECTORS * w->n_layers;
     float ***vec = malloc((size_t)cap * sizeof *vec);
     int64_t *len = malloc((size_t)cap * sizeof *len);
     int rc = vec && len ? 0 : sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
@@ -320,6 +288,7 @@ int sol_weights_place(sol_backend *be, const sol_model *m, sol_model_weights *w,
         }
     }
     w->rope.inv_freq = w->rope_q_mla.inv_freq = w->rope_inv_freq;
+    w->rope_local.inv_freq = w->rope_local_inv_freq;
     if (!rc)
         rc = place_matrices(be, w, err);
     free(vec);
@@ -341,13 +310,15 @@ void sol_weights_free(sol_model_weights *w)
     sol_backend *be = w->placed;
     for (int i = 0; w->layers && i < w->n_layers; i++) {
         sol_layer_weights *l = &w->layers[i];
-        float *v[VECTORS_PER_LAYER] = {l->attn_norm, l->ffn_norm, l->bq, l->bk, l->bv, l->kv_a_norm};
-        for (int j = 0; j < VECTORS_PER_LAYER; j++)
-            free_vector(be, v[j]);
+        float **slot[SOL_LAYER_VECTORS];
+        layer_vectors(l, slot);
+        for (int j = 0; j < SOL_LAYER_VECTORS; j++)
+            free_vector(be, *slot[j]);
         free(l->absorb_host);
     }
     free_vector(be, w->output_norm);
     free_vector(be, w->rope_inv_freq);
+    free_vector(be, w->rope_local_inv_freq);
     if (be && w->placed_handle)
         be->free(be, w->placed_handle);
     free(w->layers);

@@ -23,7 +23,22 @@ typedef struct sol_layer_weights {
     sol_weight_view kv_a, q_absorb, v_absorb;
     float *kv_a_norm;
     float *absorb_host;
+    /* DeepSeek's low-rank query (q_a.data NULL: a plain wq) */
+    sol_weight_view q_a, q_b;
+    float *q_a_norm;
+    /* MoE layers (router.data NULL: dense): the router, each 3-D expert
+     * tensor as one view of n_experts * width rows (expert e's matrix is
+     * its e-th slab), V3's selection bias; a shared expert (sh_down.data
+     * NULL: none) */
+    sol_weight_view router, exp_gate, exp_up, exp_down, sh_gate, sh_up, sh_down;
+    float *exp_bias;
+    /* Gemma: norms after attention and the FFN, Gemma-3's q and k head norms */
+    float *post_attn_norm, *post_ffn_norm, *q_norm, *k_norm;
 } sol_layer_weights;
+
+enum { SOL_LAYER_MATRICES = 19, SOL_LAYER_VECTORS = 12 };
+/* Pointers to every matrix view of a layer (bound or not: data NULL). */
+void sol_layer_matrices(sol_layer_weights *l, sol_weight_view *out[SOL_LAYER_MATRICES]);
 
 typedef struct sol_model_weights {
     sol_weight_view token_embd, output;
@@ -32,7 +47,8 @@ typedef struct sol_model_weights {
     int n_layers;
     sol_rope rope;
     sol_rope rope_q_mla; /* MLA: the queries' RoPE part, after each head's nope dims */
-    float *rope_inv_freq;
+    sol_rope rope_local; /* Gemma-3's sliding-window layers (inv_freq NULL: as rope) */
+    float *rope_inv_freq, *rope_local_inv_freq;
     sol_backend *placed; /* NULL: host memory; else the backend owning the vectors */
     void *placed_handle; /* the backend's weight copies (load_weights) */
 } sol_model_weights;
