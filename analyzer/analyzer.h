@@ -97,7 +97,14 @@ typedef struct sol_analysis_config {
     /* Fractions of the ceilings an implementation reaches (0 = 1: the speed
      * of light). Below 1 the figures are predictions, no longer bounds. */
     double mem_efficiency, flops_efficiency;
+    const sol_routing *routing; /* MoE: a measured routing (NULL: uniform); borrowed */
 } sol_analysis_config;
+
+/* Reads sol run --json's experts.routing from path (the JSON object, or a
+ * file whose last line is it) for model m: one line naming the file and
+ * the problem when its experts or layers are not m's. */
+int sol_routing_load(const char *path, const sol_model *m, sol_routing *out, sol_err *err);
+void sol_routing_free(sol_routing *r);
 
 typedef struct sol_analysis {
     sol_model model;

@@ -11,7 +11,7 @@ int sol_step_bound(const sol_analysis *a, int n_tokens, int64_t pos, double *sec
 {
     const sol_analysis_config *c = &a->cfg;
     sol_plan_params p = {.batch = c->batch, .n_tokens = n_tokens, .pos = pos, .wtype = c->wtype,
-                         .atype = c->atype, .kvtype = c->kvtype, .tp = c->tp};
+                         .atype = c->atype, .kvtype = c->kvtype, .tp = c->tp, .routing = c->routing};
     sol_plan plan;
     sol_step_cost cost;
     int rc = sol_plan_build(&a->model, &a->kv, &p, &plan, err);

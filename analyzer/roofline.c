@@ -163,7 +163,7 @@ int sol_analyze(const sol_model *m, const sol_kv_scheme *kv, const sol_hw *hw,
     /* The decode step producing token ctx: ctx - 1 tokens are cached. */
     sol_plan_params decode = {.batch = cfg->batch, .n_tokens = 1, .pos = cfg->ctx - 1,
                               .wtype = cfg->wtype, .atype = cfg->atype, .kvtype = cfg->kvtype,
-                              .tp = cfg->tp};
+                              .tp = cfg->tp, .routing = cfg->routing};
     sol_plan_params prefill = decode;
     prefill.n_tokens = cfg->prompt;
     prefill.pos = 0;

@@ -58,6 +58,9 @@ int cli_parse_int_list(const char *cmd, const char *flag, const char *text, long
 int cli_parse_activations(const char *cmd, const char *text, sol_activations *out);
 /* j.simlayer: SimLayerKV's scores and choice, when the scheme has it. */
 void cli_add_simlayer_json(cJSON *j, const sol_engine *e);
+/* j.experts: a MoE model's counts (engine.h sol_expert_stats) and its
+ * routing histogram per MoE layer (what sol analyze --routing reads). */
+void cli_add_experts_json(cJSON *j, const sol_engine *e);
 /* --kvtype: f32, f16, q8_0, q4_0, fp8_e4m3 (what the engine's caches store). */
 int cli_parse_kvtype(const char *cmd, const char *text, sol_dtype *out);
 const char *cli_activations_name(sol_activations a);

@@ -38,6 +38,10 @@ void usage_analyze(FILE *f)
                "  --store-gib S    host memory for stored conversations: how many fit\n"
                "  --plot FILE.svg  the roofline of the hardware entry with one point per op group\n"
                "                   (decode and prefill)\n"
+               "  --routing FILE   a MoE model: the experts a step is expected to read from a\n"
+               "                   measured routing (the output of sol run --json: experts.routing\n"
+               "                   counts per MoE layer) instead of uniform, E(1-(1-k/E)^B):\n"
+               "                   the sum over experts of 1-(1-p_e)^B\n"
                "  --calibrated     with --hw measured (or cpu): also predict decode and prefill\n"
                "                   tokens/s on this CPU from the per-op times `sol bench` stored:\n"
                "                   each op's roofline time times what its class (op kind, type,\n"
@@ -101,10 +105,11 @@ typedef struct extras {
     int calibrated;    /* a calibrated prediction section */
     long long threads; /* its thread count; 0: the latest calibrated */
     sol_activations activations;
+    const char *routing; /* --routing FILE: a MoE model's measured routing */
 } extras;
 
 enum { OPT_GEN = 1100, OPT_DRAFT, OPT_DRAFT_K, OPT_ACCEPT, OPT_PLOT, OPT_CALIBRATED, OPT_THREADS, OPT_ACTIVATIONS,
-       OPT_TURNS, OPT_TURN_TOKENS, OPT_HIT_RATE, OPT_HOST_BW, OPT_STORE_GIB };
+       OPT_TURNS, OPT_TURN_TOKENS, OPT_HIT_RATE, OPT_HOST_BW, OPT_STORE_GIB, OPT_ROUTING };
 
 /* 1 when arg is a whole number for flag (range checks are the library's), else 2. */
 static int parse_count(const char *flag, const char *arg, int *out)
@@ -143,6 +148,7 @@ static int parse_extra(int c, const char *arg, extras *x)
         return x->threads < 1 || x->threads > 1024 ? cli_usage_error("analyze", "--threads: 1 to 1024") : 1;
     case OPT_ACTIVATIONS: return cli_parse_activations("analyze", arg, &x->activations) ? 2 : 1;
     case OPT_PLOT: x->plot = arg; return 1;
+    case OPT_ROUTING: x->routing = arg; return 1;
     case OPT_TURNS: return parse_count("--turns", arg, &x->turns.turns);
     case OPT_TURN_TOKENS: return parse_count("--turn-tokens", arg, &x->turns.turn_tokens);
     case OPT_HIT_RATE: return parse_real("--hit-rate", arg, &x->turns.hit_rate);
@@ -317,6 +323,24 @@ static int cost_extras(const sol_analysis *a, const extras *x, const char *hw, c
     return rc;
 }
 
+/* The analysis with a MoE model's measured routing (--routing FILE): the
+ * experts each step is expected to read come from it (routing outlives a). */
+static int analyze_routed(const char *model, const char *kv, const char *hw, const cli_analysis_opts *opts,
+                          const char *path, sol_routing *routing, sol_analysis *a)
+{
+    cli_analysis_setup_t *s = malloc(sizeof *s);
+    sol_err err = {0};
+    int rc = s ? cli_analysis_setup("analyze", model, kv, hw, opts, s) : SOL_ERR_RUNTIME;
+    if (!rc && (rc = sol_routing_load(path, &s->model, routing, &err)) == 0) {
+        s->cfg.routing = routing;
+        rc = sol_analyze(&s->model, &s->kv, &s->hw, &s->cfg, a, &err);
+    }
+    if (rc && err.msg[0])
+        rc = cli_fail("analyze", &err);
+    free(s);
+    return rc;
+}
+
 int cmd_analyze(int argc, char **argv)
 {
     static const struct option long_opts[] = {CLI_ANALYSIS_LONG_OPTS,
@@ -334,6 +358,7 @@ int cmd_analyze(int argc, char **argv)
                                               {"hit-rate", 1, 0, OPT_HIT_RATE},
                                               {"host-bw", 1, 0, OPT_HOST_BW},
                                               {"store-gib", 1, 0, OPT_STORE_GIB},
+                                              {"routing", 1, 0, OPT_ROUTING},
                                               {0, 0, 0, 0}};
     cli_analysis_opts opts;
     cli_analysis_opts_init(&opts);
@@ -381,7 +406,9 @@ int cmd_analyze(int argc, char **argv)
         free(s);
         return SOL_ERR_RUNTIME;
     }
-    int rc = cli_run_analysis("analyze", argv[optind], kv, hw, &opts, a);
+    sol_routing routing = {0};
+    int rc = x.routing ? analyze_routed(argv[optind], kv, hw, &opts, x.routing, &routing, a)
+                       : cli_run_analysis("analyze", argv[optind], kv, hw, &opts, a);
     if (rc == 0) {
         rc = cost_extras(a, &x, hw, &opts, s);
         if (rc == 0 && x.plot)
@@ -390,6 +417,7 @@ int cmd_analyze(int argc, char **argv)
             rc = report(a, format, &x, s);
         sol_analysis_free(a);
     }
+    sol_routing_free(&routing);
     free(a);
     free(s);
     return rc;

@@ -559,6 +559,7 @@ static void add_kv_json(cJSON *j, const run_state *s)
     cJSON_AddNumberToObject(j, "kv_read_bytes_last_step", sol_engine_kv_read_last_step(e));
     cJSON_AddNumberToObject(j, "kv_read_bytes_last_step_plan", s->kv_read_plan);
     cli_add_simlayer_json(j, e);
+    cli_add_experts_json(j, e);
 }
 
 /* SimLayerKV's choice in words: which layers went lazy, against F. */

@@ -312,6 +312,25 @@ double sol_moe_expected_experts(int n_experts, int k, double tokens)
     return n_experts * (1.0 - pow(1.0 - (double)k / n_experts, tokens));
 }
 
+double sol_moe_expected_experts_routed(const double *p, int n_experts, double tokens)
+{
+    double sum = 0;
+    for (int e = 0; e < n_experts; e++)
+        sum += 1.0 - pow(1.0 - (p[e] < 1 ? p[e] : 1), tokens);
+    return sum;
+}
+
+/* Experts a MoE layer's rows are expected to touch this step. */
+static double expected_experts(const builder *b)
+{
+    const sol_model *m = b->m;
+    const sol_routing *r = b->plan->params.routing;
+    int i = b->layer - (r ? r->first_layer : 0);
+    if (r && r->n_experts == m->n_experts && i >= 0 && i < r->n_layers)
+        return sol_moe_expected_experts_routed(r->p + (size_t)i * r->n_experts, r->n_experts, (double)b->rows);
+    return sol_moe_expected_experts(m->n_experts, m->n_experts_active, (double)b->rows);
+}
+
 /* One expert matmul for all routed tokens: weights of the experts expected
  * to be hit are read once; each token runs k experts. */
 static void emit_expert_matmul(builder *b, sol_op_group group, const char *name, int64_t n, int64_t k)
@@ -321,7 +340,7 @@ static void emit_expert_matmul(builder *b, sol_op_group group, const char *name,
     sol_op *op = emit_matmul(b, group, name, n, k, experts, 0);
     double per_expert = sol_dtype_bytes(op->wtype, (double)n * (double)k, SOL_WEIGHT_SCALE_GROUP);
     double routed_rows = (double)b->rows * active;
-    op->weight_bytes = per_expert * sol_moe_expected_experts(experts, active, (double)b->rows);
+    op->weight_bytes = per_expert * expected_experts(b);
     op->active_params = (double)n * (double)k * active;
     op->act_bytes = routed_rows * (double)k * b->act_size;
     op->write_bytes = routed_rows * (double)n * b->act_size;

@@ -56,6 +56,15 @@ typedef struct sol_op {
     double active_params; /* parameters one token uses */
 } sol_op;
 
+/* A measured routing (sol run --json's experts.routing): per MoE layer
+ * from first_layer, the probability p[e] that a token chooses expert e
+ * (its choices / the tokens routed; they sum to k). NULL in the params:
+ * uniform, k/E each. */
+typedef struct sol_routing {
+    int first_layer, n_layers, n_experts;
+    double *p; /* [n_layers][n_experts] */
+} sol_routing;
+
 typedef struct sol_plan_params {
     int batch;        /* sequences decoded together */
     int n_tokens;     /* tokens per sequence this step: 1 decode, P prefill */
@@ -66,6 +75,7 @@ typedef struct sol_plan_params {
     int int8_dots_below; /* matmuls of block-quantised weights with fewer input rows
                             take 8-bit activations (the CPU's integer dots): their
                             compute ceiling is int8; 0 = none */
+    const sol_routing *routing; /* MoE: expected experts from it (NULL: uniform) */
 } sol_plan_params;
 
 typedef struct sol_plan {
@@ -99,5 +109,8 @@ int sol_model_params(const sol_model *m, sol_param_count *out, sol_err *err);
 /* Expected distinct experts hit when `tokens` tokens each pick k of E
  * uniformly: E (1 - (1 - k/E)^tokens). */
 double sol_moe_expected_experts(int n_experts, int k, double tokens);
+/* The same under a measured routing: sum over e of 1 - (1 - p[e])^tokens
+ * (each token's choices independent of the others'). */
+double sol_moe_expected_experts_routed(const double *p, int n_experts, double tokens);
 
 #endif

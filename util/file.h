@@ -14,4 +14,9 @@ int sol_open_regular(const char *path, sol_err *err);
 /* The same as a stdio stream ("rb"); NULL with err set. */
 FILE *sol_fopen_regular(const char *path, sol_err *err);
 
+/* A whole regular file of at most max_bytes, NUL-terminated, into *out
+ * (the caller frees it); what names the file's kind in the error when it
+ * is larger ("PATH: not a routing file (size N bytes, limit M)"). */
+int sol_read_text_file(const char *path, size_t max_bytes, const char *what, char **out, sol_err *err);
+
 #endif
