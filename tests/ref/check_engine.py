@@ -26,6 +26,17 @@ Checks, one summary line each; the exit status is 1 if any fails:
             the same lazy_layers (with --allow-ties: or a choice the scores'
             tolerance allows), query_rows, threshold, target_fraction, fraction
 
+Every family of docs/FAMILIES.md runs (ref_forward.ARCHS: llama with or
+without Mixtral's experts, qwen2, deepseek2, gemma2, gemma3, phi3). Without
+--kv both sides run the file's own scheme: its sliding windows (Gemma's
+pattern, every layer for Mistral / Phi-3) and a sol synth file's
+sol.kv_scheme; --kv replaces it. On a MoE model a `routing` line reports the
+reference's closest expert choice (route's margin): a logits difference
+where the margin is within float error may be a routing tie, which moves a
+row by a whole expert. A file whose tokenizer the reference does not rebuild
+(SentencePiece "llama": Gemma, Phi-3, Mixtral) skips the tokenize check and
+runs the rest on sol's prompt ids.
+
 The reference applies --kv (local, cla, simlayer terms; an MLA file's own
 mla:C,R) and --kvtype (every cached K/V or MLA latent row rounded through the
 cache type: ref_forward.kv_round_trip) as sol does. A cache type that rounds
@@ -194,11 +205,17 @@ def main(argv=None):
         raw = np.fromfile(logits_path, dtype="<f4") if os.path.exists(logits_path) else None
 
     t0 = time.perf_counter()
-    model = rf.Model(args.model, activations=args.activations)
-    model.set_kv_type(args.kvtype)
-    if args.kv:
-        model.set_kv_scheme(args.kv, simlayer_threshold=args.simlayer_threshold or 0.0)
-    tk = rf.ref_tokenizer(model.file)
+    try:
+        model = rf.Model(args.model, activations=args.activations)
+        model.set_kv_type(args.kvtype)
+        if args.kv:
+            model.set_kv_scheme(args.kv, simlayer_threshold=args.simlayer_threshold or 0.0)
+    except (NotImplementedError, ValueError, KeyError) as e:
+        raise SystemExit(f"check_engine: the reference cannot run {args.model}: {e}")
+    try:
+        tk, no_tokenizer = rf.ref_tokenizer(model.file), None
+    except NotImplementedError as e:  # e.g. SentencePiece: compare on sol's prompt ids
+        tk, no_tokenizer = TokenTable(model.file), str(e)
     load_s = time.perf_counter() - t0
     print(f"model: {os.path.basename(args.model)}: {model.describe()}")
     print(f"sol run: {sol_s:.2f} s; reference load {load_s:.2f} s")
@@ -211,8 +228,10 @@ def main(argv=None):
 
     # (1) tokenization ----------------------------------------------------
     text_in = render_chat(model.file, args.prompt) if args.chat else args.prompt
-    ref_ids = tk.encode(text_in, add_bos=False if args.no_bos else None)
-    if ref_ids == prompt_ids:
+    ref_ids = None if no_tokenizer else tk.encode(text_in, add_bos=False if args.no_bos else None)
+    if no_tokenizer:
+        print(f"tokenize: skipped ({no_tokenizer}); the checks below use sol's {P} prompt ids")
+    elif ref_ids == prompt_ids:
         checks.ok("tokenize", f"{P} ids identical")
     else:
         i = next((k for k, (a, b) in enumerate(zip(ref_ids, prompt_ids)) if a != b),
@@ -234,6 +253,9 @@ def main(argv=None):
     ref = model.logits_for(seq, n_prompt=P)
     ref_s = time.perf_counter() - t0
     ref_simlayer = model.last_simlayer  # the layers the prompt made lazy (SimLayerKV)
+    routing = routing_summary(model, seq, P) if model.n_expert else None
+    if routing:
+        print(routing["line"])
     sol_logits, err = None, None
     if V != model.n_vocab:
         checks.fail("logits", f"sol n_vocab {V}, the file's vocabulary has {model.n_vocab}")
@@ -266,11 +288,15 @@ def main(argv=None):
                     checks.fail("exact rows", line + f" > {args.exact_tol:g}")
         else:
             over = np.flatnonzero(err > args.tol)
-            checks.fail("logits", msg + f" > tol {args.tol:g}",
-                        [f"{len(over)} rows over tol, first at row {over[0]} "
-                         f"(rel err {err[over[0]]:.2g}); rows {over[:12].tolist()}",
-                         f"row {worst}: sol[:4] {sol_logits[worst, :4].tolist()} "
-                         f"ref[:4] {ref[worst, :4].tolist()}"])
+            details = [f"{len(over)} rows over tol, first at row {over[0]} "
+                       f"(rel err {err[over[0]]:.2g}); rows {over[:12].tolist()}",
+                       f"row {worst}: sol[:4] {sol_logits[worst, :4].tolist()} "
+                       f"ref[:4] {ref[worst, :4].tolist()}"]
+            if routing:
+                r = int(over[0])
+                details.append(f"routing margin at rows <= {r}: {routing['margin'][:r + 1].min():.3g} "
+                               f"(a margin near float error can flip an expert)")
+            checks.fail("logits", msg + f" > tol {args.tol:g}", details)
 
     # (3) sol's own consistency: greedy picks the argmax of its logits ------
     if sol_logits is not None and G:
@@ -327,6 +353,36 @@ def main(argv=None):
         check_simlayer(checks, out.get("simlayer"), ref_simlayer, model, args)
 
     return finish(checks)
+
+
+class TokenTable:
+    """Stands in for the reference tokenizer where it cannot be rebuilt: the
+    file's token texts and end-of-generation ids, no encoding."""
+
+    def __init__(self, f):
+        self.tokens = f.get("tokenizer.ggml.tokens") or []
+        self.eos_ids = rf.end_token_ids(f)
+
+    def decode(self, ids):
+        return "".join(self.tokens[i] if 0 <= i < len(self.tokens) else f"<{i}>"
+                       for i in ids).replace("\u2581", " ")
+
+
+def routing_summary(model, seq, n_prompt):
+    """The reference's expert choices over seq (evaluated as logits_for does):
+    per position the smallest routing margin over the MoE layers, and a line
+    saying where the closest choice is."""
+    choices = model.expert_choices(seq, n_prompt)
+    layers = [(li, c) for li, c in enumerate(choices) if c is not None]
+    margins = np.stack([c["margin"] for _, c in layers])            # [layers, T]
+    li, pos = np.unravel_index(int(np.argmin(margins)), margins.shape)
+    counts = np.zeros(model.n_expert, dtype=np.int64)
+    for _, c in layers:
+        counts += np.bincount(c["ids"].ravel(), minlength=model.n_expert)
+    line = (f"routing: {len(layers)} MoE layers x {len(seq)} positions, top-{model.n_expert_used} of "
+            f"{model.n_expert}; closest choice margin {margins[li, pos]:.3g} (layer {layers[li][0]}, "
+            f"position {pos}); expert loads {counts.min()}..{counts.max()} (mean {counts.mean():.1f})")
+    return {"margin": margins.min(axis=0), "line": line}
 
 
 def check_simlayer(checks, sol, ref, model, args):

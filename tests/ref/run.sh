@@ -33,6 +33,11 @@ if ! cmp -s "$req" "$stamp"; then
 fi
 
 status=0
+# The reference's model families on their own (docs/FAMILIES.md; no engine):
+# small GGUF files written with gguf-py, one pass against decode, routing on
+# hand-made logits, dense and naive re-formulations (about 4 s).
+echo "== check_families_selftest"
+"$venv/bin/python" "$here/check_families_selftest.py" || status=1
 # The tokenizer against HF tokenizers, on the first (real) model.
 echo "== tokenizer_ref $(basename "$1")"
 "$venv/bin/python" "$here/tokenizer_ref.py" "$sol" "$1" || status=1
