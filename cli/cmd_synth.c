@@ -26,7 +26,7 @@ void usage_synth(FILE *f)
                "                   layers and the output matrix in Q6_K)\n"
                "  --kv SCHEME      heads term (mha, gqa:G, mqa, or mla:C,R: DeepSeek-V2's latent\n"
                "                   attention tensors at the model's head size), local:W/E, cla:S\n"
-               "  --layers N       keep the first N layers\n"
+               "  --layers N       keep the first N layers (DeepSeek's leading dense layers among them)\n"
                "  --seed S         weight seed (default 1)\n");
 }
 
@@ -165,11 +165,20 @@ static int apply_kv(const char *text, sol_model *m, sol_err *err)
     return 0;
 }
 
+/* Kept in f32 whatever --wtype says: norms, biases and the MoE router
+ * (llama.cpp's quantize never rounds ffn_gate_inp either: the top-k choice
+ * is the one step where rounding flips a decision, not a value). */
+static int keeps_f32(const sol_tensor_spec *t)
+{
+    size_t n = strlen(t->name), k = strlen("ffn_gate_inp.weight");
+    return t->is_vector || (n >= k && !strcmp(t->name + n - k, "ffn_gate_inp.weight"));
+}
+
 static int check_blocks(const sol_tensor_spec *t, int n, sol_dtype type, sol_err *err)
 {
     int block = sol_dtype_block_elems(type);
     for (int i = 0; i < n; i++)
-        if (!t[i].is_vector && t[i].dims[0] % (uint64_t)block)
+        if (!keeps_f32(&t[i]) && t[i].dims[0] % (uint64_t)block)
             return sol_fail(err, SOL_ERR_USAGE, "--wtype %s: tensor %s has rows of %llu, not a multiple of %d",
                             sol_dtype_name(type), t[i].name, (unsigned long long)t[i].dims[0], block);
     return 0;
@@ -177,7 +186,8 @@ static int check_blocks(const sol_tensor_spec *t, int n, sol_dtype type, sol_err
 
 /* Q4_K_M as llama.cpp lays it out: Q4_K matrices, but attn_v and ffn_down
  * in Q6_K on the first and last eighth of the layers and every third layer
- * between, and the output matrix in Q6_K. */
+ * between, and the output matrix in Q6_K. (phi3's fused attn_qkv, Q5_K in
+ * llama.cpp, stays Q4_K: sol has no Q5_K kernels; expert tensors Q4_K.) */
 static sol_dtype q4_k_m_type(const char *name, int n_layers)
 {
     int layer = -1, at = 0;
@@ -189,6 +199,19 @@ static sol_dtype q4_k_m_type(const char *name, int n_layers)
         return SOL_DT_Q4_K;
     }
     return !strcmp(name, "output.weight") ? SOL_DT_Q6_K : SOL_DT_Q4_K;
+}
+
+/* --layers N: the model's first N layers, as they are in the full model.
+ * DeepSeek's leading dense layers count among them (N at or below
+ * first_k_dense_replace: all dense, no experts written); fewer layers than
+ * one window period (gemma's 2 or 6) are all local, which period 1 says. */
+static void keep_layers(sol_model *m, int layers)
+{
+    m->n_layers = layers;
+    if (m->first_dense > layers)
+        m->first_dense = layers;
+    if (m->sliding_window > 0 && m->swa_period > layers)
+        m->swa_period = 1;
 }
 
 static int synth(const char *spec, const char *kv, const char *wtype_text, long long layers, uint64_t seed,
@@ -206,7 +229,7 @@ static int synth(const char *spec, const char *kv, const char *wtype_text, long 
         return sol_fail(err, SOL_ERR_USAGE,
                         "--wtype: expected f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q6_k q4_k_m, got \"%s\"", wtype_text);
     if (layers > 0 && layers < m.n_layers)
-        m.n_layers = (int)layers;
+        keep_layers(&m, (int)layers);
     if (kv && (rc = apply_kv(kv, &m, err)))
         return rc;
     if (m.vocab < 258)
@@ -233,7 +256,7 @@ static int synth(const char *spec, const char *kv, const char *wtype_text, long 
     sol_kv_format(&written, scheme, sizeof scheme);
     sol_gguf_set_str(w, "sol.kv_scheme", scheme); /* the whole scheme, beyond what llama.* keys say */
     for (int i = 0; i < n; i++) {
-        sol_dtype type = t[i].is_vector ? SOL_DT_F32 : mixed ? q4_k_m_type(t[i].name, m.n_layers) : wtype;
+        sol_dtype type = keeps_f32(&t[i]) ? SOL_DT_F32 : mixed ? q4_k_m_type(t[i].name, m.n_layers) : wtype;
         uint64_t rows = t[i].dims[1] * t[i].dims[2];
         uint64_t bytes = rows * sol_row_bytes(type, (int64_t)t[i].dims[0]);
         jobs[i] = (fill_job){&t[i], type, seed, i, n};

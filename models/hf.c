@@ -1,7 +1,8 @@
 /* Reads a Hugging Face config.json (via cJSON) into a sol_model. Knows the
  * per-family conventions HF encodes in code rather than in the file:
  * defaults for tie_word_embeddings, gemma2's alternating windows, qwen2's
- * q/k/v bias, DeepSeek's MLA and MoE fields. */
+ * q/k/v bias, DeepSeek's MLA and MoE fields, each family's expert routing,
+ * gemma's scales and soft-caps, phi3's fused projections (docs/FAMILIES.md). */
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -91,6 +92,41 @@ static const char *read_string(const hf_reader *r, const char *key)
     return cJSON_IsString(item) ? item->valuestring : NULL;
 }
 
+/* A number >= 0 where 0 (or absent, or null) means "off": the soft-caps. */
+static int read_optional_double(const hf_reader *r, const char *key, double *out)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(r->root, key);
+    *out = 0;
+    if (!item || cJSON_IsNull(item))
+        return 0;
+    if (!cJSON_IsNumber(item) || !(item->valuedouble >= 0) || !isfinite(item->valuedouble))
+        return sol_fail(r->err, SOL_ERR_RUNTIME, "%s: key \"%s\" must be a finite number >= 0 or null (found %s)",
+                        r->origin, key, json_type_name(item));
+    *out = item->valuedouble;
+    return 0;
+}
+
+/* A string key that must be one of choices (n of them); absent or null gives
+ * def. *out is the index of the choice. */
+static int read_choice(const hf_reader *r, const char *key, const char *const *choices, int n, int def, int *out)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(r->root, key);
+    *out = def;
+    if (!item || cJSON_IsNull(item))
+        return 0;
+    for (int i = 0; cJSON_IsString(item) && i < n; i++)
+        if (strcmp(item->valuestring, choices[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    char known[160] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(known + strlen(known), sizeof known - strlen(known), "%s\"%s\"", i ? ", " : "", choices[i]);
+    sol_qbuf q;
+    return sol_fail(r->err, SOL_ERR_RUNTIME, "%s: key \"%s\" must be one of %s (found %s)", r->origin, key, known,
+                    cJSON_IsString(item) ? sol_quote_z(&q, item->valuestring) : json_type_name(item));
+}
+
 /* Architectures sol knows, with the HF default of tie_word_embeddings. */
 static const struct {
     const char *model_type;
@@ -135,6 +171,8 @@ static int read_sliding_window(const hf_reader *r, sol_model *m)
         return rc;
     if (!use_sliding)
         m->sliding_window = 0;
+    /* No pattern (mistral, phi3): the window applies on every layer, as HF's
+     * modelling code does; Phi-3-mini-4k's 2047 makes every layer local. */
     m->swa_period = 1;
     if (strcmp(m->arch, "gemma2") == 0)
         m->swa_period = 2; /* even layers local, odd global (hard-coded in HF) */
@@ -209,6 +247,80 @@ static int read_moe_mla(const hf_reader *r, sol_model *m)
     const char *topk_method = read_string(r, "topk_method");
     m->expert_bias = topk_method && strcmp(topk_method, "noaux_tc") == 0;
     m->head_dim = m->qk_nope_dim + m->qk_rope_dim;
+    return 0;
+}
+
+/* MoE routing as each family's modelling code does it. Mixtral: a softmax
+ * over all experts, the top k renormalised. DeepSeek: the config's scoring
+ * function, renormalisation and scale; groups only where topk_method uses
+ * them (greedy ignores n_group/topk_group). */
+static int read_routing(const hf_reader *r, sol_model *m)
+{
+    m->expert_scale = 1;
+    m->expert_groups = m->expert_groups_used = 1;
+    if (strcmp(m->arch, "mixtral") == 0) {
+        static const sol_routing_keys keys = {"num_local_experts", "num_experts_per_tok", "n_group", "topk_group"};
+        m->expert_norm = true;
+        return sol_model_check_routing(m, r->origin, &keys, r->err);
+    }
+    if (strncmp(m->arch, "deepseek", 8) != 0 || m->n_experts == 0)
+        return 0;
+    static const char *const scoring[] = {"softmax", "sigmoid"};
+    static const char *const methods[] = {"greedy", "group_limited_greedy", "noaux_tc"};
+    int scoring_func = 0, method = 0, rc;
+    if ((rc = read_choice(r, "scoring_func", scoring, 2, 0, &scoring_func)) ||
+        (rc = read_choice(r, "topk_method", methods, 3, 0, &method)) ||
+        (rc = read_bool(r, "norm_topk_prob", 0, &m->expert_norm)) ||
+        (rc = read_double(r, "routed_scaling_factor", 1.0, &m->expert_scale)))
+        return rc;
+    m->expert_sigmoid = scoring_func == 1;
+    if (method > 0 && ((rc = read_int(r, "n_group", 0, 1, 1, &m->expert_groups)) ||
+                       (rc = read_int(r, "topk_group", 0, 1, 1, &m->expert_groups_used))))
+        return rc;
+    static const sol_routing_keys keys = {"n_routed_experts", "num_experts_per_tok", "n_group", "topk_group"};
+    return sol_model_check_routing(m, r->origin, &keys, r->err);
+}
+
+/* Gemma's conventions: the embedding scaled by sqrt(hidden), scores by
+ * query_pre_attn_scalar^-1/2 (absent: 0, the head size's), soft-caps (null or
+ * absent: none), and gemma-3's own RoPE base for the local layers. */
+static int read_gemma(const hf_reader *r, sol_model *m)
+{
+    if (strncmp(m->arch, "gemma", 5) != 0)
+        return 0;
+    m->embed_scale = true;
+    double scalar = 0;
+    int rc;
+    if ((rc = read_double(r, "query_pre_attn_scalar", 0, &scalar)) ||
+        (rc = read_optional_double(r, "attn_logit_softcapping", &m->attn_softcap)) ||
+        (rc = read_optional_double(r, "final_logit_softcapping", &m->final_softcap)))
+        return rc;
+    m->attn_scale = scalar > 0 ? 1.0 / sqrt(scalar) : 0;
+    if (strcmp(m->arch, "gemma3") == 0)
+        return read_double(r, "rope_local_base_freq", 10000.0, &m->rope_theta_local);
+    return 0;
+}
+
+/* rope_scaling of type (or rope_type) "linear" keeps its factor; other kinds
+ * (DeepSeek's YaRN, Llama-3.1's llama3, LongRoPE) cost the analyzer nothing
+ * different and the engine does not model them, so nothing is kept and sol
+ * synth writes no scaling for them. */
+static int read_rope_scaling(const hf_reader *r, sol_model *m)
+{
+    const cJSON *scaling = cJSON_GetObjectItemCaseSensitive(r->root, "rope_scaling");
+    if (!cJSON_IsObject(scaling))
+        return 0;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(scaling, "rope_type");
+    if (!cJSON_IsString(type))
+        type = cJSON_GetObjectItemCaseSensitive(scaling, "type");
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "linear") != 0)
+        return 0;
+    const cJSON *factor = cJSON_GetObjectItemCaseSensitive(scaling, "factor");
+    if (!cJSON_IsNumber(factor) || !(factor->valuedouble > 0) || !isfinite(factor->valuedouble))
+        return sol_fail(r->err, SOL_ERR_RUNTIME,
+                        "%s: key \"rope_scaling.factor\" must be a positive, finite number for linear scaling",
+                        r->origin);
+    m->rope_scale = factor->valuedouble;
     return 0;
 }
 
@@ -314,7 +426,8 @@ int sol_model_from_hf_json(const char *text, const char *origin, sol_model *m, s
         (rc = read_double(&r, "rope_theta", 10000.0, &m->rope_theta)) ||
         (rc = read_double(&r, "rms_norm_eps", 1e-6, &m->norm_eps)) ||
         (rc = read_weight_type(&r, &top, m)) || (rc = read_sliding_window(&r, m)) ||
-        (rc = read_moe_mla(&r, m)))
+        (rc = read_moe_mla(&r, m)) || (rc = read_routing(&r, m)) || (rc = read_gemma(&r, m)) ||
+        (rc = read_rope_scaling(&r, m)))
         goto exit;
     /* tie_word_embeddings may sit at the top level of a multimodal config. */
     if (r.root != doc && !cJSON_GetObjectItemCaseSensitive(r.root, "tie_word_embeddings") &&
@@ -328,6 +441,7 @@ int sol_model_from_hf_json(const char *text, const char *origin, sol_model *m, s
     m->qkv_bias = strcmp(m->arch, "qwen2") == 0;
     m->post_norms = strncmp(m->arch, "gemma", 5) == 0;
     m->qk_norm = strcmp(m->arch, "gemma3") == 0;
+    m->fused_qkv = strcmp(m->arch, "phi3") == 0; /* how its GGUF files store the projections */
     rc = sol_model_validate(m, origin, err);
 exit:
     cJSON_Delete(doc);

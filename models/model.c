@@ -131,6 +131,31 @@ int sol_model_load(const char *spec, sol_model *m, sol_err *err)
     return rc;
 }
 
+int sol_model_check_routing(const sol_model *m, const char *origin, const sol_routing_keys *keys, sol_err *err)
+{
+    static const sol_routing_keys own = {"experts", "experts per token", "expert groups", "expert groups used"};
+    if (!keys)
+        keys = &own;
+    int e = m->n_experts, k = m->n_experts_active, g = m->expert_groups, used = m->expert_groups_used;
+    if (e <= 0)
+        return 0;
+    if (k < 1 || k > e)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: \"%s\" = %d is outside 1..%d (\"%s\")", origin, keys->used, k, e,
+                        keys->experts);
+    if (g < 1 || e % g != 0)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: \"%s\" = %d does not divide the %d experts (\"%s\")", origin,
+                        keys->groups, g, e, keys->experts);
+    if (used < 1 || used > g)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s: \"%s\" = %d is outside 1..%d (\"%s\")", origin,
+                        keys->groups_used, used, g, keys->groups);
+    /* only the experts of the groups kept can be chosen */
+    if (k > used * (e / g))
+        return sol_fail(err, SOL_ERR_RUNTIME,
+                        "%s: \"%s\" = %d is more than the %d experts of %d groups of %d (\"%s\" = %d)", origin,
+                        keys->used, k, used * (e / g), used, e / g, keys->groups_used, used);
+    return 0;
+}
+
 int sol_model_validate(const sol_model *m, const char *origin, sol_err *err)
 {
     if (m->n_layers > SOL_MAX_LAYERS)
@@ -148,9 +173,9 @@ int sol_model_validate(const sol_model *m, const char *origin, sol_err *err)
     if (m->n_heads % m->n_kv_heads != 0)
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: %d attention heads are not a multiple of %d KV heads",
                         origin, m->n_heads, m->n_kv_heads);
-    if (m->n_experts > 0 && (m->n_experts_active < 1 || m->n_experts_active > m->n_experts))
-        return sol_fail(err, SOL_ERR_RUNTIME, "%s: %d active experts out of %d is not possible", origin,
-                        m->n_experts_active, m->n_experts);
+    int rc = sol_model_check_routing(m, origin, NULL, err);
+    if (rc)
+        return rc;
     if (m->n_experts > 0 && m->moe_ffn < 1)
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: MoE model without an expert FFN size", origin);
     if (m->first_dense > m->n_layers)

@@ -41,6 +41,10 @@ typedef struct sol_model {
     sol_act act;
     double rope_theta;
     double rope_theta_local; /* gemma3: the sliding-window layers' RoPE base (0: rope_theta) */
+    /* Linear RoPE scaling (rope_scaling type "linear", GGUF rope.scaling.type
+     * "linear"): frequencies divided by it; 0 = none. Other scalings (YaRN,
+     * llama3, LongRoPE) are not kept: the engine does not model them. */
+    double rope_scale;
     /* gemma2/3: scores scaled by attn_scale (query_pre_attn_scalar^-1/2; 0 =
      * head_dim^-1/2), soft-capped at attn_softcap and the final logits at
      * final_softcap (0 = none); the embedding scaled by sqrt(hidden) */
@@ -101,6 +105,14 @@ int sol_model_from_hf_json(const char *text, const char *origin, sol_model *m, s
 int sol_model_from_gguf(const char *path, sol_model *m, sol_err *err);
 /* Checks the fields are consistent (positive sizes, heads divide, ...). */
 int sol_model_validate(const sol_model *m, const char *origin, sol_err *err);
+/* The names a source gives the routing fields, so messages name its keys. */
+typedef struct sol_routing_keys {
+    const char *experts, *used, *groups, *groups_used;
+} sol_routing_keys;
+/* A MoE model's routing: experts per token in 1..E, groups dividing E, groups
+ * used in 1..groups, and k experts within the groups used. keys NULL: sol's
+ * own words (sol_model_validate's check). Dense models pass. */
+int sol_model_check_routing(const sol_model *m, const char *origin, const sol_routing_keys *keys, sol_err *err);
 
 /* Presets compiled into the binary from models/presets/\*.json. */
 int sol_preset_count(void);

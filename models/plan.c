@@ -282,7 +282,7 @@ static void emit_attention_latent(builder *b)
     emit_matmul(b, SOL_GROUP_ATTN_OUT, "attn.o", m->hidden, heads * dv, 1, 0);
 }
 
-static void emit_activation(builder *b, const char *name, int64_t width, double rows)
+static sol_op *emit_activation(builder *b, const char *name, int64_t width, double rows)
 {
     sol_op *op = emit(b, SOL_OP_ACT, SOL_GROUP_FFN_GATE_UP, name);
     double elems = rows * (double)width;
@@ -291,6 +291,7 @@ static void emit_activation(builder *b, const char *name, int64_t width, double 
     op->act_bytes = 2.0 * elems * b->act_size;
     op->write_bytes = elems * b->act_size;
     op->flops = (b->m->act == SOL_ACT_GELU ? 14.0 : 6.0) * elems; /* rough transcendental cost */
+    return op;
 }
 
 static void emit_ffn_dense(builder *b, const char *prefix, int64_t width)
@@ -363,10 +364,10 @@ static void emit_ffn_moe(builder *b)
     topk->act_bytes = (double)b->rows * m->n_experts * b->act_size;
     topk->write_bytes = (double)b->rows * m->n_experts_active * 8.0; /* index + weight */
     topk->flops = (double)b->rows * m->n_experts * 4.0;
-    emit_expert_matmul(b, SOL_GROUP_FFN_GATE_UP, "moe.gate", m->moe_ffn, m->hidden);
-    emit_expert_matmul(b, SOL_GROUP_FFN_GATE_UP, "moe.up", m->moe_ffn, m->hidden);
-    emit_activation(b, "moe.act", m->moe_ffn, (double)b->rows * m->n_experts_active);
-    emit_expert_matmul(b, SOL_GROUP_FFN_DOWN, "moe.down", m->hidden, m->moe_ffn);
+    emit_expert_matmul(b, SOL_GROUP_MOE_EXPERTS, "moe.gate", m->moe_ffn, m->hidden);
+    emit_expert_matmul(b, SOL_GROUP_MOE_EXPERTS, "moe.up", m->moe_ffn, m->hidden);
+    emit_activation(b, "moe.act", m->moe_ffn, (double)b->rows * m->n_experts_active)->group = SOL_GROUP_MOE_EXPERTS;
+    emit_expert_matmul(b, SOL_GROUP_MOE_EXPERTS, "moe.down", m->hidden, m->moe_ffn);
     if (m->n_shared_experts > 0)
         emit_ffn_dense(b, "ffn.shared", (int64_t)m->n_shared_experts * m->moe_ffn);
 }
@@ -565,7 +566,7 @@ const char *sol_op_kind_name(sol_op_kind k)
 const char *sol_op_group_name(sol_op_group g)
 {
     static const char *const names[SOL_GROUP_COUNT] = {
-        "attn.qkv", "attn.score", "attn.out", "ffn.gate_up", "ffn.down", "moe.router", "lm_head", "comm",
+        "attn.qkv", "attn.score", "attn.out", "ffn.gate_up", "ffn.down", "moe.router", "moe.experts", "lm_head", "comm",
         "other"};
     return (unsigned)g < SOL_GROUP_COUNT ? names[g] : "?";
 }

@@ -30,6 +30,7 @@ typedef enum sol_op_group {
     SOL_GROUP_FFN_GATE_UP,
     SOL_GROUP_FFN_DOWN,
     SOL_GROUP_MOE_ROUTER,
+    SOL_GROUP_MOE_EXPERTS, /* the routed experts: gate, up, act, down (one backend call) */
     SOL_GROUP_LM_HEAD,
     SOL_GROUP_COMM,
     SOL_GROUP_OTHER,

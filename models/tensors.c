@@ -61,10 +61,16 @@ static void attention_tensors(tensor_list *l, const sol_model *m, int i)
         return;
     }
     uint64_t q = heads * m->head_dim, kv = (uint64_t)m->n_kv_heads * m->head_dim;
-    MAT(h, q, "blk.%d.attn_q.weight", i);
-    MAT(h, kv, "blk.%d.attn_k.weight", i);
-    MAT(h, kv, "blk.%d.attn_v.weight", i);
-    if (m->qkv_bias) {
+    if (m->fused_qkv) { /* phi3: one matrix, rows Q then K then V */
+        MAT(h, q + 2 * kv, "blk.%d.attn_qkv.weight", i);
+        if (m->qkv_bias)
+            VEC(q + 2 * kv, "blk.%d.attn_qkv.bias", i);
+    } else {
+        MAT(h, q, "blk.%d.attn_q.weight", i);
+        MAT(h, kv, "blk.%d.attn_k.weight", i);
+        MAT(h, kv, "blk.%d.attn_v.weight", i);
+    }
+    if (m->qkv_bias && !m->fused_qkv) {
         VEC(q, "blk.%d.attn_q.bias", i);
         VEC(kv, "blk.%d.attn_k.bias", i);
         VEC(kv, "blk.%d.attn_v.bias", i);
@@ -79,6 +85,11 @@ static void attention_tensors(tensor_list *l, const sol_model *m, int i)
 static void ffn_tensors(tensor_list *l, const sol_model *m, int i)
 {
     uint64_t h = (uint64_t)m->hidden;
+    if (m->fused_qkv && (m->n_experts == 0 || i < m->first_dense)) { /* phi3: gate rows, then up rows */
+        MAT(h, 2 * (uint64_t)m->ffn, "blk.%d.ffn_up.weight", i);
+        MAT(m->ffn, h, "blk.%d.ffn_down.weight", i);
+        return;
+    }
     if (m->n_experts == 0 || i < m->first_dense) {
         MAT(h, m->ffn, "blk.%d.ffn_gate.weight", i);
         MAT(h, m->ffn, "blk.%d.ffn_up.weight", i);
@@ -165,6 +176,30 @@ void sol_model_write_meta(const sol_model *m, sol_gguf_writer *w)
         sol_gguf_set_u32(w, KEY("leading_dense_block_count"), (uint32_t)m->first_dense);
         sol_gguf_set_u32(w, KEY("attention.q_lora_rank"), (uint32_t)m->q_lora_rank);
         sol_gguf_set_u32(w, KEY("attention.kv_lora_rank"), (uint32_t)m->kv_lora_rank);
+    }
+    /* DeepSeek's routing (docs/FAMILIES.md); Mixtral's is implied by its
+     * architecture (llama with experts), as in llama.cpp. */
+    if (!strcmp(arch, "deepseek2") && m->n_experts > 0) {
+        sol_gguf_set_f32(w, KEY("expert_weights_scale"), (float)(m->expert_scale > 0 ? m->expert_scale : 1));
+        sol_gguf_set_bool(w, KEY("expert_weights_norm"), m->expert_norm);
+        sol_gguf_set_u32(w, KEY("expert_gating_func"), m->expert_sigmoid ? 2 : 1); /* llama.cpp: 1 softmax, 2 sigmoid */
+        sol_gguf_set_u32(w, KEY("expert_group_count"), (uint32_t)(m->expert_groups > 0 ? m->expert_groups : 1));
+        sol_gguf_set_u32(w, KEY("expert_group_used_count"),
+                         (uint32_t)(m->expert_groups_used > 0 ? m->expert_groups_used : 1));
+    }
+    if (m->attn_softcap > 0)
+        sol_gguf_set_f32(w, KEY("attn_logit_softcapping"), (float)m->attn_softcap);
+    if (m->final_softcap > 0)
+        sol_gguf_set_f32(w, KEY("final_logit_softcapping"), (float)m->final_softcap);
+    if (m->attn_scale > 0)
+        sol_gguf_set_f32(w, KEY("attention.scale"), (float)m->attn_scale);
+    if (m->rope_theta_local > 0)
+        sol_gguf_set_f32(w, KEY("rope.freq_base_swa"), (float)m->rope_theta_local);
+    /* Only linear scaling is kept (sol_model.rope_scale): a DeepSeek preset's
+     * YaRN is not written, as the engine does not model it. */
+    if (m->rope_scale > 0) {
+        sol_gguf_set_str(w, KEY("rope.scaling.type"), "linear");
+        sol_gguf_set_f32(w, KEY("rope.scaling.factor"), (float)m->rope_scale);
     }
 #undef KEY
 }

@@ -326,10 +326,11 @@ static void test_list_models(void **state)
 {
     (void)state;
     cJSON *doc = run_json("analyze --list-models --format json");
-    assert_true(cJSON_GetArraySize(doc) >= 15);
+    assert_true(cJSON_GetArraySize(doc) >= 16);
     const char *want[] = {"smollm2-135m", "llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-8b",
                           "llama-3-70b", "llama-3.1-405b", "mistral-7b", "mixtral-8x7b", "qwen2.5-7b",
-                          "gemma-2-9b", "gemma-3-27b", "deepseek-v2-lite", "deepseek-v2", "deepseek-v3"};
+                          "gemma-2-9b", "gemma-3-27b", "deepseek-v2-lite", "deepseek-v2", "deepseek-v3",
+                          "phi-3-mini-4k"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         int found = 0;
         const cJSON *m;
@@ -656,6 +657,58 @@ static void test_synth(void **state)
     expect_error(2, "synth llama-2-7b --kv mqa+simlayer:0.5 -o /tmp/sol-cli-never.gguf", "--kv", "simlayer");
     assert_int_equal(access("/tmp/sol-cli-never.gguf", F_OK), -1);
     expect_error(2, "synth llama-2-7b", "-o", NULL);
+}
+
+/* sol synth writes every family from its config: the file analyzes as the
+ * config does (parameters, KV scheme) in each block type the tiny shapes
+ * allow; --layers below DeepSeek's leading dense layers or gemma's window
+ * period still gives a file that reads back. */
+static void test_synth_families(void **state)
+{
+    (void)state;
+    const char *configs[] = {"tiny-mixtral", "tiny-deepseek-v3", "tiny-deepseek-v2",
+                             "tiny-gemma2",  "tiny-gemma3",      "tiny-phi3"};
+    const char *types[] = {"f32", "bf16", "q8_0", "q4_0"};
+    char path[64], args[512];
+    snprintf(path, sizeof path, "/tmp/sol-cli-family-%d.gguf", getpid());
+    for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
+        snprintf(args, sizeof args, "analyze tests/fixtures/configs/%s.json --format json", configs[c]);
+        cJSON *doc = run_json(args);
+        double want = num(doc, "model", "params");
+        char scheme[64];
+        snprintf(scheme, sizeof scheme, "%s",
+                 cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "config"), "kv_scheme")->valuestring);
+        cJSON_Delete(doc);
+        for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+            result r = run("synth tests/fixtures/configs/%s.json --wtype %s -o %s", configs[c], types[t], path);
+            if (r.status != 0)
+                fail_msg("synth %s --wtype %s: %s", configs[c], types[t], r.err);
+            done(&r);
+            snprintf(args, sizeof args, "analyze %s --format json", path);
+            doc = run_json(args);
+            if (num(doc, "model", "params") != want)
+                fail_msg("%s in %s: %.0f parameters, the config has %.0f", configs[c], types[t],
+                         num(doc, "model", "params"), want);
+            assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "config"), "kv_scheme")->valuestring,
+                                scheme);
+            cJSON_Delete(doc);
+        }
+    }
+    result r = run("synth tests/fixtures/configs/tiny-deepseek-v3.json --layers 1 -o %s", path);
+    assert_int_equal(r.status, 0);
+    done(&r);
+    snprintf(args, sizeof args, "analyze %s --format json", path);
+    cJSON *doc = run_json(args); /* one dense layer: no experts stored, none counted */
+    assert_true(num(doc, "model", "params") == num(doc, "model", "active_params"));
+    cJSON_Delete(doc);
+    r = run("synth tests/fixtures/configs/tiny-gemma3.json --layers 2 -o %s", path);
+    assert_int_equal(r.status, 0);
+    done(&r);
+    doc = run_json(args); /* both layers local, as in the full model */
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "config"), "kv_scheme")->valuestring,
+                        "gqa:2+local:16/1");
+    cJSON_Delete(doc);
+    unlink(path);
 }
 
 static void test_tokenize(void **state)
@@ -1316,6 +1369,7 @@ int main(void)
         cmocka_unit_test(test_special_files),
         cmocka_unit_test(test_hostile_names),
         cmocka_unit_test(test_readonly_db),       cmocka_unit_test(test_synth),
+        cmocka_unit_test(test_synth_families),
         cmocka_unit_test(test_tokenize),         cmocka_unit_test(test_corrupt_gguf),
         cmocka_unit_test(test_probe_and_measured), cmocka_unit_test(test_llama_bench_fixture),
         cmocka_unit_test(test_bench_formats),    cmocka_unit_test(test_calibrated_prediction),

@@ -213,7 +213,7 @@ static void test_abi1_plugin_refused(void **state)
     sol_err err = {0};
     assert_int_equal(sol_plugin_load(path, &p, &err), SOL_ERR_RUNTIME);
     assert_null(p);
-    if (!strstr(err.msg, "interface 1, this sol speaks 3"))
+    if (!strstr(err.msg, "interface 1, this sol speaks 4"))
         fail_msg("%s", err.msg);
     assert_null(strchr(err.msg, '\n'));
 }

@@ -1,5 +1,6 @@
 /* Model configs: HF config.json families and error paths, model lookup by
  * preset/path/directory, and GGUF metadata. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -108,6 +109,154 @@ static void test_hf_families(void **state)
     sol_model phi = load_preset("smollm2-135m");
     assert_int_equal(phi.head_dim, 64);
     assert_int_equal((int)phi.rope_theta, 100000);
+}
+
+/* Each family's routing, attention and RoPE conventions, from the real
+ * configs (docs/FAMILIES.md). */
+static void test_family_fields(void **state)
+{
+    (void)state;
+    sol_model v3 = load_preset("deepseek-v3");
+    assert_true(v3.expert_sigmoid && v3.expert_norm);
+    assert_true(v3.expert_scale == 2.5);
+    assert_int_equal(v3.expert_groups, 8);
+    assert_int_equal(v3.expert_groups_used, 4);
+    assert_true(v3.rope_scale == 0); /* YaRN is not kept: nothing for synth to write */
+    sol_model v2 = load_preset("deepseek-v2");
+    assert_false(v2.expert_sigmoid || v2.expert_norm);
+    assert_true(v2.expert_scale == 16);
+    assert_int_equal(v2.expert_groups, 8);
+    assert_int_equal(v2.expert_groups_used, 3);
+    sol_model lite = load_preset("deepseek-v2-lite"); /* greedy: no groups */
+    assert_false(lite.expert_sigmoid || lite.expert_norm || lite.expert_bias);
+    assert_true(lite.expert_scale == 1);
+    assert_int_equal(lite.expert_groups, 1);
+    assert_int_equal(lite.expert_groups_used, 1);
+    sol_model mx = load_preset("mixtral-8x7b");
+    assert_true(mx.expert_norm);
+    assert_false(mx.expert_sigmoid);
+    assert_true(mx.expert_scale == 1);
+    assert_int_equal(mx.expert_groups, 1);
+    assert_int_equal(mx.expert_groups_used, 1);
+    assert_false(mx.embed_scale || mx.fused_qkv);
+
+    sol_model g2 = load_preset("gemma-2-9b");
+    assert_true(g2.attn_softcap == 50 && g2.final_softcap == 30);
+    assert_true(g2.attn_scale == 1.0 / 16); /* query_pre_attn_scalar 256 */
+    assert_true(g2.embed_scale);
+    assert_true(g2.rope_theta_local == 0 && g2.rope_scale == 0);
+    sol_model g3 = load_preset("gemma-3-27b"); /* in text_config */
+    assert_true(g3.rope_theta_local == 10000 && g3.rope_theta == 1000000);
+    assert_true(g3.rope_scale == 8);
+    assert_true(g3.attn_softcap == 0 && g3.final_softcap == 0); /* null */
+    assert_true(fabs(g3.attn_scale - 1 / sqrt(168.0)) < 1e-15);
+    assert_true(g3.embed_scale);
+
+    /* Phi-3: fused projections in GGUF; the window on every layer */
+    sol_model phi = load_preset("phi-3-mini-4k");
+    assert_string_equal(phi.arch, "phi3");
+    assert_true(phi.fused_qkv);
+    assert_int_equal(phi.head_dim, 96);
+    assert_int_equal(phi.vocab, 32064);
+    assert_int_equal(phi.sliding_window, 2047);
+    assert_int_equal(phi.swa_period, 1);
+    assert_false(phi.tied_embeddings || phi.embed_scale);
+    sol_param_count p;
+    sol_err err = {0};
+    assert_int_equal(sol_model_params(&phi, &p, &err), 0);
+    assert_true(p.total == 3821079552.0); /* the published 3.82 B */
+
+    sol_model l31 = load_preset("llama-3.1-405b"); /* llama3 scaling: not linear, not kept */
+    assert_true(l31.rope_scale == 0);
+    assert_false(l31.embed_scale);
+}
+
+/* The tiny family fixtures (tests/fixtures/configs) load with their facts. */
+static void test_tiny_fixtures(void **state)
+{
+    (void)state;
+    sol_model m;
+    sol_err err = {0};
+    if (sol_model_load("tests/fixtures/configs/tiny-deepseek-v3.json", &m, &err))
+        fail_msg("%s", err.msg);
+    assert_true(m.expert_sigmoid && m.expert_norm && m.expert_bias);
+    assert_true(m.expert_scale == 2.5);
+    assert_int_equal(m.n_experts, 16);
+    assert_int_equal(m.n_experts_active, 4);
+    assert_int_equal(m.expert_groups, 4);
+    assert_int_equal(m.expert_groups_used, 2);
+    assert_int_equal(m.first_dense, 1);
+    if (sol_model_load("tests/fixtures/configs/tiny-deepseek-v2.json", &m, &err))
+        fail_msg("%s", err.msg);
+    assert_false(m.expert_sigmoid || m.expert_norm || m.expert_bias);
+    assert_true(m.expert_scale == 16);
+    assert_int_equal(m.q_lora_rank, 0);
+    assert_int_equal(m.n_shared_experts, 2);
+    if (sol_model_load("tests/fixtures/configs/tiny-mixtral.json", &m, &err))
+        fail_msg("%s", err.msg);
+    assert_true(m.expert_norm);
+    assert_int_equal(m.n_experts, 8);
+    assert_int_equal(m.moe_ffn, 128);
+    if (sol_model_load("tests/fixtures/configs/tiny-gemma2.json", &m, &err))
+        fail_msg("%s", err.msg);
+    assert_true(m.attn_softcap == 50 && m.final_softcap == 30);
+    assert_true(fabs(m.attn_scale - 1 / sqrt(24.0)) < 1e-15);
+    assert_int_equal(m.swa_period, 2);
+    assert_true(m.tied_embeddings);
+    if (sol_model_load("tests/fixtures/configs/tiny-gemma3.json", &m, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(m.n_layers, 7);
+    assert_int_equal(m.swa_period, 6);
+    assert_true(m.rope_scale == 8 && m.rope_theta_local == 10000 && m.rope_theta == 1000000);
+    assert_true(m.qk_norm && m.post_norms && m.embed_scale);
+    if (sol_model_load("tests/fixtures/configs/tiny-phi3.json", &m, &err))
+        fail_msg("%s", err.msg);
+    assert_true(m.fused_qkv);
+    assert_int_equal(m.head_dim, 16);
+}
+
+#define MIXTRAL_KEYS "\"model_type\":\"mixtral\"," LLAMA_KEYS
+#define DEEPSEEK_KEYS                                                                                          \
+    "\"model_type\":\"deepseek_v3\"," LLAMA_KEYS ",\"kv_lora_rank\":32,\"qk_rope_head_dim\":16,"              \
+    "\"qk_nope_head_dim\":32,\"v_head_dim\":32,\"moe_intermediate_size\":32,\"n_routed_experts\":16"
+
+/* Routing that cannot be: refused naming the config's keys. */
+static void test_hf_routing_errors(void **state)
+{
+    (void)state;
+    expect_hf_error("{" MIXTRAL_KEYS ",\"num_local_experts\":4,\"num_experts_per_tok\":5}",
+                    "\"num_experts_per_tok\" = 5 is outside 1..4 (\"num_local_experts\")");
+    expect_hf_error("{" DEEPSEEK_KEYS ",\"num_experts_per_tok\":0}",
+                    "\"num_experts_per_tok\" = 0 is outside 1..16 (\"n_routed_experts\")");
+    expect_hf_error("{" DEEPSEEK_KEYS ",\"num_experts_per_tok\":17}", "\"num_experts_per_tok\" = 17 is outside 1..16");
+    expect_hf_error("{" DEEPSEEK_KEYS ",\"num_experts_per_tok\":4,\"topk_method\":\"noaux_tc\",\"n_group\":3}",
+                    "\"n_group\" = 3 does not divide the 16 experts (\"n_routed_experts\")");
+    expect_hf_error("{" DEEPSEEK_KEYS ",\"num_experts_per_tok\":4,\"topk_method\":\"group_limited_greedy\","
+                    "\"n_group\":4,\"topk_group\":5}",
+                    "\"topk_group\" = 5 is outside 1..4 (\"n_group\")");
+    expect_hf_error("{" DEEPSEEK_KEYS ",\"num_experts_per_tok\":9,\"topk_method\":\"noaux_tc\",\"n_group\":4,"
+                    "\"topk_group\":2}",
+                    "\"num_experts_per_tok\" = 9 is more than the 8 experts of 2 groups of 4 (\"topk_group\" = 2)");
+    expect_hf_error("{" DEEPSEEK_KEYS ",\"num_experts_per_tok\":4,\"scoring_func\":\"relu\"}",
+                    "key \"scoring_func\" must be one of \"softmax\", \"sigmoid\" (found \"relu\")");
+    expect_hf_error("{" DEEPSEEK_KEYS ",\"num_experts_per_tok\":4,\"topk_method\":7}", "key \"topk_method\"");
+    expect_hf_error("{" DEEPSEEK_KEYS ",\"num_experts_per_tok\":4,\"routed_scaling_factor\":0}",
+                    "\"routed_scaling_factor\" must be a positive");
+    expect_hf_error("{\"model_type\":\"gemma2\"," LLAMA_KEYS ",\"attn_logit_softcapping\":-1}",
+                    "\"attn_logit_softcapping\" must be a finite number >= 0 or null");
+    expect_hf_error("{\"model_type\":\"gemma3_text\"," LLAMA_KEYS ",\"rope_scaling\":{\"rope_type\":\"linear\"}}",
+                    "\"rope_scaling.factor\"");
+
+    /* greedy routing ignores the group keys; k of all experts is fine */
+    sol_model m;
+    sol_err err = {0};
+    assert_int_equal(sol_model_from_hf_json("{" DEEPSEEK_KEYS ",\"num_experts_per_tok\":16,\"topk_method\":\"greedy\","
+                                            "\"n_group\":3,\"topk_group\":9}",
+                                            "cfg.json", &m, &err),
+                     0);
+    assert_int_equal(m.expert_groups, 1);
+    assert_int_equal(m.expert_groups_used, 1);
+    assert_false(m.expert_sigmoid); /* scoring_func absent: softmax */
 }
 
 static void test_model_lookup(void **state)
@@ -286,6 +435,9 @@ int main(void)
         cmocka_unit_test(test_hf_errors),
         cmocka_unit_test(test_config_names),
         cmocka_unit_test(test_hf_families),
+        cmocka_unit_test(test_family_fields),
+        cmocka_unit_test(test_tiny_fixtures),
+        cmocka_unit_test(test_hf_routing_errors),
         cmocka_unit_test(test_model_lookup),
         cmocka_unit_test(test_gguf_metadata),
         cmocka_unit_test(test_safetensors_dir),
