@@ -7,7 +7,12 @@
 
 #include "tui/tui.h"
 
-char sol_group_key(sol_op_group g) { return (char)('1' + ((unsigned)g < SOL_GROUP_COUNT ? (int)g : 8)); }
+/* '1'..'9', then '0' for the tenth group (and anything unknown). */
+char sol_group_key(sol_op_group g)
+{
+    int i = (unsigned)g < SOL_GROUP_COUNT ? (int)g : SOL_GROUP_OTHER;
+    return i < 9 ? (char)('1' + i) : '0';
+}
 
 enum { Y_LABEL_COLS = 5 }; /* "100G" and a space; the y axis is the next column */
 
