@@ -108,13 +108,23 @@ static float *rope_frequencies(double theta, int dims, double factor, const floa
     return inv_freq;
 }
 
+/* "ARCH.suffix" with the file's own general.architecture (a Mixtral file
+ * says llama, a DeepSeek one deepseek2: not the family's name). */
+static void arch_key(const sol_gguf *g, const char *suffix, char *out, size_t cap)
+{
+    sol_gguf_str arch = {0};
+    if (sol_gguf_get_str(g, "general.architecture", &arch, NULL) != 0)
+        arch.len = 0;
+    snprintf(out, cap, "%.*s.%s", (int)(arch.len > 60 ? 60 : arch.len), arch.ptr ? arch.ptr : "", suffix);
+}
+
 /* RoPE: the frequencies divided by a linear scaling factor and by
  * per-dimension factors when the file carries rope_freqs (Llama 3.1). */
 static int bind_rope(const sol_gguf *g, const sol_model *m, sol_model_weights *w, sol_err *err)
 {
     char key[96];
     int64_t dims = m->head_dim;
-    snprintf(key, sizeof key, "%s.rope.dimension_count", m->arch);
+    arch_key(g, "rope.dimension_count", key, sizeof key);
     int rc = sol_gguf_get_i64(g, key, &dims, err);
     if (rc > 0)
         return rc;
@@ -123,12 +133,12 @@ static int bind_rope(const sol_gguf *g, const sol_model *m, sol_model_weights *w
                         (long long)dims, m->head_dim);
     double factor = 1;
     sol_gguf_str type;
-    snprintf(key, sizeof key, "%s.rope.scaling.type", m->arch);
+    arch_key(g, "rope.scaling.type", key, sizeof key);
     if (sol_gguf_get_str(g, key, &type, NULL) == 0 && !sol_gguf_str_eq(type, "none")) {
         if (!sol_gguf_str_eq(type, "linear"))
             return sol_fail(err, SOL_ERR_RUNTIME, "%s: RoPE scaling %s is not supported (linear only)", g->path,
                             sol_quote(&(sol_qbuf){0}, type.ptr, type.len));
-        snprintf(key, sizeof key, "%s.rope.scaling.factor", m->arch);
+        arch_key(g, "rope.scaling.factor", key, sizeof key);
         if ((rc = sol_gguf_get_f64(g, key, &factor, err)) > 0)
             return rc;
         if (!(factor > 0))

@@ -12,7 +12,12 @@
  * The keys a run of query rows sees are a key_span: a lazy layer's sinks
  * below its window, then the window's positions (or the whole context);
  * each key row is read in the cache's own type (f32, f16, 8- or 4-bit
- * blocks, fp8) by the dot and dequantise kernels, never converted whole. */
+ * blocks, fp8) by the dot and dequantise kernels, never converted whole.
+ *
+ * A soft-capped layer (Gemma-2) maps each scaled score s to
+ * cap * tanh(s / cap) before the mask and the softmax, in every path. A
+ * batched step attends sequence by sequence: each is a step of its own
+ * rows over its own region of the cache. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +35,12 @@ typedef struct {
     int64_t window;
     float *out;
     size_t row_bytes, head_bytes; /* of a cache row, and of one KV head in it */
+    float softcap;                /* > 0: scores soft-capped */
 } attention_job;
+
+/* A scaled score soft-capped (cap > 0; the caller tests it, so an uncapped
+ * layer's arithmetic is untouched). */
+static inline float capped(float s, float cap) { return cap * tanhf(s / cap); }
 
 /* The first position of the window any of rows r0.. sees. */
 static int64_t first_key(const attention_job *a, int r0)
@@ -82,6 +92,8 @@ static void attention_task(void *arg, int task, int n_tasks)
     for (int64_t i = 0, n = span_keys(span); i < n; i++) {
         int64_t t = span_pos(span, i);
         float s = sol_dot(c->type, kv_row(job, c->k, t, kvh), q, dh) * scale;
+        if (job->softcap > 0)
+            s = capped(s, job->softcap);
         if (s > max_score) {
             float rescale = expf(max_score - s);
             for (int d = 0; d < dh; d++)
@@ -145,9 +157,13 @@ static void block_weights(tile_scratch *t, const attention_job *a, int i, const 
     int dh = a->head_dim;
     float *s = t->s + (size_t)i * KEY_BLOCK, block_max = -INFINITY;
     for (int j = 0; j < nk; j++) {
-        if (!sol_kv_visible(a->cache, a->window, kpos[j], qpos))
+        if (!sol_kv_visible(a->cache, a->window, kpos[j], qpos)) {
             s[j] = -INFINITY;
-        else if (s[j] > block_max)
+            continue;
+        }
+        if (a->softcap > 0)
+            s[j] = capped(s[j], a->softcap);
+        if (s[j] > block_max)
             block_max = s[j];
     }
     if (block_max == -INFINITY) { /* nothing visible: weights 0 */
@@ -328,21 +344,70 @@ static int decode_split(sol_backend *b, const attention_job *a)
     return failed ? -1 : 0;
 }
 
+/* One sequence's rows (m of them, the first at position pos0) over its
+ * cache: the decode paths for one row, the tiles for more. */
+static void attend(sol_backend *b, const attention_job *job, int m)
+{
+    if (m == 1) {
+        if (span_keys(span_of(job, 0, 1)) < SPLIT_MIN_KEYS || decode_split(b, job))
+            sol_pool_run(pool_of(b), attention_task, (void *)job, job->n_heads);
+        return;
+    }
+    prefill_job p = {*job, m};
+    sol_pool_run(pool_of(b), prefill_task, &p, job->n_kv_heads * ((m + TILE_ROWS - 1) / TILE_ROWS));
+}
+
+/* Batched decode over short caches: every sequence's one row, head by
+ * head, as one pool run (task: sequence * n_heads + head) instead of one
+ * small run per sequence. */
+typedef struct {
+    const attention_job *jobs; /* per sequence */
+    int n_heads;
+} seqs_job;
+
+static void seqs_task(void *arg, int task, int n_tasks)
+{
+    const seqs_job *sj = arg;
+    attention_task((void *)&sj->jobs[task / sj->n_heads], task % sj->n_heads, n_tasks);
+}
+
 void sol_cpu_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
                        int head_dim, int64_t window, float softcap, float *out)
 {
-    (void)softcap; /* TODO(issue 19): in the scores */
     forget_quantized(b);
     const cpu_ctx *ctx = b->ctx;
-    int m = ctx->rows;
-    int64_t pos0 = ctx->pos;
-    attention_job job = {q,      pos0, cache, n_heads, n_kv_heads, head_dim, window, out, sol_row_bytes(cache->type, cache->width),
-                         sol_row_bytes(cache->type, head_dim)};
-    if (m == 1) {
-        if (span_keys(span_of(&job, 0, 1)) < SPLIT_MIN_KEYS || decode_split(b, &job))
-            sol_pool_run(pool_of(b), attention_task, &job, n_heads);
+    int m = rows_per_seq(ctx), seqs = ctx->seqs;
+    attention_job job = {q,      ctx->pos, cache, n_heads, n_kv_heads, head_dim, window, out,
+                         sol_row_bytes(cache->type, cache->width), sol_row_bytes(cache->type, head_dim), softcap};
+    if (seqs == 1) {
+        attend(b, &job, m);
         return;
     }
-    prefill_job p = {job, m};
-    sol_pool_run(pool_of(b), prefill_task, &p, n_kv_heads * ((m + TILE_ROWS - 1) / TILE_ROWS));
+    /* sequence s: its rows of q and out, its region of the cache */
+    size_t rows_floats = (size_t)m * n_heads * head_dim;
+    sol_kv_cache_layer *caches = malloc((size_t)seqs * sizeof *caches);
+    attention_job *jobs = malloc((size_t)seqs * sizeof *jobs);
+    int short_decode = m == 1 && span_keys(span_of(&job, 0, 1)) < SPLIT_MIN_KEYS;
+    if (caches && jobs && short_decode) {
+        for (int s = 0; s < seqs; s++) {
+            caches[s] = seq_cache(cache, s);
+            jobs[s] = job;
+            jobs[s].cache = &caches[s];
+            jobs[s].q = q + s * rows_floats;
+            jobs[s].out = out + s * rows_floats;
+        }
+        seqs_job sj = {jobs, n_heads};
+        sol_pool_run(pool_of(b), seqs_task, &sj, seqs * n_heads);
+    } else { /* one sequence after the other (also without memory for the descriptors) */
+        for (int s = 0; s < seqs; s++) {
+            sol_kv_cache_layer c = seq_cache(cache, s);
+            attention_job one = job;
+            one.cache = &c;
+            one.q = q + s * rows_floats;
+            one.out = out + s * rows_floats;
+            attend(b, &one, m);
+        }
+    }
+    free(caches);
+    free(jobs);
 }

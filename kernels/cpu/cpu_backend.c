@@ -68,8 +68,10 @@ static void cpu_rmsnorm(sol_backend *b, const float *x, const float *weight, flo
 
 /* ---- rope, kv (attention is in attention.c) ------------------------------------------------ */
 
-/* The step's table (cpu_backend.h), recomputed when the positions or the
- * frequencies change; NULL when its memory is not there. */
+/* The step's table (cpu_backend.h): the positions pos0 .. pos0 + m - 1 of
+ * one sequence (every sequence of a batched step has the same), recomputed
+ * when the positions or the frequencies change; NULL when its memory is not
+ * there. */
 static const rope_table *rope_table_for(cpu_ctx *ctx, int m, int64_t pos0, const sol_rope *rope)
 {
     rope_table *t = &ctx->rope;
@@ -104,20 +106,28 @@ static const rope_table *rope_table_for(cpu_ctx *ctx, int m, int64_t pos0, const
     return t;
 }
 
-/* Rotates the n_heads heads of row r (at x) in place: dims rope->offset ..
- * offset + rope->dims of each. */
-static void rope_row(float *x, int r, int n_heads, int head_dim, int64_t pos0, const sol_rope *rope, const rope_table *t)
+/* The table of the step's rows: one sequence's, which step row r finds at
+ * row r % rows_per_seq (its position's). */
+static const rope_table *step_rope_table(cpu_ctx *ctx, const sol_rope *rope)
 {
-    int half = rope->dims / 2;
+    return rope_table_for(ctx, rows_per_seq(ctx), ctx->pos, rope);
+}
+
+/* Rotates the n_heads heads of step row r (at x) in place: dims rope->offset
+ * .. offset + rope->dims of each, by the angles of the row's position. */
+static void rope_row(float *x, const cpu_ctx *ctx, int r, int n_heads, int head_dim, const sol_rope *rope,
+                     const rope_table *t)
+{
+    int half = rope->dims / 2, tr = r % rows_per_seq(ctx);
     for (int h = 0; h < n_heads; h++) {
         float *head = x + (size_t)h * head_dim + rope->offset;
         for (int i = 0; i < half; i++) {
             float c, s;
             if (t) {
-                c = t->cos[(size_t)r * half + i];
-                s = t->sin[(size_t)r * half + i];
+                c = t->cos[(size_t)tr * half + i];
+                s = t->sin[(size_t)tr * half + i];
             } else { /* no table memory: the same values, computed here */
-                double angle = (double)(pos0 + r) * rope->inv_freq[i];
+                double angle = (double)row_pos(ctx, r) * rope->inv_freq[i];
                 c = (float)cos(angle);
                 s = (float)sin(angle);
             }
@@ -131,31 +141,34 @@ static void rope_row(float *x, int r, int n_heads, int head_dim, int64_t pos0, c
 
 static void cpu_rope(sol_backend *b, float *x, int n_heads, int head_dim, const sol_rope *rope)
 {
-    const cpu_ctx *ctx = b->ctx;
-    int m = ctx->rows;
-    int64_t pos0 = ctx->pos;
+    cpu_ctx *ctx = b->ctx;
     forget_quantized(b);
-    const rope_table *t = rope_table_for(b->ctx, m, pos0, rope);
-    for (int r = 0; r < m; r++)
-        rope_row(x + (size_t)r * n_heads * head_dim, r, n_heads, head_dim, pos0, rope, t);
+    const rope_table *t = step_rope_table(ctx, rope);
+    for (int r = 0; r < ctx->rows; r++)
+        rope_row(x + (size_t)r * n_heads * head_dim, ctx, r, n_heads, head_dim, rope, t);
 }
 
-/* Row `slot` of a cache array gets src, in the cache's type. */
-static void store_row(const sol_kv_cache_layer *c, void *base, int64_t slot, const float *src)
+/* Step row r's K (or V) row of a cache array, base the array of sequence 0:
+ * the row's sequence's array, at its position's slot. */
+static void *row_slot(const cpu_ctx *ctx, const sol_kv_cache_layer *c, void *base, int r)
 {
-    sol_kv_store_row(c->type, src, (char *)base + (size_t)slot * sol_row_bytes(c->type, c->width), c->width);
+    size_t seq = (size_t)row_seq(ctx, r) * c->seq_stride;
+    return (char *)base + seq + (size_t)sol_kv_slot(c, row_pos(ctx, r)) * sol_row_bytes(c->type, c->width);
+}
+
+/* Step row r's K and V stored, converted to the cache's type. */
+static void store_kv(const cpu_ctx *ctx, const sol_kv_cache_layer *c, int r, const float *k, const float *v)
+{
+    sol_kv_store_row(c->type, k, row_slot(ctx, c, c->k, r), c->width);
+    sol_kv_store_row(c->type, v, row_slot(ctx, c, c->v, r), c->width);
 }
 
 static void cpu_kv_write(sol_backend *b, const float *k, const float *v, sol_kv_cache_layer *cache)
 {
     const cpu_ctx *ctx = b->ctx;
-    int64_t pos0 = ctx->pos;
     forget_quantized(b);
-    for (int r = 0; r < ctx->rows; r++) {
-        int64_t slot = sol_kv_slot(cache, pos0 + r);
-        store_row(cache, cache->k, slot, k + (size_t)r * cache->width);
-        store_row(cache, cache->v, slot, v + (size_t)r * cache->width);
-    }
+    for (int r = 0; r < ctx->rows; r++)
+        store_kv(ctx, cache, r, k + (size_t)r * cache->width, v + (size_t)r * cache->width);
 }
 
 /* RoPE and the KV write in one pass per row: each K row is rotated and
@@ -163,19 +176,15 @@ static void cpu_kv_write(sol_backend *b, const float *k, const float *v, sol_kv_
 static void cpu_rope_kv_write(sol_backend *b, float *q, float *k, const float *v, int n_heads, int head_dim,
                               const sol_rope *rope, sol_kv_cache_layer *cache)
 {
-    const cpu_ctx *ctx = b->ctx;
-    int m = ctx->rows;
-    int64_t pos0 = ctx->pos;
+    cpu_ctx *ctx = b->ctx;
     forget_quantized(b);
-    const rope_table *t = rope_table_for(b->ctx, m, pos0, rope);
+    const rope_table *t = step_rope_table(ctx, rope);
     int n_kv_heads = (int)(cache->width / head_dim);
-    for (int r = 0; r < m; r++) {
+    for (int r = 0; r < ctx->rows; r++) {
         float *k_row = k + (size_t)r * cache->width;
-        rope_row(q + (size_t)r * n_heads * head_dim, r, n_heads, head_dim, pos0, rope, t);
-        rope_row(k_row, r, n_kv_heads, head_dim, pos0, rope, t);
-        int64_t slot = sol_kv_slot(cache, pos0 + r);
-        store_row(cache, cache->k, slot, k_row);
-        store_row(cache, cache->v, slot, v + (size_t)r * cache->width);
+        rope_row(q + (size_t)r * n_heads * head_dim, ctx, r, n_heads, head_dim, rope, t);
+        rope_row(k_row, ctx, r, n_kv_heads, head_dim, rope, t);
+        store_kv(ctx, cache, r, k_row, v + (size_t)r * cache->width);
     }
 }
 
@@ -185,18 +194,27 @@ static void cpu_latent_kv_write(sol_backend *b, const float *kv, const float *no
                                 const sol_rope *rope, sol_kv_cache_layer *cache)
 {
     cpu_ctx *ctx = b->ctx;
-    int m = ctx->rows;
-    int64_t pos0 = ctx->pos, width = cache->width;
+    int64_t width = cache->width;
     forget_quantized(b);
-    const rope_table *t = rope_table_for(ctx, m, pos0, rope);
+    const rope_table *t = step_rope_table(ctx, rope);
     float row[SOL_CPU_MAX_HEAD_DIM];
-    for (int r = 0; r < m; r++) {
+    for (int r = 0; r < ctx->rows; r++) {
         const float *in = kv + (size_t)r * width;
         rms_normalise(in, norm, eps, rank, row);
         memcpy(row + rank, in + rank, (size_t)(width - rank) * sizeof *row);
-        rope_row(row + rank, r, 1, (int)(width - rank), pos0, rope, t);
-        store_row(cache, cache->k, sol_kv_slot(cache, pos0 + r), row);
+        rope_row(row + rank, ctx, r, 1, (int)(width - rank), rope, t);
+        sol_kv_store_row(cache->type, row, row_slot(ctx, cache, cache->k, r), width);
     }
+}
+
+/* Each head_dim slice of the step's rows normalised in place (Gemma-3's q
+ * and k norms): the same arithmetic as rmsnorm over a row of head_dim. */
+static void cpu_head_rmsnorm(sol_backend *b, float *x, const float *weight, float eps, int n_heads, int head_dim)
+{
+    const cpu_ctx *ctx = b->ctx;
+    forget_quantized(b);
+    for (int64_t i = 0, n = (int64_t)ctx->rows * n_heads; i < n; i++)
+        rms_normalise(x + (size_t)i * head_dim, weight, eps, head_dim, x + (size_t)i * head_dim);
 }
 
 /* ---- elementwise -------------------------------------------------------- */
@@ -231,6 +249,57 @@ static void cpu_swiglu(sol_backend *b, float *gate, const float *up, int64_t row
     }
 }
 
+/* x[rows, n] *= s (Gemma's embedding and query scales). */
+static void cpu_scale(sol_backend *b, float *x, float s, int64_t row_elems)
+{
+    int64_t n = ((const cpu_ctx *)b->ctx)->rows * row_elems;
+    forget_quantized(b);
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= s;
+}
+
+/* x[m, n] = cap * tanh(x / cap) (Gemma-2's final logits); m is explicit
+ * because the LM head may take only the last row. cap <= 0 caps nothing
+ * (as in attention, where 0 means no soft-cap). */
+static void cpu_softcap(sol_backend *b, float *x, float cap, int m, int64_t row_elems)
+{
+    forget_quantized(b);
+    if (!(cap > 0))
+        return;
+    for (int64_t i = 0, n = (int64_t)m * row_elems; i < n; i++)
+        x[i] = cap * tanhf(x[i] / cap);
+}
+
+/* gelu with the tanh approximation (docs/FAMILIES.md), in float:
+ * 0.5 u (1 + tanh(sqrt(2/pi) (u + 0.044715 u^3))). */
+static inline float gelu_tanh(float u)
+{
+    const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
+    return 0.5f * u * (1.0f + tanhf(k * (u + 0.044715f * u * u * u)));
+}
+
+/* GeGLU, like SwiGLU: gate = gelu_tanh(gate) * up, the output quantised
+ * chunk by chunk for the down projection when it takes 8-bit inputs. */
+static void cpu_geglu(sol_backend *b, float *gate, const float *up, int64_t row_elems)
+{
+    enum { CHUNK = 1024 }; /* a multiple of the block, small enough for L1 */
+    cpu_ctx *ctx = b->ctx;
+    int m = ctx->rows;
+    int quantize = quantizes_output(b, m, row_elems);
+    int64_t n = (int64_t)m * row_elems;
+    for (int64_t i = 0; i < n; i += CHUNK) {
+        int64_t len = n - i < CHUNK ? n - i : CHUNK;
+        for (int64_t j = i; j < i + len; j++)
+            gate[j] = gelu_tanh(gate[j]) * up[j];
+        if (quantize)
+            sol_cpu_kernels_active()->quantize_act(gate + i, ctx->act + i / SOL_Q8_BLOCK, len);
+    }
+    if (quantize) {
+        ctx->act_src = gate;
+        ctx->act_elems = n;
+    }
+}
+
 static void cpu_argmax(sol_backend *b, const float *x, int64_t n, int32_t *out)
 {
     forget_quantized(b);
@@ -248,7 +317,7 @@ static void cpu_destroy(sol_backend *b)
         free(ctx->packed);
         free(ctx->rope.cos);
         free(ctx->rope.sin);
-        sol_cpu_memory_free(ctx);
+        sol_cpu_memory_free(ctx); /* also the step's tokens, stamps and route/moe scratch */
     }
     free(ctx);
     free(b);
@@ -283,7 +352,7 @@ static int physical_cores(void)
 /* The weight types and KV types every CPU op handles. */
 static sol_backend_caps cpu_caps(void)
 {
-    sol_backend_caps caps = {.max_head_dim = SOL_CPU_MAX_HEAD_DIM, .kv_sinks = 1, .max_seqs = 1};
+    sol_backend_caps caps = {.max_head_dim = SOL_CPU_MAX_HEAD_DIM, .kv_sinks = 1, .max_seqs = SOL_CPU_MAX_SEQS};
     for (int t = 0; t < SOL_DT_COUNT; t++)
         if (sol_kv_store_supported((sol_dtype)t))
             caps.kv_types |= 1u << t;
@@ -329,6 +398,12 @@ int sol_cpu_backend_new(const sol_cpu_options *opt, sol_backend **out, sol_err *
         .latent_kv_write = cpu_latent_kv_write,
         .add = cpu_add,
         .swiglu = cpu_swiglu,
+        .scale = cpu_scale,
+        .softcap = cpu_softcap,
+        .geglu = cpu_geglu,
+        .head_rmsnorm = cpu_head_rmsnorm,
+        .route = sol_cpu_route,
+        .moe_ffn = sol_cpu_moe_ffn,
         .argmax = cpu_argmax,
     };
     sol_cpu_memory_init(b);

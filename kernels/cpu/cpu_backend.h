@@ -15,6 +15,10 @@
 /* Largest head size the attention kernels take (a stack row per head). */
 #define SOL_CPU_MAX_HEAD_DIM 1024 /* MLA attends over latent + RoPE key rows (576 in DeepSeek-V2) */
 
+/* Sequences a batched step may hold (caps.max_seqs): the kernels take any
+ * number; this bounds what the engine may ask for. */
+#define SOL_CPU_MAX_SEQS 256
+
 /* cos and sin of every (row, frequency) of one step's positions: the same
  * for every layer, so computed once per step, not once per layer and head. */
 typedef struct {
@@ -39,14 +43,24 @@ typedef struct {
     size_t packed_cap;  /* floats */
     const sol_tuning *tuning; /* may be NULL: defaults everywhere */
     int mapped_weights;       /* load_weights leaves the views on the caller's mapping */
-    /* the step (begin_step) */
+    /* the step (begin_step): rows of seqs sequences (rows / seqs each,
+     * sequence-major), each sequence's first row at position pos */
     int64_t pos;
     int rows;
+    int seqs; /* >= 1 */
     int32_t *tokens;
     int tokens_cap;
     /* wall-clock stamps of the step's marks, and the sync that ends the last */
     double *stamps;
     int n_stamps, stamps_cap;
+    /* route's and moe_ffn's working memory (moe.c), grown on demand */
+    float *scratch;
+    size_t scratch_cap; /* floats */
+    int32_t *iscratch;
+    size_t iscratch_cap; /* ints */
+    /* The first op that could not run (no memory and no other way): one
+     * line that sync and download return from then on (backend.h). */
+    char error[160];
 } cpu_ctx;
 
 static inline sol_pool *pool_of(sol_backend *b) { return ((cpu_ctx *)b->ctx)->pool; }
@@ -80,6 +94,25 @@ static inline int packed_reserve(cpu_ctx *ctx, size_t floats)
     return 0;
 }
 
+/* Rows per sequence of the step, and row r's sequence and position
+ * (backend.h's rule; with one sequence: every row, 0, pos + r). */
+static inline int rows_per_seq(const cpu_ctx *ctx) { return ctx->rows / ctx->seqs; }
+static inline int row_seq(const cpu_ctx *ctx, int r) { return sol_step_seq(ctx->rows, ctx->seqs, r); }
+static inline int64_t row_pos(const cpu_ctx *ctx, int r) { return sol_step_row_pos(ctx->pos, ctx->rows, ctx->seqs, r); }
+
+/* Sequence s's view of a cache: k and v moved by s * seq_stride bytes. */
+static inline sol_kv_cache_layer seq_cache(const sol_kv_cache_layer *c, int s)
+{
+    sol_kv_cache_layer out = *c;
+    out.k = (char *)c->k + (size_t)s * c->seq_stride;
+    out.v = (char *)c->v + (size_t)s * c->seq_stride;
+    return out;
+}
+
+/* Records that op could not run (the first failure is kept); sync and
+ * download report it (memory.c). */
+void sol_cpu_fail(cpu_ctx *ctx, const char *op, const char *what);
+
 /* Splits [0, n) into n_tasks nearly equal ranges. */
 static inline void task_range(int64_t n, int task, int n_tasks, int64_t *begin, int64_t *end)
 {
@@ -98,6 +131,12 @@ void sol_cpu_head_matmul(sol_backend *b, const sol_weight_view *w, int n_heads, 
                          float *y, int64_t y_stride);
 void sol_cpu_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
                        int head_dim, int64_t window, float softcap, float *out);
+
+/* moe.c: backend.h's route and moe_ffn */
+void sol_cpu_route(sol_backend *b, const float *logits, const sol_router *r, int32_t *ids, float *weights);
+void sol_cpu_moe_ffn(sol_backend *b, const sol_weight_view *gate, const sol_weight_view *up,
+                     const sol_weight_view *down, int n_experts, const float *x, const int32_t *ids,
+                     const float *weights, int k, float *out);
 
 /* memory.c: memory, weights, steps and timing */
 void sol_cpu_memory_init(sol_backend *b);

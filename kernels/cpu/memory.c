@@ -1,8 +1,9 @@
 /* The CPU backend's side of the seam that is not arithmetic: its memory is
  * host memory, weights are copied into huge pages, every op has finished
- * when it returns (sync only stamps the end), and op times are wall-clock
- * stamps taken at each mark. */
+ * when it returns (sync only stamps the end and reports an op that could
+ * not run), and op times are wall-clock stamps taken at each mark. */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -31,6 +32,26 @@ static int cpu_copy(sol_backend *b, void *dst, const void *src, size_t bytes, so
     (void)err;
     memcpy(dst, src, bytes);
     return 0;
+}
+
+void sol_cpu_fail(cpu_ctx *ctx, const char *op, const char *what)
+{
+    if (!ctx->error[0])
+        snprintf(ctx->error, sizeof ctx->error, "%s: %s (CPU backend)", op, what);
+}
+
+/* The recorded failure, if any, as sync and download return it. */
+static int reported(const cpu_ctx *ctx, sol_err *err)
+{
+    return ctx->error[0] ? sol_fail(err, SOL_ERR_RUNTIME, "%s", ctx->error) : 0;
+}
+
+/* A sync point like sync: every op has run (they are synchronous), so only
+ * a recorded failure is left to report. */
+static int cpu_download(sol_backend *b, void *dst, const void *src, size_t bytes, sol_err *err)
+{
+    int rc = reported(b->ctx, err);
+    return rc ? rc : cpu_copy(b, dst, src, bytes, err);
 }
 
 static size_t view_bytes(const sol_weight_view *v) { return (size_t)v->rows * v->row_bytes; }
@@ -83,6 +104,10 @@ static int cpu_load_weights(sol_backend *b, sol_weight_view *const *views, int n
 static int cpu_begin_step(sol_backend *b, const sol_step_state *s, sol_err *err)
 {
     cpu_ctx *ctx = b->ctx;
+    int seqs = s->seqs > 1 ? s->seqs : 1;
+    if (seqs > b->caps.max_seqs || s->rows % seqs)
+        return sol_fail(err, SOL_ERR_RUNTIME, "a step of %d rows over %d sequences (at most %d, equal rows each)",
+                        s->rows, seqs, b->caps.max_seqs);
     if (s->rows > ctx->tokens_cap) {
         int32_t *t = realloc(ctx->tokens, (size_t)s->rows * sizeof *t);
         if (!t)
@@ -94,6 +119,7 @@ static int cpu_begin_step(sol_backend *b, const sol_step_state *s, sol_err *err)
         memcpy(ctx->tokens, s->tokens, (size_t)s->rows * sizeof *ctx->tokens);
     ctx->pos = s->pos;
     ctx->rows = s->rows;
+    ctx->seqs = seqs;
     ctx->n_stamps = 0;
     return 0;
 }
@@ -121,9 +147,8 @@ static void cpu_mark(sol_backend *b, const char *op, int layer)
 
 static int cpu_sync(sol_backend *b, sol_err *err)
 {
-    (void)err;
     stamp(b->ctx);
-    return 0;
+    return reported(b->ctx, err);
 }
 
 static int cpu_op_seconds(sol_backend *b, double *seconds, int cap)
@@ -140,16 +165,19 @@ void sol_cpu_memory_init(sol_backend *b)
     b->alloc = cpu_alloc;
     b->free = cpu_free;
     b->upload = cpu_copy;
-    b->download = cpu_copy;
+    b->download = cpu_download;
     b->load_weights = cpu_load_weights;
     b->begin_step = cpu_begin_step;
     b->mark = cpu_mark;
     b->sync = cpu_sync;
     b->op_seconds = cpu_op_seconds;
+    ((cpu_ctx *)b->ctx)->seqs = 1;
 }
 
 void sol_cpu_memory_free(cpu_ctx *ctx)
 {
     free(ctx->tokens);
     free(ctx->stamps);
+    free(ctx->scratch);
+    free(ctx->iscratch);
 }

@@ -1,4 +1,4 @@
-/* The host-poisoning test backend: a backend plugin (ABI 3) that runs the
+/* The host-poisoning test backend: a backend plugin (ABI 4) that runs the
  * CPU backend's kernels but keeps every buffer it hands out in an arena
  * the host cannot touch. The arena is PROT_NONE except while one of its
  * own ops, uploads or downloads runs, so engine code that reads or writes
@@ -27,7 +27,8 @@ typedef enum {
     Q_STEP, Q_MARK, Q_EMBED, Q_RMSNORM, Q_MATMUL, Q_GROUP, Q_ROPE, Q_ROPE_KV, Q_KV_WRITE, Q_ATTENTION, Q_ADD, Q_SWIGLU,
     Q_ARGMAX,
     Q_HEAD_MATMUL,
-    Q_LATENT_KV
+    Q_LATENT_KV,
+    Q_SCALE, Q_SOFTCAP, Q_GEGLU, Q_HEAD_RMSNORM, Q_ROUTE, Q_MOE_FFN
 } call_kind;
 
 /* One call as it was made (arrays copied, the host structures pointed to
@@ -51,6 +52,11 @@ typedef struct {
     int m, n_heads, n_kv_heads, head_dim;
     const sol_rope *rope;
     sol_kv_cache_layer *cache;
+    float s;                /* scale's factor, softcap's cap */
+    sol_router router;      /* route: the caller's router, copied */
+    const int32_t *ids;     /* moe_ffn: the chosen experts */
+    float *weights_out;     /* route's weights */
+    int n_experts, k;       /* moe_ffn */
 } call;
 
 typedef struct {
@@ -67,6 +73,8 @@ typedef struct {
     int call_layer;
     int failed;
     char error[400];
+    const char *run_op; /* the mark of the call being run (errors the CPU backend reports) */
+    int run_layer;
     double *stamps;
     int n_stamps, stamps_cap;
 } poison;
@@ -150,6 +158,15 @@ static int check_cache(poison *p, const sol_kv_cache_layer *c)
     return check_ptr(p, c->k, "KV cache K") || check_ptr(p, c->v, "KV cache V");
 }
 
+/* An op the CPU backend could not run (no memory for its scratch): its
+ * sync reports it, and it becomes this backend's asynchronous error. */
+static void cpu_failure(poison *p)
+{
+    sol_err err = {0};
+    if (p->cpu->sync(p->cpu, &err))
+        fail_op(p, p->run_op, p->run_layer, err.msg);
+}
+
 static void run_call(poison *p, call *c)
 {
     sol_backend *cpu = p->cpu;
@@ -164,6 +181,8 @@ static void run_call(poison *p, call *c)
         return;
     }
     case Q_MARK:
+        p->run_op = c->op;
+        p->run_layer = c->layer;
         if (p->n_stamps < p->stamps_cap)
             p->stamps[p->n_stamps++] = sol_now_s();
         if (p->fault_op[0] && !strcmp(c->op, p->fault_op) && (p->fault_layer == -2 || p->fault_layer == c->layer))
@@ -186,6 +205,18 @@ static void run_call(poison *p, call *c)
     case Q_ARGMAX: cpu->argmax(cpu, c->x, c->n, c->index); return;
     case Q_HEAD_MATMUL: cpu->head_matmul(cpu, c->w[0], c->n_heads, c->x, c->x_stride, c->out, c->y_stride); return;
     case Q_LATENT_KV: cpu->latent_kv_write(cpu, c->x, c->weight, c->eps, c->m, c->rope, c->cache); return;
+    case Q_SCALE: cpu->scale(cpu, c->out, c->s, c->n); return;
+    case Q_SOFTCAP: cpu->softcap(cpu, c->out, c->s, c->m, c->n); return;
+    case Q_GEGLU: cpu->geglu(cpu, c->out, c->x, c->n); return;
+    case Q_HEAD_RMSNORM: cpu->head_rmsnorm(cpu, c->out, c->weight, c->eps, c->n_heads, c->head_dim); return;
+    case Q_ROUTE:
+        cpu->route(cpu, c->x, &c->router, c->index, c->weights_out);
+        cpu_failure(p);
+        return;
+    case Q_MOE_FFN:
+        cpu->moe_ffn(cpu, c->w[0], c->w[1], c->w[2], c->n_experts, c->x, c->ids, c->weight, c->k, c->out);
+        cpu_failure(p);
+        return;
     }
 }
 
@@ -446,6 +477,58 @@ static void poison_latent_kv_write(sol_backend *b, const float *kv, const float 
                          .cache = cache});
 }
 
+static void poison_scale(sol_backend *b, float *x, float s, int64_t n)
+{
+    poison *p = ctx_of(b);
+    if (!check_ptr(p, x, "x"))
+        submit(b, (call){.kind = Q_SCALE, .out = x, .s = s, .n = n});
+}
+
+static void poison_softcap(sol_backend *b, float *x, float cap, int m, int64_t n)
+{
+    poison *p = ctx_of(b);
+    if (!check_ptr(p, x, "x"))
+        submit(b, (call){.kind = Q_SOFTCAP, .out = x, .s = cap, .m = m, .n = n});
+}
+
+static void poison_geglu(sol_backend *b, float *gate, const float *up, int64_t n)
+{
+    poison *p = ctx_of(b);
+    if (!check_ptr(p, gate, "gate") && !check_ptr(p, up, "up"))
+        submit(b, (call){.kind = Q_GEGLU, .out = gate, .x = up, .n = n});
+}
+
+static void poison_head_rmsnorm(sol_backend *b, float *x, const float *weight, float eps, int n_heads, int head_dim)
+{
+    poison *p = ctx_of(b);
+    if (!check_ptr(p, x, "x") && !check_ptr(p, weight, "norm weight"))
+        submit(b, (call){.kind = Q_HEAD_RMSNORM, .out = x, .weight = weight, .eps = eps, .n_heads = n_heads,
+                         .head_dim = head_dim});
+}
+
+/* The router is copied (a host structure read at the call); its bias is
+ * backend memory. */
+static void poison_route(sol_backend *b, const float *logits, const sol_router *r, int32_t *ids, float *weights)
+{
+    poison *p = ctx_of(b);
+    if (!check_ptr(p, logits, "router logits") && (!r->bias || !check_ptr(p, r->bias, "router bias")) &&
+        !check_ptr(p, ids, "expert ids") && !check_ptr(p, weights, "expert weights"))
+        submit(b, (call){.kind = Q_ROUTE, .x = logits, .router = *r, .index = ids, .weights_out = weights});
+}
+
+/* The weight views are the caller's until sync (backend.h); their data
+ * is backend memory. */
+static void poison_moe_ffn(sol_backend *b, const sol_weight_view *gate, const sol_weight_view *up,
+                           const sol_weight_view *down, int n_experts, const float *x, const int32_t *ids,
+                           const float *weights, int k, float *out)
+{
+    poison *p = ctx_of(b);
+    if (!check_view(p, gate) && !check_view(p, up) && !check_view(p, down) && !check_ptr(p, x, "input") &&
+        !check_ptr(p, ids, "expert ids") && !check_ptr(p, weights, "expert weights") && !check_ptr(p, out, "output"))
+        submit(b, (call){.kind = Q_MOE_FFN, .w = {gate, up, down}, .n_experts = n_experts, .x = x, .ids = ids,
+                         .weight = weights, .k = k, .out = out});
+}
+
 static void poison_destroy(sol_backend *b)
 {
     if (!b)
@@ -507,6 +590,7 @@ static int backend_new(const sol_plugin_backend_options *opt, sol_backend **out,
     p->defer = defer && *defer && strcmp(defer, "0") != 0;
     read_fault(p);
     p->call_layer = -1;
+    p->run_layer = -1;
     b->name = p->defer ? "poison-deferred" : "poison";
     b->threads = p->cpu->threads;
     b->caps = p->cpu->caps;
@@ -534,6 +618,12 @@ static int backend_new(const sol_plugin_backend_options *opt, sol_backend **out,
     b->argmax = poison_argmax;
     b->head_matmul = poison_head_matmul;
     b->latent_kv_write = poison_latent_kv_write;
+    b->scale = poison_scale;
+    b->softcap = poison_softcap;
+    b->geglu = poison_geglu;
+    b->head_rmsnorm = poison_head_rmsnorm;
+    b->route = poison_route;
+    b->moe_ffn = poison_moe_ffn;
     *out = b;
     return 0;
 }

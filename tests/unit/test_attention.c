@@ -4,7 +4,7 @@
  * caches, row counts that are not multiples of the tile, and keys that span
  * several blocks; the one-row decode paths (per head for short caches, key
  * ranges split across tasks and merged for long ones) against the same
- * reference. */
+ * reference; Gemma-2's soft-capped scores in each of those paths. */
 #define TEST_RNG_SEED 0x3707344a4093822cull
 #include "tests/unit/kernel_test.h"
 
@@ -21,9 +21,11 @@ typedef struct {
     int64_t pos0, window;
     int m;
     sol_dtype type;
+    float softcap; /* 0: none */
 } shape;
 
-/* float64 softmax(q.k / sqrt(dh)) . v over the visible keys of each row. */
+/* float64 softmax(q.k / sqrt(dh)) . v over the visible keys of each row,
+ * each score s soft-capped (cap * tanh(s / cap)) when softcap > 0. */
 static void reference(const shape *s, const float *q, const float *k, const float *v, double *out)
 {
     int group = s->n_heads / s->n_kv;
@@ -41,6 +43,8 @@ static void reference(const shape *s, const float *q, const float *k, const floa
                 for (int i = 0; i < s->dh; i++)
                     d += (double)qh[i] * k[t * width + off + i];
                 score[t] = d / sqrt((double)s->dh);
+                if (s->softcap > 0)
+                    score[t] = s->softcap * tanh(score[t] / s->softcap);
                 max = fmax(max, score[t]);
             }
             memset(o, 0, sizeof *o * (size_t)s->dh);
@@ -86,19 +90,20 @@ static void check(sol_backend *be, const shape *s)
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 0) {
             begin_step(be, s->m, s->pos0);
-            be->attention(be, q, &cache, s->n_heads, s->n_kv, s->dh, s->window, 0, out);
+            be->attention(be, q, &cache, s->n_heads, s->n_kv, s->dh, s->window, s->softcap, out);
         } else {
             for (int r = 0; r < s->m; r++) {
                 begin_step(be, 1, s->pos0 + r);
-                be->attention(be, q + (size_t)r * s->n_heads * s->dh, &cache, s->n_heads, s->n_kv, s->dh, s->window, 0,
-                              out + (size_t)r * s->n_heads * s->dh);
+                be->attention(be, q + (size_t)r * s->n_heads * s->dh, &cache, s->n_heads, s->n_kv, s->dh, s->window,
+                              s->softcap, out + (size_t)r * s->n_heads * s->dh);
             }
         }
         for (int64_t i = 0; i < (int64_t)s->m * s->n_heads * s->dh; i++)
             if (!(fabs(out[i] - want[i]) <= 2e-5 * (1 + fabs(want[i]))))
-                fail_msg("%s m=%d pos0=%lld window=%lld heads %d/%d dh %d (%s): element %lld is %.7g, float64 %.7g",
+                fail_msg("%s m=%d pos0=%lld window=%lld heads %d/%d dh %d (%s) softcap %g: element %lld is %.7g, "
+                         "float64 %.7g",
                          pass ? "decode" : "prefill", s->m, (long long)s->pos0, (long long)s->window, s->n_heads,
-                         s->n_kv, s->dh, sol_dtype_name(s->type), (long long)i, out[i], want[i]);
+                         s->n_kv, s->dh, sol_dtype_name(s->type), s->softcap, (long long)i, out[i], want[i]);
     }
     free(k);
     free(v);
@@ -124,6 +129,25 @@ static void test_attention_paths(void **state)
         {9, 3, 64, 300, 0, 3, SOL_DT_F16},
         {4, 2, 64, 400, 200, 2, SOL_DT_F32}, /* a window of 200 inside 400 keys */
         {8, 1, 64, 1000, 0, 1, SOL_DT_F16},  /* MQA: one KV head, many ranges */
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        check(be, &shapes[i]);
+    be->destroy(be);
+}
+
+/* Soft-capped scores (Gemma-2's 50, and caps of 1-2 where nearly every
+ * score is bent) in the prefill tiles, the one-pass decode and the split
+ * decode, against the capped float64 softmax. */
+static void test_attention_softcap(void **state)
+{
+    (void)state;
+    sol_backend *be = cpu_backend(2);
+    const shape shapes[] = {
+        {9, 3, 64, 0, 0, 27, SOL_DT_F32, 1.5f},    /* prefill tiles; decode per head below 16 keys */
+        {8, 2, 24, 5, 16, 40, SOL_DT_F16, 1.0f},   /* a window; dh not a multiple of 8 */
+        {9, 3, 64, 300, 0, 3, SOL_DT_F16, 2.0f},   /* decode split across key ranges */
+        {4, 2, 64, 400, 200, 2, SOL_DT_F32, 50.0f},
+        {6, 2, 8, 3, 0, 1, SOL_DT_F32, 1.0f},      /* one row, few keys: per head */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         check(be, &shapes[i]);
@@ -175,6 +199,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attention_paths),
+        cmocka_unit_test(test_attention_softcap),
         cmocka_unit_test(test_block_kernels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

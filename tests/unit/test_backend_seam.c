@@ -1,9 +1,10 @@
-/* The backend seam (kernels/backend.h, ABI 3): the CPU backend's memory,
+/* The backend seam (kernels/backend.h, ABI 4): the CPU backend's memory,
  * weight placement, step state and timing entries; the test plugin's
  * poisoned memory really is out of the host's reach, a host pointer given
- * to an op is an error naming the op, and the loader refuses a plugin of
- * the previous interface. The engine suite on the plugin is
- * tests/backend/run.sh. */
+ * to an op is an error naming the op, the ABI 4 ops and a batched step
+ * queued on the plugin give the CPU backend's bytes, and the loader
+ * refuses a plugin of the previous interface. The engine suite on the
+ * plugin is tests/backend/run.sh. */
 #include "tests/unit/kernel_test.h"
 
 #include <signal.h>
@@ -120,6 +121,15 @@ static void test_cpu_argmax_rule(void **state)
     be->destroy(be);
 }
 
+/* The CPU backend's batched-step bound, which the plugin passes on. */
+static int cpu_backend_caps_max_seqs(void)
+{
+    sol_backend *be = cpu_backend(1);
+    int n = be->caps.max_seqs;
+    be->destroy(be);
+    return n;
+}
+
 static const sol_cuda_plugin *poison_plugin(void)
 {
     const char *path = getenv("SOL_TEST_POISON");
@@ -203,6 +213,125 @@ static void test_host_pointer_is_an_error(void **state)
     be->destroy(be);
 }
 
+/* ---- the ABI 4 ops through the plugin ------------------------------------- */
+
+enum { E4 = 4, H4 = 32, F4 = 32, K4 = 2, ROWS4 = 4, HEADS4 = 2, DH4 = 16, CAP4 = 8 };
+
+/* Everything the ABI 4 sequence reads and writes; on the plugin each
+ * buffer is backend memory, uploaded from (and downloaded into) these. */
+typedef struct {
+    float gate[E4 * F4 * H4], up[E4 * F4 * H4], down[E4 * H4 * F4];
+    float logits[ROWS4 * E4], bias[E4], x[ROWS4 * H4], weights[ROWS4 * K4], out[ROWS4 * H4];
+    int32_t ids[ROWS4 * K4];
+    float scaled[ROWS4 * H4], g[ROWS4 * H4], u[ROWS4 * H4], heads[ROWS4 * HEADS4 * DH4], norm[DH4];
+    float q[ROWS4 * HEADS4 * DH4], k[ROWS4 * DH4], v[ROWS4 * DH4], attn[ROWS4 * HEADS4 * DH4];
+    float kcache[2 * CAP4 * DH4], vcache[2 * CAP4 * DH4];
+} abi4_data;
+
+static void abi4_fill(abi4_data *d)
+{
+    float *all = (float *)d;
+    for (size_t i = 0; i < sizeof *d / sizeof(float); i++)
+        all[i] = (float)sin(0.37 * (double)i) * 1.5f;
+    memset(d->ids, 0, sizeof d->ids);
+    memset(d->kcache, 0, sizeof d->kcache + sizeof d->vcache);
+}
+
+/* A buffer of the backend holding host's bytes (the CPU backend's memory
+ * is the host's: it is used in place). */
+static void *placed(sol_backend *be, int plugin, void *host, size_t bytes)
+{
+    if (!plugin)
+        return host;
+    void *dev = NULL;
+    sol_err err = {0};
+    if (be->alloc(be, bytes, &dev, &err) || be->upload(be, dev, host, bytes, &err))
+        fail_msg("%s", err.msg);
+    return dev;
+}
+
+/* route, moe_ffn on its choices, scale, softcap, geglu, head_rmsnorm, then
+ * a batched step of 2 sequences (kv_write, attention) on d, as the engine
+ * would call them; results land in d. */
+static void abi4_sequence(sol_backend *be, int plugin, abi4_data *d)
+{
+    sol_err err = {0};
+    void *handle = NULL;
+    sol_weight_view gate = {SOL_DT_F32, d->gate, E4 * F4, H4, H4 * sizeof(float)},
+                    up = {SOL_DT_F32, d->up, E4 * F4, H4, H4 * sizeof(float)},
+                    down = {SOL_DT_F32, d->down, E4 * H4, F4, F4 * sizeof(float)};
+    sol_weight_view *views[] = {&gate, &up, &down};
+    if (plugin && be->load_weights(be, views, 3, &handle, &err))
+        fail_msg("%s", err.msg);
+    abi4_data *dev = placed(be, plugin, d, sizeof *d); /* one buffer: the fields at their offsets */
+    begin_step(be, ROWS4, 3);
+    sol_router r = {.n_experts = E4, .k = K4, .sigmoid = 1, .bias = dev->bias, .n_groups = 2, .groups_kept = 1,
+                    .norm = 1, .scale = 2.5f};
+    be->mark(be, "ffn.route", 0);
+    be->route(be, dev->logits, &r, dev->ids, dev->weights);
+    r.k = 99; /* the plugin copied the router at the call */
+    be->mark(be, "ffn.experts", 0);
+    be->moe_ffn(be, &gate, &up, &down, E4, dev->x, dev->ids, dev->weights, K4, dev->out);
+    be->scale(be, dev->scaled, 0.75f, H4);
+    be->softcap(be, dev->scaled, 1.0f, 2, H4);
+    be->geglu(be, dev->g, dev->u, H4);
+    be->head_rmsnorm(be, dev->heads, dev->norm, 1e-6f, HEADS4, DH4);
+    sol_step_state two = {.pos = 1, .rows = ROWS4, .seqs = 2};
+    if (be->begin_step(be, &two, &err))
+        fail_msg("%s", err.msg);
+    sol_kv_cache_layer cache = {SOL_DT_F32, dev->kcache, dev->vcache, CAP4, DH4, 0, CAP4 * DH4 * sizeof(float)};
+    be->kv_write(be, dev->k, dev->v, &cache);
+    be->attention(be, dev->q, &cache, HEADS4, 1, DH4, 0, 2.0f, dev->attn);
+    if (be->sync(be, &err))
+        fail_msg("%s", err.msg);
+    if (plugin) {
+        if (be->download(be, d, dev, sizeof *d, &err))
+            fail_msg("%s", err.msg);
+        be->free(be, dev);
+        be->free(be, handle);
+    }
+}
+
+/* The plugin, queuing (SOL_POISON_DEFER=1) or not, gives the CPU
+ * backend's bytes for every ABI 4 op and for a batched step. */
+static void test_abi4_ops_on_plugin(void **state)
+{
+    (void)state;
+    static abi4_data want, got;
+    abi4_fill(&want);
+    sol_backend *cpu = cpu_backend(1);
+    abi4_sequence(cpu, 0, &want);
+    cpu->destroy(cpu);
+    for (int defer = 0; defer < 2; defer++) {
+        setenv("SOL_POISON_DEFER", defer ? "1" : "0", 1);
+        sol_backend *be = poison_backend();
+        unsetenv("SOL_POISON_DEFER");
+        assert_int_equal(be->caps.max_seqs, cpu_backend_caps_max_seqs());
+        abi4_fill(&got);
+        abi4_sequence(be, 1, &got);
+        be->destroy(be);
+        assert_memory_equal(&got, &want, sizeof want);
+    }
+}
+
+/* The router's bias is backend memory: a host one is an error naming the op. */
+static void test_route_host_bias_is_an_error(void **state)
+{
+    (void)state;
+    sol_backend *be = poison_backend();
+    sol_err err = {0};
+    float *dev = NULL, host_bias[E4] = {0};
+    assert_int_equal(be->alloc(be, 64 * sizeof *dev, (void **)&dev, &err), 0);
+    begin_step(be, 1, 0);
+    sol_router r = {.n_experts = E4, .k = 1, .bias = host_bias, .scale = 1};
+    be->mark(be, "ffn.route", 2);
+    be->route(be, dev, &r, (int32_t *)(dev + 16), dev + 32);
+    assert_int_equal(be->sync(be, &err), SOL_ERR_RUNTIME);
+    assert_non_null(strstr(err.msg, "layer 2 ffn.route: router bias "));
+    be->free(be, dev);
+    be->destroy(be);
+}
+
 static void test_abi1_plugin_refused(void **state)
 {
     (void)state;
@@ -213,7 +342,9 @@ static void test_abi1_plugin_refused(void **state)
     sol_err err = {0};
     assert_int_equal(sol_plugin_load(path, &p, &err), SOL_ERR_RUNTIME);
     assert_null(p);
-    if (!strstr(err.msg, "interface 1, this sol speaks 4"))
+    char want[64];
+    snprintf(want, sizeof want, "interface 1, this sol speaks %d", SOL_CUDA_PLUGIN_ABI);
+    if (!strstr(err.msg, want))
         fail_msg("%s", err.msg);
     assert_null(strchr(err.msg, '\n'));
 }
@@ -227,6 +358,8 @@ int main(void)
         cmocka_unit_test(test_cpu_argmax_rule),
         cmocka_unit_test(test_poisoned_memory_faults),
         cmocka_unit_test(test_host_pointer_is_an_error),
+        cmocka_unit_test(test_abi4_ops_on_plugin),
+        cmocka_unit_test(test_route_host_bias_is_an_error),
         cmocka_unit_test(test_abi1_plugin_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
