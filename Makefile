@@ -188,9 +188,20 @@ build/test/abi1.so: tests/backend/abi1.c
 	@mkdir -p $(dir $@)
 	@$(CC) $(CFLAGS_BASE) -fPIC -shared -o $@ $<
 
-unit: $(UNIT_BIN) build/test/poison.so build/test/abi1.so
+# One small sol synth model of each family the engine runs (docs/FAMILIES.md),
+# f32 weights, and a q8_0 Mixtral: test_engine_batch decodes them.
+FAMILIES := tiny-mixtral tiny-deepseek-v2 tiny-deepseek-v3 tiny-gemma2 tiny-gemma3 tiny-phi3
+FAMILY_GGUFS := $(patsubst %,build/ref/%-f32.gguf,$(FAMILIES)) build/ref/tiny-mixtral-q8_0.gguf
+build/ref/%-f32.gguf: tests/fixtures/configs/%.json build/sol
+	@mkdir -p $(dir $@)
+	@build/sol synth $< --wtype f32 -o $@ >/dev/null
+build/ref/%-q8_0.gguf: tests/fixtures/configs/%.json build/sol
+	@mkdir -p $(dir $@)
+	@build/sol synth $< --wtype q8_0 -o $@ >/dev/null
+
+unit: $(UNIT_BIN) build/test/poison.so build/test/abi1.so $(FAMILY_GGUFS)
 	@SOL_TEST_GGUF=$$(bash tools/fetch-model.sh) SOL_TEST_POISON=build/test/poison.so SOL_TEST_ABI1=build/test/abi1.so \
-		bash tests/run_unit.sh unit $(UNIT_BIN)
+		SOL_TEST_FAMILY_GGUFS="$(FAMILY_GGUFS)" bash tests/run_unit.sh unit $(UNIT_BIN)
 
 build/test/cli/test_cli: tests/cli/test_cli.c
 	@mkdir -p $(dir $@)

@@ -13,9 +13,12 @@
 
 enum { SEQS = 3, STEPS = 10 };
 
-/* Matmuls of 3 rows may sum in another order than of one row. TODO(19):
- * the measured worst, and a bound twice it. */
-#define BATCH_TOL 1e-5
+/* Matmuls of 3 rows sum in another order than of one row. Measured
+ * 2026-12-06 (f32 activations and cache): SmolLM2 (Q4_1) 8.25e-6; the f32
+ * synth families 0.92e-6..2.21e-6, the q8_0 Mixtral 1.0e-6. Bounds twice
+ * the worst of each. */
+#define DENSE_TOL 1.7e-5
+#define FAMILY_TOL 4.5e-6
 
 typedef struct {
     sol_backend *be;
@@ -81,7 +84,7 @@ static float *single_logits(const char *path, const int32_t tokens[SEQS][STEPS],
     return ref;
 }
 
-static void check_model(const char *path)
+static void check_model(const char *path, double tol)
 {
     engine_pair p = open_engine(path, SEQS);
     int vocab = sol_engine_model(p.e)->vocab;
@@ -106,7 +109,7 @@ static void check_model(const char *path)
         }
     }
     printf("# %s: batched vs one at a time, max relative logit error %.3g\n", path, worst);
-    assert_true(worst <= BATCH_TOL);
+    assert_true(worst <= tol);
     sol_expert_stats st;
     if (sol_engine_expert_stats(p.e, &st) == 0) { /* every row chose k experts in every MoE layer */
         int64_t choices = 0;
@@ -127,7 +130,7 @@ static void batched_matches_single_dense(void **state)
     const char *path = getenv("SOL_TEST_GGUF");
     if (!path)
         fail_msg("SOL_TEST_GGUF is not set (make unit sets it)");
-    check_model(path);
+    check_model(path, DENSE_TOL);
 }
 
 static void batched_matches_single_families(void **state)
@@ -140,7 +143,7 @@ static void batched_matches_single_families(void **state)
     snprintf(buf, sizeof buf, "%s", list);
     int n = 0;
     for (char *save = NULL, *path = strtok_r(buf, " ", &save); path; path = strtok_r(NULL, " ", &save), n++)
-        check_model(path);
+        check_model(path, FAMILY_TOL);
     assert_true(n > 0);
 }
 
