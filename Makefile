@@ -44,7 +44,7 @@ $(shell mkdir -p build/gen && { echo '$(GIT_COMMIT) $(GIT_COUNT)' | cmp -s - $(C
 	echo '$(GIT_COMMIT) $(GIT_COUNT)' > $(COMMIT_STAMP); })
 $(foreach b,rel test tsan,build/$(b)/cli/main.o build/$(b)/cli/cmd_bench.o build/$(b)/cli/bench_output.o): $(COMMIT_STAMP)
 
-.PHONY: all deps model fuzz fuzz-smoke fuzz-keep tsan crash-test badinput-test test unit cli-test tui-test ref-test backend-test chat-test cuda-host-test gpu-dry-run run bench clean cuda
+.PHONY: all deps model fuzz fuzz-smoke fuzz-keep tsan crash-test badinput-test test unit cli-test tui-test ref-test moe-test backend-test chat-test cuda-host-test gpu-dry-run run bench clean cuda
 all: build/sol
 
 # ---- the CUDA plugin, where nvcc is installed (sol itself never links CUDA)
@@ -216,7 +216,7 @@ cli-test: build/test/sol build/test/cli/test_cli
 # The engine against an independent numpy forward pass (tests/ref): the real
 # SmolLM2 model and a synth model of every weight type.
 REF_WTYPES := f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q6_k q4_k_m
-ref-test: build/sol
+ref-test: build/sol $(FAMILY_GGUFS)
 	@mkdir -p build/ref
 	@for wt in $(REF_WTYPES); do \
 		build/sol synth tests/fixtures/configs/tiny-llama.json --wtype $$wt -o build/ref/tiny-$$wt.gguf 2>/dev/null || exit 1; \
@@ -230,6 +230,12 @@ chat-test: build/test/sol
 
 # The engine suite on the host-poisoning test backend (tests/backend): the
 # sanitizer build, bit-identical logits to the CPU backend, an injected fault.
+# The analyzer's expected experts against the experts the engine read
+# (tests/moe/check_experts.py), and its --routing against the bench's.
+moe-test: build/sol $(FAMILY_GGUFS)
+	@python3 tests/moe/check_experts.py build/sol build/ref/tiny-mixtral-q8_0.gguf \
+		build/ref/tiny-deepseek-v3-f32.gguf build/ref/tiny-deepseek-v2-f32.gguf
+
 backend-test: build/sol build/test/sol build/test/poison.so
 	@mkdir -p build/backend
 	@for wt in $(REF_WTYPES); do \
@@ -344,7 +350,7 @@ model:
 		"the tests that need SmolLM2 cannot run" >&2; [ "$${CI:-}" != true ]; }
 
 test: deps model
-	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test backend-test chat-test badinput-test crash-test fuzz-smoke tsan \
+	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test moe-test backend-test chat-test badinput-test crash-test fuzz-smoke tsan \
 		$(if $(NVCC),build/sol-cuda.so cuda-host-test)
 
 # README command 1: decode the default model (fetched once into the cache).

@@ -23,6 +23,22 @@ static cJSON *parse_last_object(char *text)
     return line ? cJSON_Parse(line + 1) : NULL;
 }
 
+/* The experts object: the document's (sol run --json), or the first row's
+ * that has one (sol bench --batch -o json, an array). */
+static const cJSON *experts_of(const cJSON *doc)
+{
+    if (!cJSON_IsArray(doc))
+        return cJSON_GetObjectItemCaseSensitive(doc, "experts");
+    const cJSON *row;
+    cJSON_ArrayForEach(row, doc)
+    {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(row, "experts");
+        if (cJSON_IsObject(x))
+            return x;
+    }
+    return NULL;
+}
+
 /* One layer's counts into probabilities: count / tokens, tokens being the
  * choices over k (each token makes k). */
 static int layer_probabilities(const cJSON *row, int n_experts, int k, double *p)
@@ -81,11 +97,11 @@ int sol_routing_load(const char *path, const sol_model *m, sol_routing *out, sol
     if (rc)
         return rc;
     cJSON *doc = parse_last_object(text);
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(doc, "experts");
+    const cJSON *x = experts_of(doc);
     if (!doc)
         rc = sol_fail(err, SOL_ERR_USAGE, "%s: not JSON (expected the output of sol run --json)", path);
     else if (!cJSON_IsObject(x))
-        rc = sol_fail(err, SOL_ERR_USAGE, "%s: no \"experts\" object (sol run --json on a MoE model writes one)",
+        rc = sol_fail(err, SOL_ERR_USAGE, "%s: no \"experts\" object (sol run --json or sol bench --batch -o json on a MoE model writes one)",
                       path);
     else
         rc = read_routing(x, path, m, out, err);

@@ -18,8 +18,10 @@ typedef struct {
     double seconds, tokens_per_s;
     int has_experts;
     sol_expert_stats st;
-    double predicted_distinct, half_width; /* 95% interval of the measured mean */
+    double predicted_distinct, half_width; /* 95% interval of the measured mean (0: too few steps) */
+    double routed_distinct; /* what this run's own routing histogram predicts (sum of 1-(1-p_e)^B) */
     double measured_bytes, predicted_bytes; /* expert weights read per step, all MoE layers */
+    cJSON *experts; /* the counts and routing histogram (cli_experts_json), owned */
 } batch_result;
 
 /* xorshift64*: the random inputs, the same for every run of a seed. */
@@ -51,66 +53,145 @@ static int plan_expert_bytes(sol_engine *e, int batch, double *bytes, sol_err *e
     return rc;
 }
 
-static int run_batch(const cli_experts_opts *o, int batch, batch_result *r, sol_err *err)
+/* The expected distinct experts per layer under the routing this run
+ * measured: each MoE layer's choice frequencies p_e (choices / tokens),
+ * sum over e of 1 - (1 - p_e)^B, averaged over the layers. Equal to the
+ * uniform figure when every p_e is k/E; below it otherwise (concavity). */
+static double routed_prediction(const sol_expert_stats *st, int first_layer, int batch)
 {
-    sol_engine_config cfg = o->engine;
-    cfg.seqs = batch;
-    cfg.ctx = o->prompt + o->steps + 1;
-    sol_engine *e = NULL;
-    int rc = sol_engine_open(o->model, &cfg, &e, err);
-    int32_t *tokens = rc ? NULL : malloc((size_t)batch * 2 * sizeof *tokens);
-    if (!rc && !tokens)
-        rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
-    uint64_t seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)batch;
-    int vocab = rc ? 0 : sol_engine_model(e)->vocab;
-    double t0 = 0;
-    for (int step = 0; !rc && step < o->prompt + o->steps; step++) {
-        if (step == o->prompt) { /* the prompt is in: count and time the decode */
-            sol_engine_expert_stats_reset(e);
-            rc = plan_expert_bytes(e, batch, &r->predicted_bytes, err);
+    double tokens = (double)st->samples / st->moe_layers * batch, sum = 0;
+    double *p = malloc((size_t)st->n_experts * sizeof *p);
+    if (!p || !(tokens > 0)) {
+        free(p);
+        return 0;
+    }
+    for (int l = 0; l < st->moe_layers; l++) {
+        for (int x = 0; x < st->n_experts; x++)
+            p[x] = (double)st->chosen[(size_t)(first_layer + l) * st->n_experts + x] / tokens;
+        sum += sol_moe_expected_experts_routed(p, st->n_experts, batch);
+    }
+    free(p);
+    return sum / st->moe_layers;
+}
+
+/* Batch means: the steps' mean distinct experts (over the MoE layers) cut
+ * into BLOCKS consecutive blocks; the spread of the block means gives the
+ * interval even though a sequence's steps are correlated through its
+ * history (a per-step spread would pretend they are independent). */
+enum { BLOCKS = 20 };
+static double block_half_width(const double *per_step, int steps)
+{
+    if (steps < 2 * BLOCKS)
+        return 0;
+    double mean[BLOCKS] = {0}, all = 0, var = 0;
+    int per = steps / BLOCKS;
+    for (int b = 0; b < BLOCKS; b++) {
+        for (int i = 0; i < per; i++)
+            mean[b] += per_step[b * per + i] / per;
+        all += mean[b] / BLOCKS;
+    }
+    for (int b = 0; b < BLOCKS; b++)
+        var += (mean[b] - all) * (mean[b] - all) / (BLOCKS - 1);
+    return 2.093 * sqrt(var / BLOCKS); /* Student's t, 19 degrees of freedom, 95% */
+}
+
+/* The step's distinct experts, averaged over the MoE layers. */
+static double step_distinct(const sol_engine *e, double *sum_before)
+{
+    sol_expert_stats st;
+    if (sol_engine_expert_stats(e, &st))
+        return 0;
+    double sum = st.mean_distinct * (double)st.samples, d = (sum - *sum_before) / st.moe_layers;
+    *sum_before = sum;
+    return d;
+}
+
+/* Steps of one episode: a fresh prompt, then at most this many counted
+ * decode steps (short contexts, and episodes that share nothing). */
+enum { EPISODE_STEPS = 100 };
+
+/* One episode: the engine reset, prompt tokens fed, then `steps` counted
+ * steps whose distinct experts go to per_step; *seconds gets their time. */
+static int run_episode(sol_engine *e, const cli_experts_opts *o, int batch, int steps, uint64_t *seed,
+                       int32_t *tokens, double *per_step, double *seconds, sol_err *err)
+{
+    int vocab = sol_engine_model(e)->vocab, rc = 0;
+    double t0 = 0, sum = 0;
+    sol_engine_reset(e);
+    sol_engine_expert_counting(e, 0); /* the prompt's steps are not counted */
+    for (int step = 0; !rc && step < o->prompt + steps; step++) {
+        if (step == o->prompt) {
+            sol_expert_stats st;
+            if (sol_engine_expert_stats(e, &st) == 0)
+                sum = st.mean_distinct * (double)st.samples;
+            sol_engine_expert_counting(e, 1);
             t0 = sol_now_s();
         }
         for (int s = 0; s < batch; s++)
-            tokens[s] = next_token(&seed, vocab);
-        if (!rc)
-            rc = sol_engine_eval_batch(e, tokens, NULL, NULL, tokens + batch, err);
+            tokens[s] = next_token(seed, vocab);
+        rc = sol_engine_eval_batch(e, tokens, NULL, NULL, tokens + batch, err);
+        if (!rc && step >= o->prompt)
+            per_step[step - o->prompt] = step_distinct(e, &sum);
+    }
+    *seconds += sol_now_s() - t0;
+    return rc;
+}
+
+static int run_batch(const cli_experts_opts *o, int batch, batch_result *r, sol_err *err)
+{
+    int episode = o->steps < EPISODE_STEPS ? o->steps : EPISODE_STEPS;
+    sol_engine_config cfg = o->engine;
+    cfg.seqs = batch;
+    cfg.ctx = o->prompt + episode + 1;
+    sol_engine *e = NULL;
+    int rc = sol_engine_open(o->model, &cfg, &e, err);
+    int32_t *tokens = rc ? NULL : malloc((size_t)batch * 2 * sizeof *tokens);
+    double *per_step = rc ? NULL : calloc((size_t)o->steps, sizeof *per_step);
+    if (!rc && (!tokens || !per_step))
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    uint64_t seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)batch;
+    if (!rc) {
+        sol_engine_expert_stats_reset(e);
+        rc = plan_expert_bytes(e, batch, &r->predicted_bytes, err);
+    }
+    for (int done = 0; !rc && done < o->steps; done += episode) {
+        int n = o->steps - done < episode ? o->steps - done : episode;
+        rc = run_episode(e, o, batch, n, &seed, tokens, per_step + done, &r->seconds, err);
     }
     if (!rc) {
         r->batch = batch;
         r->steps = o->steps;
-        r->seconds = sol_now_s() - t0;
         r->tokens_per_s = r->seconds > 0 ? (double)batch * o->steps / r->seconds : 0;
         r->has_experts = sol_engine_expert_stats(e, &r->st) == 0;
     }
     if (!rc && r->has_experts) {
         const sol_expert_stats *st = &r->st;
         r->predicted_distinct = sol_moe_expected_experts(st->n_experts, st->k, batch);
-        r->half_width = st->samples > 1 ? 1.96 * st->sd_distinct / sqrt((double)st->samples) : 0;
+        r->routed_distinct = routed_prediction(st, sol_engine_model(e)->first_dense, batch);
+        r->half_width = block_half_width(per_step, o->steps);
         r->measured_bytes = st->mean_distinct * st->expert_bytes * st->moe_layers;
+        r->experts = cli_experts_json(st, sol_engine_model(e)->first_dense);
     }
     free(tokens);
+    free(per_step);
     sol_engine_close(e);
     return rc;
 }
 
-static cJSON *result_json(const batch_result *r)
+static cJSON *result_json(batch_result *r)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "batch", r->batch);
     cJSON_AddNumberToObject(j, "steps", r->steps);
     cJSON_AddNumberToObject(j, "seconds", r->seconds);
     cJSON_AddNumberToObject(j, "tokens_per_s", r->tokens_per_s);
-    if (!r->has_experts)
+    if (!r->experts)
         return j;
-    cJSON *x = cJSON_AddObjectToObject(j, "experts");
-    cJSON_AddNumberToObject(x, "n_experts", r->st.n_experts);
-    cJSON_AddNumberToObject(x, "k", r->st.k);
-    cJSON_AddNumberToObject(x, "moe_layers", r->st.moe_layers);
-    cJSON_AddNumberToObject(x, "samples", (double)r->st.samples);
-    cJSON_AddNumberToObject(x, "distinct_mean", r->st.mean_distinct);
-    cJSON_AddNumberToObject(x, "distinct_sd", r->st.sd_distinct);
+    cJSON *x = r->experts;
+    cJSON_AddItemToObject(j, "experts", x);
     cJSON_AddNumberToObject(x, "distinct_ci95", r->half_width);
     cJSON_AddNumberToObject(x, "distinct_predicted", r->predicted_distinct);
+    cJSON_AddNumberToObject(x, "distinct_predicted_routed", r->routed_distinct);
     cJSON_AddNumberToObject(x, "expert_bytes_per_step", r->measured_bytes);
     cJSON_AddNumberToObject(x, "expert_bytes_per_step_predicted", r->predicted_bytes);
     return j;
@@ -118,19 +199,22 @@ static cJSON *result_json(const batch_result *r)
 
 static void print_header(void)
 {
-    printf("| batch | steps | tok/s | experts/layer/step measured (95%% CI) | predicted | expert MB/step "
-           "measured | predicted |\n");
-    printf("|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("| batch | steps | tok/s | experts/layer/step measured (95%% CI) | predicted, uniform | predicted, "
+           "this routing | expert MB/step measured | predicted |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 }
 
 static void print_row(const batch_result *r)
 {
     if (!r->has_experts) {
-        printf("| %d | %d | %.2f | - | - | - | - |\n", r->batch, r->steps, r->tokens_per_s);
+        printf("| %d | %d | %.2f | - | - | - | - | - |\n", r->batch, r->steps, r->tokens_per_s);
         return;
     }
-    printf("| %d | %d | %.2f | %.3f ± %.3f | %.3f | %.2f | %.2f |\n", r->batch, r->steps, r->tokens_per_s,
-           r->st.mean_distinct, r->half_width, r->predicted_distinct, r->measured_bytes / 1e6,
+    char interval[32] = "";
+    if (r->half_width > 0 || r->steps >= 2 * BLOCKS)
+        snprintf(interval, sizeof interval, " ± %.3f", r->half_width);
+    printf("| %d | %d | %.2f | %.3f%s | %.3f | %.3f | %.3f | %.3f |\n", r->batch, r->steps, r->tokens_per_s,
+           r->st.mean_distinct, interval, r->predicted_distinct, r->routed_distinct, r->measured_bytes / 1e6,
            r->predicted_bytes / 1e6);
 }
 
@@ -147,9 +231,11 @@ int cli_bench_experts(const cli_experts_opts *o, sol_err *err)
         if ((rc = run_batch(o, o->batches[i], &r, err)))
             break;
         if (rows)
-            cJSON_AddItemToArray(rows, result_json(&r));
+            cJSON_AddItemToArray(rows, result_json(&r)); /* takes r.experts */
         else
             print_row(&r);
+        if (!rows)
+            cJSON_Delete(r.experts);
         fflush(stdout);
     }
     if (rc) {

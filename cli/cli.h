@@ -61,6 +61,7 @@ void cli_add_simlayer_json(cJSON *j, const sol_engine *e);
 /* j.experts: a MoE model's counts (engine.h sol_expert_stats) and its
  * routing histogram per MoE layer (what sol analyze --routing reads). */
 void cli_add_experts_json(cJSON *j, const sol_engine *e);
+cJSON *cli_experts_json(const sol_expert_stats *st, int first_layer);
 /* --kvtype: f32, f16, q8_0, q4_0, fp8_e4m3 (what the engine's caches store). */
 int cli_parse_kvtype(const char *cmd, const char *text, sol_dtype *out);
 const char *cli_activations_name(sol_activations a);

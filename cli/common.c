@@ -289,28 +289,32 @@ void cli_add_simlayer_json(cJSON *j, const sol_engine *e)
     }
 }
 
+cJSON *cli_experts_json(const sol_expert_stats *st, int first_layer)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "n_experts", st->n_experts);
+    cJSON_AddNumberToObject(o, "k", st->k);
+    cJSON_AddNumberToObject(o, "moe_layers", st->moe_layers);
+    cJSON_AddNumberToObject(o, "samples", (double)st->samples);
+    cJSON_AddNumberToObject(o, "rows_per_step", st->rows);
+    cJSON_AddNumberToObject(o, "distinct_mean", st->mean_distinct);
+    cJSON_AddNumberToObject(o, "distinct_sd", st->sd_distinct);
+    cJSON_AddNumberToObject(o, "expert_bytes", st->expert_bytes);
+    /* routing[i]: how often MoE layer first_moe_layer + i chose each expert */
+    cJSON_AddNumberToObject(o, "first_moe_layer", first_layer);
+    cJSON *routing = cJSON_AddArrayToObject(o, "routing");
+    for (int l = first_layer; l < first_layer + st->moe_layers; l++) {
+        cJSON *row = cJSON_CreateArray();
+        for (int x = 0; x < st->n_experts; x++)
+            cJSON_AddItemToArray(row, cJSON_CreateNumber((double)st->chosen[(size_t)l * st->n_experts + x]));
+        cJSON_AddItemToArray(routing, row);
+    }
+    return o;
+}
+
 void cli_add_experts_json(cJSON *j, const sol_engine *e)
 {
     sol_expert_stats st;
-    if (sol_engine_expert_stats(e, &st))
-        return;
-    const sol_model *m = sol_engine_model(e);
-    cJSON *o = cJSON_AddObjectToObject(j, "experts");
-    cJSON_AddNumberToObject(o, "n_experts", st.n_experts);
-    cJSON_AddNumberToObject(o, "k", st.k);
-    cJSON_AddNumberToObject(o, "moe_layers", st.moe_layers);
-    cJSON_AddNumberToObject(o, "samples", (double)st.samples);
-    cJSON_AddNumberToObject(o, "rows_per_step", st.rows);
-    cJSON_AddNumberToObject(o, "distinct_mean", st.mean_distinct);
-    cJSON_AddNumberToObject(o, "distinct_sd", st.sd_distinct);
-    cJSON_AddNumberToObject(o, "expert_bytes", st.expert_bytes);
-    /* routing[i]: how often MoE layer first_dense + i chose each expert */
-    cJSON_AddNumberToObject(o, "first_moe_layer", m->first_dense);
-    cJSON *routing = cJSON_AddArrayToObject(o, "routing");
-    for (int l = m->first_dense; l < m->n_layers; l++) {
-        cJSON *row = cJSON_CreateArray();
-        for (int x = 0; x < st.n_experts; x++)
-            cJSON_AddItemToArray(row, cJSON_CreateNumber((double)st.chosen[(size_t)l * st.n_experts + x]));
-        cJSON_AddItemToArray(routing, row);
-    }
+    if (sol_engine_expert_stats(e, &st) == 0)
+        cJSON_AddItemToObject(j, "experts", cli_experts_json(&st, sol_engine_model(e)->first_dense));
 }

@@ -97,6 +97,8 @@ typedef struct sol_expert_stats {
 int sol_engine_expert_stats(const sol_engine *e, sol_expert_stats *out);
 /* Counting starts again (e.g. after a prompt, before the decode measured). */
 void sol_engine_expert_stats_reset(sol_engine *e);
+/* Steps are counted (on, the default) or not (off: a prompt's steps). */
+void sol_engine_expert_counting(sol_engine *e, int on);
 
 /* Empties the cache (position 0); weights and buffers stay. */
 void sol_engine_reset(sol_engine *e);

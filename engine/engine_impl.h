@@ -12,6 +12,7 @@ typedef struct sol_expert_stats_acc {
     int64_t samples;
     double sum, sum_sq;
     int rows; /* -1: none yet; 0: steps of different sizes */
+    int paused; /* sol_engine_expert_counting(e, 0) */
     int64_t *chosen;
 } sol_expert_stats_acc;
 

@@ -92,8 +92,12 @@ static int count_distinct(const int32_t *ids, int n, int n_experts, unsigned cha
     return distinct;
 }
 
+void sol_engine_expert_counting(sol_engine *e, int on) { e->experts.paused = !on; }
+
 int sol_engine_count_experts(sol_engine *e, int rows, sol_err *err)
 {
+    if (e->experts.paused)
+        return 0;
     const sol_model *m = &e->model;
     size_t per_layer = (size_t)e->chunk * m->n_experts_active;
     int rc = e->be->download(e->be, e->moe_ids_host, e->moe_ids, (size_t)m->n_layers * per_layer * sizeof(int32_t),

@@ -122,6 +122,17 @@ for args in "--kv mla:48,16" "--kv mla:48,16+simlayer:0.5,16,4" "--kvtype q8_0 -
     "$venv/bin/python" "$here/check_engine.py" "$sol" "$mla" $args --n 40 --activations f32 \
         --prompt "$long6" || status=1
 done
+# The families (docs/FAMILIES.md), f32 weights and a q8_0 Mixtral, f32
+# activations and cache, ~130-token prompt (past Gemma's 16-token windows),
+# 40 generated. Measured 2026-12-06: Mixtral 9.84e-7 (q8_0 1.15e-6),
+# DeepSeek-V2 3.95e-6, V3 2.58e-6, Gemma-2 1.70e-6, Gemma-3 1.84e-6, Phi-3
+# 1.22e-6, greedy identical; the bound is twice the worst.
+for model in "$root"/build/ref/tiny-{mixtral,deepseek-v2,deepseek-v3,gemma2,gemma3,phi3}-f32.gguf \
+             "$root/build/ref/tiny-mixtral-q8_0.gguf"; do
+    echo "== check_engine $(basename "$model") (f32 activations, f32 cache)"
+    "$venv/bin/python" "$here/check_engine.py" "$sol" "$model" --n 40 --activations f32 --kvtype f32 \
+        --tol 8e-6 --prompt "$long6" || status=1
+done
 # Measured = predicted: the engine's KV bytes (allocated, read) against the
 # analyzer's over the --kv grammar and the KV types.
 echo "== check_kv_bytes (52 runs)"
