@@ -278,8 +278,14 @@ void sol_cpu_moe_ffn(sol_backend *b, const sol_weight_view *gate, const sol_weig
         t.up = t.gate + (size_t)most * ffn;
         t.y = t.up + (size_t)most * ffn;
     }
+    /* 8-bit activations or not is the step's choice (its rows against
+     * int8_dots_below: what the plan costs), not each expert's share */
+    sol_activations step_activations = b->activations;
+    if (ctx->rows >= b->int8_dots_below)
+        b->activations = SOL_ACT_F32;
     for (int e = 0; e < n_experts; e++)
         if (start[e + 1] > start[e])
             run_expert(b, gate, up, down, n_experts, e, x, order + start[e], start[e + 1] - start[e], weights, k,
                        &t, out);
+    b->activations = step_activations;
 }
