@@ -224,18 +224,18 @@ int cli_bench_experts(const cli_experts_opts *o, sol_err *err)
         return sol_fail(err, SOL_ERR_USAGE, "--batch needs -n of 1 or more decode steps");
     cJSON *rows = o->format_json ? cJSON_CreateArray() : NULL;
     int rc = 0;
-    if (!rows)
-        print_header();
     for (int i = 0; i < o->n_batches && !rc; i++) {
         batch_result r = {0};
         if ((rc = run_batch(o, o->batches[i], &r, err)))
             break;
         if (rows)
             cJSON_AddItemToArray(rows, result_json(&r)); /* takes r.experts */
-        else
+        else if (i == 0) /* after the first batch ran: an error leaves stdout empty */
+            print_header();
+        if (!rows) {
             print_row(&r);
-        if (!rows)
             cJSON_Delete(r.experts);
+        }
         fflush(stdout);
     }
     if (rc) {

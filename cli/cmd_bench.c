@@ -739,8 +739,6 @@ int cmd_bench(int argc, char **argv)
         sol_db_close(db);
         return cli_fail("bench", &err);
     }
-    if (!o.hw_name && (!o.backend || !strcmp(o.backend, "cpu")) && strcmp(hw.mem_bw.source, "measured") != 0)
-        fprintf(stderr, "bench: no `sol hw probe` figures for this CPU; SOL uses estimated ceilings\n");
     sol_tuning tuning = {0};
     if (!o.no_tuned && (rc = cli_load_tuning(&hw, &tuning, &err))) {
         sol_db_close(db);
@@ -752,6 +750,9 @@ int cmd_bench(int argc, char **argv)
         cli_tuning_free(&tuning);
         return rc ? cli_fail("bench", &err) : 0;
     }
+    /* (--turns and --batch report no SOL) */
+    if (!o.hw_name && (!o.backend || !strcmp(o.backend, "cpu")) && strcmp(hw.mem_bw.source, "measured") != 0)
+        fprintf(stderr, "bench: no `sol hw probe` figures for this CPU; SOL uses estimated ceilings\n");
     cJSON *json_rows = o.format == BENCH_JSON ? cJSON_CreateArray() : NULL;
     int printed = 0;
     for (int i = 0; i < o.n_threads && !rc; i++)

@@ -24,6 +24,8 @@ printf 'hello world, not a gguf file at all' >"$w/text.gguf"
 "$sol" synth tests/fixtures/configs/tiny-llama.json --wtype q8_0 -o "$w/tiny.gguf" >/dev/null 2>&1
 "$sol" synth tests/fixtures/configs/tiny-llama.json --wtype q8_0 --kv gqa:2+cla:2 -o "$w/cla.gguf" >/dev/null 2>&1
 "$sol" synth tests/fixtures/configs/tiny-llama.json --wtype f32 --kv mla:32,16 -o "$w/mla48.gguf" >/dev/null 2>&1
+"$sol" synth tests/fixtures/configs/tiny-mixtral.json --wtype q8_0 -o "$w/moe.gguf" >/dev/null 2>&1
+"$sol" synth tests/fixtures/configs/tiny-deepseek-v3.json --wtype q8_0 -o "$w/dsv3.gguf" >/dev/null 2>&1
 python3 - "$seed" "$w" <<'PY'
 import struct, sys
 seed, w = sys.argv[1], sys.argv[2]
@@ -56,6 +58,22 @@ patch_tensor("blk.0.attn_q.weight", "iq2.gguf", "type", 16)
 cla = open(f"{w}/cla.gguf", "rb").read()
 open(f"{w}/scheme.gguf", "wb").write(cla.replace(b"gqa:2+cla:2", b"gqa:1+cla:2"))
 patch_tensor("blk.0.ffn_up.weight", "shape.gguf", "dims0", 512)
+# MoE files: more experts used than there are, a 3-D expert tensor with
+# fewer slabs than the metadata's experts, a missing required key
+def patch_u32_key(src, key, out, value):
+    d = bytearray(open(f"{w}/{src}", "rb").read())
+    i = d.index(key.encode()) + len(key)
+    assert struct.unpack_from("<I", d, i)[0] == 4  # GGUF_TYPE_UINT32
+    struct.pack_into("<I", d, i + 4, value)
+    open(f"{w}/{out}", "wb").write(d)
+patch_u32_key("moe.gguf", "llama.expert_used_count", "k-over-e.gguf", 9)
+d = bytearray(open(f"{w}/moe.gguf", "rb").read())
+name = b"blk.1.ffn_up_exps.weight"
+i = d.index(name) + len(name)
+struct.pack_into("<Q", d, i + 4 + 16, 6)  # dims[2]: 6 experts, not 8
+open(f"{w}/slabs.gguf", "wb").write(d)
+ds = open(f"{w}/dsv3.gguf", "rb").read()
+open(f"{w}/nokey.gguf", "wb").write(ds.replace(b"deepseek2.expert_feed_forward_length", b"deepseek2.expert_feed_forward_lengtX"))
 PY
 printf '{"model_type": "llama", ' >"$w/broken.json"
 printf '{"model_type": "llama"}' >"$w/nokeys.json"
@@ -64,6 +82,7 @@ sed 's/3.35e12/1e999/' analyzer/hw/h100-sxm.json >"$w/inf-hw.json"
 printf 'not a database, but long enough to be read as one......................\n' >"$w/text.db"
 sqlite3 "$w/future.db" 'PRAGMA user_version = 999; CREATE TABLE t(x);'
 mkfifo "$w/fifo.gguf"
+"$sol" bench "$w/moe.gguf" --batch 2 -n 4 -o json --no-store >"$w/routing.json" 2>/dev/null
 printf '\x00\x00\x00\x00\x00\x00\x10\x00{"a":' >"$w/truncated.safetensors"
 
 # ---- the matrix: input | failure | args | status ---------------------------------------
@@ -79,6 +98,13 @@ rows=(
     "GGUF|inconsistent shapes|run $w/shape.gguf|1"
     "GGUF|KV scheme against its weights|analyze $w/scheme.gguf|1"
     "GGUF|a FIFO, not a file|run $w/fifo.gguf|1"
+    "GGUF MoE|more experts used than there are|run $w/k-over-e.gguf|1"
+    "GGUF MoE|expert tensor against the expert count|run $w/slabs.gguf|1"
+    "GGUF MoE|a required key missing|run $w/nokey.gguf|1"
+    "--routing|not a sol run --json output|analyze $w/moe.gguf --routing $w/text.db|2"
+    "--routing|a model without experts|analyze $w/tiny.gguf --routing $w/text.db|2"
+    "--routing|another model's routing|analyze $w/dsv3.gguf --routing $w/routing.json|2"
+    "--batch|SimLayerKV in a batch|bench $w/tiny.gguf --batch 2 --kv gqa:2+simlayer:0.5|2"
     "GGUF|missing file|run $w/none.gguf|1"
     "safetensors|truncated header|analyze $w/truncated.safetensors|1"
     "config.json|invalid JSON|analyze $w/broken.json|1"
