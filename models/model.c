@@ -19,39 +19,6 @@ const char *sol_preset_name(int i) { return sol_embedded_presets[i].name; }
 
 const char *sol_preset_json(const char *name) { return sol_embedded_find(sol_embedded_presets, name); }
 
-/* Reads a whole text file (at most max_bytes) into a NUL-terminated buffer. */
-static int read_text_file(const char *path, size_t max_bytes, char **out, sol_err *err)
-{
-    FILE *f = sol_fopen_regular(path, err);
-    if (!f)
-        return SOL_ERR_RUNTIME;
-    int rc = 0;
-    char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) != 0) {
-        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s: cannot seek: %s", path, strerror(errno));
-        goto exit;
-    }
-    long size = ftell(f);
-    if (size < 0 || (size_t)size > max_bytes) {
-        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s: not a config file (size %ld bytes, limit %zu)", path,
-                      size, max_bytes);
-        goto exit;
-    }
-    rewind(f);
-    buf = malloc((size_t)size + 1);
-    if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        rc = sol_fail(err, SOL_ERR_RUNTIME, "%s: read failed", path);
-        goto exit;
-    }
-    buf[size] = '\0';
-    *out = buf;
-    buf = NULL;
-exit:
-    free(buf);
-    fclose(f);
-    return rc;
-}
-
 /* A checkpoint directory: the weights' own dtype (by bytes of the layer
  * matrices) beats the config's torch_dtype. No safetensors: keep the config. */
 static int weight_type_from_safetensors(const char *dir, sol_model *m, sol_err *err)
@@ -122,7 +89,7 @@ int sol_model_load(const char *spec, sol_model *m, sol_err *err)
         return sol_model_from_gguf(path, m, err);
 
     char *text = NULL;
-    int rc = read_text_file(path, 16u << 20, &text, err);
+    int rc = sol_read_text_file(path, 16u << 20, "config file", &text, err);
     if (rc == 0)
         rc = sol_model_from_hf_json(text, path, m, err);
     free(text);
