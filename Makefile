@@ -96,6 +96,11 @@ build/test/cuda/%: tests/cuda/%.cu kernels/cuda/dequant.cuh util/dtype.h
 	@echo "  NVCC    $@"
 	@$(NVCC) -std=c++17 -O1 -I. -Xcompiler -Wall,-Wextra,-Werror -o $@ $< -lcmocka
 
+# The ABI 4 ops' elementwise formulas (kernels/cuda/elementwise.cuh: gelu,
+# soft-cap) against the CPU backend's expressions and a float64 reference.
+CUDA_HOST_TESTS += build/test/cuda/test_elementwise
+build/test/cuda/test_elementwise: kernels/cuda/elementwise.cuh
+
 # The CUPTI host half: configuration images and pass counts per chip, from
 # the toolkit's libcupti (no GPU needed).
 CUDA_HOST_TESTS += build/test/cuda/test_cupti_host
@@ -236,13 +241,13 @@ moe-test: build/sol $(FAMILY_GGUFS)
 	@python3 tests/moe/check_experts.py build/sol build/ref/tiny-mixtral-q8_0.gguf \
 		build/ref/tiny-deepseek-v3-f32.gguf build/ref/tiny-deepseek-v2-f32.gguf
 
-backend-test: build/sol build/test/sol build/test/poison.so
+backend-test: build/sol build/test/sol build/test/poison.so $(FAMILY_GGUFS)
 	@mkdir -p build/backend
 	@for wt in $(REF_WTYPES); do \
 		build/sol synth tests/fixtures/configs/tiny-llama.json --wtype $$wt -o build/backend/tiny-$$wt.gguf 2>/dev/null || exit 1; \
 	done
 	@bash tests/backend/run.sh build/test/sol build/test/poison.so $$(bash tools/fetch-model.sh) \
-		$(patsubst %,build/backend/tiny-%.gguf,$(REF_WTYPES))
+		$(patsubst %,build/backend/tiny-%.gguf,$(REF_WTYPES)) $(FAMILY_GGUFS)
 
 # The live view driven through tmux (tests/tui): the sanitizer build on SmolLM2.
 tui-test: build/test/sol

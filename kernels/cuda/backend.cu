@@ -1,4 +1,4 @@
-// The engine's CUDA backend (kernels/backend.h, ABI 3), the part that is not
+// The engine's CUDA backend (kernels/backend.h, ABI 4), the part that is not
 // arithmetic: device memory, weights copied to the device once, the step's
 // tokens uploaded by begin_step, one CUDA event per op mark on one stream,
 // and the first error of any launch or of the stream, blamed on the op it
@@ -104,6 +104,20 @@ int cuda_load_weights(sol_backend *b, sol_weight_view *const *views, int n, void
 int cuda_begin_step(sol_backend *b, const sol_step_state *s, sol_err *err)
 {
     cuda_ctx *c = cuda_of(b);
+    if (s->seqs > 1) {
+        // caps.max_seqs is 1: the kernels take the step's rows as one
+        // sequence, so a batched step would attend and store across
+        // sequences. The engine checks the caps first; should a step come
+        // anyway it fails, and the backend runs nothing more (its sync
+        // returns the same line, or the error before it).
+        if (!c->failed) {
+            c->failed = 1;
+            snprintf(c->error, sizeof c->error,
+                     "begin_step: a batched step of %d sequences; the cuda backend steps one sequence at a time",
+                     s->seqs);
+        }
+        return report(c, err);
+    }
     if (s->rows > c->tokens_cap) {
         int32_t *host = static_cast<int32_t *>(realloc(c->tokens_host, (size_t)s->rows * sizeof(int32_t)));
         if (!host)

@@ -34,7 +34,7 @@ inline cuda_ctx *cuda_of(sol_backend *b) { return static_cast<cuda_ctx *>(b->ctx
 // is one (now or before), so a caller launches nothing more.
 int sol_cuda_note(cuda_ctx *c, cudaError_t e);
 
-// ops.cu: every op of the table, launched on c->stream
+// ops.cu: the table's ops (all but MoE's and MLA's), launched on c->stream
 void sol_cuda_ops_init(sol_backend *b);
 
 #endif

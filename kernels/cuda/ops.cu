@@ -1,5 +1,6 @@
 // The CUDA backend's ops: plain, correct first kernels for every op of the
-// plan, f32 activations, f32 accumulation. Matmuls run matvec.cuh's
+// plan but MoE's (route, moe_ffn) and MLA's (head_matmul, latent_kv_write),
+// f32 activations, f32 accumulation. Matmuls run matvec.cuh's
 // template with each type's built-in parameters (the autotuner compiles
 // others with NVRTC); the warp-per-row kernel here stays for shapes those
 // do not fit. Tuned variants of the rest (cuBLAS for prefill, fused norms,
@@ -12,6 +13,7 @@
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/dequant.cuh"
+#include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/matvec.cuh"
 #include "kernels/cuda/variant.h"
 
@@ -48,6 +50,8 @@ __global__ void embed_kernel(sol_weight_view table, const int32_t *tokens, float
 }
 
 // One block per row; the sum of squares in double, as the CPU backend adds it.
+// In place (out == x) too: each thread reads its elements for the sum before
+// the barrier and writes only those after it (head_rmsnorm).
 __global__ void rmsnorm_kernel(const float *x, const float *weight, float eps, int64_t n, float *out)
 {
     __shared__ double part[32];
@@ -157,8 +161,10 @@ constexpr int kDimsPerLane = SOL_CUDA_MAX_HEAD_DIM / kWarp;
 // online softmax each (lane d holds dims d, d+32, ...), then the block
 // merges the warps' states. Causal; window > 0 keeps the last window keys
 // (and the cache's sinks below them: virtual key i < n_sinks is position i).
+// softcap > 0 maps each scaled score s to softcap * tanh(s / softcap) before
+// the softmax (Gemma-2); 0 leaves the scores as they are.
 __global__ void attention_kernel(const float *q, sol_kv_cache_layer cache, int n_heads, int n_kv_heads, int head_dim,
-                                 int64_t pos0, int64_t window, float *out)
+                                 int64_t pos0, int64_t window, float softcap, float *out)
 {
     __shared__ float s_max[kAttnWarps], s_sum[kAttnWarps], s_acc[kAttnWarps][SOL_CUDA_MAX_HEAD_DIM];
     int r = blockIdx.x / n_heads, h = blockIdx.x % n_heads, kvh = h / (n_heads / n_kv_heads);
@@ -183,6 +189,8 @@ __global__ void attention_kernel(const float *q, sol_kv_cache_layer cache, int n
                 dot += qv[j] * cache_at(cache, cache.k, base + d);
         }
         float s = warp_sum(dot) * scale;
+        if (softcap > 0) // uniform over the grid: no divergence
+            s = sol_softcapped(s, softcap);
         float next = fmaxf(best, s), rescale = expf(best - next), p = expf(s - next);
         sum = sum * rescale + p;
         for (int j = 0; j < kDimsPerLane; j++) {
@@ -228,6 +236,27 @@ __global__ void swiglu_kernel(float *gate, const float *up, int64_t n)
         float g = gate[i];
         gate[i] = g / (1.0f + expf(-g)) * up[i];
     }
+}
+
+__global__ void scale_kernel(float *x, float s, int64_t n)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        x[i] *= s;
+}
+
+__global__ void softcap_kernel(float *x, float cap, int64_t n)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        x[i] = sol_softcapped(x[i], cap);
+}
+
+__global__ void geglu_kernel(float *gate, const float *up, int64_t n)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        gate[i] = sol_gelu_tanh(gate[i]) * up[i];
 }
 
 constexpr int kArgmaxThreads = 1024;
@@ -332,6 +361,21 @@ bool default_fits(const sol_weight_view *w, const float *x)
            reinterpret_cast<uintptr_t>(w->data) % v.p.vec_bytes == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
 }
 
+// Each head_dim slice of the step's rows normalised in place (Gemma-3's q
+// and k norms): rmsnorm_kernel over rows * n_heads rows of head_dim, one
+// block each, with the one weight vector of head_dim for every slice, so
+// the arithmetic is rmsnorm's (the double sum), as on the CPU.
+void cuda_head_rmsnorm(sol_backend *b, float *x, const float *weight, float eps, int n_heads, int head_dim)
+{
+    cuda_ctx *c = cuda_of(b);
+    int64_t slices = (int64_t)c->rows * n_heads;
+    if (!live(c) || slices < 1 || head_dim < 1)
+        return;
+    int threads = head_dim < 256 ? (head_dim + kWarp - 1) / kWarp * kWarp : 256; // whole warps
+    rmsnorm_kernel<<<(unsigned)slices, threads, 0, c->stream>>>(x, weight, eps, head_dim, x);
+    launched(c);
+}
+
 void cuda_matmul(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y)
 {
     cuda_ctx *c = cuda_of(b);
@@ -389,10 +433,6 @@ void cuda_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *ca
                     int head_dim, int64_t window, float softcap, float *out)
 {
     cuda_ctx *c = cuda_of(b);
-    if (softcap > 0) { // Gemma-2's soft-capped scores: not in this kernel yet (issue 19)
-        sol_cuda_note(c, cudaErrorNotSupported);
-        return;
-    }
     if (!live(c) || c->rows < 1)
         return;
     if (head_dim > SOL_CUDA_MAX_HEAD_DIM || n_kv_heads < 1 || n_heads % n_kv_heads) {
@@ -400,7 +440,7 @@ void cuda_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *ca
         return;
     }
     attention_kernel<<<c->rows * n_heads, kAttnWarps * kWarp, 0, c->stream>>>(q, *cache, n_heads, n_kv_heads,
-                                                                               head_dim, c->pos, window, out);
+                                                                               head_dim, c->pos, window, softcap, out);
     launched(c);
 }
 
@@ -421,6 +461,38 @@ void cuda_swiglu(sol_backend *b, float *gate, const float *up, int64_t n)
     if (!live(c) || total < 1)
         return;
     swiglu_kernel<<<blocks_for(total, 256), 256, 0, c->stream>>>(gate, up, total);
+    launched(c);
+}
+
+void cuda_scale(sol_backend *b, float *x, float s, int64_t n)
+{
+    cuda_ctx *c = cuda_of(b);
+    int64_t total = (int64_t)c->rows * n;
+    if (!live(c) || total < 1)
+        return;
+    scale_kernel<<<blocks_for(total, 256), 256, 0, c->stream>>>(x, s, total);
+    launched(c);
+}
+
+// m rows of n, explicit (the LM head may take only the last row); cap <= 0
+// caps nothing, as on the CPU.
+void cuda_softcap(sol_backend *b, float *x, float cap, int m, int64_t n)
+{
+    cuda_ctx *c = cuda_of(b);
+    int64_t total = (int64_t)m * n;
+    if (!live(c) || total < 1 || !(cap > 0))
+        return;
+    softcap_kernel<<<blocks_for(total, 256), 256, 0, c->stream>>>(x, cap, total);
+    launched(c);
+}
+
+void cuda_geglu(sol_backend *b, float *gate, const float *up, int64_t n)
+{
+    cuda_ctx *c = cuda_of(b);
+    int64_t total = (int64_t)c->rows * n;
+    if (!live(c) || total < 1)
+        return;
+    geglu_kernel<<<blocks_for(total, 256), 256, 0, c->stream>>>(gate, up, total);
     launched(c);
 }
 
@@ -447,5 +519,12 @@ void sol_cuda_ops_init(sol_backend *b)
     b->attention = cuda_attention;
     b->add = cuda_add;
     b->swiglu = cuda_swiglu;
+    // ABI 4: Gemma's and Phi-3's ops. route and moe_ffn (MoE) and
+    // head_matmul and latent_kv_write (MLA) stay NULL: the engine refuses
+    // those models on this backend in one line naming the op.
+    b->scale = cuda_scale;
+    b->softcap = cuda_softcap;
+    b->geglu = cuda_geglu;
+    b->head_rmsnorm = cuda_head_rmsnorm;
     b->argmax = cuda_argmax;
 }

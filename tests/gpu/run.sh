@@ -13,7 +13,9 @@
 # small models; the probe, the sanitizer and the large models are skipped.
 #   1. the probe: ceilings against the datasheet, the database, errors
 #   2. the CUDA engine against the CPU engine: logits of synth models of
-#      every weight type and of real shapes (SmolLM2, Llama-3.2-1B layers)
+#      every weight type and of real shapes (SmolLM2, Llama-3.2-1B layers),
+#      of the Gemma-2, Gemma-3 and Phi-3 families; what the plugin does not
+#      run (MLA, MoE, batched steps) refused in one line
 #   3. compute-sanitizer memcheck of the probe and of an engine run
 #   4. decode and prefill speed of the CUDA engine, beside the probe
 set -uo pipefail
@@ -87,6 +89,12 @@ done
 "$sol" synth smollm2-135m --wtype q4_1 -o "$models/smollm2-q4_1.gguf" >/dev/null 2>&1
 "$sol" synth bench/vs-llamacpp/llama-3.2-1b.json --layers 2 --wtype q4_k -o "$models/l1b2-q4_k.gguf" >/dev/null 2>&1
 [ "$dry" = 1 ] || "$sol" synth bench/vs-llamacpp/llama-3.2-1b.json --wtype f16 -o "$models/l1b-f16.gguf" >/dev/null 2>&1
+families="gemma2 gemma3 phi3"
+for fam in $families; do
+    for wt in f32 q8_0; do
+        "$sol" synth "tests/fixtures/configs/tiny-$fam.json" --wtype "$wt" -o "$models/$fam-$wt.gguf" >/dev/null 2>&1
+    done
+done
 prompt="The speed of light in vacuum is a universal physical constant exactly equal to 299,792,458 metres per second."
 compare() { # label, model, kvtype, extra args...
     local label=$1 model=$2 kv=$3
@@ -118,24 +126,49 @@ compare "tiny-f32-local16-cla2-ring" "$models/tiny-f32.gguf" f32 --kv gqa:2+loca
 # SimLayerKV: one of the two layers goes lazy after the prompt and keeps 4
 # sinks + a 16-token window (a sinks-then-ring cache); scored on each backend
 compare "tiny-f32-simlayer-sinks" "$models/tiny-f32.gguf" f32 --kv gqa:2+simlayer:0.5,16,4
+# the families' ops (ABI 4): Gemma-2's embedding scale, soft-capped scores
+# (50) and logits (30), GeGLU, post-norms and 16-token windows on every other
+# layer (the prompt wraps them); Gemma-3's q/k head norms, query scale and
+# two RoPE bases; Phi-3's fused attn_qkv and gate+up cut into views
+for fam in $families; do
+    for wt in f32 q8_0; do
+        compare "$fam-$wt-f32cache" "$models/$fam-$wt.gguf" f32
+    done
+done
+compare "gemma2-q8_0-f16cache" "$models/gemma2-q8_0.gguf" f16
 # what the plugin does not run yet is refused in one line, before any work
 "$sol" synth tests/fixtures/configs/tiny-llama.json --wtype f32 --kv mla:48,16 -o "$models/tiny-mla.gguf" >/dev/null 2>&1
-refused() { # label, args...
-    local label=$1
-    shift
-    if "$sol" run "$@" --backend "$backend" -n 2 -p hi >"$out/refused.out" 2>"$out/refused.err"; then
+for fam in mixtral deepseek-v3; do
+    "$sol" synth "tests/fixtures/configs/tiny-$fam.json" --wtype q8_0 -o "$models/$fam-q8_0.gguf" >/dev/null 2>&1
+done
+refused() { # label, what the line must name (an ERE), sol's arguments...
+    local label=$1 want=$2 rc
+    shift 2
+    "$sol" "$@" >"$out/refused.out" 2>"$out/refused.err"
+    rc=$?
+    if [ $rc = 0 ]; then
         record "refused on cuda: $label" FAIL "it ran"
-    elif [ "$(wc -l <"$out/refused.err")" -eq 1 ]; then
-        record "refused on cuda: $label" PASS "$(cat "$out/refused.err")"
+    elif [ $rc -lt 126 ] && [ "$(wc -l <"$out/refused.err")" -eq 1 ] && grep -qE -- "$want" "$out/refused.err"; then
+        record "refused on cuda: $label" PASS "exit $rc: $(cat "$out/refused.err")"
     else
-        record "refused on cuda: $label" FAIL "$(head -3 "$out/refused.err" | tr '\n' ' ')"
+        record "refused on cuda: $label" FAIL "exit $rc, want one line naming '$want': $(head -3 "$out/refused.err" | tr '\n' ' ')"
     fi
 }
-if [ "$dry" = 1 ]; then # the stand-in backend runs the CPU kernels, which have both
-    record "refused on cuda: MLA, q8_0 KV" SKIP "dry run"
+refused_run() { # label, what the line must name, model, run arguments...
+    local label=$1 want=$2
+    shift 2
+    refused "$label" "$want" run "$@" --backend "$backend" -n 2 -p hi
+}
+if [ "$dry" = 1 ]; then # the stand-in backend runs the CPU kernels, which have all of these
+    record "refused on cuda: MLA, q8_0 KV, Mixtral, DeepSeek-V3, bench --batch 4" SKIP "dry run"
 else
-    refused "MLA" "$models/tiny-mla.gguf"
-    refused "q8_0 KV" "$models/tiny-f32.gguf" --kvtype q8_0
+    refused_run "MLA" 'head_matmul' "$models/tiny-mla.gguf"
+    refused_run "q8_0 KV" 'q8_0' "$models/tiny-f32.gguf" --kvtype q8_0
+    # MoE: route and moe_ffn are NULL in the plugin; the engine names the first
+    refused_run "Mixtral (MoE)" '\<(route|moe_ffn)\>' "$models/mixtral-q8_0.gguf"
+    refused_run "DeepSeek-V3 (MoE, MLA)" '\<(route|moe_ffn)\>' "$models/deepseek-v3-q8_0.gguf"
+    # caps.max_seqs = 1: a batched decode is refused before any step
+    refused "bench --batch 4" '--batch' bench "$models/tiny-f32.gguf" --batch 4 --backend "$backend" -n 4
 fi
 # a prompt longer than one prefill chunk (64 rows) and a sliding window would
 # need more rows than --logits-out keeps: compare the final logits hash path
@@ -181,7 +214,12 @@ elif command -v compute-sanitizer >/dev/null 2>&1; then
     check "compute-sanitizer memcheck: probe" compute-sanitizer --tool memcheck --error-exitcode 9 \
         "$sol" hw probe --backend cuda --size-mib 64 --gemm-n 256 --reps 5 --format json
     check "compute-sanitizer memcheck: engine" compute-sanitizer --tool memcheck --error-exitcode 9 \
-        "$sol" run "$models/tiny-q4_k.gguf" --backend "$backend" -n 4 --temp 0 --ctx 96 -p "$prompt" --plain
+        "$sol" run "$models/tiny-q4_k.gguf" --backend "$backend" -n 4 --temp 0 --ctx 128 -p "$prompt" --plain
+    # the ABI 4 ops: scale, soft-caps, GeGLU (Gemma-2); head norms (Gemma-3)
+    for fam in gemma2 gemma3; do
+        check "compute-sanitizer memcheck: engine, $fam" compute-sanitizer --tool memcheck --error-exitcode 9 \
+            "$sol" run "$models/$fam-q8_0.gguf" --backend "$backend" -n 4 --temp 0 --ctx 128 -p "$prompt" --plain
+    done
 else
     record "compute-sanitizer memcheck" SKIP "compute-sanitizer is not installed"
 fi
