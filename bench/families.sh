@@ -20,10 +20,12 @@ models="phi-3-mini-4k:2 gemma-2-9b:2 gemma-3-27b:6 mixtral-8x7b:1 deepseek-v2-li
     echo
     echo "\`bench/families.sh\` on $(date -u +%Y-%m-%d), $(nproc) CPU threads: \`sol synth PRESET --layers N --wtype q4_0\`,"
     echo "then \`sol run -p \"The lighthouse keeper\" -n 16 --temp 0\` (decode tok/s and %"
-    echo "of SOL as run reports them) and, for the MoE models, \`sol bench --batch 1,8 -n 40\`."
+    echo "of SOL as run reports them, and the GB/s the plan's bytes imply) and, for the MoE models,"
+    echo "\`sol bench --batch 1,8 -n 100\` (distinct experts a MoE layer read per step, mean and 95% interval over"
+    echo "5-step blocks, against the analyzer's uniform figure)."
     echo
-    echo "| preset | layers | params | file GB | decode tok/s | % of SOL | experts/layer/step at B=1, 8: measured (predicted, uniform) |"
-    echo "|---|---:|---:|---:|---:|---:|---|"
+    echo "| preset | layers | params | file GB | decode tok/s | GB/s | % of SOL | experts/layer/step at B=1, 8: measured (predicted, uniform) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---|"
 } >"$out"
 for spec in $models; do
     preset=${spec%%:*}
@@ -36,16 +38,16 @@ for spec in $models; do
     gb=$(python3 -c "import os; print(f'{os.path.getsize(\"$gguf\") / 1e9:.2f}')")
     experts="-"
     if [[ $preset == mixtral* || $preset == deepseek* ]]; then
-        experts=$("$sol" bench "$gguf" --batch 1,8 -n 40 -o json --no-store --mapped-weights 2>/dev/null | python3 -c '
+        experts=$("$sol" bench "$gguf" --batch 1,8 -n 100 -o json --no-store --mapped-weights 2>/dev/null | python3 -c '
 import json, sys
 rows = json.load(sys.stdin)
-print(", ".join("%.2f (%.2f)" % (r["experts"]["distinct_mean"], r["experts"]["distinct_predicted"]) for r in rows))')
+print(", ".join("%.2f ± %.2f (%.2f)" % (r["experts"]["distinct_mean"], r["experts"]["distinct_ci95"], r["experts"]["distinct_predicted"]) for r in rows))')
     fi
     python3 - "$json" "$preset" "$layers" "$params" "$gb" "$experts" >>"$out" <<'PY'
 import json, sys
 d = json.loads(sys.argv[1])
 preset, layers, params, gb, experts = sys.argv[2:]
-print(f"| {preset} | {layers} | {params} | {gb} | {d['decode_tokens_per_s']:.1f} | {d['sol_percent']:.0f}% | {experts} |")
+print(f"| {preset} | {layers} | {params} | {gb} | {d['decode_tokens_per_s']:.1f} | {d['achieved_gb_per_s']:.1f} | {d['sol_percent']:.0f}% | {experts} |")
 PY
     rm -f "$gguf"
 done
