@@ -74,25 +74,33 @@ static double routed_prediction(const sol_expert_stats *st, int first_layer, int
     return sum / st->moe_layers;
 }
 
-/* Batch means: the steps' mean distinct experts (over the MoE layers) cut
- * into BLOCKS consecutive blocks; the spread of the block means gives the
- * interval even though a sequence's steps are correlated through its
- * history (a per-step spread would pretend they are independent). */
-enum { BLOCKS = 20 };
-static double block_half_width(const double *per_step, int steps)
+/* Batch means over episodes: each episode's mean of its steps' distinct
+ * experts (averaged over the MoE layers); the interval is Student's t on
+ * those means. Episodes share nothing, while a sequence's steps within one
+ * are correlated through its history and its sequences' routings differ
+ * from the population's: only the spread between episodes sees both. */
+static double episode_half_width(const double *per_step, int steps, int episode)
 {
-    if (steps < 2 * BLOCKS)
+    static const double t95[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                 2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                 2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+    int n = (steps + episode - 1) / episode;
+    if (n < 2)
         return 0;
-    double mean[BLOCKS] = {0}, all = 0, var = 0;
-    int per = steps / BLOCKS;
-    for (int b = 0; b < BLOCKS; b++) {
-        for (int i = 0; i < per; i++)
-            mean[b] += per_step[b * per + i] / per;
-        all += mean[b] / BLOCKS;
+    double all = 0, var = 0, *mean = calloc((size_t)n, sizeof *mean);
+    if (!mean)
+        return 0;
+    for (int b = 0; b < n; b++) {
+        int first = b * episode, last = first + episode < steps ? first + episode : steps;
+        for (int i = first; i < last; i++)
+            mean[b] += per_step[i] / (last - first);
+        all += mean[b] / n;
     }
-    for (int b = 0; b < BLOCKS; b++)
-        var += (mean[b] - all) * (mean[b] - all) / (BLOCKS - 1);
-    return 2.093 * sqrt(var / BLOCKS); /* Student's t, 19 degrees of freedom, 95% */
+    for (int b = 0; b < n; b++)
+        var += (mean[b] - all) * (mean[b] - all) / (n - 1);
+    free(mean);
+    int df = n - 1 < 30 ? n - 1 : 30; /* beyond 30 degrees of freedom: t(30), slightly wide */
+    return t95[df - 1] * sqrt(var / n);
 }
 
 /* The step's distinct experts, averaged over the MoE layers. */
@@ -106,9 +114,10 @@ static double step_distinct(const sol_engine *e, double *sum_before)
     return d;
 }
 
-/* Steps of one episode: a fresh prompt, then at most this many counted
- * decode steps (short contexts, and episodes that share nothing). */
-enum { EPISODE_STEPS = 100 };
+/* The counted steps are cut into EPISODES episodes (at most EPISODE_STEPS
+ * steps each: more episodes when there are more steps), each a fresh prompt
+ * and fresh sequences: short contexts, and means that share nothing. */
+enum { EPISODES = 20, EPISODE_STEPS = 100 };
 
 /* One episode: the engine reset, prompt tokens fed, then `steps` counted
  * steps whose distinct experts go to per_step; *seconds gets their time. */
@@ -139,7 +148,8 @@ static int run_episode(sol_engine *e, const cli_experts_opts *o, int batch, int 
 
 static int run_batch(const cli_experts_opts *o, int batch, batch_result *r, sol_err *err)
 {
-    int episode = o->steps < EPISODE_STEPS ? o->steps : EPISODE_STEPS;
+    int episode = (o->steps + EPISODES - 1) / EPISODES;
+    episode = episode < EPISODE_STEPS ? episode : EPISODE_STEPS;
     sol_engine_config cfg = o->engine;
     cfg.seqs = batch;
     cfg.ctx = o->prompt + episode + 1;
@@ -168,7 +178,7 @@ static int run_batch(const cli_experts_opts *o, int batch, batch_result *r, sol_
         const sol_expert_stats *st = &r->st;
         r->predicted_distinct = sol_moe_expected_experts(st->n_experts, st->k, batch);
         r->routed_distinct = routed_prediction(st, sol_engine_model(e)->first_dense, batch);
-        r->half_width = block_half_width(per_step, o->steps);
+        r->half_width = episode_half_width(per_step, o->steps, episode);
         r->measured_bytes = st->mean_distinct * st->expert_bytes * st->moe_layers;
         r->experts = cli_experts_json(st, sol_engine_model(e)->first_dense);
     }
@@ -211,7 +221,7 @@ static void print_row(const batch_result *r)
         return;
     }
     char interval[32] = "";
-    if (r->half_width > 0 || r->steps >= 2 * BLOCKS)
+    if (r->half_width > 0 || r->steps >= 2)
         snprintf(interval, sizeof interval, " ± %.3f", r->half_width);
     printf("| %d | %d | %.2f | %.3f%s | %.3f | %.3f | %.3f | %.3f |\n", r->batch, r->steps, r->tokens_per_s,
            r->st.mean_distinct, interval, r->predicted_distinct, r->routed_distinct, r->measured_bytes / 1e6,

@@ -4,14 +4,14 @@
 usage: check_experts.py SOL_BIN MODEL.gguf... [--steps 2000] [--markdown FILE]
 
 For each MoE model, `sol bench MODEL --batch 1,4,16,64 -n STEPS -o json`
-decodes B sequences in lockstep, each fed a random token every step (20-step
-episodes of at most 100 steps, fresh prompts), and counts the distinct
+decodes B sequences in lockstep, each fed a random token every step (20
+episodes of 100 steps, fresh prompts), and counts the distinct
 experts each MoE layer actually read per step. Checks, per batch:
 
   exact     B = 1 reads exactly k experts a layer; B large enough reads all E
-  routed    the measured mean lies within the 99% batch-means interval
-            (Student's t, 19 d.o.f., 2.861 standard errors; the bench
-            prints the 95% one, 2.093) of what the run's own routing
+  routed    the measured mean lies within the 99% interval over the 20
+            episodes' means (Student's t, 19 d.o.f., 2.861 standard errors;
+            the bench prints the 95% one, 2.093) of what the run's own routing
             predicts, sum over experts of 1 - (1 - p_e)^B: tokens of
             different sequences choose independently
   uniform   the measured mean is not above the analyzer's uniform figure,
