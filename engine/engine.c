@@ -138,8 +138,9 @@ static int alloc_buffers(sol_engine *e, sol_err *err)
     size_t kv_width = (size_t)m->n_kv_heads * m->head_dim, f = sizeof(float);
     size_t latent = (size_t)(m->kv_lora_rank + m->qk_rope_dim), q_abs = m->kv_lora_rank > 0 ? m->n_heads * latent : 0;
     size_t att = q_abs > q_width ? q_abs : q_width; /* MLA attends in the latent space */
-    size_t ffn = (size_t)(m->ffn > m->moe_ffn * (m->n_shared_experts > 0 ? m->n_shared_experts : 1)
-                              ? m->ffn : m->moe_ffn * (m->n_shared_experts > 0 ? m->n_shared_experts : 1));
+    /* hb, hb2: the widest dense block, a layer's or the shared expert's */
+    size_t shared = (size_t)m->moe_ffn * (size_t)m->n_shared_experts, ffn = (size_t)m->ffn;
+    ffn = shared > ffn ? shared : ffn;
     kv_width = latent > kv_width ? latent : kv_width;
     struct {
         float **p;
