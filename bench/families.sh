@@ -12,15 +12,16 @@ sol=${1:-build/sol}
 work=${WORK:-/tmp/sol-families}
 out=docs/results/families.md
 mkdir -p "$work" "$(dirname "$out")"
-export SOL_DB="$work/sol.db"
+# the user's database: run costs the SOL on this CPU's `sol hw probe` figures
+# (a fresh one would fall back to estimated ceilings); nothing is stored
 # preset:layers (MoE models keep at least one MoE layer after their dense ones)
 models="phi-3-mini-4k:2 gemma-2-9b:2 gemma-3-27b:6 mixtral-8x7b:1 deepseek-v2-lite:2 deepseek-v2:2 deepseek-v3:4"
 {
     echo "# Every family at its real shapes"
     echo
     echo "\`bench/families.sh\` on $(date -u +%Y-%m-%d), $(nproc) CPU threads: \`sol synth PRESET --layers N --wtype q4_0\`,"
-    echo "then \`sol run -p \"The lighthouse keeper\" -n 16 --temp 0\` (decode tok/s and %"
-    echo "of SOL as run reports them, and the GB/s the plan's bytes imply) and, for the MoE models,"
+    echo "then \`sol run -p \"The lighthouse keeper\" -n 16 --temp 0\` (decode tok/s, the GB/s the plan's"
+    echo "bytes imply, and % of SOL as run reports it: on this CPU's \`sol hw probe\` ceilings) and, for the MoE models,"
     echo "\`sol bench --batch 1,8 -n 100\` (distinct experts a MoE layer read per step, mean and 95% interval over"
     echo "5-step blocks, against the analyzer's uniform figure)."
     echo
