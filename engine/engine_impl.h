@@ -39,8 +39,9 @@ struct sol_engine {
     /* MoE: router logits, and per MoE layer the chosen experts and their
      * weights of the step's rows (ids kept per layer for the counts) */
     float *router_logits, *moe_weights;
-    int32_t *moe_ids;      /* backend: [layer][chunk][k] */
+    int32_t *moe_ids;      /* backend: [layer][rows][k], packed by the step's rows (sol_engine_moe_ids) */
     int32_t *moe_ids_host; /* the last step's, brought down after it */
+    unsigned char *moe_seen; /* n_experts flags: the counting's scratch */
     sol_expert_stats_acc experts;
     float *logits_host; /* the rows of the last step the caller sees */
     int logits_rows;
@@ -75,6 +76,9 @@ int sol_engine_launch_ops(sol_engine *e, int rows, int device_choice, int *spans
 /* moe.c */
 int sol_engine_moe_alloc(sol_engine *e, sol_err *err);
 void sol_engine_moe_free(sol_engine *e);
+/* Where layer's chosen ids of a step of `rows` rows live (the step's
+ * layers packed, so its ids come down in one piece of rows x k a layer). */
+int32_t *sol_engine_moe_ids(const sol_engine *e, int layer, int rows);
 /* the router of an MoE layer as the backend takes it */
 sol_router sol_engine_router(const sol_engine *e, int layer);
 /* After a step of `rows` rows: the experts each MoE layer chose, brought

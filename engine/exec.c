@@ -229,7 +229,6 @@ static int run_matmul(sol_engine *e, const sol_op *op, int rows)
 /* Launches op on the backend (the sample op runs on the host after sync). */
 static int exec_op(sol_engine *e, const sol_op *op, int rows, sol_err *err)
 {
-    const sol_model *m = &e->model;
     sol_backend *be = e->be;
     int rc = -1;
     switch (op->kind) {
@@ -255,8 +254,7 @@ static int exec_op(sol_engine *e, const sol_op *op, int rows, sol_err *err)
         return e->simlayer_pending ? sol_engine_stash_queries(e, op->layer, rows, err) : 0;
     case SOL_OP_ROUTER: {
         sol_router r = sol_engine_router(e, op->layer);
-        be->route(be, e->router_logits, &r, e->moe_ids + (size_t)op->layer * e->chunk * m->n_experts_active,
-                  e->moe_weights);
+        be->route(be, e->router_logits, &r, sol_engine_moe_ids(e, op->layer, rows), e->moe_weights);
         return 0;
     }
     case SOL_OP_ADD:
@@ -334,7 +332,7 @@ static int run_latent_kv_write(sol_engine *e, int i)
 /* A MoE layer's routed experts (plan ops moe.gate, moe.up, moe.act,
  * moe.down) as one backend call that reads each chosen expert once.
  * Returns 4, or 0 when op i does not start them. */
-static int run_moe(sol_engine *e, int i)
+static int run_moe(sol_engine *e, int i, int rows)
 {
     const sol_op *op = &e->plan.ops[i];
     if (op->kind != SOL_OP_MATMUL || op->layer < 0 || !is(op, "moe.gate") || i + 3 >= e->plan.n_ops ||
@@ -344,7 +342,7 @@ static int run_moe(sol_engine *e, int i)
     const sol_layer_weights *l = &e->w.layers[op->layer];
     int k = m->n_experts_active;
     e->be->moe_ffn(e->be, &l->exp_gate, &l->exp_up, &l->exp_down, m->n_experts, e->xb,
-                   e->moe_ids + (size_t)op->layer * e->chunk * k, e->moe_weights, k, e->xb2);
+                   sol_engine_moe_ids(e, op->layer, rows), e->moe_weights, k, e->xb2);
     return 4;
 }
 
@@ -374,7 +372,7 @@ int sol_engine_launch_ops(sol_engine *e, int rows, int device_choice, int *spans
         if (n == 0)
             n = run_latent_kv_write(e, i);
         if (n == 0)
-            n = run_moe(e, i);
+            n = run_moe(e, i, rows);
         if (n == 0) {
             rc = exec_op(e, op, rows, err);
             n = 1;

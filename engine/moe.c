@@ -23,6 +23,11 @@ sol_router sol_engine_router(const sol_engine *e, int layer)
 
 static int moe_layer(const sol_model *m, int layer) { return m->n_experts > 0 && layer >= m->first_dense; }
 
+int32_t *sol_engine_moe_ids(const sol_engine *e, int layer, int rows)
+{
+    return e->moe_ids + (size_t)layer * (size_t)rows * (size_t)e->model.n_experts_active;
+}
+
 /* Router logits and weights for a chunk of rows, and every layer's ids (a
  * dense layer's stay unused: the indexing stays plain). */
 int sol_engine_moe_alloc(sol_engine *e, sol_err *err)
@@ -43,8 +48,9 @@ int sol_engine_moe_alloc(sol_engine *e, sol_err *err)
     if (rc)
         return rc;
     e->moe_ids_host = malloc(ids * sizeof *e->moe_ids_host);
+    e->moe_seen = malloc((size_t)m->n_experts);
     e->experts.chosen = calloc((size_t)m->n_layers * (size_t)m->n_experts, sizeof *e->experts.chosen);
-    if (!e->moe_ids_host || !e->experts.chosen)
+    if (!e->moe_ids_host || !e->moe_seen || !e->experts.chosen)
         return sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
     sol_engine_expert_stats_reset(e);
     return 0;
@@ -61,8 +67,10 @@ void sol_engine_moe_free(sol_engine *e)
     e->router_logits = e->moe_weights = NULL;
     e->moe_ids = NULL;
     free(e->moe_ids_host);
+    free(e->moe_seen);
     free(e->experts.chosen);
     e->moe_ids_host = NULL;
+    e->moe_seen = NULL;
     e->experts.chosen = NULL;
 }
 
@@ -99,24 +107,20 @@ int sol_engine_count_experts(sol_engine *e, int rows, sol_err *err)
     if (e->experts.paused)
         return 0;
     const sol_model *m = &e->model;
-    size_t per_layer = (size_t)e->chunk * m->n_experts_active;
+    size_t per_layer = (size_t)rows * m->n_experts_active;
     int rc = e->be->download(e->be, e->moe_ids_host, e->moe_ids, (size_t)m->n_layers * per_layer * sizeof(int32_t),
                              err);
-    unsigned char *seen = malloc((size_t)m->n_experts);
-    if (!rc && !seen)
-        rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
     sol_expert_stats_acc *a = &e->experts;
     for (int layer = 0; layer < m->n_layers && !rc; layer++) {
         if (!moe_layer(m, layer))
             continue;
         int d = count_distinct(e->moe_ids_host + (size_t)layer * per_layer, rows * m->n_experts_active,
-                               m->n_experts, seen, a->chosen + (size_t)layer * m->n_experts);
+                               m->n_experts, e->moe_seen, a->chosen + (size_t)layer * m->n_experts);
         a->samples++;
         a->sum += d;
         a->sum_sq += (double)d * d;
     }
     a->rows = a->rows == -1 || a->rows == rows ? rows : 0;
-    free(seen);
     return rc;
 }
 
