@@ -105,6 +105,10 @@ typedef struct sol_analysis_config {
  * the problem when its experts or layers are not m's. */
 int sol_routing_load(const char *path, const sol_model *m, sol_routing *out, sol_err *err);
 void sol_routing_free(sol_routing *r);
+/* One MoE layer's choice counts p[n_experts] into per-token probabilities
+ * in place: count x k / all choices (each token makes k); -1 when there
+ * are no choices. What --routing and sol bench --batch both use. */
+int sol_routing_probabilities(double *p, int n_experts, int k);
 
 typedef struct sol_analysis {
     sol_model model;

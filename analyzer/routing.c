@@ -39,11 +39,21 @@ static const cJSON *experts_of(const cJSON *doc)
     return NULL;
 }
 
-/* One layer's counts into probabilities: count / tokens, tokens being the
- * choices over k (each token makes k). */
-static int layer_probabilities(const cJSON *row, int n_experts, int k, double *p)
+int sol_routing_probabilities(double *p, int n_experts, int k)
 {
     double choices = 0;
+    for (int e = 0; e < n_experts; e++)
+        choices += p[e];
+    if (!(choices > 0))
+        return -1;
+    for (int e = 0; e < n_experts; e++)
+        p[e] = p[e] * k / choices;
+    return 0;
+}
+
+/* One layer's counts from the JSON row into probabilities. */
+static int layer_probabilities(const cJSON *row, int n_experts, int k, double *p)
+{
     if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != n_experts)
         return -1;
     for (int e = 0; e < n_experts; e++) {
@@ -51,13 +61,8 @@ static int layer_probabilities(const cJSON *row, int n_experts, int k, double *p
         if (!cJSON_IsNumber(c) || !(c->valuedouble >= 0) || !isfinite(c->valuedouble))
             return -1;
         p[e] = c->valuedouble;
-        choices += p[e];
     }
-    if (!(choices > 0))
-        return -1;
-    for (int e = 0; e < n_experts; e++)
-        p[e] = p[e] * k / choices;
-    return 0;
+    return sol_routing_probabilities(p, n_experts, k);
 }
 
 static int read_routing(const cJSON *x, const char *path, const sol_model *m, sol_routing *out, sol_err *err)

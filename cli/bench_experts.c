@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "analyzer/analyzer.h"
 #include "cli/bench_experts.h"
 #include "cli/cli.h"
 #include "models/plan.h"
@@ -54,21 +55,20 @@ static int plan_expert_bytes(sol_engine *e, int batch, double *bytes, sol_err *e
 }
 
 /* The expected distinct experts per layer under the routing this run
- * measured: each MoE layer's choice frequencies p_e (choices / tokens),
+ * measured: each MoE layer's choice frequencies p_e (as --routing takes
+ * them: sol_routing_probabilities),
  * sum over e of 1 - (1 - p_e)^B, averaged over the layers. Equal to the
  * uniform figure when every p_e is k/E; below it otherwise (concavity). */
 static double routed_prediction(const sol_expert_stats *st, int first_layer, int batch)
 {
-    double tokens = (double)st->samples / st->moe_layers * batch, sum = 0;
-    double *p = malloc((size_t)st->n_experts * sizeof *p);
-    if (!p || !(tokens > 0)) {
-        free(p);
+    double sum = 0, *p = malloc((size_t)st->n_experts * sizeof *p);
+    if (!p)
         return 0;
-    }
     for (int l = 0; l < st->moe_layers; l++) {
         for (int x = 0; x < st->n_experts; x++)
-            p[x] = (double)st->chosen[(size_t)(first_layer + l) * st->n_experts + x] / tokens;
-        sum += sol_moe_expected_experts_routed(p, st->n_experts, batch);
+            p[x] = (double)st->chosen[(size_t)(first_layer + l) * st->n_experts + x];
+        if (sol_routing_probabilities(p, st->n_experts, st->k) == 0)
+            sum += sol_moe_expected_experts_routed(p, st->n_experts, batch);
     }
     free(p);
     return sum / st->moe_layers;
