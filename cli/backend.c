@@ -15,6 +15,40 @@ int cli_parse_backend(const char *cmd, const char *text, const char **out)
     return 0;
 }
 
+int cli_parse_cuda_opt(const char *cmd, int code, const char *arg, cli_backend_opts *o)
+{
+    long long n;
+    switch (code) {
+    case OPT_CUDA_DEVICE:
+        if (cli_parse_ll(cmd, "--device", arg, &n))
+            return 2;
+        if (n < 0 || n > 63) {
+            cli_usage_error(cmd, "--device: expected a device number 0..63, got %s", arg);
+            return 2;
+        }
+        o->device = (int)n;
+        return 1;
+    case OPT_CUDA_NO_GRAPH: o->no_graph = 1; return 1;
+    case OPT_CUDA_PROFILE_EVERY:
+        if (cli_parse_ll(cmd, "--profile-every", arg, &n))
+            return 2;
+        if (n < 0 || n > 1000000) {
+            cli_usage_error(cmd, "--profile-every: expected 0..1000000 decode steps, got %s", arg);
+            return 2;
+        }
+        o->profile_every = (int)n;
+        return 1;
+    case OPT_CUDA_GEMM:
+        if (strcmp(arg, "custom") != 0 && strcmp(arg, "cublas") != 0) {
+            cli_usage_error(cmd, "--gemm: expected custom or cublas, got \"%s\"", arg);
+            return 2;
+        }
+        o->gemm_cublas = strcmp(arg, "cublas") == 0;
+        return 1;
+    default: return 0;
+    }
+}
+
 int cli_backend_is_cpu(const cli_backend_opts *o) { return !o->name || strcmp(o->name, "cpu") == 0; }
 
 int cli_backend_open(const cli_backend_opts *o, sol_backend **out, sol_err *err)
@@ -30,7 +64,11 @@ int cli_backend_open(const cli_backend_opts *o, sol_backend **out, sol_err *err)
         return rc;
     if (!plugin->backend_new)
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: the plugin has no engine backend", o->name);
-    sol_plugin_backend_options opt = {.device = o->device, .threads = o->threads};
+    sol_plugin_backend_options opt = {.device = o->device,
+                                      .threads = o->threads,
+                                      .no_graph = o->no_graph,
+                                      .profile_every = o->profile_every,
+                                      .gemm_cublas = o->gemm_cublas};
     return plugin->backend_new(&opt, out, err);
 }
 

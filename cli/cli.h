@@ -141,10 +141,29 @@ typedef struct cli_backend_opts {
     int device;                /* cuda */
     const sol_tuning *tuning;  /* cpu: `sol tune` winners */
     int mapped_weights;        /* cpu */
+    int no_graph;              /* cuda: decode op by op */
+    int profile_every;         /* cuda: every N-th decode step timed op by op (0: none) */
+    int gemm_cublas;           /* cuda: F16/BF16 matmuls through cuBLAS */
 } cli_backend_opts;
 #define CLI_BACKEND_HELP                                                                              \
     "  --backend B           cpu (default), cuda (build/sol-cuda.so), or the path of a backend\n"    \
     "                        plugin file\n"
+/* The CUDA backend's options, shared by run, bench and chat: their
+ * getopt codes, long options and help. */
+enum { OPT_CUDA_DEVICE = 7000, OPT_CUDA_NO_GRAPH, OPT_CUDA_PROFILE_EVERY, OPT_CUDA_GEMM };
+#define CLI_CUDA_LONG_OPTS                                                                            \
+    {"device", 1, 0, OPT_CUDA_DEVICE}, {"no-graph", 0, 0, OPT_CUDA_NO_GRAPH},                          \
+        {"profile-every", 1, 0, OPT_CUDA_PROFILE_EVERY}, {"gemm", 1, 0, OPT_CUDA_GEMM}
+#define CLI_CUDA_HELP                                                                                 \
+    "  --device N            cuda: which GPU (default 0)\n"                                          \
+    "  --no-graph            cuda: run every decode step op by op (default: one CUDA graph a step)\n"\
+    "  --profile-every K     cuda: decode step 0 and every K-th after it run op by op with per-op\n" \
+    "                        events, for the per-op times (default 16; 0: never, no per-op times)\n" \
+    "  --gemm G              cuda: custom (default) or cublas: F16/BF16 matmuls through cuBLAS\n"
+#define CLI_CUDA_PROFILE_EVERY 16
+/* Sets o from a CLI_CUDA_LONG_OPTS code: 1 taken, 2 bad value (reported),
+ * 0 not one of them. */
+int cli_parse_cuda_opt(const char *cmd, int code, const char *arg, cli_backend_opts *o);
 int cli_parse_backend(const char *cmd, const char *text, const char **out);
 int cli_backend_is_cpu(const cli_backend_opts *o);
 int cli_backend_open(const cli_backend_opts *o, sol_backend **out, sol_err *err);

@@ -68,7 +68,7 @@ void usage_bench(FILE *f)
                "them (never from the run being measured): the pred t/s column, and in json\n"
                "predicted_tokens_per_s and op_groups (predicted and measured seconds per\n"
                "repetition per op group; stderr prints the same); \"-\" when there is none.\n\n"
-               "options beyond the above:\n" CLI_BACKEND_HELP
+               "options beyond the above:\n" CLI_BACKEND_HELP CLI_CUDA_HELP
                "  --kv SCHEME           KV scheme to run (as sol run --kv: a GGUF's own or a narrower\n"
                "                        window; cla and local:W/E on sol synth models)\n"
                "  --hw NAME             hardware entry the SOL columns use (default: this CPU, or\n"
@@ -88,6 +88,7 @@ typedef struct {
     bench_format format;
     int store, no_tuned, mapped;
     const char *backend, *hw_name;
+    cli_backend_opts cuda; /* --device, --no-graph, --profile-every, --gemm */
     const char *kv; /* --kv: the scheme to run (NULL: the model's own) */
 } bench_opts;
 
@@ -97,6 +98,7 @@ typedef struct {
     sol_op_table *ops;  /* per-op times by class; NULL in the warm-up */
     double *op_s;       /* the ring's latest step, max_ops of them */
     double bytes, predicted_s, op_sum_s;
+    int untimed_steps;   /* replayed as CUDA graphs: no op times, left out of ops */
     double kv_read_plan; /* the last step's attention KV bytes, as its plan counts them */
     int failed, rows;
 } step_totals;
@@ -120,10 +122,13 @@ static void on_step(void *user, const sol_plan *plan, double seconds)
         t->kv_read_plan += plan->ops[i].kind == SOL_OP_ATTENTION ? plan->ops[i].kv_bytes : 0;
     sol_step_timing snap = {0};
     sol_timing_ring *ring = sol_engine_timing(t->e);
-    if (t->ops && (sol_timing_latest(ring, &snap, t->op_s, ring->max_ops) != 0 || snap.total_s != seconds ||
-                   sol_op_table_add_step(t->ops, plan, &cost, snap.op_s, snap.n_ops, 0, &err)))
+    if (t->ops && (sol_timing_latest(ring, &snap, t->op_s, ring->max_ops) != 0 || snap.total_s != seconds))
         t->failed = 1;
-    for (int i = 0; t->ops && !t->failed && i < snap.n_ops; i++)
+    else if (t->ops && !snap.ops_timed)
+        t->untimed_steps++;
+    else if (t->ops && sol_op_table_add_step(t->ops, plan, &cost, snap.op_s, snap.n_ops, 0, &err))
+        t->failed = 1;
+    for (int i = 0; t->ops && !t->failed && snap.ops_timed && i < snap.n_ops; i++)
         t->op_sum_s += snap.op_s[i];
     sol_step_cost_free(&cost);
 }
@@ -221,10 +226,11 @@ static int run_test(sol_engine *e, const sol_hw *hw, int prefill, int tokens, in
             st->kv_read = sol_engine_kv_read_last_step(e);
             st->kv_read_plan = totals.kv_read_plan;
             /* what the repetition spent outside the ops: plan building,
-             * costing, the loop (its op count came with each step) */
+             * costing, the loop (its op count came with each step); only
+             * when every step timed its ops (not with CUDA graphs) */
             sol_op_class_sum over = {.key = {.kind = SOL_CALIB_OVERHEAD, .rows = totals.rows},
                                      .group = SOL_GROUP_OTHER, .measured_s = dt - totals.op_sum_s};
-            if (!rc)
+            if (!rc && totals.untimed_steps == 0)
                 rc = sol_op_table_add(&st->ops, &over, err);
         }
     }
@@ -282,13 +288,14 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
                                               {"activations", 1, 0, O_ACT},   {"backend", 1, 0, O_BACKEND}, {"hw", 1, 0, O_HW},
                                               {"kv", 1, 0, O_KV},             {"fill", 1, 0, O_FILL},
                                               {"turns", 1, 0, O_TURNS},       {"turn-tokens", 1, 0, O_TT},
-                                              {"batch", 1, 0, O_BATCH},       {0, 0, 0, 0}};
+                                              {"batch", 1, 0, O_BATCH},       CLI_CUDA_LONG_OPTS, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->prompt = 512;
     o->gen = 128;
     o->reps = 5;
     o->kvtype = SOL_DT_F16;
     o->store = 1;
+    o->cuda.profile_every = CLI_CUDA_PROFILE_EVERY;
     int c;
     opterr = 0;
     optind = 1;
@@ -365,7 +372,12 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
                 return SOL_ERR_USAGE;
             break;
         case ':': return cli_usage_error("bench", "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("bench", "unknown option \"%s\" (see sol bench --help)", argv[optind - 1]);
+        default:
+            switch (cli_parse_cuda_opt("bench", c, optarg, &o->cuda)) {
+            case 1: break;
+            case 2: return SOL_ERR_USAGE;
+            default: return cli_usage_error("bench", "unknown option \"%s\" (see sol bench --help)", argv[optind - 1]);
+            }
         }
     }
     if (optind == argc)
@@ -512,7 +524,11 @@ static int store_test(sol_db *db, const sol_run_row *row, const sol_op_table *op
 static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw, const sol_tuning *tuning,
                          sol_db *db, cJSON *json_rows, int *printed, sol_err *err)
 {
-    cli_backend_opts bo = {.name = o->backend, .threads = threads, .tuning = tuning, .mapped_weights = o->mapped};
+    cli_backend_opts bo = o->cuda; /* its CUDA options, and: */
+    bo.name = o->backend;
+    bo.threads = threads;
+    bo.tuning = tuning;
+    bo.mapped_weights = o->mapped;
     sol_backend *be = NULL;
     sol_hw hw_entry;
     const sol_hw *hw = &hw_entry; /* what the SOL columns are costed on */
@@ -672,7 +688,11 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
 /* --batch: an engine per batch size, its experts counted (bench_experts.c). */
 static int bench_batches(const bench_opts *o, const sol_tuning *tuning, sol_err *err)
 {
-    cli_backend_opts bo = {.name = o->backend, .threads = o->threads[0], .tuning = tuning, .mapped_weights = o->mapped};
+    cli_backend_opts bo = o->cuda; /* its CUDA options, and: */
+    bo.name = o->backend;
+    bo.threads = o->threads[0];
+    bo.tuning = tuning;
+    bo.mapped_weights = o->mapped;
     sol_backend *be = NULL;
     int rc = cli_backend_open(&bo, &be, err);
     if (rc)
@@ -695,7 +715,11 @@ static int bench_conversation(const bench_opts *o, const sol_tuning *tuning, sol
 {
     if (o->turn_tokens < 1 || o->reps > 64)
         return sol_fail(err, SOL_ERR_USAGE, o->reps > 64 ? "--turns: -r 64 at most" : "--turns needs --turn-tokens T");
-    cli_backend_opts bo = {.name = o->backend, .threads = o->threads[0], .tuning = tuning, .mapped_weights = o->mapped};
+    cli_backend_opts bo = o->cuda; /* its CUDA options, and: */
+    bo.name = o->backend;
+    bo.threads = o->threads[0];
+    bo.tuning = tuning;
+    bo.mapped_weights = o->mapped;
     sol_backend *be = NULL;
     sol_engine *e = NULL;
     sol_engine_config cfg;

@@ -43,7 +43,7 @@ void usage_chat(FILE *f)
                "  --json                per turn: {turn, tokens_reused, tokens_prefilled, bytes_loaded,\n"
                "                        ttft_s, logits_hash, ...}; last {turns, hit_rate, ...}\n"
                "  --kv SCHEME, --kvtype T, --ctx T, --activations q8|f32   as sol run\n"
-               "  -t N, --threads N     CPU threads\n" CLI_BACKEND_HELP
+               "  -t N, --threads N     CPU threads\n" CLI_BACKEND_HELP CLI_CUDA_HELP
                "  --no-reuse            every turn prefills the whole conversation\n"
                "  --session NAME        keep and resume the conversation on disk\n"
                "  --session-cap SIZE    bytes of segments kept at most (K, M, G suffixes; 0: no cap)\n"
@@ -69,9 +69,10 @@ static int parse_opts(int argc, char **argv, chat_opts *o)
         {"json", 0, 0, O_JSON},     {"kv", 1, 0, O_KV},           {"kvtype", 1, 0, O_KVTYPE},
         {"ctx", 1, 0, O_CTX},       {"backend", 1, 0, O_BACKEND}, {"no-reuse", 0, 0, O_NOREUSE},
         {"threads", 1, 0, 't'},     {"activations", 1, 0, O_ACT}, {"session", 1, 0, O_SESSION},
-        {"session-cap", 1, 0, O_CAP}, {"sessions", 0, 0, O_LIST}, {"rm-session", 1, 0, O_RM}, {0, 0, 0, 0}};
+        {"session-cap", 1, 0, O_CAP}, {"sessions", 0, 0, O_LIST}, {"rm-session", 1, 0, O_RM}, CLI_CUDA_LONG_OPTS, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->n = 256;
+    o->backend.profile_every = CLI_CUDA_PROFILE_EVERY;
     o->session_cap = 4.0 * (1 << 30);
     sol_engine_defaults(&o->engine);
     o->engine.sampler.temperature = 0;
@@ -144,7 +145,12 @@ static int parse_opts(int argc, char **argv, chat_opts *o)
                 return SOL_ERR_USAGE;
             break;
         case ':': return cli_usage_error("chat", "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("chat", "unknown option \"%s\" (see sol chat --help)", argv[optind - 1]);
+        default:
+            switch (cli_parse_cuda_opt("chat", c, optarg, &o->backend)) {
+            case 1: break;
+            case 2: return SOL_ERR_USAGE;
+            default: return cli_usage_error("chat", "unknown option \"%s\" (see sol chat --help)", argv[optind - 1]);
+            }
         }
     }
     const char *name = o->session ? o->session : o->rm_session;

@@ -35,7 +35,7 @@ void usage_run(FILE *f)
                "  -p, --prompt TEXT     prompt (default \"The speed of light is\")\n"
                "  -n, --tokens N        tokens to generate (default 64)\n"
                "  -t, --threads N       CPU threads (default: physical cores)\n"
-               CLI_BACKEND_HELP
+               CLI_BACKEND_HELP CLI_CUDA_HELP
                "  --hw NAME             hardware entry the SOL columns use (default: this CPU, or\n"
                "                        the GPU's entry with its `sol hw probe` figures)\n"
                "  --chat                wrap the prompt in the model's chat template\n"
@@ -109,6 +109,9 @@ typedef struct run_state {
     sol_frame_info info;
     /* the latest step, joined from the timing ring and the prediction */
     double *op_times;
+    double *profiled;      /* the latest op-by-op step's times (CUDA graphs time only those) */
+    uint64_t profiled_step;
+    int profiled_ops;
     sol_frame_op *ops;
     int op_cap;
     sol_frame_step last;
@@ -138,6 +141,35 @@ static void on_signal(int sig)
     interrupted = 1;
 }
 
+/* A step replayed as a CUDA graph has no op times of its own: it shows
+ * those of the latest step that ran op by op with the same plan (zeros
+ * before one); a timed step becomes that latest. */
+static void ops_of_profiled_step(run_state *s, sol_step_timing *snap)
+{
+    size_t bytes = (size_t)snap->n_ops * sizeof *snap->op_s;
+    if (snap->ops_timed) {
+        memcpy(s->profiled, snap->op_s, bytes);
+        s->profiled_step = snap->step;
+        s->profiled_ops = snap->n_ops;
+    } else if (snap->n_ops == s->profiled_ops) {
+        memcpy(snap->op_s, s->profiled, bytes);
+    }
+}
+
+/* The built step to the live view and the --plain span. */
+static void publish_step(run_state *s, const phase_stats *ph, const sol_step_timing *snap)
+{
+    s->last.prefill = ph == &s->r->prefill;
+    if (!snap->ops_timed)
+        s->last.ops_step = snap->n_ops == s->profiled_ops ? s->profiled_step : 0;
+    if (s->live)
+        sol_live_push_step(s->live, &s->last);
+    if (!s->last.prefill) {
+        sol_frame_totals_add(&s->span, &s->last.total);
+        s->span_tokens++;
+    }
+}
+
 static void on_step(void *user, const sol_plan *plan, double seconds)
 {
     run_state *s = user;
@@ -165,17 +197,13 @@ static void on_step(void *user, const sol_plan *plan, double seconds)
     if (sol_timing_latest(sol_engine_timing(s->e), &snap, s->op_times, s->op_cap) != 0 || snap.total_s != seconds) {
         s->step_failed = 1;
         sol_fail(&s->step_err, SOL_ERR_RUNTIME, "the timing ring lost the step just run");
-    } else if (sol_frame_step_build(plan, &cost, &snap, s->o->mode == MODE_JSON ? s->ops : NULL, s->op_cap,
-                                    &s->last, &s->step_err)) {
-        s->step_failed = 1;
     } else {
-        s->last.prefill = ph == &s->r->prefill;
-        if (s->live)
-            sol_live_push_step(s->live, &s->last);
-        if (!s->last.prefill) {
-            sol_frame_totals_add(&s->span, &s->last.total);
-            s->span_tokens++;
-        }
+        ops_of_profiled_step(s, &snap);
+        if (sol_frame_step_build(plan, &cost, &snap, s->o->mode == MODE_JSON ? s->ops : NULL, s->op_cap, &s->last,
+                                 &s->step_err))
+            s->step_failed = 1;
+        else
+            publish_step(s, ph, &snap);
     }
     sol_step_cost_free(&cost);
 }
@@ -222,11 +250,12 @@ static int parse_opts(int argc, char **argv, run_opts *o)
         {"kvtype", 1, 0, O_KVTYPE}, {"activations", 1, 0, O_ACT}, {"ctx", 1, 0, O_CTX}, {"no-bos", 0, 0, O_NOBOS}, {"json", 0, 0, O_JSON},
         {"logits-out", 1, 0, O_LOGITS}, {"tui", 0, 0, O_TUI}, {"plain", 0, 0, O_PLAIN}, {"every", 1, 0, O_EVERY},
         {"no-color", 0, 0, O_NOCOLOR}, {"no-tuned", 0, 0, O_NOTUNED}, {"backend", 1, 0, O_BACKEND}, {"hw", 1, 0, O_HW},
-        {"ubatch", 1, 0, O_UBATCH}, {"kv", 1, 0, O_KV}, {"simlayer-threshold", 1, 0, O_SIMLAYER}, {0, 0, 0, 0}};
+        {"ubatch", 1, 0, O_UBATCH}, {"kv", 1, 0, O_KV}, {"simlayer-threshold", 1, 0, O_SIMLAYER}, CLI_CUDA_LONG_OPTS, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->prompt = "The speed of light is";
     o->n = 64;
     o->every = 16;
+    o->backend.profile_every = CLI_CUDA_PROFILE_EVERY;
     sol_engine_defaults(&o->engine);
     sol_sampler_config *s = &o->engine.sampler;
     long long v;
@@ -336,7 +365,12 @@ static int parse_opts(int argc, char **argv, run_opts *o)
             break;
         case O_HW: o->hw_name = optarg; break;
         case ':': return cli_usage_error("run", "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("run", "unknown option \"%s\" (see sol run --help)", argv[optind - 1]);
+        default:
+            switch (cli_parse_cuda_opt("run", c, optarg, &o->backend)) {
+            case 1: break;
+            case 2: return SOL_ERR_USAGE;
+            default: return cli_usage_error("run", "unknown option \"%s\" (see sol run --help)", argv[optind - 1]);
+            }
         }
     }
     if (optind == argc)
@@ -758,10 +792,11 @@ int cmd_run(int argc, char **argv)
     s.tok = tok;
     s.op_cap = sol_engine_timing(e)->max_ops;
     s.op_times = calloc((size_t)s.op_cap, sizeof *s.op_times);
+    s.profiled = calloc((size_t)s.op_cap, sizeof *s.profiled);
     s.ops = o.mode == MODE_JSON ? calloc((size_t)s.op_cap, sizeof *s.ops) : NULL;
     r.generated = calloc((size_t)o.n + 1, sizeof *r.generated);
     r.decode.step_s = calloc((size_t)o.n + 1, sizeof *r.decode.step_s);
-    if (!r.generated || !r.decode.step_s || !s.op_times || (o.mode == MODE_JSON && !s.ops)) {
+    if (!r.generated || !r.decode.step_s || !s.op_times || !s.profiled || (o.mode == MODE_JSON && !s.ops)) {
         rc = sol_fail(&err, SOL_ERR_RUNTIME, "out of memory");
         goto exit;
     }
@@ -794,6 +829,7 @@ exit:
     free(r.generated);
     free(r.decode.step_s);
     free(s.op_times);
+    free(s.profiled);
     free(s.ops);
     free(s.text);
     sol_tokenizer_free(tok);

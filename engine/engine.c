@@ -401,6 +401,7 @@ static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logi
     int synced = e->be->sync(e->be, rc ? NULL : err); /* always: nothing may stay in flight */
     rc = rc ? rc : synced;
     int timed = e->be->op_seconds(e->be, e->span_s, spans);
+    slot->ops_timed = spans == 0 || timed > 0; /* a graph step times none of its ops */
     for (int s = 0; s < spans; s++)
         share_time(&e->plan, e->span_first[s], e->span_ops[s], s < timed ? e->span_s[s] : 0, slot);
     for (int i = 0; i < e->plan.n_ops && !rc; i++)

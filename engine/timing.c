@@ -36,6 +36,7 @@ sol_step_timing *sol_timing_begin(sol_timing_ring *ring, int64_t pos, int n_toke
     slot->n_tokens = n_tokens;
     slot->n_ops = n_ops < ring->max_ops ? n_ops : ring->max_ops;
     slot->total_s = 0;
+    slot->ops_timed = 1;
     return slot;
 }
 

@@ -16,6 +16,8 @@ typedef struct sol_step_timing {
     int n_ops;
     double total_s;
     double *op_s;     /* n_ops seconds, in plan order */
+    int ops_timed;    /* op_s were measured; 0: a step replayed as one CUDA
+                       * graph, whose op_s are 0 (its profiled steps have them) */
 } sol_step_timing;
 
 typedef struct sol_timing_ring {

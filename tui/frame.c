@@ -60,6 +60,7 @@ int sol_frame_step_build(const sol_plan *plan, const sol_step_cost *cost, const 
     out->n_tokens = timing->n_tokens;
     out->prefill = timing->n_tokens > 1;
     out->step_s = timing->total_s;
+    out->ops_step = timing->ops_timed ? timing->step : 0;
     out->total.fused_s = cost->sol_time_s;
     out->ops = ops;
     for (int i = 0; i < plan->n_ops; i++) {

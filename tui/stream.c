@@ -48,6 +48,7 @@ cJSON *sol_json_token(const sol_frame_step *step, int index, int32_t id, const c
     cJSON_AddNumberToObject(o, "pos", (double)step->pos);
     cJSON_AddNumberToObject(o, "n_tokens", step->n_tokens);
     cJSON_AddNumberToObject(o, "step_s", step->step_s);
+    cJSON_AddNumberToObject(o, "ops_step", (double)step->ops_step);
     cJSON *total = cJSON_AddObjectToObject(o, "total");
     if (total)
         add_totals(total, &step->total);

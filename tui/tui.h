@@ -44,6 +44,8 @@ typedef struct sol_frame_step {
     int n_tokens;
     int prefill;   /* a prompt step (set by the caller: a 1-token prompt looks like decode) */
     double step_s; /* the engine's step time (the sum of its op times) */
+    uint64_t ops_step; /* the step whose op times these are: this one, or for a
+                        * step run as a CUDA graph its latest profiled one (0: none) */
     sol_frame_totals total;
     sol_frame_totals groups[SOL_GROUP_COUNT];
     sol_frame_op *ops;

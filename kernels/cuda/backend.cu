@@ -5,6 +5,7 @@
 // was marked under. The kernels are in ops.cu.
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "kernels/cuda/cuda_backend.h"
 
@@ -50,6 +51,7 @@ void cuda_free(sol_backend *b, void *p)
 int cuda_upload(sol_backend *b, void *dst, const void *src, size_t bytes, sol_err *err)
 {
     cuda_ctx *c = cuda_of(b);
+    sol_cuda_flush(c); // a sync point: what the step recorded runs first
     sol_cuda_note(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream));
     sol_cuda_note(c, cudaStreamSynchronize(c->stream)); // src may be reused on return
     return report(c, err);
@@ -58,7 +60,7 @@ int cuda_upload(sol_backend *b, void *dst, const void *src, size_t bytes, sol_er
 int cuda_download(sol_backend *b, void *dst, const void *src, size_t bytes, sol_err *err)
 {
     cuda_ctx *c = cuda_of(b);
-    if (!c->failed)
+    if (!sol_cuda_flush(c))
         sol_cuda_note(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
     sol_cuda_note(c, cudaStreamSynchronize(c->stream));
     return report(c, err);
@@ -101,45 +103,73 @@ int cuda_load_weights(sol_backend *b, sol_weight_view *const *views, int n, void
     return 0;
 }
 
+// Room for a step of `rows` tokens: the device copy and its pinned host side.
+int reserve_step(sol_backend *b, int rows, sol_err *err)
+{
+    cuda_ctx *c = cuda_of(b);
+    if (rows <= c->tokens_cap)
+        return 0;
+    cuda_free(b, c->step);
+    cudaFreeHost(c->step_host);
+    c->step = c->step_host = nullptr;
+    c->tokens = nullptr;
+    c->pos_dev = nullptr;
+    c->tokens_cap = 0;
+    size_t bytes = sol_cuda_step_bytes(rows);
+    if (cuda_alloc(b, bytes, reinterpret_cast<void **>(&c->step), err))
+        return err->code;
+    cudaError_t e = cudaMallocHost(reinterpret_cast<void **>(&c->step_host), bytes);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        c->step_host = nullptr;
+        return sol_cuda_fail(err, "cannot allocate %zu bytes of pinned host memory: %s", bytes, cudaGetErrorString(e));
+    }
+    c->tokens = c->step->tokens;
+    c->pos_dev = &c->step->pos;
+    c->tokens_cap = rows;
+    return 0;
+}
+
+// The step's position and tokens go up in one copy; a decode step records
+// its launches for a graph unless graphs are off or it is a profiled step.
 int cuda_begin_step(sol_backend *b, const sol_step_state *s, sol_err *err)
 {
     cuda_ctx *c = cuda_of(b);
-    if (s->seqs > 1) {
-        // caps.max_seqs is 1: the kernels take the step's rows as one
-        // sequence, so a batched step would attend and store across
-        // sequences. The engine checks the caps first; should a step come
-        // anyway it fails, and the backend runs nothing more (its sync
-        // returns the same line, or the error before it).
+    int seqs = s->seqs > 1 ? s->seqs : 1;
+    if (seqs > b->caps.max_seqs) {
+        // The engine checks the caps first; should a step come anyway it
+        // fails, and the backend runs nothing more (its sync returns the
+        // same line, or the error before it).
         if (!c->failed) {
             c->failed = 1;
             snprintf(c->error, sizeof c->error,
-                     "begin_step: a batched step of %d sequences; the cuda backend steps one sequence at a time",
-                     s->seqs);
+                     "begin_step: a batched step of %d sequences; the cuda backend steps at most %d at a time", seqs,
+                     b->caps.max_seqs);
         }
         return report(c, err);
     }
-    if (s->rows > c->tokens_cap) {
-        int32_t *host = static_cast<int32_t *>(realloc(c->tokens_host, (size_t)s->rows * sizeof(int32_t)));
-        if (!host)
-            return sol_cuda_fail(err, "out of memory for %d tokens", s->rows);
-        c->tokens_host = host;
-        cuda_free(b, c->tokens);
-        c->tokens = nullptr;
-        c->tokens_cap = 0;
-        if (cuda_alloc(b, (size_t)s->rows * sizeof(int32_t), reinterpret_cast<void **>(&c->tokens), err))
-            return err->code;
-        c->tokens_cap = s->rows;
-    }
+    if (sol_cuda_flush(c) || reserve_step(b, s->rows, err))
+        return c->failed ? report(c, err) : err->code;
     c->pos = s->pos;
     c->rows = s->rows;
+    c->seqs = seqs;
     c->n_events = 0;
     c->op = "begin_step";
     c->layer = -1;
-    if (s->tokens && !c->failed) {
-        memcpy(c->tokens_host, s->tokens, (size_t)s->rows * sizeof(int32_t));
-        sol_cuda_note(c, cudaMemcpyAsync(c->tokens, c->tokens_host, (size_t)s->rows * sizeof(int32_t),
-                                         cudaMemcpyHostToDevice, c->stream));
-    }
+    c->step_host->pos = s->pos;
+    c->step_host->rows = s->rows;
+    c->step_host->seqs = seqs;
+    if (s->tokens)
+        memcpy(c->step_host->tokens, s->tokens, (size_t)s->rows * sizeof(int32_t));
+    else
+        memset(c->step_host->tokens, 0, (size_t)s->rows * sizeof(int32_t));
+    if (!c->failed)
+        sol_cuda_note(c, cudaMemcpyAsync(c->step, c->step_host, sol_cuda_step_bytes(s->rows), cudaMemcpyHostToDevice,
+                                         c->stream));
+    int decode = s->rows == seqs;
+    c->graph.recording = decode && sol_cuda_graph_step(c->graph, c->graph.decode_steps);
+    c->graph.decode_steps += decode;
+    c->step_timed = !c->graph.recording;
     return report(c, err);
 }
 
@@ -175,21 +205,27 @@ void cuda_mark(sol_backend *b, const char *op, int layer)
     cuda_ctx *c = cuda_of(b);
     c->op = op;
     c->layer = layer;
-    record_event(c);
+    if (c->step_timed)
+        record_event(c);
 }
 
 int cuda_sync(sol_backend *b, sol_err *err)
 {
     cuda_ctx *c = cuda_of(b);
-    record_event(c);
+    sol_cuda_flush(c);
+    if (c->step_timed)
+        record_event(c);
     sol_cuda_note(c, cudaStreamSynchronize(c->stream));
     return err ? report(c, err) : c->failed;
 }
 
+// A graph step has no per-op times (the profiled steps do): none.
 int cuda_op_seconds(sol_backend *b, double *seconds, int cap)
 {
     cuda_ctx *c = cuda_of(b);
     int n = 0;
+    if (!c->step_timed)
+        return 0;
     for (int i = 0; i + 1 < c->n_events && n < cap; i++) {
         float ms = 0;
         if (cudaEventElapsedTime(&ms, c->events[i], c->events[i + 1]) != cudaSuccess) {
@@ -212,11 +248,12 @@ void cuda_destroy(sol_backend *b)
         for (int i = 0; i < c->events_cap; i++)
             cudaEventDestroy(c->events[i]);
         free(c->events);
-        cuda_free(b, c->tokens);
-        free(c->tokens_host);
+        sol_cuda_graph_free(c);
+        cuda_free(b, c->step);
+        cudaFreeHost(c->step_host);
         if (c->stream)
             cudaStreamDestroy(c->stream);
-        free(c);
+        delete c;
     }
     free(b);
 }
@@ -230,7 +267,7 @@ sol_backend_caps cuda_caps()
         caps.weight_types |= 1u << t;
     caps.kv_types = 1u << SOL_DT_F32 | 1u << SOL_DT_F16;
     caps.kv_sinks = 1; // kernels/cuda/ops.cu: sol_kv_slot and the sinks below the window
-    caps.max_seqs = 1;      // batched steps: not yet (the kernels take one sequence)
+    caps.max_seqs = 1; // batched steps: not yet (the kernels take one sequence)
     caps.max_head_dim = SOL_CUDA_MAX_HEAD_DIM;
     return caps;
 }
@@ -241,16 +278,18 @@ int sol_cuda_backend_new(const sol_plugin_backend_options *opt, sol_backend **ou
 {
     *out = nullptr;
     sol_backend *b = static_cast<sol_backend *>(calloc(1, sizeof *b));
-    cuda_ctx *c = static_cast<cuda_ctx *>(calloc(1, sizeof *c));
-    if (!b || !c) {
+    cuda_ctx *c = b ? new (std::nothrow) cuda_ctx() : nullptr;
+    if (!c) {
         free(b);
-        free(c);
         return sol_cuda_fail(err, "out of memory");
     }
     b->ctx = c;
     b->destroy = cuda_destroy;
     c->device = opt ? opt->device : 0;
     c->layer = -1;
+    c->graph.enabled = opt ? !opt->no_graph : 1;
+    c->graph.profile_every = opt ? opt->profile_every : 16;
+    c->gemm = opt && opt->gemm_cublas ? SOL_CUDA_GEMM_CUBLAS : SOL_CUDA_GEMM_CUSTOM;
     int count = 0;
     CUDA_OK(cudaGetDeviceCount(&count));
     if (c->device < 0 || c->device >= count) {

@@ -5,24 +5,44 @@
 #define SOL_KERNELS_CUDA_CUDA_BACKEND_H
 
 #include "kernels/cuda/cuda_util.h"
+#include "kernels/cuda/launch.cuh"
 
 // Largest head size the attention kernel takes (8 values per lane).
 #define SOL_CUDA_MAX_HEAD_DIM 256
 
+// Which matmuls go through cuBLAS (--gemm).
+enum sol_cuda_gemm_mode { SOL_CUDA_GEMM_CUSTOM, SOL_CUDA_GEMM_CUBLAS };
+
+// The step's position and tokens in device memory, uploaded by begin_step
+// in one copy: kernels read the position from here (a graph replays the
+// same arguments every step). Host side pinned, same layout.
+struct sol_cuda_step {
+    int64_t pos;
+    int32_t rows, seqs;
+    int32_t tokens[1]; // rows of them (allocated to tokens_cap)
+};
+inline size_t sol_cuda_step_bytes(int rows) { return offsetof(sol_cuda_step, tokens) + (size_t)rows * sizeof(int32_t); }
+
 struct cuda_ctx {
     int device;
+    char device_name[128];
     cudaStream_t stream;
-    // the step (begin_step)
+    // the step (begin_step): on the host, and its device copy
     int64_t pos;
-    int rows;
-    int32_t *tokens;      // device, rows ids
-    int32_t *tokens_host; // the copy the upload reads from
+    int rows, seqs;
+    sol_cuda_step *step;      // device
+    sol_cuda_step *step_host; // pinned
     int tokens_cap;
-    // marks: one event each, and the sync's at the end
+    int32_t *tokens;          // device: step->tokens
+    const int64_t *pos_dev;   // device: &step->pos
+    // marks: one event each, and the sync's at the end; a graph step has none
     cudaEvent_t *events;
     int n_events, events_cap;
+    int step_timed;           // this step's marks recorded events
     const char *op; // the op launches are blamed on
     int layer;
+    sol_cuda_graph graph;     // launch.cuh, graph.cu
+    sol_cuda_gemm_mode gemm;
     // the first error; after it nothing is launched
     int failed;
     char error[480];
@@ -36,5 +56,12 @@ int sol_cuda_note(cuda_ctx *c, cudaError_t e);
 
 // ops.cu: the table's ops (all but MoE's and MLA's), launched on c->stream
 void sol_cuda_ops_init(sol_backend *b);
+
+// graph.cu: runs what a graph step recorded (its graph, captured when the
+// launches differ from the last one's); every stream sync point calls it
+// first. Returns c->failed.
+int sol_cuda_flush(cuda_ctx *c);
+// Frees the instantiated graph.
+void sol_cuda_graph_free(cuda_ctx *c);
 
 #endif

@@ -113,9 +113,10 @@ __global__ void matmul_kernel(sol_weight_view w, const float *bias, const float 
 }
 
 // One thread per (row, head, pair); cos and sin in double, as on the CPU.
-__global__ void rope_kernel(float *x, int rows, int n_heads, int head_dim, int64_t pos0, int dims, int offset,
+__global__ void rope_kernel(float *x, int rows, int n_heads, int head_dim, const int64_t *pos, int dims, int offset,
                             int neox, const float *inv_freq)
 {
+    int64_t pos0 = *pos;
     int half = dims / 2;
     int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= (int64_t)rows * n_heads * half)
@@ -132,8 +133,9 @@ __global__ void rope_kernel(float *x, int rows, int n_heads, int head_dim, int64
     h[z] = x0 * s + x1 * c;
 }
 
-__global__ void kv_write_kernel(const float *k, const float *v, int rows, int64_t pos0, sol_kv_cache_layer cache)
+__global__ void kv_write_kernel(const float *k, const float *v, int rows, const int64_t *pos, sol_kv_cache_layer cache)
 {
+    int64_t pos0 = *pos;
     int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, n = (int64_t)rows * cache.width;
     if (t >= n)
         return;
@@ -164,8 +166,9 @@ constexpr int kDimsPerLane = SOL_CUDA_MAX_HEAD_DIM / kWarp;
 // softcap > 0 maps each scaled score s to softcap * tanh(s / softcap) before
 // the softmax (Gemma-2); 0 leaves the scores as they are.
 __global__ void attention_kernel(const float *q, sol_kv_cache_layer cache, int n_heads, int n_kv_heads, int head_dim,
-                                 int64_t pos0, int64_t window, float softcap, float *out)
+                                 const int64_t *pos_dev, int64_t window, float softcap, float *out)
 {
+    int64_t pos0 = *pos_dev;
     __shared__ float s_max[kAttnWarps], s_sum[kAttnWarps], s_acc[kAttnWarps][SOL_CUDA_MAX_HEAD_DIM];
     int r = blockIdx.x / n_heads, h = blockIdx.x % n_heads, kvh = h / (n_heads / n_kv_heads);
     int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
@@ -301,17 +304,15 @@ __global__ void argmax_kernel(const float *x, int64_t n, int32_t *out)
 
 unsigned blocks_for(int64_t n, int threads) { return (unsigned)((n + threads - 1) / threads); }
 
-// Launches nothing after an error; notes a launch failure.
+// Launches nothing after an error.
 bool live(cuda_ctx *c) { return !c->failed; }
-void launched(cuda_ctx *c) { sol_cuda_note(c, cudaGetLastError()); }
 
 void cuda_embed(sol_backend *b, const sol_weight_view *table, float *out)
 {
     cuda_ctx *c = cuda_of(b);
     if (!live(c) || c->rows < 1)
         return;
-    embed_kernel<<<c->rows, 256, 0, c->stream>>>(*table, c->tokens, out);
-    launched(c);
+    sol_cuda_launch(c, embed_kernel, c->rows, 256, 0, *table, c->tokens, out);
 }
 
 void cuda_rmsnorm(sol_backend *b, const float *x, const float *weight, float eps, int64_t n, float *out)
@@ -319,33 +320,32 @@ void cuda_rmsnorm(sol_backend *b, const float *x, const float *weight, float eps
     cuda_ctx *c = cuda_of(b);
     if (!live(c) || c->rows < 1)
         return;
-    rmsnorm_kernel<<<c->rows, 256, 0, c->stream>>>(x, weight, eps, n, out);
-    launched(c);
+    sol_cuda_launch(c, rmsnorm_kernel, c->rows, 256, 0, x, weight, eps, n, out);
 }
 
 // The built-in matvec of type T for up to M inputs (sol_mv_default).
 template <sol_dtype T, int M>
-void matvec_default(const sol_weight_view *w, const float *bias, const float *x, int m, float *y, cudaStream_t s)
+void matvec_default(cuda_ctx *c, const sol_weight_view *w, const float *bias, const float *x, int m, float *y)
 {
     constexpr sol_mv_params p = sol_mv_default(T, M);
     static_assert(p.k_split == 1, "the defaults need no workspace");
-    sol_matvec<T, p.rows_per_block, p.threads_per_row, p.vec_bytes, p.unroll, p.k_split, M>
-        <<<blocks_for(w->rows, p.rows_per_block), p.rows_per_block * p.threads_per_row, 0, s>>>(
-            static_cast<const uint8_t *>(w->data), w->row_bytes, w->rows, w->cols, bias, x, m, y);
+    sol_cuda_launch(c, sol_matvec<T, p.rows_per_block, p.threads_per_row, p.vec_bytes, p.unroll, p.k_split, M>,
+                    blocks_for(w->rows, p.rows_per_block), p.rows_per_block * p.threads_per_row, 0,
+                    static_cast<const uint8_t *>(w->data), w->row_bytes, w->rows, w->cols, bias, x, m, y);
 }
 
 template <int M>
-void matvec_default_of(const sol_weight_view *w, const float *bias, const float *x, int m, float *y, cudaStream_t s)
+void matvec_default_of(cuda_ctx *c, const sol_weight_view *w, const float *bias, const float *x, int m, float *y)
 {
     switch (w->type) {
-    case SOL_DT_F32: return matvec_default<SOL_DT_F32, M>(w, bias, x, m, y, s);
-    case SOL_DT_F16: return matvec_default<SOL_DT_F16, M>(w, bias, x, m, y, s);
-    case SOL_DT_BF16: return matvec_default<SOL_DT_BF16, M>(w, bias, x, m, y, s);
-    case SOL_DT_Q8_0: return matvec_default<SOL_DT_Q8_0, M>(w, bias, x, m, y, s);
-    case SOL_DT_Q4_0: return matvec_default<SOL_DT_Q4_0, M>(w, bias, x, m, y, s);
-    case SOL_DT_Q4_1: return matvec_default<SOL_DT_Q4_1, M>(w, bias, x, m, y, s);
-    case SOL_DT_Q4_K: return matvec_default<SOL_DT_Q4_K, M>(w, bias, x, m, y, s);
-    case SOL_DT_Q6_K: return matvec_default<SOL_DT_Q6_K, M>(w, bias, x, m, y, s);
+    case SOL_DT_F32: return matvec_default<SOL_DT_F32, M>(c, w, bias, x, m, y);
+    case SOL_DT_F16: return matvec_default<SOL_DT_F16, M>(c, w, bias, x, m, y);
+    case SOL_DT_BF16: return matvec_default<SOL_DT_BF16, M>(c, w, bias, x, m, y);
+    case SOL_DT_Q8_0: return matvec_default<SOL_DT_Q8_0, M>(c, w, bias, x, m, y);
+    case SOL_DT_Q4_0: return matvec_default<SOL_DT_Q4_0, M>(c, w, bias, x, m, y);
+    case SOL_DT_Q4_1: return matvec_default<SOL_DT_Q4_1, M>(c, w, bias, x, m, y);
+    case SOL_DT_Q4_K: return matvec_default<SOL_DT_Q4_K, M>(c, w, bias, x, m, y);
+    case SOL_DT_Q6_K: return matvec_default<SOL_DT_Q6_K, M>(c, w, bias, x, m, y);
     default: return; // not in caps.weight_types: the engine refused it at load
     }
 }
@@ -372,8 +372,7 @@ void cuda_head_rmsnorm(sol_backend *b, float *x, const float *weight, float eps,
     if (!live(c) || slices < 1 || head_dim < 1)
         return;
     int threads = head_dim < 256 ? (head_dim + kWarp - 1) / kWarp * kWarp : 256; // whole warps
-    rmsnorm_kernel<<<(unsigned)slices, threads, 0, c->stream>>>(x, weight, eps, head_dim, x);
-    launched(c);
+    sol_cuda_launch(c, rmsnorm_kernel, (unsigned)slices, threads, 0, x, weight, eps, (int64_t)head_dim, x);
 }
 
 void cuda_matmul(sol_backend *b, const sol_weight_view *w, const float *bias, const float *x, int m, float *y)
@@ -382,15 +381,15 @@ void cuda_matmul(sol_backend *b, const sol_weight_view *w, const float *bias, co
     if (!live(c) || m < 1)
         return;
     if (!default_fits(w, x))
-        matmul_kernel<<<blocks_for(w->rows, kMatmulWarps), kMatmulWarps * kWarp, 0, c->stream>>>(*w, bias, x, m, y);
+        sol_cuda_launch(c, matmul_kernel, blocks_for(w->rows, kMatmulWarps), kMatmulWarps * kWarp, 0, *w, bias, x, m,
+                        y);
     else if (m == 1)
-        matvec_default_of<1>(w, bias, x, 1, y, c->stream);
+        matvec_default_of<1>(c, w, bias, x, 1, y);
     else
         for (int i = 0; i < m; i += kPrefillInputs) // the weights are read once per pass
-            matvec_default_of<kPrefillInputs>(w, bias, x + (size_t)i * w->cols,
+            matvec_default_of<kPrefillInputs>(c, w, bias, x + (size_t)i * w->cols,
                                               m - i < kPrefillInputs ? m - i : kPrefillInputs,
-                                              y + (size_t)i * w->rows, c->stream);
-    launched(c);
+                                              y + (size_t)i * w->rows);
 }
 
 void cuda_matmul_group(sol_backend *b, int n, const sol_weight_view *const *w, const float *const *bias,
@@ -406,9 +405,8 @@ void cuda_rope(sol_backend *b, float *x, int n_heads, int head_dim, const sol_ro
     int64_t n = (int64_t)c->rows * n_heads * (rope->dims / 2);
     if (!live(c) || n < 1)
         return;
-    rope_kernel<<<blocks_for(n, 256), 256, 0, c->stream>>>(x, c->rows, n_heads, head_dim, c->pos, rope->dims,
-                                                            rope->offset, rope->neox, rope->inv_freq);
-    launched(c);
+    sol_cuda_launch(c, rope_kernel, blocks_for(n, 256), 256, 0, x, c->rows, n_heads, head_dim, c->pos_dev, rope->dims,
+                    rope->offset, rope->neox, rope->inv_freq);
 }
 
 void cuda_kv_write(sol_backend *b, const float *k, const float *v, sol_kv_cache_layer *cache)
@@ -417,8 +415,7 @@ void cuda_kv_write(sol_backend *b, const float *k, const float *v, sol_kv_cache_
     int64_t n = (int64_t)c->rows * cache->width;
     if (!live(c) || n < 1)
         return;
-    kv_write_kernel<<<blocks_for(n, 256), 256, 0, c->stream>>>(k, v, c->rows, c->pos, *cache);
-    launched(c);
+    sol_cuda_launch(c, kv_write_kernel, blocks_for(n, 256), 256, 0, k, v, c->rows, c->pos_dev, *cache);
 }
 
 void cuda_rope_kv_write(sol_backend *b, float *q, float *k, const float *v, int n_heads, int head_dim,
@@ -439,9 +436,8 @@ void cuda_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *ca
         sol_cuda_note(c, cudaErrorInvalidValue);
         return;
     }
-    attention_kernel<<<c->rows * n_heads, kAttnWarps * kWarp, 0, c->stream>>>(q, *cache, n_heads, n_kv_heads,
-                                                                               head_dim, c->pos, window, softcap, out);
-    launched(c);
+    sol_cuda_launch(c, attention_kernel, c->rows * n_heads, kAttnWarps * kWarp, 0, q, *cache, n_heads, n_kv_heads,
+                    head_dim, c->pos_dev, window, softcap, out);
 }
 
 void cuda_add(sol_backend *b, float *x, const float *y, int64_t n)
@@ -450,8 +446,7 @@ void cuda_add(sol_backend *b, float *x, const float *y, int64_t n)
     int64_t total = (int64_t)c->rows * n;
     if (!live(c) || total < 1)
         return;
-    add_kernel<<<blocks_for(total, 256), 256, 0, c->stream>>>(x, y, total);
-    launched(c);
+    sol_cuda_launch(c, add_kernel, blocks_for(total, 256), 256, 0, x, y, total);
 }
 
 void cuda_swiglu(sol_backend *b, float *gate, const float *up, int64_t n)
@@ -460,8 +455,7 @@ void cuda_swiglu(sol_backend *b, float *gate, const float *up, int64_t n)
     int64_t total = (int64_t)c->rows * n;
     if (!live(c) || total < 1)
         return;
-    swiglu_kernel<<<blocks_for(total, 256), 256, 0, c->stream>>>(gate, up, total);
-    launched(c);
+    sol_cuda_launch(c, swiglu_kernel, blocks_for(total, 256), 256, 0, gate, up, total);
 }
 
 void cuda_scale(sol_backend *b, float *x, float s, int64_t n)
@@ -470,8 +464,7 @@ void cuda_scale(sol_backend *b, float *x, float s, int64_t n)
     int64_t total = (int64_t)c->rows * n;
     if (!live(c) || total < 1)
         return;
-    scale_kernel<<<blocks_for(total, 256), 256, 0, c->stream>>>(x, s, total);
-    launched(c);
+    sol_cuda_launch(c, scale_kernel, blocks_for(total, 256), 256, 0, x, s, total);
 }
 
 // m rows of n, explicit (the LM head may take only the last row); cap <= 0
@@ -482,8 +475,7 @@ void cuda_softcap(sol_backend *b, float *x, float cap, int m, int64_t n)
     int64_t total = (int64_t)m * n;
     if (!live(c) || total < 1 || !(cap > 0))
         return;
-    softcap_kernel<<<blocks_for(total, 256), 256, 0, c->stream>>>(x, cap, total);
-    launched(c);
+    sol_cuda_launch(c, softcap_kernel, blocks_for(total, 256), 256, 0, x, cap, total);
 }
 
 void cuda_geglu(sol_backend *b, float *gate, const float *up, int64_t n)
@@ -492,8 +484,7 @@ void cuda_geglu(sol_backend *b, float *gate, const float *up, int64_t n)
     int64_t total = (int64_t)c->rows * n;
     if (!live(c) || total < 1)
         return;
-    geglu_kernel<<<blocks_for(total, 256), 256, 0, c->stream>>>(gate, up, total);
-    launched(c);
+    sol_cuda_launch(c, geglu_kernel, blocks_for(total, 256), 256, 0, gate, up, total);
 }
 
 void cuda_argmax(sol_backend *b, const float *x, int64_t n, int32_t *out)
@@ -501,8 +492,7 @@ void cuda_argmax(sol_backend *b, const float *x, int64_t n, int32_t *out)
     cuda_ctx *c = cuda_of(b);
     if (!live(c) || n < 1)
         return;
-    argmax_kernel<<<1, kArgmaxThreads, 0, c->stream>>>(x, n, out);
-    launched(c);
+    sol_cuda_launch(c, argmax_kernel, 1, kArgmaxThreads, 0, x, n, out);
 }
 
 } // namespace

@@ -13,7 +13,8 @@
  * offset, the MLA ops (head_matmul, latent_kv_write). ABI 4: batched steps
  * (sequences, a cache's seq_stride), attention's soft-cap and the ops of
  * the MoE, Gemma and Phi-3 families (scale, softcap, geglu, head_rmsnorm,
- * route, moe_ffn). */
+ * route, moe_ffn). ABI 5: the backend's options say how a CUDA backend runs
+ * decode steps (graphs, profiled steps, cuBLAS matmuls). */
 #ifndef SOL_KERNELS_CUDA_PLUGIN_H
 #define SOL_KERNELS_CUDA_PLUGIN_H
 
@@ -23,7 +24,7 @@
 #include "kernels/probe.h"
 #include "util/err.h"
 
-#define SOL_CUDA_PLUGIN_ABI 4
+#define SOL_CUDA_PLUGIN_ABI 5
 #define SOL_CUDA_PLUGIN_SYMBOL "sol_cuda_plugin_table"
 
 typedef struct sol_cuda_device {
@@ -48,6 +49,11 @@ typedef struct sol_cuda_probe_config {
 typedef struct sol_plugin_backend_options {
     int device;  /* which device (plugins with devices) */
     int threads; /* host threads a plugin may use (<= 0: its choice) */
+    /* ABI 5, what a GPU backend does with them: */
+    int no_graph;      /* 1: decode steps run op by op, never as a CUDA graph */
+    int profile_every; /* decode step 0 and every this many after it run op by
+                        * by op with per-op events (<= 0: only when no_graph) */
+    int gemm_cublas;   /* 1: F16/BF16 matmuls through cuBLAS, not the custom kernels */
 } sol_plugin_backend_options;
 
 typedef struct sol_cuda_plugin {
