@@ -9,15 +9,17 @@
 
 #include "kernels/cuda/cuda_backend.h"
 
+// "cuda device 0 (NVIDIA H100 80GB HBM3), layer 3 attention: CUDA error:
+// an illegal memory access was encountered": the device, the op, the error.
 int sol_cuda_note(cuda_ctx *c, cudaError_t e)
 {
     if (e != cudaSuccess && !c->failed) {
         c->failed = 1;
+        char where[96] = "";
         if (c->layer >= 0)
-            snprintf(c->error, sizeof c->error, "layer %d %s: CUDA error: %s", c->layer, c->op ? c->op : "?",
-                     cudaGetErrorString(e));
-        else
-            snprintf(c->error, sizeof c->error, "%s: CUDA error: %s", c->op ? c->op : "?", cudaGetErrorString(e));
+            snprintf(where, sizeof where, "layer %d ", c->layer);
+        snprintf(c->error, sizeof c->error, "cuda device %d (%s), %s%s: CUDA error: %s", c->device,
+                 c->device_name[0] ? c->device_name : "?", where, c->op ? c->op : "?", cudaGetErrorString(e));
     }
     return c->failed;
 }
@@ -103,6 +105,36 @@ int cuda_load_weights(sol_backend *b, sol_weight_view *const *views, int n, void
     return 0;
 }
 
+} // namespace
+
+void *sol_cuda_scratch(cuda_ctx *c, sol_cuda_scratch_slot slot, size_t bytes)
+{
+    if (c->failed)
+        return nullptr;
+    if (bytes <= c->scratch_bytes[slot])
+        return c->scratch[slot];
+    void *grown = nullptr;
+    bytes = aligned256(bytes + bytes / 4); // room to grow before the next allocation
+    if (sol_cuda_note(c, cudaMalloc(&grown, bytes)))
+        return nullptr;
+    if (c->scratch[slot] && c->graph.recording)
+        c->retired.push_back(c->scratch[slot]);
+    else if (c->scratch[slot])
+        cudaFree(c->scratch[slot]); // after the launches before it: cudaFree synchronises
+    c->scratch[slot] = grown;
+    c->scratch_bytes[slot] = bytes;
+    return grown;
+}
+
+namespace {
+
+void free_retired(cuda_ctx *c)
+{
+    for (void *p : c->retired)
+        cudaFree(p);
+    c->retired.clear();
+}
+
 // Room for a step of `rows` tokens: the device copy and its pinned host side.
 int reserve_step(sol_backend *b, int rows, sol_err *err)
 {
@@ -150,6 +182,7 @@ int cuda_begin_step(sol_backend *b, const sol_step_state *s, sol_err *err)
     }
     if (sol_cuda_flush(c) || reserve_step(b, s->rows, err))
         return c->failed ? report(c, err) : err->code;
+    free_retired(c); // the last step has run (its sync came before)
     c->pos = s->pos;
     c->rows = s->rows;
     c->seqs = seqs;
@@ -249,6 +282,9 @@ void cuda_destroy(sol_backend *b)
             cudaEventDestroy(c->events[i]);
         free(c->events);
         sol_cuda_graph_free(c);
+        free_retired(c);
+        for (void *p : c->scratch)
+            cuda_free(b, p);
         cuda_free(b, c->step);
         cudaFreeHost(c->step_host);
         if (c->stream)
@@ -298,6 +334,9 @@ int sol_cuda_backend_new(const sol_plugin_backend_options *opt, sol_backend **ou
                              count == 1 ? "" : "s");
     }
     cudaError_t e = cudaSetDevice(c->device);
+    cudaDeviceProp prop;
+    if (e == cudaSuccess && cudaGetDeviceProperties(&prop, c->device) == cudaSuccess)
+        snprintf(c->device_name, sizeof c->device_name, "%s", prop.name);
     if (e == cudaSuccess)
         e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
     if (e != cudaSuccess) {

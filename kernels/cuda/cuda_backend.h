@@ -23,6 +23,10 @@ struct sol_cuda_step {
 };
 inline size_t sol_cuda_step_bytes(int rows) { return offsetof(sol_cuda_step, tokens) + (size_t)rows * sizeof(int32_t); }
 
+// Device scratch buffers (sol_cuda_scratch), one per use.
+enum sol_cuda_scratch_slot { SOL_CUDA_SCRATCH_ATTN, SOL_CUDA_SCRATCH_GEMM_W, SOL_CUDA_SCRATCH_GEMM_X,
+                             SOL_CUDA_SCRATCH_COUNT };
+
 struct cuda_ctx {
     int device;
     char device_name[128];
@@ -43,6 +47,9 @@ struct cuda_ctx {
     int layer;
     sol_cuda_graph graph;     // launch.cuh, graph.cu
     sol_cuda_gemm_mode gemm;
+    void *scratch[SOL_CUDA_SCRATCH_COUNT];
+    size_t scratch_bytes[SOL_CUDA_SCRATCH_COUNT];
+    std::vector<void *> retired; // scratch replaced while a step recorded: freed at the next begin_step
     // the first error; after it nothing is launched
     int failed;
     char error[480];
@@ -56,6 +63,13 @@ int sol_cuda_note(cuda_ctx *c, cudaError_t e);
 
 // ops.cu: the table's ops (all but MoE's and MLA's), launched on c->stream
 void sol_cuda_ops_init(sol_backend *b);
+
+// Scratch `slot` of at least `bytes` bytes of device memory, for an op to
+// use in its launches: called on the host when the op is called (never in
+// a recorded closure). It only grows; a buffer it replaces during a graph
+// step is freed at the next begin_step, since the step's recorded launches
+// still name it. NULL after an error (noted against the current op).
+void *sol_cuda_scratch(cuda_ctx *c, sol_cuda_scratch_slot slot, size_t bytes);
 
 // graph.cu: runs what a graph step recorded (its graph, captured when the
 // launches differ from the last one's); every stream sync point calls it
