@@ -15,7 +15,7 @@ int sol_cuda_note(cuda_ctx *c, cudaError_t e)
 {
     if (e != cudaSuccess && !c->failed) {
         c->failed = 1;
-        char where[96] = "";
+        char where[32] = "";
         if (c->layer >= 0)
             snprintf(where, sizeof where, "layer %d ", c->layer);
         snprintf(c->error, sizeof c->error, "cuda device %d (%s), %s%s: CUDA error: %s", c->device,

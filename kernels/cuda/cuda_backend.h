@@ -29,7 +29,7 @@ enum sol_cuda_scratch_slot { SOL_CUDA_SCRATCH_ATTN, SOL_CUDA_SCRATCH_GEMM_W, SOL
 
 struct cuda_ctx {
     int device;
-    char device_name[128];
+    char device_name[256];
     cudaStream_t stream;
     // the step (begin_step): on the host, and its device copy
     int64_t pos;
