@@ -1,7 +1,9 @@
 /* --backend: which backend a command's engine runs on. `cpu` is built in;
  * `cuda` loads build/sol-cuda.so; a path (with a /) loads that plugin file
  * (the tests' host-poisoning backend is one). */
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "db/db.h"
@@ -49,6 +51,17 @@ int cli_parse_cuda_opt(const char *cmd, int code, const char *arg, cli_backend_o
     }
 }
 
+/* "weights to the GPU: 3.2 / 13.5 GiB" on a terminal, for files of a GiB
+ * and more; the line is finished when the last byte is up. */
+static void upload_progress(void *user, double done, double total)
+{
+    (void)user;
+    const double gib = 1024.0 * 1024 * 1024;
+    if (total < gib || !isatty(2))
+        return;
+    fprintf(stderr, "\rweights to the GPU: %.1f / %.1f GiB%s", done / gib, total / gib, done >= total ? "\n" : "");
+}
+
 int cli_backend_is_cpu(const cli_backend_opts *o) { return !o->name || strcmp(o->name, "cpu") == 0; }
 
 int cli_backend_open(const cli_backend_opts *o, sol_backend **out, sol_err *err)
@@ -68,7 +81,8 @@ int cli_backend_open(const cli_backend_opts *o, sol_backend **out, sol_err *err)
                                       .threads = o->threads,
                                       .no_graph = o->no_graph,
                                       .profile_every = o->profile_every,
-                                      .gemm_cublas = o->gemm_cublas};
+                                      .gemm_cublas = o->gemm_cublas,
+                                      .upload_progress = upload_progress};
     return plugin->backend_new(&opt, out, err);
 }
 

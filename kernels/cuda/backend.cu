@@ -71,11 +71,29 @@ int cuda_download(sol_backend *b, void *dst, const void *src, size_t bytes, sol_
 size_t view_bytes(const sol_weight_view *v) { return (size_t)v->rows * v->row_bytes; }
 size_t aligned256(size_t n) { return (n + 255) / 256 * 256; }
 
+// Refuses, before allocating anything, weights larger than the device's
+// free memory, naming both.
+int check_fits(cuda_ctx *c, size_t bytes, sol_err *err)
+{
+    size_t free_bytes = 0, total_bytes = 0;
+    cudaError_t e = cudaMemGetInfo(&free_bytes, &total_bytes);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return sol_cuda_fail(err, "cuda device %d: cudaMemGetInfo: %s", c->device, cudaGetErrorString(e));
+    }
+    if (bytes <= free_bytes)
+        return 0;
+    const double gib = 1024.0 * 1024 * 1024;
+    return sol_cuda_fail(err, "the weights need %.2f GiB; cuda device %d (%s) has %.2f GiB free of %.2f GiB", bytes / gib,
+                         c->device, c->device_name, free_bytes / gib, total_bytes / gib);
+}
+
 // Every distinct matrix in one device allocation (the handle), 256-byte
 // aligned each; views with the same data share the copy.
 int cuda_load_weights(sol_backend *b, sol_weight_view *const *views, int n, void **handle, sol_err *err)
 {
     *handle = nullptr;
+    cuda_ctx *c = cuda_of(b);
     size_t total = 0;
     for (int i = 0; i < n; i++) {
         int shared = 0;
@@ -84,6 +102,8 @@ int cuda_load_weights(sol_backend *b, sol_weight_view *const *views, int n, void
         if (!shared)
             total += aligned256(view_bytes(views[i]));
     }
+    if (check_fits(c, total, err))
+        return err->code;
     uint8_t *base = nullptr;
     int rc = cuda_alloc(b, total, reinterpret_cast<void **>(&base), err);
     size_t at = 0;
@@ -96,6 +116,8 @@ int cuda_load_weights(sol_backend *b, sol_weight_view *const *views, int n, void
             if (views[j]->data == orig)
                 views[j]->data = base + at;
         at += aligned256(view_bytes(views[i]));
+        if (c->upload_progress && !rc)
+            c->upload_progress(c->progress_user, (double)at, (double)total);
     }
     if (rc) {
         cuda_free(b, base);
@@ -326,6 +348,8 @@ int sol_cuda_backend_new(const sol_plugin_backend_options *opt, sol_backend **ou
     c->graph.enabled = opt ? !opt->no_graph : 1;
     c->graph.profile_every = opt ? opt->profile_every : 16;
     c->gemm = opt && opt->gemm_cublas ? SOL_CUDA_GEMM_CUBLAS : SOL_CUDA_GEMM_CUSTOM;
+    c->upload_progress = opt ? opt->upload_progress : nullptr;
+    c->progress_user = opt ? opt->user : nullptr;
     int count = 0;
     CUDA_OK(cudaGetDeviceCount(&count));
     if (c->device < 0 || c->device >= count) {

@@ -47,6 +47,8 @@ struct cuda_ctx {
     int layer;
     sol_cuda_graph graph;     // launch.cuh, graph.cu
     sol_cuda_gemm_mode gemm;
+    void (*upload_progress)(void *user, double done, double total);
+    void *progress_user;
     void *scratch[SOL_CUDA_SCRATCH_COUNT];
     size_t scratch_bytes[SOL_CUDA_SCRATCH_COUNT];
     std::vector<void *> retired; // scratch replaced while a step recorded: freed at the next begin_step

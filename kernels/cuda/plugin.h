@@ -54,6 +54,10 @@ typedef struct sol_plugin_backend_options {
     int profile_every; /* decode step 0 and every this many after it run op by
                         * by op with per-op events (<= 0: only when no_graph) */
     int gemm_cublas;   /* 1: F16/BF16 matmuls through cuBLAS, not the custom kernels */
+    /* weights copied to the device so far, of total bytes (load_weights);
+     * NULL: none */
+    void (*upload_progress)(void *user, double done, double total);
+    void *user;
 } sol_plugin_backend_options;
 
 typedef struct sol_cuda_plugin {
