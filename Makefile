@@ -120,6 +120,14 @@ build/test/cuda/test_variants: tests/cuda/test_variants.cu $(CUDA_VARIANT_SRC) k
 	@$(NVCC) -std=c++17 -O1 -I. -Ibuild/cuda -Xcompiler -Wall,-Wextra,-Werror -o $@ $(filter %.cu,$^) \
 		-lnvrtc -lcmocka
 
+# The decode-step graph's bookkeeping: which steps record, the launch keys.
+CUDA_HOST_TESTS += build/test/cuda/test_graph
+build/test/cuda/test_graph: tests/cuda/test_graph.cu kernels/cuda/graph.cu kernels/cuda/launch.cuh \
+		kernels/cuda/cuda_backend.h kernels/cuda/cuda_util.h kernels/cuda/plugin.h kernels/backend.h
+	@mkdir -p $(dir $@)
+	@echo "  NVCC    $@"
+	@$(NVCC) -std=c++17 -O1 -I. -Xcompiler -Wall,-Wextra,-Werror -o $@ $(filter %.cu,$^) -lcmocka
+
 cuda-host-test: $(CUDA_HOST_TESTS)
 	@bash tests/run_unit.sh cuda-host $(CUDA_HOST_TESTS)
 
