@@ -131,6 +131,24 @@ static int prepare_simlayer(sol_engine *e, sol_err *err)
     return 0;
 }
 
+/* The device's top-k candidates of each sequence, and their host copies. */
+static int alloc_candidates(sol_engine *e, sol_err *err)
+{
+    _Static_assert(SOL_SAMPLE_CANDIDATES_MAX <= SOL_TOP_K_MAX, "the sampler asks for no more than top_k gives");
+    size_t n = (size_t)e->seqs * SOL_SAMPLE_CANDIDATES_MAX;
+    void *vals = NULL, *ids = NULL;
+    int rc = e->be->alloc(e->be, n * sizeof(float), &vals, err);
+    e->cand_vals_dev = vals;
+    if (!rc)
+        rc = e->be->alloc(e->be, n * sizeof(int32_t), &ids, err);
+    e->cand_ids_dev = ids;
+    e->cand_vals = malloc(n * sizeof *e->cand_vals);
+    e->cand_ids = malloc(n * sizeof *e->cand_ids);
+    if (!rc && (!e->cand_vals || !e->cand_ids))
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    return rc;
+}
+
 static int alloc_buffers(sol_engine *e, sol_err *err)
 {
     const sol_model *m = &e->model;
@@ -162,6 +180,8 @@ static int alloc_buffers(sol_engine *e, sol_err *err)
     void *next = NULL;
     rc = e->be->alloc(e->be, (size_t)e->seqs * sizeof(int32_t), &next, err);
     e->next_dev = next;
+    if (!rc && e->be->top_k)
+        rc = alloc_candidates(e, err);
     if (rc || (rc = sol_engine_moe_alloc(e, err)))
         return rc;
     e->logits_host = malloc(rows * m->vocab * f);
@@ -229,10 +249,14 @@ void sol_engine_close(sol_engine *e)
         sol_engine_cache_free(e);
         sol_engine_moe_free(e);
         be->free(be, e->next_dev);
+        be->free(be, e->cand_vals_dev);
+        be->free(be, e->cand_ids_dev);
     }
     if (e->gguf_open)
         sol_gguf_close(&e->gguf);
     free(e->logits_host);
+    free(e->cand_vals);
+    free(e->cand_ids);
     free(e->history);
     free(e->cache);
     free(e->cache_block);
@@ -335,11 +359,20 @@ static int reserve_spans(sol_engine *e, int n, sol_err *err)
 }
 
 /* Greedy decoding with no penalty needs only the argmax: the device picks
- * it and 4 bytes come back (the logits stay there until asked for). */
-static int greedy_on_device(const sol_engine *e, int all_logits)
+ * it and 4 bytes come back (the logits stay there until asked for).
+ * Sampling with top-k needs only the best few of each row
+ * (sol_sample_candidates_needed): the device picks those, e->sample_k of
+ * them. Returns whether the device does either. */
+static int sample_on_device(sol_engine *e, int all_logits)
 {
     const sol_sampler_config *s = &e->cfg.sampler;
-    return !all_logits && s->temperature <= 0 && s->repeat_penalty == 1.0f && e->be->argmax;
+    e->sample_k = 0;
+    if (all_logits)
+        return 0;
+    if (s->temperature <= 0)
+        return s->repeat_penalty == 1.0f && e->be->argmax;
+    e->sample_k = e->cand_vals_dev ? sol_sample_candidates_needed(s, e->model.vocab) : 0;
+    return e->sample_k > 0;
 }
 
 /* The sample op's host side: with the device's greedy choice 4 bytes a
@@ -350,7 +383,16 @@ static int sample_on_host(sol_engine *e, int device_choice, int32_t *next, doubl
     double t0 = sol_now_s();
     size_t row_floats = (size_t)e->model.vocab;
     int rc;
-    if (device_choice) {
+    if (device_choice && e->sample_k > 0) {
+        size_t n = (size_t)e->seqs * e->sample_k;
+        rc = e->be->download(e->be, e->cand_vals, e->cand_vals_dev, n * sizeof *e->cand_vals, err);
+        if (!rc)
+            rc = e->be->download(e->be, e->cand_ids, e->cand_ids_dev, n * sizeof *e->cand_ids, err);
+        for (int s = 0; s < e->seqs && !rc; s++)
+            next[s] = sol_sample_candidates(&e->sampler, e->cand_vals + (size_t)s * e->sample_k,
+                                            e->cand_ids + (size_t)s * e->sample_k, e->sample_k,
+                                            e->history + (size_t)s * e->ctx, (int)(e->pos + e->step_rows));
+    } else if (device_choice) {
         rc = e->be->download(e->be, next, e->next_dev, (size_t)e->seqs * sizeof *next, err);
     } else {
         rc = fetch_logits(e, err);
@@ -395,7 +437,7 @@ static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logi
     for (int j = 0; j < slot->n_ops; j++)
         slot->op_s[j] = 0;
     double start = sol_now_s();
-    int spans = 0, device_choice = greedy_on_device(e, all_logits);
+    int spans = 0, device_choice = sample_on_device(e, all_logits);
     e->logits_fresh = 0;
     rc = sol_engine_launch_ops(e, rows, device_choice, &spans, err);
     int synced = e->be->sync(e->be, rc ? NULL : err); /* always: nothing may stay in flight */

@@ -47,6 +47,12 @@ struct sol_engine {
     int logits_rows;
     int logits_fresh;   /* logits_host holds them (a greedy step on the device left them there) */
     int32_t *next_dev;  /* the device's greedy choice */
+    /* sampling with top-k: the device's k best of each sequence's row
+     * (sol_sample_candidates), seqs x sample_k of each; NULL without a
+     * top_k op */
+    float *cand_vals_dev, *cand_vals;
+    int32_t *cand_ids_dev, *cand_ids;
+    int sample_k; /* this step's: 0 greedy or host sampling */
     int32_t *history; /* every token in the cache, for the sampler */
     sol_sampler sampler;
     sol_plan plan;
@@ -71,6 +77,8 @@ struct sol_engine {
 /* exec.c: the plan's ops of one step launched on the backend, each run of
  * ops that go as one call under one mark; *spans gets their count and
  * span_first / span_ops their extents. */
+/* device_choice: the sample op runs on the device (argmax, or top_k when
+ * e->sample_k > 0), else after the sync on the host. */
 int sol_engine_launch_ops(sol_engine *e, int rows, int device_choice, int *spans, sol_err *err);
 
 /* moe.c */

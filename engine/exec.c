@@ -346,12 +346,19 @@ static int run_moe(sol_engine *e, int i, int rows)
     return 4;
 }
 
-/* The greedy choice over each sequence's last logits row, on the device. */
-static int run_device_argmax(sol_engine *e)
+/* The greedy choice over each sequence's last logits row on the device,
+ * or its sample_k best for the host to sample from. */
+static int run_device_sample(sol_engine *e)
 {
     int64_t vocab = e->model.vocab;
-    for (int s = 0; s < e->seqs; s++)
-        e->be->argmax(e->be, e->logits + (size_t)(e->logits_rows - e->seqs + s) * vocab, vocab, e->next_dev + s);
+    for (int s = 0; s < e->seqs; s++) {
+        const float *row = e->logits + (size_t)(e->logits_rows - e->seqs + s) * vocab;
+        if (e->sample_k > 0)
+            e->be->top_k(e->be, row, vocab, e->sample_k, e->cand_vals_dev + (size_t)s * e->sample_k,
+                         e->cand_ids_dev + (size_t)s * e->sample_k);
+        else
+            e->be->argmax(e->be, row, vocab, e->next_dev + s);
+    }
     return 1;
 }
 
@@ -366,7 +373,7 @@ int sol_engine_launch_ops(sol_engine *e, int rows, int device_choice, int *spans
             continue;
         }
         e->be->mark(e->be, op->name, op->layer);
-        int n = op->kind == SOL_OP_SAMPLE ? run_device_argmax(e) : run_matmul_group(e, i, rows);
+        int n = op->kind == SOL_OP_SAMPLE ? run_device_sample(e) : run_matmul_group(e, i, rows);
         if (n == 0)
             n = run_rope_kv_write(e, i);
         if (n == 0)

@@ -4,6 +4,7 @@
 #include "engine/sample.h"
 
 #include "util/argmax.h"
+#include "util/topk.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -26,13 +27,16 @@ int sol_sampler_init(sol_sampler *s, const sol_sampler_config *cfg, int n_vocab)
     s->rng = cfg->seed * 6364136223846793005ULL + 1442695040888963407ULL;
     s->n_vocab = n_vocab;
     s->cand = malloc((size_t)n_vocab * sizeof *s->cand);
-    return s->cand ? 0 : -1;
+    s->ranked = malloc((size_t)n_vocab * sizeof *s->ranked);
+    return s->cand && s->ranked ? 0 : -1;
 }
 
 void sol_sampler_free(sol_sampler *s)
 {
     free(s->cand);
+    free(s->ranked);
     s->cand = NULL;
+    s->ranked = NULL;
 }
 
 /* PCG32 (O'Neill): uniform in [0, 1). */
@@ -54,48 +58,13 @@ static int by_logit_desc(const void *a, const void *b)
     return ((const sol_candidate *)a)->id - ((const sol_candidate *)b)->id;
 }
 
-/* a ranks before b: higher logit, then lower id (by_logit_desc's order) */
-static int ranks_before(const sol_candidate *a, const sol_candidate *b)
+/* The k best of n logits into cand[0..k), sorted (util/topk.h's order,
+ * which by_logit_desc keeps: ties by id). */
+static void top_k(sol_sampler *s, const float *logits, int n, int k)
 {
-    return a->logit != b->logit ? a->logit > b->logit : a->id < b->id;
-}
-
-/* Restores the heap below i: the root is the candidate ranked last. */
-static void sift_down(sol_candidate *heap, int n, int i)
-{
-    for (;;) {
-        int worst = i, l = 2 * i + 1, r = l + 1;
-        if (l < n && ranks_before(&heap[worst], &heap[l]))
-            worst = l;
-        if (r < n && ranks_before(&heap[worst], &heap[r]))
-            worst = r;
-        if (worst == i)
-            return;
-        sol_candidate t = heap[i];
-        heap[i] = heap[worst];
-        heap[worst] = t;
-        i = worst;
-    }
-}
-
-/* The k best of n logits into cand[0..k), sorted: a heap of k instead of
- * sorting the whole vocabulary (qsort of 128k candidates took ~15 ms a
- * token on Llama-3's vocabulary, a third of a 1B model's decode step). The
- * order is total (ties by id), so the set equals a full sort's first k. */
-static void top_k(sol_candidate *cand, const float *logits, int n, int k)
-{
+    sol_top_k_f32(logits, n, k, s->ranked);
     for (int i = 0; i < k; i++)
-        cand[i] = (sol_candidate){i, logits[i], 0};
-    for (int i = k / 2 - 1; i >= 0; i--)
-        sift_down(cand, k, i);
-    for (int i = k; i < n; i++) {
-        sol_candidate c = {i, logits[i], 0};
-        if (ranks_before(&c, &cand[0])) {
-            cand[0] = c;
-            sift_down(cand, k, 0);
-        }
-    }
-    qsort(cand, (size_t)k, sizeof *cand, by_logit_desc);
+        s->cand[i] = (sol_candidate){s->ranked[i].id, s->ranked[i].v, 0};
 }
 
 static void apply_repeat_penalty(const sol_sampler_config *cfg, float *logits, const int32_t *history, int n)
@@ -114,22 +83,11 @@ static void apply_repeat_penalty(const sol_sampler_config *cfg, float *logits, c
     }
 }
 
-int32_t sol_sample(sol_sampler *s, float *logits, const int32_t *history, int n_history)
+/* Softmax at the temperature over the sorted s->cand[0..n), top-p, min-p,
+ * then the draw. */
+static int32_t draw(sol_sampler *s, int n)
 {
     const sol_sampler_config *cfg = &s->cfg;
-    apply_repeat_penalty(cfg, logits, history, n_history);
-    if (cfg->temperature <= 0)
-        return sol_argmax_f32(logits, s->n_vocab);
-
-    int n = s->n_vocab;
-    if (cfg->top_k > 0 && cfg->top_k < n) {
-        n = cfg->top_k;
-        top_k(s->cand, logits, s->n_vocab, n);
-    } else {
-        for (int i = 0; i < n; i++)
-            s->cand[i] = (sol_candidate){i, logits[i], 0};
-        qsort(s->cand, (size_t)n, sizeof *s->cand, by_logit_desc);
-    }
     double sum = 0;
     for (int i = 0; i < n; i++)
         sum += s->cand[i].p = expf((s->cand[i].logit - s->cand[0].logit) / cfg->temperature);
@@ -158,4 +116,56 @@ int32_t sol_sample(sol_sampler *s, float *logits, const int32_t *history, int n_
             return s->cand[i].id;
     }
     return s->cand[n - 1].id;
+}
+
+int32_t sol_sample(sol_sampler *s, float *logits, const int32_t *history, int n_history)
+{
+    const sol_sampler_config *cfg = &s->cfg;
+    apply_repeat_penalty(cfg, logits, history, n_history);
+    if (cfg->temperature <= 0)
+        return sol_argmax_f32(logits, s->n_vocab);
+
+    int n = s->n_vocab;
+    if (cfg->top_k > 0 && cfg->top_k < n) {
+        n = cfg->top_k;
+        top_k(s, logits, s->n_vocab, n);
+    } else {
+        for (int i = 0; i < n; i++)
+            s->cand[i] = (sol_candidate){i, logits[i], 0};
+        qsort(s->cand, (size_t)n, sizeof *s->cand, by_logit_desc);
+    }
+    return draw(s, n);
+}
+
+int sol_sample_candidates_needed(const sol_sampler_config *cfg, int n_vocab)
+{
+    if (cfg->temperature <= 0 || cfg->top_k <= 0 || cfg->top_k >= n_vocab || cfg->repeat_penalty < 1.0f)
+        return 0;
+    int n = cfg->repeat_penalty == 1.0f ? cfg->top_k : cfg->top_k + (cfg->repeat_last_n > 0 ? cfg->repeat_last_n : 0);
+    return n <= SOL_SAMPLE_CANDIDATES_MAX && n < n_vocab ? n : 0;
+}
+
+/* Whether token id is among the last repeat_last_n of history (the
+ * tokens apply_repeat_penalty lowers, each once). */
+static int penalised(const sol_sampler_config *cfg, int32_t id, const int32_t *history, int n)
+{
+    for (int i = n > cfg->repeat_last_n ? n - cfg->repeat_last_n : 0; i < n; i++)
+        if (history[i] == id)
+            return 1;
+    return 0;
+}
+
+int32_t sol_sample_candidates(sol_sampler *s, const float *vals, const int32_t *ids, int n, const int32_t *history,
+                              int n_history)
+{
+    const sol_sampler_config *cfg = &s->cfg;
+    for (int i = 0; i < n; i++) {
+        float l = vals[i];
+        if (cfg->repeat_penalty != 1.0f && penalised(cfg, ids[i], history, n_history))
+            l = l > 0 ? l / cfg->repeat_penalty : l * cfg->repeat_penalty;
+        s->cand[i] = (sol_candidate){ids[i], l, 0};
+    }
+    /* the total order top_k() keeps: its first top_k are the full row's */
+    qsort(s->cand, (size_t)n, sizeof *s->cand, by_logit_desc);
+    return draw(s, cfg->top_k < n ? cfg->top_k : n);
 }

@@ -1,4 +1,4 @@
-/* The backend interface (ABI 4): a table of function pointers, one per plan
+/* The backend interface (ABI 5): a table of function pointers, one per plan
  * op kind, so the engine runs the same plan on the CPU or, through a
  * plugin, on a GPU. Kernels see shapes and buffers, never models.
  *
@@ -139,6 +139,7 @@ typedef struct sol_router {
 } sol_router;
 
 #define SOL_MATMUL_GROUP_MAX 4
+#define SOL_TOP_K_MAX 512 /* the largest k of the top_k op */
 
 typedef struct sol_backend sol_backend;
 struct sol_backend {
@@ -244,6 +245,11 @@ struct sol_backend {
     /* out[0] = the first index of the largest of x[0..n), NaNs never
      * winning (util/argmax.h's rule): greedy decoding moves 4 bytes */
     void (*argmax)(sol_backend *b, const float *x, int64_t n, int32_t *out);
+    /* ABI 5: the k (1 <= k <= n) best of x[0..n) (larger first, ties by
+     * the lower index: util/topk.h's order) into vals[0..k) and ids[0..k),
+     * in any order: sampling with top-k moves 8k bytes, not the row.
+     * NULL where a backend has none (the engine then downloads the row). */
+    void (*top_k)(sol_backend *b, const float *x, int64_t n, int k, float *vals, int32_t *ids);
 };
 
 #endif

@@ -15,6 +15,7 @@
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd.h"
 #include "util/argmax.h"
+#include "util/topk.h"
 
 /* ---- embedding, norm ---------------------------------------------------- */
 
@@ -300,6 +301,20 @@ static void cpu_geglu(sol_backend *b, float *gate, const float *up, int64_t row_
     }
 }
 
+/* the row is host memory already: this only keeps the engine's path one */
+static void cpu_top_k(sol_backend *b, const float *x, int64_t n, int k, float *vals, int32_t *ids)
+{
+    (void)b;
+    sol_ranked best[SOL_TOP_K_MAX];
+    if (k < 1 || k > SOL_TOP_K_MAX || k > n)
+        return;
+    sol_top_k_f32(x, n, k, best);
+    for (int i = 0; i < k; i++) {
+        vals[i] = best[i].v;
+        ids[i] = best[i].id;
+    }
+}
+
 static void cpu_argmax(sol_backend *b, const float *x, int64_t n, int32_t *out)
 {
     forget_quantized(b);
@@ -405,6 +420,7 @@ int sol_cpu_backend_new(const sol_cpu_options *opt, sol_backend **out, sol_err *
         .route = sol_cpu_route,
         .moe_ffn = sol_cpu_moe_ffn,
         .argmax = cpu_argmax,
+        .top_k = cpu_top_k,
     };
     sol_cpu_memory_init(b);
     ctx->tuning = opt ? opt->tuning : NULL;

@@ -1,4 +1,4 @@
-/* The host-poisoning test backend: a backend plugin (ABI 4) that runs the
+/* The host-poisoning test backend: a backend plugin (ABI 5) that runs the
  * CPU backend's kernels but keeps every buffer it hands out in an arena
  * the host cannot touch. The arena is PROT_NONE except while one of its
  * own ops, uploads or downloads runs, so engine code that reads or writes
@@ -28,7 +28,7 @@ typedef enum {
     Q_ARGMAX,
     Q_HEAD_MATMUL,
     Q_LATENT_KV,
-    Q_SCALE, Q_SOFTCAP, Q_GEGLU, Q_HEAD_RMSNORM, Q_ROUTE, Q_MOE_FFN
+    Q_SCALE, Q_SOFTCAP, Q_GEGLU, Q_HEAD_RMSNORM, Q_ROUTE, Q_MOE_FFN, Q_TOP_K
 } call_kind;
 
 /* One call as it was made (arrays copied, the host structures pointed to
@@ -203,6 +203,7 @@ static void run_call(poison *p, call *c)
     case Q_ADD: cpu->add(cpu, c->out, c->x, c->n); return;
     case Q_SWIGLU: cpu->swiglu(cpu, c->out, c->x, c->n); return;
     case Q_ARGMAX: cpu->argmax(cpu, c->x, c->n, c->index); return;
+    case Q_TOP_K: cpu->top_k(cpu, c->x, c->n, c->m, c->out, c->index); return;
     case Q_HEAD_MATMUL: cpu->head_matmul(cpu, c->w[0], c->n_heads, c->x, c->x_stride, c->out, c->y_stride); return;
     case Q_LATENT_KV: cpu->latent_kv_write(cpu, c->x, c->weight, c->eps, c->m, c->rope, c->cache); return;
     case Q_SCALE: cpu->scale(cpu, c->out, c->s, c->n); return;
@@ -458,6 +459,13 @@ static void poison_argmax(sol_backend *b, const float *x, int64_t n, int32_t *ou
         submit(b, (call){.kind = Q_ARGMAX, .x = x, .n = n, .index = out});
 }
 
+static void poison_top_k(sol_backend *b, const float *x, int64_t n, int k, float *vals, int32_t *ids)
+{
+    poison *p = ctx_of(b);
+    if (!check_ptr(p, x, "logits") && !check_ptr(p, vals, "values") && !check_ptr(p, ids, "ids"))
+        submit(b, (call){.kind = Q_TOP_K, .x = x, .n = n, .m = k, .out = vals, .index = ids});
+}
+
 static void poison_head_matmul(sol_backend *b, const sol_weight_view *w, int n_heads, const float *x,
                                int64_t x_stride, float *y, int64_t y_stride)
 {
@@ -616,6 +624,7 @@ static int backend_new(const sol_plugin_backend_options *opt, sol_backend **out,
     b->add = poison_add;
     b->swiglu = poison_swiglu;
     b->argmax = poison_argmax;
+    b->top_k = poison_top_k;
     b->head_matmul = poison_head_matmul;
     b->latent_kv_write = poison_latent_kv_write;
     b->scale = poison_scale;

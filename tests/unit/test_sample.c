@@ -122,6 +122,114 @@ static void test_top_k_selection(void **state)
     sol_sampler_free(&three);
 }
 
+/* ---- sampling from the best candidates (what a GPU downloads) -------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 2685821657736338717ull) >> 32);
+}
+
+static const float *sort_vals; /* for by_rank: logit descending, then id */
+static int by_rank(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    if (sort_vals[x] != sort_vals[y])
+        return sort_vals[x] < sort_vals[y] ? 1 : -1;
+    return x - y;
+}
+
+/* The n best of row (ties by lower id), shuffled: what a device returns. */
+static void best_n(const float *row, int vocab, int n, int32_t *order, float *vals, int32_t *ids)
+{
+    for (int i = 0; i < vocab; i++)
+        order[i] = i;
+    sort_vals = row;
+    qsort(order, (size_t)vocab, sizeof *order, by_rank);
+    for (int i = 0; i < n; i++)
+        ids[i] = order[i];
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(rnd() % (uint32_t)(i + 1));
+        int32_t t = ids[i];
+        ids[i] = ids[j];
+        ids[j] = t;
+    }
+    for (int i = 0; i < n; i++)
+        vals[i] = row[ids[i]];
+}
+
+/* Logits in steps of 1/8 (ties) and a history drawn from the likely tokens,
+ * so the penalty reorders the top. */
+static void random_row(float *row, int vocab, int32_t *history, int n_history)
+{
+    for (int i = 0; i < vocab; i++)
+        row[i] = (float)((int)(rnd() % 160) - 40) / 8.0f;
+    for (int i = 0; i < n_history; i++) { /* every fourth among the best ~8% */
+        int32_t t = (int32_t)(rnd() % (uint32_t)vocab);
+        while (i % 4 == 0 && row[t] < 13.0f)
+            t = (int32_t)(rnd() % (uint32_t)vocab);
+        history[i] = t;
+    }
+}
+
+static void test_candidates_sample_the_same(void **state)
+{
+    (void)state;
+    enum { VOCAB = 3000, HISTORY = 100, DRAWS = 300 };
+    const sol_sampler_config configs[] = {
+        {.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 7},
+        {.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.3f, .repeat_last_n = 64, .seed = 8},
+        {.temperature = 1.5f, .top_k = 5, .top_p = 1.0f, .min_p = 0.0f, .repeat_penalty = 1.1f, .repeat_last_n = 16, .seed = 9},
+        {.temperature = 0.5f, .top_k = 300, .top_p = 0.9f, .min_p = 0.0f, .repeat_penalty = 2.0f, .repeat_last_n = 100, .seed = 10},
+    };
+    static float row[VOCAB], copy[VOCAB], vals[SOL_SAMPLE_CANDIDATES_MAX];
+    static int32_t order[VOCAB], ids[SOL_SAMPLE_CANDIDATES_MAX], history[HISTORY];
+    for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
+        sol_sampler full, cand;
+        assert_int_equal(sol_sampler_init(&full, &configs[c], VOCAB), 0);
+        assert_int_equal(sol_sampler_init(&cand, &configs[c], VOCAB), 0);
+        int n = sol_sample_candidates_needed(&configs[c], VOCAB);
+        assert_int_equal(n, configs[c].top_k + (configs[c].repeat_penalty > 1.0f ? configs[c].repeat_last_n : 0));
+        int differ = 0;
+        for (int d = 0; d < DRAWS; d++) {
+            random_row(row, VOCAB, history, HISTORY);
+            memcpy(copy, row, sizeof row);
+            best_n(row, VOCAB, n, order, vals, ids);
+            int32_t want = sol_sample(&full, copy, history, HISTORY);
+            int32_t got = sol_sample_candidates(&cand, vals, ids, n, history, HISTORY);
+            assert_int_equal(got, want);
+            differ += want != ids[0];
+        }
+        assert_true(differ > 0); /* the draws were not all the same token */
+        sol_sampler_free(&full);
+        sol_sampler_free(&cand);
+    }
+}
+
+static void test_candidates_needed(void **state)
+{
+    (void)state;
+    sol_sampler_config cfg;
+    sol_sampler_defaults(&cfg); /* top_k 40, no penalty */
+    assert_int_equal(sol_sample_candidates_needed(&cfg, 32000), 40);
+    cfg.repeat_penalty = 1.1f;
+    assert_int_equal(sol_sample_candidates_needed(&cfg, 32000), 40 + 64);
+    assert_int_equal(sol_sample_candidates_needed(&cfg, 100), 0); /* 104 >= the vocabulary */
+    cfg.repeat_penalty = 0.9f; /* a boost can lift any token into the top: the whole row */
+    assert_int_equal(sol_sample_candidates_needed(&cfg, 32000), 0);
+    cfg.repeat_penalty = 1.0f;
+    cfg.top_k = 0; /* no top-k: the whole row */
+    assert_int_equal(sol_sample_candidates_needed(&cfg, 32000), 0);
+    cfg.top_k = SOL_SAMPLE_CANDIDATES_MAX + 1;
+    assert_int_equal(sol_sample_candidates_needed(&cfg, 32000), 0);
+    cfg.top_k = 40;
+    cfg.temperature = 0; /* greedy: the argmax */
+    assert_int_equal(sol_sample_candidates_needed(&cfg, 32000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -130,6 +238,8 @@ int main(void)
         cmocka_unit_test(test_repeat_penalty),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_seed_reproduces),
+        cmocka_unit_test(test_candidates_sample_the_same),
+        cmocka_unit_test(test_candidates_needed),
     };
     return cmocka_run_group_tests_name("sample", tests, NULL, NULL);
 }
