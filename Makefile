@@ -101,6 +101,13 @@ build/test/cuda/%: tests/cuda/%.cu kernels/cuda/dequant.cuh util/dtype.h
 CUDA_HOST_TESTS += build/test/cuda/test_elementwise
 build/test/cuda/test_elementwise: kernels/cuda/elementwise.cuh
 
+# RoPE and the KV write (kernels/cuda/rope_kv.cuh): each kernel's grid run
+# thread by thread on the host; the fused rope_kv_write bit-compared with
+# rope + rope + kv_write, the rotation with the CPU's and float64's, and
+# every cache store counted.
+CUDA_HOST_TESTS += build/test/cuda/test_rope_kv
+build/test/cuda/test_rope_kv: kernels/cuda/rope_kv.cuh kernels/backend.h kernels/cpu/half.h
+
 # The CUPTI host half: configuration images and pass counts per chip, from
 # the toolkit's libcupti (no GPU needed).
 CUDA_HOST_TESTS += build/test/cuda/test_cupti_host

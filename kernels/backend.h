@@ -114,9 +114,10 @@ typedef struct sol_step_state {
 } sol_step_state;
 
 /* Row r of a step of `rows` rows over `seqs` sequences: its sequence and
- * its position (the kernels' rule for batched steps). */
-static inline int sol_step_seq(int rows, int seqs, int r) { return seqs > 1 ? r / (rows / seqs) : 0; }
-static inline int64_t sol_step_row_pos(int64_t pos, int rows, int seqs, int r)
+ * its position (the kernels' rule for batched steps; the CUDA kernels call
+ * these too, hence SOL_KV_RULE). */
+SOL_KV_RULE int sol_step_seq(int rows, int seqs, int r) { return seqs > 1 ? r / (rows / seqs) : 0; }
+SOL_KV_RULE int64_t sol_step_row_pos(int64_t pos, int rows, int seqs, int r)
 {
     return seqs > 1 ? pos + r % (rows / seqs) : pos + r;
 }

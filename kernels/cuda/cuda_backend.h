@@ -1,6 +1,6 @@
 // What the CUDA backend's files share (backend.cu: memory, steps, timing,
-// errors; ops.cu: the kernels and their launchers). Not an interface for
-// anything outside kernels/cuda.
+// errors; ops.cu: the kernels and their launchers; rope_kv.cu: RoPE and the
+// KV write). Not an interface for anything outside kernels/cuda.
 #ifndef SOL_KERNELS_CUDA_CUDA_BACKEND_H
 #define SOL_KERNELS_CUDA_CUDA_BACKEND_H
 
@@ -65,6 +65,13 @@ int sol_cuda_note(cuda_ctx *c, cudaError_t e);
 
 // ops.cu: the table's ops (all but MoE's and MLA's), launched on c->stream
 void sol_cuda_ops_init(sol_backend *b);
+
+// rope_kv.cu: RoPE and the KV write, per row of a step of c->seqs sequences
+// (rope_kv_write in one launch); sol_cuda_ops_init puts them in the table.
+void sol_cuda_rope(sol_backend *b, float *x, int n_heads, int head_dim, const sol_rope *rope);
+void sol_cuda_kv_write(sol_backend *b, const float *k, const float *v, sol_kv_cache_layer *cache);
+void sol_cuda_rope_kv_write(sol_backend *b, float *q, float *k, const float *v, int n_heads, int head_dim,
+                            const sol_rope *rope, sol_kv_cache_layer *cache);
 
 // Scratch `slot` of at least `bytes` bytes of device memory, for an op to
 // use in its launches: called on the host when the op is called (never in

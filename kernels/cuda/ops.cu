@@ -112,44 +112,6 @@ __global__ void matmul_kernel(sol_weight_view w, const float *bias, const float 
     }
 }
 
-// One thread per (row, head, pair); cos and sin in double, as on the CPU.
-__global__ void rope_kernel(float *x, int rows, int n_heads, int head_dim, const int64_t *pos, int dims, int offset,
-                            int neox, const float *inv_freq)
-{
-    int64_t pos0 = *pos;
-    int half = dims / 2;
-    int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= (int64_t)rows * n_heads * half)
-        return;
-    int i = (int)(t % half);
-    int64_t head = t / half;
-    int r = (int)(head / n_heads);
-    float *h = x + (size_t)head * head_dim + offset;
-    double angle = (double)(pos0 + r) * inv_freq[i];
-    float c = (float)cos(angle), s = (float)sin(angle);
-    int a = neox ? i : 2 * i, z = neox ? i + half : 2 * i + 1;
-    float x0 = h[a], x1 = h[z];
-    h[a] = x0 * c - x1 * s;
-    h[z] = x0 * s + x1 * c;
-}
-
-__global__ void kv_write_kernel(const float *k, const float *v, int rows, const int64_t *pos, sol_kv_cache_layer cache)
-{
-    int64_t pos0 = *pos;
-    int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, n = (int64_t)rows * cache.width;
-    if (t >= n)
-        return;
-    int64_t row = t / cache.width; // position pos0 + row: its slot (a ring, past any sinks)
-    size_t at = (size_t)sol_kv_slot(&cache, pos0 + row) * cache.width + (size_t)(t % cache.width);
-    if (cache.type == SOL_DT_F16) {
-        static_cast<__half *>(cache.k)[at] = __float2half_rn(k[t]);
-        static_cast<__half *>(cache.v)[at] = __float2half_rn(v[t]);
-    } else {
-        static_cast<float *>(cache.k)[at] = k[t];
-        static_cast<float *>(cache.v)[at] = v[t];
-    }
-}
-
 __device__ float cache_at(const sol_kv_cache_layer &c, const void *base, size_t i)
 {
     return c.type == SOL_DT_F16 ? __half2float(static_cast<const __half *>(base)[i])
@@ -399,33 +361,6 @@ void cuda_matmul_group(sol_backend *b, int n, const sol_weight_view *const *w, c
         cuda_matmul(b, w[j], bias[j], x, m, y[j]);
 }
 
-void cuda_rope(sol_backend *b, float *x, int n_heads, int head_dim, const sol_rope *rope)
-{
-    cuda_ctx *c = cuda_of(b);
-    int64_t n = (int64_t)c->rows * n_heads * (rope->dims / 2);
-    if (!live(c) || n < 1)
-        return;
-    sol_cuda_launch(c, rope_kernel, blocks_for(n, 256), 256, 0, x, c->rows, n_heads, head_dim, c->pos_dev, rope->dims,
-                    rope->offset, rope->neox, rope->inv_freq);
-}
-
-void cuda_kv_write(sol_backend *b, const float *k, const float *v, sol_kv_cache_layer *cache)
-{
-    cuda_ctx *c = cuda_of(b);
-    int64_t n = (int64_t)c->rows * cache->width;
-    if (!live(c) || n < 1)
-        return;
-    sol_cuda_launch(c, kv_write_kernel, blocks_for(n, 256), 256, 0, k, v, c->rows, c->pos_dev, *cache);
-}
-
-void cuda_rope_kv_write(sol_backend *b, float *q, float *k, const float *v, int n_heads, int head_dim,
-                        const sol_rope *rope, sol_kv_cache_layer *cache)
-{
-    cuda_rope(b, q, n_heads, head_dim, rope);
-    cuda_rope(b, k, (int)(cache->width / head_dim), head_dim, rope);
-    cuda_kv_write(b, k, v, cache);
-}
-
 void cuda_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
                     int head_dim, int64_t window, float softcap, float *out)
 {
@@ -503,9 +438,9 @@ void sol_cuda_ops_init(sol_backend *b)
     b->rmsnorm = cuda_rmsnorm;
     b->matmul = cuda_matmul;
     b->matmul_group = cuda_matmul_group;
-    b->rope = cuda_rope;
-    b->rope_kv_write = cuda_rope_kv_write;
-    b->kv_write = cuda_kv_write;
+    b->rope = sol_cuda_rope; // rope_kv.cu
+    b->rope_kv_write = sol_cuda_rope_kv_write;
+    b->kv_write = sol_cuda_kv_write;
     b->attention = cuda_attention;
     b->add = cuda_add;
     b->swiglu = cuda_swiglu;
