@@ -108,6 +108,12 @@ build/test/cuda/test_elementwise: kernels/cuda/elementwise.cuh
 CUDA_HOST_TESTS += build/test/cuda/test_rope_kv
 build/test/cuda/test_rope_kv: kernels/cuda/rope_kv.cuh kernels/backend.h kernels/cpu/half.h
 
+# The attention's arithmetic (kernels/cuda/attention.cuh: the keys a row
+# sees, their splits, the head chunks, the partial softmax merges) against
+# sol_kv_visible and a float64 softmax.
+CUDA_HOST_TESTS += build/test/cuda/test_attention
+build/test/cuda/test_attention: kernels/cuda/attention.cuh kernels/backend.h
+
 # The CUPTI host half: configuration images and pass counts per chip, from
 # the toolkit's libcupti (no GPU needed).
 CUDA_HOST_TESTS += build/test/cuda/test_cupti_host

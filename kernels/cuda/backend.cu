@@ -324,8 +324,9 @@ sol_backend_caps cuda_caps()
     for (sol_dtype t : types)
         caps.weight_types |= 1u << t;
     caps.kv_types = 1u << SOL_DT_F32 | 1u << SOL_DT_F16;
-    caps.kv_sinks = 1; // kernels/cuda/ops.cu: sol_kv_slot and the sinks below the window
-    caps.max_seqs = 1; // batched steps: not yet (the kernels take one sequence)
+    caps.kv_sinks = 1; // ops.cu's kv_write and attention.cu: sol_kv_slot and the sinks below the window
+    caps.max_seqs = 8; // batched decode: the matvec takes up to 8 inputs a pass; RoPE, the KV
+                       // write and attention take each row's sequence (rope_kv.cu, attention.cu)
     caps.max_head_dim = SOL_CUDA_MAX_HEAD_DIM;
     return caps;
 }

@@ -1,13 +1,14 @@
 // What the CUDA backend's files share (backend.cu: memory, steps, timing,
-// errors; ops.cu: the kernels and their launchers; rope_kv.cu: RoPE and the
-// KV write). Not an interface for anything outside kernels/cuda.
+// errors; ops.cu: most kernels and their launchers; rope_kv.cu: RoPE and the
+// KV write; attention.cu: attention). Not an interface for anything outside
+// kernels/cuda.
 #ifndef SOL_KERNELS_CUDA_CUDA_BACKEND_H
 #define SOL_KERNELS_CUDA_CUDA_BACKEND_H
 
 #include "kernels/cuda/cuda_util.h"
 #include "kernels/cuda/launch.cuh"
 
-// Largest head size the attention kernel takes (8 values per lane).
+// Largest head size the attention kernels take (attention.cu: 8 values a lane).
 #define SOL_CUDA_MAX_HEAD_DIM 256
 
 // Which matmuls go through cuBLAS (--gemm).
@@ -65,6 +66,9 @@ int sol_cuda_note(cuda_ctx *c, cudaError_t e);
 
 // ops.cu: the table's ops (all but MoE's and MLA's), launched on c->stream
 void sol_cuda_ops_init(sol_backend *b);
+// attention.cu: the attention op (decode split across blocks and combined)
+void sol_cuda_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
+                        int head_dim, int64_t window, float softcap, float *out);
 
 // rope_kv.cu: RoPE and the KV write, per row of a step of c->seqs sequences
 // (rope_kv_write in one launch); sol_cuda_ops_init puts them in the table.

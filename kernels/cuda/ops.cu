@@ -3,10 +3,10 @@
 // f32 activations, f32 accumulation. Matmuls run matvec.cuh's
 // template with each type's built-in parameters (the autotuner compiles
 // others with NVRTC); the warp-per-row kernel here stays for shapes those
-// do not fit. Tuned variants of the rest (cuBLAS for prefill, fused norms,
-// split-K attention) come later; these set the answers they must
-// reproduce. Each launcher blames a failed launch on the op marked before
-// it (sol_cuda_note).
+// do not fit. Tuned variants of the rest (cuBLAS for prefill, fused norms)
+// come later; these set the answers they must reproduce. Attention is in
+// attention.cu. Each launcher blames a failed launch on the op marked
+// before it (sol_cuda_note).
 #include <cuda_fp16.h>
 
 #include <cmath>
@@ -109,81 +109,6 @@ __global__ void matmul_kernel(sol_weight_view w, const float *bias, const float 
             if (lane == 0)
                 y[(size_t)(i0 + i) * w.rows + r] = s + (bias ? bias[r] : 0.0f);
         }
-    }
-}
-
-__device__ float cache_at(const sol_kv_cache_layer &c, const void *base, size_t i)
-{
-    return c.type == SOL_DT_F16 ? __half2float(static_cast<const __half *>(base)[i])
-                                : static_cast<const float *>(base)[i];
-}
-
-constexpr int kAttnWarps = 4;
-constexpr int kDimsPerLane = SOL_CUDA_MAX_HEAD_DIM / kWarp;
-
-// One block per (query row, head): the warps take keys in turn with an
-// online softmax each (lane d holds dims d, d+32, ...), then the block
-// merges the warps' states. Causal; window > 0 keeps the last window keys
-// (and the cache's sinks below them: virtual key i < n_sinks is position i).
-// softcap > 0 maps each scaled score s to softcap * tanh(s / softcap) before
-// the softmax (Gemma-2); 0 leaves the scores as they are.
-__global__ void attention_kernel(const float *q, sol_kv_cache_layer cache, int n_heads, int n_kv_heads, int head_dim,
-                                 const int64_t *pos_dev, int64_t window, float softcap, float *out)
-{
-    int64_t pos0 = *pos_dev;
-    __shared__ float s_max[kAttnWarps], s_sum[kAttnWarps], s_acc[kAttnWarps][SOL_CUDA_MAX_HEAD_DIM];
-    int r = blockIdx.x / n_heads, h = blockIdx.x % n_heads, kvh = h / (n_heads / n_kv_heads);
-    int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
-    const float *qh = q + ((size_t)r * n_heads + h) * head_dim;
-    int64_t pos = pos0 + r, first = window > 0 && pos + 1 > window ? pos + 1 - window : 0;
-    float scale = 1.0f / sqrtf((float)head_dim), qv[kDimsPerLane], acc[kDimsPerLane];
-    for (int j = 0; j < kDimsPerLane; j++) {
-        int d = lane + kWarp * j;
-        qv[j] = d < head_dim ? qh[d] : 0.0f;
-        acc[j] = 0;
-    }
-    float best = -INFINITY, sum = 0;
-    int64_t n_sinks = cache.sinks < first ? cache.sinks : first, keys = n_sinks + pos - first + 1;
-    for (int64_t i = warp; i < keys; i += kAttnWarps) {
-        int64_t t = i < n_sinks ? i : first + i - n_sinks;
-        size_t base = (size_t)sol_kv_slot(&cache, t) * cache.width + (size_t)kvh * head_dim;
-        float dot = 0;
-        for (int j = 0; j < kDimsPerLane; j++) {
-            int d = lane + kWarp * j;
-            if (d < head_dim)
-                dot += qv[j] * cache_at(cache, cache.k, base + d);
-        }
-        float s = warp_sum(dot) * scale;
-        if (softcap > 0) // uniform over the grid: no divergence
-            s = sol_softcapped(s, softcap);
-        float next = fmaxf(best, s), rescale = expf(best - next), p = expf(s - next);
-        sum = sum * rescale + p;
-        for (int j = 0; j < kDimsPerLane; j++) {
-            int d = lane + kWarp * j;
-            acc[j] = acc[j] * rescale + (d < head_dim ? p * cache_at(cache, cache.v, base + d) : 0.0f);
-        }
-        best = next;
-    }
-    if (lane == 0) {
-        s_max[warp] = best;
-        s_sum[warp] = sum;
-    }
-    for (int j = 0; j < kDimsPerLane; j++)
-        if (lane + kWarp * j < head_dim)
-            s_acc[warp][lane + kWarp * j] = acc[j];
-    __syncthreads();
-    float all = -INFINITY;
-    for (int w = 0; w < kAttnWarps; w++)
-        all = fmaxf(all, s_max[w]);
-    float denom = 0;
-    for (int w = 0; w < kAttnWarps; w++)
-        denom += s_sum[w] * expf(s_max[w] - all); // a warp without keys: sum 0, exp(-inf) 0
-    float *o = out + ((size_t)r * n_heads + h) * head_dim;
-    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-        float v = 0;
-        for (int w = 0; w < kAttnWarps; w++)
-            v += s_acc[w][d] * expf(s_max[w] - all);
-        o[d] = v / denom;
     }
 }
 
@@ -361,20 +286,6 @@ void cuda_matmul_group(sol_backend *b, int n, const sol_weight_view *const *w, c
         cuda_matmul(b, w[j], bias[j], x, m, y[j]);
 }
 
-void cuda_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
-                    int head_dim, int64_t window, float softcap, float *out)
-{
-    cuda_ctx *c = cuda_of(b);
-    if (!live(c) || c->rows < 1)
-        return;
-    if (head_dim > SOL_CUDA_MAX_HEAD_DIM || n_kv_heads < 1 || n_heads % n_kv_heads) {
-        sol_cuda_note(c, cudaErrorInvalidValue);
-        return;
-    }
-    sol_cuda_launch(c, attention_kernel, c->rows * n_heads, kAttnWarps * kWarp, 0, q, *cache, n_heads, n_kv_heads,
-                    head_dim, c->pos_dev, window, softcap, out);
-}
-
 void cuda_add(sol_backend *b, float *x, const float *y, int64_t n)
 {
     cuda_ctx *c = cuda_of(b);
@@ -441,7 +352,7 @@ void sol_cuda_ops_init(sol_backend *b)
     b->rope = sol_cuda_rope; // rope_kv.cu
     b->rope_kv_write = sol_cuda_rope_kv_write;
     b->kv_write = sol_cuda_kv_write;
-    b->attention = cuda_attention;
+    b->attention = sol_cuda_attention; // attention.cu
     b->add = cuda_add;
     b->swiglu = cuda_swiglu;
     // ABI 4: Gemma's and Phi-3's ops. route and moe_ffn (MoE) and
