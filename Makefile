@@ -114,6 +114,13 @@ build/test/cuda/test_rope_kv: kernels/cuda/rope_kv.cuh kernels/backend.h kernels
 CUDA_HOST_TESTS += build/test/cuda/test_attention
 build/test/cuda/test_attention: kernels/cuda/attention.cuh kernels/backend.h
 
+# The cuBLAS matmul's host half (kernels/cuda/gemm_plan.h): the cublasGemmEx
+# arguments per weight type, checked by a host GEMM against the naive
+# matmul, which matmuls go through cuBLAS, and their scratch sizes.
+CUDA_HOST_TESTS += build/test/cuda/test_gemm
+build/test/cuda/test_gemm: kernels/cuda/gemm_plan.h kernels/cuda/cuda_backend.h kernels/cuda/launch.cuh \
+		kernels/cuda/cuda_util.h kernels/cuda/plugin.h kernels/backend.h
+
 # The CUPTI host half: configuration images and pass counts per chip, from
 # the toolkit's libcupti (no GPU needed).
 CUDA_HOST_TESTS += build/test/cuda/test_cupti_host

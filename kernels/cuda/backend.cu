@@ -11,15 +11,22 @@
 
 // "cuda device 0 (NVIDIA H100 80GB HBM3), layer 3 attention: CUDA error:
 // an illegal memory access was encountered": the device, the op, the error.
+// A cuBLAS failure arrives as cudaErrorUnknown with its status kept in
+// c->cublas_status (gemm.cu): the line names the status instead.
 int sol_cuda_note(cuda_ctx *c, cudaError_t e)
 {
     if (e != cudaSuccess && !c->failed) {
         c->failed = 1;
-        char where[32] = "";
+        char where[32] = "", what[160];
         if (c->layer >= 0)
             snprintf(where, sizeof where, "layer %d ", c->layer);
-        snprintf(c->error, sizeof c->error, "cuda device %d (%s), %s%s: CUDA error: %s", c->device,
-                 c->device_name[0] ? c->device_name : "?", where, c->op ? c->op : "?", cudaGetErrorString(e));
+        if (e == cudaErrorUnknown && c->cublas_status != CUBLAS_STATUS_SUCCESS)
+            snprintf(what, sizeof what, "cuBLAS error: %s (%s)", cublasGetStatusName(c->cublas_status),
+                     cublasGetStatusString(c->cublas_status));
+        else
+            snprintf(what, sizeof what, "CUDA error: %s", cudaGetErrorString(e));
+        snprintf(c->error, sizeof c->error, "cuda device %d (%s), %s%s: %s", c->device,
+                 c->device_name[0] ? c->device_name : "?", where, c->op ? c->op : "?", what);
     }
     return c->failed;
 }
@@ -304,6 +311,7 @@ void cuda_destroy(sol_backend *b)
             cudaEventDestroy(c->events[i]);
         free(c->events);
         sol_cuda_graph_free(c);
+        sol_cuda_gemm_free(c);
         free_retired(c);
         for (void *p : c->scratch)
             cuda_free(b, p);

@@ -6,13 +6,11 @@
 #define SOL_KERNELS_CUDA_CUDA_BACKEND_H
 
 #include "kernels/cuda/cuda_util.h"
+#include "kernels/cuda/gemm_plan.h"
 #include "kernels/cuda/launch.cuh"
 
 // Largest head size the attention kernels take (attention.cu: 8 values a lane).
 #define SOL_CUDA_MAX_HEAD_DIM 256
-
-// Which matmuls go through cuBLAS (--gemm).
-enum sol_cuda_gemm_mode { SOL_CUDA_GEMM_CUSTOM, SOL_CUDA_GEMM_CUBLAS };
 
 // The step's position and tokens in device memory, uploaded by begin_step
 // in one copy: kernels read the position from here (a graph replays the
@@ -48,11 +46,19 @@ struct cuda_ctx {
     int layer;
     sol_cuda_graph graph;     // launch.cuh, graph.cu
     sol_cuda_gemm_mode gemm;
+    bool f32_gemm; // cuBLAS with f32 inputs (the backend's activations are SOL_ACT_F32)
     void (*upload_progress)(void *user, double done, double total);
     void *progress_user;
     void *scratch[SOL_CUDA_SCRATCH_COUNT];
     size_t scratch_bytes[SOL_CUDA_SCRATCH_COUNT];
     std::vector<void *> retired; // scratch replaced while a step recorded: freed at the next begin_step
+    // gemm.cu: the cuBLAS handle, made at the first cuBLAS matmul, and the
+    // workspace it owns (so a call captured into a graph never allocates)
+    cublasHandle_t cublas;
+    void *cublas_workspace;
+    // the status of a failed cuBLAS call, which reached sol_cuda_note as
+    // cudaErrorUnknown: the error line names it instead
+    cublasStatus_t cublas_status;
     // the first error; after it nothing is launched
     int failed;
     char error[480];
@@ -63,6 +69,19 @@ inline cuda_ctx *cuda_of(sol_backend *b) { return static_cast<cuda_ctx *>(b->ctx
 // Records the first error, blamed on the current op; returns 1 when there
 // is one (now or before), so a caller launches nothing more.
 int sol_cuda_note(cuda_ctx *c, cudaError_t e);
+
+// gemm.cu: whether a matmul goes through cuBLAS (gemm_plan.h's rule for
+// the backend's --gemm), and the matmul through cuBLAS, on c->stream via
+// the recorder (the operands it converts in scratch first, then
+// cublasGemmEx, then the bias). Called only where sol_cuda_gemm_wanted.
+inline bool sol_cuda_gemm_wanted(const cuda_ctx *c, const sol_weight_view *w, int m)
+{
+    return sol_cuda_gemm_routes(c->gemm, w, m, c->f32_gemm);
+}
+void sol_cuda_gemm(cuda_ctx *c, const sol_weight_view *w, const float *bias, const float *x, int m, float *y);
+// Destroys the handle and frees its workspace (cuda_destroy, after the
+// stream's last work).
+void sol_cuda_gemm_free(cuda_ctx *c);
 
 // ops.cu: the table's ops (all but MoE's and MLA's), launched on c->stream
 void sol_cuda_ops_init(sol_backend *b);

@@ -267,7 +267,10 @@ void cuda_matmul(sol_backend *b, const sol_weight_view *w, const float *bias, co
     cuda_ctx *c = cuda_of(b);
     if (!live(c) || m < 1)
         return;
-    if (!default_fits(w, x))
+    c->f32_gemm = b->activations == SOL_ACT_F32;
+    if (sol_cuda_gemm_wanted(c, w, m))
+        sol_cuda_gemm(c, w, bias, x, m, y);
+    else if (!default_fits(w, x))
         sol_cuda_launch(c, matmul_kernel, blocks_for(w->rows, kMatmulWarps), kMatmulWarps * kWarp, 0, *w, bias, x, m,
                         y);
     else if (m == 1)
