@@ -148,6 +148,11 @@ build/test/cuda/test_graph: tests/cuda/test_graph.cu kernels/cuda/graph.cu kerne
 	@echo "  NVCC    $@"
 	@$(NVCC) -std=c++17 -O1 -I. -Xcompiler -Wall,-Wextra,-Werror -o $@ $(filter %.cu,$^) -lcmocka
 
+# Sampling's device top-k (kernels/cuda/topk.cuh): the keys' order and the
+# select, run pass by pass, against a full sort.
+CUDA_HOST_TESTS += build/test/cuda/test_topk
+build/test/cuda/test_topk: kernels/cuda/topk.cuh
+
 cuda-host-test: $(CUDA_HOST_TESTS)
 	@bash tests/run_unit.sh cuda-host $(CUDA_HOST_TESTS)
 

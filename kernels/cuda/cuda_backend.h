@@ -89,6 +89,9 @@ void sol_cuda_ops_init(sol_backend *b);
 void sol_cuda_attention(sol_backend *b, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
                         int head_dim, int64_t window, float softcap, float *out);
 
+// topk.cu: the top_k op (sampling's candidates)
+void sol_cuda_top_k(sol_backend *b, const float *x, int64_t n, int k, float *vals, int32_t *ids);
+
 // rope_kv.cu: RoPE and the KV write, per row of a step of c->seqs sequences
 // (rope_kv_write in one launch); sol_cuda_ops_init puts them in the table.
 void sol_cuda_rope(sol_backend *b, float *x, int n_heads, int head_dim, const sol_rope *rope);

@@ -366,4 +366,5 @@ void sol_cuda_ops_init(sol_backend *b)
     b->geglu = cuda_geglu;
     b->head_rmsnorm = cuda_head_rmsnorm;
     b->argmax = cuda_argmax;
+    b->top_k = sol_cuda_top_k; // topk.cu
 }
