@@ -141,6 +141,9 @@ rows=(
     "plugin|missing file|run $w/tiny.gguf --backend $w/none.so|1"
     "plugin|not a plugin|run $w/tiny.gguf --backend $w/text.db|1"
     "plugin|unknown backend|run $w/tiny.gguf --backend opencl|2"
+    "cuda option|unknown --gemm|run $w/tiny.gguf --gemm fast|2"
+    "cuda option|negative --profile-every|bench $w/tiny.gguf --profile-every -1|2"
+    "cuda option|--device not a number|chat $w/tiny.gguf --device gpu0|2"
     "database|not a database|db import $w/text.db|1"
     "database|newer schema|db import $w/future.db|1"
 )
