@@ -109,8 +109,10 @@ CUDA_HOST_TESTS += build/test/cuda/test_rope_kv
 build/test/cuda/test_rope_kv: kernels/cuda/rope_kv.cuh kernels/backend.h kernels/cpu/half.h
 
 # The attention's arithmetic (kernels/cuda/attention.cuh: the keys a row
-# sees, their splits, the head chunks, the partial softmax merges) against
-# sol_kv_visible and a float64 softmax.
+# sees, their splits, the head chunks, the partial softmax merges; prefill's
+# query and key tiles, which cover every (row, visible key) pair once, and
+# its softmax a key tile at a time) against sol_kv_visible and a float64
+# softmax.
 CUDA_HOST_TESTS += build/test/cuda/test_attention
 build/test/cuda/test_attention: kernels/cuda/attention.cuh kernels/backend.h
 

@@ -3,7 +3,9 @@
 // which keys a query row sees, how they are cut into splits (flash-
 // decoding: blocks take contiguous ranges of them), which query heads a
 // block takes, and the online softmax that each split keeps and the
-// combine merges.
+// combine merges. For prefill: the tiles of query rows, the keys a tile of
+// rows sees between them and their tiles, the splits' count, and the
+// online softmax taken a tile of keys at a time.
 #ifndef SOL_KERNELS_CUDA_ATTENTION_CUH
 #define SOL_KERNELS_CUDA_ATTENTION_CUH
 
@@ -123,5 +125,90 @@ SOL_HD void sol_attn_merge(sol_attn_part *into, float *acc, sol_attn_part from, 
     for (int i = 0; i < n; i++)
         acc[i] = acc[i] * mine + from_acc[i] * theirs;
 }
+
+// ---- prefill: tiles of query rows ------------------------------------------
+//
+// A prompt step (more than one row a sequence) takes its rows a tile of
+// consecutive rows of one sequence at a time, so that each K and V row read
+// into shared memory serves every row of the tile, not one.
+
+// Query rows a tile of the prefill kernel (attention.cu: 4 warps, 4 rows each).
+#define SOL_ATTN_TILE_ROWS 16
+
+// Tiles of tile_rows over a sequence's `rows` rows; tile i is rows
+// [i * tile_rows, +tile_rows), the last one cut at `rows`.
+SOL_HD int sol_attn_query_tiles(int rows, int tile_rows) { return (rows + tile_rows - 1) / tile_rows; }
+
+SOL_HD int sol_attn_query_tile_rows(int rows, int tile_rows, int tile)
+{
+    int left = rows - tile * tile_rows;
+    return left < tile_rows ? left : tile_rows;
+}
+
+// The keys that n consecutive query rows at positions pos0..pos0+n-1 see
+// between them, enumerated as one row's are (sol_attn_key_pos): the first
+// row's keys, then the later rows' newer positions pos0+1..pos0+n-1. A later
+// row's window starts at or after the first row's, so its sinks below the
+// first row's window are the first row's sinks, and the rest of its keys
+// lie in first..pos0+n-1. Each of these keys is seen by some row (the first
+// row, or the row at its position), so no tile of them is unseen by all.
+SOL_HD sol_attn_keys sol_attn_tile_keys(int64_t pos0, int n, int64_t window, int64_t sinks)
+{
+    sol_attn_keys k = sol_attn_keys_of(pos0, window, sinks);
+    k.count += n - 1;
+    return k;
+}
+
+// A block's range of such keys in tiles of tile_keys (staged in shared
+// memory one at a time): tile i is [begin + i * tile_keys, +tile_keys), the
+// last one cut at end.
+SOL_HD int64_t sol_attn_key_tiles(sol_attn_range r, int tile_keys)
+{
+    return (r.end - r.begin + tile_keys - 1) / tile_keys;
+}
+
+SOL_HD sol_attn_range sol_attn_key_tile(sol_attn_range r, int tile_keys, int64_t i)
+{
+    int64_t begin = r.begin + i * tile_keys, end = begin + tile_keys;
+    return {begin, end < r.end ? end : r.end};
+}
+
+// Splits of each tile's keys in a prompt step: a long context spread over
+// more blocks when the step's (tiles x heads) blocks are too few to fill the
+// GPU (a 64-row chunk of a long prompt), none when they are enough. Each
+// split keeps at least SOL_ATTN_PREFILL_SPLIT_KEYS keys, so the combine's
+// extra pass stays small beside the split's work. keys: the most keys a
+// tile sees; blocks: the launch's blocks without splits.
+#define SOL_ATTN_PREFILL_BLOCKS 1024
+#define SOL_ATTN_PREFILL_SPLIT_KEYS 512
+
+SOL_HD int sol_attn_prefill_splits(int64_t keys, int64_t blocks)
+{
+    int64_t n = keys / SOL_ATTN_PREFILL_SPLIT_KEYS, b = blocks > 0 ? blocks : 1;
+    int64_t wanted = (SOL_ATTN_PREFILL_BLOCKS + b - 1) / b;
+    n = n < wanted ? n : wanted;
+    n = n < SOL_ATTN_MAX_SPLITS ? n : SOL_ATTN_MAX_SPLITS;
+    return n < 1 ? 1 : (int)n;
+}
+
+// The online softmax a tile of keys at a time (the prefill kernel): a row's
+// scores over the tile, -inf where it does not see the key. A tile it sees
+// none of is skipped. Otherwise sol_attn_open_tile moves the state to the
+// tile's largest score and returns the factor the accumulator is multiplied
+// by (0 for an empty state: exp(-inf)); then the seen keys' weights
+// (sol_attn_weight), summed in key order, are added to the sum, and their
+// weight * value to the accumulator. An unseen key's weight is exactly 0.
+SOL_HD float sol_attn_open_tile(sol_attn_part *st, float tile_max)
+{
+    float next = fmaxf(st->max, tile_max);
+    if (next == -INFINITY) // nothing seen yet nor now: nothing to rescale
+        return 1.0f;
+    float rescale = expf(st->max - next);
+    st->sum *= rescale;
+    st->max = next;
+    return rescale;
+}
+
+SOL_HD float sol_attn_weight(const sol_attn_part &st, float score) { return expf(score - st.max); }
 
 #endif
