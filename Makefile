@@ -78,7 +78,7 @@ endif
 
 # The autotuner's NVRTC half compiles kernels/cuda/matvec.cuh at run time;
 # it and the headers it includes are embedded in the plugin as strings.
-CUDA_RTC_HDR := kernels/cuda/matvec.cuh kernels/cuda/dequant.cuh util/dtype.h
+CUDA_RTC_HDR := kernels/cuda/matvec.cuh kernels/cuda/rmsnorm.cuh kernels/cuda/dequant.cuh util/dtype.h
 build/cuda/rtc_sources.inc: $(CUDA_RTC_HDR)
 	@mkdir -p $(dir $@)
 	@for f in $^; do printf '{"%s", R"sol_rtc(' "$$f"; cat "$$f"; printf ')sol_rtc"},\n'; done > $@.tmp && mv $@.tmp $@
@@ -100,6 +100,13 @@ build/test/cuda/%: tests/cuda/%.cu kernels/cuda/dequant.cuh util/dtype.h
 # soft-cap) against the CPU backend's expressions and a float64 reference.
 CUDA_HOST_TESTS += build/test/cuda/test_elementwise
 build/test/cuda/test_elementwise: kernels/cuda/elementwise.cuh
+
+# RMSNorm folded into the matvec (kernels/cuda/rmsnorm.cuh, matvec.cuh's
+# sol_matvec_rmsnorm): the scale a block of any size computes against
+# rmsnorm_kernel's 256-thread layout, bit for bit, and the fused tile
+# products against the plain ones on the normalised input.
+CUDA_HOST_TESTS += build/test/cuda/test_rmsnorm
+build/test/cuda/test_rmsnorm: kernels/cuda/rmsnorm.cuh kernels/cuda/matvec.cuh
 
 # RoPE and the KV write (kernels/cuda/rope_kv.cuh): each kernel's grid run
 # thread by thread on the host; the fused rope_kv_write bit-compared with

@@ -563,11 +563,14 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
     bench_result res = {0};
     int64_t *samples_ns = calloc((size_t)o->reps, sizeof *samples_ns);
     /* decode is memory-bound: its bandwidth is compared with a streaming read
-     * measured in the same run (8x the LLC, at least 256 MiB), not only
-     * with the stored probe, because this kind of machine moves */
+     * measured in the same run, not only with the stored probe, because this
+     * kind of machine moves: 8x the LLC, but no more than 1 GiB or twice the
+     * LLC, whichever is larger (a 480 MiB L3 made 8x a 3.8 GB buffer, ~20 GB
+     * under ThreadSanitizer), and at least 256 MiB */
     sol_read_check *check = NULL; /* of the CPU's memory: for the CPU backend */
     int is_cpu = cli_backend_is_cpu(&bo);
-    int64_t check_bytes = (int64_t)(8 * cpu_hw->cache_bytes[2]);
+    int64_t llc = (int64_t)cpu_hw->cache_bytes[2], cap = 2 * llc > ((int64_t)1 << 30) ? 2 * llc : (int64_t)1 << 30;
+    int64_t check_bytes = 8 * llc < cap ? 8 * llc : cap;
     if (check_bytes < ((int64_t)256 << 20))
         check_bytes = (int64_t)256 << 20;
     if (!samples_ns)

@@ -1,7 +1,8 @@
 /* The ops of one step on the backend (engine_impl.h: sol_engine_launch_ops).
  * Each plan op is resolved to its weights and buffers by name; runs of ops
- * that go as one backend call (matmuls of one input, RoPE + KV write, the
- * latent's norm + write, a MoE layer's experts) share one mark. */
+ * that go as one backend call (matmuls of one input, a norm and the matmuls
+ * of its output, RoPE + KV write, the latent's norm + write, a MoE layer's
+ * experts) share one mark. */
 #include <math.h>
 #include <string.h>
 
@@ -87,6 +88,18 @@ static const sol_rope *rope_of(const sol_engine *e, int layer)
     return e->w.rope_local.inv_freq && model_layer_local(&e->model, layer) ? &e->w.rope_local : &e->w.rope;
 }
 
+/* The weight of a pre-norm (x into xb: attn.norm, ffn.norm, output.norm),
+ * NULL for any other op. */
+static const float *pre_norm_weight(const sol_engine *e, const sol_op *op)
+{
+    if (op->kind != SOL_OP_NORM)
+        return NULL;
+    if (op->layer < 0)
+        return is(op, "output.norm") ? e->w.output_norm : NULL;
+    const sol_layer_weights *l = &e->w.layers[op->layer];
+    return is(op, "attn.norm") ? l->attn_norm : is(op, "ffn.norm") ? l->ffn_norm : NULL;
+}
+
 /* RMSNorms: the pre-norms into xb, the post-norms in place on a block's
  * output (Gemma), q_lora's row, the q and k heads (Gemma-3). */
 static int run_norm(sol_engine *e, const sol_op *op)
@@ -94,18 +107,15 @@ static int run_norm(sol_engine *e, const sol_op *op)
     const sol_model *m = &e->model;
     sol_backend *be = e->be;
     float eps = (float)m->norm_eps;
-    if (op->layer < 0) {
-        if (!is(op, "output.norm"))
-            return -1;
-        be->rmsnorm(be, e->x, e->w.output_norm, eps, m->hidden, e->xb);
+    const float *pre = pre_norm_weight(e, op);
+    if (pre) {
+        be->rmsnorm(be, e->x, pre, eps, m->hidden, e->xb);
         return 0;
     }
+    if (op->layer < 0)
+        return -1;
     const sol_layer_weights *l = &e->w.layers[op->layer];
-    if (is(op, "attn.norm"))
-        be->rmsnorm(be, e->x, l->attn_norm, eps, m->hidden, e->xb);
-    else if (is(op, "ffn.norm"))
-        be->rmsnorm(be, e->x, l->ffn_norm, eps, m->hidden, e->xb);
-    else if (is(op, "attn.post_norm"))
+    if (is(op, "attn.post_norm"))
         be->rmsnorm(be, e->xb2, l->post_attn_norm, eps, m->hidden, e->xb2);
     else if (is(op, "ffn.post_norm"))
         be->rmsnorm(be, e->xb2, l->post_ffn_norm, eps, m->hidden, e->xb2);
@@ -213,6 +223,14 @@ static void run_embed(sol_engine *e)
         e->be->scale(e->be, e->x, (float)sqrt((double)m->hidden), m->hidden);
 }
 
+/* After the LM head (the only matmul outside the layers): Gemma-2's capped
+ * logits. */
+static void cap_logits(sol_engine *e, const sol_op *op, float *out)
+{
+    if (op->layer < 0 && e->model.final_softcap > 0)
+        e->be->softcap(e->be, out, (float)e->model.final_softcap, (int)op->m, e->model.vocab);
+}
+
 static int run_matmul(sol_engine *e, const sol_op *op, int rows)
 {
     matmul_binding mm;
@@ -221,8 +239,7 @@ static int run_matmul(sol_engine *e, const sol_op *op, int rows)
     if (bind_matmul(e, op, rows, &mm))
         return -1;
     e->be->matmul(e->be, mm.w, mm.bias, mm.in, (int)op->m, mm.out);
-    if (op->layer < 0 && e->model.final_softcap > 0) /* the LM head: Gemma-2's capped logits */
-        e->be->softcap(e->be, mm.out, (float)e->model.final_softcap, (int)op->m, e->model.vocab);
+    cap_logits(e, op, mm.out);
     return 0;
 }
 
@@ -296,6 +313,42 @@ static int run_matmul_group(sol_engine *e, int i, int rows)
     }
     e->be->matmul_group(e->be, n, w, bias, mm[0].in, (int)e->plan.ops[i].m, out);
     return n;
+}
+
+/* A pre-norm followed by the matmuls that read all of xb (q/k/v, gate/up,
+ * the router, the LM head when every row gives logits): one backend call,
+ * so a GPU folds the norm into the matmuls' input rather than wait for it.
+ * The LM head of fewer rows reads xb from an offset and keeps the two
+ * calls. Returns 1 + the matmuls, or 0 when op i does not start such a run
+ * or the backend has no such call. */
+static int run_norm_matmul(sol_engine *e, int i, int rows)
+{
+    const sol_op *norm_op = &e->plan.ops[i];
+    const float *norm = e->be->rmsnorm_matmul_group ? pre_norm_weight(e, norm_op) : NULL;
+    if (!norm)
+        return 0;
+    matmul_binding mm[SOL_MATMUL_GROUP_MAX];
+    int n = 0;
+    while (n < SOL_MATMUL_GROUP_MAX && i + 1 + n < e->plan.n_ops) {
+        const sol_op *op = &e->plan.ops[i + 1 + n];
+        if (op->kind != SOL_OP_MATMUL || op->m != rows || bind_matmul(e, op, rows, &mm[n]) || mm[n].in != e->xb)
+            break;
+        n++;
+    }
+    if (n == 0)
+        return 0;
+    const sol_weight_view *w[SOL_MATMUL_GROUP_MAX];
+    const float *bias[SOL_MATMUL_GROUP_MAX];
+    float *out[SOL_MATMUL_GROUP_MAX];
+    for (int j = 0; j < n; j++) {
+        w[j] = mm[j].w;
+        bias[j] = mm[j].bias;
+        out[j] = mm[j].out;
+    }
+    e->be->rmsnorm_matmul_group(e->be, e->x, norm, (float)e->model.norm_eps, n, w, bias, rows, e->xb, out);
+    for (int j = 0; j < n; j++)
+        cap_logits(e, &e->plan.ops[i + 1 + j], out[j]);
+    return n + 1;
 }
 
 /* RoPE followed by the KV write of the same layer: one backend call that
@@ -374,6 +427,8 @@ int sol_engine_launch_ops(sol_engine *e, int rows, int device_choice, int *spans
         }
         e->be->mark(e->be, op->name, op->layer);
         int n = op->kind == SOL_OP_SAMPLE ? run_device_sample(e) : run_matmul_group(e, i, rows);
+        if (n == 0)
+            n = run_norm_matmul(e, i, rows);
         if (n == 0)
             n = run_rope_kv_write(e, i);
         if (n == 0)

@@ -251,6 +251,17 @@ struct sol_backend {
      * in any order: sampling with top-k moves 8k bytes, not the row.
      * NULL where a backend has none (the engine then downloads the row). */
     void (*top_k)(sol_backend *b, const float *x, int64_t n, int k, float *vals, int32_t *ids);
+    /* ABI 5: rmsnorm(x, norm, eps, cols) into xb over the step's rows of
+     * cols = w[0]->cols, then the n (1 .. SOL_MATMUL_GROUP_MAX) matmuls
+     * of xb's first m rows, matmul_group(n, w, bias, xb, m, y) (matmul
+     * when n is 1), as one call: their results bit for bit, xb written as
+     * rmsnorm writes it (later ops may read it), but a GPU need not wait
+     * for the norm (each matmul normalises its input as it reads it).
+     * Every w[j] has cols columns; x and xb do not overlap. NULL where a
+     * backend has none (the engine then makes the calls one by one). */
+    void (*rmsnorm_matmul_group)(sol_backend *b, const float *x, const float *norm, float eps, int n,
+                                 const sol_weight_view *const *w, const float *const *bias, int m, float *xb,
+                                 float *const *y);
 };
 
 #endif

@@ -67,6 +67,21 @@ static void cpu_rmsnorm(sol_backend *b, const float *x, const float *weight, flo
     }
 }
 
+/* RMSNorm into xb, then the matmuls of xb: the very calls the engine makes
+ * without this op (rmsnorm quantises xb for the matmuls as ever), so the
+ * results are theirs by construction. The CPU gains nothing from fusing;
+ * the op keeps the engine's path the one a GPU takes. */
+static void cpu_rmsnorm_matmul_group(sol_backend *b, const float *x, const float *norm, float eps, int n,
+                                     const sol_weight_view *const *w, const float *const *bias, int m, float *xb,
+                                     float *const *y)
+{
+    cpu_rmsnorm(b, x, norm, eps, w[0]->cols, xb);
+    if (n == 1)
+        sol_cpu_matmul(b, w[0], bias[0], xb, m, y[0]);
+    else
+        sol_cpu_matmul_group(b, n, w, bias, xb, m, y);
+}
+
 /* ---- rope, kv (attention is in attention.c) ------------------------------------------------ */
 
 /* The step's table (cpu_backend.h): the positions pos0 .. pos0 + m - 1 of
@@ -421,6 +436,7 @@ int sol_cpu_backend_new(const sol_cpu_options *opt, sol_backend **out, sol_err *
         .moe_ffn = sol_cpu_moe_ffn,
         .argmax = cpu_argmax,
         .top_k = cpu_top_k,
+        .rmsnorm_matmul_group = cpu_rmsnorm_matmul_group,
     };
     sol_cpu_memory_init(b);
     ctx->tuning = opt ? opt->tuning : NULL;

@@ -2,7 +2,8 @@
 // from the stored weight rows (every type dequant.cuh decodes), as a
 // template the autotuner instantiates: nvcc builds the defaults into the
 // plugin (ops.cu), NVRTC compiles other variants of this same file at run
-// time (variant_compile.cu), so it includes nothing but dequant.cuh.
+// time (variant_compile.cu), so it includes nothing but dequant.cuh and
+// rmsnorm.cuh.
 //
 // A block computes rows_per_block rows, threads_per_row threads each. It
 // walks K in tiles: the block copies each row's tile of stored bytes into
@@ -12,10 +13,15 @@
 // memory past 32 threads). With k_split > 1, blockIdx.y takes one slice of
 // K and writes a partial sum; sol_matvec_sum adds the slices in order (so
 // results do not depend on scheduling, unlike atomics).
+//
+// sol_matvec_rmsnorm is the same walk over the weights with RMSNorm folded
+// into its input (rmsnorm.cuh): the engine's norm and the matmuls after it
+// in one pass.
 #ifndef SOL_KERNELS_CUDA_MATVEC_CUH
 #define SOL_KERNELS_CUDA_MATVEC_CUH
 
 #include "kernels/cuda/dequant.cuh"
+#include "kernels/cuda/rmsnorm.cuh"
 
 // One variant's parameters; variant.cu says which are valid for a shape.
 struct sol_mv_params {
@@ -92,20 +98,29 @@ SOL_HD void sol_mv_load_x8(const float *x, float v[8])
 // One thread's share of one staged tile: groups lane, lane + TPR, ... (UNROLL
 // of them, those below `groups`) decoded from `tile` and multiplied into
 // acc[i] for inputs i < m; x points at the tile's first element of input 0,
-// inputs k apart.
-template <sol_dtype T, int TPR, int UNROLL, int M>
-SOL_HD void sol_mv_tile_dot(const uint8_t *tile, int lane, int groups, const float *x, int64_t k, int m, float acc[M])
+// inputs k apart. NORM: each input element is first normalised,
+// sol_rms_apply(x, scale[i], norm[..]), norm pointing at the tile's first
+// weight of the norm (sol_matvec_rmsnorm); without it the code is the plain
+// matvec's.
+template <sol_dtype T, int TPR, int UNROLL, int M, bool NORM = false>
+SOL_HD void sol_mv_tile_dot(const uint8_t *tile, int lane, int groups, const float *x, int64_t k, int m, float acc[M],
+                            const float *norm = nullptr, const float *scale = nullptr)
 {
     SOL_MV_UNROLL
     for (int u = 0; u < UNROLL; u++) {
         int g = u * TPR + lane;
         if (g < groups) {
-            float wv[8], xv[8];
+            float wv[8], xv[8], nv[8];
             sol_dq8(T, tile, g, wv);
+            if constexpr (NORM)
+                sol_mv_load_x8(norm + 8 * g, nv); // the same 8 weights for every input
             SOL_MV_UNROLL
             for (int i = 0; i < M; i++) {
                 if (i < m) {
                     sol_mv_load_x8(x + (size_t)i * k + 8 * g, xv);
+                    if constexpr (NORM)
+                        for (int j = 0; j < 8; j++)
+                            xv[j] = sol_rms_apply(xv[j], scale[i], nv[j]);
                     for (int j = 0; j < 8; j++)
                         acc[i] += wv[j] * xv[j];
                 }
@@ -135,14 +150,13 @@ __device__ float sol_mv_row_sum(float v, float *s_warp)
     return v;
 }
 
-// y[i * rows + r] = W[r] . x[i * k ..] (+ bias[r]) for i < m <= M, rows r
-// of this block. With KSPLIT > 1, slice s = blockIdx.y of K goes to
-// y[(s * m + i) * rows + r] without bias, for sol_matvec_sum. No launch
-// bounds: ptxas takes the registers it wants, and the tuner rejects a
-// variant whose registers x threads exceed an SM's (variant_compile.cu).
-template <sol_dtype T, int RPB, int TPR, int VEC, int UNROLL, int KSPLIT, int M>
-__global__ void sol_matvec(const uint8_t *w, size_t row_bytes, int64_t rows, int64_t k, const float *bias,
-                           const float *x, int m, float *y)
+// sol_matvec's body (below), a function so that sol_matvec_rmsnorm walks
+// the weights the same way; NORM as in sol_mv_tile_dot, with norm the
+// whole norm vector (k weights) and scale[i] input i's.
+template <sol_dtype T, int RPB, int TPR, int VEC, int UNROLL, int KSPLIT, int M, bool NORM = false>
+__device__ inline void sol_mv_rows(const uint8_t *w, size_t row_bytes, int64_t rows, int64_t k, const float *bias,
+                                   const float *x, int m, float *y, const float *norm = nullptr,
+                                   const float *scale = nullptr)
 {
     constexpr int kTileElems = sol_mv_tile_elems(TPR, UNROLL), kTileBytes = (int)sol_mv_bytes_of(T, kTileElems);
     static_assert(kTileElems % sol_cuda_block_elems(T) == 0 && kTileBytes % VEC == 0, "tile of whole blocks");
@@ -166,7 +180,8 @@ __global__ void sol_matvec(const uint8_t *w, size_t row_bytes, int64_t rows, int
                           (int)sol_mv_bytes_of(T, elems), threadIdx.x, RPB * TPR);
         __syncthreads();
         if (rr < rows_here)
-            sol_mv_tile_dot<T, TPR, UNROLL, M>(s_tile + rr * kTileBytes, lane, elems / 8, x + first + e, k, m, acc);
+            sol_mv_tile_dot<T, TPR, UNROLL, M, NORM>(s_tile + rr * kTileBytes, lane, elems / 8, x + first + e, k, m,
+                                                     acc, NORM ? norm + first + e : nullptr, scale);
     }
 #pragma unroll
     for (int i = 0; i < M; i++) {
@@ -181,6 +196,70 @@ __global__ void sol_matvec(const uint8_t *w, size_t row_bytes, int64_t rows, int
                 y[(blockIdx.y * m + i) * rows + r] = sum;
         }
     }
+}
+
+// y[i * rows + r] = W[r] . x[i * k ..] (+ bias[r]) for i < m <= M, rows r
+// of this block. With KSPLIT > 1, slice s = blockIdx.y of K goes to
+// y[(s * m + i) * rows + r] without bias, for sol_matvec_sum. No launch
+// bounds: ptxas takes the registers it wants, and the tuner rejects a
+// variant whose registers x threads exceed an SM's (variant_compile.cu).
+template <sol_dtype T, int RPB, int TPR, int VEC, int UNROLL, int KSPLIT, int M>
+__global__ void sol_matvec(const uint8_t *w, size_t row_bytes, int64_t rows, int64_t k, const float *bias,
+                           const float *x, int m, float *y)
+{
+    sol_mv_rows<T, RPB, TPR, VEC, UNROLL, KSPLIT, M>(w, row_bytes, rows, k, bias, x, m, y);
+}
+
+// Input i's RMSNorm scale (i < m) into scale[i], every thread of the block
+// computing rmsnorm_kernel's bits for rows of k (rmsnorm.cuh); warp_sums
+// holds M * kSolRmsWarps doubles of shared memory.
+template <int M>
+__device__ inline void sol_mv_rms_scales(const float *x, int64_t k, int m, float eps, double *warp_sums,
+                                         float scale[M])
+{
+    for (int i = 0; i < m && i < M; i++)
+        sol_rms_warp_sums(x + (size_t)i * k, k, kSolRmsThreads, warp_sums + i * kSolRmsWarps);
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < M; i++)
+        scale[i] = i < m ? sol_rms_scale(sol_rms_total(warp_sums + i * kSolRmsWarps, kSolRmsWarps), k, eps) : 0.0f;
+}
+
+// This block's share of xb = RMSNorm(x) (m rows of k): elements
+// blockIdx.x * blockDim.x + threadIdx.x, then a grid's worth of threads
+// apart, so the launch's blocks write it once between them.
+template <int M>
+__device__ inline void sol_mv_rms_store(const float *x, const float *norm, const float scale[M], int64_t k, int m,
+                                        float *xb)
+{
+    const int64_t step = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < m * k; e += step) {
+        int i = (int)(e / k);
+        float s = scale[0];
+#pragma unroll
+        for (int r = 1; r < M; r++) // a register array: no dynamic index
+            s = i == r ? scale[r] : s;
+        xb[e] = sol_rms_apply(x[e], s, norm[e % k]);
+    }
+}
+
+// sol_matvec (KSPLIT 1) of RMSNorm(x) by norm, eps: y[i * rows + r] =
+// W[r] . xb[i] (+ bias[r]) with xb[i] = x[i] * scale_i * norm, the bits
+// rmsnorm_kernel writes (each block computes the m scales itself: no
+// launch waits for a norm). xb non-NULL: the launch also stores xb for the
+// ops after it (one launch of a group does). The emulated layout needs
+// whole warps.
+template <sol_dtype T, int RPB, int TPR, int VEC, int UNROLL, int M>
+__global__ void sol_matvec_rmsnorm(const uint8_t *w, size_t row_bytes, int64_t rows, int64_t k, const float *bias,
+                                   const float *x, const float *norm, float eps, int m, float *y, float *xb)
+{
+    static_assert(RPB * TPR % kSolRmsWarp == 0, "whole warps");
+    __shared__ double s_warp_sums[M * kSolRmsWarps];
+    float scale[M];
+    sol_mv_rms_scales<M>(x, k, m, eps, s_warp_sums, scale);
+    if (xb) // the same for every thread
+        sol_mv_rms_store<M>(x, norm, scale, k, m, xb);
+    sol_mv_rows<T, RPB, TPR, VEC, UNROLL, 1, M, true>(w, row_bytes, rows, k, bias, x, m, y, norm, scale);
 }
 
 // y[t] = the KSPLIT slices' partial sums of element t of n = m * rows,

@@ -3,13 +3,14 @@
 // f32 activations, f32 accumulation. Matmuls run matvec.cuh's
 // template with each type's built-in parameters (the autotuner compiles
 // others with NVRTC); the warp-per-row kernel here stays for shapes those
-// do not fit. Tuned variants of the rest (cuBLAS for prefill, fused norms)
-// come later; these set the answers they must reproduce. Attention is in
+// do not fit. rmsnorm_matmul_group folds the norm into the matvecs after
+// it, bit for bit the unfused answer (rmsnorm.cuh). Attention is in
 // attention.cu. Each launcher blames a failed launch on the op marked
 // before it (sol_cuda_note).
 #include <cuda_fp16.h>
 
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/dequant.cuh"
@@ -49,27 +50,20 @@ __global__ void embed_kernel(sol_weight_view table, const int32_t *tokens, float
     block_dequant_row(table.type, row, table.cols, out + (size_t)r * table.cols);
 }
 
-// One block per row; the sum of squares in double, as the CPU backend adds it.
-// In place (out == x) too: each thread reads its elements for the sum before
-// the barrier and writes only those after it (head_rmsnorm).
+// One block per row; the sum of squares in double, as the CPU backend adds
+// it, in the layout of the block's own threads (rmsnorm.cuh: the fused
+// matvecs reproduce the 256-thread one). In place (out == x) too: each
+// thread reads its elements for the sum before the barrier and writes only
+// those after it (head_rmsnorm).
 __global__ void rmsnorm_kernel(const float *x, const float *weight, float eps, int64_t n, float *out)
 {
-    __shared__ double part[32];
+    __shared__ double warp_sums[32];
     const float *row = x + (size_t)blockIdx.x * n;
-    double sum = 0;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
-        sum += (double)row[i] * row[i];
-    for (int o = kWarp / 2; o > 0; o /= 2)
-        sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    if (threadIdx.x % kWarp == 0)
-        part[threadIdx.x / kWarp] = sum;
+    sol_rms_warp_sums(row, n, blockDim.x, warp_sums);
     __syncthreads();
-    double total = 0;
-    for (int w = 0; w < (int)(blockDim.x / kWarp); w++)
-        total += part[w];
-    float scale = 1.0f / sqrtf((float)(total / n) + eps);
+    float scale = sol_rms_scale(sol_rms_total(warp_sums, blockDim.x / kWarp), n, eps);
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
-        out[(size_t)blockIdx.x * n + i] = row[i] * scale * weight[i];
+        out[(size_t)blockIdx.x * n + i] = sol_rms_apply(row[i], scale, weight[i]);
 }
 
 constexpr int kMatmulWarps = 4;   // rows of W per block, one warp each
@@ -207,7 +201,24 @@ void cuda_rmsnorm(sol_backend *b, const float *x, const float *weight, float eps
     cuda_ctx *c = cuda_of(b);
     if (!live(c) || c->rows < 1)
         return;
-    sol_cuda_launch(c, rmsnorm_kernel, c->rows, 256, 0, x, weight, eps, n, out);
+    sol_cuda_launch(c, rmsnorm_kernel, c->rows, kSolRmsThreads, 0, x, weight, eps, n, out);
+}
+
+// f(std::integral_constant<sol_dtype, T>) for the weight type t, so one
+// switch serves every launcher templated on the type.
+template <typename F> void with_type(sol_dtype t, F f)
+{
+    switch (t) {
+    case SOL_DT_F32: return f(std::integral_constant<sol_dtype, SOL_DT_F32>{});
+    case SOL_DT_F16: return f(std::integral_constant<sol_dtype, SOL_DT_F16>{});
+    case SOL_DT_BF16: return f(std::integral_constant<sol_dtype, SOL_DT_BF16>{});
+    case SOL_DT_Q8_0: return f(std::integral_constant<sol_dtype, SOL_DT_Q8_0>{});
+    case SOL_DT_Q4_0: return f(std::integral_constant<sol_dtype, SOL_DT_Q4_0>{});
+    case SOL_DT_Q4_1: return f(std::integral_constant<sol_dtype, SOL_DT_Q4_1>{});
+    case SOL_DT_Q4_K: return f(std::integral_constant<sol_dtype, SOL_DT_Q4_K>{});
+    case SOL_DT_Q6_K: return f(std::integral_constant<sol_dtype, SOL_DT_Q6_K>{});
+    default: return; // not in caps.weight_types: the engine refused it at load
+    }
 }
 
 // The built-in matvec of type T for up to M inputs (sol_mv_default).
@@ -224,17 +235,28 @@ void matvec_default(cuda_ctx *c, const sol_weight_view *w, const float *bias, co
 template <int M>
 void matvec_default_of(cuda_ctx *c, const sol_weight_view *w, const float *bias, const float *x, int m, float *y)
 {
-    switch (w->type) {
-    case SOL_DT_F32: return matvec_default<SOL_DT_F32, M>(c, w, bias, x, m, y);
-    case SOL_DT_F16: return matvec_default<SOL_DT_F16, M>(c, w, bias, x, m, y);
-    case SOL_DT_BF16: return matvec_default<SOL_DT_BF16, M>(c, w, bias, x, m, y);
-    case SOL_DT_Q8_0: return matvec_default<SOL_DT_Q8_0, M>(c, w, bias, x, m, y);
-    case SOL_DT_Q4_0: return matvec_default<SOL_DT_Q4_0, M>(c, w, bias, x, m, y);
-    case SOL_DT_Q4_1: return matvec_default<SOL_DT_Q4_1, M>(c, w, bias, x, m, y);
-    case SOL_DT_Q4_K: return matvec_default<SOL_DT_Q4_K, M>(c, w, bias, x, m, y);
-    case SOL_DT_Q6_K: return matvec_default<SOL_DT_Q6_K, M>(c, w, bias, x, m, y);
-    default: return; // not in caps.weight_types: the engine refused it at load
-    }
+    with_type(w->type, [&](auto t) { matvec_default<decltype(t)::value, M>(c, w, bias, x, m, y); });
+}
+
+// The built-in matvec of type T, as matvec_default, of RMSNorm(x) by norm
+// (sol_matvec_rmsnorm); xb non-NULL: this launch stores the norm's output.
+template <sol_dtype T, int M>
+void matvec_rmsnorm_default(cuda_ctx *c, const sol_weight_view *w, const float *bias, const float *x,
+                            const float *norm, float eps, int m, float *y, float *xb)
+{
+    constexpr sol_mv_params p = sol_mv_default(T, M);
+    sol_cuda_launch(c, sol_matvec_rmsnorm<T, p.rows_per_block, p.threads_per_row, p.vec_bytes, p.unroll, M>,
+                    blocks_for(w->rows, p.rows_per_block), p.rows_per_block * p.threads_per_row, 0,
+                    static_cast<const uint8_t *>(w->data), w->row_bytes, w->rows, w->cols, bias, x, norm, eps, m, y,
+                    xb);
+}
+
+template <int M>
+void matvec_rmsnorm_default_of(cuda_ctx *c, const sol_weight_view *w, const float *bias, const float *x,
+                               const float *norm, float eps, int m, float *y, float *xb)
+{
+    with_type(w->type,
+              [&](auto t) { matvec_rmsnorm_default<decltype(t)::value, M>(c, w, bias, x, norm, eps, m, y, xb); });
 }
 
 constexpr int kPrefillInputs = 8; // inputs per pass of the defaults when m > 1
@@ -287,6 +309,53 @@ void cuda_matmul_group(sol_backend *b, int n, const sol_weight_view *const *w, c
 {
     for (int j = 0; j < n; j++)
         cuda_matmul(b, w[j], bias[j], x, m, y[j]);
+}
+
+// Whether the norm folds into the group's matvecs: each would take the
+// built-in matvec on xb unfused (no cuBLAS, the defaults fit; one pass of
+// at most kPrefillInputs inputs), and takes it on x fused, over the step's
+// rows, all of the norm's width; the norm vector loads 8 floats at a time
+// (16-byte aligned); xb is apart from x (other blocks read x while xb is
+// written).
+bool norm_folds(cuda_ctx *c, const float *x, const float *norm, int n, const sol_weight_view *const *w, int m,
+                const float *xb)
+{
+    int64_t k = w[0]->cols;
+    if (m != c->rows || m > kPrefillInputs || reinterpret_cast<uintptr_t>(norm) % 16 != 0 ||
+        (x < xb + (size_t)m * k && xb < x + (size_t)m * k))
+        return false;
+    for (int j = 0; j < n; j++)
+        if (w[j]->cols != k || sol_cuda_gemm_wanted(c, w[j], m) || !default_fits(w[j], x) || !default_fits(w[j], xb))
+            return false;
+    return true;
+}
+
+// RMSNorm into xb, then the n matmuls of xb: one launch per matmul, each a
+// sol_matvec_rmsnorm whose blocks compute the norm's scales themselves (so
+// none waits for a norm kernel), the first also storing xb for the ops
+// after the group (its blocks share the writing: no block does all of it
+// and no extra launch). Shapes the fused matvec does not take run the
+// unfused sequence, which gives the same bits.
+void cuda_rmsnorm_matmul_group(sol_backend *b, const float *x, const float *norm, float eps, int n,
+                               const sol_weight_view *const *w, const float *const *bias, int m, float *xb,
+                               float *const *y)
+{
+    cuda_ctx *c = cuda_of(b);
+    if (!live(c) || n < 1)
+        return;
+    c->f32_gemm = b->activations == SOL_ACT_F32; // what cuda_matmul would route by
+    if (!norm_folds(c, x, norm, n, w, m, xb)) {
+        cuda_rmsnorm(b, x, norm, eps, w[0]->cols, xb);
+        cuda_matmul_group(b, n, w, bias, xb, m, y);
+        return;
+    }
+    for (int j = 0; j < n; j++) {
+        float *store = j == 0 ? xb : nullptr;
+        if (m == 1)
+            matvec_rmsnorm_default_of<1>(c, w[j], bias[j], x, norm, eps, 1, y[j], store);
+        else
+            matvec_rmsnorm_default_of<kPrefillInputs>(c, w[j], bias[j], x, norm, eps, m, y[j], store);
+    }
 }
 
 void cuda_add(sol_backend *b, float *x, const float *y, int64_t n)
@@ -352,6 +421,7 @@ void sol_cuda_ops_init(sol_backend *b)
     b->rmsnorm = cuda_rmsnorm;
     b->matmul = cuda_matmul;
     b->matmul_group = cuda_matmul_group;
+    b->rmsnorm_matmul_group = cuda_rmsnorm_matmul_group;
     b->rope = sol_cuda_rope; // rope_kv.cu
     b->rope_kv_write = sol_cuda_rope_kv_write;
     b->kv_write = sol_cuda_kv_write;

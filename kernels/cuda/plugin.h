@@ -14,7 +14,8 @@
  * (sequences, a cache's seq_stride), attention's soft-cap and the ops of
  * the MoE, Gemma and Phi-3 families (scale, softcap, geglu, head_rmsnorm,
  * route, moe_ffn). ABI 5: the backend's options say how a CUDA backend runs
- * decode steps (graphs, profiled steps, cuBLAS matmuls). */
+ * decode steps (graphs, profiled steps, cuBLAS matmuls); the seam's top_k
+ * and rmsnorm_matmul_group ops. */
 #ifndef SOL_KERNELS_CUDA_PLUGIN_H
 #define SOL_KERNELS_CUDA_PLUGIN_H
 

@@ -28,7 +28,7 @@ typedef enum {
     Q_ARGMAX,
     Q_HEAD_MATMUL,
     Q_LATENT_KV,
-    Q_SCALE, Q_SOFTCAP, Q_GEGLU, Q_HEAD_RMSNORM, Q_ROUTE, Q_MOE_FFN, Q_TOP_K
+    Q_SCALE, Q_SOFTCAP, Q_GEGLU, Q_HEAD_RMSNORM, Q_ROUTE, Q_MOE_FFN, Q_TOP_K, Q_NORM_GROUP
 } call_kind;
 
 /* One call as it was made (arrays copied, the host structures pointed to
@@ -204,6 +204,9 @@ static void run_call(poison *p, call *c)
     case Q_SWIGLU: cpu->swiglu(cpu, c->out, c->x, c->n); return;
     case Q_ARGMAX: cpu->argmax(cpu, c->x, c->n, c->index); return;
     case Q_TOP_K: cpu->top_k(cpu, c->x, c->n, c->m, c->out, c->index); return;
+    case Q_NORM_GROUP:
+        cpu->rmsnorm_matmul_group(cpu, c->x, c->weight, c->eps, c->n_w, c->w, c->bias, c->m, c->out, c->y);
+        return;
     case Q_HEAD_MATMUL: cpu->head_matmul(cpu, c->w[0], c->n_heads, c->x, c->x_stride, c->out, c->y_stride); return;
     case Q_LATENT_KV: cpu->latent_kv_write(cpu, c->x, c->weight, c->eps, c->m, c->rope, c->cache); return;
     case Q_SCALE: cpu->scale(cpu, c->out, c->s, c->n); return;
@@ -394,6 +397,24 @@ static void poison_matmul_group(sol_backend *b, int n, const sol_weight_view *co
     poison *p = ctx_of(b);
     call c = {.kind = Q_GROUP, .n_w = n, .x = x, .m = m};
     if (check_ptr(p, x, "input"))
+        return;
+    for (int j = 0; j < n; j++) {
+        if (check_view(p, w[j]) || (bias[j] && check_ptr(p, bias[j], "bias")) || check_ptr(p, y[j], "output"))
+            return;
+        c.w[j] = w[j];
+        c.bias[j] = bias[j];
+        c.y[j] = y[j];
+    }
+    submit(b, c);
+}
+
+static void poison_rmsnorm_matmul_group(sol_backend *b, const float *x, const float *norm, float eps, int n,
+                                        const sol_weight_view *const *w, const float *const *bias, int m, float *xb,
+                                        float *const *y)
+{
+    poison *p = ctx_of(b);
+    call c = {.kind = Q_NORM_GROUP, .x = x, .weight = norm, .eps = eps, .n_w = n, .m = m, .out = xb};
+    if (check_ptr(p, x, "input") || check_ptr(p, norm, "norm weight") || check_ptr(p, xb, "norm output"))
         return;
     for (int j = 0; j < n; j++) {
         if (check_view(p, w[j]) || (bias[j] && check_ptr(p, bias[j], "bias")) || check_ptr(p, y[j], "output"))
@@ -617,6 +638,7 @@ static int backend_new(const sol_plugin_backend_options *opt, sol_backend **out,
     b->rmsnorm = poison_rmsnorm;
     b->matmul = poison_matmul;
     b->matmul_group = poison_matmul_group;
+    b->rmsnorm_matmul_group = poison_rmsnorm_matmul_group;
     b->rope = poison_rope;
     b->rope_kv_write = poison_rope_kv_write;
     b->kv_write = poison_kv_write;
