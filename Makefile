@@ -44,7 +44,7 @@ $(shell mkdir -p build/gen && { echo '$(GIT_COMMIT) $(GIT_COUNT)' | cmp -s - $(C
 	echo '$(GIT_COMMIT) $(GIT_COUNT)' > $(COMMIT_STAMP); })
 $(foreach b,rel test tsan,build/$(b)/cli/main.o build/$(b)/cli/cmd_bench.o build/$(b)/cli/bench_output.o): $(COMMIT_STAMP)
 
-.PHONY: all deps model fuzz fuzz-smoke fuzz-keep tsan crash-test badinput-test test unit cli-test tui-test ref-test moe-test backend-test chat-test cuda-host-test gpu-dry-run run bench clean cuda
+.PHONY: all deps model fuzz fuzz-smoke fuzz-keep tsan crash-test badinput-test test unit cli-test tui-test ref-test moe-test backend-test chat-test cuda-host-test cuda-arch-test gpu-dry-run gpu-prep run bench clean cuda
 all: build/sol
 
 # ---- the CUDA plugin, where nvcc is installed (sol itself never links CUDA)
@@ -165,11 +165,29 @@ build/test/cuda/test_topk: kernels/cuda/topk.cuh
 cuda-host-test: $(CUDA_HOST_TESTS)
 	@bash tests/run_unit.sh cuda-host $(CUDA_HOST_TESTS)
 
+# The plugin's device code: sm_80, sm_89 and sm_90 cubins (in equally many
+# modules) and compute_90 PTX (CUDA_ARCH), listed with cuobjdump
+# (tools/fetch-cuobjdump.sh finds it, or fetches NVIDIA's build from PyPI once).
+CUDA_ARCH_WANT := cubin:sm_80 cubin:sm_89 cubin:sm_90 ptx:compute_90
+cuda-arch-test: build/sol-cuda.so
+	@bash tests/cuda/check_arch.sh build/sol-cuda.so "$$(bash tools/fetch-cuobjdump.sh)" $(CUDA_ARCH_WANT)
+
 # tests/gpu/run.sh checked on this machine: its engine sections with the
 # test plugin standing in for the GPU (a few minutes; not part of `make test`).
 gpu-dry-run: build/test/sol build/test/poison.so
 	@GPU_DRY_RUN=1 SOL_BIN=build/test/sol GPU_BACKEND=build/test/poison.so GPU_OUT=build/gpu-dry \
 		bash tests/gpu/run.sh
+
+# What tests/gpu/run.sh needs on a GPU machine that reaches no package
+# registry, made here: sol, the CUDA plugin (where nvcc is) and gguf-py's
+# wheel for bench/torch_peer.py (pure Python, the version tests/ref pins; its
+# numpy, PyYAML, tqdm and requests are in that machine's PyTorch image).
+# Carry build/sol, build/sol-cuda.so and build/wheels.
+GGUF_PY_VERSION := $(shell sed -n 's/^gguf==//p' tests/ref/requirements.txt)
+gpu-prep: build/sol $(if $(NVCC),build/sol-cuda.so)
+	@mkdir -p build/wheels
+	@python3 -m pip download --quiet --no-deps --only-binary=:all: --dest build/wheels gguf==$(GGUF_PY_VERSION)
+	@ls build/wheels/gguf-$(GGUF_PY_VERSION)-*.whl
 
 deps:
 	@bash tools/deps.sh
@@ -398,7 +416,7 @@ model:
 
 test: deps model
 	@$(MAKE) --no-print-directory unit cli-test tui-test ref-test moe-test backend-test chat-test badinput-test crash-test fuzz-smoke tsan \
-		$(if $(NVCC),build/sol-cuda.so cuda-host-test)
+		$(if $(NVCC),build/sol-cuda.so cuda-host-test cuda-arch-test)
 
 # README command 1: decode the default model (fetched once into the cache).
 run: deps

@@ -17,11 +17,14 @@
 typedef struct {
     int batch, steps;
     double seconds, tokens_per_s;
+    double check_max_rel; /* --check; < 0: not checked */
+    int vocab;
     int has_experts;
     sol_expert_stats st;
     double predicted_distinct, half_width; /* 95% interval of the measured mean (0: too few steps) */
     double routed_distinct; /* what this run's own routing histogram predicts (sum of 1-(1-p_e)^B) */
     double measured_bytes, predicted_bytes; /* expert weights read per step, all MoE layers */
+    double plan_bytes; /* everything the timed steps' plans move (sol_op_bytes), all steps */
     cJSON *experts; /* the counts and routing histogram (cli_experts_json), owned */
 } batch_result;
 
@@ -50,6 +53,22 @@ static int plan_expert_bytes(sol_engine *e, int batch, double *bytes, sol_err *e
             op->group != SOL_GROUP_MOE_ROUTER)
             *bytes += op->weight_bytes;
     }
+    sol_plan_free(&plan);
+    return rc;
+}
+
+/* Everything the plan of one decode step of `batch` sequences at position
+ * pos moves (sol_op_bytes of each op, what bench's achieved GB/s counts). */
+static int plan_step_bytes(sol_engine *e, int batch, int64_t pos, double *bytes, sol_err *err)
+{
+    const sol_model *m = sol_engine_model(e);
+    sol_plan_params p = {.batch = batch, .n_tokens = 1, .pos = pos, .wtype = m->wtype,
+                         .atype = SOL_DT_F32, .kvtype = sol_engine_kv_type(e), .tp = 1};
+    sol_plan plan = {0};
+    int rc = sol_plan_build(m, sol_engine_kv(e), &p, &plan, err);
+    *bytes = 0;
+    for (int i = 0; !rc && i < plan.n_ops; i++)
+        *bytes += sol_op_bytes(&plan.ops[i]);
     sol_plan_free(&plan);
     return rc;
 }
@@ -168,11 +187,22 @@ static int run_batch(const cli_experts_opts *o, int batch, batch_result *r, sol_
         int n = o->steps - done < episode ? o->steps - done : episode;
         rc = run_episode(e, o, batch, n, &seed, tokens, per_step + done, &r->seconds, err);
     }
+    /* the timed steps' bytes: step s of every episode that has one sits at
+     * position prompt + s */
+    for (int s = 0; !rc && s < episode && s < o->steps; s++) {
+        int episodes = 0;
+        for (int done = 0; done < o->steps; done += episode)
+            episodes += o->steps - done > s;
+        double bytes = 0;
+        rc = plan_step_bytes(e, batch, o->prompt + s, &bytes, err);
+        r->plan_bytes += episodes * bytes;
+    }
     if (!rc) {
         r->batch = batch;
         r->steps = o->steps;
         r->tokens_per_s = r->seconds > 0 ? (double)batch * o->steps / r->seconds : 0;
         r->has_experts = sol_engine_expert_stats(e, &r->st) == 0;
+        r->vocab = sol_engine_model(e)->vocab;
     }
     if (!rc && r->has_experts) {
         const sol_expert_stats *st = &r->st;
@@ -195,6 +225,10 @@ static cJSON *result_json(batch_result *r)
     cJSON_AddNumberToObject(j, "steps", r->steps);
     cJSON_AddNumberToObject(j, "seconds", r->seconds);
     cJSON_AddNumberToObject(j, "tokens_per_s", r->tokens_per_s);
+    cJSON_AddNumberToObject(j, "plan_bytes_per_step", r->steps > 0 ? r->plan_bytes / r->steps : 0);
+    cJSON_AddNumberToObject(j, "achieved_gb_per_s", r->seconds > 0 ? r->plan_bytes / r->seconds / 1e9 : 0);
+    if (r->check_max_rel >= 0)
+        cJSON_AddNumberToObject(j, "check_max_rel_err", r->check_max_rel);
     if (!r->experts)
         return j;
     cJSON *x = r->experts;
@@ -235,9 +269,14 @@ int cli_bench_experts(const cli_experts_opts *o, sol_err *err)
     cJSON *rows = o->format_json ? cJSON_CreateArray() : NULL;
     int rc = 0;
     for (int i = 0; i < o->n_batches && !rc; i++) {
-        batch_result r = {0};
+        batch_result r = {.check_max_rel = -1};
         if ((rc = run_batch(o, o->batches[i], &r, err)))
             break;
+        if (o->check && (rc = cli_batch_check(o, o->batches[i], r.vocab, &r.check_max_rel, err)))
+            break;
+        if (o->check && !rows)
+            fprintf(stderr, "bench: batch %d: logits against each sequence alone, max relative error %.3g\n",
+                    r.batch, r.check_max_rel);
         if (rows)
             cJSON_AddItemToArray(rows, result_json(&r)); /* takes r.experts */
         else if (i == 0) /* after the first batch ran: an error leaves stdout empty */

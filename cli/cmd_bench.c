@@ -47,16 +47,19 @@ void usage_bench(FILE *f)
                "the same shape).\n"
                "--batch B1,B2,... decodes B sequences in lockstep instead: -n steps in 20 episodes\n"
                "(at most 100 steps each; each a fresh 8-token random prompt per sequence), every\n"
-               "sequence fed a random token each step. It reports tok/s of all B and, on a MoE\n"
-               "model, the distinct experts each layer read per step (counted from the router's\n"
-               "choices; mean and 95%% interval over the episodes' means) beside the analyzer's\n"
-               "E(1-(1-k/E)^B), what the run's own routing predicts, and the expert bytes.\n"
+               "sequence fed a random token each step. It reports tok/s of all B (-o json also the\n"
+               "bytes the steps' plans move and the achieved GB/s) and, on a MoE model, the\n"
+               "distinct experts each layer read per step (counted from the router's choices; mean\n"
+               "and 95%% interval over the episodes' means) beside the analyzer's E(1-(1-k/E)^B),\n"
+               "what the run's own routing predicts, and the expert bytes. --check also decodes 12\n"
+               "steps of each batch and compares every sequence's logits with the sequence decoded\n"
+               "alone on the same backend (max relative error; -o json check_max_rel_err).\n"
                "The winners of `sol tune` for this CPU are used\n"
                "(stderr says how many shapes are tuned); --no-tuned runs the defaults.\n"
                "Weights are copied into huge pages; --mapped-weights computes from the file\n"
                "mapping instead (4 KiB pages), for comparison. Quantised weights meet 8-bit\n"
                "activations in integer dots unless --activations f32. Before each decode\n"
-               "repetition a streaming read (8x the LLC) is timed in the same run; stderr and\n"
+               "repetition a streaming read (8x the LLC, at most 1 GiB or 2x the LLC) is timed in the same run; stderr and\n"
                "-o json report decode's bandwidth against it (read_check_gb_per_s, read_check_ratio),\n"
                "since a shared machine's bandwidth moves between a stored probe and now.\n"
                "json, jsonl, csv and sql use llama-bench's field names and types (avg_ts,\n"
@@ -83,6 +86,7 @@ typedef struct {
     int fill_repeat;          /* --fill repeat: the depth's rows copied from a short prefill */
     long long turns, turn_tokens; /* --turns N --turn-tokens T: bench_turns.c */
     int batches[16], n_batches;   /* --batch: bench_experts.c */
+    int check;                    /* --check: batched logits against each sequence alone */
     sol_dtype kvtype;
     sol_activations activations;
     bench_format format;
@@ -282,13 +286,13 @@ static int parse_batches(const char *text, bench_opts *o)
 
 static int parse_opts(int argc, char **argv, bench_opts *o)
 {
-    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED, O_ACT, O_BACKEND, O_HW, O_KV, O_FILL, O_TURNS, O_TT, O_BATCH };
+    enum { O_KVTYPE = 5000, O_NOSTORE, O_NOTUNED, O_MAPPED, O_ACT, O_BACKEND, O_HW, O_KV, O_FILL, O_TURNS, O_TT, O_BATCH, O_CHECK };
     static const struct option long_opts[] = {{"kvtype", 1, 0, O_KVTYPE},     {"no-store", 0, 0, O_NOSTORE},
                                               {"no-tuned", 0, 0, O_NOTUNED},  {"mapped-weights", 0, 0, O_MAPPED},
                                               {"activations", 1, 0, O_ACT},   {"backend", 1, 0, O_BACKEND}, {"hw", 1, 0, O_HW},
                                               {"kv", 1, 0, O_KV},             {"fill", 1, 0, O_FILL},
                                               {"turns", 1, 0, O_TURNS},       {"turn-tokens", 1, 0, O_TT},
-                                              {"batch", 1, 0, O_BATCH},       CLI_CUDA_LONG_OPTS, {0, 0, 0, 0}};
+                                              {"batch", 1, 0, O_BATCH},       {"check", 0, 0, O_CHECK}, CLI_CUDA_LONG_OPTS, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->prompt = 512;
     o->gen = 128;
@@ -325,6 +329,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
             if (parse_batches(optarg, o))
                 return SOL_ERR_USAGE;
             break;
+        case O_CHECK: o->check = 1; break;
         case 'o':
             if (!strcmp(optarg, "md"))
                 o->format = BENCH_MD;
@@ -387,6 +392,8 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
     if (o->prompt == 0 && o->gen == 0)
         return cli_usage_error("bench", "-p 0 and -n 0: nothing to run");
     o->model = argv[optind];
+    if (o->check && o->n_batches == 0)
+        return cli_usage_error("bench", "--check compares batched decoding: it needs --batch");
     return 0;
 }
 
@@ -701,7 +708,7 @@ static int bench_batches(const bench_opts *o, const sol_tuning *tuning, sol_err 
     if (rc)
         return rc;
     cli_experts_opts x = {.model = o->model, .n_batches = o->n_batches, .prompt = 8, .steps = (int)o->gen,
-                          .format_json = o->format == BENCH_JSON};
+                          .format_json = o->format == BENCH_JSON, .check = o->check};
     sol_engine_defaults(&x.engine);
     x.engine.backend = be;
     x.engine.kvtype = o->kvtype;

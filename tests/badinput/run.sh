@@ -144,6 +144,7 @@ rows=(
     "cuda option|unknown --gemm|run $w/tiny.gguf --gemm fast|2"
     "cuda option|negative --profile-every|bench $w/tiny.gguf --profile-every -1|2"
     "cuda option|--device not a number|chat $w/tiny.gguf --device gpu0|2"
+    "bench|--check without --batch|bench $w/tiny.gguf --check|2"
     "database|not a database|db import $w/text.db|1"
     "database|newer schema|db import $w/future.db|1"
 )
