@@ -149,6 +149,24 @@ build/test/cuda/test_variants: tests/cuda/test_variants.cu $(CUDA_VARIANT_SRC) k
 	@$(NVCC) -std=c++17 -O1 -I. -Ibuild/cuda -Xcompiler -Wall,-Wextra,-Werror -o $@ $(filter %.cu,$^) \
 		-lnvrtc -lcmocka
 
+# The matvec autotuner's trials (kernels/cuda/tune_trial.cu): the weights,
+# reference and judge of a trial; the CLI's space (tuner/cuda_matvec.c,
+# built here by $(CC)) over the plugin's rules, the built-in variant valid
+# for every shape, sampled variants compiled; "no CUDA device" in one line.
+CUDA_HOST_TESTS += build/test/cuda/test_tune_trial
+CUDA_TUNE_C := tuner/cuda_matvec.c tuner/space.c util/dtype.c util/err.c
+build/cudahost/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(CC) $(CFLAGS_BASE) -O1 -g $(PKG_CFLAGS) -c $< -o $@
+build/test/cuda/test_tune_trial: tests/cuda/test_tune_trial.cu kernels/cuda/tune_trial.cu $(CUDA_VARIANT_SRC) \
+		$(patsubst %.c,build/cudahost/%.o,$(CUDA_TUNE_C)) kernels/cuda/tune_trial.h kernels/cuda/variant.h \
+		kernels/cuda/gemm_plan.h kernels/cuda/cuda_util.h kernels/cuda/fail.h kernels/cuda/plugin.h \
+		tuner/cuda_matvec.h tuner/tuner.h util/err.h $(CUDA_RTC_HDR) build/cuda/rtc_sources.inc
+	@mkdir -p $(dir $@)
+	@echo "  NVCC    $@"
+	@$(NVCC) -std=c++17 -O1 -I. -Ibuild/cuda -Xcompiler -Wall,-Wextra,-Werror -o $@ $(filter %.cu %.o,$^) \
+		-lcublas -lnvrtc -lcmocka $(shell pkg-config --libs libcjson 2>/dev/null) -lm
+
 # The decode-step graph's bookkeeping: which steps record, the launch keys.
 CUDA_HOST_TESTS += build/test/cuda/test_graph
 build/test/cuda/test_graph: tests/cuda/test_graph.cu kernels/cuda/graph.cu kernels/cuda/launch.cuh \
@@ -249,6 +267,12 @@ build/test/unit/%: tests/unit/%.c tests/unit/helpers.h $(TLIB_OBJ)
 	@echo "  LD test $@"
 	@$(CC) $(CFLAGS_BASE) $(TEST_FLAGS) $(PKG_CFLAGS) -rdynamic -o $@ $< $(TLIB_OBJ) $(LIBS) -lcmocka
 
+# The CUDA tuner's entries faked on the CPU (cli/tune_cuda.c tested without a GPU).
+build/test/fake_tuner.so: tests/backend/fake_tuner.c kernels/cuda/plugin.h kernels/backend.h
+	@mkdir -p $(dir $@)
+	@echo "  CC test $@"
+	@$(CC) $(CFLAGS_BASE) -O1 -g -fPIC -shared -o $@ $< -lm
+
 build/test/abi1.so: tests/backend/abi1.c
 	@mkdir -p $(dir $@)
 	@$(CC) $(CFLAGS_BASE) -fPIC -shared -o $@ $<
@@ -274,8 +298,9 @@ build/test/cli/test_cli: tests/cli/test_cli.c
 	@$(CC) $(CFLAGS_BASE) $(TEST_FLAGS) $(PKG_CFLAGS) -o $@ $< $(LIBS) -lcmocka
 
 # CLI tests drive the sanitizer build of sol; the real GGUF is fetched once.
-cli-test: build/test/sol build/test/cli/test_cli
+cli-test: build/test/sol build/test/cli/test_cli build/test/fake_tuner.so
 	@SOL_BIN=$(CURDIR)/build/test/sol SOL_TEST_GGUF=$$(bash tools/fetch-model.sh) \
+		SOL_TEST_FAKE_TUNER=$(CURDIR)/build/test/fake_tuner.so \
 		bash tests/run_unit.sh cli build/test/cli/test_cli
 
 # The engine against an independent numpy forward pass (tests/ref): the real

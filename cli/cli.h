@@ -133,6 +133,23 @@ int cli_load_tuning(const sol_hw *cpu, sol_tuning *out, sol_err *err);
 void cli_tuning_free(sol_tuning *t);
 void cli_tuned_shapes(const sol_tuning *t, const sol_plan *plan, sol_activations act, int *tuned, int *total);
 
+/* sol tune --backend cuda (tune_cuda.c): the CUDA matvec tuned per decode
+ * shape of MODEL (or --shape) and per number of inputs in batches (bit
+ * m-1 for m), on GPU `device`. budget <= 0: CLI_TUNE_CUDA_BUDGET. */
+#define CLI_TUNE_CUDA_BUDGET 64
+#define CLI_TUNE_CUDA_REPS 25
+struct sol_strategy_ops;
+typedef struct cli_tune_cuda_opts {
+    const char *backend;      /* "cuda" or a plugin file */
+    const char *model, *shape; /* one of them */
+    int device;
+    const struct sol_strategy_ops *strategy;
+    int budget, reps, force;
+    uint64_t seed;
+    unsigned batches;
+} cli_tune_cuda_opts;
+int cli_tune_cuda(const cli_tune_cuda_opts *o);
+
 /* --backend (backend.c): cpu, cuda or a plugin file; the CPU-only
  * settings are ignored elsewhere. */
 typedef struct cli_backend_opts {

@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "db/db.h"
 #include "tuner/cpu_matmul.h"
+#include "tuner/cuda_matvec.h"
 #include "util/clock.h"
 
 #ifndef SOL_KERNEL_HASH
@@ -37,7 +38,9 @@ void usage_tune(FILE *f)
     fprintf(f, "usage: sol tune MODEL [--strategy exhaustive|random|anneal] [--budget N] [--seed S]\n"
                "                [--threads N] [--reps R] [--force] [--prefill P] [--backend cpu|cuda|PLUGIN]\n"
                "                [--kernels matvec,matmul] [--activations q8|f32] [--landscape FILE]\n"
-               "       sol tune --shape matvec:TYPE:NxK | matmul:TYPE:NxKxM [options]\n\n"
+               "       sol tune --shape matvec:TYPE:NxK | matmul:TYPE:NxKxM [options]\n"
+               "       sol tune MODEL|--shape matvec:TYPE:NxK[xM] --backend cuda [--device N] [--batches 1,8]\n"
+               "                [--strategy S] [--budget N] [--seed S] [--reps R] [--force]\n\n"
                "Tunes the CPU matmul's launch parameters (tasks per thread, weight rows kept in\n"
                "cache while the inputs pass, and for the 8-bit integer dots the tile of weight\n"
                "rows x inputs per kernel call) for each distinct weight type and shape in MODEL's\n"
@@ -55,7 +58,21 @@ void usage_tune(FILE *f)
                "--landscape FILE replays the search on the trials another database recorded\n"
                "(e.g. an exhaustive run's) instead of measuring: a strategy judged on one fixed\n"
                "landscape, free of this run's noise. Nothing is measured or stored; the table\n"
-               "shows the recorded times of the default and the pick.\n");
+               "shows the recorded times of the default and the pick.\n\n"
+               "--backend cuda tunes the GPU's decode matvec instead (kernels/cuda/matvec.cuh:\n"
+               "rows per block, threads per row, load width, unroll, K split, inputs per pass) for\n"
+               "each distinct decode matmul of MODEL and each number of inputs in --batches\n"
+               "(default 1,8, to keep a GPU run short; any of 1..8), or for one --shape (its M, or\n"
+               "--batches). Each variant is compiled by NVRTC for the device's exact architecture\n"
+               "(images cached beside the database, or in $SOL_CUDA_CACHE), checked against a\n"
+               "float64 reference (a wrong, spilling or failing one is recorded and never chosen)\n"
+               "and timed with CUDA events: a warm-up, then R (>= 10, default 25) runs, each after\n"
+               "an untimed write of twice the L2. --budget defaults to 64 variants a problem\n"
+               "there. Trials are stored under the GPU's device, keyed by the plugin's kernel\n"
+               "sources, NVRTC's version and options, with a cuBLAS baseline of each problem\n"
+               "beside them; the table shows the default, tuned and cuBLAS times and the tuned\n"
+               "run's share of the probed read bandwidth (`sol hw probe --backend cuda`). No GPU,\n"
+               "no plugin or no such --device: one line, exit 1.\n");
 }
 
 static volatile sig_atomic_t interrupted;
@@ -343,35 +360,23 @@ static int model_problems(const char *spec, int prefill, sol_matmul_problem *pb,
     return 0;
 }
 
-/* --backend other than cpu: the tuner sweeps CPU kernels only so far, so a
- * plugin that opens (none tunes yet) is refused in one line; one that
- * does not says why itself (no driver, no device, no engine yet). */
-static int tune_elsewhere(const cli_backend_opts *o)
-{
-    sol_backend *be = NULL;
-    sol_err err = {0};
-    if (cli_backend_open(o, &be, &err))
-        return cli_fail("tune", &err);
-    sol_fail(&err, SOL_ERR_RUNTIME, "--backend %s: the %s backend has no tunable kernels yet; tune with --backend cpu",
-             o->name, be->name);
-    be->destroy(be);
-    return cli_fail("tune", &err);
-}
-
 int cmd_tune(int argc, char **argv)
 {
-    enum { O_STRATEGY = 6000, O_BUDGET, O_SEED, O_REPS, O_FORCE, O_SHAPE, O_PREFILL, O_BACKEND, O_KERNELS, O_ACT, O_LANDSCAPE };
+    enum { O_STRATEGY = 6000, O_BUDGET, O_SEED, O_REPS, O_FORCE, O_SHAPE, O_PREFILL, O_BACKEND, O_KERNELS, O_ACT, O_LANDSCAPE,
+           O_BATCHES };
     static const struct option long_opts[] = {
         {"strategy", 1, 0, O_STRATEGY}, {"budget", 1, 0, O_BUDGET},   {"seed", 1, 0, O_SEED},
         {"threads", 1, 0, 't'},         {"reps", 1, 0, O_REPS},       {"force", 0, 0, O_FORCE},
         {"shape", 1, 0, O_SHAPE},       {"prefill", 1, 0, O_PREFILL}, {"backend", 1, 0, O_BACKEND},
         {"kernels", 1, 0, O_KERNELS},   {"activations", 1, 0, O_ACT}, {"landscape", 1, 0, O_LANDSCAPE},
-        {0, 0, 0, 0}};
+        {"device", 1, 0, OPT_CUDA_DEVICE}, {"batches", 1, 0, O_BATCHES}, {0, 0, 0, 0}};
     const char *strategy_name = "anneal", *shape = NULL, *kernels = "matvec,matmul", *landscape_path = NULL;
     long long budget = 0, seed = 1, threads = 0, reps = 5, prefill = 0;
-    int force = 0, c;
+    int force = 0, c, reps_given = 0;
     sol_activations act = SOL_ACT_Q8;
     cli_backend_opts backend = {0};
+    const char *cpu_only = NULL, *cuda_only = NULL; /* the first such option given */
+    unsigned batches = 1u | 1u << 7;                /* --batches 1,8 */
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":t:", long_opts, NULL)) != -1) {
@@ -382,7 +387,10 @@ int cmd_tune(int argc, char **argv)
                              : c == O_REPS ? "--reps" : "--prefill";
             if (cli_parse_ll("tune", flag, optarg, target))
                 return SOL_ERR_USAGE;
-            if (*target < 0 || (c == O_REPS && (*target < 5 || *target > 64)) ||
+            reps_given |= c == O_REPS;
+            if (c == 't' || c == O_PREFILL)
+                cpu_only = cpu_only ? cpu_only : flag;
+            if (*target < 0 || (c == O_REPS && (*target < 5 || *target > 1000)) ||
                 (c == 't' && (*target < 1 || *target > 1024)) || *target > 1000000)
                 return cli_usage_error("tune", "%s: %lld is out of range", flag, *target);
             continue;
@@ -391,12 +399,31 @@ int cmd_tune(int argc, char **argv)
         case O_STRATEGY: strategy_name = optarg; break;
         case O_FORCE: force = 1; break;
         case O_SHAPE: shape = optarg; break;
-        case O_KERNELS: kernels = optarg; break;
-        case O_LANDSCAPE: landscape_path = optarg; break;
+        case O_KERNELS:
+            kernels = optarg;
+            cpu_only = cpu_only ? cpu_only : "--kernels";
+            break;
+        case O_LANDSCAPE:
+            landscape_path = optarg;
+            cpu_only = cpu_only ? cpu_only : "--landscape";
+            break;
         case O_ACT:
             if (cli_parse_activations("tune", optarg, &act))
                 return SOL_ERR_USAGE;
+            cpu_only = cpu_only ? cpu_only : "--activations";
             break;
+        case OPT_CUDA_DEVICE:
+            if (cli_parse_cuda_opt("tune", c, optarg, &backend) != 1)
+                return SOL_ERR_USAGE;
+            cuda_only = cuda_only ? cuda_only : "--device";
+            break;
+        case O_BATCHES: {
+            sol_err e = {0};
+            if (sol_cuda_mv_batches_parse(optarg, &batches, &e))
+                return cli_fail("tune", &e);
+            cuda_only = cuda_only ? cuda_only : "--batches";
+            break;
+        }
         case O_BACKEND:
             if (cli_parse_backend("tune", optarg, &backend.name))
                 return SOL_ERR_USAGE;
@@ -405,8 +432,6 @@ int cmd_tune(int argc, char **argv)
         default: return cli_usage_error("tune", "unknown option \"%s\" (see sol tune --help)", argv[optind - 1]);
         }
     }
-    if (!cli_backend_is_cpu(&backend)) /* a plugin's backend is its own to tune: it says what it can do */
-        return tune_elsewhere(&backend);
     const sol_strategy_ops *strategy = sol_strategy_find(strategy_name);
     if (!strategy)
         return cli_usage_error("tune", "--strategy: expected exhaustive, random or anneal, got \"%s\"", strategy_name);
@@ -415,6 +440,21 @@ int cmd_tune(int argc, char **argv)
     if (shape && optind != argc)
         return cli_usage_error("tune", "MODEL \"%s\" and --shape: give one (--shape tunes one shape, no model)",
                                argv[optind]);
+    if (!cli_backend_is_cpu(&backend)) { /* a plugin's kernels: the CUDA tuner (tune_cuda.c) */
+        if (cpu_only)
+            return cli_usage_error("tune", "%s: a CPU tuning option (not with --backend %s)", cpu_only, backend.name);
+        if (reps_given && reps < 10)
+            return cli_usage_error("tune", "--reps: %lld is out of range (at least 10 on a GPU)", reps);
+        cli_tune_cuda_opts o = {.backend = backend.name, .model = shape ? NULL : argv[optind], .shape = shape,
+                                .device = backend.device, .strategy = strategy, .budget = (int)budget,
+                                .reps = reps_given ? (int)reps : CLI_TUNE_CUDA_REPS, .force = force,
+                                .seed = (uint64_t)seed, .batches = batches};
+        return cli_tune_cuda(&o);
+    }
+    if (cuda_only)
+        return cli_usage_error("tune", "%s: a GPU tuning option (with --backend cuda)", cuda_only);
+    if (reps > 64)
+        return cli_usage_error("tune", "--reps: %lld is out of range", reps);
     sol_err err = {0};
     sol_matmul_problem problems[64];
     int n = 0, rc;

@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "kernels/cuda/cuda_util.h"
+#include "kernels/cuda/tune_trial.h"
 
 #ifndef SOL_CUDA_BUILD
 #define SOL_CUDA_BUILD "unknown"
@@ -63,6 +64,9 @@ namespace {
 
 const sol_cuda_plugin plugin_table = {
     SOL_CUDA_PLUGIN_ABI, SOL_CUDA_BUILD, device_count, sol_cuda_device_info, sol_cuda_probe, sol_cuda_backend_new,
+    // appended to ABI 5: the matvec autotuner (tune_trial.cu)
+    SOL_CUDA_TUNE_MAGIC, sol_cuda_tune_default, sol_cuda_tune_check, sol_cuda_tune_source, sol_cuda_tune_trial,
+    sol_cuda_tune_cublas, sol_cuda_tune_release,
 };
 
 } // namespace

@@ -15,10 +15,13 @@
  * the MoE, Gemma and Phi-3 families (scale, softcap, geglu, head_rmsnorm,
  * route, moe_ffn). ABI 5: the backend's options say how a CUDA backend runs
  * decode steps (graphs, profiled steps, cuBLAS matmuls); the seam's top_k
- * and rmsnorm_matmul_group ops. */
+ * and rmsnorm_matmul_group ops; the matvec autotuner's entries, present
+ * where tune_magic is SOL_CUDA_TUNE_MAGIC (the test plugin leaves them
+ * zero). */
 #ifndef SOL_KERNELS_CUDA_PLUGIN_H
 #define SOL_KERNELS_CUDA_PLUGIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kernels/backend.h"
@@ -61,6 +64,60 @@ typedef struct sol_plugin_backend_options {
     void *user;
 } sol_plugin_backend_options;
 
+/* ---- the matvec autotuner (kernels/cuda/tune_trial.cu) ------------------- */
+
+#define SOL_CUDA_TUNE_MAGIC 0x534f4c54u /* "SOLT": the tuner's entries follow */
+
+/* kernels/cuda/matvec.cuh's parameters (sol_mv_params), field for field. */
+typedef struct sol_cuda_mv_config {
+    int rows_per_block, threads_per_row, vec_bytes, unroll, k_split, max_inputs;
+} sol_cuda_mv_config;
+
+/* One trial: y[m, rows] = x[m, cols] . W^T for W of `type`, made from seed
+ * (the same seed, type and shape: the same weights and inputs). */
+typedef struct sol_cuda_mv_request {
+    sol_dtype type;
+    int64_t rows, cols;
+    int m;                     /* inputs, 1..8 (passes of max_inputs each) */
+    sol_cuda_mv_config params; /* mv_trial; mv_cublas ignores it */
+    int reps;                  /* timed repetitions, 10..1000 */
+    uint64_t seed;
+    const char *cache_dir;     /* compiled images (NULL: not cached) */
+} sol_cuda_mv_request;
+
+enum {
+    SOL_CUDA_TRIAL_OK = 0,  /* ran; `correct` says whether its answer was right */
+    SOL_CUDA_TRIAL_INVALID, /* the parameters do not fit the shape (why) */
+    SOL_CUDA_TRIAL_REJECTED, /* compiled, but spills or does not fit an SM, or would not launch (why) */
+    SOL_CUDA_TRIAL_CRASHED, /* it faulted and took the device context with it: mv_trial returned
+                             * an error; record it as wrong and stop */
+};
+
+typedef struct sol_cuda_mv_result {
+    int status;          /* SOL_CUDA_TRIAL_* */
+    int correct;         /* 1: every output within `tolerance` of the float64 reference */
+    char why[256];       /* one line: the reason when status != OK or !correct */
+    char label[128];     /* "q4_k r4 t32 v16 u2 k1 m1", or what cuBLAS ran */
+    double max_error;    /* max over outputs of |y - ref| / sum |w x| */
+    double tolerance;    /* the bound max_error is held to */
+    double median_s, min_s, max_s; /* -1 when not timed (not correct) */
+    int reps;
+    double bytes;        /* moved by one run: weights + x + y */
+    int registers, spill_bytes, stack_bytes, smem_bytes; /* ptxas, the matvec kernel */
+    double compile_ms;   /* NVRTC's time; 0 from the cache */
+    int from_cache;
+    char notice[256];    /* one line about the image cache ("" when all was well) */
+} sol_cuda_mv_result;
+
+/* What a trial's key holds besides the device: the kernel sources the
+ * plugin embeds and compiles, and the compiler. */
+typedef struct sol_cuda_mv_source {
+    char hash[20];     /* 16 hex digits: the embedded sources, NVRTC's options and version */
+    char nvrtc[16];    /* "13.0" */
+    char options[96];  /* NVRTC's options but the architecture */
+    char cublas[16];   /* "13.0.2": the cuBLAS the baseline runs */
+} sol_cuda_mv_source;
+
 typedef struct sol_cuda_plugin {
     int abi;            /* SOL_CUDA_PLUGIN_ABI */
     const char *build;  /* toolkit and targets it was compiled for */
@@ -72,6 +129,29 @@ typedef struct sol_cuda_plugin {
     int (*probe)(int device, const sol_cuda_probe_config *cfg, sol_probe_result *out, int cap, int *n, sol_err *err);
     /* The engine's backend on a device; destroy it with its destroy entry. */
     int (*backend_new)(const sol_plugin_backend_options *opt, sol_backend **out, sol_err *err);
+    /* ---- appended to ABI 5: the matvec autotuner ---- */
+    uint32_t tune_magic; /* SOL_CUDA_TUNE_MAGIC where the entries below are set */
+    /* The built-in variant of type for max_inputs inputs (what ops.cu runs). */
+    void (*mv_default)(sol_dtype type, int max_inputs, sol_cuda_mv_config *out);
+    /* 0 when the variant can run on a rows x cols matrix of type stored
+     * row_bytes apart; 1 and the reason (one line, why may be NULL)
+     * otherwise. Host code: no device needed. */
+    int (*mv_check)(sol_dtype type, int64_t rows, int64_t cols, size_t row_bytes, const sol_cuda_mv_config *params,
+                    char *why, size_t cap);
+    int (*mv_source)(sol_cuda_mv_source *out, sol_err *err);
+    /* One variant on the device: compiled for its exact sm (through the
+     * cache), checked against a float64 reference, timed with CUDA events
+     * (warm-up, then reps runs, each after an untimed L2 flush). 0 with the
+     * verdict in out (a variant that is invalid, rejected or wrong is a
+     * verdict, not an error); an error otherwise (no device, NVRTC failing,
+     * CUDA failing, status CRASHED). */
+    int (*mv_trial)(int device, const sol_cuda_mv_request *req, sol_cuda_mv_result *out, sol_err *err);
+    /* The cuBLAS baseline of the same problem (req->params ignored), under
+     * the same rules: cublasGemmEx on F32/F16/BF16 weights in place, block
+     * types on their f16 decoding (out->label says which). */
+    int (*mv_cublas)(int device, const sol_cuda_mv_request *req, sol_cuda_mv_result *out, sol_err *err);
+    /* Frees what trials keep between calls (the problem's buffers on the device). */
+    void (*mv_release)(void);
 } sol_cuda_plugin;
 
 typedef const sol_cuda_plugin *(*sol_cuda_plugin_fn)(void);

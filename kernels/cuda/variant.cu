@@ -60,6 +60,8 @@ int check_threads(const sol_mv_params &p, char *why, size_t cap)
 
 } // namespace
 
+const char *sol_mv_type_name(sol_dtype t) { return type_name(t); }
+
 int sol_mv_check_params(const sol_mv_variant *v, char *why, size_t cap)
 {
     const sol_mv_params &p = v->p;

@@ -51,6 +51,9 @@ struct sol_mv_launch {
 // The launch of the matvec kernel for m inputs (m <= max_inputs).
 sol_mv_launch sol_mv_geometry(const sol_mv_variant *v, const sol_mv_shape *s, int m);
 
+// "q4_k" (util/dtype.c's names, which the plugin does not link; "?" for a
+// type the backend does not decode).
+const char *sol_mv_type_name(sol_dtype t);
 // "q4_k r4 t32 v16 u2 k1 m1", for tables and messages.
 void sol_mv_label(const sol_mv_variant *v, char *buf, size_t cap);
 // The kernels' C++ names as NVRTC instantiates them: the matvec, and the
@@ -98,6 +101,14 @@ enum {
 // when nothing happened), never as errors.
 int sol_mv_build(sol_mv_compiler *c, const sol_mv_variant *v, int sm, sol_mv_image *out, char *notice,
                  size_t notice_cap, sol_err *err);
+
+// What every image depends on but the variant and the architecture: the
+// embedded sources, the options after the architecture and NVRTC's version
+// (a tuning trial's source key); NVRTC's version (0.0 when it does not
+// say); the options, space-separated.
+uint64_t sol_mv_source_key(void);
+void sol_mv_nvrtc_version(int *major, int *minor);
+void sol_mv_rtc_options(char *buf, size_t cap);
 
 // ---- the cache (variant_cache.cu) ----
 

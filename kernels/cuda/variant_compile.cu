@@ -49,13 +49,19 @@ struct rtc_job {
     char kernel_expr[160], sum_expr[64];
 };
 
+// The options after the architecture (job_init), the same for every job.
+const char *const kOptions[] = {
+    "-std=c++17",
+    "-default-device", // util/dtype.h declares host functions NVRTC would refuse
+    "-Xptxas=-v",
+};
+
 void job_init(rtc_job *j, const sol_mv_variant *v, int sm)
 {
     j->arch = "--gpu-architecture=sm_" + std::to_string(sm);
     j->options[0] = j->arch.c_str();
-    j->options[1] = "-std=c++17";
-    j->options[2] = "-default-device"; // util/dtype.h declares host functions NVRTC would refuse
-    j->options[3] = "-Xptxas=-v";
+    for (int i = 0; i < 3; i++)
+        j->options[i + 1] = kOptions[i];
     sol_mv_kernel_expr(v, j->kernel_expr, sizeof j->kernel_expr);
     sol_mv_sum_expr(v, j->sum_expr, sizeof j->sum_expr);
 }
@@ -226,6 +232,36 @@ int sol_mv_parse_ptxas(const char *log, const char *entry, sol_mv_resources *out
     return out->registers < 0 || out->stack_bytes < 0 || out->spill_store_bytes < 0 || out->spill_load_bytes < 0
                ? -1
                : 0;
+}
+
+uint64_t sol_mv_source_key(void)
+{
+    int version[2] = {0, 0};
+    nvrtcVersion(&version[0], &version[1]);
+    uint64_t h = sol_mv_hash(SOL_MV_HASH_SEED, version, sizeof version);
+    h = hash_str(h, kSource);
+    for (int i = 0; i < kHeaderCount; i++)
+        h = hash_str(hash_str(h, kHeaders[i].name), kHeaders[i].text);
+    for (const char *o : kOptions)
+        h = hash_str(h, o);
+    return h;
+}
+
+void sol_mv_nvrtc_version(int *major, int *minor)
+{
+    *major = *minor = 0;
+    if (nvrtcVersion(major, minor) != NVRTC_SUCCESS)
+        *major = *minor = 0;
+}
+
+void sol_mv_rtc_options(char *buf, size_t cap)
+{
+    size_t used = 0;
+    if (cap)
+        buf[0] = 0;
+    for (const char *o : kOptions)
+        if (used < cap)
+            used += (size_t)snprintf(buf + used, cap - used, "%s%s", used ? " " : "", o);
 }
 
 int sol_mv_build(sol_mv_compiler *c, const sol_mv_variant *v, int sm, sol_mv_image *out, char *notice,

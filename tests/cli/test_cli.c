@@ -1353,6 +1353,141 @@ static void test_tune_resume_and_key(void **state)
     cJSON_Delete(doc);
 }
 
+/* sol tune --backend cuda on a machine without a GPU: everything is parsed
+ * (a bad shape or option is a usage error, exit 2), then one line, exit 1:
+ * no CUDA backend built, or no device. With a model too. */
+static void test_tune_cuda(void **state)
+{
+    (void)state;
+    char args[1400];
+    expect_error(1, "tune --shape matvec:q4_k:4096x4096x1 --backend cuda", "CUDA", NULL);
+    expect_error(1, "tune --shape matvec:f16:576x1536 --backend cuda --batches 1,8 --strategy random --budget 12",
+                 "CUDA", NULL);
+    expect_error(1, "tune --shape matvec:q8_0:151936x896x8 --backend cuda --device 3 --reps 10", "CUDA", NULL);
+    expect_error(1, "tune smollm2-135m --backend cuda", "CUDA", NULL);
+    expect_error(2, "tune --shape matvec:q4_k:4096x4000x1 --backend cuda", "--shape", "multiple of 256");
+    expect_error(2, "tune --shape matvec:q4_k:4096x4096x9 --backend cuda", "--shape", "M 1..8");
+    expect_error(2, "tune --shape matvec:q5_k:4096x4096 --backend cuda", "--shape", "q5_k");
+    expect_error(2, "tune --shape matmul:q4_k:4096x4096x64 --backend cuda", "--shape", "matvec:TYPE:NxK");
+    expect_error(2, "tune --shape matvec:q4_k:4096x4096 --backend cuda --batches 1,9", "--batches", "item 2");
+    expect_error(2, "tune --shape matvec:q4_k:4096x4096 --backend cuda --reps 5", "--reps", "at least 10");
+    expect_error(2, "tune --shape matvec:q4_k:4096x4096 --backend cuda --threads 4", "--threads", "CPU");
+    expect_error(2, "tune --shape matvec:q4_k:4096x4096 --backend cuda --activations f32", "--activations", "CPU");
+    expect_error(2, "tune --shape matvec:q4_k:4096x4096 --backend cuda --device -1", "--device", NULL);
+    expect_error(2, "tune --shape matvec:q4_k:4096x4096 --backend cuda --strategy bayes", "--strategy", "bayes");
+    expect_error(2, "tune --shape matvec:q8_0:64x64 --batches 1,8", "--batches", "--backend cuda");
+    expect_error(2, "tune --shape matvec:q8_0:64x64 --device 0", "--device", "--backend cuda");
+    const char *gguf = getenv("SOL_TEST_GGUF");
+    if (gguf && *gguf) {
+        snprintf(args, sizeof args, "tune %s --backend cuda", gguf);
+        expect_error(1, args, "CUDA", NULL);
+    }
+    /* nothing was stored for a GPU */
+    cJSON *doc = run_json("db trials --format json");
+    const cJSON *row;
+    cJSON_ArrayForEach(row, doc) assert_null(strstr(cJSON_GetObjectItem(row, "kernel")->valuestring, "cuda"));
+    cJSON_Delete(doc);
+}
+
+/* The CLI's side of the CUDA tuner on the fake plugin (tests/backend/
+ * fake_tuner.c: fixed times, the fastest variants wrong on purpose, a crash
+ * on request): every measured trial stored under the fake GPU with its
+ * cuBLAS baseline, the winner the fastest right one, a rerun measuring
+ * nothing, a crash recorded as wrong, stopping the run in one line, and
+ * the rerun going on past it. */
+static int count_kernel(const char *kernel, const char *shape, int correct_only)
+{
+    cJSON *doc = run_json("db trials --format json");
+    int n = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, doc) n += !strcmp(cJSON_GetObjectItem(row, "kernel")->valuestring, kernel) &&
+                                      !strcmp(cJSON_GetObjectItem(row, "shape")->valuestring, shape) &&
+                                      (!correct_only || cJSON_GetObjectItem(row, "correct")->valueint);
+    cJSON_Delete(doc);
+    return n;
+}
+
+static void test_tune_cuda_fake(void **state)
+{
+    (void)state;
+    const char *fake = getenv("SOL_TEST_FAKE_TUNER");
+    if (!fake || !*fake)
+        skip();
+    char args[1400];
+    snprintf(args, sizeof args, "tune --shape matvec:q4_k:64x1024x1 --backend %s --strategy random --budget 40", fake);
+    result r = run("%s", args);
+    if (r.status != 0)
+        fail_msg("sol %s: exit %d: %s", args, r.status, r.err);
+    assert_non_null(strstr(r.out, "64x1024x1"));
+    assert_non_null(strstr(r.out, "50.0 us")); /* the baseline's column */
+    assert_non_null(strstr(r.err, "Fake GPU"));
+    done(&r);
+    int trials = count_kernel("cuda.matvec", "64x1024x1", 0);
+    assert_true(trials == 40 || trials == 41); /* the default + 40 (the default may be among them) */
+    assert_int_equal(count_kernel("cuda.cublas", "64x1024x1", 1), 1);
+    /* the winner: a right one, the fastest right one measured */
+    cJSON *doc = run_json("db trials --format json");
+    double fastest = 1;
+    int wrong = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, doc)
+    {
+        if (strcmp(cJSON_GetObjectItem(row, "kernel")->valuestring, "cuda.matvec"))
+            continue;
+        double t = cJSON_GetObjectItem(row, "median_s")->valuedouble;
+        if (cJSON_GetObjectItem(row, "correct")->valueint) {
+            fastest = t < fastest ? t : fastest;
+            assert_true(t >= 10e-6);
+        } else {
+            wrong++;
+            assert_non_null(strstr(cJSON_GetObjectItem(row, "counters_json")->valuestring, "\"wrong\""));
+            assert_non_null(strstr(cJSON_GetObjectItem(row, "params_json")->valuestring, "\"unroll\":8"));
+        }
+    }
+    cJSON_Delete(doc);
+    assert_true(wrong > 0); /* the fake's fastest variants were measured, and refused */
+    doc = run_json("db best --format json");
+    int winners = 0;
+    cJSON_ArrayForEach(row, doc)
+    {
+        if (strcmp(cJSON_GetObjectItem(row, "kernel")->valuestring, "cuda.matvec"))
+            continue;
+        winners++;
+        assert_true(fabs(cJSON_GetObjectItem(row, "median_s")->valuedouble - fastest) < 1e-12);
+        assert_null(strstr(cJSON_GetObjectItem(row, "params_json")->valuestring, "\"unroll\":8"));
+        assert_string_equal(cJSON_GetObjectItem(row, "source_hash")->valuestring, "fa4e0000fa4e0001");
+    }
+    assert_int_equal(winners, 1);
+    cJSON_Delete(doc);
+    /* a rerun measures nothing */
+    r = run("%s", args);
+    assert_int_equal(r.status, 0);
+    done(&r);
+    assert_int_equal(count_kernel("cuda.matvec", "64x1024x1", 0), trials);
+    assert_int_equal(count_kernel("cuda.cublas", "64x1024x1", 0), 1);
+    /* a crashing variant (the fake's r2 t16, early in exhaustive order)
+     * stops the run, its last line saying so, recorded as wrong; the rerun
+     * goes on past it and never measures it again */
+    snprintf(args, sizeof args,
+             "tune --shape matvec:f16:32x1024 --batches 2 --backend %s --strategy exhaustive --budget 100", fake);
+    setenv("SOL_FAKE_TUNER_CRASH", "1", 1);
+    r = run("%s", args);
+    unsetenv("SOL_FAKE_TUNER_CRASH");
+    assert_int_equal(r.status, 1);
+    if (!strstr(last_line(r.err), "sol tune: fake r2 t16") || !strstr(last_line(r.err), "faulted"))
+        fail_msg("sol %s: the last line does not name the crash: %s", args, r.err);
+    done(&r);
+    int before = count_kernel("cuda.matvec", "32x1024x2", 0), right = count_kernel("cuda.matvec", "32x1024x2", 1);
+    assert_true(before >= 2);
+    assert_int_equal(before, right + 1); /* the default and the others measured so far, and the crash */
+    r = run("%s", args);
+    if (r.status != 0)
+        fail_msg("sol %s: exit %d: %s", args, r.status, r.err);
+    done(&r);
+    assert_int_equal(count_kernel("cuda.matvec", "32x1024x2", 0), 101); /* the default + 100, the crash among them */
+    assert_int_equal(count_kernel("cuda.matvec", "32x1024x2", 1), 100);
+}
+
 int main(void)
 {
     /* never touch the user's database */
@@ -1374,6 +1509,7 @@ int main(void)
         cmocka_unit_test(test_probe_and_measured), cmocka_unit_test(test_llama_bench_fixture),
         cmocka_unit_test(test_bench_formats),    cmocka_unit_test(test_calibrated_prediction),
         cmocka_unit_test(test_db_commands),      cmocka_unit_test(test_tune_resume_and_key),
+        cmocka_unit_test(test_tune_cuda),        cmocka_unit_test(test_tune_cuda_fake),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

@@ -1,0 +1,606 @@
+/* sol tune --backend cuda: the CUDA matvec's parameters for each distinct
+ * decode matmul of a model (or one --shape) and each number of inputs, on
+ * one GPU. The trials run in the plugin (kernels/cuda/tune_trial.cu: NVRTC
+ * compile for the device's architecture, a float64 check, CUDA-event
+ * timing with the L2 flushed); here the search, the database and the
+ * table, as cmd_tune.c does for the CPU: every trial is stored under the
+ * GPU's device row, keyed by the kernel sources the plugin embeds (their
+ * hash folds in NVRTC's version and options, which compile_flags spells
+ * out), a rerun measures nothing twice, and the winner of each shape is
+ * stored beside a cuBLAS baseline. */
+#include <cJSON.h>
+#include <libgen.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "db/db.h"
+#include "kernels/cuda/loader.h"
+#include "tuner/cuda_matvec.h"
+
+#define CUDA_KERNEL "cuda.matvec"
+#define CUBLAS_KERNEL "cuda.cublas"
+#define MAX_PROBLEMS 256
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+typedef struct {
+    sol_cuda_mv_problem pb;
+    char shape[64];
+    int tuned;          /* a winner (or the stored one) is in best_* */
+    double default_s, best_s, cublas_s, bytes, cublas_bytes;
+    char best_params[512];
+} problem_result;
+
+/* What every problem shares: the plugin, the device, the database, the key. */
+typedef struct {
+    const sol_cuda_plugin *cu;
+    int device;
+    sol_db *db;
+    int64_t device_id;
+    sol_cuda_mv_source src;
+    char compile_flags[128];
+    double read_bw; /* probed device-memory read, B/s; 0 when never probed */
+    const char *cache_dir;
+    const cli_tune_cuda_opts *o;
+    int noticed; /* an image-cache notice was printed */
+} session;
+
+typedef struct {
+    session *s;
+    const sol_tune_space *space;
+    sol_cuda_mv_request req;
+    sol_trial_row key;
+    double *seen;           /* time by linear index (stored trials included); -1 wrong; NAN not measured */
+    unsigned char *counted; /* configurations shown in the progress count */
+    int done, total, failed;
+    double best_s, bytes; /* bytes: weights + x + y, for the share of the read bandwidth */
+    const char *label;
+    sol_err *err;
+} tune_ctx;
+
+/* ---- the model's shapes ------------------------------------------------------ */
+
+/* Distinct (type, N, K) of MODEL's decode matmuls, each with every m of
+ * mask; types the CUDA matvec does not run are left out, said once. */
+static int model_problems(const char *spec, unsigned mask, sol_cuda_mv_problem *pb, int cap, int *n, sol_err *err)
+{
+    sol_model m;
+    sol_kv_scheme kv;
+    int rc = sol_model_load(spec, &m, err);
+    if (rc)
+        return rc;
+    sol_kv_from_model(&m, &kv);
+    sol_plan plan;
+    sol_plan_params p = {.batch = 1, .n_tokens = 1, .wtype = m.wtype, .atype = SOL_DT_F32, .kvtype = SOL_DT_F16,
+                         .tp = 1};
+    if ((rc = sol_plan_build(&m, &kv, &p, &plan, err)))
+        return rc;
+    unsigned skipped = 0; /* bit per dtype */
+    *n = 0;
+    for (int mi = 1; mi <= SOL_CUDA_MV_MAX_INPUTS; mi++) {
+        if (!(mask & 1u << (mi - 1)))
+            continue;
+        for (int i = 0; i < plan.n_ops; i++) {
+            const sol_op *op = &plan.ops[i];
+            if (op->kind != SOL_OP_MATMUL || op->batch != 1)
+                continue;
+            if (!sol_cuda_mv_type_ok(op->wtype) || op->k % 8 || !sol_cuda_mv_row_bytes(op->wtype, op->k)) {
+                skipped |= 1u << op->wtype;
+                continue;
+            }
+            sol_cuda_mv_problem cand = {op->wtype, op->n, op->k, mi};
+            int dup = 0;
+            for (int j = 0; j < *n; j++)
+                dup |= pb[j].type == cand.type && pb[j].rows == cand.rows && pb[j].cols == cand.cols && pb[j].m == cand.m;
+            if (!dup && *n < cap)
+                pb[(*n)++] = cand;
+        }
+    }
+    sol_plan_free(&plan);
+    for (int t = 0; t < SOL_DT_COUNT; t++)
+        if (skipped & 1u << t)
+            fprintf(stderr, "tune: %s matmuls left out: not a weight type the CUDA matvec runs\n",
+                    sol_dtype_name((sol_dtype)t));
+    if (*n == 0)
+        return sol_fail(err, SOL_ERR_RUNTIME, "%s has no decode matmul the CUDA matvec runs", spec);
+    return 0;
+}
+
+/* ---- trials in the database --------------------------------------------------- */
+
+typedef struct {
+    const sol_trial_row *key;
+    const sol_tune_space *space;
+    double *seen;
+} resume_ctx;
+
+static int same_key(const sol_trial_row *row, const sol_trial_row *k)
+{
+    return row->device_id == k->device_id && !strcmp(row->kernel, k->kernel) &&
+           !strcmp(row->source_hash, k->source_hash) && !strcmp(row->compile_flags, k->compile_flags) &&
+           !strcmp(row->shape, k->shape) && !strcmp(row->dtype, k->dtype);
+}
+
+/* A stored trial's configuration, from its params JSON (the names and
+ * values sol_space_json wrote): its linear index, or -1 when it is not a
+ * point of this space. */
+static int64_t stored_index(const sol_tune_space *s, const char *params_json)
+{
+    cJSON *doc = cJSON_Parse(params_json);
+    sol_tune_config c = {{0}};
+    int found = doc != NULL && cJSON_GetArraySize(doc) == s->n_params;
+    for (int p = 0; found && p < s->n_params; p++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, s->params[p].name);
+        found = 0;
+        for (int i = 0; cJSON_IsNumber(v) && i < s->params[p].n_values; i++)
+            if (s->params[p].values[i] == v->valuedouble) {
+                c.idx[p] = i;
+                found = 1;
+            }
+    }
+    cJSON_Delete(doc);
+    return found ? sol_space_encode(s, &c) : -1;
+}
+
+static int collect_trial(void *user, const sol_trial_row *row)
+{
+    resume_ctx *r = user;
+    int64_t at = same_key(row, r->key) ? stored_index(r->space, row->params_json) : -1;
+    if (at >= 0)
+        r->seen[at] = row->correct ? row->median_s : -1;
+    return 0;
+}
+
+typedef struct {
+    const sol_trial_row *key;
+    sol_trial_row found;
+    int n;
+} baseline_lookup;
+
+static int find_baseline(void *user, const sol_trial_row *row)
+{
+    baseline_lookup *l = user;
+    const sol_trial_row *k = l->key;
+    if (row->device_id == k->device_id && !strcmp(row->kernel, k->kernel) && !strcmp(row->source_hash, k->source_hash) &&
+        !strcmp(row->shape, k->shape) && !strcmp(row->dtype, k->dtype)) {
+        l->found = *row;
+        l->n++;
+    }
+    return 0;
+}
+
+typedef struct {
+    const sol_trial_row *key;
+    problem_result *out;
+    int found;
+} best_lookup;
+
+static int match_best(void *user, const sol_best_row *row)
+{
+    best_lookup *l = user;
+    const sol_trial_row *k = l->key;
+    if (row->device_id != k->device_id || strcmp(row->kernel, k->kernel) || strcmp(row->source_hash, k->source_hash) ||
+        strcmp(row->shape, k->shape) || strcmp(row->dtype, k->dtype))
+        return 0;
+    l->out->best_s = row->median_s;
+    l->out->default_s = row->default_s;
+    snprintf(l->out->best_params, sizeof l->out->best_params, "%s", row->params_json);
+    l->found = 1;
+    return 1;
+}
+
+/* A trial's figures beside its time: {"status", registers, spills, shared
+ * memory, bytes moved, error and its bound, min and max, why}. */
+static void trial_json(const sol_cuda_mv_result *r, char *buf, size_t cap)
+{
+    static const char *const status[] = {"ok", "invalid", "rejected", "crashed"};
+    cJSON *o = cJSON_CreateObject();
+    const char *st = r->status >= 0 && r->status <= SOL_CUDA_TRIAL_CRASHED ? status[r->status] : "?";
+    cJSON_AddStringToObject(o, "status", r->status == SOL_CUDA_TRIAL_OK && !r->correct ? "wrong" : st);
+    cJSON_AddNumberToObject(o, "registers", r->registers);
+    cJSON_AddNumberToObject(o, "spill_bytes", r->spill_bytes);
+    cJSON_AddNumberToObject(o, "smem_bytes", r->smem_bytes);
+    cJSON_AddNumberToObject(o, "bytes", r->bytes);
+    if (r->status == SOL_CUDA_TRIAL_OK) {
+        cJSON_AddNumberToObject(o, "max_error", isfinite(r->max_error) ? r->max_error : -1);
+        cJSON_AddNumberToObject(o, "tolerance", r->tolerance);
+    }
+    if (r->median_s > 0) {
+        cJSON_AddNumberToObject(o, "min_s", r->min_s);
+        cJSON_AddNumberToObject(o, "max_s", r->max_s);
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    snprintf(buf, cap, "%s", text && strlen(text) < cap ? text : "{}");
+    free(text);
+    if (r->why[0]) { /* the reason too, when it fits */
+        cJSON_AddStringToObject(o, "why", r->why);
+        text = cJSON_PrintUnformatted(o);
+        if (text && strlen(text) < cap)
+            snprintf(buf, cap, "%s", text);
+        free(text);
+    }
+    cJSON_Delete(o);
+}
+
+static int store_trial(session *s, const sol_trial_row *key, const char *params_json, const sol_cuda_mv_result *r,
+                       sol_err *err)
+{
+    sol_trial_row row = *key;
+    snprintf(row.params_json, sizeof row.params_json, "%s", params_json);
+    trial_json(r, row.counters_json, sizeof row.counters_json);
+    int timed = r->status == SOL_CUDA_TRIAL_OK && r->correct && r->median_s > 0;
+    row.median_s = timed ? r->median_s : -1;
+    row.spread = timed ? (r->max_s - r->min_s) / r->median_s : 0;
+    row.reps = timed ? r->reps : 0;
+    row.correct = timed;
+    row.time = (int64_t)time(NULL);
+    int rc = sol_db_trial_add(s->db, &row, err);
+    return rc > 0 ? rc : 0; /* -1: already there (a --force rerun): kept as it was */
+}
+
+/* ---- the search ------------------------------------------------------------------- */
+
+static void fmt_us(char *buf, size_t cap, double s)
+{
+    if (s > 0)
+        snprintf(buf, cap, "%.1f us", s * 1e6);
+    else
+        snprintf(buf, cap, "-");
+}
+
+static void progress(const tune_ctx *t)
+{
+    char best[32], bw[48] = "";
+    fmt_us(best, sizeof best, t->best_s);
+    if (t->best_s > 0 && t->bytes > 0 && t->s->read_bw > 0)
+        snprintf(bw, sizeof bw, " = %.0f%% of the probed read bandwidth", 100 * t->bytes / t->best_s / t->s->read_bw);
+    fprintf(stderr, isatty(2) ? "\r  %-28s trials %3d/%-3d best %s%s   " : "  %-28s trials %3d/%-3d best %s%s\n",
+            t->label, t->done, t->total, best, bw);
+}
+
+/* The search's eval: a stored trial is reused, else the plugin measures it
+ * and it is stored (a wrong, rejected or crashing variant too, as never to
+ * be chosen). NAN stops the search. */
+static double eval_and_store(void *user, const sol_tune_config *c)
+{
+    tune_ctx *t = user;
+    if (interrupted || t->failed)
+        return NAN;
+    int64_t at = sol_space_encode(t->space, c);
+    double time_s = t->seen[at];
+    int first_time = isnan(time_s) || (t->s->o->force && !t->counted[at]);
+    if (first_time) {
+        sol_cuda_mv_request req = t->req;
+        sol_cuda_mv_config_from(t->space, c, &req.params);
+        sol_cuda_mv_result r;
+        int rc = t->s->cu->mv_trial(t->s->device, &req, &r, t->err);
+        if (rc && r.status != SOL_CUDA_TRIAL_CRASHED) {
+            t->failed = 1;
+            return NAN;
+        }
+        char *json = sol_space_json(t->space, c);
+        sol_err db_err = {0};
+        int stored = store_trial(t->s, &t->key, json ? json : "{}", &r, rc ? &db_err : t->err);
+        free(json);
+        if (rc || stored) { /* crashed (recorded, then stop) or the database failed */
+            t->failed = 1;
+            return NAN;
+        }
+        if (r.notice[0] && !t->s->noticed) {
+            fprintf(stderr, "%stune: %s\n", isatty(2) ? "\n" : "", r.notice);
+            t->s->noticed = 1;
+        }
+        time_s = r.status == SOL_CUDA_TRIAL_OK && r.correct ? r.median_s : -1;
+        t->seen[at] = time_s;
+    }
+    t->done += first_time || !t->counted[at];
+    t->counted[at] = 1;
+    if (time_s > 0 && (t->best_s <= 0 || time_s < t->best_s))
+        t->best_s = time_s;
+    progress(t);
+    return time_s;
+}
+
+/* The cuBLAS baseline of the problem: the stored one, or measured and
+ * stored. A baseline that cannot run is said and left out. */
+static int baseline(session *s, const tune_ctx *t, problem_result *out, sol_err *err)
+{
+    sol_trial_row key = t->key;
+    snprintf(key.kernel, sizeof key.kernel, CUBLAS_KERNEL);
+    snprintf(key.source_hash, sizeof key.source_hash, "cublas %.12s", s->src.cublas);
+    baseline_lookup l = {&key, {0}, 0};
+    int rc = s->o->force ? 0 : sol_db_trials(s->db, find_baseline, &l, err);
+    if (rc)
+        return rc;
+    if (l.n > 0) {
+        out->cublas_s = l.found.correct ? l.found.median_s : -1;
+        cJSON *j = cJSON_Parse(l.found.counters_json);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "bytes");
+        out->cublas_bytes = cJSON_IsNumber(b) ? b->valuedouble : 0;
+        cJSON_Delete(j);
+        return 0;
+    }
+    sol_cuda_mv_result r;
+    sol_err why = {0};
+    if (s->cu->mv_cublas(s->device, &t->req, &r, &why)) {
+        fprintf(stderr, "tune: %s: no cuBLAS baseline: %s\n", out->shape, why.msg);
+        return 0;
+    }
+    snprintf(key.compile_flags, sizeof key.compile_flags, "%s", r.label);
+    out->cublas_s = r.status == SOL_CUDA_TRIAL_OK && r.correct ? r.median_s : -1;
+    out->cublas_bytes = r.bytes;
+    if (r.status != SOL_CUDA_TRIAL_OK || !r.correct)
+        fprintf(stderr, "tune: %s: cuBLAS baseline: %s\n", out->shape, r.why);
+    return store_trial(s, &key, "{}", &r, err);
+}
+
+static int tune_problem(session *s, problem_result *out, sol_err *err)
+{
+    const cli_tune_cuda_opts *o = s->o;
+    sol_cuda_mv_oracle oracle = {s->cu->mv_default, s->cu->mv_check};
+    sol_cuda_mv_space_ctx space_ctx;
+    sol_tune_space space;
+    sol_cuda_mv_space(&out->pb, &oracle, &space_ctx, &space);
+    tune_ctx t = {.s = s, .space = &space, .label = out->shape, .err = err};
+    t.req = (sol_cuda_mv_request){.type = out->pb.type, .rows = out->pb.rows, .cols = out->pb.cols, .m = out->pb.m,
+                                  .reps = o->reps, .seed = o->seed, .cache_dir = s->cache_dir};
+    t.bytes = out->bytes = (double)out->pb.rows * (double)sol_cuda_mv_row_bytes(out->pb.type, out->pb.cols) +
+                           4.0 * out->pb.m * ((double)out->pb.rows + (double)out->pb.cols);
+    t.key.device_id = s->device_id;
+    snprintf(t.key.kernel, sizeof t.key.kernel, "%s", CUDA_KERNEL);
+    snprintf(t.key.source_hash, sizeof t.key.source_hash, "%s", s->src.hash);
+    snprintf(t.key.compile_flags, sizeof t.key.compile_flags, "%s", s->compile_flags);
+    snprintf(t.key.shape, sizeof t.key.shape, "%s", out->shape);
+    snprintf(t.key.dtype, sizeof t.key.dtype, "%s", sol_dtype_name(out->pb.type));
+    int64_t size = sol_space_size(&space);
+    t.seen = malloc((size_t)size * sizeof *t.seen);
+    t.counted = calloc((size_t)size, 1);
+    int rc = 0;
+    if (!t.seen || !t.counted) {
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+        goto exit;
+    }
+    for (int64_t i = 0; i < size; i++)
+        t.seen[i] = NAN;
+    if (!sol_space_valid(&space, &space.default_config)) { /* never expected of the plugin's own default */
+        char why[256] = "";
+        sol_cuda_mv_config d;
+        sol_cuda_mv_config_from(&space, &space.default_config, &d);
+        s->cu->mv_check(out->pb.type, out->pb.rows, out->pb.cols, space_ctx.row_bytes, &d, why, sizeof why);
+        fprintf(stderr, "tune: %s %s left out: the built-in variant does not fit it (%s)\n",
+                sol_dtype_name(out->pb.type), out->shape, why);
+        goto exit;
+    }
+    resume_ctx resume = {&t.key, &space, t.seen};
+    if (!o->force && (rc = sol_db_trials(s->db, collect_trial, &resume, err)))
+        goto exit;
+    if ((rc = baseline(s, &t, out, err)))
+        goto exit;
+    int valid = 0, stored = 0;
+    for (int64_t i = 0; i < size; i++) {
+        sol_tune_config c;
+        sol_space_decode(&space, i, &c);
+        int ok = sol_space_valid(&space, &c);
+        valid += ok;
+        stored += ok && !isnan(t.seen[i]);
+    }
+    if (!o->force && stored == valid) { /* all measured: the stored winner, when there is one */
+        best_lookup l = {&t.key, out, 0};
+        if ((rc = sol_db_bests(s->db, match_best, &l, err)))
+            goto exit;
+        if (l.found) {
+            fprintf(stderr, "  %-28s all %d configurations are measured; the stored winner stands (--force "
+                            "measures again)\n", out->shape, valid);
+            out->tuned = 1;
+            goto exit;
+        }
+    }
+    int budget = o->budget > 0 ? o->budget : CLI_TUNE_CUDA_BUDGET;
+    t.total = budget + 1 < valid ? budget + 1 : valid; /* the budget, and the default before it */
+    /* the default first: the speed-up is measured against it */
+    double default_s = eval_and_store(&t, &space.default_config);
+    sol_search_result r = {.best_time_s = -1};
+    if (!interrupted && !t.failed)
+        rc = sol_search(o->strategy, &space, budget, o->seed, eval_and_store, &t, &r, err);
+    if (isatty(2))
+        fprintf(stderr, "\n");
+    if (!rc && t.failed)
+        rc = err->code ? err->code : SOL_ERR_RUNTIME;
+    if (rc || isnan(default_s)) /* interrupted before the default was measured: nothing to say */
+        goto exit;
+    out->default_s = default_s;
+    const sol_tune_config *win = r.best_time_s > 0 && (default_s <= 0 || r.best_time_s <= default_s)
+                                     ? &r.best
+                                     : default_s > 0 ? &space.default_config : NULL;
+    if (!win) {
+        if (!interrupted)
+            fprintf(stderr, "tune: %s %s: no variant gave a right answer; nothing stored\n", sol_dtype_name(out->pb.type),
+                out->shape);
+        goto exit;
+    }
+    out->best_s = win == &r.best ? r.best_time_s : default_s;
+    char *json = sol_space_json(&space, win);
+    snprintf(out->best_params, sizeof out->best_params, "%s", json ? json : "{}");
+    free(json);
+    out->tuned = 1;
+    sol_best_row best = {.device_id = s->device_id, .median_s = out->best_s, .default_s = default_s,
+                         .time = (int64_t)time(NULL)};
+    snprintf(best.kernel, sizeof best.kernel, "%s", CUDA_KERNEL);
+    snprintf(best.source_hash, sizeof best.source_hash, "%s", s->src.hash);
+    snprintf(best.shape, sizeof best.shape, "%s", out->shape);
+    snprintf(best.dtype, sizeof best.dtype, "%s", sol_dtype_name(out->pb.type));
+    snprintf(best.params_json, sizeof best.params_json, "%s", out->best_params);
+    rc = sol_db_best_set(s->db, &best, err);
+exit:
+    free(t.seen);
+    free(t.counted);
+    return rc;
+}
+
+/* ---- the command ---------------------------------------------------------------------- */
+
+/* A plugin without the tuner's entries (the test backend, an older build):
+ * one line naming its backend. */
+static int no_tuner(const cli_tune_cuda_opts *o, sol_err *err)
+{
+    cli_backend_opts b = {.name = o->backend, .device = o->device};
+    sol_backend *be = NULL;
+    if (cli_backend_open(&b, &be, err))
+        return err->code;
+    sol_fail(err, SOL_ERR_RUNTIME,
+             "--backend %s: the %s backend has no tunable kernels; tune with --backend cpu (a CUDA plugin built "
+             "before the tuner: rebuild it with `make`)", o->backend, be->name);
+    be->destroy(be);
+    return err->code;
+}
+
+/* The plugin, with the tuner's entries, and the device; errors name why. */
+static int open_gpu(const cli_tune_cuda_opts *o, const sol_cuda_plugin **cu, sol_cuda_device *gpu, sol_err *err)
+{
+    int rc = !strcmp(o->backend, "cuda") ? sol_cuda_open(cu, NULL, 0, err) : sol_plugin_load(o->backend, cu, err);
+    if (rc)
+        return rc;
+    const sol_cuda_plugin *p = *cu;
+    if (p->tune_magic != SOL_CUDA_TUNE_MAGIC || !p->mv_default || !p->mv_check || !p->mv_source || !p->mv_trial ||
+        !p->mv_cublas || !p->mv_release || !p->device_count || !p->device_info)
+        return no_tuner(o, err);
+    int count = 0;
+    if ((rc = p->device_count(&count, err)))
+        return rc;
+    if (count < 1)
+        return sol_fail(err, SOL_ERR_RUNTIME, "no CUDA device: the driver reports none");
+    if (o->device >= count)
+        return sol_fail(err, SOL_ERR_RUNTIME, "--device %d: this machine has %d CUDA device%s (0..%d)", o->device,
+                        count, count == 1 ? "" : "s", count - 1);
+    return p->device_info(o->device, gpu, err);
+}
+
+/* Compiled images beside the database: $SOL_CUDA_CACHE, else
+ * <the database's folder>/cuda-kernels. */
+static const char *image_cache(char *buf, size_t cap)
+{
+    const char *env = getenv("SOL_CUDA_CACHE");
+    if (env && *env)
+        return env;
+    char db[4096];
+    if (!sol_db_path(db, sizeof db) || !db[0])
+        return NULL;
+    snprintf(buf, cap, "%s/cuda-kernels", dirname(db));
+    return buf;
+}
+
+static void print_table(const problem_result *res, int n, double read_bw)
+{
+    printf("%-6s %-18s %11s %11s %8s %11s %9s %8s  %s\n", "type", "shape NxKxM", "default", "tuned", "speed-up",
+           "cuBLAS", "vs cuBLAS", "read bw", "parameters");
+    for (int i = 0; i < n; i++) {
+        const problem_result *r = &res[i];
+        if (!r->tuned)
+            continue;
+        char d[24], b[24], c[24], vs[16] = "-", bw[16] = "-";
+        fmt_us(d, sizeof d, r->default_s);
+        fmt_us(b, sizeof b, r->best_s);
+        fmt_us(c, sizeof c, r->cublas_s);
+        if (r->cublas_s > 0 && r->best_s > 0)
+            snprintf(vs, sizeof vs, "%.2fx", r->cublas_s / r->best_s);
+        if (read_bw > 0 && r->bytes > 0 && r->best_s > 0)
+            snprintf(bw, sizeof bw, "%.0f%%", 100 * r->bytes / r->best_s / read_bw);
+        printf("%-6s %-18s %11s %11s %7.2fx %11s %9s %8s  %s\n", sol_dtype_name(r->pb.type), r->shape, d, b,
+               r->best_s > 0 && r->default_s > 0 ? r->default_s / r->best_s : 0, c, vs, bw, r->best_params);
+    }
+    printf("(vs cuBLAS: cuBLAS's time over the tuned one)\n");
+    if (read_bw > 0)
+        printf("(read bw: weights + x + y moved per run over the tuned time, as a share of the probed %.0f GB/s)\n",
+               read_bw / 1e9);
+    else
+        printf("(no probe of this GPU: `sol hw probe --backend cuda` adds the share of its read bandwidth)\n");
+}
+
+int cli_tune_cuda(const cli_tune_cuda_opts *o)
+{
+    sol_err err = {0};
+    problem_result *res = NULL;
+    sol_cuda_mv_problem pbs[MAX_PROBLEMS];
+    int n = 0, rc = 0, m_given = 0;
+    /* the shape's words first (usage errors), then the device, then the model */
+    if (o->shape && (rc = sol_cuda_mv_problem_parse(o->shape, &pbs[0], &m_given, &err)))
+        return cli_fail("tune", &err);
+    const sol_cuda_plugin *cu = NULL;
+    sol_cuda_device gpu;
+    if ((rc = open_gpu(o, &cu, &gpu, &err)))
+        return cli_fail("tune", &err);
+    if (o->shape) {
+        sol_cuda_mv_problem one = pbs[0];
+        for (int mi = 1; mi <= SOL_CUDA_MV_MAX_INPUTS; mi++)
+            if (m_given ? mi == one.m : (o->batches & 1u << (mi - 1)) != 0) {
+                pbs[n] = one;
+                pbs[n++].m = mi;
+            }
+    } else if ((rc = model_problems(o->model, o->batches, pbs, MAX_PROBLEMS, &n, &err))) {
+        return cli_fail("tune", &err);
+    }
+    session s = {.cu = cu, .device = o->device, .o = o};
+    char cache[4096];
+    s.cache_dir = image_cache(cache, sizeof cache);
+    sol_device_info dev;
+    cli_gpu_device(&gpu, &dev);
+    char sm[16] = "";
+    for (const char *c = gpu.cc; *c && strlen(sm) < sizeof sm - 1; c++)
+        if (*c != '.')
+            sm[strlen(sm)] = *c; /* "9.0" -> "90" (sm is zeroed) */
+    if ((rc = cu->mv_source(&s.src, &err)))
+        return cli_fail("tune", &err);
+    snprintf(s.compile_flags, sizeof s.compile_flags, "nvrtc %.8s sm_%.6s %.95s", s.src.nvrtc, sm,
+             s.src.options);
+    if ((rc = sol_db_open(NULL, &s.db, &err)) ||
+        (sol_db_readonly(s.db) &&
+         (rc = sol_fail(&err, SOL_ERR_RUNTIME,
+                        "%s is read-only: trials could not be stored, so nothing was measured (make it writable)",
+                        sol_db_name(s.db)))) ||
+        (rc = sol_db_device(s.db, &dev, &s.device_id, &err)))
+        goto exit;
+    sol_probe_row probe;
+    int found = sol_db_probe_latest(s.db, s.device_id, "mem_read_bw", &probe, &err);
+    if (found > 0) {
+        rc = found;
+        goto exit;
+    }
+    s.read_bw = found == 0 ? probe.value : 0;
+    if (!(res = calloc((size_t)n, sizeof *res))) {
+        rc = sol_fail(&err, SOL_ERR_RUNTIME, "out of memory");
+        goto exit;
+    }
+    signal(SIGINT, on_sigint);
+    char bw[64] = "never probed";
+    if (s.read_bw > 0)
+        snprintf(bw, sizeof bw, "probed read %.0f GB/s", s.read_bw / 1e9);
+    fprintf(stderr, "tune: %s (cc %s, %s), %d problem(s), strategy %s, budget %d a problem, %d repetitions; kernel "
+                    "source %s, NVRTC %s\n", gpu.name, gpu.cc, bw, n, o->strategy->name,
+            o->budget > 0 ? o->budget : CLI_TUNE_CUDA_BUDGET, o->reps, s.src.hash, s.src.nvrtc);
+    int done = 0;
+    for (int i = 0; i < n && !rc && !interrupted; i++, done++) {
+        res[i].pb = pbs[i];
+        sol_cuda_mv_problem_format(&pbs[i], res[i].shape, sizeof res[i].shape);
+        rc = tune_problem(&s, &res[i], &err);
+    }
+    if (!rc) {
+        print_table(res, done, s.read_bw);
+        if (interrupted)
+            fprintf(stderr, "tune: interrupted; measured trials are kept, a rerun resumes\n");
+    }
+exit:
+    cu->mv_release();
+    sol_db_close(s.db);
+    free(res);
+    return rc ? cli_fail("tune", &err) : (interrupted ? 130 : 0);
+}

@@ -1,0 +1,152 @@
+/* A stand-in for the CUDA plugin's tuner entries (kernels/cuda/plugin.h),
+ * so the CLI's side of `sol tune --backend cuda` (cli/tune_cuda.c: the
+ * search, the database rows, resume, the winner, the baseline, a crash) is
+ * tested on a machine without a GPU. Built as build/test/fake_tuner.so.
+ * One fake device; a trial's "time" is a fixed function of the variant,
+ * and some variants are wrong on purpose, the fastest of all, so a CLI that
+ * chose a wrong one would show it:
+ *   valid   rows_per_block x threads_per_row a multiple of 32, <= 1024;
+ *           K whole 64-element slices of the k_split
+ *   wrong   unroll 8 (1 us: faster than any right one)
+ *   time    10 us + |rows_per_block - 8| + |log2 threads_per_row - 6| +
+ *           (vec_bytes != 16) + (k_split - 1) / 2 us; best: r8 t64 v16 k1
+ *   crash   rows_per_block 2 x threads_per_row 16 with SOL_FAKE_TUNER_CRASH
+ *           set: status CRASHED, an error
+ * Nothing here prints. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/plugin.h"
+
+static int device_count(int *count, sol_err *err)
+{
+    (void)err;
+    *count = 1;
+    return 0;
+}
+
+static int device_info(int device, sol_cuda_device *out, sol_err *err)
+{
+    (void)device;
+    (void)err;
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "Fake GPU (tests/backend/fake_tuner.c)");
+    snprintf(out->uuid, sizeof out->uuid, "GPU-00000000-0000-0000-0000-00000000fa4e");
+    snprintf(out->cc, sizeof out->cc, "9.0");
+    snprintf(out->driver, sizeof out->driver, "13.0");
+    snprintf(out->runtime, sizeof out->runtime, "13.0");
+    out->sms = 132;
+    out->l2_bytes = 50 << 20;
+    out->mem_bytes = (int64_t)80 << 30;
+    return 0;
+}
+
+static void mv_default(sol_dtype type, int max_inputs, sol_cuda_mv_config *out)
+{
+    (void)type;
+    *out = (sol_cuda_mv_config){4, 32, 16, 2, 1, max_inputs};
+}
+
+static int mv_check(sol_dtype type, int64_t rows, int64_t cols, size_t row_bytes, const sol_cuda_mv_config *p,
+                    char *why, size_t cap)
+{
+    (void)type;
+    (void)rows;
+    (void)row_bytes;
+    int threads = p->rows_per_block * p->threads_per_row;
+    if (threads % 32 == 0 && threads <= 1024 && cols % (64 * p->k_split) == 0)
+        return 0;
+    if (why && cap)
+        snprintf(why, cap, "fake rule: %d threads, K %lld in %d slices", threads, (long long)cols, p->k_split);
+    return 1;
+}
+
+static int mv_source(sol_cuda_mv_source *out, sol_err *err)
+{
+    (void)err;
+    memset(out, 0, sizeof *out);
+    snprintf(out->hash, sizeof out->hash, "fa4e0000fa4e0001");
+    snprintf(out->nvrtc, sizeof out->nvrtc, "13.0");
+    snprintf(out->options, sizeof out->options, "-std=c++17 -default-device");
+    snprintf(out->cublas, sizeof out->cublas, "13.1.0");
+    return 0;
+}
+
+static void result_init(sol_cuda_mv_result *r, const char *label)
+{
+    memset(r, 0, sizeof *r);
+    r->median_s = r->min_s = r->max_s = -1;
+    snprintf(r->label, sizeof r->label, "%s", label);
+}
+
+static int mv_trial(int device, const sol_cuda_mv_request *req, sol_cuda_mv_result *out, sol_err *err)
+{
+    (void)device;
+    const sol_cuda_mv_config *p = &req->params;
+    char label[64];
+    snprintf(label, sizeof label, "fake r%d t%d v%d u%d k%d m%d", p->rows_per_block, p->threads_per_row, p->vec_bytes,
+             p->unroll, p->k_split, p->max_inputs);
+    result_init(out, label);
+    if (mv_check(req->type, req->rows, req->cols, 0, p, out->why, sizeof out->why)) {
+        out->status = SOL_CUDA_TRIAL_INVALID;
+        return 0;
+    }
+    out->bytes = 1e6;
+    out->registers = 32;
+    if (p->rows_per_block == 2 && p->threads_per_row == 16 && getenv("SOL_FAKE_TUNER_CRASH")) {
+        out->status = SOL_CUDA_TRIAL_CRASHED;
+        snprintf(out->why, sizeof out->why, "crashed: an illegal memory access was encountered");
+        snprintf(err->msg, sizeof err->msg, "%s faulted (an illegal memory access was encountered)", label);
+        err->code = SOL_ERR_RUNTIME;
+        return err->code;
+    }
+    if (p->unroll == 8) { /* wrong, and the fastest */
+        out->correct = 0;
+        out->max_error = 0.5;
+        out->tolerance = 1e-5;
+        snprintf(out->why, sizeof out->why, "wrong answer: fake");
+        return 0;
+    }
+    double us = 10 + fabs(p->rows_per_block - 8.0) + fabs(log2(p->threads_per_row) - 6) + (p->vec_bytes != 16) +
+                (p->k_split - 1) / 2.0;
+    out->correct = 1;
+    out->max_error = 1e-7;
+    out->tolerance = 1e-5;
+    out->median_s = us * 1e-6;
+    out->min_s = 0.99 * out->median_s;
+    out->max_s = 1.02 * out->median_s;
+    out->reps = req->reps;
+    return 0;
+}
+
+static int mv_cublas(int device, const sol_cuda_mv_request *req, sol_cuda_mv_result *out, sol_err *err)
+{
+    (void)device;
+    (void)err;
+    result_init(out, "fake cuBLAS");
+    out->correct = 1;
+    out->median_s = out->min_s = out->max_s = 50e-6;
+    out->reps = req->reps;
+    out->bytes = 2e6;
+    return 0;
+}
+
+static void mv_release(void) {}
+
+static const sol_cuda_plugin table = {
+    .abi = SOL_CUDA_PLUGIN_ABI,
+    .build = "fake tuner (tests/backend/fake_tuner.c)",
+    .device_count = device_count,
+    .device_info = device_info,
+    .tune_magic = SOL_CUDA_TUNE_MAGIC,
+    .mv_default = mv_default,
+    .mv_check = mv_check,
+    .mv_source = mv_source,
+    .mv_trial = mv_trial,
+    .mv_cublas = mv_cublas,
+    .mv_release = mv_release,
+};
+
+__attribute__((visibility("default"))) const sol_cuda_plugin *sol_cuda_plugin_table(void) { return &table; }
