@@ -167,6 +167,15 @@ build/test/cuda/test_tune_trial: tests/cuda/test_tune_trial.cu kernels/cuda/tune
 	@$(NVCC) -std=c++17 -O1 -I. -Ibuild/cuda -Xcompiler -Wall,-Wextra,-Werror -o $@ $(filter %.cu %.o,$^) \
 		-lcublas -lnvrtc -lcmocka $(shell pkg-config --libs libcjson 2>/dev/null) -lm
 
+# The tuner's winners in the backend (kernels/cuda/tuned.cu): which one a
+# decode matmul takes, and when the built-in variants run instead.
+CUDA_HOST_TESTS += build/test/cuda/test_tuned
+build/test/cuda/test_tuned: tests/cuda/test_tuned.cu kernels/cuda/tuned.cu kernels/cuda/variant.cu kernels/cuda/tuned.h \
+		kernels/cuda/variant.h kernels/cuda/matvec.cuh kernels/cuda/plugin.h util/err.h
+	@mkdir -p $(dir $@)
+	@echo "  NVCC    $@"
+	@$(NVCC) -std=c++17 -O1 -I. -Xcompiler -Wall,-Wextra,-Werror -o $@ $(filter %.cu,$^) -lcmocka
+
 # The decode-step graph's bookkeeping: which steps record, the launch keys.
 CUDA_HOST_TESTS += build/test/cuda/test_graph
 build/test/cuda/test_graph: tests/cuda/test_graph.cu kernels/cuda/graph.cu kernels/cuda/launch.cuh \

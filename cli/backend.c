@@ -77,13 +77,27 @@ int cli_backend_open(const cli_backend_opts *o, sol_backend **out, sol_err *err)
         return rc;
     if (!plugin->backend_new)
         return sol_fail(err, SOL_ERR_RUNTIME, "%s: the plugin has no engine backend", o->name);
+    cli_cuda_tuning tuned = {0};
+    if (o->no_tuned)
+        tuned.tunable = plugin->tune_magic == SOL_CUDA_TUNE_MAGIC;
+    else if ((rc = cli_cuda_tuning_load(plugin, o->device, &tuned, err)))
+        return rc;
+    int loaded = 0;
     sol_plugin_backend_options opt = {.device = o->device,
                                       .threads = o->threads,
                                       .no_graph = o->no_graph,
                                       .profile_every = o->profile_every,
                                       .gemm_cublas = o->gemm_cublas,
-                                      .upload_progress = upload_progress};
-    return plugin->backend_new(&opt, out, err);
+                                      .upload_progress = upload_progress,
+                                      .tuned = tuned.v,
+                                      .n_tuned = tuned.n,
+                                      .tune_cache_dir = tuned.cache,
+                                      .tuned_loaded = &loaded};
+    rc = plugin->backend_new(&opt, out, err);
+    if (!rc)
+        cli_cuda_tuning_report(&tuned, loaded, o->model, o->no_tuned);
+    cli_cuda_tuning_free(&tuned);
+    return rc;
 }
 
 /* The entry named, or the one of this GPU; its probe figures over it. */

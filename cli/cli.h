@@ -161,6 +161,8 @@ typedef struct cli_backend_opts {
     int no_graph;              /* cuda: decode op by op */
     int profile_every;         /* cuda: every N-th decode step timed op by op (0: none) */
     int gemm_cublas;           /* cuda: F16/BF16 matmuls through cuBLAS */
+    int no_tuned;              /* cuda: the built-in matvecs only (--no-tuned) */
+    const char *model;         /* cuda: the model, for "N of M shapes tuned" (NULL: not said) */
 } cli_backend_opts;
 #define CLI_BACKEND_HELP                                                                              \
     "  --backend B           cpu (default), cuda (build/sol-cuda.so), or the path of a backend\n"    \
@@ -180,6 +182,30 @@ enum { OPT_CUDA_DEVICE = 7000, OPT_CUDA_NO_GRAPH, OPT_CUDA_PROFILE_EVERY, OPT_CU
 #define CLI_CUDA_PROFILE_EVERY 16
 /* Sets o from a CLI_CUDA_LONG_OPTS code: 1 taken, 2 bad value (reported),
  * 0 not one of them. */
+/* The CUDA tuner's winners for the engine (tuning_cuda.c): this GPU's rows
+ * of `sol tune --backend cuda` under the plugin's kernel sources and NVRTC,
+ * and the image cache they were compiled into. */
+struct sol_cuda_plugin;
+struct sol_cuda_tuned_mv;
+typedef struct cli_cuda_tuning {
+    struct sol_cuda_tuned_mv *v;
+    int n;
+    int tunable; /* the plugin has the tuner's entries */
+    const char *cache; /* NULL: none */
+    char cache_buf[4096];
+} cli_cuda_tuning;
+/* Nothing (0) without a database, the device or the tuner's entries. */
+int cli_cuda_tuning_load(const struct sol_cuda_plugin *cu, int device, cli_cuda_tuning *out, sol_err *err);
+void cli_cuda_tuning_free(cli_cuda_tuning *t);
+/* Distinct (type, N, K) of model's decode matmuls, and of them those with a
+ * winner (any m); -1 when the model or its plan cannot be made. */
+int cli_cuda_tuned_shapes(const cli_cuda_tuning *t, const char *model, int *tuned, int *total);
+/* "cuda: N of M decode matmul shapes tuned" on stderr, and how many winners
+ * did not load (of t->n, `loaded` did). */
+void cli_cuda_tuning_report(const cli_cuda_tuning *t, int loaded, const char *model, int no_tuned);
+/* Where compiled matvec images are cached: $SOL_CUDA_CACHE, else
+ * <the database's folder>/cuda-kernels (in buf); NULL: nowhere. */
+const char *cli_cuda_image_cache(char *buf, size_t cap);
 int cli_parse_cuda_opt(const char *cmd, int code, const char *arg, cli_backend_opts *o);
 int cli_parse_backend(const char *cmd, const char *text, const char **out);
 int cli_backend_is_cpu(const cli_backend_opts *o);

@@ -392,6 +392,8 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
     if (o->prompt == 0 && o->gen == 0)
         return cli_usage_error("bench", "-p 0 and -n 0: nothing to run");
     o->model = argv[optind];
+    o->cuda.model = o->model; /* "cuda: N of M decode matmul shapes tuned" */
+    o->cuda.no_tuned = o->no_tuned;
     if (o->check && o->n_batches == 0)
         return cli_usage_error("bench", "--check compares batched decoding: it needs --batch");
     return 0;
@@ -619,7 +621,7 @@ static int bench_threads(const bench_opts *o, int threads, const sol_hw *cpu_hw,
     sol_plan decode_plan;
     sol_plan_params dp = {.batch = 1, .n_tokens = 1, .wtype = m->wtype, .atype = SOL_DT_F32, .kvtype = o->kvtype,
                           .tp = 1};
-    if (sol_plan_build(m, &kv, &dp, &decode_plan, err) == 0) {
+    if (cli_backend_is_cpu(&bo) && sol_plan_build(m, &kv, &dp, &decode_plan, err) == 0) { /* cuda: said at open */
         int tuned, total;
         cli_tuned_shapes(tuning, &decode_plan, o->activations, &tuned, &total);
         fprintf(stderr, "bench: %d threads, %d of %d decode matmul shapes tuned%s\n", sol_engine_backend(e)->threads,

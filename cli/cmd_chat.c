@@ -358,6 +358,7 @@ int cmd_chat(int argc, char **argv)
     sol_engine *e = NULL;
     sol_tokenizer *tok = NULL;
     sol_chat *chat = NULL;
+    o.backend.model = o.model;
     if ((rc = cli_backend_open(&o.backend, &be, &err)))
         goto exit;
     o.engine.backend = be;

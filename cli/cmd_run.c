@@ -782,6 +782,8 @@ int cmd_run(int argc, char **argv)
         (!o.no_tuned && cli_backend_is_cpu(&o.backend) && (rc = cli_load_tuning(&cpu_hw, &tuning, &err))))
         goto exit;
     o.backend.tuning = &tuning;
+    o.backend.no_tuned = o.no_tuned;
+    o.backend.model = o.model;
     if ((rc = cli_backend_open(&o.backend, &be, &err)) || (rc = cli_backend_hw(&o.backend, o.hw_name, &hw, &dev, &err)))
         goto exit;
     o.engine.backend = be;

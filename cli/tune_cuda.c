@@ -9,7 +9,6 @@
  * out), a rerun measures nothing twice, and the winner of each shape is
  * stored beside a cuBLAS baseline. */
 #include <cJSON.h>
-#include <libgen.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -485,20 +484,6 @@ static int open_gpu(const cli_tune_cuda_opts *o, const sol_cuda_plugin **cu, sol
     return p->device_info(o->device, gpu, err);
 }
 
-/* Compiled images beside the database: $SOL_CUDA_CACHE, else
- * <the database's folder>/cuda-kernels. */
-static const char *image_cache(char *buf, size_t cap)
-{
-    const char *env = getenv("SOL_CUDA_CACHE");
-    if (env && *env)
-        return env;
-    char db[4096];
-    if (!sol_db_path(db, sizeof db) || !db[0])
-        return NULL;
-    snprintf(buf, cap, "%s/cuda-kernels", dirname(db));
-    return buf;
-}
-
 static void print_table(const problem_result *res, int n, double read_bw)
 {
     printf("%-6s %-18s %11s %11s %8s %11s %9s %8s  %s\n", "type", "shape NxKxM", "default", "tuned", "speed-up",
@@ -551,7 +536,7 @@ int cli_tune_cuda(const cli_tune_cuda_opts *o)
     }
     session s = {.cu = cu, .device = o->device, .o = o};
     char cache[4096];
-    s.cache_dir = image_cache(cache, sizeof cache);
+    s.cache_dir = cli_cuda_image_cache(cache, sizeof cache);
     sol_device_info dev;
     cli_gpu_device(&gpu, &dev);
     char sm[16] = "";

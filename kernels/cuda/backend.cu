@@ -8,6 +8,7 @@
 #include <new>
 
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/tuned.h"
 
 // "cuda device 0 (NVIDIA H100 80GB HBM3), layer 3 attention: CUDA error:
 // an illegal memory access was encountered": the device, the op, the error.
@@ -312,6 +313,8 @@ void cuda_destroy(sol_backend *b)
         free(c->events);
         sol_cuda_graph_free(c);
         sol_cuda_gemm_free(c);
+        for (const sol_cuda_tuned_kernels &k : c->tuned_kernels)
+            cudaLibraryUnload(k.lib);
         free_retired(c);
         for (void *p : c->scratch)
             cuda_free(b, p);
@@ -322,6 +325,46 @@ void cuda_destroy(sol_backend *b)
         delete c;
     }
     free(b);
+}
+
+// A winner's image for sm_<sm> (from the cache, or compiled by NVRTC) and
+// its kernels; false when any step fails (the error is cleared: a failed
+// load is not sticky).
+bool load_tuned(const sol_cuda_tuned_mv &t, int sm, const char *cache_dir, sol_cuda_tuned_kernels *out)
+{
+    sol_mv_variant v = sol_mv_tuned_variant(&t);
+    sol_mv_compiler compiler = {cache_dir, 0, 0};
+    sol_mv_image img;
+    char notice[256];
+    sol_err err = {0, ""};
+    if (sol_mv_build(&compiler, &v, sm, &img, notice, sizeof notice, &err) != SOL_MV_OK)
+        return false;
+    *out = sol_cuda_tuned_kernels{nullptr, nullptr, nullptr};
+    cudaError_t e = cudaLibraryLoadData(&out->lib, img.cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
+    if (e == cudaSuccess)
+        e = cudaLibraryGetKernel(&out->mv, out->lib, img.kernel);
+    if (e == cudaSuccess && v.p.k_split > 1)
+        e = img.sum[0] ? cudaLibraryGetKernel(&out->sum, out->lib, img.sum) : cudaErrorSymbolNotFound;
+    if (e == cudaSuccess)
+        return true;
+    cudaGetLastError();
+    if (out->lib)
+        cudaLibraryUnload(out->lib);
+    return false;
+}
+
+// The options' winners that load for the device, into c's table.
+void load_tuned_all(cuda_ctx *c, const sol_plugin_backend_options *opt, int sm)
+{
+    for (int i = 0; opt && opt->tuned && i < opt->n_tuned; i++) {
+        sol_cuda_tuned_kernels k;
+        if (!load_tuned(opt->tuned[i], sm, opt->tune_cache_dir, &k))
+            continue;
+        c->tuned.push_back(opt->tuned[i]);
+        c->tuned_kernels.push_back(k);
+    }
+    if (opt && opt->tuned_loaded)
+        *opt->tuned_loaded = (int)c->tuned.size();
 }
 
 sol_backend_caps cuda_caps()
@@ -368,14 +411,21 @@ int sol_cuda_backend_new(const sol_plugin_backend_options *opt, sol_backend **ou
     }
     cudaError_t e = cudaSetDevice(c->device);
     cudaDeviceProp prop;
-    if (e == cudaSuccess && cudaGetDeviceProperties(&prop, c->device) == cudaSuccess)
+    int sm = 0;
+    if (e == cudaSuccess && cudaGetDeviceProperties(&prop, c->device) == cudaSuccess) {
         snprintf(c->device_name, sizeof c->device_name, "%s", prop.name);
+        sm = prop.major * 10 + prop.minor;
+    }
     if (e == cudaSuccess)
         e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
     if (e != cudaSuccess) {
         cuda_destroy(b);
         return sol_cuda_fail(err, "CUDA device %d: %s", c->device, cudaGetErrorString(e));
     }
+    if (opt && opt->tuned_loaded)
+        *opt->tuned_loaded = 0;
+    if (sm > 0)
+        load_tuned_all(c, opt, sm);
     b->name = "cuda";
     b->threads = 0;
     b->caps = cuda_caps();

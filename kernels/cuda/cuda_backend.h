@@ -23,8 +23,16 @@ struct sol_cuda_step {
 inline size_t sol_cuda_step_bytes(int rows) { return offsetof(sol_cuda_step, tokens) + (size_t)rows * sizeof(int32_t); }
 
 // Device scratch buffers (sol_cuda_scratch), one per use.
+// (MV_SPLIT: a tuned matvec's partial sums over K slices.)
 enum sol_cuda_scratch_slot { SOL_CUDA_SCRATCH_ATTN, SOL_CUDA_SCRATCH_GEMM_W, SOL_CUDA_SCRATCH_GEMM_X,
-                             SOL_CUDA_SCRATCH_COUNT };
+                             SOL_CUDA_SCRATCH_MV_SPLIT, SOL_CUDA_SCRATCH_COUNT };
+
+// A tuner's winner loaded for the device (backend.cu): its image and the
+// kernels in it (sum: the slice sum of k_split > 1, else NULL).
+struct sol_cuda_tuned_kernels {
+    cudaLibrary_t lib;
+    cudaKernel_t mv, sum;
+};
 
 struct cuda_ctx {
     int device;
@@ -59,6 +67,10 @@ struct cuda_ctx {
     // the status of a failed cuBLAS call, which reached sol_cuda_note as
     // cudaErrorUnknown: the error line names it instead
     cublasStatus_t cublas_status;
+    // the tuner's winners that loaded (the options' others are dropped),
+    // and their kernels, index for index (tuned.h finds one)
+    std::vector<sol_cuda_tuned_mv> tuned;
+    std::vector<sol_cuda_tuned_kernels> tuned_kernels;
     // the first error; after it nothing is launched
     int failed;
     char error[480];

@@ -133,4 +133,29 @@ void sol_cuda_launch(cuda_ctx *c, void (*kernel)(P...), dim3 grid, dim3 block, s
     });
 }
 
+// A kernel handle's launch (an image loaded at run time: a tuner's winner)
+// through the recorder: its key is a tag, the handle, grid, block and every
+// argument; the arguments' types must be the kernel's parameters exactly.
+template <typename... A> void sol_cuda_launch_handle(cuda_ctx *c, cudaKernel_t kernel, dim3 grid, dim3 block, A... a)
+{
+    static const char tag[] = "cudaKernel_t";
+    std::tuple<A...> args(a...);
+    if (sol_cuda_recording(c)) {
+        sol_cuda_key &k = sol_cuda_step_key(c);
+        sol_key_add(k, static_cast<const void *>(tag));
+        sol_key_add(k, kernel);
+        sol_key_add(k, grid);
+        sol_key_add(k, block);
+        std::apply([&k](const A &...p) { (sol_key_add(k, p), ...); }, args);
+    }
+    sol_cuda_enqueue(c, [kernel, grid, block, args](cudaStream_t s) mutable {
+        return std::apply(
+            [&](A &...p) {
+                void *argv[] = {static_cast<void *>(&p)...};
+                return cudaLaunchKernel(reinterpret_cast<const void *>(kernel), grid, block, argv, 0, s);
+            },
+            args);
+    });
+}
+
 #endif

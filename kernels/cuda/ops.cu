@@ -16,6 +16,7 @@
 #include "kernels/cuda/dequant.cuh"
 #include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/matvec.cuh"
+#include "kernels/cuda/tuned.h"
 #include "kernels/cuda/variant.h"
 
 namespace {
@@ -270,6 +271,33 @@ bool default_fits(const sol_weight_view *w, const float *x)
            reinterpret_cast<uintptr_t>(w->data) % v.p.vec_bytes == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
 }
 
+// The tuner's winner for this matmul (tuned.h), when the backend loaded
+// one that takes it: its matvec in one pass, then with k_split > 1 the
+// slice sum from the partial sums in scratch. false: none (nothing launched).
+bool tuned_matvec(cuda_ctx *c, const sol_weight_view *w, const float *bias, const float *x, int m, float *y)
+{
+    int i = sol_mv_tuned_find(c->tuned.data(), (int)c->tuned.size(), w->type, w->rows, w->cols, w->row_bytes, m,
+                              w->data, x);
+    if (i < 0)
+        return false;
+    const sol_cuda_tuned_kernels &k = c->tuned_kernels[(size_t)i];
+    sol_mv_variant v = sol_mv_tuned_variant(&c->tuned[(size_t)i]);
+    sol_mv_shape shape = {w->rows, w->cols, w->row_bytes};
+    sol_mv_launch g = sol_mv_geometry(&v, &shape, m);
+    bool split = v.p.k_split > 1;
+    float *out = y;
+    if (split && !(out = static_cast<float *>(sol_cuda_scratch(c, SOL_CUDA_SCRATCH_MV_SPLIT, g.workspace_bytes))))
+        return true; // the error is noted
+    sol_cuda_launch_handle(c, k.mv, dim3(g.grid_x, g.grid_y), dim3(g.threads), static_cast<const uint8_t *>(w->data),
+                           w->row_bytes, (int64_t)w->rows, (int64_t)w->cols, split ? nullptr : bias, x, m, out);
+    if (split) {
+        int64_t n = (int64_t)m * w->rows;
+        sol_cuda_launch_handle(c, k.sum, dim3(blocks_for(n, 256)), dim3(256), static_cast<const float *>(out), n,
+                               (int64_t)w->rows, bias, y);
+    }
+    return true;
+}
+
 // Each head_dim slice of the step's rows normalised in place (Gemma-3's q
 // and k norms): rmsnorm_kernel over rows * n_heads rows of head_dim, one
 // block each, with the one weight vector of head_dim for every slice, so
@@ -292,6 +320,8 @@ void cuda_matmul(sol_backend *b, const sol_weight_view *w, const float *bias, co
     c->f32_gemm = b->activations == SOL_ACT_F32;
     if (sol_cuda_gemm_wanted(c, w, m))
         sol_cuda_gemm(c, w, bias, x, m, y);
+    else if (m <= kPrefillInputs && tuned_matvec(c, w, bias, x, m, y))
+        return;
     else if (!default_fits(w, x))
         sol_cuda_launch(c, matmul_kernel, blocks_for(w->rows, kMatmulWarps), kMatmulWarps * kWarp, 0, *w, bias, x, m,
                         y);

@@ -50,6 +50,21 @@ typedef struct sol_cuda_probe_config {
     void *user;
 } sol_cuda_probe_config;
 
+/* kernels/cuda/matvec.cuh's parameters (sol_mv_params), field for field. */
+typedef struct sol_cuda_mv_config {
+    int rows_per_block, threads_per_row, vec_bytes, unroll, k_split, max_inputs;
+} sol_cuda_mv_config;
+
+/* A tuner's winner for the engine: the matvec variant `params` for
+ * y[m, rows] = x[m, cols] . W^T of weight type `type` (sol tune --backend
+ * cuda, its database row). */
+typedef struct sol_cuda_tuned_mv {
+    sol_dtype type;
+    int64_t rows, cols;
+    int m;
+    sol_cuda_mv_config params;
+} sol_cuda_tuned_mv;
+
 typedef struct sol_plugin_backend_options {
     int device;  /* which device (plugins with devices) */
     int threads; /* host threads a plugin may use (<= 0: its choice) */
@@ -62,16 +77,20 @@ typedef struct sol_plugin_backend_options {
      * NULL: none */
     void (*upload_progress)(void *user, double done, double total);
     void *user;
+    /* appended to ABI 5: the tuner's winners for this device (NULL, 0: the
+     * built-in variants only), compiled through the image cache in
+     * tune_cache_dir (NULL: NVRTC compiles each, nothing cached); the
+     * backend copies them. tuned_loaded (NULL: not told) receives how many
+     * it could load; the others run the built-in variants. */
+    const sol_cuda_tuned_mv *tuned;
+    int n_tuned;
+    const char *tune_cache_dir;
+    int *tuned_loaded;
 } sol_plugin_backend_options;
 
 /* ---- the matvec autotuner (kernels/cuda/tune_trial.cu) ------------------- */
 
 #define SOL_CUDA_TUNE_MAGIC 0x534f4c54u /* "SOLT": the tuner's entries follow */
-
-/* kernels/cuda/matvec.cuh's parameters (sol_mv_params), field for field. */
-typedef struct sol_cuda_mv_config {
-    int rows_per_block, threads_per_row, vec_bytes, unroll, k_split, max_inputs;
-} sol_cuda_mv_config;
 
 /* One trial: y[m, rows] = x[m, cols] . W^T for W of `type`, made from seed
  * (the same seed, type and shape: the same weights and inputs). */

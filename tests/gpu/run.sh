@@ -514,6 +514,28 @@ else
     else
         record "tune: a rerun measures nothing" FAIL "exit $rc, $before trials before, $after after"
     fi
+    # The engine with the winners: the Llama-2-7B shape's 4096x4096 (q, k, v,
+    # o) tuned at batch 1 in Q4_K too (F16's is above), then decode tok/s of
+    # section 4's files tuned, --no-tuned and (F16) --gemm cublas, recorded
+    # (no target here: the per-shape table above is what is judged).
+    "$sol" tune --shape matvec:q4_k:4096x4096 --backend cuda --batches 1 --strategy random --budget 12 \
+        >"$out/tune-q4_k-4096.txt" 2>&1
+    tok_s() { python3 -c "import sys; sys.path.insert(0, 'tests/gpu'); import figures as f; \
+print('%.1f' % f.tg_tok_s(f.tg_row(f.load(sys.argv[1]))))" "$1" 2>/dev/null || echo "?"; }
+    for wt in f16 q4_k; do
+        m="$models/$l7-$wt.gguf"
+        modes=(tuned no-tuned)
+        [ $wt = f16 ] && modes+=(cublas)
+        figures="" ok=PASS
+        for mode in "${modes[@]}"; do
+            extra=()
+            case $mode in no-tuned) extra=(--no-tuned) ;; cublas) extra=(--no-tuned --gemm cublas) ;; esac
+            f="$out/tuned-$wt-$mode.json"
+            "$sol" bench "$m" --backend cuda -p 0 -n 32 -r 3 --no-store -o json "${extra[@]}" >"$f" 2>"$f.err" || ok=FAIL
+            figures="$figures $mode $(tok_s "$f") tok/s;"
+        done
+        record "tuned decode: $l7 $wt ($(grep -m1 'shapes tuned' "$out/tuned-$wt-tuned.json.err"))" $ok "${figures# }"
+    done
 fi
 
 echo "gpu tests: $fails failed ($((SECONDS - started)) s)"

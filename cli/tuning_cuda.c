@@ -1,0 +1,176 @@
+/* The CUDA tuner's winners into the engine: the rows `sol tune --backend
+ * cuda` stored for this GPU (its device row) under the kernel sources and
+ * NVRTC the plugin has now (mv_source's hash), as the plugin's backend
+ * options take them, and how many of a model's decode matmul shapes they
+ * cover. */
+#include <cJSON.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "db/db.h"
+#include "kernels/cuda/plugin.h"
+
+#define CUDA_KERNEL "cuda.matvec" /* tune_cuda.c's */
+
+const char *cli_cuda_image_cache(char *buf, size_t cap)
+{
+    const char *env = getenv("SOL_CUDA_CACHE");
+    if (env && *env)
+        return env;
+    char db[4096];
+    if (!sol_db_path(db, sizeof db) || !db[0])
+        return NULL;
+    snprintf(buf, cap, "%s/cuda-kernels", dirname(db));
+    return buf;
+}
+
+typedef struct {
+    int64_t device;
+    const char *hash;
+    cli_cuda_tuning *t;
+    int failed;
+} load_ctx;
+
+/* The parameters sol_space_json wrote; 0 when all six are there. */
+static int config_of(const char *json, sol_cuda_mv_config *out)
+{
+    static const char *const names[] = {"rows_per_block", "threads_per_row", "vec_bytes", "unroll", "k_split",
+                                        "max_inputs"};
+    int *fields[] = {&out->rows_per_block, &out->threads_per_row, &out->vec_bytes, &out->unroll, &out->k_split,
+                     &out->max_inputs};
+    cJSON *doc = cJSON_Parse(json);
+    int missing = 0;
+    for (int i = 0; i < 6; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, names[i]);
+        if (cJSON_IsNumber(v))
+            *fields[i] = v->valueint;
+        else
+            missing = 1;
+    }
+    cJSON_Delete(doc);
+    return missing;
+}
+
+static int take_winner(void *user, const sol_best_row *row)
+{
+    load_ctx *c = user;
+    long long rows, cols, m;
+    sol_cuda_tuned_mv w;
+    if (row->device_id != c->device || strcmp(row->kernel, CUDA_KERNEL) || strcmp(row->source_hash, c->hash) ||
+        sscanf(row->shape, "%lldx%lldx%lld", &rows, &cols, &m) != 3 || sol_dtype_parse(row->dtype, &w.type) ||
+        config_of(row->params_json, &w.params))
+        return 0;
+    w.rows = rows;
+    w.cols = cols;
+    w.m = (int)m;
+    sol_cuda_tuned_mv *grown = realloc(c->t->v, (size_t)(c->t->n + 1) * sizeof *grown);
+    if (!grown) {
+        c->failed = 1;
+        return 1;
+    }
+    grown[c->t->n++] = w;
+    c->t->v = grown;
+    return 0;
+}
+
+static int read_winners(const sol_cuda_device *gpu, const char *hash, cli_cuda_tuning *out, sol_err *err)
+{
+    sol_db *db = NULL;
+    sol_device_info dev;
+    load_ctx c = {0, hash, out, 0};
+    cli_gpu_device(gpu, &dev);
+    int rc = sol_db_open(NULL, &db, err);
+    if (!rc)
+        rc = sol_db_device(db, &dev, &c.device, err);
+    if (!rc)
+        rc = sol_db_bests(db, take_winner, &c, err);
+    sol_db_close(db);
+    if (!rc && c.failed)
+        rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
+    return rc;
+}
+
+int cli_cuda_tuning_load(const sol_cuda_plugin *cu, int device, cli_cuda_tuning *out, sol_err *err)
+{
+    memset(out, 0, sizeof *out);
+    char path[4096];
+    struct stat st;
+    sol_cuda_device gpu;
+    sol_cuda_mv_source src;
+    sol_err quiet = {0};
+    if (cu->tune_magic != SOL_CUDA_TUNE_MAGIC || !cu->mv_source || !cu->device_info)
+        return 0; /* a plugin without the tuner: nothing to tune */
+    out->tunable = 1;
+    if (!sol_db_path(path, sizeof path) || stat(path, &st) != 0)
+        return 0; /* no database: nothing tuned */
+    if (cu->device_info(device, &gpu, &quiet))
+        return 0; /* no such device: backend_new says so */
+    if (cu->mv_source(&src, &quiet)) {
+        fprintf(stderr, "cuda: the tuned variants are not used: %s\n", quiet.msg);
+        return 0;
+    }
+    out->cache = cli_cuda_image_cache(out->cache_buf, sizeof out->cache_buf);
+    return read_winners(&gpu, src.hash, out, err);
+}
+
+void cli_cuda_tuning_free(cli_cuda_tuning *t)
+{
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+static int has_winner(const cli_cuda_tuning *t, const sol_op *op)
+{
+    for (int i = 0; i < t->n; i++)
+        if (t->v[i].type == op->wtype && t->v[i].rows == op->n && t->v[i].cols == op->k)
+            return 1;
+    return 0;
+}
+
+int cli_cuda_tuned_shapes(const cli_cuda_tuning *t, const char *model, int *tuned, int *total)
+{
+    sol_model m;
+    sol_kv_scheme kv;
+    sol_plan plan;
+    sol_err quiet = {0};
+    *tuned = *total = 0;
+    if (sol_model_load(model, &m, &quiet))
+        return -1;
+    sol_kv_from_model(&m, &kv);
+    sol_plan_params p = {.batch = 1, .n_tokens = 1, .wtype = m.wtype, .atype = SOL_DT_F32, .kvtype = SOL_DT_F16,
+                         .tp = 1};
+    if (sol_plan_build(&m, &kv, &p, &plan, &quiet))
+        return -1;
+    for (int i = 0; i < plan.n_ops; i++) {
+        const sol_op *op = &plan.ops[i];
+        if (op->kind != SOL_OP_MATMUL || op->batch != 1)
+            continue;
+        int first = 1; /* each distinct (type, N, K) once */
+        for (int j = 0; j < i && first; j++) {
+            const sol_op *o = &plan.ops[j];
+            first = !(o->kind == SOL_OP_MATMUL && o->batch == 1 && o->wtype == op->wtype && o->n == op->n &&
+                      o->k == op->k);
+        }
+        if (first) {
+            (*total)++;
+            *tuned += has_winner(t, op);
+        }
+    }
+    sol_plan_free(&plan);
+    return 0;
+}
+
+void cli_cuda_tuning_report(const cli_cuda_tuning *t, int loaded, const char *model, int no_tuned)
+{
+    int tuned = 0, total = 0;
+    if (!t->tunable || !model || cli_cuda_tuned_shapes(t, model, &tuned, &total))
+        return;
+    fprintf(stderr, "cuda: %d of %d decode matmul shapes tuned%s\n", tuned, total, no_tuned ? " (--no-tuned)" : "");
+    if (loaded < t->n)
+        fprintf(stderr, "cuda: %d of %d tuned variants did not load (no cached image and NVRTC failed, or the "
+                        "image would not load); their shapes run the built-in variants\n", t->n - loaded, t->n);
+}

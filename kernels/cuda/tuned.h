@@ -1,0 +1,28 @@
+// The tuner's winners in the engine's backend: which one a matmul takes
+// (pure host code, tests/cuda/test_tuned.cu), and the kernels the backend
+// loaded for them (backend.cu loads them at creation, ops.cu launches them).
+#ifndef SOL_KERNELS_CUDA_TUNED_H
+#define SOL_KERNELS_CUDA_TUNED_H
+
+#include <cstddef>
+#include <cstdint>
+
+extern "C" {
+#include "kernels/cuda/plugin.h"
+}
+
+#include "kernels/cuda/variant.h"
+
+// The variant a winner's parameters name.
+sol_mv_variant sol_mv_tuned_variant(const sol_cuda_tuned_mv *t);
+
+// The winner among t[0..n) for the matmul of a rows x cols matrix of type
+// (rows row_bytes apart, stored at w) on m inputs at x: one of exactly
+// this type, shape and m, whose variant takes the m inputs in one pass
+// (max_inputs >= m), fits the shape (sol_mv_check_shape) and whose loads
+// are aligned (w to its vec_bytes, x to 16 bytes, as the built-in ones
+// need). Its index, or -1: the built-in variants run.
+int sol_mv_tuned_find(const sol_cuda_tuned_mv *t, int n, sol_dtype type, int64_t rows, int64_t cols,
+                      size_t row_bytes, int m, const void *w, const float *x);
+
+#endif

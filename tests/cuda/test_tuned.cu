@@ -1,0 +1,92 @@
+// The tuner's winners in the backend (kernels/cuda/tuned.h): which one a
+// matmul takes, on the host without a GPU.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+extern "C" {
+#include <cmocka.h>
+}
+
+#include "kernels/cuda/tuned.h"
+
+namespace {
+
+alignas(16) float g_x[16];
+alignas(16) uint8_t g_w[64];
+
+sol_cuda_tuned_mv winner(sol_dtype t, int64_t rows, int64_t cols, int m, int max_inputs, int k_split)
+{
+    sol_mv_params p = sol_mv_default(t, max_inputs);
+    return sol_cuda_tuned_mv{t, rows, cols, m,
+                             sol_cuda_mv_config{p.rows_per_block, p.threads_per_row, p.vec_bytes, p.unroll, k_split,
+                                                p.max_inputs}};
+}
+
+size_t row_bytes(sol_dtype t, int64_t cols) { return (size_t)sol_mv_bytes_of(t, cols); }
+
+// Llama-2-7B's q, k, v, o (F16) and FFN down (Q4_K), each tuned for 1 and 8 inputs.
+const sol_cuda_tuned_mv kTable[] = {
+    winner(SOL_DT_F16, 4096, 4096, 1, 1, 1),   winner(SOL_DT_F16, 4096, 4096, 8, 8, 2),
+    winner(SOL_DT_Q4_K, 4096, 11008, 1, 1, 1), winner(SOL_DT_Q4_K, 4096, 11008, 8, 8, 1),
+};
+constexpr int kN = sizeof kTable / sizeof kTable[0];
+
+int find(sol_dtype t, int64_t rows, int64_t cols, int m, const void *w = g_w, const float *x = g_x)
+{
+    return sol_mv_tuned_find(kTable, kN, t, rows, cols, row_bytes(t, cols), m, w, x);
+}
+
+void test_exact_matches(void **state)
+{
+    (void)state;
+    assert_int_equal(find(SOL_DT_F16, 4096, 4096, 1), 0);
+    assert_int_equal(find(SOL_DT_F16, 4096, 4096, 8), 1);
+    assert_int_equal(find(SOL_DT_Q4_K, 4096, 11008, 1), 2);
+    assert_int_equal(find(SOL_DT_Q4_K, 4096, 11008, 8), 3);
+}
+
+// m between or above the tuned batches: the defaults (a winner for one
+// input takes one a pass; none was measured for 2..7).
+void test_other_batch_falls_back(void **state)
+{
+    (void)state;
+    assert_int_equal(find(SOL_DT_F16, 4096, 4096, 2), -1);
+    assert_int_equal(find(SOL_DT_Q4_K, 4096, 11008, 5), -1);
+    sol_cuda_tuned_mv narrow = winner(SOL_DT_F16, 64, 64, 4, 2, 1); // max_inputs 2 < m 4
+    assert_int_equal(sol_mv_tuned_find(&narrow, 1, SOL_DT_F16, 64, 64, row_bytes(SOL_DT_F16, 64), 4, g_w, g_x), -1);
+}
+
+void test_other_shape_falls_back(void **state)
+{
+    (void)state;
+    assert_int_equal(find(SOL_DT_F16, 4096, 11008, 1), -1);      // another matrix
+    assert_int_equal(find(SOL_DT_BF16, 4096, 4096, 1), -1);      // another type
+    assert_int_equal(find(SOL_DT_Q4_K, 11008, 4096, 1), -1);     // transposed
+    assert_int_equal(sol_mv_tuned_find(nullptr, 0, SOL_DT_F16, 4096, 4096, 8192, 1, g_w, g_x), -1);
+}
+
+// The variant's own rules still hold: a winner that does not fit the shape
+// as stored, or loads that are not aligned, run the defaults.
+void test_unfit_or_unaligned_falls_back(void **state)
+{
+    (void)state;
+    assert_int_equal(sol_mv_tuned_find(kTable, kN, SOL_DT_F16, 4096, 4096, 8194, 1, g_w, g_x), -1); // padded rows
+    assert_int_equal(find(SOL_DT_F16, 4096, 4096, 1, g_w + 2), -1); // 16-byte loads from 2 bytes in
+    assert_int_equal(find(SOL_DT_F16, 4096, 4096, 1, g_w, g_x + 1), -1);
+    sol_cuda_tuned_mv split3 = winner(SOL_DT_F16, 4096, 4096, 1, 1, 3); // 512 groups of 8 do not split in 3
+    assert_int_equal(sol_mv_tuned_find(&split3, 1, SOL_DT_F16, 4096, 4096, 8192, 1, g_w, g_x), -1);
+}
+
+} // namespace
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exact_matches),
+        cmocka_unit_test(test_other_batch_falls_back),
+        cmocka_unit_test(test_other_shape_falls_back),
+        cmocka_unit_test(test_unfit_or_unaligned_falls_back),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
