@@ -133,6 +133,21 @@ int cli_load_tuning(const sol_hw *cpu, sol_tuning *out, sol_err *err);
 void cli_tuning_free(sol_tuning *t);
 void cli_tuned_shapes(const sol_tuning *t, const sol_plan *plan, sol_activations act, int *tuned, int *total);
 
+/* A stored trial is of key's problem: its device (unless any_device),
+ * kernel, sources, compile flags, shape and type (the CPU and CUDA tuners'
+ * resume rule). */
+struct sol_trial_row;
+struct sol_db;
+int cli_trial_is_of(const struct sol_trial_row *row, const struct sol_trial_row *key, int any_device);
+/* The stored winner of key's problem (same device, kernel, sources, shape
+ * and type), found or not: 0, or a database error. */
+typedef struct cli_stored_winner {
+    int found;
+    double best_s, default_s;
+    char params[512];
+} cli_stored_winner;
+int cli_stored_winner_of(struct sol_db *db, const struct sol_trial_row *key, cli_stored_winner *out, sol_err *err);
+
 /* sol tune --backend cuda (tune_cuda.c): the CUDA matvec tuned per decode
  * shape of MODEL (or --shape) and per number of inputs in batches (bit
  * m-1 for m), on GPU `device`. budget <= 0: CLI_TUNE_CUDA_BUDGET. */

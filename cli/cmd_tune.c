@@ -101,8 +101,7 @@ static int collect_trial(void *user, const sol_trial_row *row)
 {
     resume_ctx *r = user;
     const sol_trial_row *k = r->key;
-    if ((!r->any_device && row->device_id != k->device_id) || strcmp(row->kernel, k->kernel) || strcmp(row->source_hash, k->source_hash) ||
-        strcmp(row->compile_flags, k->compile_flags) || strcmp(row->shape, k->shape) || strcmp(row->dtype, k->dtype))
+    if (!cli_trial_is_of(row, k, r->any_device))
         return 0;
     for (int64_t i = 0; i < sol_space_size(r->space); i++) {
         sol_tune_config c;
@@ -179,33 +178,18 @@ static double eval_and_store(void *user, const sol_tune_config *c)
     return time_s;
 }
 
-typedef struct {
-    const sol_trial_row *key;
-    shape_result *out;
-    int found;
-} best_lookup;
-
-static int match_best(void *user, const sol_best_row *row)
-{
-    best_lookup *l = user;
-    const sol_trial_row *k = l->key;
-    if (row->device_id != k->device_id || strcmp(row->kernel, k->kernel) || strcmp(row->source_hash, k->source_hash) ||
-        strcmp(row->shape, k->shape) || strcmp(row->dtype, k->dtype))
-        return 0;
-    l->out->best_s = row->median_s;
-    l->out->default_s = row->default_s;
-    snprintf(l->out->best_params, sizeof l->out->best_params, "%s", row->params_json);
-    l->found = 1;
-    return 1;
-}
-
 /* The stored winner of key's shape into out: 0, -1 when there is none, or
  * an error. */
 static int stored_best(sol_db *db, const sol_trial_row *key, shape_result *out, sol_err *err)
 {
-    best_lookup l = {key, out, 0};
-    int rc = sol_db_bests(db, match_best, &l, err);
-    return rc > 0 ? rc : l.found ? 0 : -1;
+    cli_stored_winner w;
+    int rc = cli_stored_winner_of(db, key, &w, err);
+    if (rc || !w.found)
+        return rc ? rc : -1;
+    out->best_s = w.best_s;
+    out->default_s = w.default_s;
+    snprintf(out->best_params, sizeof out->best_params, "%s", w.params);
+    return 0;
 }
 
 /* The winner and the default measured again, alternately, CONFIRM_ROUNDS

@@ -123,12 +123,7 @@ typedef struct {
     double *seen;
 } resume_ctx;
 
-static int same_key(const sol_trial_row *row, const sol_trial_row *k)
-{
-    return row->device_id == k->device_id && !strcmp(row->kernel, k->kernel) &&
-           !strcmp(row->source_hash, k->source_hash) && !strcmp(row->compile_flags, k->compile_flags) &&
-           !strcmp(row->shape, k->shape) && !strcmp(row->dtype, k->dtype);
-}
+static int same_key(const sol_trial_row *row, const sol_trial_row *k) { return cli_trial_is_of(row, k, 0); }
 
 /* A stored trial's configuration, from its params JSON (the names and
  * values sol_space_json wrote): its linear index, or -1 when it is not a
@@ -178,25 +173,6 @@ static int find_baseline(void *user, const sol_trial_row *row)
     return 0;
 }
 
-typedef struct {
-    const sol_trial_row *key;
-    problem_result *out;
-    int found;
-} best_lookup;
-
-static int match_best(void *user, const sol_best_row *row)
-{
-    best_lookup *l = user;
-    const sol_trial_row *k = l->key;
-    if (row->device_id != k->device_id || strcmp(row->kernel, k->kernel) || strcmp(row->source_hash, k->source_hash) ||
-        strcmp(row->shape, k->shape) || strcmp(row->dtype, k->dtype))
-        return 0;
-    l->out->best_s = row->median_s;
-    l->out->default_s = row->default_s;
-    snprintf(l->out->best_params, sizeof l->out->best_params, "%s", row->params_json);
-    l->found = 1;
-    return 1;
-}
 
 /* A trial's figures beside its time: {"status", registers, spills, shared
  * memory, bytes moved, error and its bound, min and max, why}. */
@@ -394,10 +370,13 @@ static int tune_problem(session *s, problem_result *out, sol_err *err)
         stored += ok && !isnan(t.seen[i]);
     }
     if (!o->force && stored == valid) { /* all measured: the stored winner, when there is one */
-        best_lookup l = {&t.key, out, 0};
-        if ((rc = sol_db_bests(s->db, match_best, &l, err)))
+        cli_stored_winner w;
+        if ((rc = cli_stored_winner_of(s->db, &t.key, &w, err)))
             goto exit;
-        if (l.found) {
+        if (w.found) {
+            out->best_s = w.best_s;
+            out->default_s = w.default_s;
+            snprintf(out->best_params, sizeof out->best_params, "%s", w.params);
             fprintf(stderr, "  %-28s all %d configurations are measured; the stored winner stands (--force "
                             "measures again)\n", out->shape, valid);
             out->tuned = 1;

@@ -110,3 +110,37 @@ void cli_tuned_shapes(const sol_tuning *t, const sol_plan *plan, sol_activations
             }
     }
 }
+
+int cli_trial_is_of(const sol_trial_row *row, const sol_trial_row *key, int any_device)
+{
+    return (any_device || row->device_id == key->device_id) && !strcmp(row->kernel, key->kernel) &&
+           !strcmp(row->source_hash, key->source_hash) && !strcmp(row->compile_flags, key->compile_flags) &&
+           !strcmp(row->shape, key->shape) && !strcmp(row->dtype, key->dtype);
+}
+
+typedef struct {
+    const sol_trial_row *key;
+    cli_stored_winner *out;
+} winner_lookup;
+
+static int match_winner(void *user, const sol_best_row *row)
+{
+    winner_lookup *l = user;
+    const sol_trial_row *k = l->key;
+    if (row->device_id != k->device_id || strcmp(row->kernel, k->kernel) || strcmp(row->source_hash, k->source_hash) ||
+        strcmp(row->shape, k->shape) || strcmp(row->dtype, k->dtype))
+        return 0;
+    l->out->best_s = row->median_s;
+    l->out->default_s = row->default_s;
+    snprintf(l->out->params, sizeof l->out->params, "%s", row->params_json);
+    l->out->found = 1;
+    return 1;
+}
+
+int cli_stored_winner_of(sol_db *db, const sol_trial_row *key, cli_stored_winner *out, sol_err *err)
+{
+    memset(out, 0, sizeof *out);
+    winner_lookup l = {key, out};
+    int rc = sol_db_bests(db, match_winner, &l, err);
+    return rc > 0 ? rc : 0;
+}
