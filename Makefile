@@ -189,6 +189,10 @@ build/test/cuda/test_graph: tests/cuda/test_graph.cu kernels/cuda/graph.cu kerne
 CUDA_HOST_TESTS += build/test/cuda/test_topk
 build/test/cuda/test_topk: kernels/cuda/topk.cuh
 
+# Weights larger than the device's free memory: the rule and its one line.
+CUDA_HOST_TESTS += build/test/cuda/test_fit
+build/test/cuda/test_fit: kernels/cuda/fit.h
+
 cuda-host-test: $(CUDA_HOST_TESTS)
 	@bash tests/run_unit.sh cuda-host $(CUDA_HOST_TESTS)
 

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/fit.h"
 #include "kernels/cuda/tuned.h"
 
 // "cuda device 0 (NVIDIA H100 80GB HBM3), layer 3 attention: CUDA error:
@@ -89,11 +90,10 @@ int check_fits(cuda_ctx *c, size_t bytes, sol_err *err)
         cudaGetLastError();
         return sol_cuda_fail(err, "cuda device %d: cudaMemGetInfo: %s", c->device, cudaGetErrorString(e));
     }
-    if (bytes <= free_bytes)
-        return 0;
-    const double gib = 1024.0 * 1024 * 1024;
-    return sol_cuda_fail(err, "the weights need %.2f GiB; cuda device %d (%s) has %.2f GiB free of %.2f GiB", bytes / gib,
-                         c->device, c->device_name, free_bytes / gib, total_bytes / gib);
+    char why[sizeof err->msg];
+    if (sol_cuda_weights_fit(bytes, free_bytes, total_bytes, c->device, c->device_name, why, sizeof why))
+        return sol_cuda_fail(err, "%s", why);
+    return 0;
 }
 
 // Every distinct matrix in one device allocation (the handle), 256-byte
