@@ -13,6 +13,9 @@
 #           exhaustive landscape, so a machine whose speed moves between the
 #           two runs (this VM's compute halves at times) shows up here
 #
+# bench/tune-strategies-evals.sh asks the other question, for every strategy:
+# how many evaluations to come within 3% (replays only).
+#
 # usage: bench/tune-strategies.sh [SOL_BIN=build/sol] [SHAPE...]
 # default shapes: SmolLM2-135M's prefill matmuls (64 rows) in Q4_1 and a
 # Llama-3.2-1B-shaped Q8_0 one.

@@ -35,7 +35,7 @@ static const char *source_hash(void)
 
 void usage_tune(FILE *f)
 {
-    fprintf(f, "usage: sol tune MODEL [--strategy exhaustive|random|anneal] [--budget N] [--seed S]\n"
+    fprintf(f, "usage: sol tune MODEL [--strategy exhaustive|random|anneal|genetic] [--budget N] [--seed S]\n"
                "                [--threads N] [--reps R] [--force] [--prefill P] [--backend cpu|cuda|PLUGIN]\n"
                "                [--kernels matvec,matmul] [--activations q8|f32] [--landscape FILE]\n"
                "       sol tune --shape matvec:TYPE:NxK | matmul:TYPE:NxKxM [options]\n"
@@ -55,6 +55,11 @@ void usage_tune(FILE *f)
                "current trial. The winner and the default are then measured again, alternately,\n"
                "5 times each: the winner is kept only when it is faster side by side (the table\n"
                "shows those medians). Winners go to the database: `sol db best`.\n\n"
+               "--strategy: exhaustive measures every valid configuration; random a seeded\n"
+               "sample of --budget; anneal (the default) walks from the default to neighbouring\n"
+               "values; genetic breeds a small population (tournaments, uniform crossover,\n"
+               "mutation to neighbouring values, the fastest always kept). None measures a\n"
+               "configuration twice; --seed makes random, anneal and genetic reproducible.\n\n"
                "--landscape FILE replays the search on the trials another database recorded\n"
                "(e.g. an exhaustive run's) instead of measuring: a strategy judged on one fixed\n"
                "landscape, free of this run's noise. Nothing is measured or stored; the table\n"
@@ -115,7 +120,8 @@ static int collect_trial(void *user, const sol_trial_row *row)
 }
 
 typedef struct {
-    sol_matmul_bench *bench;
+    sol_matmul_bench *bench; /* not prepared in a replay */
+    const sol_tune_space *space;
     sol_db *db;
     sol_trial_row key;
     double *seen;           /* time by linear index (stored trials included) */
@@ -143,7 +149,7 @@ static double eval_and_store(void *user, const sol_tune_config *c)
     tune_ctx *t = user;
     if (interrupted || t->failed)
         return NAN; /* stops the search */
-    int64_t at = sol_space_encode(t->bench->space, c);
+    int64_t at = sol_space_encode(t->space, c);
     double time_s = t->seen[at];
     if (t->replay && isnan(time_s))
         time_s = -1; /* not in the landscape: never chosen */
@@ -151,7 +157,7 @@ static double eval_and_store(void *user, const sol_tune_config *c)
     if (first_time) {
         time_s = sol_matmul_bench_eval(t->bench, c);
         sol_trial_row row = t->key;
-        char *json = sol_space_json(t->bench->space, c);
+        char *json = sol_space_json(t->space, c);
         snprintf(row.params_json, sizeof row.params_json, "%s", json ? json : "{}");
         free(json);
         snprintf(row.counters_json, sizeof row.counters_json,
@@ -221,8 +227,8 @@ static int tune_shape(sol_backend *be, sol_db *db, sol_db *landscape, int64_t de
     sol_cpu_matmul_space(pb, &space);
     sol_matmul_bench bench;
     int rc = 0, bench_ready = 0;
-    tune_ctx t = {.bench = &bench, .db = db, .force = force, .replay = landscape != NULL, .label = out->shape,
-                  .err = err};
+    tune_ctx t = {.bench = &bench, .space = &space, .db = db, .force = force, .replay = landscape != NULL,
+                  .label = out->shape, .err = err};
     t.key.device_id = device;
     snprintf(t.key.kernel, sizeof t.key.kernel, "%s", space.kernel);
     snprintf(t.key.source_hash, sizeof t.key.source_hash, "%s", source_hash());
@@ -262,9 +268,10 @@ static int tune_shape(sol_backend *be, sol_db *db, sol_db *landscape, int64_t de
         goto exit;
     }
     rc = 0;
-    if ((rc = sol_matmul_bench_init(&bench, be, pb, &space, seed, llc, reps, err)))
+    /* a replay measures nothing: no weights to prepare (hundreds of MB) */
+    if (!landscape && (rc = sol_matmul_bench_init(&bench, be, pb, &space, seed, llc, reps, err)))
         goto exit;
-    bench_ready = 1;
+    bench_ready = !landscape;
     t.total = budget > 0 && budget < valid ? budget : valid;
     /* the default first: the speed-up is measured against it */
     t.default_s = eval_and_store(&t, &space.default_config);
@@ -418,7 +425,8 @@ int cmd_tune(int argc, char **argv)
     }
     const sol_strategy_ops *strategy = sol_strategy_find(strategy_name);
     if (!strategy)
-        return cli_usage_error("tune", "--strategy: expected exhaustive, random or anneal, got \"%s\"", strategy_name);
+        return cli_usage_error("tune", "--strategy: expected exhaustive, random, anneal or genetic, got \"%s\"",
+                               strategy_name);
     if (!shape && optind != argc - 1)
         return cli_usage_error("tune", optind == argc ? "missing MODEL (or --shape)" : "expected one MODEL");
     if (shape && optind != argc)

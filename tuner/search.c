@@ -6,31 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tuner/rng.h"
 #include "tuner/tuner.h"
 
 /* Spaces larger than this are refused (the driver keeps a time per point). */
 #define MAX_SPACE (1 << 20)
-
-/* PCG32 for reproducible proposals. */
-typedef struct {
-    uint64_t state;
-} rng;
-
-static uint32_t rng_next(rng *r)
-{
-    uint64_t old = r->state;
-    r->state = old * 6364136223846793005ULL + 1442695040888963407ULL;
-    uint32_t x = (uint32_t)(((old >> 18u) ^ old) >> 27u), rot = (uint32_t)(old >> 59u);
-    return (x >> rot) | (x << ((-rot) & 31));
-}
-
-static double rng_uniform(rng *r) { return rng_next(r) / 4294967296.0; }
-
-static void rng_seed(rng *r, uint64_t seed)
-{
-    r->state = seed * 6364136223846793005ULL + 0x9e3779b97f4a7c15ULL;
-    rng_next(r);
-}
 
 /* ---- exhaustive: every point in order ---------------------------------- */
 
@@ -87,12 +67,12 @@ static void *random_start(const sol_tune_space *s, int budget, uint64_t seed)
         free(st);
         return NULL;
     }
-    rng r;
-    rng_seed(&r, seed);
+    sol_rng r;
+    sol_rng_seed(&r, seed);
     for (int64_t i = 0; i < st->size; i++)
         st->order[i] = i;
     for (int64_t i = st->size - 1; i > 0; i--) {
-        int64_t j = (int64_t)(rng_uniform(&r) * (double)(i + 1));
+        int64_t j = (int64_t)(sol_rng_uniform(&r) * (double)(i + 1));
         int64_t t = st->order[i];
         st->order[i] = st->order[j];
         st->order[j] = t;
@@ -126,7 +106,7 @@ static void random_finish(void *state)
  * so far, else anywhere. */
 typedef struct {
     const sol_tune_space *s;
-    rng r;
+    sol_rng r;
     sol_tune_config current, best;
     double current_time, best_time;
     int have_current, budget;
@@ -148,7 +128,7 @@ static void *anneal_start(const sol_tune_space *s, int budget, uint64_t seed)
         return NULL;
     }
     st->budget = budget > 0 ? budget : (int)st->size;
-    rng_seed(&st->r, seed);
+    sol_rng_seed(&st->r, seed);
     st->temperature = 0.2; /* accepts a 20% slower point with p = 1/e at the start */
     st->best_time = -1;
     return st;
@@ -166,14 +146,14 @@ static int neighbour(anneal_state *st, const sol_tune_config *from, sol_tune_con
     const sol_tune_space *s = st->s;
     for (int tries = 0; tries < 32; tries++) {
         *c = *from;
-        int p = (int)(rng_uniform(&st->r) * s->n_params);
+        int p = (int)(sol_rng_uniform(&st->r) * s->n_params);
         int n = s->params[p].n_values;
         if (n < 2)
             continue;
-        if (rng_uniform(&st->r) < 0.2) {
-            c->idx[p] = (int)(rng_uniform(&st->r) * n);
+        if (sol_rng_uniform(&st->r) < 0.2) {
+            c->idx[p] = (int)(sol_rng_uniform(&st->r) * n);
         } else {
-            int v = c->idx[p] + (rng_uniform(&st->r) < 0.5 ? -1 : 1);
+            int v = c->idx[p] + (sol_rng_uniform(&st->r) < 0.5 ? -1 : 1);
             c->idx[p] = v < 0 ? 1 : v >= n ? n - 2 : v;
         }
         if (fresh(st, c))
@@ -185,7 +165,7 @@ static int neighbour(anneal_state *st, const sol_tune_config *from, sol_tune_con
 /* Any fresh point, scanning from a random start; 0 when none is left. */
 static int any_fresh(anneal_state *st, sol_tune_config *c)
 {
-    int64_t start = (int64_t)(rng_uniform(&st->r) * (double)st->size);
+    int64_t start = (int64_t)(sol_rng_uniform(&st->r) * (double)st->size);
     for (int64_t i = 0; i < st->size; i++) {
         sol_space_decode(st->s, (start + i) % st->size, c);
         if (fresh(st, c))
@@ -222,7 +202,7 @@ static void anneal_report(void *state, const sol_tune_config *c, double time_s)
         st->best_time = time_s;
     }
     if (!st->have_current || time_s < st->current_time ||
-        rng_uniform(&st->r) < exp(-(time_s - st->current_time) / st->current_time / st->temperature)) {
+        sol_rng_uniform(&st->r) < exp(-(time_s - st->current_time) / st->current_time / st->temperature)) {
         st->current = *c;
         st->current_time = time_s;
         st->have_current = 1;
@@ -238,17 +218,17 @@ static void anneal_finish(void *state)
 
 static void free_state(void *state) { free(state); }
 
-static const sol_strategy_ops strategies[] = {
-    {"exhaustive", exhaustive_start, exhaustive_next, ignore_report, free_state},
-    {"random", random_start, random_next, ignore_report, random_finish},
-    {"anneal", anneal_start, anneal_next, anneal_report, anneal_finish},
-};
+static const sol_strategy_ops exhaustive_ops = {"exhaustive", exhaustive_start, exhaustive_next, ignore_report,
+                                                 free_state};
+static const sol_strategy_ops random_ops = {"random", random_start, random_next, ignore_report, random_finish};
+static const sol_strategy_ops anneal_ops = {"anneal", anneal_start, anneal_next, anneal_report, anneal_finish};
+static const sol_strategy_ops *const strategies[] = {&exhaustive_ops, &random_ops, &anneal_ops, &sol_strategy_genetic};
 
 const sol_strategy_ops *sol_strategy_find(const char *name)
 {
     for (size_t i = 0; i < sizeof strategies / sizeof strategies[0]; i++)
-        if (!strcmp(strategies[i].name, name))
-            return &strategies[i];
+        if (!strcmp(strategies[i]->name, name))
+            return strategies[i];
     return NULL;
 }
 

@@ -1,6 +1,6 @@
 /* The tuner's framework: a tunable kernel declares its parameters, their
  * values and the constraints between them; strategies (exhaustive, random,
- * simulated annealing) propose configurations; measurement times each one
+ * simulated annealing, a genetic algorithm) propose configurations; measurement times each one
  * honestly (warm-up, repetitions with the cache flushed, median and
  * spread, hardware counters when the kernel allows them). Backend-neutral:
  * the CUDA backend plugs its kernels into the same spaces. */
@@ -48,7 +48,8 @@ char *sol_space_json(const sol_tune_space *s, const sol_tune_config *c);
 /* ---- strategies ------------------------------------------------------ */
 
 /* A strategy proposes configurations and hears their times. Adding one
- * (e.g. Bayesian optimisation) is a new file with these four functions. */
+ * (e.g. Bayesian optimisation) is a new file with these four functions
+ * (tuner/genetic.c is one). */
 typedef struct sol_strategy_ops {
     const char *name;
     void *(*start)(const sol_tune_space *s, int budget, uint64_t seed);
@@ -59,7 +60,8 @@ typedef struct sol_strategy_ops {
     void (*finish)(void *state);
 } sol_strategy_ops;
 
-const sol_strategy_ops *sol_strategy_find(const char *name); /* exhaustive | random | anneal */
+const sol_strategy_ops *sol_strategy_find(const char *name); /* exhaustive | random | anneal | genetic */
+extern const sol_strategy_ops sol_strategy_genetic;          /* tuner/genetic.c */
 
 /* Measures one configuration: seconds (median), or < 0 when it must never
  * be chosen (wrong answer, failed to run), or NAN to stop the search

@@ -1338,6 +1338,12 @@ static void test_tune_resume_and_key(void **state)
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "256x512x1"));
     done(&r);
+    snprintf(cmd, sizeof cmd, "tune --shape matvec:q8_0:256x512 --strategy genetic --budget 6 --seed 2 --landscape %s",
+             getenv("SOL_DB"));
+    r = run(cmd);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "256x512x1"));
+    done(&r);
     unsetenv("SOL_TUNE_SOURCE_HASH");
     assert_int_equal(count_trials("256x512x1"), first + 3 + 1);
     expect_error(2, "tune --shape matvec:q8_0:256x512 --landscape /nonexistent/x.db", "--landscape",
