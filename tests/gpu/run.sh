@@ -230,7 +230,11 @@ print('batches', [r['batch'] for r in rows], 'max relative logit error vs alone 
 sys.exit(0 if worst <= 1e-4 else 1)" "$file"
 }
 check "cuda batched = alone: tiny q4_k, batch 4 and 8" batch_check tiny-q4_k "$models/tiny-q4_k.gguf"
-check "cuda batched = alone: SmolLM2 shape q4_1, batch 4 and 8" batch_check smollm2 "$models/smollm2-q4_1.gguf"
+if [ "$dry" = 1 ]; then # the stand-in computes on the CPU under the sanitizers: the tiny model is enough
+    record "cuda batched = alone: SmolLM2 shape q4_1, batch 4 and 8" SKIP "dry run"
+else
+    check "cuda batched = alone: SmolLM2 shape q4_1, batch 4 and 8" batch_check smollm2 "$models/smollm2-q4_1.gguf"
+fi
 # a prompt longer than one prefill chunk (64 rows) and a sliding window would
 # need more rows than --logits-out keeps: compare the final logits hash path
 # through the summary's generated ids instead
