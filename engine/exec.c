@@ -287,6 +287,25 @@ static int exec_op(sol_engine *e, const sol_op *op, int rows, sol_err *err)
                     sol_op_kind_name(op->kind), be->name);
 }
 
+
+/* The bound matmuls of a group as the backend's group calls take them. */
+typedef struct matmul_args {
+    const sol_weight_view *w[SOL_MATMUL_GROUP_MAX];
+    const float *bias[SOL_MATMUL_GROUP_MAX];
+    float *out[SOL_MATMUL_GROUP_MAX];
+} matmul_args;
+
+static matmul_args group_args(const matmul_binding *mm, int n)
+{
+    matmul_args a = {0};
+    for (int j = 0; j < n; j++) {
+        a.w[j] = mm[j].w;
+        a.bias[j] = mm[j].bias;
+        a.out[j] = mm[j].out;
+    }
+    return a;
+}
+
 /* Matmuls from op i on that read the same input (q/k/v, gate/up) run as one
  * backend launch. Returns how many ops ran, 0 when op i does not start such
  * a run of two or more. */
@@ -303,15 +322,8 @@ static int run_matmul_group(sol_engine *e, int i, int rows)
     }
     if (n < 2)
         return 0;
-    const sol_weight_view *w[SOL_MATMUL_GROUP_MAX];
-    const float *bias[SOL_MATMUL_GROUP_MAX];
-    float *out[SOL_MATMUL_GROUP_MAX];
-    for (int j = 0; j < n; j++) {
-        w[j] = mm[j].w;
-        bias[j] = mm[j].bias;
-        out[j] = mm[j].out;
-    }
-    e->be->matmul_group(e->be, n, w, bias, mm[0].in, (int)e->plan.ops[i].m, out);
+    matmul_args a = group_args(mm, n);
+    e->be->matmul_group(e->be, n, a.w, a.bias, mm[0].in, (int)e->plan.ops[i].m, a.out);
     return n;
 }
 
@@ -337,17 +349,10 @@ static int run_norm_matmul(sol_engine *e, int i, int rows)
     }
     if (n == 0)
         return 0;
-    const sol_weight_view *w[SOL_MATMUL_GROUP_MAX];
-    const float *bias[SOL_MATMUL_GROUP_MAX];
-    float *out[SOL_MATMUL_GROUP_MAX];
-    for (int j = 0; j < n; j++) {
-        w[j] = mm[j].w;
-        bias[j] = mm[j].bias;
-        out[j] = mm[j].out;
-    }
-    e->be->rmsnorm_matmul_group(e->be, e->x, norm, (float)e->model.norm_eps, n, w, bias, rows, e->xb, out);
+    matmul_args a = group_args(mm, n);
+    e->be->rmsnorm_matmul_group(e->be, e->x, norm, (float)e->model.norm_eps, n, a.w, a.bias, rows, e->xb, a.out);
     for (int j = 0; j < n; j++)
-        cap_logits(e, &e->plan.ops[i + 1 + j], out[j]);
+        cap_logits(e, &e->plan.ops[i + 1 + j], a.out[j]);
     return n + 1;
 }
 

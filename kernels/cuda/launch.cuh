@@ -109,53 +109,50 @@ void sol_cuda_enqueue(cuda_ctx *c, std::function<cudaError_t(cudaStream_t)> fn);
 bool sol_cuda_recording(const cuda_ctx *c);
 sol_cuda_key &sol_cuda_step_key(cuda_ctx *c);
 
-// kernel<<<grid, block, shmem>>>(args...) through the recorder.
-template <typename... P, typename... A>
-void sol_cuda_launch(cuda_ctx *c, void (*kernel)(P...), dim3 grid, dim3 block, size_t shmem, A... a)
+// A launch of fn (a kernel's address or a loaded kernel handle) with args
+// through the recorder; its key is the tag (if any), fn, grid, block,
+// shared memory and every argument.
+template <typename... P>
+void sol_cuda_launch_tuple(cuda_ctx *c, const void *tag, const void *fn, dim3 grid, dim3 block, size_t shmem,
+                           std::tuple<P...> args)
 {
-    static_assert(sizeof...(P) == sizeof...(A), "one argument per kernel parameter");
-    std::tuple<P...> args(static_cast<P>(a)...);
     if (sol_cuda_recording(c)) {
         sol_cuda_key &k = sol_cuda_step_key(c);
-        sol_key_add(k, reinterpret_cast<const void *>(kernel));
+        if (tag)
+            sol_key_add(k, tag);
+        sol_key_add(k, fn);
         sol_key_add(k, grid);
         sol_key_add(k, block);
         sol_key_add(k, shmem);
         std::apply([&k](const P &...p) { (sol_key_add(k, p), ...); }, args);
     }
-    sol_cuda_enqueue(c, [kernel, grid, block, shmem, args](cudaStream_t s) mutable {
+    sol_cuda_enqueue(c, [fn, grid, block, shmem, args](cudaStream_t s) mutable {
         return std::apply(
             [&](P &...p) {
                 void *argv[] = {static_cast<void *>(&p)...};
-                return cudaLaunchKernel(reinterpret_cast<const void *>(kernel), grid, block, argv, shmem, s);
+                return cudaLaunchKernel(fn, grid, block, argv, shmem, s);
             },
             args);
     });
 }
 
+// kernel<<<grid, block, shmem>>>(args...) through the recorder.
+template <typename... P, typename... A>
+void sol_cuda_launch(cuda_ctx *c, void (*kernel)(P...), dim3 grid, dim3 block, size_t shmem, A... a)
+{
+    static_assert(sizeof...(P) == sizeof...(A), "one argument per kernel parameter");
+    sol_cuda_launch_tuple(c, nullptr, reinterpret_cast<const void *>(kernel), grid, block, shmem,
+                          std::tuple<P...>(static_cast<P>(a)...));
+}
+
 // A kernel handle's launch (an image loaded at run time: a tuner's winner)
-// through the recorder: its key is a tag, the handle, grid, block and every
-// argument; the arguments' types must be the kernel's parameters exactly.
+// through the recorder; the arguments' types must be the kernel's
+// parameters exactly (nothing converts them).
 template <typename... A> void sol_cuda_launch_handle(cuda_ctx *c, cudaKernel_t kernel, dim3 grid, dim3 block, A... a)
 {
     static const char tag[] = "cudaKernel_t";
-    std::tuple<A...> args(a...);
-    if (sol_cuda_recording(c)) {
-        sol_cuda_key &k = sol_cuda_step_key(c);
-        sol_key_add(k, static_cast<const void *>(tag));
-        sol_key_add(k, kernel);
-        sol_key_add(k, grid);
-        sol_key_add(k, block);
-        std::apply([&k](const A &...p) { (sol_key_add(k, p), ...); }, args);
-    }
-    sol_cuda_enqueue(c, [kernel, grid, block, args](cudaStream_t s) mutable {
-        return std::apply(
-            [&](A &...p) {
-                void *argv[] = {static_cast<void *>(&p)...};
-                return cudaLaunchKernel(reinterpret_cast<const void *>(kernel), grid, block, argv, 0, s);
-            },
-            args);
-    });
+    sol_cuda_launch_tuple(c, static_cast<const void *>(tag), reinterpret_cast<const void *>(kernel), grid, block, 0,
+                          std::tuple<A...>(a...));
 }
 
 #endif
