@@ -1496,9 +1496,15 @@ static void test_tune_cuda_fake(void **state)
 
 int main(void)
 {
-    /* never touch the user's database */
-    char db[64];
+    /* never touch the user's database; start from none (a pid is reused,
+     * and an earlier run's file with this pid held probe rows) */
+    char db[64], side[80];
     snprintf(db, sizeof db, "/tmp/sol-cli-%d.db", getpid());
+    unlink(db);
+    snprintf(side, sizeof side, "%s-wal", db);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", db);
+    unlink(side);
     setenv("SOL_DB", db, 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_and_version), cmocka_unit_test(test_usage_errors),
