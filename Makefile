@@ -65,7 +65,7 @@ NVCC_FLAGS = -std=c++17 -O2 -I. $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidde
 # nvcc belongs to is one of the places the plugin looks for it.
 CUDA_TOOLKIT := $(if $(NVCC),$(realpath $(dir $(shell command -v $(NVCC)))..))
 CUPTI_FLAGS := $(addprefix -I,$(wildcard $(CUDA_TOOLKIT)/extras/CUPTI/include)) -DSOL_CUDA_TOOLKIT='"$(CUDA_TOOLKIT)"'
-CUDA_SRC += kernels/cuda/cupti_host.cpp
+CUDA_SRC += kernels/cuda/cupti_host.cpp kernels/cuda/cupti_count.cpp
 NVCC_FLAGS += $(CUPTI_FLAGS)
 ifneq ($(NVCC),)
 all: build/sol-cuda.so
@@ -133,7 +133,7 @@ build/test/cuda/test_gemm: kernels/cuda/gemm_plan.h kernels/cuda/cuda_backend.h 
 # The CUPTI host half: configuration images and pass counts per chip, from
 # the toolkit's libcupti (no GPU needed).
 CUDA_HOST_TESTS += build/test/cuda/test_cupti_host
-build/test/cuda/test_cupti_host: tests/cuda/test_cupti_host.cpp kernels/cuda/cupti_host.cpp kernels/cuda/cupti_host.h kernels/cuda/fail.h util/err.h
+build/test/cuda/test_cupti_host: tests/cuda/test_cupti_host.cpp kernels/cuda/cupti_host.cpp kernels/cuda/cupti_host.h kernels/cuda/cupti_impl.h kernels/cuda/fail.h util/err.h
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $@"
 	@$(NVCC) -std=c++17 -O1 -I. $(CUPTI_FLAGS) -Xcompiler -Wall,-Wextra,-Werror -o $@ $(filter %.cpp,$^) -lcmocka -ldl

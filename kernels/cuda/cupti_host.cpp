@@ -1,9 +1,6 @@
 // The CUPTI Profiler Host API behind kernels/cuda/cupti_host.h: libcupti
 // opened with dlopen, metric configuration images and pass counts per chip.
 // C++ because cupti_profiler_host.h includes <string>; no GPU is touched.
-#include <cupti_profiler_host.h>
-#include <cupti_range_profiler.h>
-#include <cupti_result.h>
 #include <dlfcn.h>
 #include <link.h>
 
@@ -16,38 +13,8 @@
 #include <vector>
 
 #include "kernels/cuda/cupti_host.h"
+#include "kernels/cuda/cupti_impl.h"
 #include "kernels/cuda/fail.h"
-
-// The CUPTI functions this file calls, each resolved by name at open.
-#define SOL_CUPTI_FUNCTIONS(X)                                                                              \
-    X(cuptiGetResultString)                                                                                 \
-    X(cuptiProfilerHostGetSupportedChips)                                                                   \
-    X(cuptiProfilerHostInitialize)                                                                          \
-    X(cuptiProfilerHostDeinitialize)                                                                        \
-    X(cuptiProfilerHostGetMetricProperties)                                                                 \
-    X(cuptiProfilerHostConfigAddMetrics)                                                                    \
-    X(cuptiProfilerHostGetConfigImageSize)                                                                  \
-    X(cuptiProfilerHostGetConfigImage)                                                                      \
-    X(cuptiProfilerHostGetNumOfPasses)                                                                      \
-    X(cuptiProfilerHostEvaluateToGpuValues)                                                                 \
-    X(cuptiRangeProfilerGetCounterDataInfo)
-
-struct sol_cupti {
-    void *lib;
-    std::string path;
-#define SOL_CUPTI_MEMBER(name) decltype(&::name) name;
-    SOL_CUPTI_FUNCTIONS(SOL_CUPTI_MEMBER)
-#undef SOL_CUPTI_MEMBER
-};
-
-struct sol_cupti_config {
-    sol_cupti *cupti;
-    CUpti_Profiler_Host_Object *host;
-    std::vector<uint8_t> image;
-    size_t passes;
-    std::vector<std::string> metrics, units;
-    std::vector<const char *> metric_names; // into metrics, for EvaluateToGpuValues
-};
 
 const char *const sol_cupti_sol_metrics[SOL_CUPTI_N_METRICS] = {
     "dram__bytes_read.sum",
@@ -62,24 +29,6 @@ const char *const sol_cupti_sol_metrics[SOL_CUPTI_N_METRICS] = {
 };
 
 namespace {
-
-const char timed_only[] = "hardware counters off, trials are timed only";
-
-// Every params struct starts zeroed with its size set, as CUPTI asks.
-template <typename T> T params(size_t struct_size)
-{
-    T p{};
-    p.structSize = struct_size;
-    return p;
-}
-
-const char *result_name(const sol_cupti *cupti, int result)
-{
-    const char *s = nullptr;
-    if (!cupti || cupti->cuptiGetResultString((CUptiResult)result, &s) != CUPTI_SUCCESS || !s)
-        return "an unknown CUPTI result";
-    return s;
-}
 
 // ---- finding and opening the library
 
@@ -112,7 +61,7 @@ int resolve(sol_cupti *cupti, sol_err *err)
     if (!cupti->name)                                                                                      \
         return sol_cuda_failc(err, SOL_CUPTI_UNAVAILABLE,                                                            \
                     "CUPTI unavailable: %s has no %s (a CUPTI without the Profiler Host API); %s",         \
-                    cupti->path.c_str(), #name, timed_only);
+                    cupti->path.c_str(), #name, sol_cupti_timed_only);
     SOL_CUPTI_FUNCTIONS(SOL_CUPTI_RESOLVE)
 #undef SOL_CUPTI_RESOLVE
     return SOL_OK;
@@ -123,7 +72,7 @@ int load_override(sol_cupti *cupti, const char *path, sol_err *err)
     cupti->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!cupti->lib)
         return sol_cuda_failc(err, SOL_CUPTI_UNAVAILABLE, "CUPTI unavailable: %s=%s does not load (%s); %s",
-                    SOL_CUPTI_LIB_ENV, path, dlerror(), timed_only);
+                    SOL_CUPTI_LIB_ENV, path, dlerror(), sol_cupti_timed_only);
     cupti->path = path;
     return SOL_OK;
 }
@@ -148,7 +97,7 @@ int load_first(sol_cupti *cupti, sol_err *err)
     }
     return sol_cuda_failc(err, SOL_CUPTI_UNAVAILABLE,
                 "CUPTI unavailable: no libcupti.so on the loader path or in a CUDA toolkit (set %s); %s",
-                SOL_CUPTI_LIB_ENV, timed_only);
+                SOL_CUPTI_LIB_ENV, sol_cupti_timed_only);
 }
 
 // ---- building a configuration
@@ -182,13 +131,13 @@ int unknown_chip(sol_cupti *cupti, const char *chip, sol_err *err)
         for (size_t i = 0; i < n; i++)
             known += std::string(i ? " " : "") + names[i];
     return sol_cuda_failc(err, SOL_ERR_RUNTIME, "CUPTI has no chip \"%s\" (%s); it configures: %s", chip,
-                result_name(cupti, CUPTI_ERROR_INVALID_CHIP_NAME), known.c_str());
+                sol_cupti_result_name(cupti, CUPTI_ERROR_INVALID_CHIP_NAME), known.c_str());
 }
 
 int init_host(sol_cupti *cupti, const char *chip, const uint8_t *counter_availability,
               CUpti_Profiler_Host_Object **host, sol_err *err)
 {
-    auto p = params<CUpti_Profiler_Host_Initialize_Params>(CUpti_Profiler_Host_Initialize_Params_STRUCT_SIZE);
+    auto p = sol_cupti_params<CUpti_Profiler_Host_Initialize_Params>(CUpti_Profiler_Host_Initialize_Params_STRUCT_SIZE);
     p.profilerType = CUPTI_PROFILER_TYPE_RANGE_PROFILER;
     p.pChipName = chip;
     p.pCounterAvailabilityImage = counter_availability;
@@ -205,7 +154,7 @@ void free_host(sol_cupti *cupti, CUpti_Profiler_Host_Object *host)
 {
     if (!host)
         return;
-    auto p = params<CUpti_Profiler_Host_Deinitialize_Params>(CUpti_Profiler_Host_Deinitialize_Params_STRUCT_SIZE);
+    auto p = sol_cupti_params<CUpti_Profiler_Host_Deinitialize_Params>(CUpti_Profiler_Host_Deinitialize_Params_STRUCT_SIZE);
     p.pHostObject = host;
     cupti->cuptiProfilerHostDeinitialize(&p);
 }
@@ -215,21 +164,21 @@ void free_host(sol_cupti *cupti, CUpti_Profiler_Host_Object *host)
 // CUPTI_ERROR_UNKNOWN to every later call).
 int metric_unit(sol_cupti_config *cfg, const char *chip, const char *metric, std::string *unit, sol_err *err)
 {
-    auto p = params<CUpti_Profiler_Host_GetMetricProperties_Params>(
+    auto p = sol_cupti_params<CUpti_Profiler_Host_GetMetricProperties_Params>(
         CUpti_Profiler_Host_GetMetricProperties_Params_STRUCT_SIZE);
     p.pHostObject = cfg->host;
     p.pMetricName = metric;
     CUptiResult r = cfg->cupti->cuptiProfilerHostGetMetricProperties(&p);
     if (r != CUPTI_SUCCESS)
         return sol_cuda_failc(err, SOL_ERR_RUNTIME, "metric \"%s\" is not one CUPTI knows for %s (%s)", metric, chip,
-                    result_name(cfg->cupti, r));
+                    sol_cupti_result_name(cfg->cupti, r));
     *unit = p.pDimUnit ? p.pDimUnit : "";
     return SOL_OK;
 }
 
 CUptiResult add_to_host(sol_cupti *cupti, CUpti_Profiler_Host_Object *host, const char *const *metrics, size_t n)
 {
-    auto p = params<CUpti_Profiler_Host_ConfigAddMetrics_Params>(
+    auto p = sol_cupti_params<CUpti_Profiler_Host_ConfigAddMetrics_Params>(
         CUpti_Profiler_Host_ConfigAddMetrics_Params_STRUCT_SIZE);
     p.pHostObject = host;
     p.ppMetricNames = const_cast<const char **>(metrics);
@@ -251,11 +200,11 @@ int name_rejected(sol_cupti_config *cfg, const char *chip, const uint8_t *counte
         free_host(cfg->cupti, alone);
         if (r != CUPTI_SUCCESS)
             return sol_cuda_failc(err, SOL_ERR_RUNTIME, "metric \"%s\" rejected for %s (%s)%s", metric, chip,
-                        result_name(cfg->cupti, r),
+                        sol_cupti_result_name(cfg->cupti, r),
                         strchr(metric, '.') ? "" : ": a counter needs its rollup, e.g. .sum or .avg");
     }
     return sol_cuda_failc(err, SOL_ERR_RUNTIME, "the %zu metrics are rejected together for %s (%s)", cfg->metric_names.size(),
-                chip, result_name(cfg->cupti, all));
+                chip, sol_cupti_result_name(cfg->cupti, all));
 }
 
 // All metrics go in one ConfigAddMetrics call: CUPTI schedules one call's
@@ -284,14 +233,14 @@ int add_metrics(sol_cupti_config *cfg, const char *chip, const char *const *metr
 
 int build_image(sol_cupti_config *cfg, sol_err *err)
 {
-    auto size = params<CUpti_Profiler_Host_GetConfigImageSize_Params>(
+    auto size = sol_cupti_params<CUpti_Profiler_Host_GetConfigImageSize_Params>(
         CUpti_Profiler_Host_GetConfigImageSize_Params_STRUCT_SIZE);
     size.pHostObject = cfg->host;
     CUptiResult r = cfg->cupti->cuptiProfilerHostGetConfigImageSize(&size);
     if (r != CUPTI_SUCCESS)
         return sol_cupti_result(cfg->cupti, r, "cuptiProfilerHostGetConfigImageSize", err);
     cfg->image.resize(size.configImageSize);
-    auto image = params<CUpti_Profiler_Host_GetConfigImage_Params>(
+    auto image = sol_cupti_params<CUpti_Profiler_Host_GetConfigImage_Params>(
         CUpti_Profiler_Host_GetConfigImage_Params_STRUCT_SIZE);
     image.pHostObject = cfg->host;
     image.configImageSize = cfg->image.size();
@@ -304,7 +253,7 @@ int build_image(sol_cupti_config *cfg, sol_err *err)
 
 int count_passes(sol_cupti_config *cfg, sol_err *err)
 {
-    auto p = params<CUpti_Profiler_Host_GetNumOfPasses_Params>(CUpti_Profiler_Host_GetNumOfPasses_Params_STRUCT_SIZE);
+    auto p = sol_cupti_params<CUpti_Profiler_Host_GetNumOfPasses_Params>(CUpti_Profiler_Host_GetNumOfPasses_Params_STRUCT_SIZE);
     p.configImageSize = cfg->image.size();
     p.pConfigImage = cfg->image.data();
     CUptiResult r = cfg->cupti->cuptiProfilerHostGetNumOfPasses(&p);
@@ -371,7 +320,7 @@ const char *sol_cupti_path(const sol_cupti *cupti)
 
 int sol_cupti_chips(sol_cupti *cupti, const char *const **names, size_t *n, sol_err *err)
 {
-    auto p = params<CUpti_Profiler_Host_GetSupportedChips_Params>(
+    auto p = sol_cupti_params<CUpti_Profiler_Host_GetSupportedChips_Params>(
         CUpti_Profiler_Host_GetSupportedChips_Params_STRUCT_SIZE);
     CUptiResult r = cupti->cuptiProfilerHostGetSupportedChips(&p);
     if (r != CUPTI_SUCCESS)
@@ -389,11 +338,11 @@ int sol_cupti_result(const sol_cupti *cupti, int result, const char *call, sol_e
         return sol_cuda_failc(err, SOL_CUPTI_UNAVAILABLE,
                     "CUPTI unavailable: %s: %s (counters need root or the driver option "
                     "NVreg_RestrictProfilingToAdminUsers=0); %s",
-                    call, result_name(cupti, result), timed_only);
+                    call, sol_cupti_result_name(cupti, result), sol_cupti_timed_only);
     if (no_counters_here(result))
-        return sol_cuda_failc(err, SOL_CUPTI_UNAVAILABLE, "CUPTI unavailable: %s: %s; %s", call, result_name(cupti, result),
-                    timed_only);
-    return sol_cuda_failc(err, SOL_ERR_RUNTIME, "%s: %s", call, result_name(cupti, result));
+        return sol_cuda_failc(err, SOL_CUPTI_UNAVAILABLE, "CUPTI unavailable: %s: %s; %s", call, sol_cupti_result_name(cupti, result),
+                    sol_cupti_timed_only);
+    return sol_cuda_failc(err, SOL_ERR_RUNTIME, "%s: %s", call, sol_cupti_result_name(cupti, result));
 }
 
 int sol_cupti_config_new(sol_cupti *cupti, const char *chip, const char *const *metrics, size_t n_metrics,
@@ -463,7 +412,7 @@ int sol_cupti_counter_ranges(const sol_cupti_config *cfg, const uint8_t *counter
     int rc = check_counter_data(cfg, counter_data, bytes, err);
     if (rc != SOL_OK)
         return rc;
-    auto p = params<CUpti_RangeProfiler_GetCounterDataInfo_Params>(
+    auto p = sol_cupti_params<CUpti_RangeProfiler_GetCounterDataInfo_Params>(
         CUpti_RangeProfiler_GetCounterDataInfo_Params_STRUCT_SIZE);
     p.pCounterDataImage = counter_data;
     p.counterDataImageSize = bytes;
@@ -480,7 +429,7 @@ int sol_cupti_evaluate(const sol_cupti_config *cfg, const uint8_t *counter_data,
     int rc = check_counter_data(cfg, counter_data, bytes, err);
     if (rc != SOL_OK)
         return rc;
-    auto p = params<CUpti_Profiler_Host_EvaluateToGpuValues_Params>(
+    auto p = sol_cupti_params<CUpti_Profiler_Host_EvaluateToGpuValues_Params>(
         CUpti_Profiler_Host_EvaluateToGpuValues_Params_STRUCT_SIZE);
     p.pHostObject = cfg->host;
     p.pCounterDataImage = counter_data;

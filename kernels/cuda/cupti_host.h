@@ -88,6 +88,38 @@ int sol_cupti_counter_ranges(const sol_cupti_config *cfg, const uint8_t *counter
 int sol_cupti_evaluate(const sol_cupti_config *cfg, const uint8_t *counter_data, size_t bytes, size_t range,
                        double *values, sol_err *err);
 
+/* ---- the target half (cupti_count.cpp): counting on a GPU ----
+ *
+ * A counter is the Range Profiler enabled on one CUDA context, configured
+ * for a metric set on that device's chip, with user ranges replayed by the
+ * caller: sol_cupti_count runs the work once per pass the set needs, each
+ * run inside one range, and evaluates the range. The work must do the same
+ * thing every time it runs (a kernel on the same inputs, a graph replay). */
+typedef struct sol_cupti_counter sol_cupti_counter;
+
+/* The work a count replays: prepare (may be NULL) runs before each pass,
+ * outside the range (an L2 flush, say); run enqueues the counted work and
+ * waits for it. Each returns 0 or fills err. */
+typedef struct sol_cupti_work {
+    int (*prepare)(void *user, sol_err *err);
+    int (*run)(void *user, sol_err *err);
+    void *user;
+} sol_cupti_work;
+
+/* A counter on CUDA device `device` through its context cu_context (a
+ * CUcontext, current on this thread), for the metrics. SOL_CUPTI_UNAVAILABLE
+ * with a notice when the device cannot count here (privileges, MIG,
+ * virtualised); an error naming the call otherwise. */
+int sol_cupti_counter_new(sol_cupti *cupti, int device, void *cu_context, const char *const *metrics,
+                          size_t n_metrics, sol_cupti_counter **out, sol_err *err);
+void sol_cupti_counter_free(sol_cupti_counter *c);
+const char *sol_cupti_counter_chip(const sol_cupti_counter *c);
+size_t sol_cupti_counter_passes(const sol_cupti_counter *c);
+/* Counts the work: values[0..n_metrics) of the one range, in the metrics'
+ * order. A pass the work fails in still closes its range (the profiler
+ * stays usable) and the work's error is returned. */
+int sol_cupti_count(sol_cupti_counter *c, const sol_cupti_work *work, double *values, sol_err *err);
+
 #ifdef __cplusplus
 }
 #endif

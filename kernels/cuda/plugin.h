@@ -17,7 +17,9 @@
  * decode steps (graphs, profiled steps, cuBLAS matmuls); the seam's top_k
  * and rmsnorm_matmul_group ops; the matvec autotuner's entries, present
  * where tune_magic is SOL_CUDA_TUNE_MAGIC (the test plugin leaves them
- * zero). */
+ * zero). ABI 6: hardware counters (CUPTI's Range Profiler): a trial's
+ * counters beside its time (sol_cuda_mv_request.counters), the engine's
+ * counted decode steps (sol_plugin_backend_options.counters). */
 #ifndef SOL_KERNELS_CUDA_PLUGIN_H
 #define SOL_KERNELS_CUDA_PLUGIN_H
 
@@ -28,7 +30,7 @@
 #include "kernels/probe.h"
 #include "util/err.h"
 
-#define SOL_CUDA_PLUGIN_ABI 5
+#define SOL_CUDA_PLUGIN_ABI 6
 #define SOL_CUDA_PLUGIN_SYMBOL "sol_cuda_plugin_table"
 
 typedef struct sol_cuda_device {
@@ -102,7 +104,19 @@ typedef struct sol_cuda_mv_request {
     int reps;                  /* timed repetitions, 10..1000 */
     uint64_t seed;
     const char *cache_dir;     /* compiled images (NULL: not cached) */
+    int counters;              /* 1: count a right answer's run with CUPTI after timing it */
 } sol_cuda_mv_request;
+
+/* A trial's hardware counters (CUPTI's names), in this order. */
+enum {
+    SOL_CUDA_CTR_DRAM_READ_BYTES,  /* dram__bytes_read.sum */
+    SOL_CUDA_CTR_DRAM_WRITE_BYTES, /* dram__bytes_write.sum */
+    SOL_CUDA_CTR_L2_BYTES,         /* lts__t_bytes.sum */
+    SOL_CUDA_CTR_SM_PCT,           /* sm__throughput.avg.pct_of_peak_sustained_elapsed */
+    SOL_CUDA_CTR_DRAM_PCT,         /* gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed */
+    SOL_CUDA_CTR_DURATION_NS,      /* gpu__time_duration.sum */
+    SOL_CUDA_N_COUNTERS
+};
 
 enum {
     SOL_CUDA_TRIAL_OK = 0,  /* ran; `correct` says whether its answer was right */
@@ -126,6 +140,13 @@ typedef struct sol_cuda_mv_result {
     double compile_ms;   /* NVRTC's time; 0 from the cache */
     int from_cache;
     char notice[256];    /* one line about the image cache ("" when all was well) */
+    /* ABI 6: counted (1) when the request asked and CUPTI could: one run
+     * after an untimed L2 flush, replayed over counter_passes passes;
+     * otherwise counter_notice says why not, once per process ("" after) */
+    int counted;
+    int counter_passes;
+    double counters[SOL_CUDA_N_COUNTERS];
+    char counter_notice[512];
 } sol_cuda_mv_result;
 
 /* What a trial's key holds besides the device: the kernel sources the
