@@ -177,6 +177,16 @@ build/test/cuda/test_tuned: tests/cuda/test_tuned.cu kernels/cuda/tuned.cu kerne
 	@$(NVCC) -std=c++17 -O1 -I. -Xcompiler -Wall,-Wextra,-Werror -o $@ $(filter %.cu,$^) -lcmocka
 
 # The decode-step graph's bookkeeping: which steps record, the launch keys.
+# The CUPTI target half (Range Profiler passes, user ranges, decoding) with
+# fakes for the calls that need a GPU, and the plugin's counting turning
+# itself off on a machine without one.
+CUDA_HOST_TESTS += build/test/cuda/test_cupti_count
+build/test/cuda/test_cupti_count: tests/cuda/test_cupti_count.cpp kernels/cuda/cupti_count.cpp kernels/cuda/cupti_host.cpp \
+		kernels/cuda/counters.cu kernels/cuda/counters.h kernels/cuda/cupti_host.h kernels/cuda/cupti_impl.h kernels/cuda/fail.h util/err.h
+	@mkdir -p $(dir $@)
+	@echo "  NVCC    $@"
+	@$(NVCC) -std=c++17 -O1 -I. $(CUPTI_FLAGS) -Xcompiler -Wall,-Wextra,-Werror -o $@ $(filter %.cpp %.cu,$^) -lcmocka -ldl
+
 CUDA_HOST_TESTS += build/test/cuda/test_graph
 build/test/cuda/test_graph: tests/cuda/test_graph.cu kernels/cuda/graph.cu kernels/cuda/launch.cuh \
 		kernels/cuda/cuda_backend.h kernels/cuda/cuda_util.h kernels/cuda/plugin.h kernels/backend.h
