@@ -162,8 +162,13 @@ typedef struct cli_tune_cuda_opts {
     int budget, reps, force;
     uint64_t seed;
     unsigned batches;
+    int no_counters;           /* 1: trials timed only, no CUPTI counting */
 } cli_tune_cuda_opts;
 int cli_tune_cuda(const cli_tune_cuda_opts *o);
+/* sol db best --backend cuda (db_best_cuda.c): the CUDA winners with their
+ * trials' counters and baselines, as a table or JSON (db NULL: none). */
+struct sol_db;
+int cli_db_best_cuda(struct sol_db *db, cli_format format, sol_err *err);
 
 /* --backend (backend.c): cpu, cuda or a plugin file; the CPU-only
  * settings are ignored elsewhere. */

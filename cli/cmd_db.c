@@ -15,7 +15,7 @@ void usage_db(FILE *f)
 {
     fprintf(f, "usage: sol db path\n"
                "       sol db runs [--format table|json|csv]\n"
-               "       sol db best [--format table|json|csv]\n"
+               "       sol db best [--format table|json|csv] [--backend cuda]\n"
                "       sol db trials [--format table|json|csv]\n"
                "       sol db export FILE\n"
                "       sol db import FILE\n\n"
@@ -25,7 +25,10 @@ void usage_db(FILE *f)
                "older schema forward; a newer, foreign or damaged file is refused and left as it is.\n\n"
                "  path         print the database's path\n"
                "  runs         benchmark runs, oldest first (times in UTC)\n"
-               "  best         the winning kernel parameters per device, kernel, shape and dtype\n"
+               "  best         the winning kernel parameters per device, kernel, shape and dtype;\n"
+               "               --backend cuda: the CUDA tuner's winners with the hardware counters\n"
+               "               of their trials (DRAM bytes against the plan's, SM and DRAM %% of\n"
+               "               peak) and their cuBLAS baselines (table or JSON)\n"
                "  trials       every measured kernel configuration\n"
                "  export FILE  copy the database into FILE, which must not exist yet\n"
                "  import FILE  merge another machine's database: devices are matched by what\n"
@@ -269,7 +272,7 @@ static int file_exists(const char *path)
 }
 
 /* runs, trials, best: a missing database lists nothing and is not created. */
-static int db_list(const listing *l, cli_format format)
+static int db_list(const listing *l, cli_format format, int cuda)
 {
     char path[4096];
     sol_err err = {0};
@@ -282,14 +285,18 @@ static int db_list(const listing *l, cli_format format)
     }
     if (file_exists(path) && (rc = sol_db_open(path, &db, &err)))
         goto exit;
-    if (format == CLI_FORMAT_JSON && !(w.list = cJSON_CreateArray())) {
+    if (!cuda && format == CLI_FORMAT_JSON && !(w.list = cJSON_CreateArray())) {
         rc = sol_fail(&err, SOL_ERR_RUNTIME, "out of memory listing %s", l->what);
         goto exit;
     }
-    if (format == CLI_FORMAT_CSV)
+    if (!cuda && format == CLI_FORMAT_CSV)
         csv_header(l->fields, l->n_fields);
-    else if (format == CLI_FORMAT_TABLE)
+    else if (!cuda && format == CLI_FORMAT_TABLE)
         l->table_header();
+    if (cuda) {
+        rc = cli_db_best_cuda(db, format, &err);
+        goto exit;
+    }
     if (db) {
         if (l == &run_listing)
             rc = sol_db_runs(db, on_run, &w, &err);
@@ -353,7 +360,7 @@ exit:
 int cmd_db(int argc, char **argv)
 {
     cli_format format = CLI_FORMAT_TABLE;
-    int format_given = 0;
+    int format_given = 0, cuda = 0;
     const char *positional[3];
     int n_pos = 0;
     for (int i = 1; i < argc; i++) {
@@ -367,6 +374,13 @@ int cmd_db(int argc, char **argv)
             if (cli_parse_format("db", argv[i] + 9, &format))
                 return SOL_ERR_USAGE;
             format_given = 1;
+        } else if (!strcmp(argv[i], "--backend")) {
+            if (i + 1 == argc)
+                return cli_usage_error("db", "--backend needs a value");
+            if (strcmp(argv[++i], "cuda"))
+                return cli_usage_error("db", "--backend: only cuda (the CUDA tuner's winners with their counters), "
+                                       "not \"%s\"", argv[i]);
+            cuda = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("db", "unknown option \"%s\" (see sol db --help)", argv[i]);
         } else if (n_pos == 3) {
@@ -392,8 +406,12 @@ int cmd_db(int argc, char **argv)
     if (!wants_file && n_pos != 1)
         return cli_usage_error("db", "%s takes no arguments", sub);
 
+    if (cuda && l != &best_listing)
+        return cli_usage_error("db", "--backend cuda applies to best");
+    if (cuda && format == CLI_FORMAT_CSV)
+        return cli_usage_error("db", "best --backend cuda lists as a table or JSON, not CSV");
     if (l)
-        return db_list(l, format);
+        return db_list(l, format, cuda);
     if (!strcmp(sub, "export"))
         return db_export(positional[1]);
     if (!strcmp(sub, "import"))

@@ -40,7 +40,7 @@ void usage_tune(FILE *f)
                "                [--kernels matvec,matmul] [--activations q8|f32] [--landscape FILE]\n"
                "       sol tune --shape matvec:TYPE:NxK | matmul:TYPE:NxKxM [options]\n"
                "       sol tune MODEL|--shape matvec:TYPE:NxK[xM] --backend cuda [--device N] [--batches 1,8]\n"
-               "                [--strategy S] [--budget N] [--seed S] [--reps R] [--force]\n\n"
+               "                [--strategy S] [--budget N] [--seed S] [--reps R] [--force] [--no-counters]\n\n"
                "Tunes the CPU matmul's launch parameters (tasks per thread, weight rows kept in\n"
                "cache while the inputs pass, and for the 8-bit integer dots the tile of weight\n"
                "rows x inputs per kernel call) for each distinct weight type and shape in MODEL's\n"
@@ -77,7 +77,15 @@ void usage_tune(FILE *f)
                "sources, NVRTC's version and options, with a cuBLAS baseline of each problem\n"
                "beside them; the table shows the default, tuned and cuBLAS times and the tuned\n"
                "run's share of the probed read bandwidth (`sol hw probe --backend cuda`). No GPU,\n"
-               "no plugin or no such --device: one line, exit 1.\n");
+               "no plugin or no such --device: one line, exit 1.\n\n"
+               "Hardware counters: each right variant (and the baseline) is then run again under\n"
+               "CUPTI's Range Profiler, in passes of its own after the same L2 flush (counting\n"
+               "replays the run and perturbs time, so no timed run is counted): DRAM bytes read\n"
+               "and written, L2 bytes, SM and DRAM throughput as %% of peak and the kernel's\n"
+               "duration, stored with the trial. The table then adds the tuned variant's counted\n"
+               "DRAM bytes over the plan's bytes (weights + x + y): 1.00 moves what it must, more\n"
+               "shows wasted traffic. Without CUPTI or the rights to read counters: one notice,\n"
+               "trials timed only. --no-counters skips counting.\n");
 }
 
 static volatile sig_atomic_t interrupted;
@@ -354,16 +362,17 @@ static int model_problems(const char *spec, int prefill, sol_matmul_problem *pb,
 int cmd_tune(int argc, char **argv)
 {
     enum { O_STRATEGY = 6000, O_BUDGET, O_SEED, O_REPS, O_FORCE, O_SHAPE, O_PREFILL, O_BACKEND, O_KERNELS, O_ACT, O_LANDSCAPE,
-           O_BATCHES };
+           O_BATCHES, O_NO_COUNTERS };
     static const struct option long_opts[] = {
         {"strategy", 1, 0, O_STRATEGY}, {"budget", 1, 0, O_BUDGET},   {"seed", 1, 0, O_SEED},
         {"threads", 1, 0, 't'},         {"reps", 1, 0, O_REPS},       {"force", 0, 0, O_FORCE},
         {"shape", 1, 0, O_SHAPE},       {"prefill", 1, 0, O_PREFILL}, {"backend", 1, 0, O_BACKEND},
         {"kernels", 1, 0, O_KERNELS},   {"activations", 1, 0, O_ACT}, {"landscape", 1, 0, O_LANDSCAPE},
-        {"device", 1, 0, OPT_CUDA_DEVICE}, {"batches", 1, 0, O_BATCHES}, {0, 0, 0, 0}};
+        {"device", 1, 0, OPT_CUDA_DEVICE}, {"batches", 1, 0, O_BATCHES},
+        {"no-counters", 0, 0, O_NO_COUNTERS}, {0, 0, 0, 0}};
     const char *strategy_name = "anneal", *shape = NULL, *kernels = "matvec,matmul", *landscape_path = NULL;
     long long budget = 0, seed = 1, threads = 0, reps = 5, prefill = 0;
-    int force = 0, c, reps_given = 0;
+    int force = 0, c, reps_given = 0, no_counters = 0;
     sol_activations act = SOL_ACT_Q8;
     cli_backend_opts backend = {0};
     const char *cpu_only = NULL, *cuda_only = NULL; /* the first such option given */
@@ -415,6 +424,10 @@ int cmd_tune(int argc, char **argv)
             cuda_only = cuda_only ? cuda_only : "--batches";
             break;
         }
+        case O_NO_COUNTERS:
+            no_counters = 1;
+            cuda_only = cuda_only ? cuda_only : "--no-counters";
+            break;
         case O_BACKEND:
             if (cli_parse_backend("tune", optarg, &backend.name))
                 return SOL_ERR_USAGE;
@@ -440,7 +453,7 @@ int cmd_tune(int argc, char **argv)
         cli_tune_cuda_opts o = {.backend = backend.name, .model = shape ? NULL : argv[optind], .shape = shape,
                                 .device = backend.device, .strategy = strategy, .budget = (int)budget,
                                 .reps = reps_given ? (int)reps : CLI_TUNE_CUDA_REPS, .force = force,
-                                .seed = (uint64_t)seed, .batches = batches};
+                                .seed = (uint64_t)seed, .batches = batches, .no_counters = no_counters};
         return cli_tune_cuda(&o);
     }
     if (cuda_only)

@@ -7,7 +7,9 @@
  * GPU's device row, keyed by the kernel sources the plugin embeds (their
  * hash folds in NVRTC's version and options, which compile_flags spells
  * out), a rerun measures nothing twice, and the winner of each shape is
- * stored beside a cuBLAS baseline. */
+ * stored beside a cuBLAS baseline. Each right trial carries the hardware
+ * counters CUPTI counted for it (when it could), and the table sets the
+ * winner's counted DRAM bytes beside the bytes the problem must move. */
 #include <cJSON.h>
 #include <math.h>
 #include <signal.h>
@@ -37,6 +39,7 @@ typedef struct {
     char shape[64];
     int tuned;          /* a winner (or the stored one) is in best_* */
     double default_s, best_s, cublas_s, bytes, cublas_bytes;
+    double dram_bytes, cublas_dram_bytes; /* counted DRAM read + write of one run; NAN: not counted */
     char best_params[512];
 } problem_result;
 
@@ -60,6 +63,7 @@ typedef struct {
     sol_cuda_mv_request req;
     sol_trial_row key;
     double *seen;           /* time by linear index (stored trials included); -1 wrong; NAN not measured */
+    double *dram;           /* counted DRAM bytes by linear index; NAN not counted */
     unsigned char *counted; /* configurations shown in the progress count */
     int done, total, failed;
     double best_s, bytes; /* bytes: weights + x + y, for the share of the read bandwidth */
@@ -120,8 +124,20 @@ static int model_problems(const char *spec, unsigned mask, sol_cuda_mv_problem *
 typedef struct {
     const sol_trial_row *key;
     const sol_tune_space *space;
-    double *seen;
+    double *seen, *dram;
 } resume_ctx;
+
+/* A trial's counted DRAM bytes (read + written) from its stored figures;
+ * NAN when it was not counted. */
+static double counted_dram(const char *counters_json)
+{
+    cJSON *j = cJSON_Parse(counters_json);
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "dram_read_bytes");
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(j, "dram_write_bytes");
+    double bytes = cJSON_IsNumber(r) && cJSON_IsNumber(w) ? r->valuedouble + w->valuedouble : NAN;
+    cJSON_Delete(j);
+    return bytes;
+}
 
 static int same_key(const sol_trial_row *row, const sol_trial_row *k) { return cli_trial_is_of(row, k, 0); }
 
@@ -150,8 +166,10 @@ static int collect_trial(void *user, const sol_trial_row *row)
 {
     resume_ctx *r = user;
     int64_t at = same_key(row, r->key) ? stored_index(r->space, row->params_json) : -1;
-    if (at >= 0)
+    if (at >= 0) {
         r->seen[at] = row->correct ? row->median_s : -1;
+        r->dram[at] = counted_dram(row->counters_json);
+    }
     return 0;
 }
 
@@ -174,8 +192,33 @@ static int find_baseline(void *user, const sol_trial_row *row)
 }
 
 
+/* Writes o into buf when it fits (buf keeps what it held otherwise). */
+static void print_if_fits(const cJSON *o, char *buf, size_t cap)
+{
+    char *text = cJSON_PrintUnformatted(o);
+    if (text && strlen(text) < cap)
+        snprintf(buf, cap, "%s", text);
+    free(text);
+}
+
+/* CUPTI's figures for one run (counted apart from the timed ones), rounded
+ * to what they resolve: whole bytes and nanoseconds, hundredths of a %. */
+static void add_counters(cJSON *o, const sol_cuda_mv_result *r)
+{
+    static const char *const names[SOL_CUDA_N_COUNTERS] = {
+        [SOL_CUDA_CTR_DRAM_READ_BYTES] = "dram_read_bytes", [SOL_CUDA_CTR_DRAM_WRITE_BYTES] = "dram_write_bytes",
+        [SOL_CUDA_CTR_L2_BYTES] = "l2_bytes",                [SOL_CUDA_CTR_SM_PCT] = "sm_pct",
+        [SOL_CUDA_CTR_DRAM_PCT] = "dram_pct",                [SOL_CUDA_CTR_DURATION_NS] = "duration_ns"};
+    for (int i = 0; i < SOL_CUDA_N_COUNTERS; i++) {
+        double v = r->counters[i], pct = i == SOL_CUDA_CTR_SM_PCT || i == SOL_CUDA_CTR_DRAM_PCT;
+        cJSON_AddNumberToObject(o, names[i], !isfinite(v) ? -1 : pct ? round(v * 100) / 100 : round(v));
+    }
+    cJSON_AddNumberToObject(o, "counter_passes", r->counter_passes);
+}
+
 /* A trial's figures beside its time: {"status", registers, spills, shared
- * memory, bytes moved, error and its bound, min and max, why}. */
+ * memory, bytes moved, error and its bound, min and max}, then its
+ * counters, then why, each part kept when it fits the column. */
 static void trial_json(const sol_cuda_mv_result *r, char *buf, size_t cap)
 {
     static const char *const status[] = {"ok", "invalid", "rejected", "crashed"};
@@ -194,15 +237,15 @@ static void trial_json(const sol_cuda_mv_result *r, char *buf, size_t cap)
         cJSON_AddNumberToObject(o, "min_s", r->min_s);
         cJSON_AddNumberToObject(o, "max_s", r->max_s);
     }
-    char *text = cJSON_PrintUnformatted(o);
-    snprintf(buf, cap, "%s", text && strlen(text) < cap ? text : "{}");
-    free(text);
-    if (r->why[0]) { /* the reason too, when it fits */
+    snprintf(buf, cap, "{}");
+    print_if_fits(o, buf, cap);
+    if (r->counted) {
+        add_counters(o, r);
+        print_if_fits(o, buf, cap);
+    }
+    if (r->why[0]) {
         cJSON_AddStringToObject(o, "why", r->why);
-        text = cJSON_PrintUnformatted(o);
-        if (text && strlen(text) < cap)
-            snprintf(buf, cap, "%s", text);
-        free(text);
+        print_if_fits(o, buf, cap);
     }
     cJSON_Delete(o);
 }
@@ -243,6 +286,13 @@ static void progress(const tune_ctx *t)
             t->label, t->done, t->total, best, bw);
 }
 
+/* The plugin says once why nothing is counted (no CUPTI, no rights). */
+static void say_counter_notice(const sol_cuda_mv_result *r)
+{
+    if (r->counter_notice[0])
+        fprintf(stderr, "%stune: %s\n", isatty(2) ? "\n" : "", r->counter_notice);
+}
+
 /* The search's eval: a stored trial is reused, else the plugin measures it
  * and it is stored (a wrong, rejected or crashing variant too, as never to
  * be chosen). NAN stops the search. */
@@ -275,8 +325,11 @@ static double eval_and_store(void *user, const sol_tune_config *c)
             fprintf(stderr, "%stune: %s\n", isatty(2) ? "\n" : "", r.notice);
             t->s->noticed = 1;
         }
+        say_counter_notice(&r);
         time_s = r.status == SOL_CUDA_TRIAL_OK && r.correct ? r.median_s : -1;
         t->seen[at] = time_s;
+        t->dram[at] = r.counted ? r.counters[SOL_CUDA_CTR_DRAM_READ_BYTES] + r.counters[SOL_CUDA_CTR_DRAM_WRITE_BYTES]
+                                : NAN;
     }
     t->done += first_time || !t->counted[at];
     t->counted[at] = 1;
@@ -299,6 +352,7 @@ static int baseline(session *s, const tune_ctx *t, problem_result *out, sol_err 
         return rc;
     if (l.n > 0) {
         out->cublas_s = l.found.correct ? l.found.median_s : -1;
+        out->cublas_dram_bytes = counted_dram(l.found.counters_json);
         cJSON *j = cJSON_Parse(l.found.counters_json);
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "bytes");
         out->cublas_bytes = cJSON_IsNumber(b) ? b->valuedouble : 0;
@@ -312,8 +366,11 @@ static int baseline(session *s, const tune_ctx *t, problem_result *out, sol_err 
         return 0;
     }
     snprintf(key.compile_flags, sizeof key.compile_flags, "%s", r.label);
+    say_counter_notice(&r);
     out->cublas_s = r.status == SOL_CUDA_TRIAL_OK && r.correct ? r.median_s : -1;
     out->cublas_bytes = r.bytes;
+    out->cublas_dram_bytes =
+        r.counted ? r.counters[SOL_CUDA_CTR_DRAM_READ_BYTES] + r.counters[SOL_CUDA_CTR_DRAM_WRITE_BYTES] : NAN;
     if (r.status != SOL_CUDA_TRIAL_OK || !r.correct)
         fprintf(stderr, "tune: %s: cuBLAS baseline: %s\n", out->shape, r.why);
     return store_trial(s, &key, "{}", &r, err);
@@ -328,7 +385,8 @@ static int tune_problem(session *s, problem_result *out, sol_err *err)
     sol_cuda_mv_space(&out->pb, &oracle, &space_ctx, &space);
     tune_ctx t = {.s = s, .space = &space, .label = out->shape, .err = err};
     t.req = (sol_cuda_mv_request){.type = out->pb.type, .rows = out->pb.rows, .cols = out->pb.cols, .m = out->pb.m,
-                                  .reps = o->reps, .seed = o->seed, .cache_dir = s->cache_dir};
+                                  .reps = o->reps, .seed = o->seed, .cache_dir = s->cache_dir,
+                                  .counters = !o->no_counters};
     t.bytes = out->bytes = (double)out->pb.rows * (double)sol_cuda_mv_row_bytes(out->pb.type, out->pb.cols) +
                            4.0 * out->pb.m * ((double)out->pb.rows + (double)out->pb.cols);
     t.key.device_id = s->device_id;
@@ -339,14 +397,16 @@ static int tune_problem(session *s, problem_result *out, sol_err *err)
     snprintf(t.key.dtype, sizeof t.key.dtype, "%s", sol_dtype_name(out->pb.type));
     int64_t size = sol_space_size(&space);
     t.seen = malloc((size_t)size * sizeof *t.seen);
+    t.dram = malloc((size_t)size * sizeof *t.dram);
     t.counted = calloc((size_t)size, 1);
+    out->dram_bytes = out->cublas_dram_bytes = NAN;
     int rc = 0;
-    if (!t.seen || !t.counted) {
+    if (!t.seen || !t.dram || !t.counted) {
         rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory");
         goto exit;
     }
     for (int64_t i = 0; i < size; i++)
-        t.seen[i] = NAN;
+        t.seen[i] = t.dram[i] = NAN;
     if (!sol_space_valid(&space, &space.default_config)) { /* never expected of the plugin's own default */
         char why[256] = "";
         sol_cuda_mv_config d;
@@ -356,7 +416,7 @@ static int tune_problem(session *s, problem_result *out, sol_err *err)
                 sol_dtype_name(out->pb.type), out->shape, why);
         goto exit;
     }
-    resume_ctx resume = {&t.key, &space, t.seen};
+    resume_ctx resume = {&t.key, &space, t.seen, t.dram};
     if (!o->force && (rc = sol_db_trials(s->db, collect_trial, &resume, err)))
         goto exit;
     if ((rc = baseline(s, &t, out, err)))
@@ -377,6 +437,8 @@ static int tune_problem(session *s, problem_result *out, sol_err *err)
             out->best_s = w.best_s;
             out->default_s = w.default_s;
             snprintf(out->best_params, sizeof out->best_params, "%s", w.params);
+            int64_t at = stored_index(&space, w.params);
+            out->dram_bytes = at >= 0 ? t.dram[at] : NAN;
             fprintf(stderr, "  %-28s all %d configurations are measured; the stored winner stands (--force "
                             "measures again)\n", out->shape, valid);
             out->tuned = 1;
@@ -407,6 +469,7 @@ static int tune_problem(session *s, problem_result *out, sol_err *err)
         goto exit;
     }
     out->best_s = win == &r.best ? r.best_time_s : default_s;
+    out->dram_bytes = t.dram[sol_space_encode(&space, win)];
     char *json = sol_space_json(&space, win);
     snprintf(out->best_params, sizeof out->best_params, "%s", json ? json : "{}");
     free(json);
@@ -421,6 +484,7 @@ static int tune_problem(session *s, problem_result *out, sol_err *err)
     rc = sol_db_best_set(s->db, &best, err);
 exit:
     free(t.seen);
+    free(t.dram);
     free(t.counted);
     return rc;
 }
@@ -465,13 +529,13 @@ static int open_gpu(const cli_tune_cuda_opts *o, const sol_cuda_plugin **cu, sol
 
 static void print_table(const problem_result *res, int n, double read_bw)
 {
-    printf("%-6s %-18s %11s %11s %8s %11s %9s %8s  %s\n", "type", "shape NxKxM", "default", "tuned", "speed-up",
-           "cuBLAS", "vs cuBLAS", "read bw", "parameters");
+    printf("%-6s %-18s %11s %11s %8s %11s %9s %8s %9s  %s\n", "type", "shape NxKxM", "default", "tuned", "speed-up",
+           "cuBLAS", "vs cuBLAS", "read bw", "DRAM/plan", "parameters");
     for (int i = 0; i < n; i++) {
         const problem_result *r = &res[i];
         if (!r->tuned)
             continue;
-        char d[24], b[24], c[24], vs[16] = "-", bw[16] = "-";
+        char d[24], b[24], c[24], vs[16] = "-", bw[16] = "-", dram[16] = "-";
         fmt_us(d, sizeof d, r->default_s);
         fmt_us(b, sizeof b, r->best_s);
         fmt_us(c, sizeof c, r->cublas_s);
@@ -479,10 +543,14 @@ static void print_table(const problem_result *res, int n, double read_bw)
             snprintf(vs, sizeof vs, "%.2fx", r->cublas_s / r->best_s);
         if (read_bw > 0 && r->bytes > 0 && r->best_s > 0)
             snprintf(bw, sizeof bw, "%.0f%%", 100 * r->bytes / r->best_s / read_bw);
-        printf("%-6s %-18s %11s %11s %7.2fx %11s %9s %8s  %s\n", sol_dtype_name(r->pb.type), r->shape, d, b,
-               r->best_s > 0 && r->default_s > 0 ? r->default_s / r->best_s : 0, c, vs, bw, r->best_params);
+        if (isfinite(r->dram_bytes) && r->bytes > 0)
+            snprintf(dram, sizeof dram, "%.3f", r->dram_bytes / r->bytes);
+        printf("%-6s %-18s %11s %11s %7.2fx %11s %9s %8s %9s  %s\n", sol_dtype_name(r->pb.type), r->shape, d, b,
+               r->best_s > 0 && r->default_s > 0 ? r->default_s / r->best_s : 0, c, vs, bw, dram, r->best_params);
     }
     printf("(vs cuBLAS: cuBLAS's time over the tuned one)\n");
+    printf("(DRAM/plan: the tuned run's DRAM bytes read + written as CUPTI counted them, over the bytes it must move;"
+           " - where nothing was counted)\n");
     if (read_bw > 0)
         printf("(read bw: weights + x + y moved per run over the tuned time, as a share of the probed %.0f GB/s)\n",
                read_bw / 1e9);

@@ -12,8 +12,10 @@
 // runs, each preceded by an untimed write of twice the L2 (cudaMemsetAsync),
 // so every run reads the weights from device memory as a decode step does;
 // each run is a pair of CUDA events around the launches (a k_split variant's
-// slice sum included); median, min and max. Single-threaded, as the CLI
-// calls it.
+// slice sum included); median, min and max. Counters (when asked) come after
+// the timing, in runs of their own (CUPTI replays the run once per pass,
+// each after the same untimed flush): counting never touches a timed run.
+// Single-threaded, as the CLI calls it.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -27,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/cuda/counters.h"
 #include "kernels/cuda/cuda_util.h"
 #include "kernels/cuda/gemm_plan.h"
 #include "kernels/cuda/tune_trial.h"
@@ -251,6 +254,20 @@ struct problem {
 
 problem g_problem;
 
+// The trials' counter (opened at the first counted trial) and whether its
+// "counting is off" notice was handed out.
+sol_cuda_counting g_counting;
+bool g_counting_noticed = false;
+
+constexpr bool same(int cupti_metric, int plugin_counter) { return cupti_metric == plugin_counter; }
+static_assert(same(SOL_CUPTI_N_METRICS, SOL_CUDA_N_COUNTERS), "plugin.h's counters are the sol metric set");
+static_assert(same(SOL_CUPTI_DRAM_READ_BYTES, SOL_CUDA_CTR_DRAM_READ_BYTES) &&
+                  same(SOL_CUPTI_DRAM_WRITE_BYTES, SOL_CUDA_CTR_DRAM_WRITE_BYTES) &&
+                  same(SOL_CUPTI_L2_BYTES, SOL_CUDA_CTR_L2_BYTES) && same(SOL_CUPTI_SM_THROUGHPUT_PCT, SOL_CUDA_CTR_SM_PCT) &&
+                  same(SOL_CUPTI_DRAM_THROUGHPUT_PCT, SOL_CUDA_CTR_DRAM_PCT) &&
+                  same(SOL_CUPTI_DURATION_NS, SOL_CUDA_CTR_DURATION_NS),
+              "in the same order");
+
 void release(problem &p)
 {
     if (p.device >= 0)
@@ -419,6 +436,54 @@ template <typename F> cudaError_t answer(problem &p, int m, F run, std::vector<f
     if (e == cudaSuccess)
         e = cudaStreamSynchronize(p.stream);
     return e;
+}
+
+// ---- counting ------------------------------------------------------------------
+
+// One run as CUPTI replays it: the flush before each pass (outside the
+// counted range, as before each timed run), then the run, waited for.
+template <typename F> struct counted_run {
+    problem *p;
+    F *run;
+    static int prepare(void *user, sol_err *err)
+    {
+        problem &p = *static_cast<counted_run *>(user)->p;
+        cudaError_t e = cudaMemsetAsync(p.flush, 0x5a, p.flush_bytes, p.stream);
+        if (e == cudaSuccess)
+            e = cudaStreamSynchronize(p.stream);
+        return e == cudaSuccess ? 0 : sol_cuda_fail(err, "the L2 flush before a counted run: %s", cudaGetErrorString(e));
+    }
+    static int run_once(void *user, sol_err *err)
+    {
+        counted_run *c = static_cast<counted_run *>(user);
+        cudaError_t e = (*c->run)();
+        if (e == cudaSuccess)
+            e = cudaStreamSynchronize(c->p->stream);
+        return e == cudaSuccess ? 0 : sol_cuda_fail(err, "a counted run: %s", cudaGetErrorString(e));
+    }
+};
+
+// The sol metric set of one run into out->counters when the request asks
+// and CUPTI can; counting off is a notice (handed out once), never an
+// error; the run failing under CUPTI is.
+template <typename F> int count_run(problem &p, F run, const sol_cuda_mv_request *req, sol_cuda_mv_result *out,
+                                    sol_err *err)
+{
+    if (!req->counters)
+        return 0;
+    counted_run<F> c = {&p, &run};
+    sol_cupti_work work = {counted_run<F>::prepare, counted_run<F>::run_once, &c};
+    int rc = sol_cuda_count(&g_counting, p.device, sol_cupti_sol_metrics, SOL_CUPTI_N_METRICS, &work, out->counters,
+                            err);
+    if (rc < 0)
+        return err->code ? err->code : SOL_ERR_RUNTIME;
+    out->counted = rc == 1;
+    out->counter_passes = rc == 1 ? (int)sol_cupti_counter_passes(g_counting.counter) : 0;
+    if (rc == 0 && !g_counting_noticed) {
+        snprintf(out->counter_notice, sizeof out->counter_notice, "%s", g_counting.notice);
+        g_counting_noticed = true;
+    }
+    return 0;
 }
 
 void judge(const problem &p, int m, const std::vector<float> &y, double bound, sol_cuda_mv_result *out)
@@ -645,6 +710,11 @@ int sol_cuda_tune_trial(int device, const sol_cuda_mv_request *req, sol_cuda_mv_
     out->min_s = t.min;
     out->max_s = t.max;
     out->reps = req->reps;
+    if (int rc = count_run(p, run, req, out, err)) {
+        if (context_lost()) // the problem's buffers went with the context
+            release(p);
+        return rc;
+    }
     return 0;
 }
 
@@ -738,7 +808,12 @@ int sol_cuda_tune_cublas(int device, const sol_cuda_mv_request *req, sol_cuda_mv
     out->min_s = t.min;
     out->max_s = t.max;
     out->reps = req->reps;
-    return 0;
+    return count_run(p, run, req, out, err);
 }
 
-void sol_cuda_tune_release(void) { release(g_problem); }
+void sol_cuda_tune_release(void)
+{
+    release(g_problem);
+    sol_cuda_counting_close(&g_counting);
+    g_counting_noticed = false;
+}

@@ -12,6 +12,11 @@
  *           (vec_bytes != 16) + (k_split - 1) / 2 us; best: r8 t64 v16 k1
  *   crash   rows_per_block 2 x threads_per_row 16 with SOL_FAKE_TUNER_CRASH
  *           set: status CRASHED, an error
+ *   counters (when asked) DRAM read = the bytes the problem must move
+ *           (weights + x + y) x 1.25 when vec_bytes != 16 (wasted traffic),
+ *           x 1 otherwise; written 4 x rows x m; L2 twice the read; cuBLAS
+ *           reads 1.5x. With SOL_FAKE_TUNER_NO_COUNTERS set: none, and the
+ *           first trial carries a notice saying so
  * Nothing here prints. */
 #include <math.h>
 #include <stdio.h>
@@ -81,6 +86,45 @@ static void result_init(sol_cuda_mv_result *r, const char *label)
     snprintf(r->label, sizeof r->label, "%s", label);
 }
 
+/* Bytes of a row of cols elements of the types the CLI tests tune. */
+static double row_bytes_of(sol_dtype t, int64_t cols)
+{
+    return t == SOL_DT_F16 ? 2.0 * cols : t == SOL_DT_Q4_K ? cols / 256 * 144.0 : t == SOL_DT_Q8_0 ? cols / 32 * 34.0
+                                                                                                   : 4.0 * cols;
+}
+
+/* What the problem must move: weights, x and y. */
+static double plan_bytes(const sol_cuda_mv_request *req)
+{
+    return req->rows * row_bytes_of(req->type, req->cols) + 4.0 * req->m * (req->rows + req->cols);
+}
+
+static int noticed;
+
+/* The fake's counters for a run that must move the problem's bytes and
+ * reads `waste` times them. */
+static void count(const sol_cuda_mv_request *req, double waste, sol_cuda_mv_result *out)
+{
+    if (!req->counters)
+        return;
+    if (getenv("SOL_FAKE_TUNER_NO_COUNTERS")) {
+        if (!noticed++)
+            snprintf(out->counter_notice, sizeof out->counter_notice,
+                     "CUPTI unavailable: fake (SOL_FAKE_TUNER_NO_COUNTERS); hardware counters off, timing only");
+        return;
+    }
+    double plan = plan_bytes(req);
+    double y = 4.0 * req->m * req->rows;
+    out->counted = 1;
+    out->counter_passes = 8;
+    out->counters[SOL_CUDA_CTR_DRAM_READ_BYTES] = waste * plan - y;
+    out->counters[SOL_CUDA_CTR_DRAM_WRITE_BYTES] = y;
+    out->counters[SOL_CUDA_CTR_L2_BYTES] = 2 * waste * plan;
+    out->counters[SOL_CUDA_CTR_SM_PCT] = 20;
+    out->counters[SOL_CUDA_CTR_DRAM_PCT] = 80;
+    out->counters[SOL_CUDA_CTR_DURATION_NS] = out->median_s * 1e9;
+}
+
 static int mv_trial(int device, const sol_cuda_mv_request *req, sol_cuda_mv_result *out, sol_err *err)
 {
     (void)device;
@@ -93,7 +137,7 @@ static int mv_trial(int device, const sol_cuda_mv_request *req, sol_cuda_mv_resu
         out->status = SOL_CUDA_TRIAL_INVALID;
         return 0;
     }
-    out->bytes = 1e6;
+    out->bytes = plan_bytes(req);
     out->registers = 32;
     if (p->rows_per_block == 2 && p->threads_per_row == 16 && getenv("SOL_FAKE_TUNER_CRASH")) {
         out->status = SOL_CUDA_TRIAL_CRASHED;
@@ -118,6 +162,7 @@ static int mv_trial(int device, const sol_cuda_mv_request *req, sol_cuda_mv_resu
     out->min_s = 0.99 * out->median_s;
     out->max_s = 1.02 * out->median_s;
     out->reps = req->reps;
+    count(req, p->vec_bytes != 16 ? 1.25 : 1.0, out);
     return 0;
 }
 
@@ -130,6 +175,7 @@ static int mv_cublas(int device, const sol_cuda_mv_request *req, sol_cuda_mv_res
     out->median_s = out->min_s = out->max_s = 50e-6;
     out->reps = req->reps;
     out->bytes = 2e6;
+    count(req, 1.5, out);
     return 0;
 }
 

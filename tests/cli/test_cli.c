@@ -1382,6 +1382,10 @@ static void test_tune_cuda(void **state)
     expect_error(2, "tune --shape matvec:q4_k:4096x4096 --backend cuda --device -1", "--device", NULL);
     expect_error(2, "tune --shape matvec:q4_k:4096x4096 --backend cuda --strategy bayes", "--strategy", "bayes");
     expect_error(2, "tune --shape matvec:q8_0:64x64 --batches 1,8", "--batches", "--backend cuda");
+    expect_error(2, "tune --shape matvec:q8_0:64x64 --no-counters", "--no-counters", "--backend cuda");
+    expect_error(2, "db trials --backend cuda", "--backend cuda", "best");
+    expect_error(2, "db best --backend cpu", "--backend", "cpu");
+    expect_error(2, "db best --backend cuda --format csv", "CSV", NULL);
     expect_error(2, "tune --shape matvec:q8_0:64x64 --device 0", "--device", "--backend cuda");
     const char *gguf = getenv("SOL_TEST_GGUF");
     if (gguf && *gguf) {
@@ -1413,6 +1417,103 @@ static int count_kernel(const char *kernel, const char *shape, int correct_only)
     return n;
 }
 
+/* Every right trial of shape stored with the fake's counters: DRAM bytes
+ * (read + written) over the bytes a q4_k rows x cols problem of m inputs
+ * must move, 1.25 for vec_bytes other than 16, 1 otherwise; cuBLAS 1.5. */
+static void assert_fake_counters(const char *shape, int rows, int cols, int m)
+{
+    double plan = rows * (cols / 256 * 144.0) + 4.0 * m * (rows + cols);
+    cJSON *doc = run_json("db trials --format json");
+    int counted = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, doc)
+    {
+        const char *kernel = cJSON_GetObjectItem(row, "kernel")->valuestring;
+        if (strcmp(cJSON_GetObjectItem(row, "shape")->valuestring, shape) ||
+            !cJSON_GetObjectItem(row, "correct")->valueint || strncmp(kernel, "cuda.", 5))
+            continue;
+        cJSON *c = cJSON_Parse(cJSON_GetObjectItem(row, "counters_json")->valuestring);
+        const cJSON *rd = cJSON_GetObjectItem(c, "dram_read_bytes"), *wr = cJSON_GetObjectItem(c, "dram_write_bytes");
+        if (!cJSON_IsNumber(rd) || !cJSON_IsNumber(wr))
+            fail_msg("%s %s: no counters stored: %s", kernel, shape, cJSON_GetObjectItem(row, "counters_json")->valuestring);
+        int wide = strstr(cJSON_GetObjectItem(row, "params_json")->valuestring, "\"vec_bytes\":16") != NULL;
+        double want = !strcmp(kernel, "cuda.cublas") ? 1.5 : wide ? 1.0 : 1.25;
+        assert_true(fabs((rd->valuedouble + wr->valuedouble) / plan - want) < 1e-12);
+        assert_int_equal(cJSON_GetObjectItem(c, "counter_passes")->valueint, 8);
+        cJSON_Delete(c);
+        counted++;
+    }
+    cJSON_Delete(doc);
+    assert_true(counted > 1);
+}
+
+/* sol db best --backend cuda: the winner of shape with its own trial's
+ * counters (the fake's DRAM over plan: 1 for vec_bytes 16, else 1.25) and
+ * its cuBLAS baseline (1.5). */
+static void assert_best_cuda_counters(const char *shape)
+{
+    cJSON *doc = run_json("db best --backend cuda --format json");
+    int found = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, doc)
+    {
+        if (strcmp(cJSON_GetObjectItem(row, "shape")->valuestring, shape))
+            continue;
+        found++;
+        int wide = cJSON_GetObjectItem(cJSON_GetObjectItem(row, "params"), "vec_bytes")->valueint == 16;
+        assert_true(fabs(cJSON_GetObjectItem(row, "dram_over_plan")->valuedouble - (wide ? 1.0 : 1.25)) < 1e-12);
+        const cJSON *base = cJSON_GetObjectItem(cJSON_GetObjectItem(row, "cublas"), "counters");
+        double plan = cJSON_GetObjectItem(cJSON_GetObjectItem(row, "counters"), "bytes")->valuedouble;
+        double dram = cJSON_GetObjectItem(base, "dram_read_bytes")->valuedouble +
+                      cJSON_GetObjectItem(base, "dram_write_bytes")->valuedouble;
+        assert_true(fabs(dram / plan - 1.5) < 1e-12);
+    }
+    cJSON_Delete(doc);
+    assert_int_equal(found, 1);
+    result r = run("%s", "db best --backend cuda");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "DRAM/plan"));
+    assert_non_null(strstr(r.out, shape));
+    done(&r);
+}
+
+/* Counting off: the plugin's notice said once, the trials timed only, the
+ * table's DRAM/plan empty; --no-counters asks for none and says nothing. */
+static void test_tune_cuda_fake_uncounted(const char *fake)
+{
+    char args[1400];
+    snprintf(args, sizeof args, "tune --shape matvec:q4_k:32x512x1 --backend %s --strategy random --budget 8", fake);
+    setenv("SOL_FAKE_TUNER_NO_COUNTERS", "1", 1);
+    result r = run("%s", args);
+    unsetenv("SOL_FAKE_TUNER_NO_COUNTERS");
+    if (r.status != 0)
+        fail_msg("sol %s: exit %d: %s", args, r.status, r.err);
+    const char *notice = strstr(r.err, "SOL_FAKE_TUNER_NO_COUNTERS");
+    assert_non_null(notice);
+    assert_null(strstr(notice + 1, "SOL_FAKE_TUNER_NO_COUNTERS"));
+    assert_null(strstr(r.out, " 1.000 "));
+    done(&r);
+    snprintf(args, sizeof args, "tune --shape matvec:q4_k:32x256x1 --backend %s --strategy random --budget 8 "
+             "--no-counters", fake);
+    r = run("%s", args);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.err, "CUPTI"));
+    done(&r);
+    cJSON *doc = run_json("db trials --format json");
+    const cJSON *row;
+    int seen = 0;
+    cJSON_ArrayForEach(row, doc)
+    {
+        const char *shape = cJSON_GetObjectItem(row, "shape")->valuestring;
+        if (strcmp(shape, "32x512x1") && strcmp(shape, "32x256x1"))
+            continue;
+        assert_null(strstr(cJSON_GetObjectItem(row, "counters_json")->valuestring, "dram_read_bytes"));
+        seen++;
+    }
+    cJSON_Delete(doc);
+    assert_true(seen >= 4);
+}
+
 static void test_tune_cuda_fake(void **state)
 {
     (void)state;
@@ -1427,7 +1528,11 @@ static void test_tune_cuda_fake(void **state)
     assert_non_null(strstr(r.out, "64x1024x1"));
     assert_non_null(strstr(r.out, "50.0 us")); /* the baseline's column */
     assert_non_null(strstr(r.err, "Fake GPU"));
+    assert_non_null(strstr(r.out, "DRAM/plan"));
+    assert_non_null(strstr(r.out, " 1.000 ")); /* the winner (vec_bytes 16) moves what it must */
     done(&r);
+    assert_fake_counters("64x1024x1", 64, 1024, 1);
+    assert_best_cuda_counters("64x1024x1");
     int trials = count_kernel("cuda.matvec", "64x1024x1", 0);
     assert_true(trials == 40 || trials == 41); /* the default + 40 (the default may be among them) */
     assert_int_equal(count_kernel("cuda.cublas", "64x1024x1", 1), 1);
@@ -1465,9 +1570,10 @@ static void test_tune_cuda_fake(void **state)
     }
     assert_int_equal(winners, 1);
     cJSON_Delete(doc);
-    /* a rerun measures nothing */
+    /* a rerun measures nothing, and shows the stored trials' counters */
     r = run("%s", args);
     assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, " 1.000 "));
     done(&r);
     assert_int_equal(count_kernel("cuda.matvec", "64x1024x1", 0), trials);
     assert_int_equal(count_kernel("cuda.cublas", "64x1024x1", 0), 1);
@@ -1492,6 +1598,7 @@ static void test_tune_cuda_fake(void **state)
     done(&r);
     assert_int_equal(count_kernel("cuda.matvec", "32x1024x2", 0), 101); /* the default + 100, the crash among them */
     assert_int_equal(count_kernel("cuda.matvec", "32x1024x2", 1), 100);
+    test_tune_cuda_fake_uncounted(fake);
 }
 
 int main(void)
