@@ -159,13 +159,14 @@ build/cudahost/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(CC) $(CFLAGS_BASE) -O1 -g $(PKG_CFLAGS) -c $< -o $@
 build/test/cuda/test_tune_trial: tests/cuda/test_tune_trial.cu kernels/cuda/tune_trial.cu $(CUDA_VARIANT_SRC) \
+		kernels/cuda/counters.cu kernels/cuda/cupti_count.cpp kernels/cuda/cupti_host.cpp \
 		$(patsubst %.c,build/cudahost/%.o,$(CUDA_TUNE_C)) kernels/cuda/tune_trial.h kernels/cuda/variant.h \
 		kernels/cuda/gemm_plan.h kernels/cuda/cuda_util.h kernels/cuda/fail.h kernels/cuda/plugin.h \
 		tuner/cuda_matvec.h tuner/tuner.h util/err.h $(CUDA_RTC_HDR) build/cuda/rtc_sources.inc
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $@"
-	@$(NVCC) -std=c++17 -O1 -I. -Ibuild/cuda -Xcompiler -Wall,-Wextra,-Werror -o $@ $(filter %.cu %.o,$^) \
-		-lcublas -lnvrtc -lcmocka $(shell pkg-config --libs libcjson 2>/dev/null) -lm
+	@$(NVCC) -std=c++17 -O1 -I. -Ibuild/cuda $(CUPTI_FLAGS) -Xcompiler -Wall,-Wextra,-Werror -o $@ \
+		$(filter %.cu %.cpp %.o,$^) -lcublas -lnvrtc -lcmocka $(shell pkg-config --libs libcjson 2>/dev/null) -lm -ldl
 
 # The tuner's winners in the backend (kernels/cuda/tuned.cu): which one a
 # decode matmul takes, and when the built-in variants run instead.

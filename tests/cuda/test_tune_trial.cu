@@ -259,7 +259,7 @@ static void test_entries_without_device(void **state)
     assert_string_equal(src.hash, again.hash);
     printf("  kernel source %s, NVRTC %s (%s), cuBLAS %s\n", src.hash, src.nvrtc, src.options, src.cublas);
 
-    sol_cuda_mv_request req = {SOL_DT_Q4_K, 4096, 4096, 1, {}, 25, 1, nullptr};
+    sol_cuda_mv_request req = {SOL_DT_Q4_K, 4096, 4096, 1, {}, 25, 1, nullptr, 1};
     sol_cuda_tune_default(SOL_DT_Q4_K, 1, &req.params);
     sol_cuda_mv_result res;
     int driver = 0, count = 0;
