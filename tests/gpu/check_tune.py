@@ -3,10 +3,14 @@ every winner of the CUDA matvec is a trial that ran and gave the right
 answer; no variant the space calls valid computed a wrong answer or faulted
 (the judge's bound has a wide margin, kernels/cuda/tune_trial.cu, so a
 wrong one is a kernel or rule bug, not noise); every problem has its
-cuBLAS baseline. Prints, per problem, the default, tuned and cuBLAS times
-and the tuned run's share of the probed device-memory read bandwidth.
+cuBLAS baseline. Prints, per problem, the default, tuned and cuBLAS times,
+the tuned run's share of the probed device-memory read bandwidth, and the
+DRAM bytes CUPTI counted for the winner's and the baseline's run over the
+bytes the problem must move (the issue's target: within 5% on shapes
+larger than L2). Every winner must carry counters, unless a tune log shows
+the notice that counting is off here (no CUPTI, no rights).
 
-usage: check_tune.py SOL_DB PROBE.json EXPECTED_WINNERS"""
+usage: check_tune.py SOL_DB PROBE.json EXPECTED_WINNERS [TUNE_LOG ...]"""
 import json
 import sqlite3
 import sys
@@ -20,6 +24,12 @@ def main():
     except (OSError, ValueError, KeyError, StopIteration):
         read_bw = None
     expected = int(sys.argv[3])
+    notice = None
+    for log in sys.argv[4:]:
+        try:
+            notice = notice or next((l.strip() for l in open(log) if "hardware counters off" in l), None)
+        except OSError:
+            pass
     failures = []
 
     def expect(ok, what):
@@ -41,7 +51,16 @@ def main():
     print(f"  {len(matvec)} matvec trials: " + ", ".join(f"{n} {s}" for s, n in sorted(status.items())))
     expect(len(bests) == expected, f"{expected} winners stored (found {len(bests)})")
     print(f"  {'type':6} {'shape':16} {'default':>10} {'tuned':>10} {'cuBLAS':>10} {'vs cuBLAS':>9} {'read bw':>8}"
-          "  parameters")
+          f" {'DRAM/plan':>9} {'cuBLAS DRAM/plan':>16}  parameters")
+
+    def dram_over_plan(figures, plan):  # plan: the bytes the problem must move (the matvec's own figure)
+        if "dram_read_bytes" not in figures or not plan:
+            return None
+        return (figures["dram_read_bytes"] + figures["dram_write_bytes"]) / plan
+
+    def ratio(r):
+        return f"{r:.3f}" if r is not None else "-"
+    uncounted = 0
     for dev, kernel, src, shape, dtype, params, best_s, default_s in bests:
         trial = [t for t in matvec if t[0] == dev and t[2] == src and t[3] == shape and t[4] == dtype and t[5] == params]
         expect(len(trial) == 1 and trial[0][8] == 1 and trial[0][7] > 0,
@@ -52,9 +71,18 @@ def main():
         cublas_s = cublas[0][7] if cublas and cublas[0][8] == 1 else None
         counters = json.loads(trial[0][6]) if trial else {}
         share = counters.get("bytes", 0) / best_s / read_bw if read_bw and best_s > 0 else None
+        mine = dram_over_plan(counters, counters.get("bytes"))
+        theirs = dram_over_plan(json.loads(cublas[0][6] or "{}"), counters.get("bytes")) if cublas else None
+        uncounted += mine is None
         print(f"  {dtype:6} {shape:16} {default_s * 1e6:8.1f}us {best_s * 1e6:8.1f}us "
               + (f"{cublas_s * 1e6:8.1f}us {cublas_s / best_s:8.2f}x " if cublas_s else f"{'-':>10} {'-':>9} ")
-              + (f"{100 * share:7.0f}%" if share else f"{'-':>8}") + f"  {params}")
+              + (f"{100 * share:7.0f}%" if share else f"{'-':>8}")
+              + f" {ratio(mine):>9} {ratio(theirs):>16}  {params}")
+    if notice:
+        print(f"  counters off here: {notice}")
+    else:
+        expect(uncounted == 0, f"every winner carries CUPTI counters ({uncounted} of {len(bests)} without, and no "
+               "notice that counting is off)")
     if read_bw is None:
         print("  (no probe.json: no share of the read bandwidth)")
     print(f"tune: {len(bests)} winners, {len(failures)} failures")

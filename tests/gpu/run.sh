@@ -494,7 +494,9 @@ judge "live view on $backend: $live (tmux 120x40, liveview.txt)" liveview
 # one F16 and one Q4_K shape at 1 and 8 inputs, about half a minute of GPU
 # time (mostly NVRTC): every stored winner must be a right answer, no valid
 # variant wrong; the log shows tuned vs default vs cuBLAS and the share of
-# the probed read bandwidth. A rerun must measure nothing.
+# the probed read bandwidth, and CUPTI's counted DRAM bytes over the plan's
+# for the winner and the baseline (or the notice that counting is off
+# here). A rerun must measure nothing.
 if [ "$dry" = 1 ]; then
     record "tune --backend cuda" SKIP "dry run (the test backend has no tunable kernels)"
 else
@@ -505,8 +507,10 @@ else
         check_out "$out/tune-${shape//:/-}.txt" "tune --backend cuda: $shape, random, budget 12" timeout 300 \
             "$sol" tune --shape "$shape" --backend cuda --batches 1,8 --strategy random --budget 12
     done
-    check "tune: winners right, no valid variant wrong; tuned vs default vs cuBLAS" \
-        python3 tests/gpu/check_tune.py "$SOL_DB" "$out/probe.json" 4
+    check "tune: winners right, no valid variant wrong; tuned vs default vs cuBLAS; counted DRAM / plan bytes" \
+        python3 tests/gpu/check_tune.py "$SOL_DB" "$out/probe.json" 4 "$out/checks.log"
+    "$sol" db best --backend cuda >"$out/db-best-cuda.txt" 2>&1
+    check "db best --backend cuda: winners with their counters" grep -q 'DRAM/plan' "$out/db-best-cuda.txt"
     trials() { python3 -c "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT count(*) FROM trial WHERE kernel LIKE 'cuda.%'\").fetchone()[0])" "$SOL_DB"; }
     before=$(trials)
     "$sol" tune --shape matvec:q4_k:4096x14336 --backend cuda --batches 1,8 --strategy random --budget 12 \
