@@ -19,19 +19,28 @@ typedef struct {
     int n, cap, out_of_memory;
 } trial_list;
 
+/* Room for one more row of size bytes in *rows (capacity *cap, n used);
+ * 0 when there is none. */
+static int room_for_one(void **rows, int n, int *cap, size_t size)
+{
+    if (n < *cap)
+        return 1;
+    int grown_cap = *cap ? 2 * *cap : 32;
+    void *grown = realloc(*rows, (size_t)grown_cap * size);
+    if (!grown)
+        return 0;
+    *rows = grown;
+    *cap = grown_cap;
+    return 1;
+}
+
 static int keep_cuda_trial(void *user, const sol_trial_row *row)
 {
     trial_list *l = user;
     if (strncmp(row->kernel, "cuda.", 5))
         return 0;
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 64;
-        sol_trial_row *grown = realloc(l->rows, (size_t)cap * sizeof *grown);
-        if (!grown)
-            return l->out_of_memory = 1;
-        l->rows = grown;
-        l->cap = cap;
-    }
+    if (!room_for_one((void **)&l->rows, l->n, &l->cap, sizeof *row))
+        return l->out_of_memory = 1;
     l->rows[l->n++] = *row;
     return 0;
 }
@@ -46,14 +55,8 @@ static int keep_cuda_best(void *user, const sol_best_row *row)
     best_list *l = user;
     if (strcmp(row->kernel, "cuda.matvec"))
         return 0;
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 16;
-        sol_best_row *grown = realloc(l->rows, (size_t)cap * sizeof *grown);
-        if (!grown)
-            return l->out_of_memory = 1;
-        l->rows = grown;
-        l->cap = cap;
-    }
+    if (!room_for_one((void **)&l->rows, l->n, &l->cap, sizeof *row))
+        return l->out_of_memory = 1;
     l->rows[l->n++] = *row;
     return 0;
 }
