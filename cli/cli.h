@@ -165,6 +165,11 @@ typedef struct cli_tune_cuda_opts {
     int no_counters;           /* 1: trials timed only, no CUPTI counting */
 } cli_tune_cuda_opts;
 int cli_tune_cuda(const cli_tune_cuda_opts *o);
+/* Visits each single-batch matmul op of MODEL's plan at n_tokens[0..n_passes)
+ * token rows, in plan order (plan_matmuls.c: the tuners' shapes). */
+struct sol_op;
+typedef void (*cli_matmul_fn)(void *user, const struct sol_op *op);
+int cli_plan_matmuls(const char *spec, const int *n_tokens, int n_passes, cli_matmul_fn fn, void *user, sol_err *err);
 /* sol db best --backend cuda (db_best_cuda.c): the CUDA winners with their
  * trials' counters and baselines, as a table or JSON (db NULL: none). */
 struct sol_db;

@@ -327,36 +327,30 @@ exit:
 }
 
 /* Distinct (type, N, K) of the matmuls in MODEL's plans. */
+typedef struct {
+    sol_matmul_problem *pb;
+    int cap, n;
+} cpu_problems;
+
+static void add_cpu_problem(void *user, const sol_op *op)
+{
+    cpu_problems *l = user;
+    sol_matmul_problem cand = {op->wtype, op->n, op->k, (int)op->m, SOL_ACT_Q8};
+    int dup = 0;
+    for (int j = 0; j < l->n; j++) /* fields, not memcmp: padding bytes are unspecified */
+        dup |= l->pb[j].type == cand.type && l->pb[j].rows == cand.rows && l->pb[j].cols == cand.cols &&
+               l->pb[j].m == cand.m && l->pb[j].act == cand.act;
+    if (!dup && l->n < l->cap)
+        l->pb[l->n++] = cand;
+}
+
 static int model_problems(const char *spec, int prefill, sol_matmul_problem *pb, int cap, int *n, sol_err *err)
 {
-    sol_model m;
-    sol_kv_scheme kv;
-    int rc = sol_model_load(spec, &m, err);
-    if (rc)
-        return rc;
-    sol_kv_from_model(&m, &kv);
-    *n = 0;
-    for (int pass = 0; pass < (prefill > 0 ? 2 : 1); pass++) {
-        sol_plan plan;
-        sol_plan_params p = {.batch = 1, .n_tokens = pass ? prefill : 1, .wtype = m.wtype, .atype = SOL_DT_F32,
-                             .kvtype = SOL_DT_F16, .tp = 1};
-        if ((rc = sol_plan_build(&m, &kv, &p, &plan, err)))
-            return rc;
-        for (int i = 0; i < plan.n_ops; i++) {
-            const sol_op *op = &plan.ops[i];
-            if (op->kind != SOL_OP_MATMUL || op->batch != 1)
-                continue;
-            sol_matmul_problem cand = {op->wtype, op->n, op->k, (int)op->m, SOL_ACT_Q8};
-            int dup = 0;
-            for (int j = 0; j < *n; j++) /* fields, not memcmp: padding bytes are unspecified */
-                dup |= pb[j].type == cand.type && pb[j].rows == cand.rows && pb[j].cols == cand.cols &&
-                       pb[j].m == cand.m && pb[j].act == cand.act;
-            if (!dup && *n < cap)
-                pb[(*n)++] = cand;
-        }
-        sol_plan_free(&plan);
-    }
-    return 0;
+    int rows[2] = {1, prefill};
+    cpu_problems l = {pb, cap, 0};
+    int rc = cli_plan_matmuls(spec, rows, prefill > 0 ? 2 : 1, add_cpu_problem, &l, err);
+    *n = l.n;
+    return rc;
 }
 
 int cmd_tune(int argc, char **argv)

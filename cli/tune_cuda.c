@@ -75,43 +75,40 @@ typedef struct {
 
 /* Distinct (type, N, K) of MODEL's decode matmuls, each with every m of
  * mask; types the CUDA matvec does not run are left out, said once. */
+typedef struct {
+    sol_cuda_mv_problem *pb;
+    int cap, n, m;
+    unsigned skipped; /* bit per dtype */
+} gpu_problems;
+
+static void add_gpu_problem(void *user, const sol_op *op)
+{
+    gpu_problems *l = user;
+    if (!sol_cuda_mv_type_ok(op->wtype) || op->k % 8 || !sol_cuda_mv_row_bytes(op->wtype, op->k)) {
+        l->skipped |= 1u << op->wtype;
+        return;
+    }
+    sol_cuda_mv_problem cand = {op->wtype, op->n, op->k, l->m};
+    int dup = 0;
+    for (int j = 0; j < l->n; j++)
+        dup |= l->pb[j].type == cand.type && l->pb[j].rows == cand.rows && l->pb[j].cols == cand.cols &&
+               l->pb[j].m == cand.m;
+    if (!dup && l->n < l->cap)
+        l->pb[l->n++] = cand;
+}
+
 static int model_problems(const char *spec, unsigned mask, sol_cuda_mv_problem *pb, int cap, int *n, sol_err *err)
 {
-    sol_model m;
-    sol_kv_scheme kv;
-    int rc = sol_model_load(spec, &m, err);
+    gpu_problems l = {pb, cap, 0, 0, 0};
+    int one = 1, rc = 0;
+    for (l.m = 1; l.m <= SOL_CUDA_MV_MAX_INPUTS && !rc; l.m++)
+        if (mask & 1u << (l.m - 1))
+            rc = cli_plan_matmuls(spec, &one, 1, add_gpu_problem, &l, err);
+    *n = l.n;
     if (rc)
         return rc;
-    sol_kv_from_model(&m, &kv);
-    sol_plan plan;
-    sol_plan_params p = {.batch = 1, .n_tokens = 1, .wtype = m.wtype, .atype = SOL_DT_F32, .kvtype = SOL_DT_F16,
-                         .tp = 1};
-    if ((rc = sol_plan_build(&m, &kv, &p, &plan, err)))
-        return rc;
-    unsigned skipped = 0; /* bit per dtype */
-    *n = 0;
-    for (int mi = 1; mi <= SOL_CUDA_MV_MAX_INPUTS; mi++) {
-        if (!(mask & 1u << (mi - 1)))
-            continue;
-        for (int i = 0; i < plan.n_ops; i++) {
-            const sol_op *op = &plan.ops[i];
-            if (op->kind != SOL_OP_MATMUL || op->batch != 1)
-                continue;
-            if (!sol_cuda_mv_type_ok(op->wtype) || op->k % 8 || !sol_cuda_mv_row_bytes(op->wtype, op->k)) {
-                skipped |= 1u << op->wtype;
-                continue;
-            }
-            sol_cuda_mv_problem cand = {op->wtype, op->n, op->k, mi};
-            int dup = 0;
-            for (int j = 0; j < *n; j++)
-                dup |= pb[j].type == cand.type && pb[j].rows == cand.rows && pb[j].cols == cand.cols && pb[j].m == cand.m;
-            if (!dup && *n < cap)
-                pb[(*n)++] = cand;
-        }
-    }
-    sol_plan_free(&plan);
     for (int t = 0; t < SOL_DT_COUNT; t++)
-        if (skipped & 1u << t)
+        if (l.skipped & 1u << t)
             fprintf(stderr, "tune: %s matmuls left out: not a weight type the CUDA matvec runs\n",
                     sol_dtype_name((sol_dtype)t));
     if (*n == 0)
