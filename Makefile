@@ -359,8 +359,8 @@ backend-test: build/sol build/test/sol build/test/poison.so $(FAMILY_GGUFS)
 		$(patsubst %,build/backend/tiny-%.gguf,$(REF_WTYPES)) $(FAMILY_GGUFS)
 
 # The live view driven through tmux (tests/tui): the sanitizer build on SmolLM2.
-tui-test: build/test/sol
-	@bash tests/tui/run.sh $(CURDIR)/build/test/sol $$(bash tools/fetch-model.sh)
+tui-test: build/test/sol build/test/poison.so
+	@bash tests/tui/run.sh $(CURDIR)/build/test/sol $$(bash tools/fetch-model.sh) $(CURDIR)/build/test/poison.so
 
 # Where nvcc is installed the CUDA plugin is compiled too (a build check; its
 # tests need a GPU: tests/gpu/run.sh).

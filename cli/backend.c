@@ -47,6 +47,7 @@ int cli_parse_cuda_opt(const char *cmd, int code, const char *arg, cli_backend_o
         }
         o->gemm_cublas = strcmp(arg, "cublas") == 0;
         return 1;
+    case OPT_CUDA_COUNTERS: o->counters = 1; return 1;
     default: return 0;
     }
 }
@@ -64,9 +65,17 @@ static void upload_progress(void *user, double done, double total)
 
 int cli_backend_is_cpu(const cli_backend_opts *o) { return !o->name || strcmp(o->name, "cpu") == 0; }
 
+/* --counters on a backend that cannot count (count_step NULL). */
+static int no_counters(sol_err *err)
+{
+    return sol_fail(err, SOL_ERR_USAGE, "--counters needs --backend cuda (CUPTI hardware counters)");
+}
+
 int cli_backend_open(const cli_backend_opts *o, sol_backend **out, sol_err *err)
 {
     *out = NULL;
+    if (cli_backend_is_cpu(o) && o->counters)
+        return no_counters(err);
     if (cli_backend_is_cpu(o)) {
         sol_cpu_options cpu = {.threads = o->threads, .tuning = o->tuning, .mapped_weights = o->mapped_weights};
         return sol_cpu_backend_new(&cpu, out, err);
@@ -92,8 +101,14 @@ int cli_backend_open(const cli_backend_opts *o, sol_backend **out, sol_err *err)
                                       .tuned = tuned.v,
                                       .n_tuned = tuned.n,
                                       .tune_cache_dir = tuned.cache,
-                                      .tuned_loaded = &loaded};
+                                      .tuned_loaded = &loaded,
+                                      .counters = o->counters};
     rc = plugin->backend_new(&opt, out, err);
+    if (!rc && o->counters && !(*out)->count_step) {
+        (*out)->destroy(*out);
+        *out = NULL;
+        rc = no_counters(err);
+    }
     if (!rc)
         cli_cuda_tuning_report(&tuned, loaded, o->model, o->no_tuned);
     cli_cuda_tuning_free(&tuned);

@@ -188,13 +188,14 @@ typedef struct cli_backend_opts {
     int gemm_cublas;           /* cuda: F16/BF16 matmuls through cuBLAS */
     int no_tuned;              /* cuda: the built-in matvecs only (--no-tuned) */
     const char *model;         /* cuda: the model, for "N of M shapes tuned" (NULL: not said) */
+    int counters;              /* cuda: count decode steps with CUPTI (--counters, sol run) */
 } cli_backend_opts;
 #define CLI_BACKEND_HELP                                                                              \
     "  --backend B           cpu (default), cuda (build/sol-cuda.so), or the path of a backend\n"    \
     "                        plugin file\n"
 /* The CUDA backend's options, shared by run, bench and chat: their
  * getopt codes, long options and help. */
-enum { OPT_CUDA_DEVICE = 7000, OPT_CUDA_NO_GRAPH, OPT_CUDA_PROFILE_EVERY, OPT_CUDA_GEMM };
+enum { OPT_CUDA_DEVICE = 7000, OPT_CUDA_NO_GRAPH, OPT_CUDA_PROFILE_EVERY, OPT_CUDA_GEMM, OPT_CUDA_COUNTERS };
 #define CLI_CUDA_LONG_OPTS                                                                            \
     {"device", 1, 0, OPT_CUDA_DEVICE}, {"no-graph", 0, 0, OPT_CUDA_NO_GRAPH},                          \
         {"profile-every", 1, 0, OPT_CUDA_PROFILE_EVERY}, {"gemm", 1, 0, OPT_CUDA_GEMM}
@@ -205,6 +206,13 @@ enum { OPT_CUDA_DEVICE = 7000, OPT_CUDA_NO_GRAPH, OPT_CUDA_PROFILE_EVERY, OPT_CU
     "                        events, for the per-op times (default 16; 0: never, no per-op times)\n" \
     "  --gemm G              cuda: custom (default) or cublas: F16/BF16 matmuls through cuBLAS\n"
 #define CLI_CUDA_PROFILE_EVERY 16
+/* --counters: only sol run shows counted figures, so only it takes the
+ * flag (parsed by cli_parse_cuda_opt like the others). */
+#define CLI_CUDA_COUNTERS_OPT {"counters", 0, 0, OPT_CUDA_COUNTERS}
+#define CLI_CUDA_COUNTERS_HELP                                                                        \
+    "  --counters            cuda: count the DRAM bytes of every K-th decode step (K of\n"          \
+    "                        --profile-every, 16 when 0) with CUPTI by replaying its graph after\n" \
+    "                        its time is taken; shown beside the plan's bytes\n"
 /* Sets o from a CLI_CUDA_LONG_OPTS code: 1 taken, 2 bad value (reported),
  * 0 not one of them. */
 /* The CUDA tuner's winners for the engine (tuning_cuda.c): this GPU's rows

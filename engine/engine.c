@@ -282,6 +282,12 @@ double sol_engine_kv_read_last_step(const sol_engine *e) { return e->kv_read_ste
 int64_t sol_engine_pos(const sol_engine *e) { return e->pos; }
 int64_t sol_engine_ctx(const sol_engine *e) { return e->ctx; }
 sol_timing_ring *sol_engine_timing(sol_engine *e) { return &e->timing; }
+
+const char *sol_engine_counter_notice(const sol_engine *e)
+{
+    return e->counter_notice[0] ? e->counter_notice : NULL;
+}
+
 int sol_engine_last_rows(const sol_engine *e) { return e->logits_rows; }
 int sol_engine_seqs(const sol_engine *e) { return e->seqs; }
 
@@ -413,6 +419,42 @@ static void record_history(sol_engine *e, const int32_t *tokens, int rows)
         memcpy(e->history + (size_t)s * e->ctx + e->pos, tokens + (size_t)s * per_seq, (size_t)per_seq * sizeof *tokens);
 }
 
+/* Hardware counters of the step just run, where the backend counts: after
+ * its time is taken (counting replays the step's device work), before the
+ * slot is published; a notice that counting turned off is kept for the
+ * caller (sol_engine_counter_notice). */
+static int count_step(sol_engine *e, sol_step_timing *slot, sol_err *err)
+{
+    double read = 0, write = 0, gpu_s = 0;
+    sol_err why = {0, ""};
+    int got = e->be->count_step ? e->be->count_step(e->be, &read, &write, &gpu_s, &why) : SOL_COUNT_NONE;
+    slot->counted = got == SOL_COUNT_DONE;
+    if (got == SOL_COUNT_DONE) {
+        e->last_counted.counted_step = slot->step;
+        e->last_counted.dram_read_bytes = read;
+        e->last_counted.dram_write_bytes = write;
+        e->last_counted.counted_gpu_s = gpu_s;
+        e->last_counted.counted_step_s = slot->total_s;
+    } else if (got == SOL_COUNT_TURNED_OFF) {
+        snprintf(e->counter_notice, sizeof e->counter_notice, "%s", why.msg[0] ? why.msg : "hardware counters off");
+    } else if (got != SOL_COUNT_NONE) {
+        *err = why;
+        return why.code ? why.code : sol_fail(err, SOL_ERR_RUNTIME, "counting the step failed");
+    }
+    return 0;
+}
+
+/* The latest counted figures into the slot (a ring slot holds a step of
+ * SOL_TIMING_STEPS ago until written). */
+static void carry_counted(const sol_engine *e, sol_step_timing *slot)
+{
+    slot->counted_step = e->last_counted.counted_step;
+    slot->dram_read_bytes = e->last_counted.dram_read_bytes;
+    slot->dram_write_bytes = e->last_counted.dram_write_bytes;
+    slot->counted_gpu_s = e->last_counted.counted_gpu_s;
+    slot->counted_step_s = e->last_counted.counted_step_s;
+}
+
 /* One step of `rows` tokens: build the plan, launch it op by op (matmuls
  * of a shared input together), wait for it, sample; per-op times come from
  * the backend's marks. */
@@ -454,6 +496,10 @@ static int run_step(sol_engine *e, const int32_t *tokens, int rows, int all_logi
                 slot->op_s[i] += seconds;
         }
     slot->total_s = sol_now_s() - start;
+    slot->counted = 0;
+    if (!rc)
+        rc = count_step(e, slot, err);
+    carry_counted(e, slot);
     sol_timing_publish(&e->timing, slot);
     if (!rc && e->moe_ids) /* instrumentation, after the step's time */
         rc = sol_engine_count_experts(e, rows, err);

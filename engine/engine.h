@@ -46,6 +46,9 @@ sol_dtype sol_engine_kv_type(const sol_engine *e);
 double sol_engine_kv_allocated(const sol_engine *e);
 double sol_engine_kv_read_last_step(const sol_engine *e);
 sol_timing_ring *sol_engine_timing(sol_engine *e);
+/* Why the backend's hardware counters turned off (one line, to show the
+ * user once), or NULL while they count or were never asked for. */
+const char *sol_engine_counter_notice(const sol_engine *e);
 
 /* SimLayerKV's decision (schemes with simlayer:F): scored is 0 until the
  * first prompt has run; then score[i] is layer i's attention mass on its

@@ -57,6 +57,11 @@ struct sol_engine {
     sol_sampler sampler;
     sol_plan plan;
     sol_timing_ring timing;
+    /* --counters: the latest counted step's figures (sol_step_timing's
+     * counted_* fields, carried into every slot), and why counting turned
+     * off ("" while it works or was never asked) */
+    sol_step_timing last_counted;
+    char counter_notice[sizeof(((sol_err *)0)->msg)];
     /* the step's timed intervals: first plan op and op count of each, and
      * the seconds the backend reports for them */
     int *span_first, *span_ops;

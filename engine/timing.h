@@ -18,6 +18,16 @@ typedef struct sol_step_timing {
     double *op_s;     /* n_ops seconds, in plan order */
     int ops_timed;    /* op_s were measured; 0: a step replayed as one CUDA
                        * graph, whose op_s are 0 (its profiled steps have them) */
+    /* Hardware counters (--counters): counted is 1 when this step was
+     * counted; the other fields are the latest counted step's, carried
+     * forward into every slot after it (counted_step 0: none yet), so a
+     * reader of any slot has them. counted_step_s is that step's total_s:
+     * bytes / counted_step_s is the counted bandwidth of the same step. */
+    int counted;
+    uint64_t counted_step;
+    double dram_read_bytes, dram_write_bytes;
+    double counted_gpu_s;  /* the counted replay's GPU time */
+    double counted_step_s;
 } sol_step_timing;
 
 typedef struct sol_timing_ring {

@@ -1,4 +1,4 @@
-/* The backend interface (ABI 5): a table of function pointers, one per plan
+/* The backend interface (ABI 6): a table of function pointers, one per plan
  * op kind, so the engine runs the same plan on the CPU or, through a
  * plugin, on a GPU. Kernels see shapes and buffers, never models.
  *
@@ -25,7 +25,10 @@
  *   the LM head may take only the last row).
  * - Timing. mark(op, layer) opens an interval that ends at the next mark
  *   or at sync; after sync, op_seconds gives the step's intervals in order
- *   (wall-clock stamps on the CPU, events on a GPU). */
+ *   (wall-clock stamps on the CPU, events on a GPU).
+ * - Counters (ABI 6). count_step, where a backend counts hardware
+ *   counters, counts the step just synced by running its device work
+ *   again (after its time was taken, so counting never inflates it). */
 #ifndef SOL_KERNELS_BACKEND_H
 #define SOL_KERNELS_BACKEND_H
 
@@ -141,6 +144,16 @@ typedef struct sol_router {
 
 #define SOL_MATMUL_GROUP_MAX 4
 #define SOL_TOP_K_MAX 512 /* the largest k of the top_k op */
+
+/* What count_step returns. */
+enum sol_count_result {
+    SOL_COUNT_FAILED = -1,     /* the device work itself failed: err filled, the backend runs nothing more */
+    SOL_COUNT_NONE = 0,        /* not counted: a step it does not count, or counting is off */
+    SOL_COUNT_DONE = 1,        /* counted: the outputs are filled */
+    SOL_COUNT_TURNED_OFF = 2,  /* counting failed for good (no CUPTI, no privileges, ...): err->msg is
+                                * a one-line notice for the user, err->code SOL_OK; returned once,
+                                * every later call returns SOL_COUNT_NONE */
+};
 
 typedef struct sol_backend sol_backend;
 struct sol_backend {
@@ -262,6 +275,13 @@ struct sol_backend {
     void (*rmsnorm_matmul_group)(sol_backend *b, const float *x, const float *norm, float eps, int n,
                                  const sol_weight_view *const *w, const float *const *bias, int m, float *xb,
                                  float *const *y);
+    /* ABI 6: hardware counters of the step just synced (the engine calls
+     * it after taking the step's time, only for a step that succeeded):
+     * DRAM bytes read and written by the step's device work, and that
+     * work's GPU seconds as the counters timed it; returns a
+     * sol_count_result. NULL where the backend has no counters or was not
+     * asked to count (the CLI then refuses --counters). */
+    int (*count_step)(sol_backend *b, double *dram_read, double *dram_write, double *gpu_s, sol_err *err);
 };
 
 #endif

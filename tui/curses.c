@@ -182,6 +182,22 @@ static void draw_headline(const sol_tui *t, WINDOW *w, int y, const char *label,
     put(t, w, y, x, tail, style(t, level(pct)));
 }
 
+/* --counters: the counted DRAM GB/s of the latest counted step beside the
+ * plan's GB/s, appended to the GB/s row's tail. */
+static void counted_tail(const sol_frame_info *in, const sol_frame *f, char *tail, size_t cap)
+{
+    size_t n = strlen(tail);
+    if (!in->counters)
+        return;
+    if (f->counters_off)
+        snprintf(tail + n, cap - n, " | counters off");
+    else if (f->counted_step > 0)
+        snprintf(tail + n, cap - n, " | counted %.1f GB/s at step %llu", f->counted_gbs,
+                 (unsigned long long)f->counted_step);
+    else
+        snprintf(tail + n, cap - n, " | counted: none yet");
+}
+
 static void draw_header(sol_tui *t, WINDOW *w, const sol_frame *f)
 {
     const sol_frame_info *in = f->info;
@@ -217,13 +233,14 @@ static void draw_header(sol_tui *t, WINDOW *w, const sol_frame *f)
         put(t, w, 2, 0, buf, style(t, ST_DIM));
         return;
     }
-    char tail_sol[64], tail_bw[64];
+    char tail_sol[64], tail_bw[128];
     snprintf(tail_sol, sizeof tail_sol, " %5.1f%% of SOL%s", f->sol_pct, f->prefill_rows ? " (prefill)" : "");
     if (width >= 110) /* the per-op sum beside the fused bound */
         snprintf(tail_sol + strlen(tail_sol), sizeof tail_sol - strlen(tail_sol), ", unfused %.1f",
                  f->unfused_tok_s);
     snprintf(tail_bw, sizeof tail_bw, " %5.1f%% of ceiling%s%s%s", f->bw_pct, width >= 110 ? " (" : "",
              width >= 110 ? in->mem_bw_source : "", width >= 110 ? ")" : "");
+    counted_tail(in, f, tail_bw, sizeof tail_bw);
     int tail_w = sol_text_width(tail_sol), bw_w = sol_text_width(tail_bw);
     if (bw_w > tail_w)
         tail_w = bw_w;
@@ -483,6 +500,7 @@ static void draw_help(sol_tui *t, WINDOW *w)
         "actual   measured time per token (last 8 tokens)",
         "share    of the measured token time",
         "GB/s     plan bytes / measured time (GFLOP/s alike)",
+        "counted  --counters: DRAM bytes CUPTI counted / that step's time",
         "bound    what limits the op at SOL",
         "% SOL    SOL time / measured time; 100% = roofline",
         "",

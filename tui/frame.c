@@ -61,6 +61,9 @@ int sol_frame_step_build(const sol_plan *plan, const sol_step_cost *cost, const 
     out->prefill = timing->n_tokens > 1;
     out->step_s = timing->total_s;
     out->ops_step = timing->ops_timed ? timing->step : 0;
+    out->counted_step = timing->counted_step;
+    out->counted_bytes = timing->dram_read_bytes + timing->dram_write_bytes;
+    out->counted_step_s = timing->counted_step_s;
     out->total.fused_s = cost->sol_time_s;
     out->ops = ops;
     for (int i = 0; i < plan->n_ops; i++) {
@@ -142,6 +145,13 @@ void sol_frame_build(const sol_frame_feed *feed, const sol_frame_info *info, sol
     f->tok_s = f->sol_tok_s = f->unfused_tok_s = f->gbs = f->sol_pct = f->bw_pct = 0;
     f->step = 0;
     f->pos = 0;
+    f->counted_step = 0;
+    f->counted_gbs = 0;
+    f->counters_off = feed->has_last && feed->last.counters_off;
+    if (feed->has_last && feed->last.counted_step > 0 && feed->last.counted_step_s > 0) {
+        f->counted_step = feed->last.counted_step;
+        f->counted_gbs = feed->last.counted_bytes / feed->last.counted_step_s / 1e9;
+    }
     sol_frame_totals groups[SOL_GROUP_COUNT] = {{0}};
     if (feed->n_window > 0) {
         for (int i = 0; i < feed->n_window; i++) {

@@ -1,4 +1,4 @@
-// The engine's CUDA backend (kernels/backend.h, ABI 4), the part that is not
+// The engine's CUDA backend (kernels/backend.h, ABI 6), the part that is not
 // arithmetic: device memory, weights copied to the device once, the step's
 // tokens uploaded by begin_step, one CUDA event per op mark on one stream,
 // and the first error of any launch or of the stream, blamed on the op it
@@ -233,6 +233,8 @@ int cuda_begin_step(sol_backend *b, const sol_step_state *s, sol_err *err)
     c->graph.recording = decode && sol_cuda_graph_step(c->graph, c->graph.decode_steps);
     c->graph.decode_steps += decode;
     c->step_timed = !c->graph.recording;
+    c->count_this_step = c->count_every > 0 && c->graph.recording && c->graph_steps % c->count_every == 0;
+    c->graph_steps += c->graph.recording;
     return report(c, err);
 }
 
@@ -300,6 +302,51 @@ int cuda_op_seconds(sol_backend *b, double *seconds, int cap)
     return n;
 }
 
+// The counted work: the step's instantiated graph once more, waited for.
+// Replaying it is idempotent: the position and tokens it reads live in
+// device memory (begin_step's copy), unchanged since the step ran, and the
+// KV write stores the same rows at the same slots again.
+int replay_step(void *user, sol_err *err)
+{
+    cuda_ctx *c = static_cast<cuda_ctx *>(user);
+    c->op = "counted replay of the decode step graph (--counters)";
+    c->layer = -1;
+    if (!c->failed)
+        sol_cuda_note(c, cudaGraphLaunch(c->graph.exec, c->stream));
+    sol_cuda_note(c, cudaStreamSynchronize(c->stream));
+    return report(c, err);
+}
+
+// kernels/backend.h's count_step: a graph step begin_step chose is replayed
+// under CUPTI (one replay per pass the metrics need), after the engine took
+// its time. The first CUPTI failure turns counting off with its notice.
+int cuda_count_step(sol_backend *b, double *dram_read, double *dram_write, double *gpu_s, sol_err *err)
+{
+    cuda_ctx *c = cuda_of(b);
+    bool chosen = c->count_this_step;
+    c->count_this_step = false;
+    if (!chosen || c->failed || !c->graph.exec || c->counting.off)
+        return SOL_COUNT_NONE;
+    double v[SOL_CUDA_STEP_N_METRICS] = {};
+    sol_cupti_work work = {nullptr, replay_step, c};
+    int got = sol_cuda_count(&c->counting, c->device, sol_cuda_step_metrics, SOL_CUDA_STEP_N_METRICS, &work, v, err);
+    if (got == 1) {
+        *dram_read = v[SOL_CUDA_STEP_DRAM_READ];
+        *dram_write = v[SOL_CUDA_STEP_DRAM_WRITE];
+        *gpu_s = v[SOL_CUDA_STEP_DURATION_NS] * 1e-9;
+        return SOL_COUNT_DONE;
+    }
+    if (got == 0) { // turned off just now: its notice goes to the user once
+        snprintf(err->msg, sizeof err->msg, "%s", c->counting.notice);
+        err->code = SOL_OK;
+        return SOL_COUNT_TURNED_OFF;
+    }
+    // the replay failed: replay_step noted it in c->failed, so the backend
+    // runs nothing more, and err names it
+    err->code = SOL_ERR_RUNTIME;
+    return SOL_COUNT_FAILED;
+}
+
 void cuda_destroy(sol_backend *b)
 {
     if (!b)
@@ -311,6 +358,7 @@ void cuda_destroy(sol_backend *b)
         for (int i = 0; i < c->events_cap; i++)
             cudaEventDestroy(c->events[i]);
         free(c->events);
+        sol_cuda_counting_close(&c->counting);
         sol_cuda_graph_free(c);
         sol_cuda_gemm_free(c);
         for (const sol_cuda_tuned_kernels &k : c->tuned_kernels)
@@ -402,6 +450,12 @@ int sol_cuda_backend_new(const sol_plugin_backend_options *opt, sol_backend **ou
     c->gemm = opt && opt->gemm_cublas ? SOL_CUDA_GEMM_CUBLAS : SOL_CUDA_GEMM_CUSTOM;
     c->upload_progress = opt ? opt->upload_progress : nullptr;
     c->progress_user = opt ? opt->user : nullptr;
+    if (opt && opt->counters && opt->no_graph) {
+        cuda_destroy(b);
+        return sol_cuda_failc(err, SOL_ERR_USAGE, "--counters counts replays of a decode step's CUDA graph; drop --no-graph");
+    }
+    if (opt && opt->counters) // as often as steps are profiled, the first graph step first
+        c->count_every = opt->profile_every > 0 ? opt->profile_every : 16;
     int count = 0;
     CUDA_OK(cudaGetDeviceCount(&count));
     if (c->device < 0 || c->device >= count) {
@@ -440,6 +494,7 @@ int sol_cuda_backend_new(const sol_plugin_backend_options *opt, sol_backend **ou
     b->mark = cuda_mark;
     b->sync = cuda_sync;
     b->op_seconds = cuda_op_seconds;
+    b->count_step = c->count_every > 0 ? cuda_count_step : nullptr;
     sol_cuda_ops_init(b);
     *out = b;
     return 0;

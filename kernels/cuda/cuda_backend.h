@@ -5,6 +5,7 @@
 #ifndef SOL_KERNELS_CUDA_CUDA_BACKEND_H
 #define SOL_KERNELS_CUDA_CUDA_BACKEND_H
 
+#include "kernels/cuda/counters.h"
 #include "kernels/cuda/cuda_util.h"
 #include "kernels/cuda/gemm_plan.h"
 #include "kernels/cuda/launch.cuh"
@@ -71,6 +72,12 @@ struct cuda_ctx {
     // and their kernels, index for index (tuned.h finds one)
     std::vector<sol_cuda_tuned_mv> tuned;
     std::vector<sol_cuda_tuned_kernels> tuned_kernels;
+    // --counters (count_step): every count_every-th graph step, the first
+    // one included, is replayed under CUPTI after its sync
+    sol_cuda_counting counting;
+    int count_every;          // 0: not counting
+    int64_t graph_steps;      // decode steps recorded for a graph so far
+    bool count_this_step;     // begin_step chose this step to be counted
     // the first error; after it nothing is launched
     int failed;
     char error[480];

@@ -88,6 +88,10 @@ typedef struct sol_plugin_backend_options {
     int n_tuned;
     const char *tune_cache_dir;
     int *tuned_loaded;
+    /* appended to ABI 6: 1 counts decode steps with hardware counters
+     * (the backend then sets count_step; CUDA: replays of a graph step,
+     * so it refuses no_graph with it) */
+    int counters;
 } sol_plugin_backend_options;
 
 /* ---- the matvec autotuner (kernels/cuda/tune_trial.cu) ------------------- */

@@ -1,4 +1,4 @@
-/* The host-poisoning test backend: a backend plugin (ABI 5) that runs the
+/* The host-poisoning test backend: a backend plugin (ABI 6) that runs the
  * CPU backend's kernels but keeps every buffer it hands out in an arena
  * the host cannot touch. The arena is PROT_NONE except while one of its
  * own ops, uploads or downloads runs, so engine code that reads or writes
@@ -10,6 +10,15 @@
  *   SOL_POISON_FAULT=OP[@L]  the first op named OP (of layer L) fails as an
  *                            asynchronous fault: sync reports it, nothing
  *                            after it runs
+ *   SOL_POISON_COUNTERS=M    with the backend option counters (sol run
+ *                            --counters), a fake count_step (ABI 6) for the
+ *                            engine's and the CLI's plumbing, counting every
+ *                            decode step (one row a sequence): M = fixed
+ *                            gives the fixture figures POISON_DRAM_READ,
+ *                            POISON_DRAM_WRITE and POISON_GPU_S; off turns
+ *                            counting off at the first with POISON_NOTICE;
+ *                            fail fails the first as a device fault would.
+ *                            Unset: count_step stays NULL (no counters)
  * Built as build/test/poison.so; it calls the host's sol_cpu_backend_new
  * (the test build of sol exports its symbols), so it carries no kernels. */
 #include <stdint.h>
@@ -59,8 +68,19 @@ typedef struct {
     int n_experts, k;       /* moe_ffn */
 } call;
 
+/* The fake counters' fixture figures (SOL_POISON_COUNTERS=fixed). */
+#define POISON_DRAM_READ 3000000.0
+#define POISON_DRAM_WRITE 1000000.0
+#define POISON_GPU_S 0.002
+#define POISON_NOTICE "poison backend: hardware counters off (SOL_POISON_COUNTERS=off); timing only"
+
+typedef enum { COUNT_FIXED = 1, COUNT_OFF, COUNT_FAIL } count_mode;
+
 typedef struct {
     sol_backend *cpu;
+    count_mode count_mode;
+    int count_off;   /* COUNT_OFF: the notice was given */
+    int decode_step; /* begin_step's step has one row a sequence */
     uint8_t *arena;
     size_t used, reserved;
     int live; /* allocations not freed: the arena is reset when none is left */
@@ -330,6 +350,7 @@ static int poison_begin_step(sol_backend *b, const sol_step_state *s, sol_err *e
     }
     c.step.tokens = tokens;
     p->n_stamps = 0;
+    p->decode_step = s->rows == (s->seqs > 1 ? s->seqs : 1);
     submit(b, c);
     return 0;
 }
@@ -578,6 +599,53 @@ static void poison_destroy(sol_backend *b)
     free(b);
 }
 
+/* kernels/backend.h's count_step, faked (SOL_POISON_COUNTERS): the
+ * figures are fixtures, not measurements; what is tested is the way they
+ * travel from the seam to the engine's timing ring and sol run's output. */
+static int poison_count_step(sol_backend *b, double *dram_read, double *dram_write, double *gpu_s, sol_err *err)
+{
+    poison *p = ctx_of(b);
+    if (!p->decode_step || p->failed)
+        return SOL_COUNT_NONE;
+    switch (p->count_mode) {
+    case COUNT_FIXED:
+        *dram_read = POISON_DRAM_READ;
+        *dram_write = POISON_DRAM_WRITE;
+        *gpu_s = POISON_GPU_S;
+        return SOL_COUNT_DONE;
+    case COUNT_OFF:
+        if (p->count_off)
+            return SOL_COUNT_NONE;
+        p->count_off = 1;
+        snprintf(err->msg, sizeof err->msg, "%s", POISON_NOTICE);
+        err->code = SOL_OK;
+        return SOL_COUNT_TURNED_OFF;
+    default:
+        p->failed = 1;
+        snprintf(p->error, sizeof p->error, "counted replay: injected device fault");
+        sol_fail(err, SOL_ERR_RUNTIME, "%s", p->error);
+        return SOL_COUNT_FAILED;
+    }
+}
+
+/* SOL_POISON_COUNTERS=fixed|off|fail; 0 when unset (or not asked to count). */
+static int read_count_mode(const sol_plugin_backend_options *opt, count_mode *out, sol_err *err)
+{
+    const char *m = getenv("SOL_POISON_COUNTERS");
+    *out = 0;
+    if (!opt->counters || !m || !*m)
+        return 0;
+    if (!strcmp(m, "fixed"))
+        *out = COUNT_FIXED;
+    else if (!strcmp(m, "off"))
+        *out = COUNT_OFF;
+    else if (!strcmp(m, "fail"))
+        *out = COUNT_FAIL;
+    else
+        return sol_fail(err, SOL_ERR_USAGE, "SOL_POISON_COUNTERS: expected fixed, off or fail, got \"%s\"", m);
+    return 0;
+}
+
 /* SOL_POISON_FAULT=OP or OP@LAYER */
 static void read_fault(poison *p)
 {
@@ -618,6 +686,10 @@ static int backend_new(const sol_plugin_backend_options *opt, sol_backend **out,
     const char *defer = getenv("SOL_POISON_DEFER");
     p->defer = defer && *defer && strcmp(defer, "0") != 0;
     read_fault(p);
+    if ((rc = read_count_mode(opt, &p->count_mode, err))) {
+        poison_destroy(b);
+        return rc;
+    }
     p->call_layer = -1;
     p->run_layer = -1;
     b->name = p->defer ? "poison-deferred" : "poison";
@@ -655,6 +727,7 @@ static int backend_new(const sol_plugin_backend_options *opt, sol_backend **out,
     b->head_rmsnorm = poison_head_rmsnorm;
     b->route = poison_route;
     b->moe_ffn = poison_moe_ffn;
+    b->count_step = p->count_mode ? poison_count_step : NULL;
     *out = b;
     return 0;
 }

@@ -99,5 +99,74 @@ for mode in 0 1; do
     fi
 done
 
+# --counters through the seam (the poison backend's fake count_step,
+# SOL_POISON_COUNTERS): its fixture figures (3e6 bytes read, 1e6 written,
+# 2 ms of GPU time, tests/backend/poison.c) reach the engine's timing ring
+# and sol run's summary, beside the plan's bytes of the same step.
+if SOL_POISON_COUNTERS=fixed "$sol" run "$smol" --json -n 4 --temp 0 --ctx 64 --backend "$plugin" --counters \
+    >"$work/ctr.json" 2>"$work/ctr.err" &&
+    why=$(tail -1 "$work/ctr.json" | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+want = {"counted_dram_read_bytes": 3e6, "counted_dram_write_bytes": 1e6, "counted_gpu_s": 0.002}
+bad = [k for k, v in want.items() if j.get(k) != v]
+plan = j.get("counted_plan_bytes", 0)
+per_step = j["decode_bytes"] / max(len(j["generated_ids"]) - 1, 1)
+if not 0.9 * per_step < plan < 1.1 * per_step:
+    bad.append("counted_plan_bytes %g, decode steps average %g" % (plan, per_step))
+if abs(j.get("counted_to_plan", 0) - 4e6 / plan) > 1e-9 * 4e6 / plan:
+    bad.append("counted_to_plan %s, not 4e6 / %g" % (j.get("counted_to_plan"), plan))
+if abs(j.get("counted_gb_per_s", 0) - 4e6 / j["counted_step_s"] / 1e9) > 1e-9:
+    bad.append("counted_gb_per_s")
+# every decode step counts: the latest is the last step, one prefill step + n - 1 decode steps
+if j.get("counted_step") != len(j["generated_ids"]):
+    bad.append("counted_step %s, not the last step %d" % (j.get("counted_step"), len(j["generated_ids"])))
+print("; ".join(bad))
+') && [ -z "$why" ]; then
+    ok "--counters: the fake's counted bytes and counted/plan in sol run's JSON"
+else
+    fail "--counters (fixed): ${why:-$(tail -2 "$work/ctr.err")}"
+fi
+
+# the text summary says them too
+if SOL_POISON_COUNTERS=fixed "$sol" run "$smol" --plain -n 4 --temp 0 --ctx 64 --backend "$plugin" --counters \
+    >/dev/null 2>"$work/ctr.err" &&
+    grep -Eq '^sol run: counters at step [0-9]+: DRAM 0.003 GB read \+ 0.001 GB written, .* counted/plan [0-9.]+$' \
+        "$work/ctr.err"; then
+    ok "--counters: $(grep '^sol run: counters' "$work/ctr.err")"
+else
+    fail "--counters (fixed, text): $(tail -2 "$work/ctr.err")"
+fi
+
+# counting that turns off: its notice once, the run goes on (exit 0)
+SOL_POISON_COUNTERS=off "$sol" run "$smol" --plain -n 6 --temp 0 --ctx 64 --backend "$plugin" --counters \
+    >/dev/null 2>"$work/ctr.err"
+rc=$?
+notices=$(grep -c 'hardware counters off (SOL_POISON_COUNTERS=off)' "$work/ctr.err")
+if [ $rc = 0 ] && [ "$notices" = 1 ] && grep -q '^sol run: counters: no step counted (counting turned off)$' "$work/ctr.err"; then
+    ok "--counters turning off: the notice once, exit 0"
+else
+    fail "--counters (off): exit $rc, $notices notices: $(head -5 "$work/ctr.err")"
+fi
+
+# a device fault in the counted replay: one line, exit 1
+SOL_POISON_COUNTERS=fail "$sol" run "$smol" --plain -n 4 --temp 0 --ctx 64 --backend "$plugin" --counters \
+    >/dev/null 2>"$work/ctr.err"
+rc=$?
+if [ $rc = 1 ] && [ "$(wc -l <"$work/ctr.err")" = 1 ] && grep -q '^sol run: counted replay: injected device fault$' "$work/ctr.err"; then
+    ok "--counters: a failed replay -> $(cat "$work/ctr.err") (exit 1)"
+else
+    fail "--counters (fail): exit $rc: $(head -5 "$work/ctr.err")"
+fi
+
+# a plugin without counters (count_step NULL): refused in one line, exit 2
+"$sol" run "$smol" --plain -n 2 --ctx 64 --backend "$plugin" --counters >/dev/null 2>"$work/ctr.err"
+rc=$?
+if [ $rc = 2 ] && [ "$(cat "$work/ctr.err")" = "sol run: --counters needs --backend cuda (CUPTI hardware counters)" ]; then
+    ok "--counters on a plugin without counters: refused (exit 2)"
+else
+    fail "--counters without count_step: exit $rc: $(head -3 "$work/ctr.err")"
+fi
+
 echo "backend tests: $passed passed, $failures failed"
 [ $failures = 0 ]

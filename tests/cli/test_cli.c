@@ -497,6 +497,14 @@ static void test_run_errors(void **state)
     expect_error(2, args, "--decode", "item 2");
     snprintf(args, sizeof args, "run %s --hw nope -n 1", gguf);
     expect_error(2, args, "--hw", "nope");
+    /* --counters: CUPTI's, so the CPU backend refuses it in one line before
+     * decoding; only sol run shows counted figures, so only it takes it */
+    snprintf(args, sizeof args, "run %s -n 1 --counters", gguf);
+    expect_error(2, args, "--counters needs --backend cuda (CUPTI hardware counters)", NULL);
+    snprintf(args, sizeof args, "run %s -n 1 --backend cpu --counters --plain", gguf);
+    expect_error(2, args, "--counters needs --backend cuda", NULL);
+    snprintf(args, sizeof args, "bench %s -p 8 -n 1 --counters", gguf);
+    expect_error(2, args, "unknown option", "--counters");
 }
 
 /* A FIFO (or any file that is not regular) as model, config or hardware

@@ -5,10 +5,13 @@
 # cleanly (exit 0, the summary line, the terminal restored); then the ASCII
 # and no-color fallback, and the --json and --plain streams.
 #
-# usage: tests/tui/run.sh SOL_BIN MODEL.gguf
+# With POISON_SO, --counters' header through the test plugin's fake counters.
+#
+# usage: tests/tui/run.sh SOL_BIN MODEL.gguf [POISON_SO]
 set -u
 sol=$1
 model=$2
+poison=${3:-}
 work=$(mktemp -d)
 T=(tmux -S "$work/tmux.sock" -f /dev/null) # a private server, gone with $work
 pane="$work/pane.txt"
@@ -246,6 +249,32 @@ if "$sol" run "$model" --plain --every 2 -n 6 --temp 0 -p "The capital of France
     fi
 else
     fail "--plain run failed: $(cat "$work/plain.err")"
+fi
+
+# ---- 5. --counters: counted GB/s in the header, or "counters off" and its notice once ----
+# (the poison plugin's fake count_step, SOL_POISON_COUNTERS: tests/backend/poison.c)
+if [ -n "$poison" ]; then
+    start 120 40 LANG=C.UTF-8 LC_ALL=C.UTF-8 SOL_POISON_COUNTERS=fixed -- --tui -n 6 --temp 0 -p "Hi" \
+        --backend "$poison" --counters
+    if wait_for 60 'GB/s .*of ceiling.* \| counted [0-9.]+ GB/s at step [0-9]+'; then
+        ok "--counters: $(grep -oE 'counted [0-9.]+ GB/s at step [0-9]+' "$pane" | head -1) in the GB/s row"
+    else
+        fail "--counters: no counted GB/s in the header"
+    fi
+    "${T[@]}" send-keys -t sol q
+    wait_for 30 '^EXIT=0' || fail "--counters: no clean exit"
+    start 120 40 LANG=C.UTF-8 LC_ALL=C.UTF-8 SOL_POISON_COUNTERS=off -- --tui -n 6 --temp 0 -p "Hi" \
+        --backend "$poison" --counters
+    wait_for 60 '\| counters off' && ok "--counters turned off: the header says so" ||
+        fail "--counters (off): the header does not say counters off"
+    "${T[@]}" send-keys -t sol q
+    if wait_for 30 '^EXIT=0'; then
+        n=$(grep -c 'hardware counters off (SOL_POISON_COUNTERS=off)' "$pane")
+        [ "$n" = 1 ] && ok "--counters turned off: the notice once after the view" ||
+            fail "--counters (off): the notice $n times after the view"
+    else
+        fail "--counters (off): no clean exit"
+    fi
 fi
 
 echo "tui tests: $passed passed, $failures failed"
