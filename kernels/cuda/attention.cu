@@ -519,7 +519,7 @@ void launch_prefill(cuda_ctx *c, const attn_shape &sh, const float *q, const sol
 {
     prefill_instance k = prefill_instance_for(sh.head_dim);
     if (k.shared_bytes > kStaticSharedBytes &&
-        sol_cuda_note(c, cudaFuncSetAttribute(reinterpret_cast<const void *>(k.kernel),
+        SOL_CUDA_NOTE(c, cudaFuncSetAttribute(reinterpret_cast<const void *>(k.kernel),
                                               cudaFuncAttributeMaxDynamicSharedMemorySize, (int)k.shared_bytes)))
         return;
     dim3 grid(sh.n_heads, sh.n_splits, sh.seqs * sol_attn_query_tiles(sh.rows / sh.seqs, kTileRows));

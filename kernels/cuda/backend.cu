@@ -11,24 +11,28 @@
 #include "kernels/cuda/fit.h"
 #include "kernels/cuda/tuned.h"
 
-// "cuda device 0 (NVIDIA H100 80GB HBM3), layer 3 attention: CUDA error:
-// an illegal memory access was encountered": the device, the op, the error.
-// A cuBLAS failure arrives as cudaErrorUnknown with its status kept in
-// c->cublas_status (gemm.cu): the line names the status instead.
-int sol_cuda_note(cuda_ctx *c, cudaError_t e)
+// "cuda device 0 (NVIDIA H100 80GB HBM3), layer 3 attention: cudaLaunchKernel:
+// CUDA error: an illegal memory access was encountered": the device, the op,
+// the call, the error. A cuBLAS failure arrives as cudaErrorUnknown with its
+// status kept in c->cublas_status (gemm.cu): the line names the status
+// instead. An asynchronous fault surfaces at the next call that waits
+// (cudaStreamSynchronize), still blamed on the op whose mark it came under.
+int sol_cuda_note(cuda_ctx *c, cudaError_t e, const char *call)
 {
     if (e != cudaSuccess && !c->failed) {
         c->failed = 1;
-        char where[32] = "", what[160];
+        char where[32] = "", what[160], api[64] = "";
         if (c->layer >= 0)
             snprintf(where, sizeof where, "layer %d ", c->layer);
+        if (call) // the name, not the arguments
+            snprintf(api, sizeof api, "%.*s: ", (int)strcspn(call, "("), call);
         if (e == cudaErrorUnknown && c->cublas_status != CUBLAS_STATUS_SUCCESS)
             snprintf(what, sizeof what, "cuBLAS error: %s (%s)", cublasGetStatusName(c->cublas_status),
                      cublasGetStatusString(c->cublas_status));
         else
             snprintf(what, sizeof what, "CUDA error: %s", cudaGetErrorString(e));
-        snprintf(c->error, sizeof c->error, "cuda device %d (%s), %s%s: %s", c->device,
-                 c->device_name[0] ? c->device_name : "?", where, c->op ? c->op : "?", what);
+        snprintf(c->error, sizeof c->error, "cuda device %d (%s), %s%s: %s%s", c->device,
+                 c->device_name[0] ? c->device_name : "?", where, c->op ? c->op : "?", api, what);
     }
     return c->failed;
 }
@@ -63,8 +67,8 @@ int cuda_upload(sol_backend *b, void *dst, const void *src, size_t bytes, sol_er
 {
     cuda_ctx *c = cuda_of(b);
     sol_cuda_flush(c); // a sync point: what the step recorded runs first
-    sol_cuda_note(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream));
-    sol_cuda_note(c, cudaStreamSynchronize(c->stream)); // src may be reused on return
+    SOL_CUDA_NOTE(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream));
+    SOL_CUDA_NOTE(c, cudaStreamSynchronize(c->stream)); // src may be reused on return
     return report(c, err);
 }
 
@@ -72,8 +76,8 @@ int cuda_download(sol_backend *b, void *dst, const void *src, size_t bytes, sol_
 {
     cuda_ctx *c = cuda_of(b);
     if (!sol_cuda_flush(c))
-        sol_cuda_note(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
-    sol_cuda_note(c, cudaStreamSynchronize(c->stream));
+        SOL_CUDA_NOTE(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+    SOL_CUDA_NOTE(c, cudaStreamSynchronize(c->stream));
     return report(c, err);
 }
 
@@ -145,7 +149,7 @@ void *sol_cuda_scratch(cuda_ctx *c, sol_cuda_scratch_slot slot, size_t bytes)
         return c->scratch[slot];
     void *grown = nullptr;
     bytes = aligned256(bytes + bytes / 4); // room to grow before the next allocation
-    if (sol_cuda_note(c, cudaMalloc(&grown, bytes)))
+    if (SOL_CUDA_NOTE(c, cudaMalloc(&grown, bytes)))
         return nullptr;
     if (c->scratch[slot] && c->graph.recording)
         c->retired.push_back(c->scratch[slot]);
@@ -227,7 +231,7 @@ int cuda_begin_step(sol_backend *b, const sol_step_state *s, sol_err *err)
     else
         memset(c->step_host->tokens, 0, (size_t)s->rows * sizeof(int32_t));
     if (!c->failed)
-        sol_cuda_note(c, cudaMemcpyAsync(c->step, c->step_host, sol_cuda_step_bytes(s->rows), cudaMemcpyHostToDevice,
+        SOL_CUDA_NOTE(c, cudaMemcpyAsync(c->step, c->step_host, sol_cuda_step_bytes(s->rows), cudaMemcpyHostToDevice,
                                          c->stream));
     int decode = s->rows == seqs;
     c->graph.recording = decode && sol_cuda_graph_step(c->graph, c->graph.decode_steps);
@@ -262,7 +266,7 @@ void record_event(cuda_ctx *c)
 {
     cudaEvent_t ev = c->failed ? nullptr : next_event(c);
     if (ev)
-        sol_cuda_note(c, cudaEventRecord(ev, c->stream));
+        SOL_CUDA_NOTE(c, cudaEventRecord(ev, c->stream));
 }
 
 void cuda_mark(sol_backend *b, const char *op, int layer)
@@ -280,7 +284,7 @@ int cuda_sync(sol_backend *b, sol_err *err)
     sol_cuda_flush(c);
     if (c->step_timed)
         record_event(c);
-    sol_cuda_note(c, cudaStreamSynchronize(c->stream));
+    SOL_CUDA_NOTE(c, cudaStreamSynchronize(c->stream));
     return err ? report(c, err) : c->failed;
 }
 
@@ -312,8 +316,8 @@ int replay_step(void *user, sol_err *err)
     c->op = "counted replay of the decode step graph (--counters)";
     c->layer = -1;
     if (!c->failed)
-        sol_cuda_note(c, cudaGraphLaunch(c->graph.exec, c->stream));
-    sol_cuda_note(c, cudaStreamSynchronize(c->stream));
+        SOL_CUDA_NOTE(c, cudaGraphLaunch(c->graph.exec, c->stream));
+    SOL_CUDA_NOTE(c, cudaStreamSynchronize(c->stream));
     return report(c, err);
 }
 

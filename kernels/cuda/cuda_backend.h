@@ -85,9 +85,13 @@ struct cuda_ctx {
 
 inline cuda_ctx *cuda_of(sol_backend *b) { return static_cast<cuda_ctx *>(b->ctx); }
 
-// Records the first error, blamed on the current op; returns 1 when there
-// is one (now or before), so a caller launches nothing more.
-int sol_cuda_note(cuda_ctx *c, cudaError_t e);
+// Records the first error, blamed on the current op and on the API call
+// that returned it (`call`: its name, or its expression, of which the
+// name before "(" is said; NULL where the error is a check's own); returns
+// 1 when there is one (now or before), so a caller launches nothing more.
+int sol_cuda_note(cuda_ctx *c, cudaError_t e, const char *call = nullptr);
+// A runtime call checked as sol_cuda_note(c, call, "call(...)").
+#define SOL_CUDA_NOTE(c, call) sol_cuda_note((c), (call), #call)
 
 // gemm.cu: whether a matmul goes through cuBLAS (gemm_plan.h's rule for
 // the backend's --gemm), and the matmul through cuBLAS, on c->stream via

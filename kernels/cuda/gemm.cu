@@ -73,7 +73,7 @@ bool ensure_handle(cuda_ctx *c)
         return true;
     if (!c->cublas_workspace) {
         void *ws = nullptr;
-        if (sol_cuda_note(c, cudaMalloc(&ws, kWorkspaceBytes)))
+        if (SOL_CUDA_NOTE(c, cudaMalloc(&ws, kWorkspaceBytes)))
             return false;
         c->cublas_workspace = ws;
     }
@@ -86,7 +86,7 @@ bool ensure_handle(cuda_ctx *c)
     if (st != CUBLAS_STATUS_SUCCESS) {
         if (h)
             cublasDestroy(h);
-        sol_cuda_note(c, cublas_failed(c, st));
+        sol_cuda_note(c, cublas_failed(c, st), "cublasCreate/SetStream/SetWorkspace");
         return false;
     }
     c->cublas = h;

@@ -17,7 +17,7 @@ void sol_cuda_enqueue(cuda_ctx *c, std::function<cudaError_t(cudaStream_t)> fn)
     if (c->graph.recording)
         c->graph.work.push_back({std::move(fn), c->op, c->layer});
     else
-        sol_cuda_note(c, fn(c->stream));
+        sol_cuda_note(c, fn(c->stream), "launch");
 }
 
 namespace {
@@ -31,9 +31,10 @@ void capture(cuda_ctx *c)
     if (e != cudaSuccess) {
         c->op = "graph capture";
         c->layer = -1;
-        sol_cuda_note(c, e);
+        sol_cuda_note(c, e, "cudaStreamBeginCapture");
         return;
     }
+    const char *call = "launch (captured)";
     for (const sol_cuda_work &w : g.work) {
         c->op = w.op;
         c->layer = w.layer;
@@ -46,6 +47,7 @@ void capture(cuda_ctx *c)
         c->op = "graph capture";
         c->layer = -1;
         e = end;
+        call = "cudaStreamEndCapture";
     }
     if (e == cudaSuccess && g.exec) {
         cudaGraphExecUpdateResultInfo info;
@@ -59,12 +61,13 @@ void capture(cuda_ctx *c)
         c->op = "graph instantiate";
         c->layer = -1;
         e = cudaGraphInstantiate(&g.exec, graph, 0);
+        call = "cudaGraphInstantiate";
     }
     if (graph)
         cudaGraphDestroy(graph);
     if (e != cudaSuccess) {
         sol_cuda_graph_free(c);
-        sol_cuda_note(c, e);
+        sol_cuda_note(c, e, call);
         return;
     }
     g.graph_key.swap(g.key);
@@ -87,7 +90,7 @@ int sol_cuda_flush(cuda_ctx *c)
         if (!c->failed) {
             c->op = "decode step graph (--no-graph runs it op by op)";
             c->layer = -1;
-            sol_cuda_note(c, cudaGraphLaunch(g.exec, c->stream));
+            SOL_CUDA_NOTE(c, cudaGraphLaunch(g.exec, c->stream));
         }
     }
     g.work.clear();

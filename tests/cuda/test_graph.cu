@@ -14,11 +14,12 @@ extern "C" {
 #include "kernels/cuda/cuda_backend.h"
 
 // backend.cu's, which this test does not link: the first error only.
-int sol_cuda_note(cuda_ctx *c, cudaError_t e)
+int sol_cuda_note(cuda_ctx *c, cudaError_t e, const char *call)
 {
     if (e != cudaSuccess && !c->failed) {
         c->failed = 1;
-        snprintf(c->error, sizeof c->error, "%s: %s", c->op ? c->op : "?", cudaGetErrorName(e));
+        snprintf(c->error, sizeof c->error, "%s: %s%s%s", c->op ? c->op : "?", call ? call : "", call ? ": " : "",
+                 cudaGetErrorName(e));
     }
     return c->failed;
 }

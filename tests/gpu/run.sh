@@ -31,7 +31,10 @@
 #      against cuBLAS per decode shape (target 1x); a PyTorch peer
 #      (bench/torch_peer.py, CUDA graphs) on the same F16 file (target 1x)
 #   5. the live view on the GPU, captured through tmux
-#   6. the CUDA autotuner: a short bounded tune, its winners right
+#   6. the CUDA autotuner: a short bounded tune, its winners right, the
+#      counted DRAM bytes of each winner and baseline over the plan's
+#   7. sol run --counters: a decode step's counted DRAM bytes beside the
+#      plan's, the decode unchanged by counting
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${GPU_OUT:-build/gpu}
@@ -544,6 +547,30 @@ print('%.1f' % f.tg_tok_s(f.tg_row(f.load(sys.argv[1]))))" "$1" 2>/dev/null || e
         done
         record "tuned decode: $l7 $wt ($(grep -m1 'shapes tuned' "$out/tuned-$wt-tuned.json.err"))" $ok "${figures# }"
     done
+fi
+
+# ---- 7. counted decode steps ---------------------------------------------------------
+# sol run --counters replays a decode step's graph under CUPTI (steps 1 and
+# 17 of 40 here): the same greedy ids and logits as without, and the counted
+# DRAM bytes of the step beside the plan's (a SKIP with the notice where
+# CUPTI cannot count). The dry run's test plugin fakes the counter
+# (SOL_POISON_COUNTERS=fixed: 3 MB read, 1 MB written).
+counters_case() { # label, model
+    local base="$out/counters-$1" model=$2
+    "$sol" run "$model" --json -n 40 --temp 0 --ctx 512 -p "$prompt64" --backend "$backend" --counters \
+        >"$base.counted.jsonl" 2>"$base.counted.err" || { tail -1 "$base.counted.err"; return 1; }
+    "$sol" run "$model" --json -n 40 --temp 0 --ctx 512 -p "$prompt64" --backend "$backend" \
+        >"$base.plain.jsonl" 2>"$base.plain.err" || { tail -1 "$base.plain.err"; return 1; }
+    python3 tests/gpu/check_counters.py "$base.counted.jsonl" "$base.plain.jsonl" "${dryflag[@]}"
+}
+if [ "$dry" = 1 ]; then
+    SOL_POISON_COUNTERS=fixed judge "run --counters: tiny q4_1, counted DRAM / plan bytes" \
+        counters_case tiny-q4_1 "$models/tiny-q4_1.gguf"
+else
+    judge "run --counters: SmolLM2 shape q4_1, counted DRAM / plan bytes" \
+        counters_case smollm2-q4_1 "$models/smollm2-q4_1.gguf"
+    judge "run --counters: Llama-2-7B shape q4_k (8 layers), counted DRAM / plan bytes" \
+        counters_case l7b8-q4_k "$models/l7b8-q4_k.gguf"
 fi
 
 echo "gpu tests: $fails failed ($((SECONDS - started)) s)"
