@@ -76,9 +76,13 @@ cuda:
 	@exit 1
 endif
 
-# The autotuner's NVRTC half compiles kernels/cuda/matvec.cuh at run time;
-# it and the headers it includes are embedded in the plugin as strings.
-CUDA_RTC_HDR := kernels/cuda/matvec.cuh kernels/cuda/rmsnorm.cuh kernels/cuda/dequant.cuh util/dtype.h
+# The autotuner's NVRTC half compiles kernels/cuda/matvec.cuh and
+# kernels/cuda/attention_decode.cuh at run time; they and the headers they
+# include are embedded in the plugin as strings. New headers go at the end:
+# a kernel's image key hashes the headers it includes in this order.
+CUDA_RTC_HDR := kernels/cuda/matvec.cuh kernels/cuda/rmsnorm.cuh kernels/cuda/dequant.cuh util/dtype.h \
+                kernels/cuda/attention_decode.cuh kernels/cuda/attention.cuh kernels/cuda/elementwise.cuh \
+                kernels/backend.h util/err.h
 build/cuda/rtc_sources.inc: $(CUDA_RTC_HDR)
 	@mkdir -p $(dir $@)
 	@for f in $^; do printf '{"%s", R"sol_rtc(' "$$f"; cat "$$f"; printf ')sol_rtc"},\n'; done > $@.tmp && mv $@.tmp $@
@@ -141,8 +145,22 @@ build/test/cuda/test_cupti_host: tests/cuda/test_cupti_host.cpp kernels/cuda/cup
 # The matvec variants: validity rules, NVRTC compiles for sm_80 and sm_90
 # with ptxas's figures, the image cache, and a host model of the tiling.
 CUDA_HOST_TESTS += build/test/cuda/test_variants
-CUDA_VARIANT_SRC := kernels/cuda/variant.cu kernels/cuda/variant_compile.cu kernels/cuda/variant_cache.cu
-build/test/cuda/test_variants: tests/cuda/test_variants.cu $(CUDA_VARIANT_SRC) kernels/cuda/variant.h kernels/cuda/fail.h util/err.h \
+CUDA_VARIANT_SRC := kernels/cuda/variant.cu kernels/cuda/attn_variant.cu kernels/cuda/variant_compile.cu \
+                    kernels/cuda/variant_cache.cu
+CUDA_VARIANT_HDR := kernels/cuda/variant.h kernels/cuda/attn_variant.h kernels/cuda/fail.h util/err.h
+build/test/cuda/test_variants: tests/cuda/test_variants.cu $(CUDA_VARIANT_SRC) $(CUDA_VARIANT_HDR) \
+		$(CUDA_RTC_HDR) build/cuda/rtc_sources.inc
+	@mkdir -p $(dir $@)
+	@echo "  NVCC    $@"
+	@$(NVCC) -std=c++17 -O1 -I. -Ibuild/cuda -Xcompiler -Wall,-Wextra,-Werror -o $@ $(filter %.cu,$^) \
+		-lnvrtc -lcmocka
+
+# The decode attention variants: validity rules with their reasons, launch
+# geometry against the engine's, and NVRTC compiles of attention_decode.cuh
+# for sm_80 and sm_90 with ptxas's figures (the engine's own instances
+# among them, which must not spill).
+CUDA_HOST_TESTS += build/test/cuda/test_attn_variant
+build/test/cuda/test_attn_variant: tests/cuda/test_attn_variant.cu $(CUDA_VARIANT_SRC) $(CUDA_VARIANT_HDR) \
 		$(CUDA_RTC_HDR) build/cuda/rtc_sources.inc
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $@"

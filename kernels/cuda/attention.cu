@@ -2,13 +2,14 @@
 // over the KV cache (f32 or f16), with a window, the cache's sinks and an
 // optional soft-cap, for one sequence or a batched step's several.
 //
-// Decode (one row a sequence): a block takes a query row, one KV head with
-// up to 8 of the query heads that share it (attention.cuh: a larger MQA
-// group is cut into chunks), and one split: a contiguous range of the row's
-// keys. Each key's K and V rows are read once for all those heads; the
-// block's 4 warps take the range's keys in turn, each with an online
-// softmax per head (lane l holds dims l, l + 32, ...), and the block merges
-// its warps' states. Grid: (n_kv_heads * head chunks, splits, rows).
+// Decode (one row a sequence; the kernels are in attention_decode.cuh, which
+// the autotuner compiles by NVRTC too): a block takes a query row, one KV
+// head with up to 8 of the query heads that share it (attention.cuh: a
+// larger MQA group is cut into chunks), and one split: a contiguous range
+// of the row's keys. Each key's K and V rows are read once for all those
+// heads; the block's 4 warps take the range's keys in turn, each with an
+// online softmax per head (lane l holds dims l, l + 32, ...), and the block
+// merges its warps' states. Grid: (n_kv_heads * head chunks, splits, rows).
 //
 // Prefill (more rows a sequence): a block takes a tile of 16 consecutive
 // query rows of one sequence, one query head, and one split of the keys
@@ -25,203 +26,25 @@
 // writes the output itself. Decode takes its splits from the capacity (so
 // its grid never changes and a CUDA graph replays it); prefill from the
 // position and its own block count (sol_attn_prefill_splits).
-#include <cuda_fp16.h>
-
 #include <cmath>
 
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_decode.cuh" // the decode kernels, which the autotuner also compiles by NVRTC
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/elementwise.cuh"
 
 namespace {
 
-constexpr int kWarp = 32;
-constexpr int kWarps = 4;               // per block of the split kernel
+constexpr int kWarp = kAttnWarpLanes;
+constexpr int kDecodeWarps = 4;  // per block of the split kernel (its WARPS)
+constexpr int kPrefillWarps = 4; // per block of the prefill kernel: its tile rows are laid out for 4
 constexpr int kCombineThreads = 128;
 constexpr int kMaxGridZ = 65535;        // rows are the grid's z
 constexpr unsigned kFullWarp = 0xffffffffu;
 constexpr int kTileRows = SOL_ATTN_TILE_ROWS;    // query rows a prefill block
-constexpr int kRowsPerWarp = kTileRows / kWarps;
-static_assert(kRowsPerWarp * kWarps == kTileRows, "a prefill tile's rows share out evenly over the warps");
+constexpr int kRowsPerWarp = kTileRows / kPrefillWarps;
+static_assert(kRowsPerWarp * kPrefillWarps == kTileRows, "a prefill tile's rows share out evenly over the warps");
 constexpr size_t kStaticSharedBytes = 48 * 1024; // more needs cudaFuncSetAttribute first
-
-// What the kernels need of the layer and the step, all constant across
-// decode steps (ints only: the launch recorder keys it byte by byte).
-struct attn_shape {
-    int n_heads, n_kv_heads, head_dim;
-    int head_chunks, chunk_heads; // query heads per block: sol_attn_head_chunks / sol_attn_chunk_heads
-    int n_splits;
-    int rows, seqs;
-};
-
-// What one block of the split kernel works on.
-struct attn_block {
-    int row, kvh, h0, heads, split;
-    const void *k, *v;  // the row's sequence's cache arrays
-    sol_attn_keys keys; // the keys its row sees
-    sol_attn_range range;
-};
-
-__device__ attn_block block_of(const attn_shape &sh, const sol_kv_cache_layer &cache, int64_t pos0, int64_t window)
-{
-    attn_block b;
-    int group = sh.n_heads / sh.n_kv_heads, chunk = blockIdx.x % sh.head_chunks;
-    b.kvh = blockIdx.x / sh.head_chunks;
-    b.h0 = b.kvh * group + chunk * sh.chunk_heads;
-    b.heads = min(sh.chunk_heads, group - chunk * sh.chunk_heads);
-    b.split = blockIdx.y;
-    b.row = blockIdx.z;
-    size_t seq_bytes = (size_t)sol_step_seq(sh.rows, sh.seqs, b.row) * cache.seq_stride;
-    b.k = static_cast<const uint8_t *>(cache.k) + seq_bytes;
-    b.v = static_cast<const uint8_t *>(cache.v) + seq_bytes;
-    b.keys = sol_attn_keys_of(sol_step_row_pos(pos0, sh.rows, sh.seqs, b.row), window, cache.sinks);
-    b.range = sol_attn_split_range(b.keys.count, sh.n_splits, b.split);
-    return b;
-}
-
-__device__ float warp_sum(float v)
-{
-    for (int o = kWarp / 2; o > 0; o /= 2)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-// The lane's dims (lane + 32 j) of one head's row of a cache array, 0 past head_dim.
-template <int DPL>
-__device__ void load_dims(sol_dtype type, const void *base, size_t at, int head_dim, float (&x)[DPL])
-{
-    int lane = threadIdx.x % kWarp;
-    for (int j = 0; j < DPL; j++) {
-        int d = lane + kWarp * j;
-        if (d >= head_dim)
-            x[j] = 0.0f;
-        else if (type == SOL_DT_F16)
-            x[j] = __half2float(static_cast<const __half *>(base)[at + d]);
-        else
-            x[j] = static_cast<const float *>(base)[at + d];
-    }
-}
-
-// The block's query heads into shared memory, 0 past head_dim and past its
-// heads (a padding head scores 0 on every key and is never written).
-template <int DPL, int HEADS>
-__device__ void load_queries(const float *q, const attn_shape &sh, const attn_block &b, float (&s_q)[HEADS][DPL * kWarp])
-{
-    for (int i = threadIdx.x; i < HEADS * DPL * kWarp; i += blockDim.x) {
-        int g = i / (DPL * kWarp), d = i % (DPL * kWarp);
-        bool real = g < b.heads && d < sh.head_dim;
-        s_q[g][d] = real ? q[((size_t)b.row * sh.n_heads + b.h0 + g) * sh.head_dim + d] : 0.0f;
-    }
-}
-
-// One warp's keys of the block's range (every kWarps-th): per key, the dot
-// with each head's query (scaled, maybe soft-capped), then the online
-// softmax update of each head's state and accumulator.
-template <int DPL, int HEADS>
-__device__ void warp_attend(const attn_block &b, const sol_kv_cache_layer &cache, int head_dim, float softcap,
-                            const float (&s_q)[HEADS][DPL * kWarp], sol_attn_part (&st)[HEADS],
-                            float (&acc)[HEADS][DPL])
-{
-    int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
-    float scale = 1.0f / sqrtf((float)head_dim);
-    for (int64_t i = b.range.begin + warp; i < b.range.end; i += kWarps) {
-        size_t at = (size_t)sol_kv_slot(&cache, sol_attn_key_pos(b.keys, i)) * cache.width + (size_t)b.kvh * head_dim;
-        float k[DPL], v[DPL];
-        load_dims<DPL>(cache.type, b.k, at, head_dim, k);
-        load_dims<DPL>(cache.type, b.v, at, head_dim, v); // in flight while the dots reduce
-        for (int g = 0; g < HEADS; g++) {
-            float dot = 0;
-            for (int j = 0; j < DPL; j++)
-                dot += s_q[g][lane + kWarp * j] * k[j];
-            float s = warp_sum(dot) * scale;
-            if (softcap > 0) // uniform over the grid: no divergence
-                s = sol_softcapped(s, softcap);
-            float rescale, weight;
-            sol_attn_add_score(&st[g], s, &rescale, &weight);
-            for (int j = 0; j < DPL; j++)
-                acc[g][j] = acc[g][j] * rescale + weight * v[j];
-        }
-    }
-}
-
-// A block's result for query head h of a row (its dim d): the output
-// itself when there is one split, else the split's partial state in the
-// workspace.
-__device__ void write_head(const attn_shape &sh, int row, int split, int h, int d, sol_attn_part st, float acc,
-                           sol_attn_part *parts, float *part_acc, float *out)
-{
-    size_t rh = (size_t)row * sh.n_heads + h;
-    if (sh.n_splits == 1) {
-        out[rh * sh.head_dim + d] = acc / st.sum;
-        return;
-    }
-    size_t p = rh * sh.n_splits + split;
-    part_acc[p * sh.head_dim + d] = acc;
-    if (d == 0)
-        parts[p] = st;
-}
-
-// Grid (n_kv_heads * head_chunks, n_splits, rows), kWarps warps a block.
-// HEADS >= the block's heads; DPL * 32 >= head_dim.
-template <int DPL, int HEADS>
-__global__ void __launch_bounds__(kWarps *kWarp)
-    attention_split_kernel(const float *q, sol_kv_cache_layer cache, attn_shape sh, const int64_t *pos_dev,
-                           int64_t window, float softcap, sol_attn_part *parts, float *part_acc, float *out)
-{
-    __shared__ float s_q[HEADS][DPL * kWarp];
-    __shared__ sol_attn_part s_part[kWarps][HEADS];
-    __shared__ float s_acc[kWarps][HEADS][DPL * kWarp];
-    attn_block b = block_of(sh, cache, *pos_dev, window);
-    if (b.range.begin == b.range.end) { // a split past the row's keys (never the only split: count >= 1)
-        if ((int)threadIdx.x < b.heads)
-            parts[((size_t)b.row * sh.n_heads + b.h0 + threadIdx.x) * sh.n_splits + b.split] = sol_attn_empty();
-        return;
-    }
-    load_queries<DPL, HEADS>(q, sh, b, s_q);
-    __syncthreads();
-    sol_attn_part st[HEADS];
-    float acc[HEADS][DPL];
-    for (int g = 0; g < HEADS; g++) {
-        st[g] = sol_attn_empty();
-        for (int j = 0; j < DPL; j++)
-            acc[g][j] = 0.0f;
-    }
-    warp_attend<DPL, HEADS>(b, cache, sh.head_dim, softcap, s_q, st, acc);
-    int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
-    for (int g = 0; g < HEADS; g++) {
-        if (lane == 0)
-            s_part[warp][g] = st[g];
-        for (int j = 0; j < DPL; j++)
-            s_acc[warp][g][lane + kWarp * j] = acc[g][j];
-    }
-    __syncthreads();
-    // warp 0 always has a key (the range starts with its first); a later
-    // warp of a short range may have none and merges as nothing
-    for (int i = threadIdx.x; i < b.heads * sh.head_dim; i += blockDim.x) {
-        int g = i / sh.head_dim, d = i % sh.head_dim;
-        sol_attn_part merged = s_part[0][g];
-        float a = s_acc[0][g][d];
-        for (int w = 1; w < kWarps; w++)
-            sol_attn_merge(&merged, &a, s_part[w][g], &s_acc[w][g][d], 1);
-        write_head(sh, b.row, b.split, b.h0 + g, d, merged, a, parts, part_acc, out);
-    }
-}
-
-// One block per (row, head): its splits merged in split order, normalised.
-__global__ void attention_combine_kernel(const sol_attn_part *parts, const float *part_acc, int n_splits, int head_dim,
-                                         float *out)
-{
-    size_t rh = blockIdx.x;
-    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-        sol_attn_part st = sol_attn_empty();
-        float acc = 0.0f;
-        for (int s = 0; s < n_splits; s++) {
-            size_t p = rh * n_splits + s;
-            sol_attn_merge(&st, &acc, parts[p], &part_acc[p * head_dim + d], 1);
-        }
-        out[rh * head_dim + d] = acc / st.sum; // st.sum > 0: a row always sees its own position
-    }
-}
 
 // ---- prefill ----------------------------------------------------------------
 
@@ -287,7 +110,7 @@ __device__ void load_kv_tile(const prefill_block &b, const sol_kv_cache_layer &c
 {
     constexpr int D = DPL * kWarp;
     int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
-    for (int j = warp; j < KEYS; j += kWarps) {
+    for (int j = warp; j < KEYS; j += kPrefillWarps) {
         float k[DPL] = {}, v[DPL] = {};
         if (j < n) {
             size_t at = (size_t)sol_kv_slot(&cache, sol_attn_key_pos(b.keys, k0 + j)) * cache.width +
@@ -364,7 +187,7 @@ __device__ void write_rows(const attn_shape &sh, const prefill_block &b, const s
     int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
 #pragma unroll // the rows' states stay in registers
     for (int i = 0; i < kRowsPerWarp; i++) {
-        int r = warp + kWarps * i;
+        int r = warp + kPrefillWarps * i;
         if (r >= b.rows)
             continue;
         for (int c = 0; c < DPL; c++) {
@@ -375,12 +198,12 @@ __device__ void write_rows(const attn_shape &sh, const prefill_block &b, const s
     }
 }
 
-// Grid (n_heads, n_splits, seqs * query tiles), kWarps warps a block; dynamic
+// Grid (n_heads, n_splits, seqs * query tiles), kPrefillWarps warps a block; dynamic
 // shared memory prefill_shared_bytes<DPL, KEYS>. Warp w takes the tile's rows
 // w, w + 4, w + 8, w + 12: interleaved, since a later row sees more of the
 // last key tiles. DPL * 32 >= head_dim; KEYS (32 or 16) keys a staged tile.
 template <int DPL, int KEYS>
-__global__ void __launch_bounds__(kWarps *kWarp)
+__global__ void __launch_bounds__(kPrefillWarps *kWarp)
     attention_prefill_kernel(const float *q, sol_kv_cache_layer cache, attn_shape sh, const int64_t *pos_dev,
                              int64_t window, float softcap, sol_attn_part *parts, float *part_acc, float *out)
 {
@@ -413,7 +236,7 @@ __global__ void __launch_bounds__(kWarps *kWarp)
         int64_t t = key < n ? sol_attn_key_pos(b.keys, keys.begin + key) : -1;
 #pragma unroll // the rows' states stay in registers
         for (int i = 0; i < kRowsPerWarp; i++) {
-            int r = warp + kWarps * i;
+            int r = warp + kPrefillWarps * i;
             if (r < b.rows)
                 attend_row<DPL, KEYS>(cache, window, softcap, scale, b.pos0 + r, t, n, s_q + r * D, s_k, s_v, st[i],
                                       acc[i]);
@@ -433,12 +256,12 @@ using split_kernel = void (*)(const float *, sol_kv_cache_layer, attn_shape, con
 template <int DPL> split_kernel split_kernel_heads(int heads)
 {
     if (heads <= 1)
-        return attention_split_kernel<DPL, 1>;
+        return attention_split_kernel<DPL, 1, kDecodeWarps>;
     if (heads <= 2)
-        return attention_split_kernel<DPL, 2>;
+        return attention_split_kernel<DPL, 2, kDecodeWarps>;
     if (heads <= 4)
-        return attention_split_kernel<DPL, 4>;
-    return attention_split_kernel<DPL, 8>;
+        return attention_split_kernel<DPL, 4, kDecodeWarps>;
+    return attention_split_kernel<DPL, 8, kDecodeWarps>;
 }
 
 // The instance for head_dim (<= SOL_CUDA_MAX_HEAD_DIM) and heads a block
@@ -508,7 +331,7 @@ void launch_decode(cuda_ctx *c, const attn_shape &sh, const float *q, const sol_
                    float softcap, sol_attn_part *parts, float *part_acc, float *out)
 {
     dim3 grid(sh.n_kv_heads * sh.head_chunks, sh.n_splits, sh.rows);
-    sol_cuda_launch(c, split_kernel_for(sh.head_dim, sh.chunk_heads), grid, kWarps * kWarp, 0, q, *cache, sh,
+    sol_cuda_launch(c, split_kernel_for(sh.head_dim, sh.chunk_heads), grid, kDecodeWarps * kWarp, 0, q, *cache, sh,
                     c->pos_dev, window, softcap, parts, part_acc, out);
 }
 
@@ -523,7 +346,7 @@ void launch_prefill(cuda_ctx *c, const attn_shape &sh, const float *q, const sol
                                               cudaFuncAttributeMaxDynamicSharedMemorySize, (int)k.shared_bytes)))
         return;
     dim3 grid(sh.n_heads, sh.n_splits, sh.seqs * sol_attn_query_tiles(sh.rows / sh.seqs, kTileRows));
-    sol_cuda_launch(c, k.kernel, grid, kWarps * kWarp, k.shared_bytes, q, *cache, sh, c->pos_dev, window, softcap,
+    sol_cuda_launch(c, k.kernel, grid, kPrefillWarps * kWarp, k.shared_bytes, q, *cache, sh, c->pos_dev, window, softcap,
                     parts, part_acc, out);
 }
 

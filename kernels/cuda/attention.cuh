@@ -9,10 +9,19 @@
 #ifndef SOL_KERNELS_CUDA_ATTENTION_CUH
 #define SOL_KERNELS_CUDA_ATTENTION_CUH
 
-#include <cmath>
 #include <cstdint>
 
 #include "kernels/cuda/dequant.cuh" // SOL_HD
+
+// NVRTC compiles this too (attention_decode.cuh) and has no <cmath>: its
+// math functions are built in, but not the INFINITY macro.
+#ifdef __CUDACC_RTC__
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+#else
+#include <cmath>
+#endif
 
 // The keys a query row at position pos sees, as virtual indices 0..count-1:
 // i < n_sinks is position i (a sink kept below the window), the rest are
@@ -34,7 +43,8 @@ SOL_HD int64_t sol_attn_key_pos(const sol_attn_keys &k, int64_t i) { return i < 
 
 // Splits per query row: one per 256 slots of capacity, at most 32. From the
 // capacity, never the position, so a decode step's grid is the same every
-// step (a CUDA graph replays it).
+// step (a CUDA graph replays it). The autotuner's variants choose their own
+// slots a split (sol_attn_splits_for); the engine's is 256.
 #define SOL_ATTN_SLOTS_PER_SPLIT 256
 #define SOL_ATTN_MAX_SPLITS 32
 // A split takes at least this many keys, so a short context keeps to a few
@@ -42,11 +52,13 @@ SOL_HD int64_t sol_attn_key_pos(const sol_attn_keys &k, int64_t i) { return i < 
 // one or two keys over each.
 #define SOL_ATTN_MIN_SPLIT_KEYS 64
 
-SOL_HD int sol_attn_splits(int64_t capacity)
+SOL_HD int sol_attn_splits_for(int64_t capacity, int slots_per_split)
 {
-    int64_t n = (capacity + SOL_ATTN_SLOTS_PER_SPLIT - 1) / SOL_ATTN_SLOTS_PER_SPLIT;
+    int64_t n = (capacity + slots_per_split - 1) / slots_per_split;
     return n < 1 ? 1 : n > SOL_ATTN_MAX_SPLITS ? SOL_ATTN_MAX_SPLITS : (int)n;
 }
+
+SOL_HD int sol_attn_splits(int64_t capacity) { return sol_attn_splits_for(capacity, SOL_ATTN_SLOTS_PER_SPLIT); }
 
 // Split `split` of n_splits over `count` keys: the virtual keys [begin, end),
 // contiguous and in order, so merging the splits in split order adds the
@@ -66,21 +78,24 @@ SOL_HD sol_attn_range sol_attn_split_range(int64_t count, int n_splits, int spli
 
 // A block takes up to this many query heads of one KV head's group, so each
 // key is read once for all of them; a larger group (MQA) is cut into
-// chunks of equal size (the last may be smaller).
+// chunks of equal size (the last may be smaller). The autotuner's variants
+// take up to their own heads a block (the _for functions); the engine's
+// is 8.
 #define SOL_ATTN_MAX_BLOCK_HEADS 8
 
-SOL_HD int sol_attn_head_chunks(int group)
-{
-    return (group + SOL_ATTN_MAX_BLOCK_HEADS - 1) / SOL_ATTN_MAX_BLOCK_HEADS;
-}
+SOL_HD int sol_attn_head_chunks_for(int group, int block_heads) { return (group + block_heads - 1) / block_heads; }
 
 // Query heads per chunk (the last chunk takes what is left, at least one:
-// at most 8 a chunk, so the chunks before the last hold fewer than group).
-SOL_HD int sol_attn_chunk_heads(int group)
+// at most block_heads a chunk, so the chunks before the last hold fewer
+// than group).
+SOL_HD int sol_attn_chunk_heads_for(int group, int block_heads)
 {
-    int chunks = sol_attn_head_chunks(group);
+    int chunks = sol_attn_head_chunks_for(group, block_heads);
     return (group + chunks - 1) / chunks;
 }
+
+SOL_HD int sol_attn_head_chunks(int group) { return sol_attn_head_chunks_for(group, SOL_ATTN_MAX_BLOCK_HEADS); }
+SOL_HD int sol_attn_chunk_heads(int group) { return sol_attn_chunk_heads_for(group, SOL_ATTN_MAX_BLOCK_HEADS); }
 
 // A partial softmax over some keys: the largest score, and the sum of
 // exp(score - max). Its accumulator, kept beside it, is the sum of
@@ -91,6 +106,15 @@ struct sol_attn_part {
 };
 
 SOL_HD sol_attn_part sol_attn_empty() { return {-INFINITY, 0.0f}; }
+
+// Static shared memory of attention_decode.cuh's split kernel with dpl dims
+// a lane, `heads` heads and `warps` warps a block: the queries, then each
+// warp's states and accumulators for the block's merge.
+SOL_HD constexpr int sol_attn_decode_smem_bytes(int dpl, int heads, int warps)
+{
+    return (int)(sizeof(float) * heads * dpl * 32 + sizeof(sol_attn_part) * warps * heads +
+                 sizeof(float) * warps * heads * dpl * 32);
+}
 
 // Adds one key's score to a running state: the caller multiplies its
 // accumulator by *rescale and adds *weight times the key's value. The

@@ -9,7 +9,9 @@
 #ifndef SOL_KERNELS_CUDA_ELEMENTWISE_CUH
 #define SOL_KERNELS_CUDA_ELEMENTWISE_CUH
 
+#ifndef __CUDACC_RTC__ // NVRTC (attention_decode.cuh) has tanhf built in
 #include <cmath>
+#endif
 
 // gelu with the tanh approximation (docs/FAMILIES.md):
 // 0.5 u (1 + tanh(sqrt(2/pi) (u + 0.044715 u^3))).

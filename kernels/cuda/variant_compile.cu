@@ -1,7 +1,8 @@
-// NVRTC compiles of matvec variants for one exact architecture, from the
-// same matvec.cuh nvcc builds the defaults from: the files it includes are
-// embedded in the plugin when it is built (build/cuda/rtc_sources.inc, from
-// the Makefile), so nothing is read from a source tree at run time.
+// NVRTC compiles of matvec and decode attention variants for one exact
+// architecture, from the same matvec.cuh and attention_decode.cuh nvcc
+// builds the defaults from: the files they include are embedded in the
+// plugin when it is built (build/cuda/rtc_sources.inc, from the Makefile),
+// so nothing is read from a source tree at run time.
 // ptxas -v's log gives each kernel's registers, spills and shared memory,
 // and a variant that spills or cannot fit an SM is rejected before anything
 // is launched. Images are cached on disk (variant_cache.cu).
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <string>
 
+#include "kernels/cuda/attn_variant.h"
 #include "kernels/cuda/fail.h"
 #include "kernels/cuda/variant.h"
 
@@ -33,17 +35,29 @@ const char kStdint[] = "#pragma once\n"
                        "typedef unsigned int uint32_t; typedef unsigned long uint64_t;\n"
                        "typedef unsigned long uintptr_t; typedef unsigned long size_t;\n";
 
+// kernels/backend.h (attention_decode.cuh's cache layout and rules)
+// includes <stddef.h>: size_t, and NULL for its C callers.
+const char kStddef[] = "#pragma once\n"
+                       "typedef unsigned long size_t; typedef long ptrdiff_t;\n"
+                       "#ifndef NULL\n#define NULL 0\n#endif\n";
+
+// New headers and stubs go after the ones before them: a source's key
+// hashes the headers it includes in this order (hash_source), so a
+// matvec's key stays what it was when attention's headers came in.
 const rtc_header kHeaders[] = {
 #include "rtc_sources.inc"
     {"cstdint", kStdint},
     {"stdint.h", kStdint},
     {"cstring", "#pragma once\n"},
+    {"stddef.h", kStddef},
 };
 const int kHeaderCount = (int)(sizeof kHeaders / sizeof kHeaders[0]);
 const char kSource[] = "#include \"kernels/cuda/matvec.cuh\"\n";
+const char kAttnSource[] = "#include \"kernels/cuda/attention_decode.cuh\"\n";
 
-// The compile's inputs: options and the names to instantiate.
+// The compile's inputs: the source, options and the names to instantiate.
 struct rtc_job {
+    const char *source, *program_name;
     std::string arch;
     const char *options[4];
     char kernel_expr[160], sum_expr[64];
@@ -56,17 +70,82 @@ const char *const kOptions[] = {
     "-Xptxas=-v",
 };
 
-void job_init(rtc_job *j, const sol_mv_variant *v, int sm)
+void job_init_common(rtc_job *j, const char *source, const char *program_name, int sm)
 {
+    j->source = source;
+    j->program_name = program_name;
     j->arch = "--gpu-architecture=sm_" + std::to_string(sm);
     j->options[0] = j->arch.c_str();
     for (int i = 0; i < 3; i++)
         j->options[i + 1] = kOptions[i];
+}
+
+void job_init(rtc_job *j, const sol_mv_variant *v, int sm)
+{
+    job_init_common(j, kSource, "sol_matvec.cu", sm);
     sol_mv_kernel_expr(v, j->kernel_expr, sizeof j->kernel_expr);
     sol_mv_sum_expr(v, j->sum_expr, sizeof j->sum_expr);
 }
 
+void job_init(rtc_job *j, const sol_attn_variant *v, int sm)
+{
+    job_init_common(j, kAttnSource, "sol_attention.cu", sm);
+    sol_av_kernel_expr(v, j->kernel_expr, sizeof j->kernel_expr);
+    sol_av_combine_expr(j->sum_expr, sizeof j->sum_expr);
+}
+
 uint64_t hash_str(uint64_t h, const char *s) { return sol_mv_hash(h, s, strlen(s) + 1); }
+
+int header_index(const std::string &name)
+{
+    for (int i = 0; i < kHeaderCount; i++)
+        if (name == kHeaders[i].name)
+            return i;
+    return -1;
+}
+
+const char *next_line(const char *line)
+{
+    const char *end = strchr(line, '\n');
+    return end ? end + 1 : nullptr;
+}
+
+// Marks the embedded headers that text's #include lines name, and theirs.
+// An include inside an #if counts too: a key that covers a header it did
+// not need only costs a compile.
+void mark_includes(const char *text, bool (&used)[kHeaderCount])
+{
+    for (const char *line = text; line; line = next_line(line)) {
+        const char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (strncmp(p, "#include", 8) != 0)
+            continue;
+        p += 8;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char close = *p == '<' ? '>' : *p == '"' ? '"' : 0;
+        const char *end = close ? strchr(p + 1, close) : nullptr;
+        int i = end ? header_index(std::string(p + 1, (size_t)(end - p - 1))) : -1;
+        if (i >= 0 && !used[i]) {
+            used[i] = true;
+            mark_includes(kHeaders[i].text, used);
+        }
+    }
+}
+
+// A source and the embedded headers it includes (in kHeaders' order), so
+// that editing one kernel's header leaves the other kernels' keys alone.
+uint64_t hash_source(uint64_t h, const char *source)
+{
+    bool used[kHeaderCount] = {};
+    mark_includes(source, used);
+    h = hash_str(h, source);
+    for (int i = 0; i < kHeaderCount; i++)
+        if (used[i])
+            h = hash_str(hash_str(h, kHeaders[i].name), kHeaders[i].text);
+    return h;
+}
 
 // Everything the image depends on: source, headers, options, names, NVRTC.
 uint64_t job_key(const rtc_job *j)
@@ -74,9 +153,7 @@ uint64_t job_key(const rtc_job *j)
     int version[2] = {0, 0};
     nvrtcVersion(&version[0], &version[1]);
     uint64_t h = sol_mv_hash(SOL_MV_HASH_SEED, version, sizeof version);
-    h = hash_str(h, kSource);
-    for (int i = 0; i < kHeaderCount; i++)
-        h = hash_str(hash_str(h, kHeaders[i].name), kHeaders[i].text);
+    h = hash_source(h, j->source);
     for (const char *o : j->options)
         h = hash_str(h, o);
     return hash_str(hash_str(h, j->kernel_expr), j->sum_expr);
@@ -150,7 +227,7 @@ int run_nvrtc(const rtc_job *j, sol_mv_image *out, sol_err *err)
         texts[i] = kHeaders[i].text;
     }
     program prog;
-    nvrtcResult r = nvrtcCreateProgram(&prog.p, kSource, "sol_matvec.cu", kHeaderCount, texts, names);
+    nvrtcResult r = nvrtcCreateProgram(&prog.p, j->source, j->program_name, kHeaderCount, texts, names);
     if (r == NVRTC_SUCCESS)
         r = nvrtcAddNameExpression(prog.p, j->kernel_expr);
     if (r == NVRTC_SUCCESS && j->sum_expr[0])
@@ -195,11 +272,10 @@ int number_before(const char *from, const char *to, const char *label)
 }
 
 // SOL_MV_OK, or SOL_MV_REJECTED with the reason: spills, or more than an SM
-// gives one block.
-int check_resources(const sol_mv_variant *v, const sol_mv_image *img, sol_err *err)
+// gives one block of `threads`.
+int check_resources(int threads, const sol_mv_image *img, sol_err *err)
 {
     const sol_mv_resources &r = img->res;
-    int threads = v->p.rows_per_block * v->p.threads_per_row;
     if (r.spill_store_bytes > 0 || r.spill_load_bytes > 0)
         return fail(err, SOL_MV_REJECTED, "spills on sm_%d: %d bytes stored, %d loaded", img->sm,
                     r.spill_store_bytes, r.spill_load_bytes);
@@ -234,18 +310,55 @@ int sol_mv_parse_ptxas(const char *log, const char *entry, sol_mv_resources *out
                : 0;
 }
 
-uint64_t sol_mv_source_key(void)
+namespace {
+
+uint64_t source_key(const char *source)
 {
     int version[2] = {0, 0};
     nvrtcVersion(&version[0], &version[1]);
     uint64_t h = sol_mv_hash(SOL_MV_HASH_SEED, version, sizeof version);
-    h = hash_str(h, kSource);
-    for (int i = 0; i < kHeaderCount; i++)
-        h = hash_str(hash_str(h, kHeaders[i].name), kHeaders[i].text);
+    h = hash_source(h, source);
     for (const char *o : kOptions)
         h = hash_str(h, o);
     return h;
 }
+
+// The job's image from the cache or NVRTC (caching what NVRTC made), then
+// its resources checked for a block of `threads`.
+int build_job(sol_mv_compiler *c, const rtc_job *job, int threads, sol_mv_image *out, char *notice,
+              size_t notice_cap, sol_err *err)
+{
+    out->key = job_key(job);
+    out->from_cache = c->cache_dir && sol_mv_cache_load(c->cache_dir, out->key, out, notice, notice_cap);
+    if (out->from_cache) {
+        c->cache_hits++;
+    } else {
+        c->nvrtc_compiles++;
+        int rc = run_nvrtc(job, out, err);
+        if (rc != SOL_MV_OK)
+            return rc;
+        char stored[512] = "";
+        if (c->cache_dir && sol_mv_cache_store(c->cache_dir, out, stored, sizeof stored) != 0) {
+            size_t used = strlen(notice); // after a bad file's notice
+            snprintf(notice + used, notice_cap - used, "%s%s", used ? "; " : "", stored);
+        }
+    }
+    return check_resources(threads, out, err);
+}
+
+void image_init(sol_mv_image *out, int sm, char *notice)
+{
+    notice[0] = 0;
+    out->sm = sm;
+    out->res = sol_mv_resources{0, 0, 0, 0, 0};
+    out->compile_ms = 0;
+}
+
+} // namespace
+
+uint64_t sol_mv_source_key(void) { return source_key(kSource); }
+
+uint64_t sol_av_source_key(void) { return source_key(kAttnSource); }
 
 void sol_mv_nvrtc_version(int *major, int *minor)
 {
@@ -268,28 +381,22 @@ int sol_mv_build(sol_mv_compiler *c, const sol_mv_variant *v, int sm, sol_mv_ima
                  size_t notice_cap, sol_err *err)
 {
     char why[256];
-    notice[0] = 0;
-    out->sm = sm;
-    out->res = sol_mv_resources{0, 0, 0, 0, 0};
-    out->compile_ms = 0;
+    image_init(out, sm, notice);
     if (sol_mv_check_params(v, why, sizeof why))
         return fail(err, SOL_MV_INVALID, "%s", why);
     rtc_job job;
     job_init(&job, v, sm);
-    out->key = job_key(&job);
-    out->from_cache = c->cache_dir && sol_mv_cache_load(c->cache_dir, out->key, out, notice, notice_cap);
-    if (out->from_cache) {
-        c->cache_hits++;
-    } else {
-        c->nvrtc_compiles++;
-        int rc = run_nvrtc(&job, out, err);
-        if (rc != SOL_MV_OK)
-            return rc;
-        char stored[512] = "";
-        if (c->cache_dir && sol_mv_cache_store(c->cache_dir, out, stored, sizeof stored) != 0) {
-            size_t used = strlen(notice); // after a bad file's notice
-            snprintf(notice + used, notice_cap - used, "%s%s", used ? "; " : "", stored);
-        }
-    }
-    return check_resources(v, out, err);
+    return build_job(c, &job, v->p.rows_per_block * v->p.threads_per_row, out, notice, notice_cap, err);
+}
+
+int sol_av_build(sol_mv_compiler *c, const sol_attn_variant *v, int sm, sol_mv_image *out, char *notice,
+                 size_t notice_cap, sol_err *err)
+{
+    char why[256];
+    image_init(out, sm, notice);
+    if (sol_av_check_params(v, why, sizeof why))
+        return fail(err, SOL_MV_INVALID, "%s", why);
+    rtc_job job;
+    job_init(&job, v, sm);
+    return build_job(c, &job, v->warps * 32, out, notice, notice_cap, err);
 }
