@@ -162,6 +162,32 @@ typedef struct sol_cuda_mv_source {
     char cublas[16];   /* "13.0.2": the cuBLAS the baseline runs */
 } sol_cuda_mv_source;
 
+/* ---- decode attention's autotuner (kernels/cuda/attn_trial.cu) ---- */
+
+#define SOL_CUDA_ATTN_TUNE_MAGIC 0x534f4c41u /* "SOLA": the attention tuner's entries follow */
+
+/* kernels/cuda/attn_variant.h's parameters (sol_attn_variant), field for field. */
+typedef struct sol_cuda_attn_config {
+    int dims_per_lane, heads_per_block, warps, slots_per_split;
+} sol_cuda_attn_config;
+
+/* One decode attention trial: `rows` sequences (1..8), each one query row
+ * at position pos (0 <= pos < capacity) over its own cache of `capacity`
+ * slots of kv_type (SOL_DT_F16 or SOL_DT_F32), n_heads query heads sharing
+ * n_kv_heads KV heads of head_dim (<= 256); q, K and V made from seed (the
+ * same seed and shape: the same data). No window, no sinks, no soft-cap. */
+typedef struct sol_cuda_attn_request {
+    int n_heads, n_kv_heads, head_dim;
+    sol_dtype kv_type;
+    int64_t capacity, pos;
+    int rows;
+    sol_cuda_attn_config params;
+    int reps;              /* timed repetitions, 10..1000 */
+    uint64_t seed;
+    const char *cache_dir; /* compiled images (NULL: not cached) */
+    int counters;          /* 1: count a right answer's run with CUPTI after timing it */
+} sol_cuda_attn_request;
+
 typedef struct sol_cuda_plugin {
     int abi;            /* SOL_CUDA_PLUGIN_ABI */
     const char *build;  /* toolkit and targets it was compiled for */
@@ -196,6 +222,20 @@ typedef struct sol_cuda_plugin {
     int (*mv_cublas)(int device, const sol_cuda_mv_request *req, sol_cuda_mv_result *out, sol_err *err);
     /* Frees what trials keep between calls (the problem's buffers on the device). */
     void (*mv_release)(void);
+    /* ---- appended to ABI 6: decode attention's autotuner ---- */
+    uint32_t attn_magic; /* SOL_CUDA_ATTN_TUNE_MAGIC where the entries below are set */
+    /* The engine's built-in variant for a head_dim and a GQA group (query
+     * heads per KV head). */
+    void (*at_default)(int head_dim, int group, sol_cuda_attn_config *out);
+    /* 0 when req->params can run req's shape; 1 and the reason (one line,
+     * why may be NULL) otherwise. Host code: no device needed. */
+    int (*at_check)(const sol_cuda_attn_request *req, char *why, size_t cap);
+    /* One variant on the device, under mv_trial's rules: compiled for the
+     * exact sm (through the cache), checked against a float64 reference,
+     * timed (warm-up, then reps runs, each after an untimed L2 flush),
+     * counted when asked. out->bytes: the K and V rows the rows' queries
+     * see, plus q and the output. mv_release frees what it keeps. */
+    int (*at_trial)(int device, const sol_cuda_attn_request *req, sol_cuda_mv_result *out, sol_err *err);
 } sol_cuda_plugin;
 
 typedef const sol_cuda_plugin *(*sol_cuda_plugin_fn)(void);
