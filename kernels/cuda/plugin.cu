@@ -67,6 +67,8 @@ const sol_cuda_plugin plugin_table = {
     // appended to ABI 5: the matvec autotuner (tune_trial.cu)
     SOL_CUDA_TUNE_MAGIC, sol_cuda_tune_default, sol_cuda_tune_check, sol_cuda_tune_source, sol_cuda_tune_trial,
     sol_cuda_tune_cublas, sol_cuda_tune_release,
+    // appended to ABI 6: decode attention's autotuner, not yet in this build (attn_magic 0)
+    0, nullptr, nullptr, nullptr,
 };
 
 } // namespace
