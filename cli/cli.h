@@ -163,7 +163,12 @@ typedef struct cli_tune_cuda_opts {
     uint64_t seed;
     unsigned batches;
     int no_counters;           /* 1: trials timed only, no CUPTI counting */
+    unsigned kernels;          /* CLI_TUNE_CUDA_MATVEC | CLI_TUNE_CUDA_ATTENTION: a model's kernels to tune */
+    int64_t ctx;               /* cache slots of the attention problems */
 } cli_tune_cuda_opts;
+#define CLI_TUNE_CUDA_MATVEC 1u
+#define CLI_TUNE_CUDA_ATTENTION 2u
+#define CLI_TUNE_CUDA_CTX 4096
 int cli_tune_cuda(const cli_tune_cuda_opts *o);
 /* Visits each single-batch matmul op of MODEL's plan at n_tokens[0..n_passes)
  * token rows, in plan order (plan_matmuls.c: the tuners' shapes). */

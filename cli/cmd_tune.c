@@ -39,7 +39,8 @@ void usage_tune(FILE *f)
                "                [--threads N] [--reps R] [--force] [--prefill P] [--backend cpu|cuda|PLUGIN]\n"
                "                [--kernels matvec,matmul] [--activations q8|f32] [--landscape FILE]\n"
                "       sol tune --shape matvec:TYPE:NxK | matmul:TYPE:NxKxM [options]\n"
-               "       sol tune MODEL|--shape matvec:TYPE:NxK[xM] --backend cuda [--device N] [--batches 1,8]\n"
+               "       sol tune MODEL|--shape matvec:TYPE:NxK[xM]|attention:KV:HxGxDxC[xR] --backend cuda\n"
+               "                [--device N] [--batches 1,8] [--kernels matvec,attention] [--ctx C]\n"
                "                [--strategy S] [--budget N] [--seed S] [--reps R] [--force] [--no-counters]\n\n"
                "Tunes the CPU matmul's launch parameters (tasks per thread, weight rows kept in\n"
                "cache while the inputs pass, and for the 8-bit integer dots the tile of weight\n"
@@ -85,7 +86,14 @@ void usage_tune(FILE *f)
                "duration, stored with the trial. The table then adds the tuned variant's counted\n"
                "DRAM bytes over the plan's bytes (weights + x + y): 1.00 moves what it must, more\n"
                "shows wasted traffic. Without CUPTI or the rights to read counters: one notice,\n"
-               "trials timed only. --no-counters skips counting.\n");
+               "trials timed only. --no-counters skips counting.\n\n"
+               "Decode attention (--kernels attention, with matvec the default on a GPU): the\n"
+               "split kernel's query heads and warps a block and slots of cache a split\n"
+               "(kernels/cuda/attention_decode.cuh), for MODEL's heads at --ctx C slots of an\n"
+               "f16 cache (default 4096) with every query at the last slot, or one --shape\n"
+               "attention:KV:HxGxDxC[xR] (H query heads, G KV heads, head dim D, C slots, R\n"
+               "rows; KV f16 or f32), under the matvec's rules (float64 check, events, counters);\n"
+               "no cuBLAS baseline. The winners are stored; the engine does not launch them yet.\n");
 }
 
 static volatile sig_atomic_t interrupted;
@@ -353,20 +361,39 @@ static int model_problems(const char *spec, int prefill, sol_matmul_problem *pb,
     return rc;
 }
 
+/* --kernels with --backend cuda: matvec and/or attention, comma separated;
+ * 0 with the mask, or a usage error. */
+static int cuda_kernels_parse(const char *text, unsigned *mask)
+{
+    *mask = 0;
+    for (const char *p = text; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == 6 && !strncmp(p, "matvec", 6))
+            *mask |= CLI_TUNE_CUDA_MATVEC;
+        else if (len == 9 && !strncmp(p, "attention", 9))
+            *mask |= CLI_TUNE_CUDA_ATTENTION;
+        else
+            return cli_usage_error("tune", "--kernels: with --backend cuda, expected matvec, attention or both, got "
+                                   "\"%.*s\"", (int)len, p);
+        p += len + (p[len] == ',');
+    }
+    return *mask ? 0 : cli_usage_error("tune", "--kernels: empty");
+}
+
 int cmd_tune(int argc, char **argv)
 {
     enum { O_STRATEGY = 6000, O_BUDGET, O_SEED, O_REPS, O_FORCE, O_SHAPE, O_PREFILL, O_BACKEND, O_KERNELS, O_ACT, O_LANDSCAPE,
-           O_BATCHES, O_NO_COUNTERS };
+           O_BATCHES, O_NO_COUNTERS, O_CTX };
     static const struct option long_opts[] = {
         {"strategy", 1, 0, O_STRATEGY}, {"budget", 1, 0, O_BUDGET},   {"seed", 1, 0, O_SEED},
         {"threads", 1, 0, 't'},         {"reps", 1, 0, O_REPS},       {"force", 0, 0, O_FORCE},
         {"shape", 1, 0, O_SHAPE},       {"prefill", 1, 0, O_PREFILL}, {"backend", 1, 0, O_BACKEND},
         {"kernels", 1, 0, O_KERNELS},   {"activations", 1, 0, O_ACT}, {"landscape", 1, 0, O_LANDSCAPE},
         {"device", 1, 0, OPT_CUDA_DEVICE}, {"batches", 1, 0, O_BATCHES},
-        {"no-counters", 0, 0, O_NO_COUNTERS}, {0, 0, 0, 0}};
+        {"no-counters", 0, 0, O_NO_COUNTERS}, {"ctx", 1, 0, O_CTX}, {0, 0, 0, 0}};
     const char *strategy_name = "anneal", *shape = NULL, *kernels = "matvec,matmul", *landscape_path = NULL;
-    long long budget = 0, seed = 1, threads = 0, reps = 5, prefill = 0;
-    int force = 0, c, reps_given = 0, no_counters = 0;
+    long long budget = 0, seed = 1, threads = 0, reps = 5, prefill = 0, ctx = CLI_TUNE_CUDA_CTX;
+    int force = 0, c, reps_given = 0, no_counters = 0, kernels_given = 0;
     sol_activations act = SOL_ACT_Q8;
     cli_backend_opts backend = {0};
     const char *cpu_only = NULL, *cuda_only = NULL; /* the first such option given */
@@ -375,15 +402,19 @@ int cmd_tune(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, ":t:", long_opts, NULL)) != -1) {
         long long *target = c == O_BUDGET ? &budget : c == O_SEED ? &seed : c == 't' ? &threads
-                          : c == O_REPS ? &reps : c == O_PREFILL ? &prefill : NULL;
+                          : c == O_REPS ? &reps : c == O_PREFILL ? &prefill : c == O_CTX ? &ctx : NULL;
         if (target) {
             const char *flag = c == O_BUDGET ? "--budget" : c == O_SEED ? "--seed" : c == 't' ? "--threads"
-                             : c == O_REPS ? "--reps" : "--prefill";
+                             : c == O_REPS ? "--reps" : c == O_CTX ? "--ctx" : "--prefill";
             if (cli_parse_ll("tune", flag, optarg, target))
                 return SOL_ERR_USAGE;
             reps_given |= c == O_REPS;
             if (c == 't' || c == O_PREFILL)
                 cpu_only = cpu_only ? cpu_only : flag;
+            if (c == O_CTX)
+                cuda_only = cuda_only ? cuda_only : flag;
+            if (c == O_CTX && (*target < 32 || *target > 1 << 20))
+                return cli_usage_error("tune", "--ctx: %lld is out of range (32..1048576 cache slots)", *target);
             if (*target < 0 || (c == O_REPS && (*target < 5 || *target > 1000)) ||
                 (c == 't' && (*target < 1 || *target > 1024)) || *target > 1000000)
                 return cli_usage_error("tune", "%s: %lld is out of range", flag, *target);
@@ -395,7 +426,7 @@ int cmd_tune(int argc, char **argv)
         case O_SHAPE: shape = optarg; break;
         case O_KERNELS:
             kernels = optarg;
-            cpu_only = cpu_only ? cpu_only : "--kernels";
+            kernels_given = 1;
             break;
         case O_LANDSCAPE:
             landscape_path = optarg;
@@ -444,10 +475,14 @@ int cmd_tune(int argc, char **argv)
             return cli_usage_error("tune", "%s: a CPU tuning option (not with --backend %s)", cpu_only, backend.name);
         if (reps_given && reps < 10)
             return cli_usage_error("tune", "--reps: %lld is out of range (at least 10 on a GPU)", reps);
+        unsigned gpu_kernels = CLI_TUNE_CUDA_MATVEC | CLI_TUNE_CUDA_ATTENTION;
+        if (kernels_given && cuda_kernels_parse(kernels, &gpu_kernels))
+            return SOL_ERR_USAGE;
         cli_tune_cuda_opts o = {.backend = backend.name, .model = shape ? NULL : argv[optind], .shape = shape,
                                 .device = backend.device, .strategy = strategy, .budget = (int)budget,
                                 .reps = reps_given ? (int)reps : CLI_TUNE_CUDA_REPS, .force = force,
-                                .seed = (uint64_t)seed, .batches = batches, .no_counters = no_counters};
+                                .seed = (uint64_t)seed, .batches = batches, .no_counters = no_counters,
+                                .kernels = gpu_kernels, .ctx = ctx};
         return cli_tune_cuda(&o);
     }
     if (cuda_only)

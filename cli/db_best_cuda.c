@@ -1,7 +1,7 @@
 /* sol db best --backend cuda: the CUDA tuner's winners beside what CUPTI
- * counted for them. Each winner (kernel cuda.matvec) is joined to its own
- * trial (same device, source hash, shape, type and parameters) for its
- * counters and to the cuBLAS baseline of its problem; the table sets the
+ * counted for them. Each winner (cuda.matvec, cuda.attention) is joined to
+ * its own trial (same device, source hash, shape, type and parameters) for
+ * its counters, a matvec's to the cuBLAS baseline of its problem; the table sets the
  * counted DRAM bytes beside the bytes the problem must move, so wasted
  * traffic shows as a ratio above 1. */
 #include <cJSON.h>
@@ -53,7 +53,7 @@ typedef struct {
 static int keep_cuda_best(void *user, const sol_best_row *row)
 {
     best_list *l = user;
-    if (strcmp(row->kernel, "cuda.matvec"))
+    if (strcmp(row->kernel, "cuda.matvec") && strcmp(row->kernel, "cuda.attention"))
         return 0;
     if (!room_for_one((void **)&l->rows, l->n, &l->cap, sizeof *row))
         return l->out_of_memory = 1;
@@ -78,7 +78,8 @@ static const sol_trial_row *baseline_trial(const trial_list *t, const sol_best_r
     const sol_trial_row *found = NULL;
     for (int i = 0; i < t->n; i++) {
         const sol_trial_row *r = &t->rows[i];
-        if (r->device_id == b->device_id && !strcmp(r->kernel, "cuda.cublas") && !strcmp(r->shape, b->shape) &&
+        if (!strcmp(b->kernel, "cuda.matvec") && r->device_id == b->device_id && !strcmp(r->kernel, "cuda.cublas") &&
+            !strcmp(r->shape, b->shape) &&
             !strcmp(r->dtype, b->dtype) && (!found || r->time > found->time))
             found = r;
     }
@@ -97,6 +98,7 @@ static cJSON *winner_json(const sol_best_row *b, const sol_trial_row *w, const s
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "device_id", (double)b->device_id);
+    cJSON_AddStringToObject(o, "kernel", b->kernel);
     cJSON_AddStringToObject(o, "shape", b->shape);
     cJSON_AddStringToObject(o, "dtype", b->dtype);
     cJSON_AddStringToObject(o, "source_hash", b->source_hash);
@@ -151,8 +153,8 @@ static void winner_row(const sol_best_row *b, const sol_trial_row *w, const sol_
         snprintf(dram_pct, sizeof dram_pct, "%.1f%%", number(c, "dram_pct"));
     snprintf(params, sizeof params, "%s", b->params_json);
     sol_printable(params);
-    printf("%4lld  %-6s %-16.16s %10s %10s %10s %10s %10s %10s %9s %6s %6s  %s\n", (long long)b->device_id, b->dtype,
-           b->shape, tuned, dflt, cublas, plan_s, read_s, write_s, ratio, sm, dram_pct, params);
+    printf("%4lld  %-9s %-6s %-20.20s %10s %10s %10s %10s %10s %10s %9s %6s %6s  %s\n", (long long)b->device_id,
+           b->kernel + 5, b->dtype, b->shape, tuned, dflt, cublas, plan_s, read_s, write_s, ratio, sm, dram_pct, params);
     cJSON_Delete(c);
 }
 
@@ -167,8 +169,8 @@ int cli_db_best_cuda(sol_db *db, cli_format format, sol_err *err)
         rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory listing the CUDA winners");
     cJSON *list = format == CLI_FORMAT_JSON ? cJSON_CreateArray() : NULL;
     if (!rc && format != CLI_FORMAT_JSON)
-        printf("%4s  %-6s %-16s %10s %10s %10s %10s %10s %10s %9s %6s %6s  %s\n", "dev", "dtype", "shape", "tuned",
-               "default", "cuBLAS", "plan", "DRAM read", "DRAM write", "DRAM/plan", "SM", "DRAM", "params");
+        printf("%4s  %-9s %-6s %-20s %10s %10s %10s %10s %10s %10s %9s %6s %6s  %s\n", "dev", "kernel", "dtype", "shape",
+               "tuned", "default", "cuBLAS", "plan", "DRAM read", "DRAM write", "DRAM/plan", "SM", "DRAM", "params");
     for (int i = 0; !rc && i < bests.n; i++) {
         const sol_best_row *b = &bests.rows[i];
         const sol_trial_row *w = winner_trial(&trials, b), *base = baseline_trial(&trials, b);

@@ -21,10 +21,12 @@
 #include "cli/cli.h"
 #include "db/db.h"
 #include "kernels/cuda/loader.h"
+#include "tuner/cuda_attn.h"
 #include "tuner/cuda_matvec.h"
 
 #define CUDA_KERNEL "cuda.matvec"
 #define CUBLAS_KERNEL "cuda.cublas"
+#define ATTN_KERNEL "cuda.attention"
 #define MAX_PROBLEMS 256
 
 static volatile sig_atomic_t interrupted;
@@ -35,7 +37,9 @@ static void on_sigint(int sig)
 }
 
 typedef struct {
+    int attn;                /* 1: the decode attention's problem ab, else the matvec's pb */
     sol_cuda_mv_problem pb;
+    sol_cuda_attn_problem ab;
     char shape[64];
     int tuned;          /* a winner (or the stored one) is in best_* */
     double default_s, best_s, cublas_s, bytes, cublas_bytes;
@@ -60,7 +64,9 @@ typedef struct {
 typedef struct {
     session *s;
     const sol_tune_space *space;
+    int attn;                  /* which request the trials take */
     sol_cuda_mv_request req;
+    sol_cuda_attn_request areq;
     sol_trial_row key;
     double *seen;           /* time by linear index (stored trials included); -1 wrong; NAN not measured */
     double *dram;           /* counted DRAM bytes by linear index; NAN not counted */
@@ -290,6 +296,19 @@ static void say_counter_notice(const sol_cuda_mv_result *r)
         fprintf(stderr, "%stune: %s\n", isatty(2) ? "\n" : "", r->counter_notice);
 }
 
+/* The configuration c of the problem on the device (mv_trial or at_trial). */
+static int run_trial(tune_ctx *t, const sol_tune_config *c, sol_cuda_mv_result *r)
+{
+    if (t->attn) {
+        sol_cuda_attn_request req = t->areq;
+        sol_cuda_attn_config_from(t->space, c, &req.params);
+        return t->s->cu->at_trial(t->s->device, &req, r, t->err);
+    }
+    sol_cuda_mv_request req = t->req;
+    sol_cuda_mv_config_from(t->space, c, &req.params);
+    return t->s->cu->mv_trial(t->s->device, &req, r, t->err);
+}
+
 /* The search's eval: a stored trial is reused, else the plugin measures it
  * and it is stored (a wrong, rejected or crashing variant too, as never to
  * be chosen). NAN stops the search. */
@@ -302,10 +321,8 @@ static double eval_and_store(void *user, const sol_tune_config *c)
     double time_s = t->seen[at];
     int first_time = isnan(time_s) || (t->s->o->force && !t->counted[at]);
     if (first_time) {
-        sol_cuda_mv_request req = t->req;
-        sol_cuda_mv_config_from(t->space, c, &req.params);
         sol_cuda_mv_result r;
-        int rc = t->s->cu->mv_trial(t->s->device, &req, &r, t->err);
+        int rc = run_trial(t, c, &r);
         if (rc && r.status != SOL_CUDA_TRIAL_CRASHED) {
             t->failed = 1;
             return NAN;
@@ -373,25 +390,75 @@ static int baseline(session *s, const tune_ctx *t, problem_result *out, sol_err 
     return store_trial(s, &key, "{}", &r, err);
 }
 
-static int tune_problem(session *s, problem_result *out, sol_err *err)
+/* The matvec problem's space, trial request, bytes and key. */
+static void setup_matvec(session *s, problem_result *out, sol_cuda_mv_space_ctx *ctx, sol_tune_space *space,
+                         tune_ctx *t)
 {
     const cli_tune_cuda_opts *o = s->o;
     sol_cuda_mv_oracle oracle = {s->cu->mv_default, s->cu->mv_check};
-    sol_cuda_mv_space_ctx space_ctx;
+    sol_cuda_mv_space(&out->pb, &oracle, ctx, space);
+    t->req = (sol_cuda_mv_request){.type = out->pb.type, .rows = out->pb.rows, .cols = out->pb.cols, .m = out->pb.m,
+                                   .reps = o->reps, .seed = o->seed, .cache_dir = s->cache_dir,
+                                   .counters = !o->no_counters};
+    t->bytes = out->bytes = (double)out->pb.rows * (double)sol_cuda_mv_row_bytes(out->pb.type, out->pb.cols) +
+                            4.0 * out->pb.m * ((double)out->pb.rows + (double)out->pb.cols);
+    snprintf(t->key.kernel, sizeof t->key.kernel, "%s", CUDA_KERNEL);
+    snprintf(t->key.source_hash, sizeof t->key.source_hash, "%s", s->src.hash);
+    snprintf(t->key.dtype, sizeof t->key.dtype, "%s", sol_dtype_name(out->pb.type));
+}
+
+/* The attention problem's: every query at the cache's last position. */
+static void setup_attn(session *s, problem_result *out, sol_cuda_attn_space_ctx *ctx, sol_tune_space *space,
+                       tune_ctx *t)
+{
+    const cli_tune_cuda_opts *o = s->o;
+    sol_cuda_attn_oracle oracle = {s->cu->at_default, s->cu->at_check};
+    sol_cuda_attn_space(&out->ab, &oracle, ctx, space);
+    t->attn = 1;
+    sol_cuda_attn_config d;
+    sol_cuda_attn_config_from(space, &space->default_config, &d);
+    sol_cuda_attn_request_of(&out->ab, &d, &t->areq);
+    t->areq.reps = o->reps;
+    t->areq.seed = o->seed;
+    t->areq.cache_dir = s->cache_dir;
+    t->areq.counters = !o->no_counters;
+    t->bytes = out->bytes = sol_cuda_attn_bytes(&out->ab);
+    snprintf(t->key.kernel, sizeof t->key.kernel, "%s", ATTN_KERNEL);
+    snprintf(t->key.source_hash, sizeof t->key.source_hash, "%s", s->src.attn_hash);
+    snprintf(t->key.dtype, sizeof t->key.dtype, "%s", sol_dtype_name(out->ab.kv_type));
+}
+
+/* Why the plugin's own variant does not fit the problem (never expected). */
+static void default_misfit(session *s, const problem_result *out, const tune_ctx *t, const sol_tune_space *space,
+                           size_t row_bytes)
+{
+    char why[256] = "";
+    if (out->attn) {
+        sol_cuda_attn_request req = t->areq;
+        s->cu->at_check(&req, why, sizeof why);
+    } else {
+        sol_cuda_mv_config d;
+        sol_cuda_mv_config_from(space, &space->default_config, &d);
+        s->cu->mv_check(out->pb.type, out->pb.rows, out->pb.cols, row_bytes, &d, why, sizeof why);
+    }
+    fprintf(stderr, "tune: %s %s left out: the built-in variant does not fit it (%s)\n", t->key.dtype, out->shape,
+            why);
+}
+
+static int tune_problem(session *s, problem_result *out, sol_err *err)
+{
+    const cli_tune_cuda_opts *o = s->o;
+    sol_cuda_mv_space_ctx mv_ctx;
+    sol_cuda_attn_space_ctx attn_ctx;
     sol_tune_space space;
-    sol_cuda_mv_space(&out->pb, &oracle, &space_ctx, &space);
     tune_ctx t = {.s = s, .space = &space, .label = out->shape, .err = err};
-    t.req = (sol_cuda_mv_request){.type = out->pb.type, .rows = out->pb.rows, .cols = out->pb.cols, .m = out->pb.m,
-                                  .reps = o->reps, .seed = o->seed, .cache_dir = s->cache_dir,
-                                  .counters = !o->no_counters};
-    t.bytes = out->bytes = (double)out->pb.rows * (double)sol_cuda_mv_row_bytes(out->pb.type, out->pb.cols) +
-                           4.0 * out->pb.m * ((double)out->pb.rows + (double)out->pb.cols);
+    if (out->attn)
+        setup_attn(s, out, &attn_ctx, &space, &t);
+    else
+        setup_matvec(s, out, &mv_ctx, &space, &t);
     t.key.device_id = s->device_id;
-    snprintf(t.key.kernel, sizeof t.key.kernel, "%s", CUDA_KERNEL);
-    snprintf(t.key.source_hash, sizeof t.key.source_hash, "%s", s->src.hash);
     snprintf(t.key.compile_flags, sizeof t.key.compile_flags, "%s", s->compile_flags);
     snprintf(t.key.shape, sizeof t.key.shape, "%s", out->shape);
-    snprintf(t.key.dtype, sizeof t.key.dtype, "%s", sol_dtype_name(out->pb.type));
     int64_t size = sol_space_size(&space);
     t.seen = malloc((size_t)size * sizeof *t.seen);
     t.dram = malloc((size_t)size * sizeof *t.dram);
@@ -404,19 +471,15 @@ static int tune_problem(session *s, problem_result *out, sol_err *err)
     }
     for (int64_t i = 0; i < size; i++)
         t.seen[i] = t.dram[i] = NAN;
-    if (!sol_space_valid(&space, &space.default_config)) { /* never expected of the plugin's own default */
-        char why[256] = "";
-        sol_cuda_mv_config d;
-        sol_cuda_mv_config_from(&space, &space.default_config, &d);
-        s->cu->mv_check(out->pb.type, out->pb.rows, out->pb.cols, space_ctx.row_bytes, &d, why, sizeof why);
-        fprintf(stderr, "tune: %s %s left out: the built-in variant does not fit it (%s)\n",
-                sol_dtype_name(out->pb.type), out->shape, why);
+    if (!sol_space_valid(&space, &space.default_config)) {
+        default_misfit(s, out, &t, &space, out->attn ? 0 : mv_ctx.row_bytes);
         goto exit;
     }
     resume_ctx resume = {&t.key, &space, t.seen, t.dram};
     if (!o->force && (rc = sol_db_trials(s->db, collect_trial, &resume, err)))
         goto exit;
-    if ((rc = baseline(s, &t, out, err)))
+    out->cublas_s = -1; /* cuBLAS runs matmuls only: attention has no baseline row */
+    if (!out->attn && (rc = baseline(s, &t, out, err)))
         goto exit;
     int valid = 0, stored = 0;
     for (int64_t i = 0; i < size; i++) {
@@ -461,8 +524,7 @@ static int tune_problem(session *s, problem_result *out, sol_err *err)
                                      : default_s > 0 ? &space.default_config : NULL;
     if (!win) {
         if (!interrupted)
-            fprintf(stderr, "tune: %s %s: no variant gave a right answer; nothing stored\n", sol_dtype_name(out->pb.type),
-                out->shape);
+            fprintf(stderr, "tune: %s %s: no variant gave a right answer; nothing stored\n", t.key.dtype, out->shape);
         goto exit;
     }
     out->best_s = win == &r.best ? r.best_time_s : default_s;
@@ -473,10 +535,10 @@ static int tune_problem(session *s, problem_result *out, sol_err *err)
     out->tuned = 1;
     sol_best_row best = {.device_id = s->device_id, .median_s = out->best_s, .default_s = default_s,
                          .time = (int64_t)time(NULL)};
-    snprintf(best.kernel, sizeof best.kernel, "%s", CUDA_KERNEL);
-    snprintf(best.source_hash, sizeof best.source_hash, "%s", s->src.hash);
+    snprintf(best.kernel, sizeof best.kernel, "%s", t.key.kernel);
+    snprintf(best.source_hash, sizeof best.source_hash, "%s", t.key.source_hash);
     snprintf(best.shape, sizeof best.shape, "%s", out->shape);
-    snprintf(best.dtype, sizeof best.dtype, "%s", sol_dtype_name(out->pb.type));
+    snprintf(best.dtype, sizeof best.dtype, "%s", t.key.dtype);
     snprintf(best.params_json, sizeof best.params_json, "%s", out->best_params);
     rc = sol_db_best_set(s->db, &best, err);
 exit:
@@ -526,8 +588,8 @@ static int open_gpu(const cli_tune_cuda_opts *o, const sol_cuda_plugin **cu, sol
 
 static void print_table(const problem_result *res, int n, double read_bw)
 {
-    printf("%-6s %-18s %11s %11s %8s %11s %9s %8s %9s  %s\n", "type", "shape NxKxM", "default", "tuned", "speed-up",
-           "cuBLAS", "vs cuBLAS", "read bw", "DRAM/plan", "parameters");
+    printf("%-9s %-6s %-20s %11s %11s %8s %11s %9s %8s %9s  %s\n", "kernel", "type", "shape", "default", "tuned",
+           "speed-up", "cuBLAS", "vs cuBLAS", "read bw", "DRAM/plan", "parameters");
     for (int i = 0; i < n; i++) {
         const problem_result *r = &res[i];
         if (!r->tuned)
@@ -542,9 +604,12 @@ static void print_table(const problem_result *res, int n, double read_bw)
             snprintf(bw, sizeof bw, "%.0f%%", 100 * r->bytes / r->best_s / read_bw);
         if (isfinite(r->dram_bytes) && r->bytes > 0)
             snprintf(dram, sizeof dram, "%.3f", r->dram_bytes / r->bytes);
-        printf("%-6s %-18s %11s %11s %7.2fx %11s %9s %8s %9s  %s\n", sol_dtype_name(r->pb.type), r->shape, d, b,
+        printf("%-9s %-6s %-20s %11s %11s %7.2fx %11s %9s %8s %9s  %s\n", r->attn ? "attention" : "matvec",
+               sol_dtype_name(r->attn ? r->ab.kv_type : r->pb.type), r->shape, d, b,
                r->best_s > 0 && r->default_s > 0 ? r->default_s / r->best_s : 0, c, vs, bw, dram, r->best_params);
     }
+    printf("(shape: matvec NxKxM; attention HxGxDxCxR: query heads, KV heads, head dim, cache slots, rows, every query at "
+           "the last slot, the type the cache's)\n");
     printf("(vs cuBLAS: cuBLAS's time over the tuned one)\n");
     printf("(DRAM/plan: the tuned run's DRAM bytes read + written as CUPTI counted them, over the bytes it must move;"
            " - where nothing was counted)\n");
@@ -555,27 +620,119 @@ static void print_table(const problem_result *res, int n, double read_bw)
         printf("(no probe of this GPU: `sol hw probe --backend cuda` adds the share of its read bandwidth)\n");
 }
 
+/* Whether the plugin has the decode attention tuner's entries. */
+static int has_attn_tuner(const sol_cuda_plugin *cu)
+{
+    return cu->attn_magic == SOL_CUDA_ATTN_TUNE_MAGIC && cu->at_default && cu->at_check && cu->at_trial;
+}
+
+/* The model's decode attention at --ctx slots of an f16 cache (the
+ * engine's default), or 0 and why it has none the tuner runs. */
+static int model_attention(const char *spec, int64_t ctx, sol_cuda_attn_problem *ab, char *why, size_t cap,
+                           sol_err *err)
+{
+    sol_model m;
+    if (sol_model_load(spec, &m, err))
+        return -1;
+    if (!strncmp(m.arch, "deepseek", 8)) {
+        snprintf(why, cap, "%s's attention is MLA, which the CUDA backend does not run", spec);
+        return 0;
+    }
+    if (m.n_kv_heads < 1 || m.n_heads % m.n_kv_heads || m.head_dim < 1 || m.head_dim > 256) {
+        snprintf(why, cap, "%d heads over %d KV heads of %d dims is not a shape the CUDA attention runs", m.n_heads,
+                 m.n_kv_heads, m.head_dim);
+        return 0;
+    }
+    *ab = (sol_cuda_attn_problem){m.n_heads, m.n_kv_heads, m.head_dim, SOL_DT_F16, ctx, 1};
+    return 1;
+}
+
+/* Appends one problem at each m of mask (its own m when given). */
+static void add_each_m(const problem_result *one, int m_given, unsigned mask, problem_result *res, int cap, int *n)
+{
+    for (int mi = 1; mi <= SOL_CUDA_MV_MAX_INPUTS && *n < cap; mi++) {
+        int m = one->attn ? one->ab.rows : one->pb.m;
+        if (m_given ? mi != m : !(mask & 1u << (mi - 1)))
+            continue;
+        res[*n] = *one;
+        if (one->attn) {
+            res[*n].ab.rows = mi;
+            sol_cuda_attn_problem_format(&res[*n].ab, res[*n].shape, sizeof res[*n].shape);
+        } else {
+            res[*n].pb.m = mi;
+            sol_cuda_mv_problem_format(&res[*n].pb, res[*n].shape, sizeof res[*n].shape);
+        }
+        (*n)++;
+    }
+}
+
+/* The model's problems: its decode matmuls, then its attention. */
+static int model_problem_results(const cli_tune_cuda_opts *o, const sol_cuda_plugin *cu, problem_result *res,
+                                 int cap, int *n, sol_err *err)
+{
+    *n = 0;
+    if (o->kernels & CLI_TUNE_CUDA_MATVEC) {
+        sol_cuda_mv_problem pbs[MAX_PROBLEMS];
+        int count = 0;
+        if (model_problems(o->model, o->batches, pbs, MAX_PROBLEMS, &count, err))
+            return err->code;
+        for (int i = 0; i < count && *n < cap; i++) {
+            res[*n] = (problem_result){.pb = pbs[i]};
+            sol_cuda_mv_problem_format(&pbs[i], res[*n].shape, sizeof res[*n].shape);
+            (*n)++;
+        }
+    }
+    if (!(o->kernels & CLI_TUNE_CUDA_ATTENTION))
+        return 0;
+    if (!has_attn_tuner(cu)) {
+        fprintf(stderr, "tune: attention left out: this CUDA plugin has no attention tuner (rebuild it: make)\n");
+        return *n ? 0 : sol_fail(err, SOL_ERR_RUNTIME, "nothing to tune in %s", o->model);
+    }
+    problem_result one = {.attn = 1};
+    char why[256] = "";
+    int found = model_attention(o->model, o->ctx, &one.ab, why, sizeof why, err);
+    if (found < 0)
+        return err->code;
+    if (!found)
+        fprintf(stderr, "tune: attention left out: %s\n", why);
+    else
+        add_each_m(&one, 0, o->batches, res, cap, n);
+    return *n ? 0 : sol_fail(err, SOL_ERR_RUNTIME, "nothing to tune in %s", o->model);
+}
+
+/* One --shape's problem (usage errors name --shape). */
+static int shape_problem(const cli_tune_cuda_opts *o, problem_result *one, int *m_given, sol_err *err)
+{
+    *one = (problem_result){.attn = !strncmp(o->shape, "attention:", 10)};
+    return one->attn ? sol_cuda_attn_problem_parse(o->shape, &one->ab, m_given, err)
+                     : sol_cuda_mv_problem_parse(o->shape, &one->pb, m_given, err);
+}
+
 int cli_tune_cuda(const cli_tune_cuda_opts *o)
 {
     sol_err err = {0};
-    problem_result *res = NULL;
-    sol_cuda_mv_problem pbs[MAX_PROBLEMS];
+    problem_result *res = calloc(MAX_PROBLEMS, sizeof *res), one;
     int n = 0, rc = 0, m_given = 0;
-    /* the shape's words first (usage errors), then the device, then the model */
-    if (o->shape && (rc = sol_cuda_mv_problem_parse(o->shape, &pbs[0], &m_given, &err)))
+    if (!res) {
+        sol_fail(&err, SOL_ERR_RUNTIME, "out of memory");
         return cli_fail("tune", &err);
+    }
+    /* the shape's words first (usage errors), then the device, then the model */
     const sol_cuda_plugin *cu = NULL;
     sol_cuda_device gpu;
-    if ((rc = open_gpu(o, &cu, &gpu, &err)))
+    if ((o->shape && (rc = shape_problem(o, &one, &m_given, &err))) || (rc = open_gpu(o, &cu, &gpu, &err))) {
+        free(res);
         return cli_fail("tune", &err);
-    if (o->shape) {
-        sol_cuda_mv_problem one = pbs[0];
-        for (int mi = 1; mi <= SOL_CUDA_MV_MAX_INPUTS; mi++)
-            if (m_given ? mi == one.m : (o->batches & 1u << (mi - 1)) != 0) {
-                pbs[n] = one;
-                pbs[n++].m = mi;
-            }
-    } else if ((rc = model_problems(o->model, o->batches, pbs, MAX_PROBLEMS, &n, &err))) {
+    }
+    if (o->shape && one.attn && !has_attn_tuner(cu))
+        rc = sol_fail(&err, SOL_ERR_RUNTIME, "--shape %s: this CUDA plugin has no attention tuner (rebuild it: make)",
+                      o->shape);
+    else if (o->shape)
+        add_each_m(&one, m_given, o->batches, res, MAX_PROBLEMS, &n);
+    else
+        rc = model_problem_results(o, cu, res, MAX_PROBLEMS, &n, &err);
+    if (rc) {
+        free(res);
         return cli_fail("tune", &err);
     }
     session s = {.cu = cu, .device = o->device, .o = o};
@@ -605,23 +762,17 @@ int cli_tune_cuda(const cli_tune_cuda_opts *o)
         goto exit;
     }
     s.read_bw = found == 0 ? probe.value : 0;
-    if (!(res = calloc((size_t)n, sizeof *res))) {
-        rc = sol_fail(&err, SOL_ERR_RUNTIME, "out of memory");
-        goto exit;
-    }
     signal(SIGINT, on_sigint);
     char bw[64] = "never probed";
     if (s.read_bw > 0)
         snprintf(bw, sizeof bw, "probed read %.0f GB/s", s.read_bw / 1e9);
     fprintf(stderr, "tune: %s (cc %s, %s), %d problem(s), strategy %s, budget %d a problem, %d repetitions; kernel "
-                    "source %s, NVRTC %s\n", gpu.name, gpu.cc, bw, n, o->strategy->name,
-            o->budget > 0 ? o->budget : CLI_TUNE_CUDA_BUDGET, o->reps, s.src.hash, s.src.nvrtc);
+                    "sources: matvec %s, attention %s; NVRTC %s\n", gpu.name, gpu.cc, bw, n, o->strategy->name,
+            o->budget > 0 ? o->budget : CLI_TUNE_CUDA_BUDGET, o->reps, s.src.hash,
+            s.src.attn_hash[0] ? s.src.attn_hash : "-", s.src.nvrtc);
     int done = 0;
-    for (int i = 0; i < n && !rc && !interrupted; i++, done++) {
-        res[i].pb = pbs[i];
-        sol_cuda_mv_problem_format(&pbs[i], res[i].shape, sizeof res[i].shape);
+    for (int i = 0; i < n && !rc && !interrupted; i++, done++)
         rc = tune_problem(&s, &res[i], &err);
-    }
     if (!rc) {
         print_table(res, done, s.read_bw);
         if (interrupted)

@@ -160,6 +160,7 @@ typedef struct sol_cuda_mv_source {
     char nvrtc[16];    /* "13.0" */
     char options[96];  /* NVRTC's options but the architecture */
     char cublas[16];   /* "13.0.2": the cuBLAS the baseline runs */
+    char attn_hash[20]; /* ABI 6: decode attention's sources, options and NVRTC, as hash is the matvec's */
 } sol_cuda_mv_source;
 
 /* ---- decode attention's autotuner (kernels/cuda/attn_trial.cu) ---- */

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/cuda/attn_variant.h"
 #include "kernels/cuda/counters.h"
 #include "kernels/cuda/cuda_util.h"
 #include "kernels/cuda/gemm_plan.h"
@@ -622,6 +623,7 @@ int sol_cuda_tune_source(sol_cuda_mv_source *out, sol_err *err)
     if (major == 0)
         return sol_cuda_fail(err, "NVRTC does not say its version (libnvrtc missing or broken)");
     snprintf(out->hash, sizeof out->hash, "%016llx", (unsigned long long)sol_mv_source_key());
+    snprintf(out->attn_hash, sizeof out->attn_hash, "%016llx", (unsigned long long)sol_av_source_key());
     snprintf(out->nvrtc, sizeof out->nvrtc, "%d.%d", major, minor);
     sol_mv_rtc_options(out->options, sizeof out->options);
     if (cublasGetProperty(MAJOR_VERSION, &major) != CUBLAS_STATUS_SUCCESS ||

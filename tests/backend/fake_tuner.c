@@ -17,6 +17,15 @@
  *           x 1 otherwise; written 4 x rows x m; L2 twice the read; cuBLAS
  *           reads 1.5x. With SOL_FAKE_TUNER_NO_COUNTERS set: none, and the
  *           first trial carries a notice saying so
+ * Decode attention (at_*): the built-in d = head_dim / 32 rounded up to
+ * 1, 2, 4 or 8, h = the GQA group up to 8, w4, s256;
+ *   valid   dims_per_lane the built-in's, heads_per_block <= 8, warps x
+ *           heads_per_block <= 64
+ *   wrong   warps 16 with 64 slots a split (1 us: faster than any right one)
+ *   time    20 us + |log2 heads_per_block - log2 h| + |log2 warps - 3| +
+ *           |log2 slots_per_split - 9| / 2 us; best: w8 s512
+ *   bytes   the K and V rows of every slot, q and the output; counted
+ *           DRAM 1x them
  * Nothing here prints. */
 #include <math.h>
 #include <stdio.h>
@@ -76,6 +85,7 @@ static int mv_source(sol_cuda_mv_source *out, sol_err *err)
     snprintf(out->nvrtc, sizeof out->nvrtc, "13.0");
     snprintf(out->options, sizeof out->options, "-std=c++17 -default-device");
     snprintf(out->cublas, sizeof out->cublas, "13.1.0");
+    snprintf(out->attn_hash, sizeof out->attn_hash, "fa4e0000a77e0001");
     return 0;
 }
 
@@ -181,6 +191,72 @@ static int mv_cublas(int device, const sol_cuda_mv_request *req, sol_cuda_mv_res
 
 static void mv_release(void) {}
 
+static int pow2_at_least(int v, int cap)
+{
+    int p = 1;
+    while (p < v && p < cap)
+        p *= 2;
+    return p;
+}
+
+static void at_default(int head_dim, int group, sol_cuda_attn_config *out)
+{
+    *out = (sol_cuda_attn_config){pow2_at_least((head_dim + 31) / 32, 8), group < 8 ? group : 8, 4, 256};
+}
+
+static int at_check(const sol_cuda_attn_request *req, char *why, size_t cap)
+{
+    sol_cuda_attn_config d;
+    at_default(req->head_dim, req->n_heads / req->n_kv_heads, &d);
+    const sol_cuda_attn_config *p = &req->params;
+    if (p->dims_per_lane == d.dims_per_lane && p->heads_per_block <= 8 && p->warps * p->heads_per_block <= 64)
+        return 0;
+    if (why && cap)
+        snprintf(why, cap, "fake rule: d%d h%d w%d", p->dims_per_lane, p->heads_per_block, p->warps);
+    return 1;
+}
+
+static int at_trial(int device, const sol_cuda_attn_request *req, sol_cuda_mv_result *out, sol_err *err)
+{
+    (void)device;
+    (void)err;
+    const sol_cuda_attn_config *p = &req->params;
+    char label[64];
+    snprintf(label, sizeof label, "fake d%d h%d w%d s%d", p->dims_per_lane, p->heads_per_block, p->warps,
+             p->slots_per_split);
+    result_init(out, label);
+    if (at_check(req, out->why, sizeof out->why)) {
+        out->status = SOL_CUDA_TRIAL_INVALID;
+        return 0;
+    }
+    double elem = req->kv_type == SOL_DT_F16 ? 2 : 4;
+    out->bytes = req->rows * (double)req->capacity * req->n_kv_heads * req->head_dim * 2 * elem +
+                 8.0 * req->rows * req->n_heads * req->head_dim;
+    if (p->warps == 16 && p->slots_per_split == 64) { /* wrong, and the fastest */
+        out->max_error = 0.5;
+        out->tolerance = 1e-5;
+        snprintf(out->why, sizeof out->why, "wrong answer: fake");
+        return 0;
+    }
+    sol_cuda_attn_config d;
+    at_default(req->head_dim, req->n_heads / req->n_kv_heads, &d);
+    double us = 20 + fabs(log2(p->heads_per_block) - log2(d.heads_per_block)) + fabs(log2(p->warps) - 3) +
+                fabs(log2(p->slots_per_split) - 9) / 2;
+    out->correct = 1;
+    out->max_error = 1e-7;
+    out->tolerance = 1e-5;
+    out->median_s = us * 1e-6;
+    out->min_s = 0.99 * out->median_s;
+    out->max_s = 1.02 * out->median_s;
+    out->reps = req->reps;
+    if (req->counters && !getenv("SOL_FAKE_TUNER_NO_COUNTERS")) {
+        out->counted = 1;
+        out->counter_passes = 8;
+        out->counters[SOL_CUDA_CTR_DRAM_READ_BYTES] = out->bytes;
+    }
+    return 0;
+}
+
 static const sol_cuda_plugin table = {
     .abi = SOL_CUDA_PLUGIN_ABI,
     .build = "fake tuner (tests/backend/fake_tuner.c)",
@@ -193,6 +269,10 @@ static const sol_cuda_plugin table = {
     .mv_trial = mv_trial,
     .mv_cublas = mv_cublas,
     .mv_release = mv_release,
+    .attn_magic = SOL_CUDA_ATTN_TUNE_MAGIC,
+    .at_default = at_default,
+    .at_check = at_check,
+    .at_trial = at_trial,
 };
 
 __attribute__((visibility("default"))) const sol_cuda_plugin *sol_cuda_plugin_table(void) { return &table; }

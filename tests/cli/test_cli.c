@@ -1392,6 +1392,11 @@ static void test_tune_cuda(void **state)
     expect_error(2, "tune --shape matvec:q8_0:64x64 --batches 1,8", "--batches", "--backend cuda");
     expect_error(2, "tune --shape matvec:q8_0:64x64 --no-counters", "--no-counters", "--backend cuda");
     expect_error(2, "db trials --backend cuda", "--backend cuda", "best");
+    expect_error(2, "tune --shape attention:f16:32x5x128x4096 --backend cuda", "--shape", "out of range");
+    expect_error(2, "tune --shape attention:q8_0:32x8x128x4096 --backend cuda", "--shape", "q8_0");
+    expect_error(2, "tune llama-2-7b --backend cuda --kernels matmul", "--kernels", "matmul");
+    expect_error(2, "tune llama-2-7b --backend cuda --ctx 5", "--ctx", "out of range");
+    expect_error(2, "tune llama-2-7b --ctx 1024", "--ctx", "--backend cuda");
     expect_error(2, "db best --backend cpu", "--backend", "cpu");
     expect_error(2, "db best --backend cuda --format csv", "CSV", NULL);
     expect_error(2, "tune --shape matvec:q8_0:64x64 --device 0", "--device", "--backend cuda");
@@ -1482,6 +1487,70 @@ static void assert_best_cuda_counters(const char *shape)
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "DRAM/plan"));
     assert_non_null(strstr(r.out, shape));
+    done(&r);
+}
+
+/* Decode attention on the fake plugin: every valid variant of the space
+ * measured (exhaustive), the fake's wrong fastest one (w16 s64) stored as
+ * wrong and never chosen, the winner its fastest right one (h4 w8 s512 for a
+ * group of 4) stored under the attention's own source hash, and db best
+ * --backend cuda listing it. */
+static void test_tune_cuda_fake_attention(const char *fake)
+{
+    char args[1400];
+    snprintf(args, sizeof args, "tune --shape attention:f16:32x8x128x4096 --batches 1 --backend %s --strategy "
+             "exhaustive --budget 200", fake);
+    result r = run("%s", args);
+    if (r.status != 0)
+        fail_msg("sol %s: exit %d: %s", args, r.status, r.err);
+    assert_non_null(strstr(r.out, "attention f16    32x8x128x4096x1"));
+    done(&r);
+    cJSON *doc = run_json("db trials --format json");
+    int wrong = 0, right = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, doc)
+    {
+        if (strcmp(cJSON_GetObjectItem(row, "kernel")->valuestring, "cuda.attention"))
+            continue;
+        const char *params = cJSON_GetObjectItem(row, "params_json")->valuestring;
+        if (cJSON_GetObjectItem(row, "correct")->valueint) {
+            right++;
+        } else if (strstr(cJSON_GetObjectItem(row, "counters_json")->valuestring, "\"wrong\"")) {
+            wrong++;
+            assert_non_null(strstr(params, "\"warps\":16"));
+            assert_non_null(strstr(params, "\"slots_per_split\":64"));
+        }
+    }
+    cJSON_Delete(doc);
+    /* valid: d4 fixed; h in 1,2,4,8 and w in 2,4,8,16 with h x w <= 64 (15 pairs) x 6 slot counts */
+    assert_int_equal(right + wrong, 15 * 6);
+    assert_true(wrong >= 1);
+    doc = run_json("db best --backend cuda --format json");
+    int found = 0;
+    cJSON_ArrayForEach(row, doc)
+    {
+        if (strcmp(cJSON_GetObjectItem(row, "kernel")->valuestring, "cuda.attention") ||
+            strcmp(cJSON_GetObjectItem(row, "shape")->valuestring, "32x8x128x4096x1"))
+            continue;
+        found++;
+        const cJSON *p = cJSON_GetObjectItem(row, "params");
+        assert_int_equal(cJSON_GetObjectItem(p, "heads_per_block")->valueint, 4);
+        assert_int_equal(cJSON_GetObjectItem(p, "warps")->valueint, 8);
+        assert_int_equal(cJSON_GetObjectItem(p, "slots_per_split")->valueint, 512);
+        assert_true(fabs(cJSON_GetObjectItem(row, "median_s")->valuedouble - 20e-6) < 1e-12);
+        assert_string_equal(cJSON_GetObjectItem(row, "source_hash")->valuestring, "fa4e0000a77e0001");
+        assert_null(cJSON_GetObjectItem(row, "cublas"));
+    }
+    cJSON_Delete(doc);
+    assert_int_equal(found, 1);
+    /* a model: its matmuls and its attention (llama-2-7b: 32 heads of 128 over 32 KV heads), --ctx slots */
+    snprintf(args, sizeof args, "tune llama-2-7b --batches 1 --ctx 1024 --kernels attention --backend %s "
+             "--strategy random --budget 4", fake);
+    r = run("%s", args);
+    if (r.status != 0)
+        fail_msg("sol %s: exit %d: %s", args, r.status, r.err);
+    assert_non_null(strstr(r.out, "32x32x128x1024x1"));
+    assert_null(strstr(r.out, "\nmatvec ")); /* no matvec row: --kernels attention */
     done(&r);
 }
 
@@ -1607,6 +1676,7 @@ static void test_tune_cuda_fake(void **state)
     assert_int_equal(count_kernel("cuda.matvec", "32x1024x2", 0), 101); /* the default + 100, the crash among them */
     assert_int_equal(count_kernel("cuda.matvec", "32x1024x2", 1), 100);
     test_tune_cuda_fake_uncounted(fake);
+    test_tune_cuda_fake_attention(fake);
 }
 
 int main(void)
