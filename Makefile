@@ -189,7 +189,8 @@ build/test/cuda/test_tune_trial: tests/cuda/test_tune_trial.cu kernels/cuda/tune
 # The tuner's winners in the backend (kernels/cuda/tuned.cu): which one a
 # decode matmul takes, and when the built-in variants run instead.
 CUDA_HOST_TESTS += build/test/cuda/test_tuned
-build/test/cuda/test_tuned: tests/cuda/test_tuned.cu kernels/cuda/tuned.cu kernels/cuda/variant.cu kernels/cuda/tuned.h \
+build/test/cuda/test_tuned: tests/cuda/test_tuned.cu kernels/cuda/tuned.cu kernels/cuda/variant.cu kernels/cuda/attn_variant.cu \
+		kernels/cuda/attn_variant.h kernels/cuda/attention.cuh kernels/cuda/tuned.h \
 		kernels/cuda/variant.h kernels/cuda/matvec.cuh kernels/cuda/plugin.h util/err.h
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $@"

@@ -31,6 +31,7 @@
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/attention_decode.cuh" // the decode kernels, which the autotuner also compiles by NVRTC
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/tuned.h"
 #include "kernels/cuda/elementwise.cuh"
 
 namespace {
@@ -335,6 +336,40 @@ void launch_decode(cuda_ctx *c, const attn_shape &sh, const float *q, const sol_
                     c->pos_dev, window, softcap, parts, part_acc, out);
 }
 
+// The tuner's winner for a decode step's attention (tuned.h), when the
+// backend loaded one that takes it: its split kernel over its own head
+// chunks and splits, then its combine when there is more than one split.
+// false: none (nothing launched).
+bool tuned_decode(cuda_ctx *c, const float *q, const sol_kv_cache_layer *cache, int n_heads, int n_kv_heads,
+                  int head_dim, int64_t window, float softcap, float *out)
+{
+    int i = sol_attn_tuned_find(c->tuned_attn.data(), (int)c->tuned_attn.size(), n_heads, n_kv_heads, head_dim,
+                                cache->type, cache->capacity, c->rows);
+    if (i < 0)
+        return false;
+    sol_attn_variant v = sol_attn_tuned_variant(&c->tuned_attn[(size_t)i]);
+    sol_av_shape shape = {n_heads, n_kv_heads, head_dim, cache->capacity, c->rows};
+    sol_av_launch g = sol_av_geometry(&v, &shape);
+    attn_shape sh = {n_heads, n_kv_heads, head_dim, g.head_chunks, g.chunk_heads, g.n_splits, c->rows, c->seqs};
+    sol_attn_part *parts = nullptr;
+    float *part_acc = nullptr;
+    if (g.n_splits > 1) { // the engine's layout: every (row, head, split)'s state, then its accumulator
+        void *ws = sol_cuda_scratch(c, SOL_CUDA_SCRATCH_ATTN, g.workspace_bytes);
+        if (!ws)
+            return true; // the error is noted
+        parts = static_cast<sol_attn_part *>(ws);
+        part_acc = reinterpret_cast<float *>(parts + (size_t)c->rows * n_heads * g.n_splits);
+    }
+    const sol_cuda_tuned_kernels &k = c->tuned_attn_kernels[(size_t)i];
+    sol_cuda_launch_handle(c, k.mv, dim3(g.grid_x, g.grid_y, g.grid_z), dim3(g.threads), q, *cache, sh, c->pos_dev,
+                           window, softcap, parts, part_acc, out);
+    if (g.n_splits > 1)
+        sol_cuda_launch_handle(c, k.sum, dim3(g.combine_blocks), dim3(kCombineThreads),
+                               static_cast<const sol_attn_part *>(parts), static_cast<const float *>(part_acc),
+                               g.n_splits, head_dim, out);
+    return true;
+}
+
 // More than 48 KiB of shared memory (head_dim 256) is opted into here, on
 // the host at the call, never inside a recorded launch.
 void launch_prefill(cuda_ctx *c, const attn_shape &sh, const float *q, const sol_kv_cache_layer *cache,
@@ -363,6 +398,8 @@ void sol_cuda_attention(sol_backend *b, const float *q, const sol_kv_cache_layer
         sol_cuda_note(c, cudaErrorInvalidValue);
         return;
     }
+    if (c->rows == c->seqs && tuned_decode(c, q, cache, n_heads, n_kv_heads, head_dim, window, softcap, out))
+        return;
     attn_shape sh = shape_of(c, cache, n_heads, n_kv_heads, head_dim, window);
     sol_attn_part *parts = nullptr;
     float *part_acc = nullptr;

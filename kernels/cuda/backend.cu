@@ -367,6 +367,8 @@ void cuda_destroy(sol_backend *b)
         sol_cuda_gemm_free(c);
         for (const sol_cuda_tuned_kernels &k : c->tuned_kernels)
             cudaLibraryUnload(k.lib);
+        for (const sol_cuda_tuned_kernels &k : c->tuned_attn_kernels)
+            cudaLibraryUnload(k.lib);
         free_retired(c);
         for (void *p : c->scratch)
             cuda_free(b, p);
@@ -405,6 +407,30 @@ bool load_tuned(const sol_cuda_tuned_mv &t, int sm, const char *cache_dir, sol_c
     return false;
 }
 
+// An attention winner's image and its two kernels, as load_tuned.
+bool load_tuned_attn(const sol_cuda_tuned_attn &t, int sm, const char *cache_dir, sol_cuda_tuned_kernels *out)
+{
+    sol_attn_variant v = sol_attn_tuned_variant(&t);
+    sol_mv_compiler compiler = {cache_dir, 0, 0};
+    sol_mv_image img;
+    char notice[256];
+    sol_err err = {0, ""};
+    if (sol_av_build(&compiler, &v, sm, &img, notice, sizeof notice, &err) != SOL_MV_OK || !img.sum[0])
+        return false;
+    *out = sol_cuda_tuned_kernels{nullptr, nullptr, nullptr};
+    cudaError_t e = cudaLibraryLoadData(&out->lib, img.cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
+    if (e == cudaSuccess)
+        e = cudaLibraryGetKernel(&out->mv, out->lib, img.kernel);
+    if (e == cudaSuccess)
+        e = cudaLibraryGetKernel(&out->sum, out->lib, img.sum);
+    if (e == cudaSuccess)
+        return true;
+    cudaGetLastError();
+    if (out->lib)
+        cudaLibraryUnload(out->lib);
+    return false;
+}
+
 // The options' winners that load for the device, into c's table.
 void load_tuned_all(cuda_ctx *c, const sol_plugin_backend_options *opt, int sm)
 {
@@ -417,6 +443,15 @@ void load_tuned_all(cuda_ctx *c, const sol_plugin_backend_options *opt, int sm)
     }
     if (opt && opt->tuned_loaded)
         *opt->tuned_loaded = (int)c->tuned.size();
+    for (int i = 0; opt && opt->tuned_attn && i < opt->n_tuned_attn; i++) {
+        sol_cuda_tuned_kernels k;
+        if (!load_tuned_attn(opt->tuned_attn[i], sm, opt->tune_cache_dir, &k))
+            continue;
+        c->tuned_attn.push_back(opt->tuned_attn[i]);
+        c->tuned_attn_kernels.push_back(k);
+    }
+    if (opt && opt->tuned_attn_loaded)
+        *opt->tuned_attn_loaded = (int)c->tuned_attn.size();
 }
 
 sol_backend_caps cuda_caps()
@@ -482,6 +517,8 @@ int sol_cuda_backend_new(const sol_plugin_backend_options *opt, sol_backend **ou
     }
     if (opt && opt->tuned_loaded)
         *opt->tuned_loaded = 0;
+    if (opt && opt->tuned_attn_loaded)
+        *opt->tuned_attn_loaded = 0;
     if (sm > 0)
         load_tuned_all(c, opt, sm);
     b->name = "cuda";

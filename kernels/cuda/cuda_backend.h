@@ -72,6 +72,10 @@ struct cuda_ctx {
     // and their kernels, index for index (tuned.h finds one)
     std::vector<sol_cuda_tuned_mv> tuned;
     std::vector<sol_cuda_tuned_kernels> tuned_kernels;
+    // the attention tuner's winners that loaded, and their kernels (mv: the
+    // split kernel, sum: the combine)
+    std::vector<sol_cuda_tuned_attn> tuned_attn;
+    std::vector<sol_cuda_tuned_kernels> tuned_attn_kernels;
     // --counters (count_step): every count_every-th graph step, the first
     // one included, is replayed under CUPTI after its sync
     sol_cuda_counting counting;

@@ -92,6 +92,13 @@ typedef struct sol_plugin_backend_options {
      * (the backend then sets count_step; CUDA: replays of a graph step,
      * so it refuses no_graph with it) */
     int counters;
+    /* appended to ABI 6: the attention tuner's winners for this device, as
+     * tuned is the matvec's (NULL, 0: the built-in variant); the backend
+     * copies them; tuned_attn_loaded (NULL: not told) receives how many
+     * loaded. */
+    const struct sol_cuda_tuned_attn *tuned_attn;
+    int n_tuned_attn;
+    int *tuned_attn_loaded;
 } sol_plugin_backend_options;
 
 /* ---- the matvec autotuner (kernels/cuda/tune_trial.cu) ------------------- */
@@ -171,6 +178,18 @@ typedef struct sol_cuda_mv_source {
 typedef struct sol_cuda_attn_config {
     int dims_per_lane, heads_per_block, warps, slots_per_split;
 } sol_cuda_attn_config;
+
+/* A tuner's decode attention winner for the engine: the variant `params`
+ * for n_heads query heads over n_kv_heads of head_dim on a cache of
+ * kv_type, for `rows` sequences, measured at `capacity` slots (sol tune
+ * --backend cuda, its cuda.attention row). */
+typedef struct sol_cuda_tuned_attn {
+    int n_heads, n_kv_heads, head_dim;
+    sol_dtype kv_type;
+    int64_t capacity;
+    int rows;
+    sol_cuda_attn_config params;
+} sol_cuda_tuned_attn;
 
 /* One decode attention trial: `rows` sequences (1..8), each one query row
  * at position pos (0 <= pos < capacity) over its own cache of `capacity`

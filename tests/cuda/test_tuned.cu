@@ -78,6 +78,53 @@ void test_unfit_or_unaligned_falls_back(void **state)
     assert_int_equal(sol_mv_tuned_find(&split3, 1, SOL_DT_F16, 4096, 4096, 8192, 1, g_w, g_x), -1);
 }
 
+// Llama-2-7B's attention (32 heads, 32 KV heads of 128, f16 cache) tuned
+// at 4096 slots for 1 and 8 rows, and at 16384 for 1 row; Llama-3-8B's
+// (32 over 8) at 4096 for 1 row.
+sol_cuda_tuned_attn attn(int heads, int kv, int64_t capacity, int rows, int block_heads, int warps, int slots)
+{
+    return sol_cuda_tuned_attn{heads, kv, 128, SOL_DT_F16, capacity, rows, sol_cuda_attn_config{4, block_heads, warps, slots}};
+}
+const sol_cuda_tuned_attn kAttn[] = {
+    attn(32, 32, 4096, 1, 1, 8, 512), attn(32, 32, 4096, 8, 1, 4, 256), attn(32, 32, 16384, 1, 1, 8, 1024),
+    attn(32, 8, 4096, 1, 4, 8, 512),
+};
+constexpr int kNAttn = sizeof kAttn / sizeof kAttn[0];
+
+int find_attn(int heads, int kv, int64_t capacity, int rows, sol_dtype t = SOL_DT_F16, int head_dim = 128)
+{
+    return sol_attn_tuned_find(kAttn, kNAttn, heads, kv, head_dim, t, capacity, rows);
+}
+
+// The heads, head_dim, cache type and rows must be the winner's; the
+// capacity the nearest tuned one within a factor of 2.
+void test_attention_matches(void **state)
+{
+    (void)state;
+    assert_int_equal(find_attn(32, 32, 4096, 1), 0);
+    assert_int_equal(find_attn(32, 32, 4096, 8), 1);
+    assert_int_equal(find_attn(32, 8, 4096, 1), 3);
+    assert_int_equal(find_attn(32, 32, 2048, 1), 0);  // half the capacity: the 4096 one
+    assert_int_equal(find_attn(32, 32, 8192, 1), 0);  // 4096 and 16384 an octave off each: the first
+    assert_int_equal(find_attn(32, 32, 12000, 1), 2); // nearer 16384
+    assert_int_equal(find_attn(32, 32, 32768, 1), 2);
+    assert_int_equal(find_attn(32, 32, 1024, 1), -1); // 2 octaves below any
+    assert_int_equal(find_attn(32, 32, 4096, 2), -1); // rows never tuned
+    assert_int_equal(find_attn(32, 16, 4096, 1), -1); // other heads
+    assert_int_equal(find_attn(32, 32, 4096, 1, SOL_DT_F32), -1);
+    assert_int_equal(find_attn(32, 32, 4096, 1, SOL_DT_F16, 64), -1);
+}
+
+// A winner whose variant does not fit the shape it is asked for (wider
+// than the head_dim needs) runs the built-in instead.
+void test_attention_unfit_falls_back(void **state)
+{
+    (void)state;
+    sol_cuda_tuned_attn wide = attn(32, 32, 4096, 1, 1, 8, 512);
+    wide.params.dims_per_lane = 8; // 256 dims a lane group for head_dim 128
+    assert_int_equal(sol_attn_tuned_find(&wide, 1, 32, 32, 128, SOL_DT_F16, 4096, 1), -1);
+}
+
 } // namespace
 
 int main(void)
@@ -87,6 +134,8 @@ int main(void)
         cmocka_unit_test(test_other_batch_falls_back),
         cmocka_unit_test(test_other_shape_falls_back),
         cmocka_unit_test(test_unfit_or_unaligned_falls_back),
+        cmocka_unit_test(test_attention_matches),
+        cmocka_unit_test(test_attention_unfit_falls_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
