@@ -173,18 +173,37 @@ build/test/cuda/test_attn_variant: tests/cuda/test_attn_variant.cu $(CUDA_VARIAN
 # for every shape, sampled variants compiled; "no CUDA device" in one line.
 CUDA_HOST_TESTS += build/test/cuda/test_tune_trial
 CUDA_TUNE_C := tuner/cuda_matvec.c tuner/space.c util/dtype.c util/err.c
+# Both kinds of trial share trial_run.cuh, and mv_release frees both problems.
+CUDA_TRIAL_SRC := kernels/cuda/tune_trial.cu kernels/cuda/attn_trial.cu kernels/cuda/counters.cu \
+                  kernels/cuda/cupti_count.cpp kernels/cuda/cupti_host.cpp
+CUDA_TRIAL_HDR := kernels/cuda/tune_trial.h kernels/cuda/attn_trial.h kernels/cuda/trial_run.cuh \
+                  kernels/cuda/attn_default.h kernels/cuda/attn_variant.h kernels/cuda/counters.h
 build/cudahost/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(CC) $(CFLAGS_BASE) -O1 -g $(PKG_CFLAGS) -c $< -o $@
-build/test/cuda/test_tune_trial: tests/cuda/test_tune_trial.cu kernels/cuda/tune_trial.cu $(CUDA_VARIANT_SRC) \
-		kernels/cuda/counters.cu kernels/cuda/cupti_count.cpp kernels/cuda/cupti_host.cpp \
-		$(patsubst %.c,build/cudahost/%.o,$(CUDA_TUNE_C)) kernels/cuda/tune_trial.h kernels/cuda/variant.h \
+build/test/cuda/test_tune_trial: tests/cuda/test_tune_trial.cu $(CUDA_TRIAL_SRC) $(CUDA_VARIANT_SRC) \
+		$(patsubst %.c,build/cudahost/%.o,$(CUDA_TUNE_C)) $(CUDA_TRIAL_HDR) kernels/cuda/variant.h \
 		kernels/cuda/gemm_plan.h kernels/cuda/cuda_util.h kernels/cuda/fail.h kernels/cuda/plugin.h \
 		tuner/cuda_matvec.h tuner/tuner.h util/err.h $(CUDA_RTC_HDR) build/cuda/rtc_sources.inc
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $@"
 	@$(NVCC) -std=c++17 -O1 -I. -Ibuild/cuda $(CUPTI_FLAGS) -Xcompiler -Wall,-Wextra,-Werror -o $@ \
 		$(filter %.cu %.cpp %.o,$^) -lcublas -lnvrtc -lcmocka $(shell pkg-config --libs libcjson 2>/dev/null) -lm -ldl
+
+# Decode attention's trials (kernels/cuda/attn_trial.cu): the data, the
+# float64 reference against a naive one, the f32 bound (the kernel's order
+# simulated: honest under it, a wrong head or a lost key over it),
+# at_check's reasons, at_default against the engine's rule, and "no CUDA
+# device" in one line.
+CUDA_HOST_TESTS += build/test/cuda/test_attn_trial
+build/test/cuda/test_attn_trial: tests/cuda/test_attn_trial.cu $(CUDA_TRIAL_SRC) $(CUDA_VARIANT_SRC) \
+		$(patsubst %.c,build/cudahost/%.o,util/dtype.c util/err.c) $(CUDA_TRIAL_HDR) kernels/cuda/variant.h \
+		kernels/cuda/gemm_plan.h kernels/cuda/cuda_util.h kernels/cuda/fail.h kernels/cuda/plugin.h util/err.h \
+		$(CUDA_RTC_HDR) build/cuda/rtc_sources.inc
+	@mkdir -p $(dir $@)
+	@echo "  NVCC    $@"
+	@$(NVCC) -std=c++17 -O1 -I. -Ibuild/cuda $(CUPTI_FLAGS) -Xcompiler -Wall,-Wextra,-Werror -o $@ \
+		$(filter %.cu %.cpp %.o,$^) -lcublas -lnvrtc -lcmocka -lm -ldl
 
 # The tuner's winners in the backend (kernels/cuda/tuned.cu): which one a
 # decode matmul takes, and when the built-in variants run instead.

@@ -30,6 +30,7 @@
 
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/attention_decode.cuh" // the decode kernels, which the autotuner also compiles by NVRTC
+#include "kernels/cuda/attn_default.h"      // which instance a decode step runs (the tuner's at_default too)
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/tuned.h"
 #include "kernels/cuda/elementwise.cuh"
@@ -37,7 +38,7 @@
 namespace {
 
 constexpr int kWarp = kAttnWarpLanes;
-constexpr int kDecodeWarps = 4;  // per block of the split kernel (its WARPS)
+constexpr int kDecodeWarps = SOL_ATTN_DECODE_WARPS; // per block of the split kernel (its WARPS)
 constexpr int kPrefillWarps = 4; // per block of the prefill kernel: its tile rows are laid out for 4
 constexpr int kCombineThreads = 128;
 constexpr int kMaxGridZ = 65535;        // rows are the grid's z
@@ -256,25 +257,26 @@ using split_kernel = void (*)(const float *, sol_kv_cache_layer, attn_shape, con
 
 template <int DPL> split_kernel split_kernel_heads(int heads)
 {
-    if (heads <= 1)
-        return attention_split_kernel<DPL, 1, kDecodeWarps>;
-    if (heads <= 2)
-        return attention_split_kernel<DPL, 2, kDecodeWarps>;
-    if (heads <= 4)
-        return attention_split_kernel<DPL, 4, kDecodeWarps>;
-    return attention_split_kernel<DPL, 8, kDecodeWarps>;
+    switch (heads) {
+    case 1: return attention_split_kernel<DPL, 1, kDecodeWarps>;
+    case 2: return attention_split_kernel<DPL, 2, kDecodeWarps>;
+    case 4: return attention_split_kernel<DPL, 4, kDecodeWarps>;
+    default: return attention_split_kernel<DPL, 8, kDecodeWarps>;
+    }
 }
 
-// The instance for head_dim (<= SOL_CUDA_MAX_HEAD_DIM) and heads a block
-// (<= SOL_ATTN_MAX_BLOCK_HEADS): the fewest registers that hold them.
-split_kernel split_kernel_for(int head_dim, int heads)
+// The instance for head_dim (<= SOL_CUDA_MAX_HEAD_DIM) and a GQA group:
+// attn_default.h's rule (the fewest registers that hold them), which the
+// tuner reports as the built-in variant.
+split_kernel split_kernel_for(int head_dim, int group)
 {
     static_assert(SOL_CUDA_MAX_HEAD_DIM == 8 * kWarp, "the largest instance holds 8 dims a lane");
-    if (head_dim <= 2 * kWarp)
-        return split_kernel_heads<2>(heads);
-    if (head_dim <= 4 * kWarp)
-        return split_kernel_heads<4>(heads);
-    return split_kernel_heads<8>(heads);
+    int heads = sol_attn_default_heads(group);
+    switch (sol_attn_default_dpl(head_dim)) {
+    case 2: return split_kernel_heads<2>(heads);
+    case 4: return split_kernel_heads<4>(heads);
+    default: return split_kernel_heads<8>(heads);
+    }
 }
 
 // A prefill instance and the shared memory it is launched with.
@@ -332,7 +334,7 @@ void launch_decode(cuda_ctx *c, const attn_shape &sh, const float *q, const sol_
                    float softcap, sol_attn_part *parts, float *part_acc, float *out)
 {
     dim3 grid(sh.n_kv_heads * sh.head_chunks, sh.n_splits, sh.rows);
-    sol_cuda_launch(c, split_kernel_for(sh.head_dim, sh.chunk_heads), grid, kDecodeWarps * kWarp, 0, q, *cache, sh,
+    sol_cuda_launch(c, split_kernel_for(sh.head_dim, sh.n_heads / sh.n_kv_heads), grid, kDecodeWarps * kWarp, 0, q, *cache, sh,
                     c->pos_dev, window, softcap, parts, part_acc, out);
 }
 

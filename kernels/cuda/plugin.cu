@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "kernels/cuda/cuda_util.h"
+#include "kernels/cuda/attn_trial.h"
 #include "kernels/cuda/tune_trial.h"
 
 #ifndef SOL_CUDA_BUILD
@@ -67,8 +68,8 @@ const sol_cuda_plugin plugin_table = {
     // appended to ABI 5: the matvec autotuner (tune_trial.cu)
     SOL_CUDA_TUNE_MAGIC, sol_cuda_tune_default, sol_cuda_tune_check, sol_cuda_tune_source, sol_cuda_tune_trial,
     sol_cuda_tune_cublas, sol_cuda_tune_release,
-    // appended to ABI 6: decode attention's autotuner, not yet in this build (attn_magic 0)
-    0, nullptr, nullptr, nullptr,
+    // appended to ABI 6: decode attention's autotuner (attn_trial.cu; mv_release frees its problem too)
+    SOL_CUDA_ATTN_TUNE_MAGIC, sol_cuda_attn_default, sol_cuda_attn_check, sol_cuda_attn_trial,
 };
 
 } // namespace

@@ -29,34 +29,24 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/cuda/attn_trial.h"
 #include "kernels/cuda/attn_variant.h"
 #include "kernels/cuda/counters.h"
 #include "kernels/cuda/cuda_util.h"
 #include "kernels/cuda/gemm_plan.h"
+#include "kernels/cuda/trial_run.cuh"
 #include "kernels/cuda/tune_trial.h"
 #include "kernels/cuda/variant.h"
 
 namespace {
 
+using namespace sol_trial;
+
 constexpr int kMaxInputs = 8;   // a problem's inputs: every m of 1..8 takes the first m
-constexpr int kWarmups = 3;
 constexpr double kU32 = 1.0 / 16777216; // 2^-24, f32's unit roundoff
 constexpr double kLambda = 10;          // sol_tune_f32_bound
 
 // ---- host data -------------------------------------------------------------
-
-struct rng { // splitmix64
-    uint64_t s;
-    uint64_t next()
-    {
-        uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        return z ^ (z >> 31);
-    }
-    float uniform() { return (float)((double)(next() >> 40) / 16777216.0) * 2.0f - 1.0f; } // [-1, 1), exact
-    uint8_t byte() { return (uint8_t)(next() >> 56); }
-};
 
 void put16(uint8_t *p, uint16_t v)
 {
@@ -255,11 +245,6 @@ struct problem {
 
 problem g_problem;
 
-// The trials' counter (opened at the first counted trial) and whether its
-// "counting is off" notice was handed out.
-sol_cuda_counting g_counting;
-bool g_counting_noticed = false;
-
 constexpr bool same(int cupti_metric, int plugin_counter) { return cupti_metric == plugin_counter; }
 static_assert(same(SOL_CUPTI_N_METRICS, SOL_CUDA_N_COUNTERS), "plugin.h's counters are the sol metric set");
 static_assert(same(SOL_CUPTI_DRAM_READ_BYTES, SOL_CUDA_CTR_DRAM_READ_BYTES) &&
@@ -286,29 +271,6 @@ void release(problem &p)
         cudaStreamDestroy(p.stream);
     cudaGetLastError(); // after a lost context these fail: nothing more to do
     p = problem();
-}
-
-// The device made current, its architecture (80, 90, ...) and L2 size; the
-// one-line "no CUDA device" where there is none.
-int open_device(int device, int *sm, int64_t *l2_bytes, sol_err *err)
-{
-    int driver = 0, count = 0;
-    if (cudaDriverGetVersion(&driver) != cudaSuccess || driver == 0)
-        return sol_cuda_fail(err, "no CUDA device: no NVIDIA driver is loaded on this machine");
-    cudaError_t e = cudaGetDeviceCount(&count);
-    if (e != cudaSuccess || count < 1) {
-        cudaGetLastError();
-        return sol_cuda_fail(err, "no CUDA device: %s", e != cudaSuccess ? cudaGetErrorString(e) : "the driver reports none");
-    }
-    if (device < 0 || device >= count)
-        return sol_cuda_fail(err, "--device %d: this machine has %d CUDA device%s (0..%d)", device, count,
-                             count == 1 ? "" : "s", count - 1);
-    CUDA_OK(cudaSetDevice(device));
-    cudaDeviceProp prop;
-    CUDA_OK(cudaGetDeviceProperties(&prop, device));
-    *sm = prop.major * 10 + prop.minor;
-    *l2_bytes = prop.l2CacheSize;
-    return 0;
 }
 
 int check_request(const sol_cuda_mv_request *req, sol_err *err)
@@ -371,122 +333,6 @@ int prepare(problem &p, int device, int64_t l2_bytes, const sol_cuda_mv_request 
     return 0;
 }
 
-// ---- running and timing ------------------------------------------------------
-
-struct timing {
-    double median, min, max;
-};
-
-// Whether the device context is gone after a failed launch or run: a
-// launch's own error (resources, configuration) is cleared and the device
-// still synchronizes; a fault (illegal address, ...) stays.
-bool context_lost()
-{
-    cudaGetLastError();
-    return cudaDeviceSynchronize() != cudaSuccess;
-}
-
-// `run` (enqueues one run on p.stream, returns its launch error) warmed up
-// and timed reps times, each after the L2 flush. cudaSuccess, or the first
-// error.
-template <typename F> cudaError_t time_runs(problem &p, int reps, F run, timing *out)
-{
-    cudaError_t e = cudaSuccess;
-    for (int i = 0; i < kWarmups && e == cudaSuccess; i++)
-        e = run();
-    if (e == cudaSuccess)
-        e = cudaStreamSynchronize(p.stream);
-    std::vector<double> secs;
-    for (int i = 0; i < reps && e == cudaSuccess; i++) {
-        float ms = 0;
-        e = cudaMemsetAsync(p.flush, i & 0xff, p.flush_bytes, p.stream); // untimed: before the start event
-        if (e == cudaSuccess)
-            e = cudaEventRecord(p.start, p.stream);
-        if (e == cudaSuccess)
-            e = run();
-        if (e == cudaSuccess)
-            e = cudaEventRecord(p.stop, p.stream);
-        if (e == cudaSuccess)
-            e = cudaEventSynchronize(p.stop);
-        if (e == cudaSuccess)
-            e = cudaEventElapsedTime(&ms, p.start, p.stop);
-        secs.push_back(ms * 1e-3);
-    }
-    if (e != cudaSuccess)
-        return e;
-    std::sort(secs.begin(), secs.end());
-    size_t n = secs.size();
-    out->median = n % 2 ? secs[n / 2] : 0.5 * (secs[n / 2 - 1] + secs[n / 2]);
-    out->min = secs.front();
-    out->max = secs.back();
-    return cudaSuccess;
-}
-
-// y poisoned (NaN bytes), one run, y read back: cudaSuccess or the error.
-template <typename F> cudaError_t answer(problem &p, int m, F run, std::vector<float> *y)
-{
-    size_t n = (size_t)m * (size_t)p.rows;
-    cudaError_t e = cudaMemsetAsync(p.y, 0xff, n * sizeof(float), p.stream);
-    if (e == cudaSuccess && p.ws)
-        e = cudaMemsetAsync(p.ws, 0xff, p.ws_bytes, p.stream); // stale slices must not pass for a right answer
-    if (e == cudaSuccess)
-        e = run();
-    y->assign(n, 0.0f);
-    if (e == cudaSuccess)
-        e = cudaMemcpyAsync(y->data(), p.y, n * sizeof(float), cudaMemcpyDeviceToHost, p.stream);
-    if (e == cudaSuccess)
-        e = cudaStreamSynchronize(p.stream);
-    return e;
-}
-
-// ---- counting ------------------------------------------------------------------
-
-// One run as CUPTI replays it: the flush before each pass (outside the
-// counted range, as before each timed run), then the run, waited for.
-template <typename F> struct counted_run {
-    problem *p;
-    F *run;
-    static int prepare(void *user, sol_err *err)
-    {
-        problem &p = *static_cast<counted_run *>(user)->p;
-        cudaError_t e = cudaMemsetAsync(p.flush, 0x5a, p.flush_bytes, p.stream);
-        if (e == cudaSuccess)
-            e = cudaStreamSynchronize(p.stream);
-        return e == cudaSuccess ? 0 : sol_cuda_fail(err, "the L2 flush before a counted run: %s", cudaGetErrorString(e));
-    }
-    static int run_once(void *user, sol_err *err)
-    {
-        counted_run *c = static_cast<counted_run *>(user);
-        cudaError_t e = (*c->run)();
-        if (e == cudaSuccess)
-            e = cudaStreamSynchronize(c->p->stream);
-        return e == cudaSuccess ? 0 : sol_cuda_fail(err, "a counted run: %s", cudaGetErrorString(e));
-    }
-};
-
-// The sol metric set of one run into out->counters when the request asks
-// and CUPTI can; counting off is a notice (handed out once), never an
-// error; the run failing under CUPTI is.
-template <typename F> int count_run(problem &p, F run, const sol_cuda_mv_request *req, sol_cuda_mv_result *out,
-                                    sol_err *err)
-{
-    if (!req->counters)
-        return 0;
-    counted_run<F> c = {&p, &run};
-    sol_cupti_work work = {counted_run<F>::prepare, counted_run<F>::run_once, &c};
-    int rc = sol_cuda_count(&g_counting, p.device, sol_cupti_sol_metrics, SOL_CUPTI_N_METRICS, &work, out->counters,
-                            err);
-    if (rc < 0)
-        return err->code ? err->code : SOL_ERR_RUNTIME;
-    out->counted = rc == 1;
-    out->counter_passes = rc == 1 ? (int)sol_cupti_counter_passes(g_counting.counter) : 0;
-    if (rc == 0 && !g_counting_noticed) {
-        snprintf(out->counter_notice, sizeof out->counter_notice, "%s", g_counting.notice);
-        g_counting_noticed = true;
-    }
-    return 0;
-}
-
 void judge(const problem &p, int m, const std::vector<float> &y, double bound, sol_cuda_mv_result *out)
 {
     sol_tune_verdict v = sol_tune_judge(y.data(), p.ref.data(), p.mag.data(), (int64_t)m * p.rows, bound);
@@ -501,26 +347,10 @@ void judge(const problem &p, int m, const std::vector<float> &y, double bound, s
     }
 }
 
-void result_init(sol_cuda_mv_result *out)
-{
-    memset(out, 0, sizeof *out);
-    out->status = SOL_CUDA_TRIAL_OK;
-    out->median_s = out->min_s = out->max_s = -1;
-}
-
 sol_mv_params params_of(const sol_cuda_mv_config &c)
 {
     return sol_mv_params{c.rows_per_block, c.threads_per_row, c.vec_bytes, c.unroll, c.k_split, c.max_inputs};
 }
-
-struct library { // unloads on every return
-    cudaLibrary_t lib = nullptr;
-    ~library()
-    {
-        if (lib)
-            cudaLibraryUnload(lib);
-    }
-};
 
 // Every pass (max_inputs inputs each) of variant v over the problem's
 // first m inputs: the matvec, then with k_split > 1 the slice sum.
@@ -690,7 +520,7 @@ int sol_cuda_tune_trial(int device, const sol_cuda_mv_request *req, sol_cuda_mv_
     auto run = [&] { return launch_variant(p, mv, sum, v, req->m); };
 
     std::vector<float> y;
-    cudaError_t e = answer(p, req->m, run, &y);
+    cudaError_t e = answer(p, (size_t)req->m * (size_t)p.rows, run, &y);
     if (e != cudaSuccess) {
         if (context_lost())
             return lost(p, out, e, err);
@@ -712,7 +542,7 @@ int sol_cuda_tune_trial(int device, const sol_cuda_mv_request *req, sol_cuda_mv_
     out->min_s = t.min;
     out->max_s = t.max;
     out->reps = req->reps;
-    if (int rc = count_run(p, run, req, out, err)) {
+    if (int rc = count_run(p, run, req->counters, out, err)) {
         if (context_lost()) // the problem's buffers went with the context
             release(p);
         return rc;
@@ -788,7 +618,7 @@ int sol_cuda_tune_cublas(int device, const sol_cuda_mv_request *req, sol_cuda_mv
         return last == CUBLAS_STATUS_SUCCESS ? cudaSuccess : cudaErrorUnknown;
     };
     std::vector<float> y;
-    cudaError_t e = answer(p, req->m, run, &y);
+    cudaError_t e = answer(p, (size_t)req->m * (size_t)p.rows, run, &y);
     if (last != CUBLAS_STATUS_SUCCESS)
         return cublas_fail(err, "cublasGemmEx", last);
     if (e != cudaSuccess)
@@ -810,12 +640,12 @@ int sol_cuda_tune_cublas(int device, const sol_cuda_mv_request *req, sol_cuda_mv
     out->min_s = t.min;
     out->max_s = t.max;
     out->reps = req->reps;
-    return count_run(p, run, req, out, err);
+    return count_run(p, run, req->counters, out, err);
 }
 
 void sol_cuda_tune_release(void)
 {
     release(g_problem);
-    sol_cuda_counting_close(&g_counting);
-    g_counting_noticed = false;
+    sol_cuda_attn_release(); // mv_release frees the attention trials' problem too (plugin.h)
+    close_counting();
 }
