@@ -91,7 +91,7 @@ int cli_backend_open(const cli_backend_opts *o, sol_backend **out, sol_err *err)
         tuned.tunable = plugin->tune_magic == SOL_CUDA_TUNE_MAGIC;
     else if ((rc = cli_cuda_tuning_load(plugin, o->device, &tuned, err)))
         return rc;
-    int loaded = 0;
+    int loaded = 0, attn_loaded = 0;
     sol_plugin_backend_options opt = {.device = o->device,
                                       .threads = o->threads,
                                       .no_graph = o->no_graph,
@@ -102,7 +102,10 @@ int cli_backend_open(const cli_backend_opts *o, sol_backend **out, sol_err *err)
                                       .n_tuned = tuned.n,
                                       .tune_cache_dir = tuned.cache,
                                       .tuned_loaded = &loaded,
-                                      .counters = o->counters};
+                                      .counters = o->counters,
+                                      .tuned_attn = tuned.attn,
+                                      .n_tuned_attn = tuned.n_attn,
+                                      .tuned_attn_loaded = &attn_loaded};
     rc = plugin->backend_new(&opt, out, err);
     if (!rc && o->counters && !(*out)->count_step) {
         (*out)->destroy(*out);
@@ -110,7 +113,7 @@ int cli_backend_open(const cli_backend_opts *o, sol_backend **out, sol_err *err)
         rc = no_counters(err);
     }
     if (!rc)
-        cli_cuda_tuning_report(&tuned, loaded, o->model, o->no_tuned);
+        cli_cuda_tuning_report(&tuned, loaded, attn_loaded, o->model, o->no_tuned);
     cli_cuda_tuning_free(&tuned);
     return rc;
 }

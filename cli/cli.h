@@ -225,9 +225,12 @@ enum { OPT_CUDA_DEVICE = 7000, OPT_CUDA_NO_GRAPH, OPT_CUDA_PROFILE_EVERY, OPT_CU
  * and the image cache they were compiled into. */
 struct sol_cuda_plugin;
 struct sol_cuda_tuned_mv;
+struct sol_cuda_tuned_attn;
 typedef struct cli_cuda_tuning {
     struct sol_cuda_tuned_mv *v;
     int n;
+    struct sol_cuda_tuned_attn *attn; /* the attention tuner's winners */
+    int n_attn;
     int tunable; /* the plugin has the tuner's entries */
     const char *cache; /* NULL: none */
     char cache_buf[4096];
@@ -238,9 +241,10 @@ void cli_cuda_tuning_free(cli_cuda_tuning *t);
 /* Distinct (type, N, K) of model's decode matmuls, and of them those with a
  * winner (any m); -1 when the model or its plan cannot be made. */
 int cli_cuda_tuned_shapes(const cli_cuda_tuning *t, const char *model, int *tuned, int *total);
-/* "cuda: N of M decode matmul shapes tuned" on stderr, and how many winners
- * did not load (of t->n, `loaded` did). */
-void cli_cuda_tuning_report(const cli_cuda_tuning *t, int loaded, const char *model, int no_tuned);
+/* "cuda: N of M decode matmul shapes tuned, attention tuned (at C slots)"
+ * on stderr, and how many winners did not load (of t->n, `loaded` did; of
+ * t->n_attn, `attn_loaded`). */
+void cli_cuda_tuning_report(const cli_cuda_tuning *t, int loaded, int attn_loaded, const char *model, int no_tuned);
 /* Where compiled matvec images are cached: $SOL_CUDA_CACHE, else
  * <the database's folder>/cuda-kernels (in buf); NULL: nowhere. */
 const char *cli_cuda_image_cache(char *buf, size_t cap);

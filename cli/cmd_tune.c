@@ -93,7 +93,8 @@ void usage_tune(FILE *f)
                "f16 cache (default 4096) with every query at the last slot, or one --shape\n"
                "attention:KV:HxGxDxC[xR] (H query heads, G KV heads, head dim D, C slots, R\n"
                "rows; KV f16 or f32), under the matvec's rules (float64 check, events, counters);\n"
-               "no cuBLAS baseline. The winners are stored; the engine does not launch them yet.\n");
+               "no cuBLAS baseline. The engine launches a winner for the same heads, head dim,\n"
+               "cache type and sequences at a capacity within 2x of the one it was tuned at.\n");
 }
 
 static volatile sig_atomic_t interrupted;

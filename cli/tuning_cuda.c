@@ -1,8 +1,8 @@
 /* The CUDA tuner's winners into the engine: the rows `sol tune --backend
  * cuda` stored for this GPU (its device row) under the kernel sources and
- * NVRTC the plugin has now (mv_source's hash), as the plugin's backend
- * options take them, and how many of a model's decode matmul shapes they
- * cover. */
+ * NVRTC the plugin has now (mv_source's hash for the matvec, attn_hash for
+ * the decode attention), as the plugin's backend options take them, and
+ * how many of a model's decode shapes they cover. */
 #include <cJSON.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include "kernels/cuda/plugin.h"
 
 #define CUDA_KERNEL "cuda.matvec" /* tune_cuda.c's */
+#define ATTN_KERNEL "cuda.attention"
 
 const char *cli_cuda_image_cache(char *buf, size_t cap)
 {
@@ -30,10 +31,53 @@ const char *cli_cuda_image_cache(char *buf, size_t cap)
 
 typedef struct {
     int64_t device;
-    const char *hash;
+    const char *hash, *attn_hash;
     cli_cuda_tuning *t;
     int failed;
 } load_ctx;
+
+/* The attention parameters sol_space_json wrote; 0 when all four are there. */
+static int attn_config_of(const char *json, sol_cuda_attn_config *out)
+{
+    static const char *const names[] = {"dims_per_lane", "heads_per_block", "warps", "slots_per_split"};
+    int *fields[] = {&out->dims_per_lane, &out->heads_per_block, &out->warps, &out->slots_per_split};
+    cJSON *doc = cJSON_Parse(json);
+    int missing = 0;
+    for (int i = 0; i < 4; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, names[i]);
+        if (cJSON_IsNumber(v))
+            *fields[i] = v->valueint;
+        else
+            missing = 1;
+    }
+    cJSON_Delete(doc);
+    return missing;
+}
+
+/* An attention winner of this device and sources ("HxGxDxCxR", the cache's type). */
+static int take_attn_winner(load_ctx *c, const sol_best_row *row)
+{
+    int heads, kv, dim, rows;
+    long long cap;
+    sol_cuda_tuned_attn w;
+    if (!c->attn_hash[0] || strcmp(row->source_hash, c->attn_hash) ||
+        sscanf(row->shape, "%dx%dx%dx%lldx%d", &heads, &kv, &dim, &cap, &rows) != 5 ||
+        sol_dtype_parse(row->dtype, &w.kv_type) || attn_config_of(row->params_json, &w.params))
+        return 0;
+    w.n_heads = heads;
+    w.n_kv_heads = kv;
+    w.head_dim = dim;
+    w.capacity = cap;
+    w.rows = rows;
+    sol_cuda_tuned_attn *grown = realloc(c->t->attn, (size_t)(c->t->n_attn + 1) * sizeof *grown);
+    if (!grown) {
+        c->failed = 1;
+        return 1;
+    }
+    grown[c->t->n_attn++] = w;
+    c->t->attn = grown;
+    return 0;
+}
 
 /* The parameters sol_space_json wrote; 0 when all six are there. */
 static int config_of(const char *json, sol_cuda_mv_config *out)
@@ -60,6 +104,8 @@ static int take_winner(void *user, const sol_best_row *row)
     load_ctx *c = user;
     long long rows, cols, m;
     sol_cuda_tuned_mv w;
+    if (row->device_id == c->device && !strcmp(row->kernel, ATTN_KERNEL))
+        return take_attn_winner(c, row);
     if (row->device_id != c->device || strcmp(row->kernel, CUDA_KERNEL) || strcmp(row->source_hash, c->hash) ||
         sscanf(row->shape, "%lldx%lldx%lld", &rows, &cols, &m) != 3 || sol_dtype_parse(row->dtype, &w.type) ||
         config_of(row->params_json, &w.params))
@@ -77,11 +123,11 @@ static int take_winner(void *user, const sol_best_row *row)
     return 0;
 }
 
-static int read_winners(const sol_cuda_device *gpu, const char *hash, cli_cuda_tuning *out, sol_err *err)
+static int read_winners(const sol_cuda_device *gpu, const sol_cuda_mv_source *src, cli_cuda_tuning *out, sol_err *err)
 {
     sol_db *db = NULL;
     sol_device_info dev;
-    load_ctx c = {0, hash, out, 0};
+    load_ctx c = {0, src->hash, src->attn_hash, out, 0};
     cli_gpu_device(gpu, &dev);
     int rc = sol_db_open(NULL, &db, err);
     if (!rc)
@@ -114,12 +160,13 @@ int cli_cuda_tuning_load(const sol_cuda_plugin *cu, int device, cli_cuda_tuning 
         return 0;
     }
     out->cache = cli_cuda_image_cache(out->cache_buf, sizeof out->cache_buf);
-    return read_winners(&gpu, src.hash, out, err);
+    return read_winners(&gpu, &src, out, err);
 }
 
 void cli_cuda_tuning_free(cli_cuda_tuning *t)
 {
     free(t->v);
+    free(t->attn);
     memset(t, 0, sizeof *t);
 }
 
@@ -164,13 +211,35 @@ int cli_cuda_tuned_shapes(const cli_cuda_tuning *t, const char *model, int *tune
     return 0;
 }
 
-void cli_cuda_tuning_report(const cli_cuda_tuning *t, int loaded, const char *model, int no_tuned)
+/* The capacities the model's attention shape was tuned at, "1024, 4096"
+ * ("" when none). */
+static void attn_tuned_at(const cli_cuda_tuning *t, const char *model, char *buf, size_t cap)
+{
+    sol_model m;
+    sol_err quiet = {0};
+    buf[0] = 0;
+    if (sol_model_load(model, &m, &quiet))
+        return;
+    for (int i = 0; i < t->n_attn; i++) {
+        const sol_cuda_tuned_attn *w = &t->attn[i];
+        size_t used = strlen(buf);
+        if (w->n_heads == m.n_heads && w->n_kv_heads == m.n_kv_heads && w->head_dim == m.head_dim && w->rows == 1 &&
+            used + 24 < cap)
+            snprintf(buf + used, cap - used, "%s%lld", used ? ", " : "", (long long)w->capacity);
+    }
+}
+
+void cli_cuda_tuning_report(const cli_cuda_tuning *t, int loaded, int attn_loaded, const char *model, int no_tuned)
 {
     int tuned = 0, total = 0;
     if (!t->tunable || !model || cli_cuda_tuned_shapes(t, model, &tuned, &total))
         return;
-    fprintf(stderr, "cuda: %d of %d decode matmul shapes tuned%s\n", tuned, total, no_tuned ? " (--no-tuned)" : "");
-    if (loaded < t->n)
+    char at[128];
+    attn_tuned_at(t, model, at, sizeof at);
+    fprintf(stderr, "cuda: %d of %d decode matmul shapes tuned, attention %s%s%s%s\n", tuned, total,
+            at[0] ? "tuned at " : "not tuned", at, at[0] ? " slots" : "", no_tuned ? " (--no-tuned)" : "");
+    if (loaded < t->n || attn_loaded < t->n_attn)
         fprintf(stderr, "cuda: %d of %d tuned variants did not load (no cached image and NVRTC failed, or the "
-                        "image would not load); their shapes run the built-in variants\n", t->n - loaded, t->n);
+                        "image would not load); their shapes run the built-in variants\n",
+                t->n - loaded + t->n_attn - attn_loaded, t->n + t->n_attn);
 }

@@ -525,6 +525,27 @@ else
     else
         record "tune: a rerun measures nothing" FAIL "exit $rc, $before trials before, $after after"
     fi
+    # Decode attention: the Llama-2-7B shape's (32 heads over 32 KV heads of
+    # 128, f16 cache) at 4096 slots, 1 and 8 sequences, bounded as above;
+    # then the engine with that winner against its built-in attention on the
+    # same file and --ctx: the same logits to 1e-3 (the winner is launched
+    # from an NVRTC image, with its own head chunks and splits).
+    check_out "$out/tune-attention.txt" "tune --backend cuda: attention:f16:32x32x128x4096, random, budget 12" \
+        timeout 300 "$sol" tune --shape attention:f16:32x32x128x4096 --backend cuda --batches 1,8 --strategy random \
+        --budget 12
+    attn_case() { # the tuned and the built-in attention: the same logits to 1e-3 (f32 activations, f16 cache)
+        local base="$out/attn" model="$models/$l7-q4_k.gguf" mode
+        for mode in tuned builtin; do
+            "$sol" run "$model" --json -n 16 --temp 0 --ctx 4096 -p "$prompt64" --kvtype f16 --activations f32 \
+                --backend cuda $([ $mode = builtin ] && echo --no-tuned) --logits-out "$base.$mode.bin" \
+                >"$base.$mode.jsonl" 2>"$base.$mode.err" || { echo "$mode: $(tail -1 "$base.$mode.err")"; return 1; }
+        done
+        grep -q 'attention tuned at 4096' "$base.tuned.err" ||
+            { echo "the winner was not loaded: $(grep -m1 'cuda:' "$base.tuned.err")"; return 1; }
+        python3 tests/gpu/compare_logits.py "$base.tuned.jsonl" "$base.tuned.bin" "$base.builtin.jsonl" \
+            "$base.builtin.bin" 1e-3 --json "$base.json"
+    }
+    check "tuned attention = built-in: $l7 q4_k, --ctx 4096, logits to 1e-3" attn_case
     # The engine with the winners: the Llama-2-7B shape's 4096x4096 (q, k, v,
     # o) tuned at batch 1 in Q4_K too (F16's is above), then decode tok/s of
     # section 4's files tuned, --no-tuned and (F16) --gemm cublas, recorded
