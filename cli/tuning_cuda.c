@@ -36,14 +36,13 @@ typedef struct {
     int failed;
 } load_ctx;
 
-/* The attention parameters sol_space_json wrote; 0 when all four are there. */
-static int attn_config_of(const char *json, sol_cuda_attn_config *out)
+/* The named integers of a params JSON (what sol_space_json wrote) into
+ * fields; 0 when all n are there. */
+static int ints_of(const char *json, const char *const *names, int *const *fields, int n)
 {
-    static const char *const names[] = {"dims_per_lane", "heads_per_block", "warps", "slots_per_split"};
-    int *fields[] = {&out->dims_per_lane, &out->heads_per_block, &out->warps, &out->slots_per_split};
     cJSON *doc = cJSON_Parse(json);
     int missing = 0;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < n; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, names[i]);
         if (cJSON_IsNumber(v))
             *fields[i] = v->valueint;
@@ -52,6 +51,22 @@ static int attn_config_of(const char *json, sol_cuda_attn_config *out)
     }
     cJSON_Delete(doc);
     return missing;
+}
+
+static int config_of(const char *json, sol_cuda_mv_config *out)
+{
+    static const char *const names[] = {"rows_per_block", "threads_per_row", "vec_bytes", "unroll", "k_split",
+                                        "max_inputs"};
+    int *const fields[] = {&out->rows_per_block, &out->threads_per_row, &out->vec_bytes, &out->unroll, &out->k_split,
+                           &out->max_inputs};
+    return ints_of(json, names, fields, 6);
+}
+
+static int attn_config_of(const char *json, sol_cuda_attn_config *out)
+{
+    static const char *const names[] = {"dims_per_lane", "heads_per_block", "warps", "slots_per_split"};
+    int *const fields[] = {&out->dims_per_lane, &out->heads_per_block, &out->warps, &out->slots_per_split};
+    return ints_of(json, names, fields, 4);
 }
 
 /* An attention winner of this device and sources ("HxGxDxCxR", the cache's type). */
@@ -77,26 +92,6 @@ static int take_attn_winner(load_ctx *c, const sol_best_row *row)
     grown[c->t->n_attn++] = w;
     c->t->attn = grown;
     return 0;
-}
-
-/* The parameters sol_space_json wrote; 0 when all six are there. */
-static int config_of(const char *json, sol_cuda_mv_config *out)
-{
-    static const char *const names[] = {"rows_per_block", "threads_per_row", "vec_bytes", "unroll", "k_split",
-                                        "max_inputs"};
-    int *fields[] = {&out->rows_per_block, &out->threads_per_row, &out->vec_bytes, &out->unroll, &out->k_split,
-                     &out->max_inputs};
-    cJSON *doc = cJSON_Parse(json);
-    int missing = 0;
-    for (int i = 0; i < 6; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, names[i]);
-        if (cJSON_IsNumber(v))
-            *fields[i] = v->valueint;
-        else
-            missing = 1;
-    }
-    cJSON_Delete(doc);
-    return missing;
 }
 
 static int take_winner(void *user, const sol_best_row *row)

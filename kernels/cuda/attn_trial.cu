@@ -29,6 +29,7 @@
 #include "kernels/cuda/attn_default.h"
 #include "kernels/cuda/attn_trial.h"
 #include "kernels/cuda/attn_variant.h"
+#include "kernels/cuda/fail.h"
 #include "kernels/cuda/trial_run.cuh"
 #include "kernels/cuda/tune_trial.h" // sol_tune_judge: the same verdict rule
 
@@ -56,19 +57,6 @@ sol_av_shape shape_of(const sol_cuda_attn_request *req)
 size_t elem_bytes(sol_dtype t) { return t == SOL_DT_F16 ? 2 : 4; }
 
 int64_t width_of(const sol_cuda_attn_request *req) { return (int64_t)req->n_kv_heads * req->head_dim; }
-
-int refuse(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-int refuse(char *why, size_t cap, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return 1;
-}
 
 // n values uniform in [-1, 1) from seed; rounded to f16 (and kept as the
 // f16's exact value) when the cache is f16.
@@ -151,17 +139,7 @@ void sol_attn_reference_of(const sol_cuda_attn_request *req, const sol_attn_data
             stats[(size_t)i] = reference_row_head(req, d, i / req->n_heads, i % req->n_heads,
                                                   out->ref.data() + (size_t)i * hd, out->mag.data() + (size_t)i * hd);
     };
-    std::vector<std::thread> pool;
-    for (unsigned i = 1; i < threads; i++) {
-        try {
-            pool.emplace_back(work, i);
-        } catch (const std::system_error &) { // no thread: its tasks here
-            work(i);
-        }
-    }
-    work(0);
-    for (std::thread &th : pool)
-        th.join();
+    run_on_threads(threads, work);
     out->dot_max = out->score_max = 0;
     for (const row_head_stats &s : stats) {
         out->dot_max = std::max(out->dot_max, s.dot_max);
@@ -427,13 +405,13 @@ void sol_cuda_attn_default(int head_dim, int group, sol_cuda_attn_config *out)
 int sol_cuda_attn_check(const sol_cuda_attn_request *req, char *why, size_t cap)
 {
     if (req->kv_type != SOL_DT_F16 && req->kv_type != SOL_DT_F32)
-        return refuse(why, cap, "a KV cache of %s: the trials take f16 or f32", sol_mv_type_name(req->kv_type));
+        return sol_cuda_refuse(why, cap, "a KV cache of %s: the trials take f16 or f32", sol_mv_type_name(req->kv_type));
     if (req->rows < 1 || req->rows > kMaxRows)
-        return refuse(why, cap, "%d rows: a trial takes 1 to %d sequences", req->rows, kMaxRows);
+        return sol_cuda_refuse(why, cap, "%d rows: a trial takes 1 to %d sequences", req->rows, kMaxRows);
     if (req->capacity < 1 || req->capacity > kMaxCapacity)
-        return refuse(why, cap, "a cache of %lld slots: 1 to %lld", (long long)req->capacity, (long long)kMaxCapacity);
+        return sol_cuda_refuse(why, cap, "a cache of %lld slots: 1 to %lld", (long long)req->capacity, (long long)kMaxCapacity);
     if (req->pos < 0 || req->pos >= req->capacity)
-        return refuse(why, cap, "position %lld in a cache of %lld slots: 0 to %lld", (long long)req->pos,
+        return sol_cuda_refuse(why, cap, "position %lld in a cache of %lld slots: 0 to %lld", (long long)req->pos,
                       (long long)req->capacity, (long long)req->capacity - 1);
     sol_attn_variant v = variant_of(req->params);
     sol_av_shape s = shape_of(req);
@@ -488,22 +466,9 @@ int sol_cuda_attn_trial(int device, const sol_cuda_attn_request *req, sol_cuda_m
     out->bytes = bytes_of(req);
     if (!out->correct)
         return 0; // a wrong variant is never timed, never chosen
-    timing t;
-    if ((e = time_runs(p, req->reps, run, &t)) != cudaSuccess) {
-        if (context_lost())
-            return lost(p, out, e, err);
-        return sol_cuda_fail(err, "%s: timing: %s", out->label, cudaGetErrorString(e));
-    }
-    out->median_s = t.median;
-    out->min_s = t.min;
-    out->max_s = t.max;
-    out->reps = req->reps;
-    if (int rc = count_run(p, run, req->counters, out, err)) {
-        if (context_lost()) // the problem's buffers went with the context
-            release(p);
-        return rc;
-    }
-    return 0;
+    return time_and_count(
+        p, run, req->reps, req->counters, out, [&](cudaError_t fault) { return lost(p, out, fault, err); },
+        [&] { release(p); }, err);
 }
 
 void sol_cuda_attn_release(void) { release(g_problem); }

@@ -9,25 +9,13 @@
 
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/attn_variant.h"
+#include "kernels/cuda/fail.h"
 
 namespace {
 
 constexpr int kLanes = 32;
 constexpr int kMaxDimsPerLane = 8; // SOL_CUDA_MAX_HEAD_DIM (256) / 32
 constexpr int kMaxSlotsPerSplit = 1 << 16;
-
-int reject(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-int reject(char *why, size_t cap, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return 1;
-}
 
 bool power_of_two(int n) { return n > 0 && (n & (n - 1)) == 0; }
 
@@ -44,12 +32,12 @@ int round_up_pow2(int n)
 int check_dims(int dpl, int head_dim, char *why, size_t cap)
 {
     if (head_dim < 1 || head_dim > kMaxDimsPerLane * kLanes)
-        return reject(why, cap, "head_dim %d: 1 to %d", head_dim, kMaxDimsPerLane * kLanes);
+        return sol_cuda_refuse(why, cap, "head_dim %d: 1 to %d", head_dim, kMaxDimsPerLane * kLanes);
     if (dpl * kLanes < head_dim)
-        return reject(why, cap, "dims_per_lane %d holds %d dims, fewer than head_dim %d", dpl, dpl * kLanes,
+        return sol_cuda_refuse(why, cap, "dims_per_lane %d holds %d dims, fewer than head_dim %d", dpl, dpl * kLanes,
                       head_dim);
     if (dpl > 1 && dpl / 2 * kLanes >= head_dim)
-        return reject(why, cap, "dims_per_lane %d: %d already holds head_dim %d (the rest would be idle registers)",
+        return sol_cuda_refuse(why, cap, "dims_per_lane %d: %d already holds head_dim %d (the rest would be idle registers)",
                       dpl, dpl / 2, head_dim);
     return 0;
 }
@@ -64,19 +52,19 @@ int sol_av_smem_bytes(const sol_attn_variant *v)
 int sol_av_check_params(const sol_attn_variant *v, char *why, size_t cap)
 {
     if (!power_of_two(v->dims_per_lane) || v->dims_per_lane > kMaxDimsPerLane)
-        return reject(why, cap, "dims_per_lane %d: 1, 2, 4 or 8", v->dims_per_lane);
+        return sol_cuda_refuse(why, cap, "dims_per_lane %d: 1, 2, 4 or 8", v->dims_per_lane);
     if (!power_of_two(v->heads_per_block) || v->heads_per_block > SOL_ATTN_MAX_BLOCK_HEADS)
-        return reject(why, cap, "heads_per_block %d: 1, 2, 4 or 8", v->heads_per_block);
+        return sol_cuda_refuse(why, cap, "heads_per_block %d: 1, 2, 4 or 8", v->heads_per_block);
     if (v->warps < 1 || v->warps * kLanes > SOL_MV_MAX_THREADS)
-        return reject(why, cap, "warps %d: 1 to %d (%d threads a block at most)", v->warps,
+        return sol_cuda_refuse(why, cap, "warps %d: 1 to %d (%d threads a block at most)", v->warps,
                       SOL_MV_MAX_THREADS / kLanes, (int)SOL_MV_MAX_THREADS);
     // fewer slots than a split's fewest keys would only name splits that stay empty
     if (!power_of_two(v->slots_per_split) || v->slots_per_split < SOL_ATTN_MIN_SPLIT_KEYS ||
         v->slots_per_split > kMaxSlotsPerSplit)
-        return reject(why, cap, "slots_per_split %d: a power of two from %d to %d", v->slots_per_split,
+        return sol_cuda_refuse(why, cap, "slots_per_split %d: a power of two from %d to %d", v->slots_per_split,
                       SOL_ATTN_MIN_SPLIT_KEYS, kMaxSlotsPerSplit);
     if (sol_av_smem_bytes(v) > SOL_MV_MAX_STATIC_SMEM)
-        return reject(why, cap, "%d bytes of static shared memory per block (dims_per_lane %d x heads %d x warps %d), "
+        return sol_cuda_refuse(why, cap, "%d bytes of static shared memory per block (dims_per_lane %d x heads %d x warps %d), "
                       "more than %d", sol_av_smem_bytes(v), v->dims_per_lane, v->heads_per_block, v->warps,
                       (int)SOL_MV_MAX_STATIC_SMEM);
     return 0;
@@ -90,17 +78,17 @@ int sol_av_check_shape(const sol_attn_variant *v, const sol_av_shape *s, char *w
     if (sol_av_check_params(v, why, cap))
         return 1;
     if (s->n_kv_heads < 1 || s->n_heads < 1 || s->n_heads % s->n_kv_heads != 0)
-        return reject(why, cap, "%d query heads over %d KV heads: not whole groups", s->n_heads, s->n_kv_heads);
+        return sol_cuda_refuse(why, cap, "%d query heads over %d KV heads: not whole groups", s->n_heads, s->n_kv_heads);
     if (check_dims(v->dims_per_lane, s->head_dim, why, cap))
         return 1;
     int group = s->n_heads / s->n_kv_heads, widest = round_up_pow2(group);
     if (v->heads_per_block > widest)
-        return reject(why, cap, "heads_per_block %d: a group of %d query heads needs at most %d", v->heads_per_block,
+        return sol_cuda_refuse(why, cap, "heads_per_block %d: a group of %d query heads needs at most %d", v->heads_per_block,
                       group, widest);
     if (s->capacity < 1)
-        return reject(why, cap, "a cache of %lld slots", (long long)s->capacity);
+        return sol_cuda_refuse(why, cap, "a cache of %lld slots", (long long)s->capacity);
     if (s->rows < 1 || s->rows > 65535)
-        return reject(why, cap, "%d rows: 1 to 65535 (the grid's z)", s->rows);
+        return sol_cuda_refuse(why, cap, "%d rows: 1 to 65535 (the grid's z)", s->rows);
     return 0;
 }
 

@@ -381,23 +381,16 @@ void cuda_destroy(sol_backend *b)
     free(b);
 }
 
-// A winner's image for sm_<sm> (from the cache, or compiled by NVRTC) and
-// its kernels; false when any step fails (the error is cleared: a failed
+// An image's kernels: its first, and its second when the variant needs one
+// (need_sum); false when any step fails (the error is cleared: a failed
 // load is not sticky).
-bool load_tuned(const sol_cuda_tuned_mv &t, int sm, const char *cache_dir, sol_cuda_tuned_kernels *out)
+bool load_image(const sol_mv_image &img, bool need_sum, sol_cuda_tuned_kernels *out)
 {
-    sol_mv_variant v = sol_mv_tuned_variant(&t);
-    sol_mv_compiler compiler = {cache_dir, 0, 0};
-    sol_mv_image img;
-    char notice[256];
-    sol_err err = {0, ""};
-    if (sol_mv_build(&compiler, &v, sm, &img, notice, sizeof notice, &err) != SOL_MV_OK)
-        return false;
     *out = sol_cuda_tuned_kernels{nullptr, nullptr, nullptr};
     cudaError_t e = cudaLibraryLoadData(&out->lib, img.cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
     if (e == cudaSuccess)
         e = cudaLibraryGetKernel(&out->mv, out->lib, img.kernel);
-    if (e == cudaSuccess && v.p.k_split > 1)
+    if (e == cudaSuccess && need_sum)
         e = img.sum[0] ? cudaLibraryGetKernel(&out->sum, out->lib, img.sum) : cudaErrorSymbolNotFound;
     if (e == cudaSuccess)
         return true;
@@ -407,7 +400,20 @@ bool load_tuned(const sol_cuda_tuned_mv &t, int sm, const char *cache_dir, sol_c
     return false;
 }
 
-// An attention winner's image and its two kernels, as load_tuned.
+// A matvec winner's image for sm_<sm> (from the cache, or compiled by
+// NVRTC) and its kernels (the slice sum with a K split).
+bool load_tuned(const sol_cuda_tuned_mv &t, int sm, const char *cache_dir, sol_cuda_tuned_kernels *out)
+{
+    sol_mv_variant v = sol_mv_tuned_variant(&t);
+    sol_mv_compiler compiler = {cache_dir, 0, 0};
+    sol_mv_image img;
+    char notice[256];
+    sol_err err = {0, ""};
+    return sol_mv_build(&compiler, &v, sm, &img, notice, sizeof notice, &err) == SOL_MV_OK &&
+           load_image(img, v.p.k_split > 1, out);
+}
+
+// An attention winner's: the split kernel and the combine.
 bool load_tuned_attn(const sol_cuda_tuned_attn &t, int sm, const char *cache_dir, sol_cuda_tuned_kernels *out)
 {
     sol_attn_variant v = sol_attn_tuned_variant(&t);
@@ -415,20 +421,8 @@ bool load_tuned_attn(const sol_cuda_tuned_attn &t, int sm, const char *cache_dir
     sol_mv_image img;
     char notice[256];
     sol_err err = {0, ""};
-    if (sol_av_build(&compiler, &v, sm, &img, notice, sizeof notice, &err) != SOL_MV_OK || !img.sum[0])
-        return false;
-    *out = sol_cuda_tuned_kernels{nullptr, nullptr, nullptr};
-    cudaError_t e = cudaLibraryLoadData(&out->lib, img.cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
-    if (e == cudaSuccess)
-        e = cudaLibraryGetKernel(&out->mv, out->lib, img.kernel);
-    if (e == cudaSuccess)
-        e = cudaLibraryGetKernel(&out->sum, out->lib, img.sum);
-    if (e == cudaSuccess)
-        return true;
-    cudaGetLastError();
-    if (out->lib)
-        cudaLibraryUnload(out->lib);
-    return false;
+    return sol_av_build(&compiler, &v, sm, &img, notice, sizeof notice, &err) == SOL_MV_OK &&
+           load_image(img, true, out);
 }
 
 // The options' winners that load for the device, into c's table.

@@ -27,4 +27,17 @@ __attribute__((format(printf, 3, 4))) inline int sol_cuda_failc(sol_err *err, in
     return code;
 }
 
+// A variant refused: the reason written to why (when given, one line),
+// and 1, as the checks that say whether a variant fits return.
+__attribute__((format(printf, 3, 4))) inline int sol_cuda_refuse(char *why, size_t cap, const char *fmt, ...)
+{
+    if (why && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, cap, fmt, ap);
+        va_end(ap);
+    }
+    return 1;
+}
+
 #endif

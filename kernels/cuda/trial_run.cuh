@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "kernels/cuda/counters.h"
@@ -185,6 +187,50 @@ template <typename P, typename F> int count_run(P &p, F run, int counters, sol_c
         g_counting_noticed = true;
     }
     return 0;
+}
+
+// A right answer's time (reps runs, time_runs) and, when asked, its
+// counters, into out. A fault that takes the context goes to lost(e)
+// (which records the crash and returns the error); a counting failure that
+// lost it releases the problem (release()) and returns the error.
+template <typename P, typename F, typename Lost, typename Release>
+int time_and_count(P &p, F run, int reps, int counters, sol_cuda_mv_result *out, Lost lost, Release release,
+                   sol_err *err)
+{
+    timing t;
+    cudaError_t e = time_runs(p, reps, run, &t);
+    if (e != cudaSuccess) {
+        if (context_lost())
+            return lost(e);
+        return sol_cuda_fail(err, "%s: timing: %s", out->label, cudaGetErrorString(e));
+    }
+    out->median_s = t.median;
+    out->min_s = t.min;
+    out->max_s = t.max;
+    out->reps = reps;
+    if (int rc = count_run(p, run, counters, out, err)) {
+        if (context_lost()) // the problem's buffers went with the context
+            release();
+        return rc;
+    }
+    return 0;
+}
+
+// work(0) .. work(threads - 1) on threads threads (this one included); a
+// thread that cannot be started runs its share here.
+template <typename F> void run_on_threads(unsigned threads, F work)
+{
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; i++) {
+        try {
+            pool.emplace_back(work, i);
+        } catch (const std::system_error &) {
+            work(i);
+        }
+    }
+    work(0);
+    for (std::thread &th : pool)
+        th.join();
 }
 
 inline void result_init(sol_cuda_mv_result *out)

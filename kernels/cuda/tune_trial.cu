@@ -169,17 +169,7 @@ void sol_tune_reference(sol_dtype t, const uint8_t *w, int64_t rows, int64_t col
             }
         }
     };
-    std::vector<std::thread> pool;
-    for (unsigned i = 1; i < threads; i++) {
-        try {
-            pool.emplace_back(work, i);
-        } catch (const std::system_error &) { // no thread: its rows here
-            work(i);
-        }
-    }
-    work(0);
-    for (std::thread &th : pool)
-        th.join();
+    run_on_threads(threads, work);
 }
 
 // The bound. Each output is cols products summed in f32: every product and
@@ -532,22 +522,9 @@ int sol_cuda_tune_trial(int device, const sol_cuda_mv_request *req, sol_cuda_mv_
     out->bytes = (double)req->rows * (double)p.row_bytes + 4.0 * req->m * ((double)req->cols + (double)req->rows);
     if (!out->correct)
         return 0; // a wrong variant is never timed, never chosen
-    timing t;
-    if ((e = time_runs(p, req->reps, run, &t)) != cudaSuccess) {
-        if (context_lost())
-            return lost(p, out, e, err);
-        return sol_cuda_fail(err, "%s: timing: %s", out->label, cudaGetErrorString(e));
-    }
-    out->median_s = t.median;
-    out->min_s = t.min;
-    out->max_s = t.max;
-    out->reps = req->reps;
-    if (int rc = count_run(p, run, req->counters, out, err)) {
-        if (context_lost()) // the problem's buffers went with the context
-            release(p);
-        return rc;
-    }
-    return 0;
+    return time_and_count(
+        p, run, req->reps, req->counters, out, [&](cudaError_t fault) { return lost(p, out, fault, err); },
+        [&] { release(p); }, err);
 }
 
 int sol_cuda_tune_cublas(int device, const sol_cuda_mv_request *req, sol_cuda_mv_result *out, sol_err *err)

@@ -6,22 +6,10 @@
 #include <cstdarg>
 #include <cstdio>
 
+#include "kernels/cuda/fail.h"
 #include "kernels/cuda/variant.h"
 
 namespace {
-
-int reject(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-int reject(char *why, size_t cap, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return 1;
-}
 
 const char *type_name(sol_dtype t)
 {
@@ -50,11 +38,11 @@ int check_threads(const sol_mv_params &p, char *why, size_t cap)
 {
     int tpr = p.threads_per_row, rpb = p.rows_per_block;
     if (tpr < 1 || tpr > SOL_MV_MAX_THREADS || (tpr <= 32 ? !power_of_two(tpr) : tpr % 32 != 0))
-        return reject(why, cap, "threads_per_row %d: a divisor of 32 or a multiple of 32, at most 1024", tpr);
+        return sol_cuda_refuse(why, cap, "threads_per_row %d: a divisor of 32 or a multiple of 32, at most 1024", tpr);
     if (rpb < 1 || rpb * tpr > SOL_MV_MAX_THREADS)
-        return reject(why, cap, "rows_per_block %d x threads_per_row %d: 1 to 1024 threads per block", rpb, tpr);
+        return sol_cuda_refuse(why, cap, "rows_per_block %d x threads_per_row %d: 1 to 1024 threads per block", rpb, tpr);
     if (rpb * tpr % 32 != 0)
-        return reject(why, cap, "%d threads per block: not whole warps", rpb * tpr);
+        return sol_cuda_refuse(why, cap, "%d threads per block: not whole warps", rpb * tpr);
     return 0;
 }
 
@@ -67,25 +55,25 @@ int sol_mv_check_params(const sol_mv_variant *v, char *why, size_t cap)
     const sol_mv_params &p = v->p;
     sol_dtype t = v->type;
     if (sol_cuda_block_bytes(t) == 0)
-        return reject(why, cap, "weight type %d: not one the CUDA backend decodes", (int)t);
+        return sol_cuda_refuse(why, cap, "weight type %d: not one the CUDA backend decodes", (int)t);
     if (p.max_inputs < 1 || p.max_inputs > 8)
-        return reject(why, cap, "max_inputs %d: 1 to 8", p.max_inputs);
+        return sol_cuda_refuse(why, cap, "max_inputs %d: 1 to 8", p.max_inputs);
     if (check_threads(p, why, cap))
         return 1;
     if (p.vec_bytes != 2 && p.vec_bytes != 4 && p.vec_bytes != 8 && p.vec_bytes != 16)
-        return reject(why, cap, "vec_bytes %d: 2, 4, 8 or 16", p.vec_bytes);
+        return sol_cuda_refuse(why, cap, "vec_bytes %d: 2, 4, 8 or 16", p.vec_bytes);
     if (p.unroll < 1 || p.unroll > 64)
-        return reject(why, cap, "unroll %d: 1 to 64", p.unroll);
+        return sol_cuda_refuse(why, cap, "unroll %d: 1 to 64", p.unroll);
     if (p.k_split < 1 || p.k_split > 256)
-        return reject(why, cap, "k_split %d: 1 to 256", p.k_split);
+        return sol_cuda_refuse(why, cap, "k_split %d: 1 to 256", p.k_split);
     int elems = sol_mv_tile_elems(p.threads_per_row, p.unroll), block = sol_cuda_block_elems(t);
     if (elems % block != 0)
-        return reject(why, cap, "a tile of %d elements (threads_per_row x unroll x 8) is not whole %s blocks of %d",
+        return sol_cuda_refuse(why, cap, "a tile of %d elements (threads_per_row x unroll x 8) is not whole %s blocks of %d",
                       elems, type_name(t), block);
     if (tile_bytes(v) % p.vec_bytes != 0)
-        return reject(why, cap, "a tile of %d bytes is not whole %d-byte loads", tile_bytes(v), p.vec_bytes);
+        return sol_cuda_refuse(why, cap, "a tile of %d bytes is not whole %d-byte loads", tile_bytes(v), p.vec_bytes);
     if (sol_mv_smem_bytes(v) > SOL_MV_MAX_STATIC_SMEM)
-        return reject(why, cap, "%d bytes of shared memory per block, more than %d", sol_mv_smem_bytes(v),
+        return sol_cuda_refuse(why, cap, "%d bytes of shared memory per block, more than %d", sol_mv_smem_bytes(v),
                       (int)SOL_MV_MAX_STATIC_SMEM);
     return 0;
 }
@@ -98,23 +86,23 @@ int sol_mv_check_shape(const sol_mv_variant *v, const sol_mv_shape *s, char *why
     sol_dtype t = v->type;
     long long cols = (long long)s->cols, block = sol_cuda_block_elems(t);
     if (s->rows < 1 || s->cols < 1)
-        return reject(why, cap, "an empty matrix (%lld x %lld)", (long long)s->rows, cols);
+        return sol_cuda_refuse(why, cap, "an empty matrix (%lld x %lld)", (long long)s->rows, cols);
     if (cols % block != 0 || cols % 8 != 0)
-        return reject(why, cap, "%lld columns: not whole %s blocks and groups of 8", cols, type_name(t));
+        return sol_cuda_refuse(why, cap, "%lld columns: not whole %s blocks and groups of 8", cols, type_name(t));
     if ((long long)s->row_bytes != sol_mv_bytes_of(t, s->cols))
-        return reject(why, cap, "rows of %zu bytes: %lld %s columns take %lld", s->row_bytes, cols, type_name(t),
+        return sol_cuda_refuse(why, cap, "rows of %zu bytes: %lld %s columns take %lld", s->row_bytes, cols, type_name(t),
                       (long long)sol_mv_bytes_of(t, s->cols));
     long long units = cols / (block > 8 ? block : 8); // blocks, or groups of 8 of a plain type
     if (units % p.k_split != 0)
-        return reject(why, cap, "k_split %d does not divide the %lld %s of a row", p.k_split, units,
+        return sol_cuda_refuse(why, cap, "k_split %d does not divide the %lld %s of a row", p.k_split, units,
                       block > 8 ? "blocks" : "groups of 8");
     if (s->row_bytes % p.vec_bytes != 0)
-        return reject(why, cap, "rows of %zu bytes do not all start %d-byte aligned", s->row_bytes, p.vec_bytes);
+        return sol_cuda_refuse(why, cap, "rows of %zu bytes do not all start %d-byte aligned", s->row_bytes, p.vec_bytes);
     if (s->row_bytes / p.k_split % p.vec_bytes != 0)
-        return reject(why, cap, "K slices of %zu bytes do not all start %d-byte aligned", s->row_bytes / p.k_split,
+        return sol_cuda_refuse(why, cap, "K slices of %zu bytes do not all start %d-byte aligned", s->row_bytes / p.k_split,
                       p.vec_bytes);
     if ((s->rows + p.rows_per_block - 1) / p.rows_per_block > 0x7fffffff)
-        return reject(why, cap, "%lld rows: more blocks than a grid holds", (long long)s->rows);
+        return sol_cuda_refuse(why, cap, "%lld rows: more blocks than a grid holds", (long long)s->rows);
     return 0;
 }
 
