@@ -163,11 +163,12 @@ typedef struct cli_tune_cuda_opts {
     uint64_t seed;
     unsigned batches;
     int no_counters;           /* 1: trials timed only, no CUPTI counting */
-    unsigned kernels;          /* CLI_TUNE_CUDA_MATVEC | CLI_TUNE_CUDA_ATTENTION: a model's kernels to tune */
+    unsigned kernels;          /* CLI_TUNE_CUDA_MATVEC | _ATTENTION | _RMSNORM: a model's kernels to tune */
     int64_t ctx;               /* cache slots of the attention problems */
 } cli_tune_cuda_opts;
 #define CLI_TUNE_CUDA_MATVEC 1u
 #define CLI_TUNE_CUDA_ATTENTION 2u
+#define CLI_TUNE_CUDA_RMSNORM 4u /* the fused RMSNorm matvec (--kernels rmsnorm_matvec) */
 #define CLI_TUNE_CUDA_CTX 4096
 int cli_tune_cuda(const cli_tune_cuda_opts *o);
 /* Visits each single-batch matmul op of MODEL's plan at n_tokens[0..n_passes)
@@ -175,6 +176,10 @@ int cli_tune_cuda(const cli_tune_cuda_opts *o);
 struct sol_op;
 typedef void (*cli_matmul_fn)(void *user, const struct sol_op *op);
 int cli_plan_matmuls(const char *spec, const int *n_tokens, int n_passes, cli_matmul_fn fn, void *user, sol_err *err);
+/* The same for the matmuls the engine folds a norm into: those right after
+ * the attention, FFN and output norms (rmsnorm_matmul_group's). */
+int cli_plan_norm_matmuls(const char *spec, const int *n_tokens, int n_passes, cli_matmul_fn fn, void *user,
+                          sol_err *err);
 /* sol db best --backend cuda (db_best_cuda.c): the CUDA winners with their
  * trials' counters and baselines, as a table or JSON (db NULL: none). */
 struct sol_db;

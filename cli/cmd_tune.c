@@ -373,9 +373,11 @@ static int cuda_kernels_parse(const char *text, unsigned *mask)
             *mask |= CLI_TUNE_CUDA_MATVEC;
         else if (len == 9 && !strncmp(p, "attention", 9))
             *mask |= CLI_TUNE_CUDA_ATTENTION;
+        else if (len == 14 && !strncmp(p, "rmsnorm_matvec", 14))
+            *mask |= CLI_TUNE_CUDA_RMSNORM;
         else
-            return cli_usage_error("tune", "--kernels: with --backend cuda, expected matvec, attention or both, got "
-                                   "\"%.*s\"", (int)len, p);
+            return cli_usage_error("tune", "--kernels: with --backend cuda, expected matvec, attention, rmsnorm_matvec "
+                                   "or a list of them, got \"%.*s\"", (int)len, p);
         p += len + (p[len] == ',');
     }
     return *mask ? 0 : cli_usage_error("tune", "--kernels: empty");
@@ -476,7 +478,7 @@ int cmd_tune(int argc, char **argv)
             return cli_usage_error("tune", "%s: a CPU tuning option (not with --backend %s)", cpu_only, backend.name);
         if (reps_given && reps < 10)
             return cli_usage_error("tune", "--reps: %lld is out of range (at least 10 on a GPU)", reps);
-        unsigned gpu_kernels = CLI_TUNE_CUDA_MATVEC | CLI_TUNE_CUDA_ATTENTION;
+        unsigned gpu_kernels = CLI_TUNE_CUDA_MATVEC | CLI_TUNE_CUDA_ATTENTION | CLI_TUNE_CUDA_RMSNORM;
         if (kernels_given && cuda_kernels_parse(kernels, &gpu_kernels))
             return SOL_ERR_USAGE;
         cli_tune_cuda_opts o = {.backend = backend.name, .model = shape ? NULL : argv[optind], .shape = shape,

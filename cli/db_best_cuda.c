@@ -1,5 +1,6 @@
 /* sol db best --backend cuda: the CUDA tuner's winners beside what CUPTI
- * counted for them. Each winner (cuda.matvec, cuda.attention) is joined to
+ * counted for them. Each winner (cuda.matvec, cuda.matvec_rmsnorm,
+ * cuda.attention) is joined to
  * its own trial (same device, source hash, shape, type and parameters) for
  * its counters, a matvec's to the cuBLAS baseline of its problem; the table sets the
  * counted DRAM bytes beside the bytes the problem must move, so wasted
@@ -53,7 +54,8 @@ typedef struct {
 static int keep_cuda_best(void *user, const sol_best_row *row)
 {
     best_list *l = user;
-    if (strcmp(row->kernel, "cuda.matvec") && strcmp(row->kernel, "cuda.attention"))
+    if (strcmp(row->kernel, "cuda.matvec") && strcmp(row->kernel, "cuda.attention") &&
+        strcmp(row->kernel, "cuda.matvec_rmsnorm"))
         return 0;
     if (!room_for_one((void **)&l->rows, l->n, &l->cap, sizeof *row))
         return l->out_of_memory = 1;
@@ -153,7 +155,7 @@ static void winner_row(const sol_best_row *b, const sol_trial_row *w, const sol_
         snprintf(dram_pct, sizeof dram_pct, "%.1f%%", number(c, "dram_pct"));
     snprintf(params, sizeof params, "%s", b->params_json);
     sol_printable(params);
-    printf("%4lld  %-9s %-6s %-20.20s %10s %10s %10s %10s %10s %10s %9s %6s %6s  %s\n", (long long)b->device_id,
+    printf("%4lld  %-14s %-6s %-20.20s %10s %10s %10s %10s %10s %10s %9s %6s %6s  %s\n", (long long)b->device_id,
            b->kernel + 5, b->dtype, b->shape, tuned, dflt, cublas, plan_s, read_s, write_s, ratio, sm, dram_pct, params);
     cJSON_Delete(c);
 }
@@ -169,7 +171,7 @@ int cli_db_best_cuda(sol_db *db, cli_format format, sol_err *err)
         rc = sol_fail(err, SOL_ERR_RUNTIME, "out of memory listing the CUDA winners");
     cJSON *list = format == CLI_FORMAT_JSON ? cJSON_CreateArray() : NULL;
     if (!rc && format != CLI_FORMAT_JSON)
-        printf("%4s  %-9s %-6s %-20s %10s %10s %10s %10s %10s %10s %9s %6s %6s  %s\n", "dev", "kernel", "dtype", "shape",
+        printf("%4s  %-14s %-6s %-20s %10s %10s %10s %10s %10s %10s %9s %6s %6s  %s\n", "dev", "kernel", "dtype", "shape",
                "tuned", "default", "cuBLAS", "plan", "DRAM read", "DRAM write", "DRAM/plan", "SM", "DRAM", "params");
     for (int i = 0; !rc && i < bests.n; i++) {
         const sol_best_row *b = &bests.rows[i];

@@ -9,7 +9,10 @@
  * out), a rerun measures nothing twice, and the winner of each shape is
  * stored beside a cuBLAS baseline. Each right trial carries the hardware
  * counters CUPTI counted for it (when it could), and the table sets the
- * winner's counted DRAM bytes beside the bytes the problem must move. */
+ * winner's counted DRAM bytes beside the bytes the problem must move.
+ * The fused RMSNorm matvec (cuda.matvec_rmsnorm) is a third kind: the
+ * matvec's problems and space for the matmuls the engine folds a norm into,
+ * without a K split or a cuBLAS baseline. */
 #include <cJSON.h>
 #include <math.h>
 #include <signal.h>
@@ -27,6 +30,9 @@
 #define CUDA_KERNEL "cuda.matvec"
 #define CUBLAS_KERNEL "cuda.cublas"
 #define ATTN_KERNEL "cuda.attention"
+/* the fused RMSNorm matvec: the matvec's sources (matvec.cuh), its own
+ * kernel, so its trials and winners are keyed apart */
+#define FUSED_KERNEL "cuda.matvec_rmsnorm"
 #define MAX_PROBLEMS 256
 
 static volatile sig_atomic_t interrupted;
@@ -37,7 +43,7 @@ static void on_sigint(int sig)
 }
 
 typedef struct {
-    int attn;                /* 1: the decode attention's problem ab, else the matvec's pb */
+    int attn;                /* 1: the decode attention's problem ab, else the matvec's pb (pb.rmsnorm: fused) */
     sol_cuda_mv_problem pb;
     sol_cuda_attn_problem ab;
     char shape[64];
@@ -84,6 +90,7 @@ typedef struct {
 typedef struct {
     sol_cuda_mv_problem *pb;
     int cap, n, m;
+    int rmsnorm;      /* the fused kernel's problems: the matmuls after a norm */
     unsigned skipped; /* bit per dtype */
 } gpu_problems;
 
@@ -94,7 +101,7 @@ static void add_gpu_problem(void *user, const sol_op *op)
         l->skipped |= 1u << op->wtype;
         return;
     }
-    sol_cuda_mv_problem cand = {op->wtype, op->n, op->k, l->m};
+    sol_cuda_mv_problem cand = {op->wtype, op->n, op->k, l->m, l->rmsnorm};
     int dup = 0;
     for (int j = 0; j < l->n; j++)
         dup |= l->pb[j].type == cand.type && l->pb[j].rows == cand.rows && l->pb[j].cols == cand.cols &&
@@ -103,13 +110,14 @@ static void add_gpu_problem(void *user, const sol_op *op)
         l->pb[l->n++] = cand;
 }
 
-static int model_problems(const char *spec, unsigned mask, sol_cuda_mv_problem *pb, int cap, int *n, sol_err *err)
+static int model_problems(const char *spec, unsigned mask, int rmsnorm, sol_cuda_mv_problem *pb, int cap, int *n,
+                          sol_err *err)
 {
-    gpu_problems l = {pb, cap, 0, 0, 0};
+    gpu_problems l = {pb, cap, 0, 0, rmsnorm, 0};
     int one = 1, rc = 0;
     for (l.m = 1; l.m <= SOL_CUDA_MV_MAX_INPUTS && !rc; l.m++)
         if (mask & 1u << (l.m - 1))
-            rc = cli_plan_matmuls(spec, &one, 1, add_gpu_problem, &l, err);
+            rc = (rmsnorm ? cli_plan_norm_matmuls : cli_plan_matmuls)(spec, &one, 1, add_gpu_problem, &l, err);
     *n = l.n;
     if (rc)
         return rc;
@@ -399,10 +407,11 @@ static void setup_matvec(session *s, problem_result *out, sol_cuda_mv_space_ctx 
     sol_cuda_mv_space(&out->pb, &oracle, ctx, space);
     t->req = (sol_cuda_mv_request){.type = out->pb.type, .rows = out->pb.rows, .cols = out->pb.cols, .m = out->pb.m,
                                    .reps = o->reps, .seed = o->seed, .cache_dir = s->cache_dir,
-                                   .counters = !o->no_counters};
+                                   .counters = !o->no_counters, .rmsnorm = out->pb.rmsnorm};
     t->bytes = out->bytes = (double)out->pb.rows * (double)sol_cuda_mv_row_bytes(out->pb.type, out->pb.cols) +
-                            4.0 * out->pb.m * ((double)out->pb.rows + (double)out->pb.cols);
-    snprintf(t->key.kernel, sizeof t->key.kernel, "%s", CUDA_KERNEL);
+                            4.0 * out->pb.m * ((double)out->pb.rows + (double)out->pb.cols) +
+                            (out->pb.rmsnorm ? 4.0 * (double)out->pb.cols : 0.0); /* and the norm vector */
+    snprintf(t->key.kernel, sizeof t->key.kernel, "%s", out->pb.rmsnorm ? FUSED_KERNEL : CUDA_KERNEL);
     snprintf(t->key.source_hash, sizeof t->key.source_hash, "%s", s->src.hash);
     snprintf(t->key.dtype, sizeof t->key.dtype, "%s", sol_dtype_name(out->pb.type));
 }
@@ -478,8 +487,10 @@ static int tune_problem(session *s, problem_result *out, sol_err *err)
     resume_ctx resume = {&t.key, &space, t.seen, t.dram};
     if (!o->force && (rc = sol_db_trials(s->db, collect_trial, &resume, err)))
         goto exit;
-    out->cublas_s = -1; /* cuBLAS runs matmuls only: attention has no baseline row */
-    if (!out->attn && (rc = baseline(s, &t, out, err)))
+    /* cuBLAS runs plain matmuls only: attention and the fused kernel have
+     * no baseline row (mv_cublas refuses the fused one) */
+    out->cublas_s = -1;
+    if (!out->attn && !out->pb.rmsnorm && (rc = baseline(s, &t, out, err)))
         goto exit;
     int valid = 0, stored = 0;
     for (int64_t i = 0; i < size; i++) {
@@ -604,11 +615,12 @@ static void print_table(const problem_result *res, int n, double read_bw)
             snprintf(bw, sizeof bw, "%.0f%%", 100 * r->bytes / r->best_s / read_bw);
         if (isfinite(r->dram_bytes) && r->bytes > 0)
             snprintf(dram, sizeof dram, "%.3f", r->dram_bytes / r->bytes);
-        printf("%-9s %-6s %-20s %11s %11s %7.2fx %11s %9s %8s %9s  %s\n", r->attn ? "attention" : "matvec",
+        printf("%-9s %-6s %-20s %11s %11s %7.2fx %11s %9s %8s %9s  %s\n",
+               r->attn ? "attention" : r->pb.rmsnorm ? "mv+norm" : "matvec",
                sol_dtype_name(r->attn ? r->ab.kv_type : r->pb.type), r->shape, d, b,
                r->best_s > 0 && r->default_s > 0 ? r->default_s / r->best_s : 0, c, vs, bw, dram, r->best_params);
     }
-    printf("(shape: matvec NxKxM; attention HxGxDxCxR: query heads, KV heads, head dim, cache slots, rows, every query at "
+    printf("(shape: matvec and mv+norm (RMSNorm folded in) NxKxM; attention HxGxDxCxR: query heads, KV heads, head dim, cache slots, rows, every query at "
            "the last slot, the type the cache's)\n");
     printf("(vs cuBLAS: cuBLAS's time over the tuned one)\n");
     printf("(DRAM/plan: the tuned run's DRAM bytes read + written as CUPTI counted them, over the bytes it must move;"
@@ -671,10 +683,12 @@ static int model_problem_results(const cli_tune_cuda_opts *o, const sol_cuda_plu
                                  int cap, int *n, sol_err *err)
 {
     *n = 0;
-    if (o->kernels & CLI_TUNE_CUDA_MATVEC) {
+    for (int fused = 0; fused <= 1; fused++) {
+        if (!(o->kernels & (fused ? CLI_TUNE_CUDA_RMSNORM : CLI_TUNE_CUDA_MATVEC)))
+            continue;
         sol_cuda_mv_problem pbs[MAX_PROBLEMS];
         int count = 0;
-        if (model_problems(o->model, o->batches, pbs, MAX_PROBLEMS, &count, err))
+        if (model_problems(o->model, o->batches, fused, pbs, MAX_PROBLEMS, &count, err))
             return err->code;
         for (int i = 0; i < count && *n < cap; i++) {
             res[*n] = (problem_result){.pb = pbs[i]};
@@ -700,12 +714,21 @@ static int model_problem_results(const cli_tune_cuda_opts *o, const sol_cuda_plu
     return *n ? 0 : sol_fail(err, SOL_ERR_RUNTIME, "nothing to tune in %s", o->model);
 }
 
-/* One --shape's problem (usage errors name --shape). */
+/* One --shape's problem (usage errors name --shape): matvec_rmsnorm:... is
+ * the fused kernel's, the rest read as matvec:... */
 static int shape_problem(const cli_tune_cuda_opts *o, problem_result *one, int *m_given, sol_err *err)
 {
+    static const char fused[] = "matvec_rmsnorm:";
     *one = (problem_result){.attn = !strncmp(o->shape, "attention:", 10)};
-    return one->attn ? sol_cuda_attn_problem_parse(o->shape, &one->ab, m_given, err)
-                     : sol_cuda_mv_problem_parse(o->shape, &one->pb, m_given, err);
+    if (one->attn)
+        return sol_cuda_attn_problem_parse(o->shape, &one->ab, m_given, err);
+    if (strncmp(o->shape, fused, sizeof fused - 1))
+        return sol_cuda_mv_problem_parse(o->shape, &one->pb, m_given, err);
+    char plain[256];
+    snprintf(plain, sizeof plain, "matvec:%s", o->shape + sizeof fused - 1);
+    int rc = sol_cuda_mv_problem_parse(plain, &one->pb, m_given, err);
+    one->pb.rmsnorm = 1;
+    return rc;
 }
 
 int cli_tune_cuda(const cli_tune_cuda_opts *o)

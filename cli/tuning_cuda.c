@@ -16,6 +16,7 @@
 
 #define CUDA_KERNEL "cuda.matvec" /* tune_cuda.c's */
 #define ATTN_KERNEL "cuda.attention"
+#define FUSED_KERNEL "cuda.matvec_rmsnorm" /* the fused RMSNorm matvec's winners: same sources as the matvec's */
 
 const char *cli_cuda_image_cache(char *buf, size_t cap)
 {
@@ -101,13 +102,16 @@ static int take_winner(void *user, const sol_best_row *row)
     sol_cuda_tuned_mv w;
     if (row->device_id == c->device && !strcmp(row->kernel, ATTN_KERNEL))
         return take_attn_winner(c, row);
-    if (row->device_id != c->device || strcmp(row->kernel, CUDA_KERNEL) || strcmp(row->source_hash, c->hash) ||
+    int fused = !strcmp(row->kernel, FUSED_KERNEL);
+    if (row->device_id != c->device || (strcmp(row->kernel, CUDA_KERNEL) && !fused) ||
+        strcmp(row->source_hash, c->hash) ||
         sscanf(row->shape, "%lldx%lldx%lld", &rows, &cols, &m) != 3 || sol_dtype_parse(row->dtype, &w.type) ||
         config_of(row->params_json, &w.params))
         return 0;
     w.rows = rows;
     w.cols = cols;
     w.m = (int)m;
+    w.rmsnorm = fused;
     sol_cuda_tuned_mv *grown = realloc(c->t->v, (size_t)(c->t->n + 1) * sizeof *grown);
     if (!grown) {
         c->failed = 1;

@@ -145,12 +145,14 @@ void sol_cuda_mv_space(const sol_cuda_mv_problem *pb, const sol_cuda_mv_oracle *
     oracle->defaults(pb->type, pb->m == 1 ? 1 : SOL_CUDA_MV_MAX_INPUTS, &d);
     int inputs[2] = {pb->m, SOL_CUDA_MV_MAX_INPUTS};
     memset(s, 0, sizeof *s);
-    s->kernel = "cuda.matvec";
+    s->kernel = pb->rmsnorm ? "cuda.matvec_rmsnorm" : "cuda.matvec";
     sol_space_add(s, "rows_per_block", rows, 6, d.rows_per_block);
     sol_space_add(s, "threads_per_row", threads, 9, d.threads_per_row);
     sol_space_add(s, "vec_bytes", vec, 4, d.vec_bytes);
     sol_space_add(s, "unroll", unroll, 4, d.unroll);
-    sol_space_add(s, "k_split", ksplit, 4, d.k_split);
+    /* the fused kernel has no K split: its one value, still named, so that
+     * both kernels' parameters read the same */
+    sol_space_add(s, "k_split", ksplit, pb->rmsnorm ? 1 : 4, d.k_split);
     /* one input: the built-in's 1 only (8 would only cost registers) */
     sol_space_add(s, "max_inputs", inputs, pb->m == 1 || pb->m == SOL_CUDA_MV_MAX_INPUTS ? 1 : 2, d.max_inputs);
     s->valid = mv_valid;

@@ -11,11 +11,13 @@
 #define SOL_CUDA_MV_MAX_INPUTS 8
 
 /* y[m, rows] = x[m, cols] . W^T on the GPU, a decode step's matmul for m
- * sequences (1..8). */
+ * sequences (1..8); rmsnorm 1: of RMSNorm(x), by the fused kernel
+ * (sol_cuda_mv_request.rmsnorm). */
 typedef struct sol_cuda_mv_problem {
     sol_dtype type;
     int64_t rows, cols;
     int m;
+    int rmsnorm;
 } sol_cuda_mv_problem;
 
 /* 1 for the weight types the CUDA backend decodes (f32 f16 bf16 q8_0 q4_0
@@ -41,7 +43,7 @@ typedef struct sol_cuda_mv_oracle {
 
 /* The space of pb (kept in ctx, which must outlive the space): rows per
  * block 1..32, threads per row 1..256, loads of 2..16 bytes, unroll 1..8,
- * K split 1..8, and max_inputs m or 8 (one pass over the weights for the m
+ * K split 1..8 (1 alone for the fused kernel), and max_inputs m or 8 (one pass over the weights for the m
  * inputs; 1 alone for one input); valid = the oracle's check for pb's shape. The default
  * configuration is the plugin's built-in variant for m (max_inputs 1 for one
  * input, else 8: what ops.cu runs). */

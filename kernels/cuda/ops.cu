@@ -298,6 +298,26 @@ bool tuned_matvec(cuda_ctx *c, const sol_weight_view *w, const float *bias, cons
     return true;
 }
 
+// The fused tuner's winner for this matmul of RMSNorm(x) (tuned.h), when
+// the backend loaded one that takes it: one launch with the built-in's
+// arguments, each of the exact type sol_matvec_rmsnorm's parameter has
+// (the launch by handle passes them as they come). false: none.
+bool tuned_matvec_rmsnorm(cuda_ctx *c, const sol_weight_view *w, const float *bias, const float *x,
+                          const float *norm, float eps, int m, float *y, float *xb)
+{
+    int i = sol_mv_tuned_find_fused(c->tuned.data(), (int)c->tuned.size(), w->type, w->rows, w->cols, w->row_bytes,
+                                    m, w->data, x);
+    if (i < 0)
+        return false;
+    sol_mv_variant v = sol_mv_tuned_variant(&c->tuned[(size_t)i]);
+    sol_mv_shape shape = {w->rows, w->cols, w->row_bytes};
+    sol_mv_launch g = sol_mv_geometry(&v, &shape, m); // k_split 1: no workspace
+    sol_cuda_launch_handle(c, c->tuned_kernels[(size_t)i].mv, dim3(g.grid_x, g.grid_y), dim3(g.threads),
+                           static_cast<const uint8_t *>(w->data), w->row_bytes, (int64_t)w->rows, (int64_t)w->cols,
+                           bias, x, norm, eps, m, y, xb);
+    return true;
+}
+
 // Each head_dim slice of the step's rows normalised in place (Gemma-3's q
 // and k norms): rmsnorm_kernel over rows * n_heads rows of head_dim, one
 // block each, with the one weight vector of head_dim for every slice, so
@@ -364,7 +384,9 @@ bool norm_folds(cuda_ctx *c, const float *x, const float *norm, int n, const sol
 // sol_matvec_rmsnorm whose blocks compute the norm's scales themselves (so
 // none waits for a norm kernel), the first also storing xb for the ops
 // after the group (its blocks share the writing: no block does all of it
-// and no extra launch). Shapes the fused matvec does not take run the
+// and no extra launch); a matrix with a fused winner of the tuner runs
+// that instead of the built-in, the same arithmetic in another tiling.
+// Shapes the fused matvec does not take run the
 // unfused sequence, which gives the same bits.
 void cuda_rmsnorm_matmul_group(sol_backend *b, const float *x, const float *norm, float eps, int n,
                                const sol_weight_view *const *w, const float *const *bias, int m, float *xb,
@@ -381,6 +403,8 @@ void cuda_rmsnorm_matmul_group(sol_backend *b, const float *x, const float *norm
     }
     for (int j = 0; j < n; j++) {
         float *store = j == 0 ? xb : nullptr;
+        if (tuned_matvec_rmsnorm(c, w[j], bias[j], x, norm, eps, m, y[j], store))
+            continue;
         if (m == 1)
             matvec_rmsnorm_default_of<1>(c, w[j], bias[j], x, norm, eps, 1, y[j], store);
         else

@@ -19,7 +19,9 @@
  * where tune_magic is SOL_CUDA_TUNE_MAGIC (the test plugin leaves them
  * zero). ABI 6: hardware counters (CUPTI's Range Profiler): a trial's
  * counters beside its time (sol_cuda_mv_request.counters), the engine's
- * counted decode steps (sol_plugin_backend_options.counters). */
+ * counted decode steps (sol_plugin_backend_options.counters); the fused
+ * RMSNorm matvec's trials and winners (the rmsnorm fields appended to
+ * sol_cuda_mv_request and sol_cuda_tuned_mv). */
 #ifndef SOL_KERNELS_CUDA_PLUGIN_H
 #define SOL_KERNELS_CUDA_PLUGIN_H
 
@@ -65,6 +67,9 @@ typedef struct sol_cuda_tuned_mv {
     int64_t rows, cols;
     int m;
     sol_cuda_mv_config params;
+    int rmsnorm; /* appended to ABI 6: 1, the winner is the fused RMSNorm
+                  * matvec's (sol_matvec_rmsnorm, the rmsnorm_matmul_group
+                  * op's), 0 the plain matvec's */
 } sol_cuda_tuned_mv;
 
 typedef struct sol_plugin_backend_options {
@@ -116,6 +121,10 @@ typedef struct sol_cuda_mv_request {
     uint64_t seed;
     const char *cache_dir;     /* compiled images (NULL: not cached) */
     int counters;              /* 1: count a right answer's run with CUPTI after timing it */
+    /* appended to ABI 6: 1, the fused kernel (sol_matvec_rmsnorm, k_split 1):
+     * y = W . RMSNorm(x), each input x / sqrt(mean(x^2) + 1e-5) times a norm
+     * vector made from seed, as the engine's rmsnorm op computes it */
+    int rmsnorm;
 } sol_cuda_mv_request;
 
 /* A trial's hardware counters (CUPTI's names), in this order. */

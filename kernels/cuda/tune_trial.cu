@@ -142,8 +142,13 @@ void sol_tune_make_inputs(int64_t n, uint64_t seed, float *x)
         x[i] = r.uniform();
 }
 
-void sol_tune_reference(sol_dtype t, const uint8_t *w, int64_t rows, int64_t cols, const float *x, int m, double *ref,
-                        double *mag)
+namespace {
+
+// sol_tune_reference's body over inputs of float (exact products) or of
+// float64 (the normalised ones: products to 2^-53 of themselves).
+template <typename X>
+void reference_of(sol_dtype t, const uint8_t *w, int64_t rows, int64_t cols, const X *x, int m, double *ref,
+                  double *mag)
 {
     size_t row_bytes = sol_tune_row_bytes(t, cols);
     if (!row_bytes)
@@ -157,10 +162,10 @@ void sol_tune_reference(sol_dtype t, const uint8_t *w, int64_t rows, int64_t col
             for (int64_t g = 0; g < cols / 8; g++)
                 sol_dq8(t, w + (size_t)r * row_bytes, g, &row[(size_t)(8 * g)]);
             for (int i = 0; i < m; i++) {
-                const float *xi = x + (size_t)i * cols;
+                const X *xi = x + (size_t)i * cols;
                 double sum = 0, abs_sum = 0;
                 for (int64_t c = 0; c < cols; c++) {
-                    double p = (double)row[(size_t)c] * (double)xi[c]; // exact: 24 x 24 bits
+                    double p = (double)row[(size_t)c] * (double)xi[c]; // exact for float x: 24 x 24 bits
                     sum += p;
                     abs_sum += fabs(p);
                 }
@@ -170,6 +175,40 @@ void sol_tune_reference(sol_dtype t, const uint8_t *w, int64_t rows, int64_t col
         }
     };
     run_on_threads(threads, work);
+}
+
+} // namespace
+
+void sol_tune_reference(sol_dtype t, const uint8_t *w, int64_t rows, int64_t cols, const float *x, int m, double *ref,
+                        double *mag)
+{
+    reference_of(t, w, rows, cols, x, m, ref, mag);
+}
+
+void sol_tune_reference_normed(sol_dtype t, const uint8_t *w, int64_t rows, int64_t cols, const double *xn, int m,
+                               double *ref, double *mag)
+{
+    reference_of(t, w, rows, cols, xn, m, ref, mag);
+}
+
+void sol_tune_make_norm(int64_t n, uint64_t seed, float *norm)
+{
+    rng r = {seed};
+    for (int64_t i = 0; i < n; i++)
+        norm[i] = 1.0f + 0.5f * r.uniform();
+}
+
+void sol_tune_normalize(const float *x, const float *norm, int64_t cols, int m, float eps, double *xn)
+{
+    for (int i = 0; i < m; i++) {
+        const float *xi = x + (size_t)i * cols;
+        double sum = 0;
+        for (int64_t c = 0; c < cols; c++)
+            sum += (double)xi[c] * (double)xi[c];
+        double scale = 1.0 / sqrt(sum / (double)cols + (double)eps);
+        for (int64_t c = 0; c < cols; c++)
+            xn[(size_t)i * cols + c] = (double)xi[c] * scale * (double)norm[c];
+    }
 }
 
 // The bound. Each output is cols products summed in f32: every product and
@@ -188,6 +227,23 @@ void sol_tune_reference(sol_dtype t, const uint8_t *w, int64_t rows, int64_t col
 // 2.8 / cols of sum |w x|: 18 times this bound at cols = 4096, still above it
 // at 32768; a whole tile (>= 256 weights) far more.
 double sol_tune_f32_bound(int64_t cols) { return kLambda * sqrt((double)cols + 64) * kU32 + kU32; }
+
+// The fused kernel's bound: the f32 dot product's of its normalised inputs,
+// plus what the norm's roundings move them by (rmsnorm.cuh). Its scale
+// 1 / sqrtf((float)(total / n) + eps) is off the exact one by at most
+// 3u to first order: the sum of squares is in double (n 2^-53 of itself:
+// nothing at f32's scale), its cast to float and the added eps round once
+// each (2u of the radicand), sqrtf halves that and rounds (2u), the
+// reciprocal rounds again (3u); IEEE sqrtf and division (NVRTC's default
+// -prec-sqrt and -prec-div). Each input is then x * scale * norm, two more
+// roundings (sol_rms_apply): every normalised input is within 5u of its
+// float64 value, so every product w xn within 5u of its own, and the
+// output within 5u of sum |w xn| (= mag) beyond the dot product's bound.
+// This part is not random: the scale's error is the same for a row's every
+// term, so it is added whole, not under the square root. One u more covers
+// the second-order terms. A wrong norm weight, a skipped normalisation or a
+// dropped group of weights is far beyond it (test_tune_trial.cu).
+double sol_tune_rms_bound(int64_t cols) { return sol_tune_f32_bound(cols) + 6 * kU32; }
 
 sol_tune_verdict sol_tune_judge(const float *y, const double *ref, const double *mag, int64_t n, double bound)
 {
@@ -218,9 +274,10 @@ struct problem {
     sol_dtype type = SOL_DT_F32;
     int64_t rows = 0, cols = 0;
     uint64_t seed = 0;
+    int rmsnorm = 0; // the reference is of the normalised inputs, by norm
     size_t row_bytes = 0;
     uint8_t *w = nullptr;
-    float *x = nullptr, *y = nullptr, *ws = nullptr;
+    float *x = nullptr, *y = nullptr, *ws = nullptr, *norm = nullptr;
     size_t ws_bytes = 0;
     void *flush = nullptr;
     size_t flush_bytes = 0;
@@ -250,7 +307,7 @@ void release(problem &p)
         cudaSetDevice(p.device);
     if (p.cublas)
         cublasDestroy(p.cublas);
-    for (void *ptr : {(void *)p.w, (void *)p.x, (void *)p.y, (void *)p.ws, p.flush, p.w16, p.x16})
+    for (void *ptr : {(void *)p.w, (void *)p.x, (void *)p.y, (void *)p.ws, (void *)p.norm, p.flush, p.w16, p.x16})
         if (ptr)
             cudaFree(ptr);
     if (p.start)
@@ -279,8 +336,9 @@ int check_request(const sol_cuda_mv_request *req, sol_err *err)
 // The problem of req on device (made current), made or kept.
 int prepare(problem &p, int device, int64_t l2_bytes, const sol_cuda_mv_request *req, sol_err *err)
 {
+    int rmsnorm = req->rmsnorm ? 1 : 0;
     if (p.ready && p.device == device && p.type == req->type && p.rows == req->rows && p.cols == req->cols &&
-        p.seed == req->seed)
+        p.seed == req->seed && p.rmsnorm == rmsnorm)
         return 0;
     release(p);
     p.device = device;
@@ -288,14 +346,18 @@ int prepare(problem &p, int device, int64_t l2_bytes, const sol_cuda_mv_request 
     p.rows = req->rows;
     p.cols = req->cols;
     p.seed = req->seed;
+    p.rmsnorm = rmsnorm;
     p.row_bytes = sol_tune_row_bytes(req->type, req->cols);
     size_t w_bytes = (size_t)p.rows * p.row_bytes, x_elems = (size_t)kMaxInputs * (size_t)p.cols,
            y_elems = (size_t)kMaxInputs * (size_t)p.rows;
     std::vector<uint8_t> hw;
-    std::vector<float> hx;
+    std::vector<float> hx, hnorm;
+    std::vector<double> xn;
     try {
         hw.resize(w_bytes);
         hx.resize(x_elems);
+        hnorm.resize(rmsnorm ? (size_t)p.cols : 0);
+        xn.resize(rmsnorm ? x_elems : 0);
         p.ref.resize(y_elems);
         p.mag.resize(y_elems);
     } catch (const std::bad_alloc &) {
@@ -305,7 +367,14 @@ int prepare(problem &p, int device, int64_t l2_bytes, const sol_cuda_mv_request 
     }
     sol_tune_make_weights(p.type, p.rows, p.cols, p.seed, hw.data());
     sol_tune_make_inputs((int64_t)x_elems, p.seed ^ 0x5eed1e55c0ffee00ull, hx.data());
-    sol_tune_reference(p.type, hw.data(), p.rows, p.cols, hx.data(), kMaxInputs, p.ref.data(), p.mag.data());
+    if (rmsnorm) {
+        sol_tune_make_norm(p.cols, p.seed ^ 0x6e6f726d6e6f726dull, hnorm.data());
+        sol_tune_normalize(hx.data(), hnorm.data(), p.cols, kMaxInputs, kSolTuneRmsEps, xn.data());
+        sol_tune_reference_normed(p.type, hw.data(), p.rows, p.cols, xn.data(), kMaxInputs, p.ref.data(),
+                                  p.mag.data());
+    } else {
+        sol_tune_reference(p.type, hw.data(), p.rows, p.cols, hx.data(), kMaxInputs, p.ref.data(), p.mag.data());
+    }
     p.flush_bytes = 2 * (size_t)(l2_bytes > 0 ? l2_bytes : (int64_t)32 << 20);
     CUDA_OK(cudaStreamCreateWithFlags(&p.stream, cudaStreamNonBlocking));
     CUDA_OK(cudaEventCreate(&p.start));
@@ -318,6 +387,10 @@ int prepare(problem &p, int device, int64_t l2_bytes, const sol_cuda_mv_request 
     // stream would not order), finished before the host buffers go
     CUDA_OK(cudaMemcpyAsync(p.w, hw.data(), w_bytes, cudaMemcpyHostToDevice, p.stream));
     CUDA_OK(cudaMemcpyAsync(p.x, hx.data(), x_elems * sizeof(float), cudaMemcpyHostToDevice, p.stream));
+    if (rmsnorm) {
+        CUDA_OK(cudaMalloc(reinterpret_cast<void **>(&p.norm), hnorm.size() * sizeof(float)));
+        CUDA_OK(cudaMemcpyAsync(p.norm, hnorm.data(), hnorm.size() * sizeof(float), cudaMemcpyHostToDevice, p.stream));
+    }
     CUDA_OK(cudaStreamSynchronize(p.stream));
     p.ready = true;
     return 0;
@@ -353,11 +426,15 @@ cudaError_t launch_variant(const problem &p, cudaKernel_t mv, cudaKernel_t sum, 
         const uint8_t *w = p.w;
         size_t row_bytes = p.row_bytes;
         int64_t rows = p.rows, k = p.cols;
-        const float *bias = nullptr, *x = p.x + (size_t)i * (size_t)p.cols;
+        const float *bias = nullptr, *x = p.x + (size_t)i * (size_t)p.cols, *norm = p.norm;
         float *y = p.y + (size_t)i * (size_t)p.rows, *out = v.p.k_split > 1 ? p.ws : y;
+        // the fused kernel stores no xb here: the engine's group has one
+        // launch that does and the others (most of its matrices) do not
+        float eps = kSolTuneRmsEps, *xb = nullptr;
         void *args[] = {&w, &row_bytes, &rows, &k, &bias, &x, &pass, &out}; // sol_matvec's parameters
+        void *norm_args[] = {&w, &row_bytes, &rows, &k, &bias, &x, &norm, &eps, &pass, &out, &xb}; // sol_matvec_rmsnorm's
         cudaError_t e = cudaLaunchKernel(reinterpret_cast<const void *>(mv), dim3(g.grid_x, g.grid_y), dim3(g.threads),
-                                         args, 0, p.stream);
+                                         v.rmsnorm ? norm_args : args, 0, p.stream);
         if (e != cudaSuccess)
             return e;
         if (v.p.k_split > 1) {
@@ -457,7 +534,7 @@ int sol_cuda_tune_source(sol_cuda_mv_source *out, sol_err *err)
 int sol_cuda_tune_trial(int device, const sol_cuda_mv_request *req, sol_cuda_mv_result *out, sol_err *err)
 {
     result_init(out);
-    sol_mv_variant v = {req->type, params_of(req->params)};
+    sol_mv_variant v = {req->type, params_of(req->params), req->rmsnorm ? 1 : 0};
     sol_mv_label(&v, out->label, sizeof out->label);
     if (int rc = check_request(req, err))
         return rc;
@@ -518,8 +595,9 @@ int sol_cuda_tune_trial(int device, const sol_cuda_mv_request *req, sol_cuda_mv_
         snprintf(out->why, sizeof out->why, "launch: %s", cudaGetErrorString(e));
         return 0;
     }
-    judge(p, req->m, y, sol_tune_f32_bound(req->cols), out);
-    out->bytes = (double)req->rows * (double)p.row_bytes + 4.0 * req->m * ((double)req->cols + (double)req->rows);
+    judge(p, req->m, y, v.rmsnorm ? sol_tune_rms_bound(req->cols) : sol_tune_f32_bound(req->cols), out);
+    out->bytes = (double)req->rows * (double)p.row_bytes + 4.0 * req->m * ((double)req->cols + (double)req->rows) +
+                 (v.rmsnorm ? 4.0 * (double)req->cols : 0.0); // and the norm vector
     if (!out->correct)
         return 0; // a wrong variant is never timed, never chosen
     return time_and_count(
@@ -532,6 +610,16 @@ int sol_cuda_tune_cublas(int device, const sol_cuda_mv_request *req, sol_cuda_mv
     result_init(out);
     if (int rc = check_request(req, err))
         return rc;
+    // cuBLAS has no RMSNorm to fold in: refused rather than timed on the
+    // pre-normalised input, which would compare a different amount of work
+    // (the fused kernel's baseline is the plain matvec's, tuned on its own)
+    if (req->rmsnorm) {
+        snprintf(out->label, sizeof out->label, "cuBLAS (no fused RMSNorm)");
+        out->status = SOL_CUDA_TRIAL_INVALID;
+        snprintf(out->why, sizeof out->why, "cuBLAS has no fused RMSNorm matvec: the fused kernel has no cuBLAS "
+                 "baseline");
+        return 0;
+    }
     int sm = 0;
     int64_t l2 = 0;
     if (int rc = open_device(device, &sm, &l2, err))

@@ -44,6 +44,23 @@ void sol_tune_reference(sol_dtype t, const uint8_t *w, int64_t rows, int64_t col
 // (tune_trial.cu derives it).
 double sol_tune_f32_bound(int64_t cols);
 
+// ---- the fused RMSNorm matvec's (sol_cuda_mv_request.rmsnorm) ----
+
+// The eps of the fused trials (the engine's models' usual norm_eps).
+constexpr float kSolTuneRmsEps = 1e-5f;
+// n norm weights from seed, in [0.5, 1.5): a norm vector of the usual size.
+void sol_tune_make_norm(int64_t n, uint64_t seed, float *norm);
+// xn[i * cols + c] = x[i * cols + c] / sqrt(sum_c x^2 / cols + eps) *
+// norm[c] in float64, for i < m: RMSNorm as rmsnorm.cuh computes it,
+// without its roundings.
+void sol_tune_normalize(const float *x, const float *norm, int64_t cols, int m, float eps, double *xn);
+// sol_tune_reference of the normalised inputs xn (float64).
+void sol_tune_reference_normed(sol_dtype t, const uint8_t *w, int64_t rows, int64_t cols, const double *xn, int m,
+                               double *ref, double *mag);
+// The bound on |y - ref| / mag of the fused kernel: the f32 dot product's
+// and the norm's roundings (tune_trial.cu derives it).
+double sol_tune_rms_bound(int64_t cols);
+
 struct sol_tune_verdict {
     int correct;      // every output finite and within bound * mag of ref
     double max_error; // max |y - ref| / mag (inf for a non-finite output)

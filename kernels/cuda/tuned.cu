@@ -6,15 +6,18 @@
 sol_mv_variant sol_mv_tuned_variant(const sol_cuda_tuned_mv *t)
 {
     const sol_cuda_mv_config &c = t->params;
-    return sol_mv_variant{t->type, sol_mv_params{c.rows_per_block, c.threads_per_row, c.vec_bytes, c.unroll,
-                                                 c.k_split, c.max_inputs}};
+    return sol_mv_variant{t->type,
+                          sol_mv_params{c.rows_per_block, c.threads_per_row, c.vec_bytes, c.unroll, c.k_split,
+                                        c.max_inputs},
+                          t->rmsnorm ? 1 : 0};
 }
 
 namespace {
 
-bool same_problem(const sol_cuda_tuned_mv &t, sol_dtype type, int64_t rows, int64_t cols, int m)
+// The same matmul, by the same kernel (fused or not: each has its winners).
+bool same_problem(const sol_cuda_tuned_mv &t, int rmsnorm, sol_dtype type, int64_t rows, int64_t cols, int m)
 {
-    return t.type == type && t.rows == rows && t.cols == cols && t.m == m;
+    return (t.rmsnorm != 0) == (rmsnorm != 0) && t.type == type && t.rows == rows && t.cols == cols && t.m == m;
 }
 
 // Whether the variant runs this matrix and these inputs in one pass.
@@ -26,15 +29,27 @@ bool runs(const sol_cuda_tuned_mv &t, size_t row_bytes, int m, const void *w, co
            reinterpret_cast<uintptr_t>(w) % (uintptr_t)v.p.vec_bytes == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
 }
 
+int find(const sol_cuda_tuned_mv *t, int n, int rmsnorm, sol_dtype type, int64_t rows, int64_t cols, size_t row_bytes,
+         int m, const void *w, const float *x)
+{
+    for (int i = 0; i < n; i++)
+        if (same_problem(t[i], rmsnorm, type, rows, cols, m))
+            return runs(t[i], row_bytes, m, w, x) ? i : -1;
+    return -1;
+}
+
 } // namespace
 
 int sol_mv_tuned_find(const sol_cuda_tuned_mv *t, int n, sol_dtype type, int64_t rows, int64_t cols,
                       size_t row_bytes, int m, const void *w, const float *x)
 {
-    for (int i = 0; i < n; i++)
-        if (same_problem(t[i], type, rows, cols, m))
-            return runs(t[i], row_bytes, m, w, x) ? i : -1;
-    return -1;
+    return find(t, n, 0, type, rows, cols, row_bytes, m, w, x);
+}
+
+int sol_mv_tuned_find_fused(const sol_cuda_tuned_mv *t, int n, sol_dtype type, int64_t rows, int64_t cols,
+                            size_t row_bytes, int m, const void *w, const float *x)
+{
+    return find(t, n, 1, type, rows, cols, row_bytes, m, w, x);
 }
 
 sol_attn_variant sol_attn_tuned_variant(const sol_cuda_tuned_attn *t)

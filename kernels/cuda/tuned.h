@@ -17,14 +17,19 @@ extern "C" {
 // The variant a winner's parameters name.
 sol_mv_variant sol_mv_tuned_variant(const sol_cuda_tuned_mv *t);
 
-// The winner among t[0..n) for the matmul of a rows x cols matrix of type
-// (rows row_bytes apart, stored at w) on m inputs at x: one of exactly
-// this type, shape and m, whose variant takes the m inputs in one pass
+// The plain matvec's winner among t[0..n) (rmsnorm 0) for the matmul of a
+// rows x cols matrix of type (rows row_bytes apart, stored at w) on m
+// inputs at x: one of exactly this type, shape and m, whose variant takes the m inputs in one pass
 // (max_inputs >= m), fits the shape (sol_mv_check_shape) and whose loads
 // are aligned (w to its vec_bytes, x to 16 bytes, as the built-in ones
 // need). Its index, or -1: the built-in variants run.
 int sol_mv_tuned_find(const sol_cuda_tuned_mv *t, int n, sol_dtype type, int64_t rows, int64_t cols,
                       size_t row_bytes, int m, const void *w, const float *x);
+// The same for the fused kernel (rmsnorm 1): the winner for the matmul of
+// RMSNorm(x) (rmsnorm_matmul_group; the caller has checked the norm's own
+// needs, ops.cu's norm_folds).
+int sol_mv_tuned_find_fused(const sol_cuda_tuned_mv *t, int n, sol_dtype type, int64_t rows, int64_t cols,
+                            size_t row_bytes, int m, const void *w, const float *x);
 
 // The attention variant a winner's parameters name.
 sol_attn_variant sol_attn_tuned_variant(const sol_cuda_tuned_attn *t);

@@ -66,6 +66,8 @@ int sol_mv_check_params(const sol_mv_variant *v, char *why, size_t cap)
         return sol_cuda_refuse(why, cap, "unroll %d: 1 to 64", p.unroll);
     if (p.k_split < 1 || p.k_split > 256)
         return sol_cuda_refuse(why, cap, "k_split %d: 1 to 256", p.k_split);
+    if (v->rmsnorm && p.k_split != 1)
+        return sol_cuda_refuse(why, cap, "k_split %d: the fused RMSNorm matvec has no K split (1 only)", p.k_split);
     int elems = sol_mv_tile_elems(p.threads_per_row, p.unroll), block = sol_cuda_block_elems(t);
     if (elems % block != 0)
         return sol_cuda_refuse(why, cap, "a tile of %d elements (threads_per_row x unroll x 8) is not whole %s blocks of %d",
@@ -110,7 +112,9 @@ int sol_mv_smem_bytes(const sol_mv_variant *v)
 {
     const sol_mv_params &p = v->p;
     int warp_sums = p.threads_per_row > 32 ? p.rows_per_block * p.threads_per_row / 32 : 0;
-    return p.rows_per_block * tile_bytes(v) + 4 * warp_sums;
+    // the fused kernel's RMSNorm warp sums: M x kSolRmsWarps doubles
+    int norm_sums = v->rmsnorm ? p.max_inputs * kSolRmsWarps * 8 : 0;
+    return p.rows_per_block * tile_bytes(v) + 4 * warp_sums + norm_sums;
 }
 
 sol_mv_launch sol_mv_geometry(const sol_mv_variant *v, const sol_mv_shape *s, int m)
@@ -127,13 +131,18 @@ sol_mv_launch sol_mv_geometry(const sol_mv_variant *v, const sol_mv_shape *s, in
 void sol_mv_label(const sol_mv_variant *v, char *buf, size_t cap)
 {
     const sol_mv_params &p = v->p;
-    snprintf(buf, cap, "%s r%d t%d v%d u%d k%d m%d", type_name(v->type), p.rows_per_block, p.threads_per_row,
-             p.vec_bytes, p.unroll, p.k_split, p.max_inputs);
+    snprintf(buf, cap, "%s r%d t%d v%d u%d k%d m%d%s", type_name(v->type), p.rows_per_block, p.threads_per_row,
+             p.vec_bytes, p.unroll, p.k_split, p.max_inputs, v->rmsnorm ? " norm" : "");
 }
 
 void sol_mv_kernel_expr(const sol_mv_variant *v, char *buf, size_t cap)
 {
     const sol_mv_params &p = v->p;
+    if (v->rmsnorm) { // sol_matvec_rmsnorm's parameters: no KSPLIT
+        snprintf(buf, cap, "sol_matvec_rmsnorm<(sol_dtype)%d, %d, %d, %d, %d, %d>", (int)v->type, p.rows_per_block,
+                 p.threads_per_row, p.vec_bytes, p.unroll, p.max_inputs);
+        return;
+    }
     snprintf(buf, cap, "sol_matvec<(sol_dtype)%d, %d, %d, %d, %d, %d, %d>", (int)v->type, p.rows_per_block,
              p.threads_per_row, p.vec_bytes, p.unroll, p.k_split, p.max_inputs);
 }

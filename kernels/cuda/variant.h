@@ -20,6 +20,10 @@ extern "C" {
 struct sol_mv_variant {
     sol_dtype type;
     sol_mv_params p;
+    // 1: the fused kernel, sol_matvec_rmsnorm (RMSNorm folded into the
+    // input; no K split). Defaulted so that every {type, params} written
+    // before it stays the plain matvec, whose names and keys are unchanged.
+    int rmsnorm = 0;
 };
 
 // A weight matrix: rows of cols elements, stored rows row_bytes apart.
@@ -54,10 +58,11 @@ sol_mv_launch sol_mv_geometry(const sol_mv_variant *v, const sol_mv_shape *s, in
 // "q4_k" (util/dtype.c's names, which the plugin does not link; "?" for a
 // type the backend does not decode).
 const char *sol_mv_type_name(sol_dtype t);
-// "q4_k r4 t32 v16 u2 k1 m1", for tables and messages.
+// "q4_k r4 t32 v16 u2 k1 m1" ("... m1 norm" for the fused kernel), for
+// tables and messages.
 void sol_mv_label(const sol_mv_variant *v, char *buf, size_t cap);
-// The kernels' C++ names as NVRTC instantiates them: the matvec, and the
-// slice sum (k_split > 1; otherwise "").
+// The kernels' C++ names as NVRTC instantiates them: the matvec (or the
+// fused sol_matvec_rmsnorm), and the slice sum (k_split > 1; otherwise "").
 void sol_mv_kernel_expr(const sol_mv_variant *v, char *buf, size_t cap);
 void sol_mv_sum_expr(const sol_mv_variant *v, char *buf, size_t cap);
 

@@ -17,6 +17,13 @@
  *           x 1 otherwise; written 4 x rows x m; L2 twice the read; cuBLAS
  *           reads 1.5x. With SOL_FAKE_TUNER_NO_COUNTERS set: none, and the
  *           first trial carries a notice saying so
+ * The fused RMSNorm matvec (req->rmsnorm): the same rules, but
+ *   valid   k_split 1 only (the real kernel has no K split)
+ *   time    12 us + |rows_per_block - 4| + |log2 threads_per_row - 6| +
+ *           (vec_bytes != 16) us; best: r4 t64 v16, apart from the
+ *           matvec's (a CLI that mixed the two kernels' rows would show it)
+ *   bytes   the matvec's and the norm vector (4 x cols)
+ *   cuBLAS  refused (INVALID), as the plugin does
  * Decode attention (at_*): the built-in d = head_dim / 32 rounded up to
  * 1, 2, 4 or 8, h = the GQA group up to 8, w4, s256;
  *   valid   dims_per_lane the built-in's, heads_per_block <= 8, warps x
@@ -103,10 +110,11 @@ static double row_bytes_of(sol_dtype t, int64_t cols)
                                                                                                    : 4.0 * cols;
 }
 
-/* What the problem must move: weights, x and y. */
+/* What the problem must move: weights, x and y (and the fused kernel's norm). */
 static double plan_bytes(const sol_cuda_mv_request *req)
 {
-    return req->rows * row_bytes_of(req->type, req->cols) + 4.0 * req->m * (req->rows + req->cols);
+    return req->rows * row_bytes_of(req->type, req->cols) + 4.0 * req->m * (req->rows + req->cols) +
+           (req->rmsnorm ? 4.0 * req->cols : 0.0);
 }
 
 static int noticed;
@@ -147,6 +155,11 @@ static int mv_trial(int device, const sol_cuda_mv_request *req, sol_cuda_mv_resu
         out->status = SOL_CUDA_TRIAL_INVALID;
         return 0;
     }
+    if (req->rmsnorm && p->k_split != 1) {
+        out->status = SOL_CUDA_TRIAL_INVALID;
+        snprintf(out->why, sizeof out->why, "fake rule: the fused kernel has no K split");
+        return 0;
+    }
     out->bytes = plan_bytes(req);
     out->registers = 32;
     if (p->rows_per_block == 2 && p->threads_per_row == 16 && getenv("SOL_FAKE_TUNER_CRASH")) {
@@ -163,8 +176,10 @@ static int mv_trial(int device, const sol_cuda_mv_request *req, sol_cuda_mv_resu
         snprintf(out->why, sizeof out->why, "wrong answer: fake");
         return 0;
     }
-    double us = 10 + fabs(p->rows_per_block - 8.0) + fabs(log2(p->threads_per_row) - 6) + (p->vec_bytes != 16) +
-                (p->k_split - 1) / 2.0;
+    double us = req->rmsnorm ? 12 + fabs(p->rows_per_block - 4.0) + fabs(log2(p->threads_per_row) - 6) +
+                                   (p->vec_bytes != 16)
+                             : 10 + fabs(p->rows_per_block - 8.0) + fabs(log2(p->threads_per_row) - 6) +
+                                   (p->vec_bytes != 16) + (p->k_split - 1) / 2.0;
     out->correct = 1;
     out->max_error = 1e-7;
     out->tolerance = 1e-5;
@@ -181,6 +196,11 @@ static int mv_cublas(int device, const sol_cuda_mv_request *req, sol_cuda_mv_res
     (void)device;
     (void)err;
     result_init(out, "fake cuBLAS");
+    if (req->rmsnorm) {
+        out->status = SOL_CUDA_TRIAL_INVALID;
+        snprintf(out->why, sizeof out->why, "fake rule: cuBLAS has no fused RMSNorm matvec");
+        return 0;
+    }
     out->correct = 1;
     out->median_s = out->min_s = out->max_s = 50e-6;
     out->reps = req->reps;

@@ -1554,6 +1554,78 @@ static void test_tune_cuda_fake_attention(const char *fake)
     done(&r);
 }
 
+/* The fused RMSNorm matvec: its own kernel (cuda.matvec_rmsnorm) whose
+ * winner is its own (the fake's r4 t64 v16, the matvec's r8), no K split
+ * tried, no cuBLAS baseline; a model's problems are the matmuls after its
+ * norms (llama-2-7b: q k v, gate and up, the LM head; not o nor down). */
+static void test_tune_cuda_fake_rmsnorm(const char *fake)
+{
+    char args[1400];
+    snprintf(args, sizeof args, "tune --shape matvec_rmsnorm:q4_k:32x512x1 --backend %s --strategy exhaustive "
+             "--budget 2000", fake);
+    result r = run("%s", args);
+    if (r.status != 0)
+        fail_msg("sol %s: exit %d: %s", args, r.status, r.err);
+    assert_non_null(strstr(r.out, "mv+norm   q4_k   32x512x1"));
+    assert_null(strstr(r.err, "cuBLAS"));
+    done(&r);
+    cJSON *doc = run_json("db trials --format json");
+    int fused = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, doc)
+    {
+        const char *kernel = cJSON_GetObjectItem(row, "kernel")->valuestring,
+                   *shape = cJSON_GetObjectItem(row, "shape")->valuestring;
+        if (!strcmp(kernel, "cuda.matvec_rmsnorm")) {
+            fused++;
+            assert_non_null(strstr(cJSON_GetObjectItem(row, "params_json")->valuestring, "\"k_split\":1"));
+        }
+        if (!strcmp(shape, "32x512x1"))
+            assert_true(strcmp(kernel, "cuda.cublas") || !strstr(cJSON_GetObjectItem(row, "compile_flags")->valuestring,
+                                                                 "norm"));
+    }
+    cJSON_Delete(doc);
+    assert_true(fused > 100);
+    doc = run_json("db best --backend cuda --format json");
+    int found = 0;
+    cJSON_ArrayForEach(row, doc)
+    {
+        if (strcmp(cJSON_GetObjectItem(row, "kernel")->valuestring, "cuda.matvec_rmsnorm"))
+            continue;
+        found++;
+        const cJSON *p = cJSON_GetObjectItem(row, "params");
+        assert_int_equal(cJSON_GetObjectItem(p, "rows_per_block")->valueint, 4);
+        assert_int_equal(cJSON_GetObjectItem(p, "threads_per_row")->valueint, 64);
+        assert_int_equal(cJSON_GetObjectItem(p, "vec_bytes")->valueint, 16);
+        assert_int_equal(cJSON_GetObjectItem(p, "k_split")->valueint, 1);
+        assert_true(fabs(cJSON_GetObjectItem(row, "median_s")->valuedouble - 12e-6) < 1e-12);
+        assert_string_equal(cJSON_GetObjectItem(row, "source_hash")->valuestring, "fa4e0000fa4e0001");
+        assert_null(cJSON_GetObjectItem(row, "cublas"));
+    }
+    cJSON_Delete(doc);
+    assert_int_equal(found, 1);
+    r = run("db best --backend cuda");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "matvec_rmsnorm"));
+    done(&r);
+    snprintf(args, sizeof args, "tune llama-2-7b --batches 1 --kernels rmsnorm_matvec --backend %s --strategy random "
+             "--budget 2", fake);
+    r = run("%s", args);
+    if (r.status != 0)
+        fail_msg("sol %s: exit %d: %s", args, r.status, r.err);
+    assert_non_null(strstr(r.out, " 4096x4096x1 "));
+    assert_non_null(strstr(r.out, " 11008x4096x1 "));
+    assert_non_null(strstr(r.out, " 32000x4096x1 "));
+    assert_null(strstr(r.out, " 4096x11008x1 ")); /* down: after the SwiGLU, no norm */
+    assert_null(strstr(r.out, "\nmatvec "));
+    assert_null(strstr(r.out, "\nattention "));
+    done(&r);
+    r = run("tune llama-2-7b --kernels bogus --backend %s", fake);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "rmsnorm_matvec"));
+    done(&r);
+}
+
 /* Counting off: the plugin's notice said once, the trials timed only, the
  * table's DRAM/plan empty; --no-counters asks for none and says nothing. */
 static void test_tune_cuda_fake_uncounted(const char *fake)
@@ -1677,6 +1749,7 @@ static void test_tune_cuda_fake(void **state)
     assert_int_equal(count_kernel("cuda.matvec", "32x1024x2", 1), 100);
     test_tune_cuda_fake_uncounted(fake);
     test_tune_cuda_fake_attention(fake);
+    test_tune_cuda_fake_rmsnorm(fake);
 }
 
 int main(void)

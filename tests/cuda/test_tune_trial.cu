@@ -142,6 +142,79 @@ static void test_judge(void **state)
     assert_int_equal(v.correct, 0);
 }
 
+// The fused kernel's inputs as it makes them (rmsnorm.cuh's host halves:
+// the sum of squares in the layout's order in double, the f32 scale, two
+// rounded products), input by input; `shift` reads the norm weight that
+// many elements on (a wrong index), `unnormed` leaves the first group of 8
+// of input 0 as it was (a missed normalisation).
+static std::vector<float> fused_inputs(const std::vector<float> &x, const std::vector<float> &norm, int64_t cols, int m,
+                                       int64_t shift = 0, bool unnormed = false)
+{
+    std::vector<float> xn(x.size());
+    for (int i = 0; i < m; i++) {
+        const float *xi = x.data() + (size_t)(i * cols);
+        double warp_sums[kSolRmsWarps] = {0};
+        for (int t = 0; t < kSolRmsThreads; t++) // per warp, in thread order (not the shuffles' tree: to u^2)
+            warp_sums[t / kSolRmsWarp] += sol_rms_thread_sum(xi, cols, t, kSolRmsThreads);
+        float scale = sol_rms_scale(sol_rms_total(warp_sums, kSolRmsWarps), cols, kSolTuneRmsEps);
+        for (int64_t c = 0; c < cols; c++) {
+            bool keep = unnormed && i == 0 && c < 8;
+            xn[(size_t)(i * cols + c)] = keep ? xi[c] : sol_rms_apply(xi[c], scale, norm[(size_t)((c + shift) % cols)]);
+        }
+    }
+    return xn;
+}
+
+// The fused kernel's bound: an honest run (its norm, then an f32 sum in
+// order or backwards) passes with room; a norm weight read one element
+// off, a group left unnormalised or a group of weights dropped fails.
+static void test_fused_judge(void **state)
+{
+    (void)state;
+    for (sol_dtype t : {SOL_DT_F16, SOL_DT_Q4_K, SOL_DT_Q8_0})
+        for (int64_t cols : {(int64_t)1024, (int64_t)4096}) {
+            const int64_t rows = 12;
+            const int m = 3;
+            std::vector<uint8_t> wq(rows * sol_tune_row_bytes(t, cols));
+            sol_tune_make_weights(t, rows, cols, 21, wq.data());
+            std::vector<float> x((size_t)(m * cols)), norm((size_t)cols);
+            sol_tune_make_inputs(m * cols, 22, x.data());
+            sol_tune_make_norm(cols, 23, norm.data());
+            for (float g : norm)
+                assert_true(g >= 0.5f && g < 1.5f);
+            std::vector<double> xn((size_t)(m * cols)), ref((size_t)(m * rows)), mag((size_t)(m * rows));
+            sol_tune_normalize(x.data(), norm.data(), cols, m, kSolTuneRmsEps, xn.data());
+            sol_tune_reference_normed(t, wq.data(), rows, cols, xn.data(), m, ref.data(), mag.data());
+            std::vector<float> w = decoded(t, wq, rows, cols);
+            double bound = sol_tune_rms_bound(cols);
+            assert_true(bound > sol_tune_f32_bound(cols));
+            for (bool backwards : {false, true}) {
+                sol_tune_verdict v = sol_tune_judge(f32_matvec(w, fused_inputs(x, norm, cols, m), rows, cols, m,
+                                                               backwards).data(),
+                                                    ref.data(), mag.data(), m * rows, bound);
+                printf("  %-5s K %-5lld fused %s: error %.3g of sum |w xn|, bound %.3g (%.0fx the error)\n",
+                       sol_dtype_name(t), (long long)cols, backwards ? "backwards" : "in order", v.max_error, bound,
+                       bound / v.max_error);
+                assert_int_equal(v.correct, 1);
+            }
+            struct broken {
+                const char *what;
+                std::vector<float> y;
+            } cases[] = {
+                {"norm weight one off", f32_matvec(w, fused_inputs(x, norm, cols, m, 1), rows, cols, m, false)},
+                {"8 inputs unnormalised", f32_matvec(w, fused_inputs(x, norm, cols, m, 0, true), rows, cols, m, false)},
+                {"8 weights dropped",
+                 f32_matvec(w, fused_inputs(x, norm, cols, m), rows, cols, m, false, rows + 5, 3, 1)},
+            };
+            for (const broken &b : cases) {
+                sol_tune_verdict v = sol_tune_judge(b.y.data(), ref.data(), mag.data(), m * rows, bound);
+                printf("  %-5s K %-5lld fused, %s: error %.3g, %.1fx the bound\n", sol_dtype_name(t),
+                       (long long)cols, b.what, v.max_error, v.max_error / bound);
+                assert_int_equal(v.correct, 0);
+            }
+        }
+}
+
 // ---- the space over the plugin's rules ----
 
 static const sol_cuda_mv_oracle kOracle = {sol_cuda_tune_default, sol_cuda_tune_check};
@@ -163,7 +236,7 @@ static void test_space_defaults(void **state)
             if (shape[1] % sol_cuda_block_elems(t))
                 continue; // not a shape of this type
             for (int m = 1; m <= SOL_CUDA_MV_MAX_INPUTS; m++) {
-                sol_cuda_mv_problem pb = {t, shape[0], shape[1], m};
+                sol_cuda_mv_problem pb = {t, shape[0], shape[1], m, 0};
                 sol_cuda_mv_space_ctx ctx;
                 sol_tune_space s;
                 sol_cuda_mv_space(&pb, &kOracle, &ctx, &s);
@@ -209,7 +282,7 @@ static void test_space_compiles(void **state)
     uint64_t pick = 12345;
     for (sol_dtype t : kTypes)
         for (int m : {1, 8}) {
-            sol_cuda_mv_problem pb = {t, 4096, 4096, m};
+            sol_cuda_mv_problem pb = {t, 4096, 4096, m, 0};
             sol_cuda_mv_space_ctx ctx;
             sol_tune_space s;
             sol_cuda_mv_space(&pb, &kOracle, &ctx, &s);
@@ -259,7 +332,7 @@ static void test_entries_without_device(void **state)
     assert_string_equal(src.hash, again.hash);
     printf("  kernel source %s, NVRTC %s (%s), cuBLAS %s\n", src.hash, src.nvrtc, src.options, src.cublas);
 
-    sol_cuda_mv_request req = {SOL_DT_Q4_K, 4096, 4096, 1, {}, 25, 1, nullptr, 1};
+    sol_cuda_mv_request req = {SOL_DT_Q4_K, 4096, 4096, 1, {}, 25, 1, nullptr, 1, 0};
     sol_cuda_tune_default(SOL_DT_Q4_K, 1, &req.params);
     sol_cuda_mv_result res;
     int driver = 0, count = 0;
@@ -297,12 +370,24 @@ static void test_entries_without_device(void **state)
     char why[256];
     assert_int_equal(sol_cuda_tune_check(SOL_DT_Q4_K, 4096, 4096, 144 * 16, &req.params, why, sizeof why), 1);
     assert_non_null(strstr(why, "threads_per_row 24"));
+    // the fused kernel has no K split: a verdict too, and cuBLAS has no
+    // fused baseline (refused whatever the device)
+    req.params.threads_per_row = 32;
+    req.params.k_split = 2;
+    req.rmsnorm = 1;
+    assert_int_equal(sol_cuda_tune_trial(0, &req, &res, &err), 0);
+    assert_int_equal(res.status, SOL_CUDA_TRIAL_INVALID);
+    assert_non_null(strstr(res.why, "no K split"));
+    assert_non_null(strstr(res.label, " norm"));
+    assert_int_equal(sol_cuda_tune_cublas(0, &req, &res, &err), 0);
+    assert_int_equal(res.status, SOL_CUDA_TRIAL_INVALID);
+    assert_non_null(strstr(res.why, "cuBLAS has no fused"));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_weights),        cmocka_unit_test(test_judge),
+        cmocka_unit_test(test_weights),        cmocka_unit_test(test_judge), cmocka_unit_test(test_fused_judge),
         cmocka_unit_test(test_space_defaults), cmocka_unit_test(test_space_compiles),
         cmocka_unit_test(test_entries_without_device),
     };

@@ -15,12 +15,14 @@ namespace {
 alignas(16) float g_x[16];
 alignas(16) uint8_t g_w[64];
 
-sol_cuda_tuned_mv winner(sol_dtype t, int64_t rows, int64_t cols, int m, int max_inputs, int k_split)
+sol_cuda_tuned_mv winner(sol_dtype t, int64_t rows, int64_t cols, int m, int max_inputs, int k_split,
+                         int rmsnorm = 0)
 {
     sol_mv_params p = sol_mv_default(t, max_inputs);
     return sol_cuda_tuned_mv{t, rows, cols, m,
                              sol_cuda_mv_config{p.rows_per_block, p.threads_per_row, p.vec_bytes, p.unroll, k_split,
-                                                p.max_inputs}};
+                                                p.max_inputs},
+                             rmsnorm};
 }
 
 size_t row_bytes(sol_dtype t, int64_t cols) { return (size_t)sol_mv_bytes_of(t, cols); }
@@ -125,6 +127,50 @@ void test_attention_unfit_falls_back(void **state)
     assert_int_equal(sol_attn_tuned_find(&wide, 1, 32, 32, 128, SOL_DT_F16, 4096, 1), -1);
 }
 
+// The fused kernel's winners and the plain matvec's are apart: Llama-2-7B's
+// q (F16, 4096 x 4096) tuned both ways for one input, its FFN up (Q4_K,
+// 11008 x 4096) fused only.
+const sol_cuda_tuned_mv kBoth[] = {
+    winner(SOL_DT_F16, 4096, 4096, 1, 1, 2),
+    winner(SOL_DT_F16, 4096, 4096, 1, 1, 1, 1),
+    winner(SOL_DT_Q4_K, 11008, 4096, 1, 1, 1, 1),
+};
+constexpr int kNBoth = sizeof kBoth / sizeof kBoth[0];
+
+int find_fused(sol_dtype t, int64_t rows, int64_t cols, int m, const void *w = g_w, const float *x = g_x)
+{
+    return sol_mv_tuned_find_fused(kBoth, kNBoth, t, rows, cols, row_bytes(t, cols), m, w, x);
+}
+
+void test_fused_matches(void **state)
+{
+    (void)state;
+    assert_int_equal(find_fused(SOL_DT_F16, 4096, 4096, 1), 1);
+    assert_int_equal(find_fused(SOL_DT_Q4_K, 11008, 4096, 1), 2);
+    // the plain lookup never takes a fused winner, nor the fused a plain one
+    assert_int_equal(sol_mv_tuned_find(kBoth, kNBoth, SOL_DT_F16, 4096, 4096, 8192, 1, g_w, g_x), 0);
+    assert_int_equal(sol_mv_tuned_find(kBoth, kNBoth, SOL_DT_Q4_K, 11008, 4096, row_bytes(SOL_DT_Q4_K, 4096), 1,
+                                       g_w, g_x),
+                     -1);
+    assert_int_equal(find_fused(SOL_DT_F16, 4096, 4096, 1), 1);
+    assert_int_equal(find_fused(SOL_DT_F16, 4096, 4096, 8), -1);  // m never tuned
+    assert_int_equal(find_fused(SOL_DT_Q4_K, 4096, 11008, 1), -1); // another matrix
+    assert_int_equal(find_fused(SOL_DT_BF16, 4096, 4096, 1), -1);  // another type
+    assert_int_equal(sol_mv_tuned_variant(&kBoth[1]).rmsnorm, 1);
+    assert_int_equal(sol_mv_tuned_variant(&kBoth[0]).rmsnorm, 0);
+}
+
+// A fused winner with a K split (no such kernel), or with loads that are
+// not aligned, runs the built-in fused matvec instead.
+void test_fused_unfit_falls_back(void **state)
+{
+    (void)state;
+    sol_cuda_tuned_mv split = winner(SOL_DT_F16, 4096, 4096, 1, 1, 2, 1);
+    assert_int_equal(sol_mv_tuned_find_fused(&split, 1, SOL_DT_F16, 4096, 4096, 8192, 1, g_w, g_x), -1);
+    assert_int_equal(find_fused(SOL_DT_F16, 4096, 4096, 1, g_w + 2), -1);
+    assert_int_equal(find_fused(SOL_DT_F16, 4096, 4096, 1, g_w, g_x + 1), -1);
+}
+
 } // namespace
 
 int main(void)
@@ -136,6 +182,8 @@ int main(void)
         cmocka_unit_test(test_unfit_or_unaligned_falls_back),
         cmocka_unit_test(test_attention_matches),
         cmocka_unit_test(test_attention_unfit_falls_back),
+        cmocka_unit_test(test_fused_matches),
+        cmocka_unit_test(test_fused_unfit_falls_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

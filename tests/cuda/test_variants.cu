@@ -154,6 +154,33 @@ static void test_geometry(void **state)
     assert_string_equal(buf, "");
 }
 
+// The fused RMSNorm matvec: its own kernel name (no KSPLIT parameter) and
+// label, its norm's warp sums in shared memory, and no K split; the plain
+// one's names are what they were (an image's key hashes them).
+static void test_fused_names(void **state)
+{
+    (void)state;
+    sol_mv_variant v = variant(SOL_DT_Q4_K, 2, 128, 16, 2, 1, 8);
+    char buf[160], why[256];
+    sol_mv_kernel_expr(&v, buf, sizeof buf);
+    assert_string_equal(buf, "sol_matvec<(sol_dtype)13, 2, 128, 16, 2, 1, 8>");
+    int plain_smem = sol_mv_smem_bytes(&v);
+    v.rmsnorm = 1;
+    sol_mv_kernel_expr(&v, buf, sizeof buf);
+    assert_string_equal(buf, "sol_matvec_rmsnorm<(sol_dtype)13, 2, 128, 16, 2, 8>");
+    sol_mv_label(&v, buf, sizeof buf);
+    assert_string_equal(buf, "q4_k r2 t128 v16 u2 k1 m8 norm");
+    sol_mv_sum_expr(&v, buf, sizeof buf);
+    assert_string_equal(buf, "");
+    assert_int_equal(sol_mv_smem_bytes(&v), plain_smem + 8 * kSolRmsWarps * 8);
+    assert_int_equal(sol_mv_check_params(&v, why, sizeof why), 0);
+    v.p.k_split = 2;
+    assert_int_equal(sol_mv_check_params(&v, why, sizeof why), 1);
+    assert_non_null(strstr(why, "no K split"));
+    v.rmsnorm = 0;
+    assert_int_equal(sol_mv_check_params(&v, why, sizeof why), 0);
+}
+
 // ---- the host model of the kernel's tiling ----
 
 static uint32_t next_random(uint32_t *state)
@@ -421,6 +448,26 @@ static void test_huge_rejected(void **state)
     assert_int_equal(c.nvrtc_compiles, 2);
 }
 
+// The engine's built-in fused variant compiles for sm_90 without spilling,
+// to an image of its own (another key than the plain matvec's).
+static void test_fused_compile(void **state)
+{
+    (void)state;
+    sol_mv_variant plain = {SOL_DT_Q4_K, sol_mv_default(SOL_DT_Q4_K, 8)}, fused = plain;
+    fused.rmsnorm = 1;
+    sol_mv_compiler c = {nullptr, 0, 0};
+    sol_mv_image a, b;
+    char notice[512];
+    sol_err err = {0, ""};
+    assert_int_equal(sol_mv_build(&c, &fused, 90, &a, notice, sizeof notice, &err), SOL_MV_OK);
+    assert_int_equal(a.res.spill_store_bytes + a.res.spill_load_bytes, 0);
+    assert_non_null(strstr(a.kernel, "sol_matvec_rmsnorm"));
+    assert_string_equal(a.sum, "");
+    printf("  fused q4_k m8 sm_90: %d registers, %d bytes of shared memory\n", a.res.registers, a.res.smem_bytes);
+    assert_int_equal(sol_mv_build(&c, &plain, 90, &b, notice, sizeof notice, &err), SOL_MV_OK);
+    assert_true(a.key != b.key);
+}
+
 // NVRTC's own failure comes back as one line with its log's error.
 static void test_nvrtc_failure(void **state)
 {
@@ -567,7 +614,8 @@ int main(void)
         cmocka_unit_test(test_geometry),     cmocka_unit_test(test_host_model),
         cmocka_unit_test(test_parse_ptxas),  cmocka_unit_test(test_compile),
         cmocka_unit_test(test_huge_rejected), cmocka_unit_test(test_nvrtc_failure),
-        cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_cache),        cmocka_unit_test(test_fused_names),
+        cmocka_unit_test(test_fused_compile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
