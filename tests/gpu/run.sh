@@ -545,7 +545,12 @@ else
         python3 tests/gpu/compare_logits.py "$base.tuned.jsonl" "$base.tuned.bin" "$base.builtin.jsonl" \
             "$base.builtin.bin" 1e-3 --json "$base.json"
     }
-    check "tuned attention = built-in: $l7 q4_k, --ctx 4096, logits to 1e-3" attn_case
+    # and the fused RMSNorm matvec of its q, k and v (4096x4096 after the
+    # attention norm), so the comparison below runs a fused winner too
+    check_out "$out/tune-matvec-rmsnorm.txt" "tune --backend cuda: matvec_rmsnorm:q4_k:4096x4096, random, budget 12" \
+        timeout 300 "$sol" tune --shape matvec_rmsnorm:q4_k:4096x4096 --backend cuda --batches 1 --strategy random \
+        --budget 12
+    check "tuned attention and fused norm matvec = built-in: $l7 q4_k, --ctx 4096, logits to 1e-3" attn_case
     # The engine with the winners: the Llama-2-7B shape's 4096x4096 (q, k, v,
     # o) tuned at batch 1 in Q4_K too (F16's is above), then decode tok/s of
     # section 4's files tuned, --no-tuned and (F16) --gemm cublas, recorded
