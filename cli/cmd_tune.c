@@ -39,8 +39,9 @@ void usage_tune(FILE *f)
                "                [--threads N] [--reps R] [--force] [--prefill P] [--backend cpu|cuda|PLUGIN]\n"
                "                [--kernels matvec,matmul] [--activations q8|f32] [--landscape FILE]\n"
                "       sol tune --shape matvec:TYPE:NxK | matmul:TYPE:NxKxM [options]\n"
-               "       sol tune MODEL|--shape matvec:TYPE:NxK[xM]|attention:KV:HxGxDxC[xR] --backend cuda\n"
-               "                [--device N] [--batches 1,8] [--kernels matvec,attention] [--ctx C]\n"
+               "       sol tune MODEL|--shape matvec:TYPE:NxK[xM]|matvec_rmsnorm:TYPE:NxK[xM]|\n"
+               "                attention:KV:HxGxDxC[xR] --backend cuda [--device N] [--batches 1,8]\n"
+               "                [--kernels matvec,rmsnorm_matvec,attention] [--ctx C]\n"
                "                [--strategy S] [--budget N] [--seed S] [--reps R] [--force] [--no-counters]\n\n"
                "Tunes the CPU matmul's launch parameters (tasks per thread, weight rows kept in\n"
                "cache while the inputs pass, and for the 8-bit integer dots the tile of weight\n"
@@ -94,7 +95,11 @@ void usage_tune(FILE *f)
                "attention:KV:HxGxDxC[xR] (H query heads, G KV heads, head dim D, C slots, R\n"
                "rows; KV f16 or f32), under the matvec's rules (float64 check, events, counters);\n"
                "no cuBLAS baseline. The engine launches a winner for the same heads, head dim,\n"
-               "cache type and sequences at a capacity within 2x of the one it was tuned at.\n");
+               "cache type and sequences at a capacity within 2x of the one it was tuned at.\n\n"
+               "The fused RMSNorm matvec (--kernels rmsnorm_matvec, also a default; --shape\n"
+               "matvec_rmsnorm:TYPE:NxK[xM]): the matvec with the norm folded into its input,\n"
+               "which the engine runs for the matmuls after a norm (q, k, v, gate, up, the LM\n"
+               "head), tuned as its own kernel (no K split, no cuBLAS baseline).\n");
 }
 
 static volatile sig_atomic_t interrupted;
