@@ -69,13 +69,15 @@ void usage_tune(FILE *f)
                "--backend cuda tunes the GPU's decode matvec instead (kernels/cuda/matvec.cuh:\n"
                "rows per block, threads per row, load width, unroll, K split, inputs per pass) for\n"
                "each distinct decode matmul of MODEL and each number of inputs in --batches\n"
-               "(default 1,8, to keep a GPU run short; any of 1..8), or for one --shape (its M, or\n"
-               "--batches). Each variant is compiled by NVRTC for the device's exact architecture\n"
-               "(images cached beside the database, or in $SOL_CUDA_CACHE), checked against a\n"
-               "float64 reference (a wrong, spilling or failing one is recorded and never chosen)\n"
-               "and timed with CUDA events: a warm-up, then R (>= 10, default 25) runs, each after\n"
-               "an untimed write of twice the L2. --budget defaults to 64 variants a problem\n"
-               "there. Trials are stored under the GPU's device, keyed by the plugin's kernel\n"
+               "(default 1..8, every number of sequences the engine decodes together, since a\n"
+               "winner is used at the M it was tuned for; --batches 1,8 keeps a run short), or for\n"
+               "one --shape (its M, or --batches). Each variant is compiled by NVRTC for the\n"
+               "device's exact architecture (images cached beside the database, or in\n"
+               "$SOL_CUDA_CACHE), checked against a float64 reference (a wrong, spilling or\n"
+               "failing one is recorded and never chosen) and timed with CUDA events: a\n"
+               "warm-up, then R (>= 10, default 25) runs, each after an untimed write of twice\n"
+               "the L2. --budget defaults to 64 variants a problem there. Trials are stored\n"
+               "under the GPU's device, keyed by the plugin's kernel\n"
                "sources, NVRTC's version and options, with a cuBLAS baseline of each problem\n"
                "beside them; the table shows the default, tuned and cuBLAS times and the tuned\n"
                "run's share of the probed read bandwidth (`sol hw probe --backend cuda`). No GPU,\n"
@@ -405,7 +407,7 @@ int cmd_tune(int argc, char **argv)
     sol_activations act = SOL_ACT_Q8;
     cli_backend_opts backend = {0};
     const char *cpu_only = NULL, *cuda_only = NULL; /* the first such option given */
-    unsigned batches = 1u | 1u << 7;                /* --batches 1,8 */
+    unsigned batches = 0xffu;                       /* --batches 1..8 */
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":t:", long_opts, NULL)) != -1) {
