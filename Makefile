@@ -148,7 +148,7 @@ CUDA_HOST_TESTS += build/test/cuda/test_variants
 CUDA_VARIANT_SRC := kernels/cuda/variant.cu kernels/cuda/attn_variant.cu kernels/cuda/variant_compile.cu \
                     kernels/cuda/variant_cache.cu
 CUDA_VARIANT_HDR := kernels/cuda/variant.h kernels/cuda/attn_variant.h kernels/cuda/fail.h util/err.h
-build/test/cuda/test_variants: tests/cuda/test_variants.cu $(CUDA_VARIANT_SRC) $(CUDA_VARIANT_HDR) \
+build/test/cuda/test_variants: tests/cuda/test_variants.cu tests/cuda/expect_verdict.h $(CUDA_VARIANT_SRC) $(CUDA_VARIANT_HDR) \
 		$(CUDA_RTC_HDR) build/cuda/rtc_sources.inc
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $@"
@@ -160,7 +160,7 @@ build/test/cuda/test_variants: tests/cuda/test_variants.cu $(CUDA_VARIANT_SRC) $
 # for sm_80 and sm_90 with ptxas's figures (the engine's own instances
 # among them, which must not spill).
 CUDA_HOST_TESTS += build/test/cuda/test_attn_variant
-build/test/cuda/test_attn_variant: tests/cuda/test_attn_variant.cu $(CUDA_VARIANT_SRC) $(CUDA_VARIANT_HDR) \
+build/test/cuda/test_attn_variant: tests/cuda/test_attn_variant.cu tests/cuda/expect_verdict.h $(CUDA_VARIANT_SRC) $(CUDA_VARIANT_HDR) \
 		$(CUDA_RTC_HDR) build/cuda/rtc_sources.inc
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $@"

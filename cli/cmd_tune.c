@@ -273,14 +273,8 @@ static int tune_shape(sol_backend *be, sol_db *db, sol_db *landscape, int64_t de
     if (landscape ? (rc = sol_db_trials(landscape, collect_trial, &resume, err)) != 0
                   : !force && (rc = sol_db_trials(db, collect_trial, &resume, err)) != 0)
         goto exit;
-    int valid = 0, stored = 0;
-    for (int64_t i = 0; i < size; i++) {
-        sol_tune_config c;
-        sol_space_decode(&space, i, &c);
-        int ok = sol_space_valid(&space, &c);
-        valid += ok;
-        stored += ok && !isnan(t.seen[i]);
-    }
+    int valid, stored;
+    sol_space_coverage(&space, t.seen, &valid, &stored);
     /* a resume with nothing left: the stored winner, at once (a search
      * killed after its last trial, before its winner was stored, goes on) */
     if (!force && !landscape && stored == valid && (rc = stored_best(db, &t.key, out, err)) >= 0) {

@@ -492,14 +492,8 @@ static int tune_problem(session *s, problem_result *out, sol_err *err)
     out->cublas_s = -1;
     if (!out->attn && !out->pb.rmsnorm && (rc = baseline(s, &t, out, err)))
         goto exit;
-    int valid = 0, stored = 0;
-    for (int64_t i = 0; i < size; i++) {
-        sol_tune_config c;
-        sol_space_decode(&space, i, &c);
-        int ok = sol_space_valid(&space, &c);
-        valid += ok;
-        stored += ok && !isnan(t.seen[i]);
-    }
+    int valid, stored;
+    sol_space_coverage(&space, t.seen, &valid, &stored);
     if (!o->force && stored == valid) { /* all measured: the stored winner, when there is one */
         cli_stored_winner w;
         if ((rc = cli_stored_winner_of(s->db, &t.key, &w, err)))

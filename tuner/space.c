@@ -1,6 +1,7 @@
 /* Parameter spaces (see tuner.h): mixed-radix encoding of configurations,
  * constraint checks, and the JSON that keys a configuration in the DB. */
 #include <cJSON.h>
+#include <math.h>
 #include <string.h>
 
 #include "tuner/tuner.h"
@@ -61,6 +62,19 @@ int sol_space_valid(const sol_tune_space *s, const sol_tune_config *c)
     int values[SOL_TUNE_MAX_PARAMS];
     sol_space_values(s, c, values);
     return s->valid(values, s->user);
+}
+
+void sol_space_coverage(const sol_tune_space *s, const double *seen, int *valid, int *measured)
+{
+    *valid = *measured = 0;
+    int64_t size = sol_space_size(s);
+    for (int64_t i = 0; i < size; i++) {
+        sol_tune_config c;
+        sol_space_decode(s, i, &c);
+        int ok = sol_space_valid(s, &c);
+        *valid += ok;
+        *measured += ok && !isnan(seen[i]);
+    }
 }
 
 char *sol_space_json(const sol_tune_space *s, const sol_tune_config *c)

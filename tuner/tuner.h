@@ -42,6 +42,10 @@ void sol_space_decode(const sol_tune_space *s, int64_t linear, sol_tune_config *
 int64_t sol_space_encode(const sol_tune_space *s, const sol_tune_config *c);
 void sol_space_values(const sol_tune_space *s, const sol_tune_config *c, int *values);
 int sol_space_valid(const sol_tune_space *s, const sol_tune_config *c);
+/* How many configurations are valid, and of them how many have a time in
+ * seen[linear index] (not NAN: measured, or refused as wrong): a resume
+ * with measured == valid has nothing left to try. */
+void sol_space_coverage(const sol_tune_space *s, const double *seen, int *valid, int *measured);
 /* {"rows_per_task": 16, ...} (cJSON text, caller frees) */
 char *sol_space_json(const sol_tune_space *s, const sol_tune_config *c);
 

@@ -203,18 +203,7 @@ problem g_problem;
 
 void release(problem &p)
 {
-    if (p.device >= 0)
-        cudaSetDevice(p.device);
-    for (void *ptr : {p.k, p.v, (void *)p.q, (void *)p.y, (void *)p.pos, p.ws, p.flush})
-        if (ptr)
-            cudaFree(ptr);
-    if (p.start)
-        cudaEventDestroy(p.start);
-    if (p.stop)
-        cudaEventDestroy(p.stop);
-    if (p.stream)
-        cudaStreamDestroy(p.stream);
-    cudaGetLastError(); // after a lost context these fail: nothing more to do
+    free_problem_resources(p.device, {p.k, p.v, p.q, p.y, p.pos, p.ws, p.flush}, p.start, p.stop, p.stream);
     p = problem();
 }
 

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -231,6 +232,26 @@ template <typename F> void run_on_threads(unsigned threads, F work)
     work(0);
     for (std::thread &th : pool)
         th.join();
+}
+
+// A trial problem's device memory, events and stream freed, on its device
+// (nothing when it never had one). After a lost context these calls fail:
+// there is nothing more to do, and the error is cleared.
+inline void free_problem_resources(int device, std::initializer_list<void *> buffers, cudaEvent_t start,
+                                   cudaEvent_t stop, cudaStream_t stream)
+{
+    if (device >= 0)
+        cudaSetDevice(device);
+    for (void *ptr : buffers)
+        if (ptr)
+            cudaFree(ptr);
+    if (start)
+        cudaEventDestroy(start);
+    if (stop)
+        cudaEventDestroy(stop);
+    if (stream)
+        cudaStreamDestroy(stream);
+    cudaGetLastError();
 }
 
 inline void result_init(sol_cuda_mv_result *out)

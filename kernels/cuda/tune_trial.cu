@@ -303,20 +303,12 @@ static_assert(same(SOL_CUPTI_DRAM_READ_BYTES, SOL_CUDA_CTR_DRAM_READ_BYTES) &&
 
 void release(problem &p)
 {
-    if (p.device >= 0)
-        cudaSetDevice(p.device);
-    if (p.cublas)
+    if (p.cublas) { // before its stream goes
+        if (p.device >= 0)
+            cudaSetDevice(p.device);
         cublasDestroy(p.cublas);
-    for (void *ptr : {(void *)p.w, (void *)p.x, (void *)p.y, (void *)p.ws, (void *)p.norm, p.flush, p.w16, p.x16})
-        if (ptr)
-            cudaFree(ptr);
-    if (p.start)
-        cudaEventDestroy(p.start);
-    if (p.stop)
-        cudaEventDestroy(p.stop);
-    if (p.stream)
-        cudaStreamDestroy(p.stream);
-    cudaGetLastError(); // after a lost context these fail: nothing more to do
+    }
+    free_problem_resources(p.device, {p.w, p.x, p.y, p.ws, p.norm, p.flush, p.w16, p.x16}, p.start, p.stop, p.stream);
     p = problem();
 }
 

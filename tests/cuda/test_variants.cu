@@ -25,6 +25,7 @@ extern "C" {
 #include <vector>
 
 #include "kernels/cuda/variant.h"
+#include "tests/cuda/expect_verdict.h"
 
 static sol_mv_variant variant(sol_dtype t, int rpb, int tpr, int vec, int unroll, int k_split, int max_inputs)
 {
@@ -37,13 +38,7 @@ static void expect_params(sol_mv_variant v, const char *reason)
 {
     char why[256] = "";
     int rc = sol_mv_check_params(&v, why, sizeof why);
-    if (!reason) {
-        if (rc)
-            fail_msg("expected valid, got: %s", why);
-        return;
-    }
-    if (rc != 1 || !strstr(why, reason))
-        fail_msg("expected \"%s\", got rc %d \"%s\"", reason, rc, why);
+    expect_verdict(rc, why, reason);
 }
 
 static void test_params_rules(void **state)
@@ -83,13 +78,7 @@ static void expect_shape(sol_mv_variant v, int64_t rows, int64_t cols, size_t ro
     sol_mv_shape s = {rows, cols, row_bytes};
     char why[256] = "";
     int rc = sol_mv_check_shape(&v, &s, why, sizeof why);
-    if (!reason) {
-        if (rc)
-            fail_msg("expected valid, got: %s", why);
-        return;
-    }
-    if (rc != 1 || !strstr(why, reason))
-        fail_msg("expected \"%s\", got rc %d \"%s\"", reason, rc, why);
+    expect_verdict(rc, why, reason);
 }
 
 static void test_shape_rules(void **state)

@@ -68,6 +68,19 @@ static void test_space(void **state)
     free(json);
     sol_tune_config bad = {{6, 3, 0}}; /* 64 x 8 > 128 */
     assert_false(sol_space_valid(&s, &bad));
+    /* coverage: 25 (rows, unroll) pairs within 128 x 8 prefetches valid;
+     * a time or a wrong answer (-1) counts as measured, an invalid one never */
+    double seen[224];
+    for (int i = 0; i < 224; i++)
+        seen[i] = NAN;
+    sol_tune_config wrong = {{0, 0, 5}};
+    seen[sol_space_encode(&s, &s.default_config)] = 1e-3;
+    seen[sol_space_encode(&s, &wrong)] = -1;
+    seen[sol_space_encode(&s, &bad)] = 2e-3;
+    int valid, measured;
+    sol_space_coverage(&s, seen, &valid, &measured);
+    assert_int_equal(valid, 200);
+    assert_int_equal(measured, 2);
 }
 
 static void test_exhaustive(void **state)
