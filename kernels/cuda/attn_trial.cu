@@ -327,15 +327,6 @@ void judge(const problem &p, const std::vector<float> &y, double bound, sol_cuda
     }
 }
 
-int lost(problem &p, sol_cuda_mv_result *out, cudaError_t e, sol_err *err)
-{
-    out->status = SOL_CUDA_TRIAL_CRASHED;
-    snprintf(out->why, sizeof out->why, "crashed: %s", cudaGetErrorString(e));
-    release(p);
-    return sol_cuda_fail(err, "%s faulted (%s) and took the device context with it; it is recorded as wrong, and a "
-                         "rerun goes on from the trials stored", out->label, cudaGetErrorString(e));
-}
-
 // The workspace of geometry g, grown when a trial needs more.
 int ensure_workspace(problem &p, size_t bytes, sol_err *err)
 {

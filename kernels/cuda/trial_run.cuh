@@ -254,6 +254,18 @@ inline void free_problem_resources(int device, std::initializer_list<void *> buf
     cudaGetLastError();
 }
 
+// A trial whose fault took the device context: recorded as crashed, its
+// problem released (release(p): the trial file's own, found by argument-
+// dependent lookup beside its problem type), and the error returned.
+template <typename P> int lost(P &p, sol_cuda_mv_result *out, cudaError_t e, sol_err *err)
+{
+    out->status = SOL_CUDA_TRIAL_CRASHED;
+    snprintf(out->why, sizeof out->why, "crashed: %s", cudaGetErrorString(e));
+    release(p);
+    return sol_cuda_fail(err, "%s faulted (%s) and took the device context with it; it is recorded as wrong, and a "
+                         "rerun goes on from the trials stored", out->label, cudaGetErrorString(e));
+}
+
 inline void result_init(sol_cuda_mv_result *out)
 {
     memset(out, 0, sizeof *out);

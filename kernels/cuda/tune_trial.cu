@@ -442,15 +442,6 @@ cudaError_t launch_variant(const problem &p, cudaKernel_t mv, cudaKernel_t sum, 
     return cudaSuccess;
 }
 
-int lost(problem &p, sol_cuda_mv_result *out, cudaError_t e, sol_err *err)
-{
-    out->status = SOL_CUDA_TRIAL_CRASHED;
-    snprintf(out->why, sizeof out->why, "crashed: %s", cudaGetErrorString(e));
-    release(p);
-    return sol_cuda_fail(err, "%s faulted (%s) and took the device context with it; it is recorded as wrong, and a "
-                         "rerun goes on from the trials stored", out->label, cudaGetErrorString(e));
-}
-
 // ---- the baseline's conversions (untimed) ---------------------------------
 
 __device__ void store_rounded(__half *p, float v) { *p = __float2half_rn(v); }
